@@ -1,0 +1,162 @@
+//! The alert model of the data contract, stable alert ids, and the JSONL sink.
+//!
+//! Owns: `Alert` (the output contract, one JSON object per line of `alerts.jsonl`),
+//! `Severity`, `Status`, and `alert_id`, which derives an id from the evidence alone so
+//! replays and restarts are idempotent.
+//! Must not: decide what is suspicious; detectors build alerts, this module carries them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name used in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where an alert is in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Open,
+    Escalated,
+    Dismissed,
+    Reported,
+}
+
+/// One alert, exactly as `alerts.jsonl` and the alert store carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id: the same evidence always yields the same id (see [`alert_id`]).
+    pub alert_id: String,
+    /// Which rule or detector fired.
+    pub rule_id: String,
+    /// Which version of it.
+    pub rule_version: String,
+    /// `T1`..`T13`, or a custom rule's own tag.
+    pub typology: String,
+    pub severity: Severity,
+    /// In [0, 1].
+    pub score: f64,
+    /// Account ids, then customer ids where known.
+    pub subjects: Vec<String>,
+    /// Every transaction that is evidence, in time order.
+    pub tx_ids: Vec<String>,
+    /// RFC 3339.
+    pub first_ts: String,
+    /// RFC 3339.
+    pub last_ts: String,
+    /// Total value moved through the pattern, USD equivalent, as exact decimal text.
+    pub amount_usd: String,
+    /// ISO 3166-1 alpha-2 countries touched.
+    pub jurisdictions: Vec<String>,
+    /// Structured evidence: path or legs, FX rates, time gaps, thresholds that fired.
+    pub details: serde_json::Value,
+    /// A paragraph a person can paste into a SAR.
+    pub narrative: String,
+    pub status: Status,
+}
+
+/// The stable id of an alert: a hash of the detector, its version and the evidence
+/// transaction ids (order-independent). Same evidence, same id, in any run.
+pub fn alert_id(rule_id: &str, rule_version: &str, tx_ids: &[String]) -> String {
+    let mut sorted: Vec<&str> = tx_ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut buf = Vec::with_capacity(64 + sorted.iter().map(|s| s.len() + 1).sum::<usize>());
+    buf.extend_from_slice(rule_id.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(rule_version.as_bytes());
+    for id in sorted {
+        buf.push(0);
+        buf.extend_from_slice(id.as_bytes());
+    }
+    let h = xxhash_rust::xxh3::xxh3_128(&buf);
+    format!("{rule_id}-{h:032x}")
+}
+
+/// Appends alerts to `alerts.jsonl`, skipping ids already written in this run, and
+/// counts them by rule and typology for the summary.
+pub struct JsonlAlertSink {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    seen: std::collections::HashSet<String>,
+    /// Alerts written, by rule id.
+    pub by_rule: BTreeMap<String, u64>,
+    /// Alerts written, by typology.
+    pub by_typology: BTreeMap<String, u64>,
+    /// Alerts written in all.
+    pub written: u64,
+}
+
+impl JsonlAlertSink {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(file),
+            seen: Default::default(),
+            by_rule: Default::default(),
+            by_typology: Default::default(),
+            written: 0,
+        })
+    }
+
+    /// Writes `alert` unless an alert with the same id was written already; returns
+    /// whether it was written.
+    pub fn write(&mut self, alert: &Alert) -> Result<bool> {
+        if !self.seen.insert(alert.alert_id.clone()) {
+            return Ok(false);
+        }
+        serde_json::to_writer(&mut self.out, alert)
+            .map_err(|e| Error::io(&self.path, e.into()))?;
+        self.out.write_all(b"\n").map_err(|e| Error::io(&self.path, e))?;
+        *self.by_rule.entry(alert.rule_id.clone()).or_default() += 1;
+        *self.by_typology.entry(alert.typology.clone()).or_default() += 1;
+        self.written += 1;
+        Ok(true)
+    }
+
+    /// Flushes buffered alerts to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_id_depends_on_evidence_not_order() {
+        let a = alert_id("r", "1", &["t2".into(), "t1".into()]);
+        let b = alert_id("r", "1", &["t1".into(), "t2".into()]);
+        let c = alert_id("r", "2", &["t1".into(), "t2".into()]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("r-"));
+    }
+}

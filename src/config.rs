@@ -1,0 +1,472 @@
+//! Configuration: the embedded `config/default.toml`, a user's file merged over it, and
+//! validation into typed values.
+//!
+//! Owns: `RawConfig` (serde, kebab-case, unknown keys rejected) and `Config` (validated:
+//! durations parsed, enums checked). Every validation problem is reported at once.
+//! Must not: read ledgers or start anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The embedded defaults, documented key by key.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A mapping target: one file column, or several joined with `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    One(String),
+    Joined(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    pub input: RawInput,
+    pub pipeline: RawPipeline,
+    pub replay: RawReplay,
+    pub live: RawLive,
+    pub output: RawOutput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawInput {
+    /// `auto`, `csv`, `jsonl`, `parquet`.
+    pub format: String,
+    /// `auto`, `contract`, `amlworld`, `amlsim`.
+    pub dialect: String,
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+    /// strftime format for non-RFC 3339 timestamps; empty for none.
+    pub ts_format: String,
+    /// Unit of integer timestamps.
+    pub ts_unit: String,
+    /// Currency when the file has none.
+    pub default_currency: String,
+    /// CSV field separator.
+    pub csv_delimiter: String,
+    /// Contract column -> file column(s).
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnRef>,
+    /// File channel value -> contract channel.
+    #[serde(default)]
+    pub channel_values: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPipeline {
+    /// Batches in flight between stages.
+    pub channel_capacity: usize,
+    /// Event-time window length.
+    pub window: String,
+    /// Allowed lateness of records.
+    pub allowed_lateness: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawReplay {
+    /// Sort memory before spilling, MiB.
+    pub sort_memory_mb: usize,
+    /// Spill directory; empty for the system temp dir.
+    pub spill_dir: String,
+    /// 0 = as fast as possible, else N x real time.
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLive {
+    /// `stdin` or `dir`.
+    pub source: String,
+    /// Directory followed when source = dir.
+    pub dir: String,
+    /// Directory listing interval.
+    pub poll_interval: String,
+    /// Quiet time before a new file is read.
+    pub settle: String,
+    /// Rows per stdin batch.
+    pub stdin_batch_rows: usize,
+    /// Optional accounts table.
+    pub accounts: String,
+    /// Optional fx_rates table.
+    pub fx_rates: String,
+    /// Exit after this long without data; 0 = never.
+    pub idle_exit: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawOutput {
+    /// Output directory.
+    pub dir: String,
+    /// `auto`, `bar`, `log`, `off`.
+    pub progress: String,
+}
+
+/// Input file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Auto,
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+/// Dialect of the transactions table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Auto,
+    Contract,
+    AmlWorld,
+    AmlSim,
+}
+
+/// Unit of integer timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsUnit {
+    Seconds,
+    Millis,
+    Micros,
+}
+
+/// Where live records come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveSource {
+    Stdin,
+    Dir(PathBuf),
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Auto,
+    Bar,
+    Log,
+    Off,
+}
+
+/// Validated input settings.
+#[derive(Debug, Clone)]
+pub struct InputConfig {
+    pub format: Format,
+    pub dialect: Dialect,
+    pub batch_rows: usize,
+    pub ts_format: Option<String>,
+    pub ts_unit: Option<TsUnit>,
+    pub default_currency: Option<String>,
+    pub csv_delimiter: u8,
+    pub columns: BTreeMap<String, ColumnRef>,
+    pub channel_values: BTreeMap<String, String>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub input: InputConfig,
+    pub channel_capacity: usize,
+    pub window: Duration,
+    pub allowed_lateness: Duration,
+    pub sort_memory_bytes: usize,
+    pub spill_dir: Option<PathBuf>,
+    pub speed: f64,
+    pub live_source: LiveSource,
+    pub poll_interval: Duration,
+    pub settle: Duration,
+    pub stdin_batch_rows: usize,
+    pub live_accounts: Option<PathBuf>,
+    pub live_fx_rates: Option<PathBuf>,
+    pub idle_exit: Option<Duration>,
+    pub out_dir: PathBuf,
+    pub progress: Progress,
+}
+
+/// Contract columns that `[input.columns]` may map.
+pub const MAPPABLE_COLUMNS: [&str; 11] = [
+    "tx_id",
+    "ts",
+    "src_account",
+    "dst_account",
+    "amount",
+    "currency",
+    "channel",
+    "location",
+    "memo",
+    "label_laundering",
+    "label_scheme",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml_str("").expect("embedded default.toml is valid")
+    }
+}
+
+impl Config {
+    /// Loads the defaults merged with `path` (if given).
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        match path {
+            None => Self::from_toml_str(""),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                Self::from_toml_str(&text).map_err(|e| match e {
+                    Error::Config(msgs) => Error::Config(
+                        msgs.into_iter().map(|m| format!("{}: {m}", p.display())).collect(),
+                    ),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// The defaults merged with the user's TOML text.
+    pub fn from_toml_str(user: &str) -> Result<Self> {
+        let mut base: toml::Table = toml::from_str(DEFAULT_TOML)
+            .map_err(|e| Error::Internal(format!("embedded default.toml: {e}")))?;
+        let over: toml::Table =
+            toml::from_str(user).map_err(|e| Error::Config(vec![e.to_string()]))?;
+        merge(&mut base, over);
+        let raw: RawConfig = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(vec![e.to_string()]))?;
+        raw.validate()
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+impl RawConfig {
+    /// Checks every value, collecting all problems.
+    pub fn validate(self) -> Result<Config> {
+        let mut errs = Vec::new();
+        let mut dur = |key: &str, text: &str| match parse_duration(text) {
+            Ok(d) => d,
+            Err(e) => {
+                errs.push(format!("`{key}` = \"{text}\": {e}"));
+                Duration::ZERO
+            }
+        };
+        let window = dur("pipeline.window", &self.pipeline.window);
+        let allowed_lateness = dur("pipeline.allowed-lateness", &self.pipeline.allowed_lateness);
+        let poll_interval = dur("live.poll-interval", &self.live.poll_interval);
+        let settle = dur("live.settle", &self.live.settle);
+        let idle_exit = dur("live.idle-exit", &self.live.idle_exit);
+
+        let i = &self.input;
+        let format = match i.format.as_str() {
+            "auto" => Format::Auto,
+            "csv" => Format::Csv,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "parquet" => Format::Parquet,
+            other => {
+                errs.push(format!(
+                    "`input.format` = \"{other}\": expected auto, csv, jsonl or parquet"
+                ));
+                Format::Auto
+            }
+        };
+        let dialect = match i.dialect.as_str() {
+            "auto" => Dialect::Auto,
+            "contract" => Dialect::Contract,
+            "amlworld" => Dialect::AmlWorld,
+            "amlsim" => Dialect::AmlSim,
+            other => {
+                errs.push(format!(
+                    "`input.dialect` = \"{other}\": expected auto, contract, amlworld or amlsim"
+                ));
+                Dialect::Auto
+            }
+        };
+        let ts_unit = match i.ts_unit.as_str() {
+            "auto" => None,
+            "s" => Some(TsUnit::Seconds),
+            "ms" => Some(TsUnit::Millis),
+            "us" => Some(TsUnit::Micros),
+            other => {
+                errs.push(format!("`input.ts-unit` = \"{other}\": expected auto, s, ms or us"));
+                None
+            }
+        };
+        if i.batch_rows == 0 {
+            errs.push("`input.batch-rows` must be at least 1".into());
+        }
+        let csv_delimiter = match i.csv_delimiter.as_bytes() {
+            [b] if b.is_ascii() && *b != b'"' && *b != b'\n' => *b,
+            _ => {
+                errs.push(format!(
+                    "`input.csv-delimiter` = \"{}\": expected one ASCII character",
+                    i.csv_delimiter
+                ));
+                b','
+            }
+        };
+        for key in i.columns.keys() {
+            if !MAPPABLE_COLUMNS.contains(&key.as_str()) {
+                errs.push(format!(
+                    "`input.columns.{key}`: not a transactions column (expected one of {})",
+                    MAPPABLE_COLUMNS.join(", ")
+                ));
+            }
+        }
+        if self.pipeline.channel_capacity == 0 {
+            errs.push("`pipeline.channel-capacity` must be at least 1".into());
+        }
+        if window.is_zero() && errs.is_empty() {
+            errs.push("`pipeline.window` must be longer than 0s".into());
+        }
+        if self.replay.sort_memory_mb < 16 {
+            errs.push("`replay.sort-memory-mb` must be at least 16".into());
+        }
+        if !(self.replay.speed >= 0.0 && self.replay.speed.is_finite()) {
+            errs.push(format!(
+                "`replay.speed` = {}: expected 0 (as fast as possible) or a positive factor",
+                self.replay.speed
+            ));
+        }
+        let live_source = match self.live.source.as_str() {
+            "stdin" => LiveSource::Stdin,
+            "dir" if !self.live.dir.is_empty() => LiveSource::Dir(PathBuf::from(&self.live.dir)),
+            "dir" => {
+                errs.push("`live.dir` must be set when `live.source` = \"dir\"".into());
+                LiveSource::Stdin
+            }
+            other => {
+                errs.push(format!("`live.source` = \"{other}\": expected stdin or dir"));
+                LiveSource::Stdin
+            }
+        };
+        if self.live.stdin_batch_rows == 0 {
+            errs.push("`live.stdin-batch-rows` must be at least 1".into());
+        }
+        let progress = match self.output.progress.as_str() {
+            "auto" => Progress::Auto,
+            "bar" => Progress::Bar,
+            "log" => Progress::Log,
+            "off" => Progress::Off,
+            other => {
+                errs.push(format!(
+                    "`output.progress` = \"{other}\": expected auto, bar, log or off"
+                ));
+                Progress::Auto
+            }
+        };
+        if self.output.dir.is_empty() {
+            errs.push("`output.dir` must not be empty".into());
+        }
+        if !errs.is_empty() {
+            return Err(Error::Config(errs));
+        }
+        let opt_path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        Ok(Config {
+            input: InputConfig {
+                format,
+                dialect,
+                batch_rows: i.batch_rows,
+                ts_format: (!i.ts_format.is_empty()).then(|| i.ts_format.clone()),
+                ts_unit,
+                default_currency: (!i.default_currency.is_empty())
+                    .then(|| i.default_currency.clone()),
+                csv_delimiter,
+                columns: i.columns.clone(),
+                channel_values: i.channel_values.clone(),
+            },
+            channel_capacity: self.pipeline.channel_capacity,
+            window,
+            allowed_lateness,
+            sort_memory_bytes: self.replay.sort_memory_mb * 1024 * 1024,
+            spill_dir: opt_path(&self.replay.spill_dir),
+            speed: self.replay.speed,
+            live_source,
+            poll_interval,
+            settle,
+            stdin_batch_rows: self.live.stdin_batch_rows,
+            live_accounts: opt_path(&self.live.accounts),
+            live_fx_rates: opt_path(&self.live.fx_rates),
+            idle_exit: (!idle_exit.is_zero()).then_some(idle_exit),
+            out_dir: PathBuf::from(&self.output.dir),
+            progress,
+        })
+    }
+}
+
+/// Parses "30d", "48h", "15m", "10s", "500ms" (also "0").
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| "expected a number and a unit like 30d, 48h, 15m, 10s, 500ms".to_string())?;
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("unknown unit `{unit}` (expected d, h, m, s or ms)")),
+    };
+    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| "too long".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::default();
+        assert_eq!(c.window, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.input.batch_rows, 65_536);
+        assert_eq!(c.out_dir, PathBuf::from("mirrorflow-out"));
+    }
+
+    #[test]
+    fn user_values_override() {
+        let c = Config::from_toml_str("[pipeline]\nwindow = \"7d\"\n[input.columns]\ntx_id = \"ID\"\n")
+            .unwrap();
+        assert_eq!(c.window, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.input.columns["tx_id"], ColumnRef::One("ID".into()));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::from_toml_str("[pipeline]\nwindw = \"7d\"\n").unwrap_err();
+        assert!(e.to_string().contains("windw"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = Config::from_toml_str(
+            "[pipeline]\nwindow = \"7x\"\n[input]\nformat = \"xls\"\n[output]\nprogress = \"loud\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("pipeline.window"), "{e}");
+        assert!(e.contains("input.format"), "{e}");
+        assert!(e.contains("output.progress"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("48h"), Ok(Duration::from_secs(48 * 3600)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

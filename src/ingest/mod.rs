@@ -1,0 +1,359 @@
+//! Ingest: ledger files and streams into canonical Arrow batches, bad records into
+//! quarantine.
+//!
+//! Owns: finding a ledger's tables (`ledger`), the readers per format (`csv`, `jsonl`,
+//! `parquet`), the column mapping and dialects (`mapping`), field parsers (`values`),
+//! rejected records (`quarantine`), the small side tables (`tables`: accounts, FX), and
+//! the row-to-batch builder that every text reader shares. Every reader yields
+//! [`Chunk`]s of at most `input.batch-rows` rows, so no file is ever loaded whole.
+//! Must not: order by event time or detect anything; that is the pipeline's job.
+//!
+//! Counting rule: every record read is either accepted (in a batch) or rejected (in
+//! `Chunk::rejected`): `rows_read = accepted + rejected`, per chunk and so per run.
+
+pub mod csv;
+pub mod jsonl;
+pub mod ledger;
+pub mod mapping;
+pub mod parquet;
+pub mod quarantine;
+pub mod tables;
+pub mod values;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Builder,
+};
+use arrow::record_batch::RecordBatch;
+
+use crate::config::{Format, InputConfig};
+use crate::error::{Error, Result};
+use crate::money::{DecimalError, parse_decimal};
+use crate::schema;
+pub use mapping::{N_SLOTS, Resolved, Slot, TxMapping};
+pub use quarantine::{Reason, Rejected};
+
+/// What a reader hands on: accepted rows as one batch, and the rows it refused.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Accepted rows in the canonical transactions schema, in file order.
+    pub batch: RecordBatch,
+    /// Rows refused, with reasons.
+    pub rejected: Vec<Rejected>,
+    /// Records read to make this chunk (= batch rows + rejected).
+    pub rows_read: u64,
+}
+
+/// State shared by all readers of one run: the tx_ids seen (duplicates are refused
+/// across files) and the next arrival sequence number.
+#[derive(Default)]
+pub struct IngestState {
+    seen: HashSet<u128, BuildHasherDefault<FingerprintHasher>>,
+    /// Sequence number for the next accepted row.
+    pub next_seq: u64,
+}
+
+impl IngestState {
+    /// Records `tx_id`; false if it was seen before. Ids are kept as 128-bit
+    /// fingerprints (16 bytes each), so a 10M-row ledger costs ~300 MB at most.
+    pub fn first_sighting(&mut self, tx_id: &[u8]) -> bool {
+        self.seen.insert(xxhash_rust::xxh3::xxh3_128(tx_id))
+    }
+
+    /// Number of distinct tx_ids accepted so far.
+    pub fn distinct_ids(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The fingerprints are already uniform hashes: use their low bits as the hash.
+#[derive(Default)]
+pub struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+/// A reader of one transactions input.
+pub trait TxReader: Send {
+    /// The name used in messages (the path, or `<stdin>`).
+    fn name(&self) -> &str;
+    /// The next chunk, or `None` at the end.
+    fn next_chunk(&mut self, state: &mut IngestState) -> Result<Option<Chunk>>;
+}
+
+/// Picks the format of `path` from the config or its extension.
+pub fn format_of(path: &Path, configured: Format) -> Result<Format> {
+    if configured != Format::Auto {
+        return Ok(configured);
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    if stem.ends_with(".csv") || stem.ends_with(".tsv") {
+        Ok(Format::Csv)
+    } else if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") || stem.ends_with(".json") {
+        Ok(Format::Jsonl)
+    } else if stem.ends_with(".parquet") || stem.ends_with(".pq") {
+        Ok(Format::Parquet)
+    } else {
+        Err(Error::input(
+            path,
+            "unknown format: expected .csv, .csv.gz, .jsonl, .ndjson or .parquet (or set `input.format`)",
+        ))
+    }
+}
+
+/// Opens a transactions file with the reader its format needs.
+pub fn open_transactions(path: &Path, input: &InputConfig) -> Result<Box<dyn TxReader>> {
+    match format_of(path, input.format)? {
+        Format::Csv => Ok(Box::new(csv::CsvTxReader::open(path, input)?)),
+        Format::Jsonl => Ok(Box::new(jsonl::JsonlTxReader::open(path, input)?)),
+        Format::Parquet => Ok(Box::new(parquet::ParquetTxReader::open(path, input)?)),
+        Format::Auto => Err(Error::Internal("format_of returned auto".into())),
+    }
+}
+
+/// Where a row is in its input, for messages and quarantine.
+pub struct RowCtx<'a> {
+    pub file: &'a str,
+    pub line: u64,
+    pub raw: &'a [u8],
+}
+
+/// One field's bytes, or `None` when absent or empty.
+pub type Field<'a> = Option<Cow<'a, [u8]>>;
+
+/// Builds canonical transactions batches from text rows, validating every field.
+pub struct TxBuilder {
+    tx_id: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    src: StringBuilder,
+    dst: StringBuilder,
+    amount: Decimal128Builder,
+    currency: StringBuilder,
+    channel: StringBuilder,
+    location: StringBuilder,
+    memo: StringBuilder,
+    seq: UInt64Builder,
+    label: BooleanBuilder,
+    scheme: StringBuilder,
+    rows: usize,
+}
+
+impl Default for TxBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn utf8<'a>(ctx: &RowCtx, slot: Slot, b: &'a [u8]) -> Result<&'a str, Rejected> {
+    std::str::from_utf8(b).map_err(|e| {
+        Rejected::new(
+            ctx.file,
+            ctx.line,
+            slot.name(),
+            Reason::InvalidUtf8,
+            &format!("{} is not valid UTF-8 (byte {})", slot.name(), e.valid_up_to()),
+            ctx.raw,
+        )
+    })
+}
+
+fn opt_str<'a>(ctx: &RowCtx, slot: Slot, f: &'a Field<'a>) -> Result<Option<&'a str>, Rejected> {
+    match f {
+        None => Ok(None),
+        Some(b) => {
+            let s = utf8(ctx, slot, b)?.trim();
+            Ok((!s.is_empty()).then_some(s))
+        }
+    }
+}
+
+fn shown(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.chars().count() > 40 { format!("{}...", s.chars().take(40).collect::<String>()) } else { s.into_owned() }
+}
+
+impl TxBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        TxBuilder {
+            tx_id: StringBuilder::new(),
+            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            src: StringBuilder::new(),
+            dst: StringBuilder::new(),
+            amount: Decimal128Builder::new()
+                .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::AMOUNT_SCALE)
+                .expect("valid decimal type"),
+            currency: StringBuilder::new(),
+            channel: StringBuilder::new(),
+            location: StringBuilder::new(),
+            memo: StringBuilder::new(),
+            seq: UInt64Builder::new(),
+            label: BooleanBuilder::new(),
+            scheme: StringBuilder::new(),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is pending.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Validates one row and appends it, or says why it is refused. Nothing is appended
+    /// for a refused row. Duplicate ids are checked against `state` (first one wins).
+    pub fn push(
+        &mut self,
+        ctx: &RowCtx,
+        fields: &[Field<'_>; N_SLOTS],
+        m: &TxMapping,
+        state: &mut IngestState,
+    ) -> Result<(), Rejected> {
+        let reject = |slot: Slot, reason: Reason, what: String| {
+            Rejected::new(ctx.file, ctx.line, slot.name(), reason, &what, ctx.raw)
+        };
+        let f = |s: Slot| &fields[s as usize];
+
+        let tx_id = opt_str(ctx, Slot::TxId, f(Slot::TxId))?
+            .ok_or_else(|| reject(Slot::TxId, Reason::MissingField, "tx_id is missing".into()))?;
+        let ts_bytes = f(Slot::Ts)
+            .as_deref()
+            .filter(|b| !b.trim_ascii().is_empty())
+            .ok_or_else(|| reject(Slot::Ts, Reason::MissingField, "ts is missing".into()))?;
+        let ts = match m.ts_step_base_us {
+            Some(base) => std::str::from_utf8(ts_bytes)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .and_then(|step| step.checked_mul(86_400_000_000)?.checked_add(base))
+                .ok_or_else(|| {
+                    reject(Slot::Ts, Reason::BadTimestamp, format!("ts `{}` is not a day step", shown(ts_bytes)))
+                })?,
+            None => values::parse_ts(ts_bytes, &m.ts).map_err(|why| {
+                reject(Slot::Ts, Reason::BadTimestamp, format!("ts `{}` {why}", shown(ts_bytes)))
+            })?,
+        };
+        let amount_bytes = f(Slot::Amount)
+            .as_deref()
+            .filter(|b| !b.trim_ascii().is_empty())
+            .ok_or_else(|| reject(Slot::Amount, Reason::MissingField, "amount is missing".into()))?;
+        let amount = parse_decimal(amount_bytes, schema::AMOUNT_SCALE as u32).map_err(|e| {
+            let reason = match e {
+                DecimalError::NotDecimal | DecimalError::TooPrecise | DecimalError::Overflow => Reason::BadAmount,
+            };
+            reject(Slot::Amount, reason, format!("amount `{}` {e}", shown(amount_bytes)))
+        })?;
+        if amount <= 0 {
+            return Err(reject(
+                Slot::Amount,
+                Reason::NonPositiveAmount,
+                format!("amount `{}` is not greater than 0", shown(amount_bytes)),
+            ));
+        }
+        let currency_raw = opt_str(ctx, Slot::Currency, f(Slot::Currency))?.ok_or_else(|| {
+            reject(Slot::Currency, Reason::MissingField, "currency is missing".into())
+        })?;
+        let currency: Cow<str> = match m.currency_values.get(currency_raw) {
+            Some(c) => Cow::Borrowed(c.as_str()),
+            None if currency_raw.bytes().all(|b| !b.is_ascii_lowercase()) => Cow::Borrowed(currency_raw),
+            None => Cow::Owned(currency_raw.to_ascii_uppercase()),
+        };
+        let src = opt_str(ctx, Slot::Src, f(Slot::Src))?;
+        let dst = opt_str(ctx, Slot::Dst, f(Slot::Dst))?;
+        let channel = opt_str(ctx, Slot::Channel, f(Slot::Channel))?
+            .map(|c| m.channel_values.get(c).map(String::as_str).unwrap_or(c));
+        let location = opt_str(ctx, Slot::Location, f(Slot::Location))?;
+        let memo = opt_str(ctx, Slot::Memo, f(Slot::Memo))?;
+        let label = match f(Slot::LabelLaundering).as_deref().filter(|b| !b.trim_ascii().is_empty()) {
+            None => None,
+            Some(b) => Some(values::parse_bool(b).ok_or_else(|| {
+                reject(Slot::LabelLaundering, Reason::BadValue, format!("label `{}` is not true/false", shown(b)))
+            })?),
+        };
+        let scheme = opt_str(ctx, Slot::LabelScheme, f(Slot::LabelScheme))?
+            .filter(|s| !m.scheme_null_values.iter().any(|n| n == s));
+        if !state.first_sighting(tx_id.as_bytes()) {
+            return Err(reject(Slot::TxId, Reason::DuplicateTxId, format!("tx_id `{}` was seen before", shown(tx_id.as_bytes()))));
+        }
+
+        self.tx_id.append_value(tx_id);
+        self.ts.append_value(ts);
+        self.src.append_option(src);
+        self.dst.append_option(dst);
+        self.amount.append_value(amount);
+        self.currency.append_value(currency);
+        self.channel.append_option(channel);
+        self.location.append_option(location);
+        self.memo.append_option(memo);
+        self.seq.append_value(state.next_seq);
+        state.next_seq += 1;
+        self.label.append_option(label);
+        self.scheme.append_option(scheme);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The pending rows as a batch; the builder starts over.
+    pub fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.tx_id.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.src.finish()),
+            Arc::new(self.dst.finish()),
+            Arc::new(self.amount.finish()),
+            Arc::new(self.currency.finish()),
+            Arc::new(self.channel.finish()),
+            Arc::new(self.location.finish()),
+            Arc::new(self.memo.finish()),
+            Arc::new(self.seq.finish()),
+            Arc::new(self.label.finish()),
+            Arc::new(self.scheme.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(schema::transactions_schema(), cols)
+            .expect("builder columns match the canonical schema")
+    }
+}
+
+/// Collects the slot fields of one record given its split columns.
+pub fn slot_fields<'a>(
+    resolved: &[Resolved],
+    cols: &[Cow<'a, [u8]>],
+    line: u64,
+) -> [Field<'a>; N_SLOTS] {
+    std::array::from_fn(|i| match &resolved[i] {
+        Resolved::Absent => None,
+        Resolved::Column(c) => cols.get(*c).cloned().filter(|v| !v.is_empty()),
+        Resolved::Joined(cs) => {
+            let parts: Vec<&[u8]> = cs.iter().filter_map(|c| cols.get(*c).map(|v| v.as_ref().trim_ascii())).collect();
+            if parts.iter().all(|p| p.is_empty()) {
+                None
+            } else {
+                Some(Cow::Owned(parts.join(&b'/')))
+            }
+        }
+        Resolved::Const(v) => Some(Cow::Owned(v.as_bytes().to_vec())),
+        Resolved::LineId(p) => Some(Cow::Owned(format!("{p}{line}").into_bytes())),
+    })
+}

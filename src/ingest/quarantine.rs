@@ -1,0 +1,129 @@
+//! Rejected records: why each was refused, and the `quarantine.jsonl` sink.
+//!
+//! Owns: `Reason` (the closed set of rejection causes, also the summary's keys),
+//! `Rejected` (one record with file, line, field, reason and the raw text) and
+//! `QuarantineSink`. Nothing a reader refuses is dropped silently: it comes here.
+//! Must not: decide validity; the readers do.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Why a record was quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The timestamp is missing or not a time we can read.
+    BadTimestamp,
+    /// The amount is not an exact decimal.
+    BadAmount,
+    /// The amount is zero or negative.
+    NonPositiveAmount,
+    /// A required field is missing or empty.
+    MissingField,
+    /// The tx_id was seen before in this ledger (the first one is kept).
+    DuplicateTxId,
+    /// The line has a different number of fields than the header.
+    WrongColumnCount,
+    /// The line is not valid UTF-8.
+    InvalidUtf8,
+    /// The line is not a JSON object.
+    BadJson,
+    /// A field has a value of the wrong type or form (e.g. a date or label).
+    BadValue,
+    /// The record arrived later than the allowed lateness behind the watermark.
+    LateEvent,
+}
+
+impl Reason {
+    /// The snake_case name used in files and the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::BadAmount => "bad_amount",
+            Reason::NonPositiveAmount => "non_positive_amount",
+            Reason::MissingField => "missing_field",
+            Reason::DuplicateTxId => "duplicate_tx_id",
+            Reason::WrongColumnCount => "wrong_column_count",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::BadJson => "bad_json",
+            Reason::BadValue => "bad_value",
+            Reason::LateEvent => "late_event",
+        }
+    }
+}
+
+/// One quarantined record: a line of `quarantine.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    /// The input it came from (a path, or `<stdin>`).
+    pub file: String,
+    /// 1-based line number (for Parquet: 1-based row number).
+    pub line: u64,
+    /// The field at fault (`tx_id`, `ts`, ..., or `record` for the whole line).
+    pub field: String,
+    /// Machine-readable cause.
+    pub reason: Reason,
+    /// A sentence for people, naming the file, line and field.
+    pub message: String,
+    /// The raw line as read (invalid UTF-8 replaced by U+FFFD).
+    pub raw: String,
+}
+
+impl Rejected {
+    /// Builds a rejection with the house-style message
+    /// (``line 12 of `t.csv`: amount `12,5x` is not a decimal``).
+    pub fn new(file: &str, line: u64, field: &str, reason: Reason, what: &str, raw: &[u8]) -> Self {
+        Rejected {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            reason,
+            message: format!("line {line} of `{file}`: {what}"),
+            raw: String::from_utf8_lossy(raw).trim_end_matches(['\n', '\r']).to_string(),
+        }
+    }
+}
+
+/// Writes quarantined records to `quarantine.jsonl` and counts them by reason.
+pub struct QuarantineSink {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    /// Records quarantined, by reason.
+    pub by_reason: BTreeMap<Reason, u64>,
+    /// Records quarantined in all.
+    pub total: u64,
+}
+
+impl QuarantineSink {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(file),
+            by_reason: BTreeMap::new(),
+            total: 0,
+        })
+    }
+
+    /// Appends records.
+    pub fn write_all(&mut self, records: &[Rejected]) -> Result<()> {
+        for r in records {
+            serde_json::to_writer(&mut self.out, r).map_err(|e| Error::io(&self.path, e.into()))?;
+            self.out.write_all(b"\n").map_err(|e| Error::io(&self.path, e))?;
+            *self.by_reason.entry(r.reason).or_default() += 1;
+            self.total += 1;
+        }
+        Ok(())
+    }
+
+    /// Flushes to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}

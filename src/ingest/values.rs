@@ -1,0 +1,236 @@
+//! Field-level parsers shared by every reader: timestamps, labels, text.
+//!
+//! Owns: turning one field's bytes into a typed value, or saying why not.
+//! Must not: know about files, lines or batches.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+use crate::config::TsUnit;
+
+/// How timestamps are read.
+#[derive(Debug, Clone, Default)]
+pub struct TsOptions {
+    /// strftime format (UTC unless it has `%z`); `None` for RFC 3339 and friends.
+    pub format: Option<String>,
+    /// Unit of bare integers; `None` guesses from the magnitude.
+    pub unit: Option<TsUnit>,
+}
+
+/// Earliest and latest accepted event times (1900-01-01 .. 2200-01-01), in microseconds:
+/// anything outside is a unit or format mistake, not a transaction.
+pub const TS_MIN_US: i64 = -2_208_988_800_000_000;
+pub const TS_MAX_US: i64 = 7_258_118_400_000_000;
+
+/// Parses a timestamp into UTC microseconds since the epoch.
+///
+/// Without a format: RFC 3339 (`2026-03-01T14:05:09Z`, fractions and offsets allowed,
+/// `T` or space), `YYYY-MM-DD HH:MM:SS` (UTC), `YYYY-MM-DD` (midnight UTC), or an epoch
+/// number (seconds, millis or micros by `unit`, or by magnitude).
+pub fn parse_ts(text: &[u8], opts: &TsOptions) -> Result<i64, &'static str> {
+    let t = text.trim_ascii();
+    if t.is_empty() {
+        return Err("is empty");
+    }
+    let us = if let Some(fmt) = &opts.format {
+        let s = std::str::from_utf8(t).map_err(|_| "is not text")?;
+        if fmt.contains("%z") || fmt.contains("%:z") {
+            DateTime::parse_from_str(s, fmt)
+                .map_err(|_| "does not match `input.ts-format`")?
+                .timestamp_micros()
+        } else {
+            NaiveDateTime::parse_from_str(s, fmt)
+                .or_else(|_| {
+                    NaiveDate::parse_from_str(s, fmt)
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+                })
+                .map_err(|_| "does not match `input.ts-format`")?
+                .and_utc()
+                .timestamp_micros()
+        }
+    } else if t.iter().all(|b| b.is_ascii_digit()) || (t[0] == b'-' && t.len() > 1 && t[1..].iter().all(u8::is_ascii_digit)) {
+        let s = std::str::from_utf8(t).expect("ascii digits");
+        let n: i64 = s.parse().map_err(|_| "is out of range")?;
+        epoch_to_us(n, opts.unit)?
+    } else {
+        parse_rfc3339ish(t).ok_or("is not an RFC 3339 timestamp")?
+    };
+    if !(TS_MIN_US..TS_MAX_US).contains(&us) {
+        return Err("is outside 1900..2200");
+    }
+    Ok(us)
+}
+
+/// An epoch number in `unit` (or guessed from its magnitude) as microseconds.
+pub fn epoch_to_us(n: i64, unit: Option<TsUnit>) -> Result<i64, &'static str> {
+    let unit = unit.unwrap_or_else(|| {
+        let a = n.unsigned_abs();
+        if a < 100_000_000_000 {
+            TsUnit::Seconds
+        } else if a < 100_000_000_000_000 {
+            TsUnit::Millis
+        } else {
+            TsUnit::Micros
+        }
+    });
+    match unit {
+        TsUnit::Seconds => n.checked_mul(1_000_000),
+        TsUnit::Millis => n.checked_mul(1_000),
+        TsUnit::Micros => Some(n),
+    }
+    .ok_or("is out of range")
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Fast RFC 3339 reader (the common case on hot paths).
+fn parse_rfc3339ish(t: &[u8]) -> Option<i64> {
+    if t.len() < 10 || t[4] != b'-' || t[7] != b'-' {
+        return None;
+    }
+    let y = digits(&t[0..4])? as i64;
+    let mo = digits(&t[5..7])?;
+    let d = digits(&t[8..10])?;
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    let mut secs = days * 86_400;
+    let mut micros = 0i64;
+    let mut rest = &t[10..];
+    if !rest.is_empty() {
+        if !(rest[0] == b'T' || rest[0] == b't' || rest[0] == b' ') || rest.len() < 6 {
+            return None;
+        }
+        let h = digits(&rest[1..3])?;
+        if rest[3] != b':' {
+            return None;
+        }
+        let mi = digits(&rest[4..6])?;
+        let mut s = 0;
+        rest = &rest[6..];
+        if rest.first() == Some(&b':') {
+            if rest.len() < 3 {
+                return None;
+            }
+            s = digits(&rest[1..3])?;
+            rest = &rest[3..];
+        }
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        secs += h as i64 * 3600 + mi as i64 * 60 + s as i64;
+        if rest.first() == Some(&b'.') {
+            let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return None;
+            }
+            let frac = &rest[1..1 + n];
+            let mut v = 0i64;
+            for (i, &c) in frac.iter().take(6).enumerate() {
+                v += (c - b'0') as i64 * 10i64.pow(5 - i as u32);
+            }
+            micros = v;
+            rest = &rest[1 + n..];
+        }
+        match rest {
+            [] | [b'Z'] | [b'z'] => {}
+            [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] | [sign @ (b'+' | b'-'), oh1, oh2, om1, om2] => {
+                let oh = digits(&[*oh1, *oh2])? as i64;
+                let om = digits(&[*om1, *om2])? as i64;
+                let off = oh * 3600 + om * 60;
+                secs += if *sign == b'+' { -off } else { off };
+            }
+            _ => return None,
+        }
+    }
+    Some(secs * 1_000_000 + micros)
+}
+
+/// Parses a label flag (`True`, `false`, `1`, `0`, `yes`, `no`).
+pub fn parse_bool(text: &[u8]) -> Option<bool> {
+    match text.trim_ascii().to_ascii_lowercase().as_slice() {
+        b"true" | b"t" | b"1" | b"yes" | b"y" => Some(true),
+        b"false" | b"f" | b"0" | b"no" | b"n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Formats UTC microseconds as RFC 3339 (`2026-03-01T14:05:09Z`, fraction only when set).
+pub fn format_ts(us: i64) -> String {
+    match DateTime::from_timestamp_micros(us) {
+        Some(dt) if us % 1_000_000 == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => us.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<i64, &'static str> {
+        parse_ts(s.as_bytes(), &TsOptions::default())
+    }
+
+    #[test]
+    fn reads_rfc3339_forms() {
+        let base = 1_772_373_909_000_000; // 2026-03-01T14:05:09Z
+        assert_eq!(p("2026-03-01T14:05:09Z"), Ok(base));
+        assert_eq!(p("2026-03-01 14:05:09"), Ok(base));
+        assert_eq!(p("2026-03-01T15:05:09+01:00"), Ok(base));
+        assert_eq!(p("2026-03-01T08:05:09-0600"), Ok(base));
+        assert_eq!(p("2026-03-01T14:05:09.25Z"), Ok(base + 250_000));
+        assert_eq!(p("2026-03-01"), Ok(base - (14 * 3600 + 5 * 60 + 9) * 1_000_000));
+        assert_eq!(format_ts(base), "2026-03-01T14:05:09Z");
+    }
+
+    #[test]
+    fn reads_epochs() {
+        assert_eq!(p("1772373909"), Ok(1_772_373_909_000_000));
+        assert_eq!(p("1772373909000"), Ok(1_772_373_909_000_000));
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(p("2026-02-30T00:00:00Z").is_err());
+        assert!(p("yesterday").is_err());
+        assert!(p("2026-03-01T25:00:00Z").is_err());
+        assert!(p("").is_err());
+        assert!(p("99999999999999999").is_err());
+    }
+
+    #[test]
+    fn reads_custom_formats() {
+        let o = TsOptions { format: Some("%Y/%m/%d %H:%M".into()), unit: None };
+        assert_eq!(parse_ts(b"2022/09/01 00:20", &o), Ok(1_661_991_600_000_000));
+    }
+}

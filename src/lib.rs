@@ -1,0 +1,17 @@
+//! mirrorflow: a streaming money-laundering flow detector.
+//!
+//! A transaction flows through these stages (see `ARCHITECTURE.md`):
+//! source ([`ingest`]) -> event-time ordering ([`replay`] / watermarks) -> enrichment (FX
+//! to USD) -> the event-time window -> detectors -> alert sinks ([`alerts`]). Stages pass
+//! whole Arrow `RecordBatch`es over bounded channels ([`pipeline`]).
+
+pub mod alerts;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod r#gen;
+pub mod ingest;
+pub mod money;
+pub mod schema;
+
+pub use error::{Error, Result};

@@ -1,0 +1,191 @@
+//! Exact decimal money: parsing, formatting and USD conversion on scaled `i128`s.
+//!
+//! Owns: the text <-> fixed-point conversions used by every reader and writer.
+//! Must not: go through a float. A value that cannot be represented exactly at the
+//! target scale is an error, never rounded silently.
+
+use arrow::datatypes::i256;
+
+/// Why a text is not an acceptable decimal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not a decimal number at all (`12,5x`).
+    NotDecimal,
+    /// More fractional digits than the scale holds, and they are not zeros.
+    TooPrecise,
+    /// Too large for 38 digits.
+    Overflow,
+}
+
+impl std::fmt::Display for DecimalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecimalError::NotDecimal => "is not a decimal",
+            DecimalError::TooPrecise => "has more fractional digits than are kept",
+            DecimalError::Overflow => "is too large",
+        })
+    }
+}
+
+/// Parses `text` as an exact decimal scaled by `10^scale`.
+///
+/// Accepts an optional sign, digits with an optional `.`, and an optional exponent
+/// (`1.5e3`, as JSON numbers may have). Leading/trailing ASCII spaces are ignored.
+pub fn parse_decimal(text: &[u8], scale: u32) -> Result<i128, DecimalError> {
+    let text = text.trim_ascii();
+    let (neg, body) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exp) = match body.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => {
+            let e = std::str::from_utf8(&body[i + 1..])
+                .ok()
+                .and_then(|s| s.parse::<i32>().ok())
+                .ok_or(DecimalError::NotDecimal)?;
+            (&body[..i], e)
+        }
+        None => (body, 0),
+    };
+    let mut digits: i128 = 0;
+    let mut frac_digits: i32 = 0;
+    let mut seen_dot = false;
+    let mut n_digits = 0usize;
+    // Trailing fractional zeros beyond what we can hold are fine; count them lazily.
+    let mut pending_zeros: i32 = 0;
+    for &b in mantissa {
+        match b {
+            b'0'..=b'9' => {
+                n_digits += 1;
+                if seen_dot && b == b'0' {
+                    pending_zeros += 1;
+                    continue;
+                }
+                for _ in 0..pending_zeros {
+                    digits = digits.checked_mul(10).ok_or(DecimalError::Overflow)?;
+                    frac_digits += 1;
+                }
+                pending_zeros = 0;
+                digits = digits
+                    .checked_mul(10)
+                    .and_then(|d| d.checked_add((b - b'0') as i128))
+                    .ok_or(DecimalError::Overflow)?;
+                if seen_dot {
+                    frac_digits += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return Err(DecimalError::NotDecimal),
+        }
+    }
+    if n_digits == 0 {
+        return Err(DecimalError::NotDecimal);
+    }
+    // value = digits * 10^(exp - frac_digits); we want value * 10^scale.
+    let shift = scale as i32 + exp - frac_digits;
+    let scaled = if shift >= 0 {
+        let mut v = digits;
+        for _ in 0..shift {
+            v = v.checked_mul(10).ok_or(DecimalError::Overflow)?;
+        }
+        v
+    } else {
+        let mut v = digits;
+        for _ in 0..(-shift) {
+            if v % 10 != 0 {
+                return Err(DecimalError::TooPrecise);
+            }
+            v /= 10;
+        }
+        v
+    };
+    if scaled > 10i128.pow(38) - 1 {
+        return Err(DecimalError::Overflow);
+    }
+    Ok(if neg { -scaled } else { scaled })
+}
+
+/// Formats a value scaled by `10^scale` as plain decimal text without trailing zeros.
+pub fn format_decimal(value: i128, scale: u32) -> String {
+    let neg = value < 0;
+    let abs = value.unsigned_abs();
+    let one = 10u128.pow(scale);
+    let int = abs / one;
+    let mut frac = abs % one;
+    let mut out = String::with_capacity(24);
+    if neg {
+        out.push('-');
+    }
+    out.push_str(&int.to_string());
+    if frac != 0 {
+        let mut width = scale as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        out.push('.');
+        out.push_str(&format!("{frac:0width$}"));
+    }
+    out
+}
+
+/// `amount` (scale 18) times `rate` (USD per unit, scale 18), rounded half away from zero
+/// to scale 6 (micro-dollars). `None` if the result does not fit.
+pub fn to_usd(amount: i128, rate: i128) -> Option<i128> {
+    let product = i256::from_i128(amount).checked_mul(i256::from_i128(rate))?;
+    // scale 36 -> scale 6
+    let divisor = i256::from_i128(10i128.pow(30));
+    let half = i256::from_i128(5 * 10i128.pow(29));
+    let rounded = if product.is_negative() {
+        product.checked_sub(half)?.checked_div(divisor)?
+    } else {
+        product.checked_add(half)?.checked_div(divisor)?
+    };
+    rounded.to_i128()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u32 = 18;
+
+    #[test]
+    fn parses_exactly() {
+        assert_eq!(parse_decimal(b"9500.00", S), Ok(9500 * 10i128.pow(18)));
+        assert_eq!(parse_decimal(b"0.1", S), Ok(10i128.pow(17)));
+        assert_eq!(parse_decimal(b" 12 ", S), Ok(12 * 10i128.pow(18)));
+        assert_eq!(parse_decimal(b"1.5e3", S), Ok(1500 * 10i128.pow(18)));
+        assert_eq!(parse_decimal(b"-2", S), Ok(-2 * 10i128.pow(18)));
+        assert_eq!(parse_decimal(b"0.000000000000000001", S), Ok(1));
+        assert_eq!(parse_decimal(b"1.0000000000000000000000", S), Ok(10i128.pow(18)));
+    }
+
+    #[test]
+    fn rejects_what_is_not_exact() {
+        assert_eq!(parse_decimal(b"12,5x", S), Err(DecimalError::NotDecimal));
+        assert_eq!(parse_decimal(b"", S), Err(DecimalError::NotDecimal));
+        assert_eq!(parse_decimal(b".", S), Err(DecimalError::NotDecimal));
+        assert_eq!(parse_decimal(b"1.2.3", S), Err(DecimalError::NotDecimal));
+        assert_eq!(parse_decimal(b"0.0000000000000000001", S), Err(DecimalError::TooPrecise));
+        assert_eq!(parse_decimal(b"1e40", S), Err(DecimalError::Overflow));
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for s in ["0", "1", "9500", "0.1", "123.456", "0.000000000000000001", "-7.25"] {
+            let v = parse_decimal(s.as_bytes(), S).unwrap();
+            assert_eq!(format_decimal(v, S), s);
+        }
+    }
+
+    #[test]
+    fn converts_to_usd_with_rounding() {
+        let amount = parse_decimal(b"100", S).unwrap();
+        let rate = parse_decimal(b"0.0583", S).unwrap();
+        assert_eq!(to_usd(amount, rate), Some(5_830_000));
+        let rate = parse_decimal(b"0.0000005", S).unwrap(); // 0.00005 USD -> rounds to 0.00005
+        assert_eq!(to_usd(amount, rate), Some(50));
+    }
+}
