@@ -6,12 +6,15 @@
 //! whole Arrow `RecordBatch`es over bounded channels ([`pipeline`]).
 
 pub mod alerts;
+pub mod app;
 pub mod config;
 pub mod error;
 pub mod eval;
 pub mod r#gen;
 pub mod ingest;
 pub mod money;
+pub mod pipeline;
+pub mod replay;
 pub mod schema;
 
 pub use error::{Error, Result};

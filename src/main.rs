@@ -1,1 +1,168 @@
-fn main() {}
+//! The `mirrorflow` command line: parses flags, loads the config, starts tokio and calls
+//! the library (`mirrorflow::app`). The only place anyhow is used.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use mirrorflow::app;
+use mirrorflow::config::{Config, LiveSource, Progress};
+
+#[derive(Parser)]
+#[command(name = "mirrorflow", version, about = "Streaming money-laundering flow detector")]
+struct Cli {
+    /// Configuration file (TOML), merged over the embedded defaults (`mirrorflow config`).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a historical ledger (a directory or one transactions file) in event time.
+    Replay {
+        /// Ledger directory (transactions.*, accounts.*, fx_rates.*) or a transactions file.
+        ledger: PathBuf,
+        /// Output directory (alerts.jsonl, quarantine.jsonl, summary.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only events at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// 0 replays as fast as possible; N replays at N x real time.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Progress display: auto, bar, log, off.
+        #[arg(long)]
+        progress: Option<String>,
+    },
+    /// Run live: NDJSON on stdin, or follow a directory where ledger files land.
+    Run {
+        /// Read NDJSON transactions from standard input.
+        #[arg(long, conflicts_with = "dir")]
+        stdin: bool,
+        /// Follow this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop after this long without new data (e.g. 30s); default: run until Ctrl-C.
+        #[arg(long)]
+        idle_exit: Option<String>,
+        #[arg(long)]
+        progress: Option<String>,
+    },
+    /// Read and validate a ledger without detection: counts, quarantine, throughput,
+    /// peak memory (JSON on stdout); optionally convert it to canonical Parquet.
+    Ingest {
+        ledger: PathBuf,
+        /// Write refused rows here (quarantine.jsonl format).
+        #[arg(long)]
+        quarantine: Option<PathBuf>,
+        /// Write the accepted rows to this Parquet file in the canonical schema.
+        #[arg(long)]
+        to_parquet: Option<PathBuf>,
+    },
+    /// Print the embedded default configuration (every key documented).
+    Config,
+}
+
+fn load_config(path: Option<&PathBuf>, overrides: impl FnOnce(&mut Config) -> anyhow::Result<()>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(path.map(|p| p.as_path()))?;
+    overrides(&mut cfg)?;
+    Ok(cfg)
+}
+
+fn progress_flag(v: Option<&String>, cfg: &mut Config) -> anyhow::Result<()> {
+    if let Some(p) = v {
+        cfg.progress = match p.as_str() {
+            "auto" => Progress::Auto,
+            "bar" => Progress::Bar,
+            "log" => Progress::Log,
+            "off" => Progress::Off,
+            other => anyhow::bail!("--progress `{other}`: expected auto, bar, log or off"),
+        };
+    }
+    Ok(())
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIRRORFLOW_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    };
+    match &cli.command {
+        Command::Replay { ledger, out, from, to, speed, progress } => {
+            let cfg = load_config(cli.config.as_ref(), |c| {
+                if let Some(o) = out {
+                    c.out_dir = o.clone();
+                }
+                if let Some(s) = speed {
+                    anyhow::ensure!(*s >= 0.0 && s.is_finite(), "--speed {s}: expected 0 or a positive factor");
+                    c.speed = *s;
+                }
+                progress_flag(progress.as_ref(), c)
+            })?;
+            let args = app::ReplayArgs { from: from.clone(), to: to.clone() };
+            let summary = runtime()?.block_on(app::replay(&cfg, ledger, &args))?;
+            print!("{}", summary.to_text(&cfg.out_dir));
+            Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Run { stdin, dir, out, idle_exit, progress } => {
+            let cfg = load_config(cli.config.as_ref(), |c| {
+                if let Some(o) = out {
+                    c.out_dir = o.clone();
+                }
+                if *stdin {
+                    c.live_source = LiveSource::Stdin;
+                }
+                if let Some(d) = dir {
+                    c.live_source = LiveSource::Dir(d.clone());
+                }
+                if let Some(i) = idle_exit {
+                    let d = mirrorflow::config::parse_duration(i).map_err(|e| anyhow::anyhow!("--idle-exit `{i}`: {e}"))?;
+                    c.idle_exit = (!d.is_zero()).then_some(d);
+                }
+                progress_flag(progress.as_ref(), c)
+            })?;
+            let summary = runtime()?.block_on(app::run_live(&cfg))?;
+            print!("{}", summary.to_text(&cfg.out_dir));
+            Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Ingest { ledger, quarantine, to_parquet } => {
+            let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
+            let report = app::ingest(&cfg, ledger, quarantine.as_deref(), to_parquet.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print!("{}", mirrorflow::config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

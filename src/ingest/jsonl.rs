@@ -20,6 +20,43 @@ use crate::ingest::{
     slot_fields,
 };
 
+/// Parses NDJSON lines one at a time into a batch: the core of the NDJSON file reader
+/// and of the live stdin source.
+pub struct JsonLineParser {
+    name: String,
+    mapping: TxMapping,
+    layout: JsonLayout,
+    builder: TxBuilder,
+}
+
+impl JsonLineParser {
+    /// A parser whose messages name `name`.
+    pub fn new(name: String, input: &InputConfig) -> Self {
+        let dialect = match input.dialect {
+            Dialect::Auto => Dialect::Contract,
+            d => d,
+        };
+        let mapping = TxMapping::for_dialect(dialect, input);
+        let layout = JsonLayout::new(&mapping);
+        JsonLineParser { name, mapping, layout, builder: TxBuilder::new() }
+    }
+
+    /// Parses one non-blank line; the refusal if it is refused.
+    pub fn push_line(&mut self, line: u64, rec: &[u8], state: &mut IngestState) -> Option<Rejected> {
+        push_json_line(&self.name, line, rec, &self.mapping, &self.layout, &mut self.builder, state)
+    }
+
+    /// Rows accepted since the last `finish`.
+    pub fn pending(&self) -> usize {
+        self.builder.len()
+    }
+
+    /// The accepted rows as a batch.
+    pub fn finish(&mut self) -> arrow::record_batch::RecordBatch {
+        self.builder.finish()
+    }
+}
+
 /// The names a JSON line is looked up by, and the mapping resolved against them.
 struct JsonLayout {
     names: Vec<String>,
@@ -59,12 +96,9 @@ fn value_bytes(raw: &RawValue) -> Option<Cow<'_, [u8]>> {
 
 /// Streams NDJSON transactions as canonical chunks.
 pub struct JsonlTxReader {
-    name: String,
     input: Box<dyn BufRead + Send>,
-    mapping: TxMapping,
-    layout: JsonLayout,
+    parser: JsonLineParser,
     batch_rows: usize,
-    builder: TxBuilder,
     line_buf: Vec<u8>,
     line: u64,
     done: bool,
@@ -76,68 +110,16 @@ impl JsonlTxReader {
         Ok(Self::from_reader(path.display().to_string(), open_maybe_gz(path)?, input))
     }
 
-    /// Reads NDJSON from any buffered stream (stdin); `name` is used in messages.
+    /// Reads NDJSON from any buffered stream; `name` is used in messages.
     pub fn from_reader(name: String, stream: Box<dyn BufRead + Send>, input: &InputConfig) -> Self {
-        let dialect = match input.dialect {
-            Dialect::Auto => Dialect::Contract,
-            d => d,
-        };
-        let mapping = TxMapping::for_dialect(dialect, input);
-        let layout = JsonLayout::new(&mapping);
         JsonlTxReader {
-            name,
             input: stream,
-            mapping,
-            layout,
+            parser: JsonLineParser::new(name, input),
             batch_rows: input.batch_rows,
-            builder: TxBuilder::new(),
             line_buf: Vec::with_capacity(512),
             line: 0,
             done: false,
         }
-    }
-
-    /// Reads up to `max_rows` lines (stopping early at the end of input) into a chunk.
-    pub fn read_rows(&mut self, state: &mut IngestState, max_rows: usize) -> Result<Option<Chunk>> {
-        if self.done {
-            return Ok(None);
-        }
-        let mut rejected = Vec::new();
-        let mut rows_read = 0u64;
-        while self.builder.len() < max_rows && (rows_read as usize) < max_rows * 2 {
-            self.line_buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.line_buf).map_err(|e| Error::io(&self.name, e))?;
-            if n == 0 {
-                self.done = true;
-                break;
-            }
-            self.line += 1;
-            let rec = self.line_buf.trim_ascii();
-            if rec.is_empty() {
-                continue;
-            }
-            rows_read += 1;
-            if let Some(r) = push_json_line(
-                &self.name,
-                self.line,
-                rec,
-                &self.mapping,
-                &self.layout,
-                &mut self.builder,
-                state,
-            ) {
-                rejected.push(r);
-            }
-        }
-        if rows_read == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Chunk { batch: self.builder.finish(), rejected, rows_read }))
-    }
-
-    /// Whether the input has ended.
-    pub fn is_done(&self) -> bool {
-        self.done
     }
 }
 
@@ -185,11 +167,38 @@ fn push_json_line(
 
 impl TxReader for JsonlTxReader {
     fn name(&self) -> &str {
-        &self.name
+        &self.parser.name
     }
 
     fn next_chunk(&mut self, state: &mut IngestState) -> Result<Option<Chunk>> {
-        let n = self.batch_rows;
-        self.read_rows(state, n)
+        if self.done {
+            return Ok(None);
+        }
+        let mut rejected = Vec::new();
+        let mut rows_read = 0u64;
+        while self.parser.pending() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
+            self.line_buf.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.line_buf)
+                .map_err(|e| Error::io(&self.parser.name, e))?;
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.line += 1;
+            let rec = self.line_buf.trim_ascii();
+            if rec.is_empty() {
+                continue;
+            }
+            rows_read += 1;
+            if let Some(r) = self.parser.push_line(self.line, rec, state) {
+                rejected.push(r);
+            }
+        }
+        if rows_read == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Chunk { batch: self.parser.finish(), rejected, rows_read }))
     }
 }

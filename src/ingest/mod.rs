@@ -357,3 +357,17 @@ pub fn slot_fields<'a>(
         Resolved::LineId(p) => Some(Cow::Owned(format!("{p}{line}").into_bytes())),
     })
 }
+
+/// Slot fields of a minimal valid row (id, time, 100 USD wire from `a` to `b`), for tests.
+#[cfg(test)]
+pub(crate) fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] {
+    let mut f: [Field<'a>; N_SLOTS] = Default::default();
+    f[Slot::TxId as usize] = Some(Cow::Borrowed(id.as_bytes()));
+    f[Slot::Ts as usize] = Some(Cow::Borrowed(ts.as_bytes()));
+    f[Slot::Src as usize] = Some(Cow::Borrowed(b"a"));
+    f[Slot::Dst as usize] = Some(Cow::Borrowed(b"b"));
+    f[Slot::Amount as usize] = Some(Cow::Borrowed(b"100"));
+    f[Slot::Currency as usize] = Some(Cow::Borrowed(b"USD"));
+    f[Slot::Channel as usize] = Some(Cow::Borrowed(b"wire"));
+    f
+}

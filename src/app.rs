@@ -1,0 +1,189 @@
+//! The commands as library functions: `replay`, `run` (live), `ingest` (validate and
+//! count, optionally convert to canonical Parquet). `main.rs` only parses flags and
+//! calls these.
+//!
+//! Owns: assembling a pipeline from a config and a ledger (side tables, source, detectors).
+//! Must not: print to the terminal (it returns summaries) or exit the process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, LiveSource};
+use crate::error::{Error, Result};
+use crate::ingest::ledger::{Ledger, discover};
+use crate::ingest::quarantine::QuarantineSink;
+use crate::ingest::tables::{AccountsTable, FxTable};
+use crate::ingest::values::{TsOptions, parse_ts};
+use crate::ingest::{IngestState, Rejected, open_transactions};
+use crate::pipeline::{DetectCtx, DirSource, Pipeline, ReplaySource, StdinSource, Summary};
+use crate::replay::SortOptions;
+
+/// Flags of `mirrorflow replay` that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayArgs {
+    /// Inclusive start of event time (RFC 3339 or YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Exclusive end of event time.
+    pub to: Option<String>,
+}
+
+/// Parses a `--from`/`--to` value.
+pub fn parse_time_flag(flag: &str, v: &str) -> Result<i64> {
+    parse_ts(v.as_bytes(), &TsOptions::default())
+        .map_err(|why| Error::Usage(format!("{flag} `{v}` {why} (expected RFC 3339 or YYYY-MM-DD)")))
+}
+
+/// The side tables of a run, with their counts and refused rows.
+pub struct SideTables {
+    pub accounts: AccountsTable,
+    pub fx: FxTable,
+    pub accounts_rows: u64,
+    pub fx_rows: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Reads accounts and FX rates (bundled rates when no file is given).
+pub fn load_side_tables(accounts: Option<&Path>, fx: Option<&Path>, cfg: &Config) -> Result<SideTables> {
+    let mut rejected = Vec::new();
+    let (accounts, accounts_rows) = match accounts {
+        Some(p) => AccountsTable::read(p, &cfg.input, &mut rejected)?,
+        None => (AccountsTable::empty(), 0),
+    };
+    let (fx, fx_rows) = match fx {
+        Some(p) => FxTable::read(p, &cfg.input, &mut rejected)?,
+        None => (FxTable::bundled(), 0),
+    };
+    Ok(SideTables { accounts, fx, accounts_rows, fx_rows, rejected })
+}
+
+fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>, to_us: Option<i64>) -> Pipeline {
+    Pipeline {
+        command: command.into(),
+        ctx: DetectCtx { accounts: Arc::new(side.accounts), fx: Arc::new(side.fx) },
+        detectors: Vec::new(),
+        channel_capacity: cfg.channel_capacity,
+        window_us: cfg.window.as_micros() as i64,
+        lateness_us: cfg.allowed_lateness.as_micros() as i64,
+        from_us,
+        to_us,
+        speed: cfg.speed,
+        out_dir: cfg.out_dir.clone(),
+        progress: cfg.progress,
+        accounts_rows: side.accounts_rows,
+        fx_rate_rows: side.fx_rows,
+        side_rejected: side.rejected,
+    }
+}
+
+/// Replays the ledger at `path` in event-time order through the pipeline.
+pub async fn replay(cfg: &Config, path: &Path, args: &ReplayArgs) -> Result<Summary> {
+    let from = args.from.as_deref().map(|v| parse_time_flag("--from", v)).transpose()?;
+    let to = args.to.as_deref().map(|v| parse_time_flag("--to", v)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(Error::Usage(format!("--from {} is not before --to {}", args.from.as_deref().unwrap_or(""), args.to.as_deref().unwrap_or(""))));
+        }
+    }
+    let ledger: Ledger = discover(path)?;
+    let side = load_side_tables(ledger.accounts.as_deref(), ledger.fx_rates.as_deref(), cfg)?;
+    let sort = SortOptions {
+        memory_bytes: cfg.sort_memory_bytes,
+        spill_dir: cfg.spill_dir.clone(),
+        batch_rows: cfg.input.batch_rows,
+    };
+    let source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
+    pipeline("replay", cfg, side, from, to).run(Box::new(source)).await
+}
+
+/// Runs the live pipeline on the configured source (stdin or a followed directory).
+pub async fn run_live(cfg: &Config) -> Result<Summary> {
+    let side = load_side_tables(cfg.live_accounts.as_deref(), cfg.live_fx_rates.as_deref(), cfg)?;
+    let source: Box<dyn crate::pipeline::Source> = match &cfg.live_source {
+        LiveSource::Stdin => Box::new(StdinSource::new(cfg.input.clone(), cfg.stdin_batch_rows)),
+        LiveSource::Dir(d) => Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?),
+    };
+    pipeline("run", cfg, side, None, None).run(source).await
+}
+
+/// What `mirrorflow ingest` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub inputs: Vec<String>,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_quarantined: u64,
+    pub reconciled: bool,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    /// Peak resident memory of this process (VmHWM), bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Canonical Parquet written, if asked.
+    pub parquet_out: Option<PathBuf>,
+}
+
+/// Reads and validates every transactions file of a ledger into canonical batches
+/// (discarding them, or writing them to canonical Parquet), quarantining bad rows.
+pub fn ingest(cfg: &Config, path: &Path, quarantine_out: Option<&Path>, parquet_out: Option<&Path>) -> Result<IngestReport> {
+    let started = Instant::now();
+    let ledger = discover(path)?;
+    let mut readers = ledger.transactions.iter().map(|f| open_transactions(f, &cfg.input)).collect::<Result<Vec<_>>>()?;
+    let mut sink = quarantine_out.map(QuarantineSink::create).transpose()?;
+    let mut writer = match parquet_out {
+        Some(p) => {
+            let file = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(128 * 1024))
+                .build();
+            Some(
+                parquet::arrow::ArrowWriter::try_new(file, crate::schema::transactions_schema(), Some(props))
+                    .map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?,
+            )
+        }
+        None => None,
+    };
+    let mut state = IngestState::default();
+    let (mut read, mut accepted, mut quarantined) = (0u64, 0u64, 0u64);
+    for r in readers.iter_mut() {
+        while let Some(chunk) = r.next_chunk(&mut state)? {
+            read += chunk.rows_read;
+            accepted += chunk.batch.num_rows() as u64;
+            quarantined += chunk.rejected.len() as u64;
+            if let Some(s) = sink.as_mut() {
+                s.write_all(&chunk.rejected)?;
+            }
+            if let (Some(w), Some(p)) = (writer.as_mut(), parquet_out) {
+                w.write(&chunk.batch).map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?;
+            }
+        }
+    }
+    if let Some(s) = sink.as_mut() {
+        s.flush()?;
+    }
+    if let (Some(w), Some(p)) = (writer, parquet_out) {
+        w.close().map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(IngestReport {
+        inputs: readers.iter().map(|r| r.name().to_string()).collect(),
+        rows_read: read,
+        rows_accepted: accepted,
+        rows_quarantined: quarantined,
+        reconciled: read == accepted + quarantined,
+        seconds,
+        rows_per_second: accepted as f64 / seconds.max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+        parquet_out: parquet_out.map(Path::to_path_buf),
+    })
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,366 @@
+//! The pipeline: source -> order (watermarks, time range, pacing) -> enrich + window +
+//! detectors -> sinks, joined by bounded channels so a slow stage holds back the ones
+//! before it instead of buffering without end.
+//!
+//! Owns: wiring the stages, counting for the summary, writing `alerts.jsonl`,
+//! `quarantine.jsonl` and `summary.json`, and stopping cleanly at the end of input or
+//! on Ctrl-C. Must not: parse inputs (`ingest`) or decide what is suspicious
+//! (detectors).
+
+pub mod detect;
+pub mod enrich;
+pub mod order;
+pub mod progress;
+pub mod source;
+pub mod summary;
+pub mod window;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use tokio::sync::mpsc;
+
+use crate::alerts::{Alert, JsonlAlertSink};
+use crate::config::Progress as ProgressMode;
+use crate::error::{Error, Result};
+use crate::ingest::quarantine::QuarantineSink;
+use crate::ingest::values::format_ts;
+use crate::ingest::{Chunk, Reason, Rejected};
+use crate::schema::{KNOWN_CHANNELS, tx};
+
+pub use detect::{DetectCtx, Detector};
+pub use source::{DirSource, ReplaySource, Source, StdinSource};
+pub use summary::Summary;
+
+use order::{Orderer, ts_column};
+use progress::{Progress, Ticker};
+use window::EventWindow;
+
+/// Everything a run needs besides its source.
+pub struct Pipeline {
+    /// `replay` or `run`, for the summary.
+    pub command: String,
+    pub ctx: DetectCtx,
+    pub detectors: Vec<Box<dyn Detector>>,
+    /// Batches in flight between stages.
+    pub channel_capacity: usize,
+    pub window_us: i64,
+    pub lateness_us: i64,
+    /// Inclusive start and exclusive end of event time to process (µs).
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// 0: as fast as possible; N: N x real time.
+    pub speed: f64,
+    pub out_dir: PathBuf,
+    pub progress: ProgressMode,
+    /// Side tables' counts for the summary.
+    pub accounts_rows: u64,
+    pub fx_rate_rows: u64,
+    /// Side tables' refused rows (written to quarantine first).
+    pub side_rejected: Vec<Rejected>,
+}
+
+/// What the order stage sends on.
+enum Ordered {
+    Batch(RecordBatch),
+    Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+}
+
+/// What the detect stage sends to the sinks.
+enum ToSink {
+    Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+    Processed { rows: u64, first_ts: i64, last_ts: i64, unknown_channels: BTreeMap<String, u64> },
+    Alerts(Vec<Alert>),
+    End { window_rows: u64, window_max: u64, missing_fx: BTreeMap<String, u64> },
+}
+
+/// Renders a transactions row as JSON text (raw text of a late record).
+fn render_row(batch: &RecordBatch, i: usize) -> String {
+    let opts = FormatOptions::default().with_null("");
+    let mut obj = serde_json::Map::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if let Ok(fmt) = ArrayFormatter::try_new(c.as_ref(), &opts) {
+            obj.insert(f.name().clone(), serde_json::Value::String(fmt.value(i).to_string()));
+        }
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
+    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+    let ts = ts_column(batch);
+    (0..batch.num_rows())
+        .map(|i| {
+            Rejected::new(
+                source,
+                0,
+                tx::TS,
+                Reason::LateEvent,
+                &format!(
+                    "tx_id `{}` at {} arrived after the watermark {} (allowed lateness {}s)",
+                    ids.value(i),
+                    format_ts(ts.value(i)),
+                    format_ts(watermark),
+                    lateness_us / 1_000_000
+                ),
+                render_row(batch, i).as_bytes(),
+            )
+        })
+        .collect()
+}
+
+impl Pipeline {
+    /// Runs `source` through the stages to the end of its input (or Ctrl-C) and writes
+    /// the outputs; returns the summary.
+    pub async fn run(mut self, source: Box<dyn Source>) -> Result<Summary> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
+        let mut quarantine = QuarantineSink::create(&self.out_dir.join("quarantine.jsonl"))?;
+        quarantine.write_all(&self.side_rejected)?;
+        let side_quarantined = quarantine.total;
+        quarantine.by_reason.clear();
+        quarantine.total = 0;
+
+        let progress = Arc::new(Progress::default());
+        let ticker = Ticker::start(progress.clone(), self.progress);
+        let inputs = source.inputs();
+        let source_name = inputs.join(", ");
+        let cap = self.channel_capacity;
+
+        // Stage 1: the source.
+        let (src_tx, mut src_rx) = mpsc::channel::<Chunk>(cap);
+        let src_progress = progress.clone();
+        let source_task = tokio::spawn(async move {
+            tokio::select! {
+                r = source.run(src_tx, src_progress) => r,
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::warn!("interrupted: flushing what was read");
+                    Ok(())
+                }
+            }
+        });
+
+        // Stage 2: time range, watermarks, pacing.
+        let (ord_tx, mut ord_rx) = mpsc::channel::<Ordered>(cap);
+        let (from_us, to_us, lateness_us, speed) = (self.from_us, self.to_us, self.lateness_us, self.speed);
+        let order_task = tokio::spawn(async move {
+            let mut orderer = Orderer::new(lateness_us);
+            let mut pacer = Pacer::new(speed);
+            while let Some(chunk) = src_rx.recv().await {
+                let Chunk { batch, mut rejected, rows_read } = chunk;
+                let (batch, outside) = filter_range(batch, from_us, to_us)?;
+                let released = orderer.push(batch)?;
+                if let Some(late) = &released.late {
+                    rejected.extend(late_records(late, &source_name, orderer.watermark(), lateness_us));
+                }
+                if ord_tx.send(Ordered::Meta { read: rows_read, rejected, outside }).await.is_err() {
+                    break;
+                }
+                if let Some(b) = released.ordered {
+                    if !pacer.send(b, &ord_tx).await {
+                        break;
+                    }
+                }
+            }
+            if let Some(b) = orderer.flush()? {
+                pacer.send(b, &ord_tx).await;
+            }
+            Ok::<(), Error>(())
+        });
+
+        // Stage 3: enrich, window, detectors (off the async threads).
+        let (sink_tx, mut sink_rx) = mpsc::channel::<ToSink>(cap);
+        let ctx = self.ctx.clone();
+        let mut detectors = std::mem::take(&mut self.detectors);
+        let window_us = self.window_us;
+        let detect_task = tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut enricher = enrich::Enricher::new(ctx.fx.clone());
+            let mut window = EventWindow::new(window_us);
+            let mut window_max = 0u64;
+            while let Some(msg) = ord_rx.blocking_recv() {
+                match msg {
+                    Ordered::Meta { read, rejected, outside } => {
+                        if sink_tx.blocking_send(ToSink::Meta { read, rejected, outside }).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ordered::Batch(b) => {
+                        let enriched = enricher.enrich(&b)?;
+                        window.push(enriched.clone());
+                        window_max = window_max.max(window.rows() as u64);
+                        let mut alerts = Vec::new();
+                        for d in detectors.iter_mut() {
+                            alerts.extend(d.on_batch(&enriched, &window, &ctx)?);
+                        }
+                        let ts = ts_column(&enriched);
+                        let mut unknown_channels = BTreeMap::new();
+                        let ch = enriched.column_by_name(tx::CHANNEL).expect("channel").as_string::<i32>();
+                        for c in ch.iter().flatten() {
+                            if !KNOWN_CHANNELS.contains(&c) {
+                                *unknown_channels.entry(c.to_string()).or_insert(0u64) += 1;
+                            }
+                        }
+                        let processed = ToSink::Processed {
+                            rows: enriched.num_rows() as u64,
+                            first_ts: ts.value(0),
+                            last_ts: ts.value(ts.len() - 1),
+                            unknown_channels,
+                        };
+                        if sink_tx.blocking_send(processed).is_err() {
+                            return Ok(());
+                        }
+                        if !alerts.is_empty() && sink_tx.blocking_send(ToSink::Alerts(alerts)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            let mut alerts = Vec::new();
+            for d in detectors.iter_mut() {
+                alerts.extend(d.on_finish(&window, &ctx)?);
+            }
+            if !alerts.is_empty() {
+                let _ = sink_tx.blocking_send(ToSink::Alerts(alerts));
+            }
+            let _ = sink_tx.blocking_send(ToSink::End {
+                window_rows: window.rows() as u64,
+                window_max,
+                missing_fx: enricher.missing_rate.clone(),
+            });
+            Ok(())
+        });
+
+        // Stage 4: the sinks, here.
+        let mut s = Summary {
+            mirrorflow_version: env!("CARGO_PKG_VERSION").into(),
+            command: self.command.clone(),
+            inputs,
+            accounts_rows: self.accounts_rows,
+            fx_rate_rows: self.fx_rate_rows,
+            side_table_rows_quarantined: side_quarantined,
+            ..Default::default()
+        };
+        let mut first_ts = i64::MAX;
+        let mut last_ts = i64::MIN;
+        while let Some(msg) = sink_rx.recv().await {
+            match msg {
+                ToSink::Meta { read, rejected, outside } => {
+                    s.rows_read += read;
+                    s.rows_outside_range += outside;
+                    quarantine.write_all(&rejected)?;
+                }
+                ToSink::Processed { rows, first_ts: a, last_ts: b, unknown_channels } => {
+                    s.rows_accepted += rows;
+                    first_ts = first_ts.min(a);
+                    last_ts = last_ts.max(b);
+                    progress.processed.fetch_add(rows, Ordering::Relaxed);
+                    progress.event_time.store(b, Ordering::Relaxed);
+                    for (k, v) in unknown_channels {
+                        if s.unknown_channels.len() < 100 || s.unknown_channels.contains_key(&k) {
+                            *s.unknown_channels.entry(k).or_default() += v;
+                        }
+                    }
+                }
+                ToSink::Alerts(alerts) => {
+                    for a in &alerts {
+                        alerts_out.write(a)?;
+                    }
+                    progress.alerts.store(alerts_out.written, Ordering::Relaxed);
+                }
+                ToSink::End { window_rows, window_max, missing_fx } => {
+                    s.window_rows_at_end = window_rows;
+                    s.window_rows_max = window_max;
+                    s.rows_without_fx_rate = missing_fx;
+                }
+            }
+        }
+        // Surface the first stage error, source first (it explains the others).
+        let source_res = source_task.await.map_err(|e| Error::Internal(format!("source task: {e}")))?;
+        let order_res = order_task.await.map_err(|e| Error::Internal(format!("order task: {e}")))?;
+        let detect_res = detect_task.await.map_err(|e| Error::Internal(format!("detect task: {e}")))?;
+        drop(ticker);
+        alerts_out.flush()?;
+        quarantine.flush()?;
+        source_res?;
+        order_res?;
+        detect_res?;
+
+        s.rows_quarantined = quarantine.total;
+        s.quarantined_by_reason = quarantine.by_reason.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        s.alerts_written = alerts_out.written;
+        s.alerts_by_rule = alerts_out.by_rule.clone();
+        s.alerts_by_typology = alerts_out.by_typology.clone();
+        if first_ts != i64::MAX {
+            s.first_event_time = Some(format_ts(first_ts));
+            s.last_event_time = Some(format_ts(last_ts));
+        }
+        s.timings.total_seconds = started.elapsed().as_secs_f64();
+        s.timings.rows_per_second = s.rows_accepted as f64 / s.timings.total_seconds.max(1e-9);
+        s.reconcile();
+        let path = self.out_dir.join("summary.json");
+        let text = serde_json::to_string_pretty(&s).map_err(|e| Error::io(&path, e.into()))?;
+        std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+        Ok(s)
+    }
+}
+
+/// Drops rows outside `[from, to)`; returns the rest and how many were dropped.
+fn filter_range(batch: RecordBatch, from: Option<i64>, to: Option<i64>) -> Result<(RecordBatch, u64)> {
+    if batch.num_rows() == 0 || (from.is_none() && to.is_none()) {
+        return Ok((batch, 0));
+    }
+    let ts = ts_column(&batch);
+    let keep: BooleanArray = ts
+        .values()
+        .iter()
+        .map(|&t| Some(from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e)))
+        .collect();
+    let kept = keep.true_count();
+    if kept == batch.num_rows() {
+        return Ok((batch, 0));
+    }
+    let out = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("filtering the time range", e))?;
+    let dropped = (batch.num_rows() - kept) as u64;
+    Ok((out, dropped))
+}
+
+/// Paces ordered batches to N x real time (or not at all).
+struct Pacer {
+    speed: f64,
+    origin: Option<(Instant, i64)>,
+}
+
+impl Pacer {
+    fn new(speed: f64) -> Self {
+        Pacer { speed, origin: None }
+    }
+
+    /// Sends `batch` (in slices when pacing); false if the receiver is gone.
+    async fn send(&mut self, batch: RecordBatch, out: &mpsc::Sender<Ordered>) -> bool {
+        if self.speed <= 0.0 {
+            return out.send(Ordered::Batch(batch)).await.is_ok();
+        }
+        const SLICE: usize = 256;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let len = SLICE.min(batch.num_rows() - start);
+            let piece = batch.slice(start, len);
+            start += len;
+            let ts = ts_column(&piece);
+            let first = ts.value(0);
+            let (wall0, event0) = *self.origin.get_or_insert((Instant::now(), first));
+            let due = Duration::from_secs_f64(((first - event0).max(0) as f64 / 1e6) / self.speed);
+            tokio::time::sleep_until((wall0 + due).into()).await;
+            if out.send(Ordered::Batch(piece)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}

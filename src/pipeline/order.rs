@@ -1,0 +1,209 @@
+//! Watermarks and the reorder buffer: out-of-order records within the allowed lateness
+//! are put back in event-time order; records later than that are refused.
+//!
+//! Owns: `Orderer`, a pure function of the batches pushed into it. The watermark is
+//! `max event time seen - allowed lateness`; a row is released once its time is below
+//! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
+//! the watermark when it arrives is late. So a live stream and a replay of the same data
+//! (with disorder within the lateness) release the same rows in the same order.
+//! Must not: do I/O.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cmp::{gt_eq, lt};
+use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::TimestampMicrosecondType;
+
+use crate::error::{Error, Result};
+use crate::schema::{self, tx};
+
+/// Event time (UTC microseconds) of every row of a transactions batch.
+pub fn ts_column(batch: &RecordBatch) -> &arrow::array::TimestampMicrosecondArray {
+    batch
+        .column_by_name(tx::TS)
+        .expect("transactions batches have ts")
+        .as_primitive::<TimestampMicrosecondType>()
+}
+
+/// Sorts a transactions batch by `(ts, seq)`.
+pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
+    let cols = [tx::TS, tx::SEQ].map(|c| SortColumn {
+        values: batch.column_by_name(c).expect("transactions column").clone(),
+        options: None,
+    });
+    let idx = lexsort_to_indices(&cols, None).map_err(|e| Error::arrow("sorting by event time", e))?;
+    take_record_batch(batch, &idx).map_err(|e| Error::arrow("sorting by event time", e))
+}
+
+fn ts_scalar(v: i64) -> arrow::array::Scalar<ArrayRef> {
+    let a: ArrayRef = Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
+    arrow::array::Scalar::new(a)
+}
+
+/// The reorder buffer.
+pub struct Orderer {
+    lateness_us: i64,
+    max_ts: i64,
+    watermark: i64,
+    pending: Vec<RecordBatch>,
+    pending_min: i64,
+}
+
+/// What one push gives back.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Rows now below the watermark, in `(ts, seq)` order.
+    pub ordered: Option<RecordBatch>,
+    /// Rows that arrived below the watermark (to quarantine).
+    pub late: Option<RecordBatch>,
+}
+
+impl Orderer {
+    /// A buffer with the given allowed lateness (microseconds).
+    pub fn new(lateness_us: i64) -> Self {
+        Orderer { lateness_us, max_ts: i64::MIN, watermark: i64::MIN, pending: Vec::new(), pending_min: i64::MAX }
+    }
+
+    /// The current watermark (`i64::MIN` before any row).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Rows buffered, not yet released.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Takes a batch (any order); releases what the advanced watermark allows.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<Released> {
+        let mut out = Released::default();
+        if batch.num_rows() == 0 {
+            return Ok(out);
+        }
+        let fail = |e| Error::arrow("ordering by event time", e);
+        let mut batch = batch;
+        if self.watermark != i64::MIN {
+            let ts = ts_column(&batch);
+            let min = arrow::compute::min(ts).unwrap_or(i64::MAX);
+            if min < self.watermark {
+                let wm = ts_scalar(self.watermark);
+                let late_mask = lt(ts, &wm).map_err(fail)?;
+                let keep = arrow::compute::not(&late_mask).map_err(fail)?;
+                out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
+                batch = filter_record_batch(&batch, &keep).map_err(fail)?;
+            }
+        }
+        if batch.num_rows() > 0 {
+            let ts = ts_column(&batch);
+            let (min, max) = (arrow::compute::min(ts).unwrap_or(i64::MAX), arrow::compute::max(ts).unwrap_or(i64::MIN));
+            self.pending_min = self.pending_min.min(min);
+            self.max_ts = self.max_ts.max(max);
+            self.pending.push(batch);
+        }
+        let wm = self.max_ts.saturating_sub(self.lateness_us);
+        if wm > self.watermark {
+            self.watermark = wm;
+        }
+        if self.pending_min < self.watermark {
+            out.ordered = self.release_below(self.watermark)?;
+        }
+        Ok(out)
+    }
+
+    /// Releases every buffered row (end of input).
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        if self.max_ts != i64::MIN {
+            self.watermark = self.watermark.max(self.max_ts.saturating_add(1));
+        }
+        self.release_below(i64::MAX)
+    }
+
+    fn release_below(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let fail = |e| Error::arrow("ordering by event time", e);
+        let all = concat_batches(&schema::transactions_schema(), &self.pending).map_err(fail)?;
+        self.pending.clear();
+        let ts = ts_column(&all);
+        let release: BooleanArray = if wm == i64::MAX {
+            BooleanArray::from(vec![true; all.num_rows()])
+        } else {
+            lt(ts, &ts_scalar(wm)).map_err(fail)?
+        };
+        let keep = if wm == i64::MAX {
+            None
+        } else {
+            Some(gt_eq(ts, &ts_scalar(wm)).map_err(fail)?)
+        };
+        let out = filter_record_batch(&all, &release).map_err(fail)?;
+        self.pending_min = i64::MAX;
+        if let Some(keep) = keep {
+            let rest = filter_record_batch(&all, &keep).map_err(fail)?;
+            if rest.num_rows() > 0 {
+                self.pending_min = arrow::compute::min(ts_column(&rest)).unwrap_or(i64::MAX);
+                self.pending.push(rest);
+            }
+        }
+        if out.num_rows() == 0 {
+            return Ok(None);
+        }
+        // Already sorted input (replays) skips the sort.
+        let t = ts_column(&out);
+        let sorted = t.values().windows(2).all(|w| w[0] <= w[1]) && !t.is_empty();
+        if sorted {
+            let seq = out.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
+            let v = t.values();
+            let s = seq.values();
+            if (1..v.len()).all(|i| v[i - 1] < v[i] || s[i - 1] <= s[i]) {
+                return Ok(Some(out));
+            }
+        }
+        sort_by_time(&out).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestState, RowCtx, TxBuilder, TxMapping, test_fields};
+
+    fn batch(rows: &[(&str, i64)], state: &mut IngestState) -> RecordBatch {
+        let mut b = TxBuilder::new();
+        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+        for (id, secs) in rows {
+            let ts = crate::ingest::values::format_ts(secs * 1_000_000);
+            let fields = test_fields(id, &ts);
+            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &fields, &m, state).unwrap();
+        }
+        b.finish()
+    }
+
+    fn ids(b: &RecordBatch) -> Vec<String> {
+        b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn reorders_within_lateness_and_refuses_later() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(10 * 1_000_000);
+        let r = o.push(batch(&[("a", 100), ("c", 105), ("b", 103)], &mut st)).unwrap();
+        assert!(r.ordered.is_none()); // watermark 95: nothing below it yet
+        let r = o.push(batch(&[("d", 120), ("x", 99)], &mut st)).unwrap();
+        // watermark 110: a, x, b, c released in time order
+        assert_eq!(ids(r.ordered.as_ref().unwrap()), ["x", "a", "b", "c"]);
+        assert!(r.late.is_none());
+        let r = o.push(batch(&[("late", 104), ("e", 121)], &mut st)).unwrap();
+        assert_eq!(ids(r.late.as_ref().unwrap()), ["late"]);
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["d", "e"]);
+    }
+
+    #[test]
+    fn ties_keep_arrival_order() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(0);
+        o.push(batch(&[("b", 5), ("a", 5)], &mut st)).unwrap();
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["b", "a"]);
+    }
+}

@@ -1,0 +1,101 @@
+//! `summary.json`: what a run read, kept, refused and found, so scripts and outside test
+//! suites can drive mirrorflow without parsing terminal text.
+//!
+//! Owns: the `Summary` shape and its reconciliation rule:
+//! `rows_read = rows_accepted + rows_quarantined + rows_outside_range`.
+//! Must not: compute anything the stages did not count.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The end-of-run summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub mirrorflow_version: String,
+    /// `replay`, `run` or `ingest`.
+    pub command: String,
+    /// What was read (paths, or `<stdin>`).
+    pub inputs: Vec<String>,
+    /// Records read from the transactions inputs.
+    pub rows_read: u64,
+    /// Records that passed validation, ordering and the time range and went through
+    /// detection.
+    pub rows_accepted: u64,
+    /// Records refused (see `quarantine.jsonl`).
+    pub rows_quarantined: u64,
+    /// Valid records outside `--from`/`--to`.
+    pub rows_outside_range: u64,
+    /// Whether `rows_read = rows_accepted + rows_quarantined + rows_outside_range`.
+    pub reconciled: bool,
+    /// Quarantined records by reason.
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    /// Side tables: rows read and refused.
+    pub accounts_rows: u64,
+    pub fx_rate_rows: u64,
+    pub side_table_rows_quarantined: u64,
+    /// Channel values outside the contract's list, with counts (kept, not refused).
+    pub unknown_channels: BTreeMap<String, u64>,
+    /// Rows with no FX rate for their currency (`amount_usd` null), by currency.
+    pub rows_without_fx_rate: BTreeMap<String, u64>,
+    /// Event time of the first and last accepted row (RFC 3339).
+    pub first_event_time: Option<String>,
+    pub last_event_time: Option<String>,
+    /// Alerts written, in all, by rule and by typology.
+    pub alerts_written: u64,
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    pub alerts_by_typology: BTreeMap<String, u64>,
+    /// Rows in the event-time window at the end, and the largest it held.
+    pub window_rows_at_end: u64,
+    pub window_rows_max: u64,
+    /// Wall-clock timings.
+    pub timings: Timings,
+}
+
+/// Wall-clock timings of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub total_seconds: f64,
+    /// Accepted rows per wall-clock second.
+    pub rows_per_second: f64,
+}
+
+impl Summary {
+    /// Fills `reconciled`.
+    pub fn reconcile(&mut self) {
+        self.reconciled =
+            self.rows_read == self.rows_accepted + self.rows_quarantined + self.rows_outside_range;
+    }
+
+    /// The few lines printed at the end of a run.
+    pub fn to_text(&self, out_dir: &std::path::Path) -> String {
+        let mut s = format!(
+            "rows read {}  accepted {}  quarantined {}  outside range {}  ({})\n",
+            self.rows_read,
+            self.rows_accepted,
+            self.rows_quarantined,
+            self.rows_outside_range,
+            if self.reconciled { "reconciled" } else { "NOT RECONCILED" }
+        );
+        if !self.quarantined_by_reason.is_empty() {
+            let r: Vec<String> = self.quarantined_by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s.push_str(&format!("quarantined by reason: {}\n", r.join(", ")));
+        }
+        if let (Some(a), Some(b)) = (&self.first_event_time, &self.last_event_time) {
+            s.push_str(&format!("event time {a} .. {b}\n"));
+        }
+        s.push_str(&format!("alerts written {}", self.alerts_written));
+        if !self.alerts_by_typology.is_empty() {
+            let r: Vec<String> = self.alerts_by_typology.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s.push_str(&format!(" ({})", r.join(", ")));
+        }
+        s.push('\n');
+        s.push_str(&format!(
+            "time {:.2}s ({:.0} rows/s)\noutputs in {}: alerts.jsonl, quarantine.jsonl, summary.json\n",
+            self.timings.total_seconds,
+            self.timings.rows_per_second,
+            out_dir.display()
+        ));
+        s
+    }
+}
