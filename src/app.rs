@@ -75,11 +75,22 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         accounts_rows: side.accounts_rows,
         fx_rate_rows: side.fx_rows,
         side_rejected: side.rejected,
+        write_ordered: cfg.write_ordered,
     }
 }
 
 /// Replays the ledger at `path` in event-time order through the pipeline.
 pub async fn replay(cfg: &Config, path: &Path, args: &ReplayArgs) -> Result<Summary> {
+    replay_with(cfg, path, args, Vec::new()).await
+}
+
+/// [`replay`] with extra detectors (tests and embedders plug theirs in here).
+pub async fn replay_with(
+    cfg: &Config,
+    path: &Path,
+    args: &ReplayArgs,
+    detectors: Vec<Box<dyn crate::pipeline::Detector>>,
+) -> Result<Summary> {
     let from = args.from.as_deref().map(|v| parse_time_flag("--from", v)).transpose()?;
     let to = args.to.as_deref().map(|v| parse_time_flag("--to", v)).transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
@@ -95,7 +106,9 @@ pub async fn replay(cfg: &Config, path: &Path, args: &ReplayArgs) -> Result<Summ
         batch_rows: cfg.input.batch_rows,
     };
     let source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
-    pipeline("replay", cfg, side, from, to).run(Box::new(source)).await
+    let mut p = pipeline("replay", cfg, side, from, to);
+    p.detectors.extend(detectors);
+    p.run(Box::new(source)).await
 }
 
 /// Runs the live pipeline on the configured source (stdin or a followed directory).

@@ -109,6 +109,8 @@ pub struct RawOutput {
     pub dir: String,
     /// `auto`, `bar`, `log`, `off`.
     pub progress: String,
+    /// Write `ordered.parquet`.
+    pub write_ordered: bool,
 }
 
 /// Input file format.
@@ -186,6 +188,7 @@ pub struct Config {
     pub idle_exit: Option<Duration>,
     pub out_dir: PathBuf,
     pub progress: Progress,
+    pub write_ordered: bool,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -401,6 +404,7 @@ impl RawConfig {
             idle_exit: (!idle_exit.is_zero()).then_some(idle_exit),
             out_dir: PathBuf::from(&self.output.dir),
             progress,
+            write_ordered: self.output.write_ordered,
         })
     }
 }

@@ -63,6 +63,8 @@ pub struct Pipeline {
     pub fx_rate_rows: u64,
     /// Side tables' refused rows (written to quarantine first).
     pub side_rejected: Vec<Rejected>,
+    /// Also write the ordered, enriched stream to `ordered.parquet`.
+    pub write_ordered: bool,
 }
 
 /// What the order stage sends on.
@@ -179,6 +181,10 @@ impl Pipeline {
         let ctx = self.ctx.clone();
         let mut detectors = std::mem::take(&mut self.detectors);
         let window_us = self.window_us;
+        let mut ordered_out = match self.write_ordered {
+            true => Some(OrderedWriter::create(&self.out_dir.join("ordered.parquet"))?),
+            false => None,
+        };
         let detect_task = tokio::task::spawn_blocking(move || -> Result<()> {
             let mut enricher = enrich::Enricher::new(ctx.fx.clone());
             let mut window = EventWindow::new(window_us);
@@ -192,6 +198,9 @@ impl Pipeline {
                     }
                     Ordered::Batch(b) => {
                         let enriched = enricher.enrich(&b)?;
+                        if let Some(w) = ordered_out.as_mut() {
+                            w.write(&enriched)?;
+                        }
                         window.push(enriched.clone());
                         window_max = window_max.max(window.rows() as u64);
                         let mut alerts = Vec::new();
@@ -220,6 +229,9 @@ impl Pipeline {
                         }
                     }
                 }
+            }
+            if let Some(w) = ordered_out.take() {
+                w.close()?;
             }
             let mut alerts = Vec::new();
             for d in detectors.iter_mut() {
@@ -362,5 +374,31 @@ impl Pacer {
             }
         }
         true
+    }
+}
+
+/// Writes the ordered, enriched stream to Parquet.
+struct OrderedWriter {
+    path: PathBuf,
+    writer: parquet::arrow::ArrowWriter<std::fs::File>,
+}
+
+impl OrderedWriter {
+    fn create(path: &std::path::Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let writer = parquet::arrow::ArrowWriter::try_new(file, crate::schema::enriched_schema(), Some(props))
+            .map_err(|e| Error::Parquet { path: path.to_path_buf(), source: e })?;
+        Ok(OrderedWriter { path: path.to_path_buf(), writer })
+    }
+
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        self.writer.write(b).map_err(|e| Error::Parquet { path: self.path.clone(), source: e })
+    }
+
+    fn close(self) -> Result<()> {
+        self.writer.close().map(|_| ()).map_err(|e| Error::Parquet { path: self.path, source: e })
     }
 }

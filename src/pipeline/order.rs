@@ -82,17 +82,29 @@ impl Orderer {
             return Ok(out);
         }
         let fail = |e| Error::arrow("ordering by event time", e);
-        let mut batch = batch;
-        if self.watermark != i64::MIN {
-            let ts = ts_column(&batch);
-            let min = arrow::compute::min(ts).unwrap_or(i64::MAX);
-            if min < self.watermark {
-                let wm = ts_scalar(self.watermark);
-                let late_mask = lt(ts, &wm).map_err(fail)?;
-                let keep = arrow::compute::not(&late_mask).map_err(fail)?;
-                out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
-                batch = filter_record_batch(&batch, &keep).map_err(fail)?;
+        // Row by row in arrival order, so lateness does not depend on how rows were
+        // batched: a row is late when it is below the watermark as of its arrival.
+        let ts = ts_column(&batch);
+        let mut max_ts = self.max_ts;
+        let mut late = Vec::new();
+        for (i, &t) in ts.values().iter().enumerate() {
+            let wm = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
+            if max_ts != i64::MIN && t < wm {
+                late.push(i);
+            } else {
+                max_ts = max_ts.max(t);
             }
+        }
+        let mut batch = batch;
+        if !late.is_empty() {
+            let mut mask = vec![false; batch.num_rows()];
+            for i in late {
+                mask[i] = true;
+            }
+            let late_mask = BooleanArray::from(mask);
+            let keep = arrow::compute::not(&late_mask).map_err(fail)?;
+            out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
+            batch = filter_record_batch(&batch, &keep).map_err(fail)?;
         }
         if batch.num_rows() > 0 {
             let ts = ts_column(&batch);
@@ -190,7 +202,7 @@ mod tests {
         let mut o = Orderer::new(10 * 1_000_000);
         let r = o.push(batch(&[("a", 100), ("c", 105), ("b", 103)], &mut st)).unwrap();
         assert!(r.ordered.is_none()); // watermark 95: nothing below it yet
-        let r = o.push(batch(&[("d", 120), ("x", 99)], &mut st)).unwrap();
+        let r = o.push(batch(&[("x", 99), ("d", 120)], &mut st)).unwrap();
         // watermark 110: a, x, b, c released in time order
         assert_eq!(ids(r.ordered.as_ref().unwrap()), ["x", "a", "b", "c"]);
         assert!(r.late.is_none());

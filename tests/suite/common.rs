@@ -1,0 +1,105 @@
+//! Shared helpers: temporary ledgers, running the binary, reading outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{AsArray, RecordBatch};
+use mirrorflow::alerts::Alert;
+use mirrorflow::pipeline::window::EventWindow;
+use mirrorflow::pipeline::{DetectCtx, Detector};
+
+/// The contract CSV header.
+pub const HEADER: &str = "tx_id,ts,src_account,dst_account,amount,currency,channel,location,memo";
+
+/// The crate root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/external/` beside the repository (CI lays a copy of it there).
+pub fn external() -> PathBuf {
+    root().join("../shared/external")
+}
+
+/// Writes `lines` (after the header) to `dir/transactions.csv`; returns the dir.
+pub fn csv_ledger(dir: &Path, lines: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    std::fs::write(dir.join("transactions.csv"), text).unwrap();
+    dir.to_path_buf()
+}
+
+/// Runs the binary with `args` (and `stdin` piped in if given).
+pub fn mirrorflow(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirrorflow"));
+    cmd.args(args).env("MIRRORFLOW_LOG", "warn");
+    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("binary runs");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().unwrap();
+        s.write_all(input).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Reads `summary.json` of an output directory.
+pub fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// Reads a JSONL file as values.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Reads `ordered.parquet` (tx_ids in the order the detectors saw them).
+pub fn ordered_ids(out: &Path) -> Vec<String> {
+    let f = std::fs::File::open(out.join("ordered.parquet")).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let mut ids = Vec::new();
+    for b in r {
+        let b = b.unwrap();
+        let c = b.column_by_name("tx_id").unwrap().as_string::<i32>();
+        ids.extend(c.iter().map(|s| s.unwrap().to_string()));
+    }
+    ids
+}
+
+/// A detector that records what it saw (tx ids in order, batch sizes).
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub seen: Arc<Mutex<Vec<String>>>,
+    pub window_rows: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Detector for Recorder {
+    fn id(&self) -> &str {
+        "test.recorder"
+    }
+
+    fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> mirrorflow::Result<Vec<Alert>> {
+        let c = batch.column_by_name("tx_id").unwrap().as_string::<i32>();
+        self.seen.lock().unwrap().extend(c.iter().map(|s| s.unwrap().to_string()));
+        self.window_rows.lock().unwrap().push(window.rows());
+        Ok(Vec::new())
+    }
+}
+
+/// A config for tests: quiet, small batches, output to `out`.
+pub fn test_config(out: &Path, extra: &str) -> mirrorflow::config::Config {
+    let text = format!("[output]\ndir = \"{}\"\nprogress = \"off\"\n{extra}", out.display());
+    mirrorflow::config::Config::from_toml_str(&text).unwrap()
+}

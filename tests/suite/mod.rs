@@ -1,0 +1,7 @@
+//! Test modules of the integration binary.
+
+pub mod common;
+mod cli;
+mod ingest;
+mod live;
+mod replay;

@@ -1,0 +1,122 @@
+//! Event-time replay: unsorted input in order, spilling sorts, time ranges, the window,
+//! and results independent of batch size.
+
+use mirrorflow::app::{ReplayArgs, replay_with};
+
+use super::common::*;
+
+/// `n` rows over ~`days` days, in a shuffled order (deterministic), with ties in time.
+fn shuffled_rows(n: usize, days: i64) -> (Vec<String>, Vec<String>) {
+    let base = 1_767_225_600i64; // 2026-01-01
+    let mut rows: Vec<(i64, usize, String)> = (0..n)
+        .map(|i| {
+            let t = base + ((i as i64 * 7919) % (days * 86_400)) / 60 * 60; // minute resolution: ties
+            (t, i, format!("tx{i:07}"))
+        })
+        .collect();
+    // expected order: by time, then file order (we write them in a shuffled order below)
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..rows.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        rows.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(t, i, id)| {
+            let ts = mirrorflow::ingest::values::format_ts(t * 1_000_000);
+            format!("{id},{ts},acct{},acct{},{}.25,USD,wire,,", i % 97, (i * 31) % 89, 100 + i % 5000)
+        })
+        .collect();
+    let mut expected: Vec<(i64, usize, String)> = rows.iter().enumerate().map(|(pos, (t, _, id))| (*t, pos, id.clone())).collect();
+    expected.sort();
+    (lines, expected.into_iter().map(|(_, _, id)| id).collect())
+}
+
+fn replay_ids(dir: &std::path::Path, extra: &str) -> (Vec<String>, mirrorflow::pipeline::Summary, Vec<usize>) {
+    let out = dir.join(format!("out-{}", extra.len()));
+    let cfg = test_config(&out, extra);
+    let rec = Recorder::default();
+    let s = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(replay_with(&cfg, &dir.join("ledger"), &ReplayArgs::default(), vec![Box::new(rec.clone())]))
+        .unwrap();
+    let seen = rec.seen.lock().unwrap().clone();
+    let w = rec.window_rows.lock().unwrap().clone();
+    (seen, s, w)
+}
+
+#[test]
+fn unsorted_ledgers_replay_in_event_time_order_with_ties_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, expected) = shuffled_rows(5_000, 20);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv_ledger(&dir.path().join("ledger"), &refs);
+    let (seen, s, _) = replay_ids(dir.path(), "");
+    assert_eq!(s.rows_accepted, 5_000);
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn the_sort_spills_to_disk_beyond_its_memory_and_stays_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, expected) = shuffled_rows(150_000, 60);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv_ledger(&dir.path().join("ledger"), &refs);
+    let spill = dir.path().join("spill");
+    let extra = format!("[replay]\nsort-memory-mb = 16\nspill-dir = \"{}\"\n[input]\nbatch-rows = 8192\n", spill.display());
+    let (seen, s, _) = replay_ids(dir.path(), &extra);
+    assert_eq!(s.rows_accepted, 150_000);
+    assert!(seen == expected, "order differs after spilling");
+}
+
+#[test]
+fn results_do_not_depend_on_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, _) = shuffled_rows(3_000, 10);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv_ledger(&dir.path().join("ledger"), &refs);
+    let (a, sa, _) = replay_ids(dir.path(), "[input]\nbatch-rows = 7\n");
+    let (b, sb, _) = replay_ids(dir.path(), "[input]\nbatch-rows = 65536\n");
+    assert_eq!(a, b);
+    assert_eq!(sa.rows_accepted, sb.rows_accepted);
+}
+
+#[test]
+fn from_and_to_bound_event_time_and_counts_still_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, _) = shuffled_rows(2_000, 10);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv_ledger(&dir.path().join("ledger"), &refs);
+    let out = dir.path().join("out");
+    let o = mirrorflow(
+        &["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--from", "2026-01-03", "--to", "2026-01-05T00:00:00Z", "--progress", "off"],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&out);
+    let accepted = s["rows_accepted"].as_u64().unwrap();
+    let outside = s["rows_outside_range"].as_u64().unwrap();
+    assert!(accepted > 300 && accepted < 500, "about 2 of 10 days: {accepted}");
+    assert_eq!(accepted + outside, 2_000);
+    assert_eq!(s["reconciled"], true);
+    assert!(s["first_event_time"].as_str().unwrap() >= "2026-01-03T00:00:00Z");
+    assert!(s["last_event_time"].as_str().unwrap() < "2026-01-05T00:00:00Z");
+}
+
+#[test]
+fn the_window_keeps_only_recent_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // one row per hour for 30 days, window 1 day
+    let base = 1_767_225_600i64;
+    let lines: Vec<String> = (0..720)
+        .map(|h| format!("h{h},{},a,b,10,USD,wire,,", mirrorflow::ingest::values::format_ts((base + h * 3600) * 1_000_000)))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv_ledger(&dir.path().join("ledger"), &refs);
+    let (_, s, w) = replay_ids(dir.path(), "[pipeline]\nwindow = \"1d\"\n[input]\nbatch-rows = 10\n");
+    assert_eq!(s.rows_accepted, 720);
+    assert!(w.iter().all(|&r| r <= 25 + 10), "window held {:?}", w.iter().max());
+    assert!(s.window_rows_at_end >= 24 && s.window_rows_at_end <= 25, "{}", s.window_rows_at_end);
+}
