@@ -99,6 +99,7 @@ fn run() -> anyhow::Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_env("MIRRORFLOW_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")

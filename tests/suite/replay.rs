@@ -120,3 +120,19 @@ fn the_window_keeps_only_recent_event_time() {
     assert!(w.iter().all(|&r| r <= 25 + 10), "window held {:?}", w.iter().max());
     assert!(s.window_rows_at_end >= 24 && s.window_rows_at_end <= 25, "{}", s.window_rows_at_end);
 }
+
+#[test]
+fn speed_paces_replay_to_a_multiple_of_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // two hours of event time at 7200x real time: at least one second of wall time
+    csv_ledger(
+        &dir.path().join("ledger"),
+        &["p1,2026-03-01T00:00:00Z,a,b,1,USD,wire,,", "p2,2026-03-01T01:00:00Z,a,b,1,USD,wire,,", "p3,2026-03-01T02:00:00Z,a,b,1,USD,wire,,"],
+    );
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let o = mirrorflow(&["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--speed", "7200", "--progress", "off"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950), "{:?}", started.elapsed());
+    assert_eq!(summary(&out)["rows_accepted"], 3);
+}
