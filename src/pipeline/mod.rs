@@ -358,20 +358,24 @@ impl Pacer {
         if self.speed <= 0.0 {
             return out.send(Ordered::Batch(batch)).await.is_ok();
         }
-        const SLICE: usize = 256;
+        // Pieces span at most 50 ms of wall time; each goes out when its last row is due.
+        const MAX_PIECE_WALL_US: f64 = 50_000.0;
+        let ts = ts_column(&batch).clone();
         let mut start = 0;
         while start < batch.num_rows() {
-            let len = SLICE.min(batch.num_rows() - start);
-            let piece = batch.slice(start, len);
-            start += len;
-            let ts = ts_column(&piece);
-            let first = ts.value(0);
-            let (wall0, event0) = *self.origin.get_or_insert((Instant::now(), first));
-            let due = Duration::from_secs_f64(((first - event0).max(0) as f64 / 1e6) / self.speed);
+            let t0 = ts.value(start);
+            let mut end = start + 1;
+            while end < batch.num_rows() && end - start < 4096 && ((ts.value(end) - t0) as f64 / self.speed) < MAX_PIECE_WALL_US {
+                end += 1;
+            }
+            let last = ts.value(end - 1);
+            let (wall0, event0) = *self.origin.get_or_insert((Instant::now(), t0));
+            let due = Duration::from_secs_f64(((last - event0).max(0) as f64 / 1e6) / self.speed);
             tokio::time::sleep_until((wall0 + due).into()).await;
-            if out.send(Ordered::Batch(piece)).await.is_err() {
+            if out.send(Ordered::Batch(batch.slice(start, end - start))).await.is_err() {
                 return false;
             }
+            start = end;
         }
         true
     }
