@@ -69,6 +69,28 @@ enum Command {
         #[arg(long)]
         to_parquet: Option<PathBuf>,
     },
+    /// Write a realistic labelled synthetic ledger (transactions, accounts, fx_rates,
+    /// labels.csv, populations.csv).
+    Gen {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed and options give the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of transactions.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-01-01")]
+        start: String,
+        /// Days of activity (default: from the row count).
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// Print the embedded default configuration (every key documented).
     Config,
 }
@@ -146,6 +168,31 @@ fn run() -> anyhow::Result<ExitCode> {
             let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
             let report = app::ingest(&cfg, ledger, quarantine.as_deref(), to_parquet.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen { out, seed, rows, format, start, days } => {
+            let format = match format.as_str() {
+                "csv" => mirrorflow::r#gen::GenFormat::Csv,
+                "parquet" => mirrorflow::r#gen::GenFormat::Parquet,
+                other => anyhow::bail!("--format `{other}`: expected csv or parquet"),
+            };
+            let start = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
+                .map_err(|_| anyhow::anyhow!("--start `{start}`: expected YYYY-MM-DD"))?;
+            let opts = mirrorflow::r#gen::GenOptions { out: out.clone(), seed: *seed, rows: *rows, format, start, days: *days };
+            let t = std::time::Instant::now();
+            let report = mirrorflow::r#gen::generate(&opts)?;
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "wrote {} transactions ({} labelled), {} accounts to {} in {:.2}s ({:.0} rows/s)",
+                report.transactions,
+                report.labelled_transactions,
+                report.accounts,
+                out.display(),
+                secs,
+                report.transactions as f64 / secs.max(1e-9)
+            );
+            let schemes: Vec<String> = report.schemes_by_typology.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!("schemes: {}", schemes.join(", "));
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {

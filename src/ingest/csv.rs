@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use crate::config::InputConfig;
 use crate::error::{Error, Result};
@@ -45,9 +46,53 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Finds record ends the way RFC 4180 readers do: a quote opens a quoted field only at
+/// the start of a field (a stray `"` inside an unquoted field is a plain character), and
+/// a newline inside a quoted field does not end the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordScanner {
+    delim: u8,
+    state: ScanState,
+}
+
+impl RecordScanner {
+    pub fn new(delim: u8) -> Self {
+        RecordScanner { delim, state: ScanState::FieldStart }
+    }
+
+    /// Feeds bytes; returns the index just past the first record-ending newline, if any
+    /// (the scanner is then at the start of the next record).
+    pub fn feed(&mut self, data: &[u8]) -> Option<usize> {
+        for (i, &b) in data.iter().enumerate() {
+            self.state = match (self.state, b) {
+                (ScanState::Quoted, b'"') => ScanState::QuoteInQuoted,
+                (ScanState::Quoted, _) => ScanState::Quoted,
+                (ScanState::QuoteInQuoted, b'"') => ScanState::Quoted,
+                (_, b'\n') => {
+                    self.state = ScanState::FieldStart;
+                    return Some(i + 1);
+                }
+                (ScanState::FieldStart, b'"') => ScanState::Quoted,
+                (_, d) if d == self.delim => ScanState::FieldStart,
+                _ => ScanState::Unquoted,
+            };
+        }
+        None
+    }
+}
+
 /// Reads CSV records from a buffered byte stream, keeping raw bytes and line numbers.
 pub struct RecordReader {
     input: Box<dyn BufRead + Send>,
+    scanner: RecordScanner,
     /// The current record's raw bytes (without the final newline).
     pub buf: Vec<u8>,
     /// Physical lines consumed so far.
@@ -57,8 +102,13 @@ pub struct RecordReader {
 }
 
 impl RecordReader {
-    pub fn new(input: Box<dyn BufRead + Send>) -> Self {
-        RecordReader { input, buf: Vec::with_capacity(512), lines: 0, line: 0 }
+    pub fn new(input: Box<dyn BufRead + Send>, delim: u8) -> Self {
+        RecordReader { input, scanner: RecordScanner::new(delim), buf: Vec::with_capacity(512), lines: 0, line: 0 }
+    }
+
+    /// The underlying stream, positioned after the last record read.
+    pub fn into_inner(self) -> Box<dyn BufRead + Send> {
+        self.input
     }
 
     /// Reads the next non-blank record into `buf`; false at the end.
@@ -66,7 +116,7 @@ impl RecordReader {
         loop {
             self.buf.clear();
             self.line = self.lines + 1;
-            let mut quotes = 0usize;
+            self.scanner = RecordScanner::new(self.scanner.delim);
             loop {
                 let start = self.buf.len();
                 let n = self.input.read_until(b'\n', &mut self.buf)?;
@@ -74,8 +124,7 @@ impl RecordReader {
                     break;
                 }
                 self.lines += 1;
-                quotes += memchr::memchr_iter(b'"', &self.buf[start..]).count();
-                if quotes % 2 == 0 {
+                if self.scanner.feed(&self.buf[start..]).is_some() {
                     break;
                 }
             }
@@ -179,10 +228,90 @@ pub fn read_header(reader: &mut RecordReader, path: &Path, delim: u8) -> Result<
     Ok(dedupe_header(header))
 }
 
+/// A run of whole records: raw bytes cut at a record boundary, where each record ends
+/// (index just past its newline, or the end of data) and the line it starts on.
+struct Block {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    lines: Vec<u64>,
+}
+
+/// Bytes per block handed from the reading thread to the parser.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Longest record we hold before deciding a quote was never closed.
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Reads (and gunzips) on its own thread and cuts the stream into whole-record blocks,
+/// so reading and record splitting overlap parsing.
+fn spawn_block_reader(mut input: Box<dyn BufRead + Send>, first_line: u64, delim: u8) -> Receiver<std::io::Result<Block>> {
+    let (tx, rx) = sync_channel(4);
+    std::thread::Builder::new()
+        .name("csv-reader".into())
+        .spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            let mut line = first_line;
+            loop {
+                let mut data = std::mem::take(&mut carry);
+                let start = data.len();
+                data.resize(start + BLOCK_BYTES, 0);
+                let n = match read_up_to(&mut input, &mut data[start..]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                data.truncate(start + n);
+                if data.is_empty() {
+                    return;
+                }
+                // Every block starts at a record start: scan it whole.
+                let mut scanner = RecordScanner::new(delim);
+                let (mut ends, mut lines) = (Vec::new(), Vec::new());
+                let mut pos = 0;
+                while let Some(k) = scanner.feed(&data[pos..]) {
+                    lines.push(line);
+                    line += memchr::memchr_iter(b'\n', &data[pos..pos + k]).count() as u64;
+                    pos += k;
+                    ends.push(pos);
+                }
+                if n == 0 && pos < data.len() {
+                    // last record without a final newline
+                    lines.push(line);
+                    ends.push(data.len());
+                    pos = data.len();
+                }
+                if ends.is_empty() && data.len() > MAX_RECORD_BYTES {
+                    // An unterminated quote would swallow the rest of the file: cut at the
+                    // last newline; the broken record is then refused, not held in memory.
+                    if let Some(nl) = memchr::memrchr(b'\n', &data) {
+                        lines.push(line);
+                        line += memchr::memchr_iter(b'\n', &data[..=nl]).count() as u64;
+                        ends.push(nl + 1);
+                        pos = nl + 1;
+                    }
+                }
+                if ends.is_empty() {
+                    carry = data; // one record longer than a block: read on
+                    continue;
+                }
+                carry = data.split_off(pos);
+                if tx.send(Ok(Block { data, ends, lines })).is_err() || n == 0 {
+                    return;
+                }
+            }
+        })
+        .expect("the csv reader thread starts");
+    rx
+}
+
 /// Streams a CSV transactions file as canonical chunks.
 pub struct CsvTxReader {
     name: String,
-    records: RecordReader,
+    blocks: Receiver<std::io::Result<Block>>,
+    block: Block,
+    pos: usize,
     header_len: usize,
     mapping: TxMapping,
     resolved: Vec<Resolved>,
@@ -205,7 +334,7 @@ impl CsvTxReader {
         path: &Path,
         input: &InputConfig,
     ) -> Result<Self> {
-        let mut records = RecordReader::new(input_stream);
+        let mut records = RecordReader::new(input_stream, input.csv_delimiter);
         let delim = input.csv_delimiter;
         let header = read_header(&mut records, path, delim)?;
         if header.len() < 2 {
@@ -216,9 +345,13 @@ impl CsvTxReader {
         }
         let mapping = mapping_for_header(input, &header);
         let resolved = mapping.resolve(&header).map_err(|e| Error::input(path, e))?;
+        let next_line = records.lines + 1;
+        let blocks = spawn_block_reader(records.into_inner(), next_line, delim);
         Ok(CsvTxReader {
             name,
-            records,
+            blocks,
+            block: Block { data: Vec::new(), ends: Vec::new(), lines: Vec::new() },
+            pos: 0,
             header_len: header.len(),
             mapping,
             resolved,
@@ -232,6 +365,36 @@ impl CsvTxReader {
     /// The dialect in use.
     pub fn dialect(&self) -> &'static str {
         self.mapping.dialect
+    }
+
+    /// The next non-blank record as (line, start, end) in the current block; `None` at
+    /// the end of input.
+    fn next_record(&mut self) -> Result<Option<(u64, usize, usize)>> {
+        loop {
+            if self.pos >= self.block.ends.len() {
+                match self.blocks.recv() {
+                    Ok(Ok(b)) => {
+                        self.block = b;
+                        self.pos = 0;
+                    }
+                    Ok(Err(e)) => return Err(Error::io(&self.name, e)),
+                    Err(_) => return Ok(None),
+                }
+                continue;
+            }
+            let i = self.pos;
+            self.pos += 1;
+            let start = if i == 0 { 0 } else { self.block.ends[i - 1] };
+            let mut end = self.block.ends[i];
+            let data = &self.block.data;
+            while end > start && matches!(data[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            if end == start {
+                continue; // blank line
+            }
+            return Ok(Some((self.block.lines[i], start, end)));
+        }
     }
 }
 
@@ -247,14 +410,12 @@ impl TxReader for CsvTxReader {
         let mut rejected = Vec::new();
         let mut rows_read = 0u64;
         while self.builder.len() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
-            let more = self.records.next_record().map_err(|e| Error::io(&self.name, e))?;
-            if !more {
+            let Some((line, start, end)) = self.next_record()? else {
                 self.done = true;
                 break;
-            }
+            };
             rows_read += 1;
-            let rec = &self.records.buf;
-            let line = self.records.line;
+            let rec = &self.block.data[start..end];
             let ctx = RowCtx { file: &self.name, line, raw: rec };
             let mut fields = Vec::with_capacity(self.header_len);
             split_record(rec, self.delim, &mut fields);
@@ -298,5 +459,17 @@ mod tests {
         assert_eq!(split(r#""x, y","say ""hi""",z"#), ["x, y", r#"say "hi""#, "z"]);
         assert_eq!(split("\"multi\nline\",2"), ["multi\nline", "2"]);
         assert_eq!(split(""), [""]);
+        assert_eq!(split(r#"12" TV,x"#), [r#"12" TV"#, "x"]);
+    }
+
+    #[test]
+    fn record_ends_ignore_newlines_in_quotes_and_stray_quotes() {
+        let mut s = RecordScanner::new(b',');
+        assert_eq!(s.feed(b"a,\"x\ny\",b\nnext"), Some(10));
+        let mut s = RecordScanner::new(b',');
+        assert_eq!(s.feed(b"a,12\" TV,b\nnext"), Some(11));
+        let mut s = RecordScanner::new(b',');
+        assert_eq!(s.feed(b"a,\"open"), None);
+        assert_eq!(s.feed(b"\nstill\",b\n"), Some(10));
     }
 }

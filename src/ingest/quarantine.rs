@@ -84,9 +84,21 @@ impl Rejected {
             field: field.to_string(),
             reason,
             message: format!("line {line} of `{file}`: {what}"),
-            raw: String::from_utf8_lossy(raw).trim_end_matches(['\n', '\r']).to_string(),
+            raw: raw_text(raw),
         }
     }
+}
+
+/// Longest raw text kept in a quarantine record.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
+
+fn raw_text(raw: &[u8]) -> String {
+    let cut = &raw[..raw.len().min(MAX_RAW_BYTES)];
+    let mut s = String::from_utf8_lossy(cut).trim_end_matches(['\n', '\r']).to_string();
+    if raw.len() > MAX_RAW_BYTES {
+        s.push_str(&format!("...[{} more bytes]", raw.len() - MAX_RAW_BYTES));
+    }
+    s
 }
 
 /// Writes quarantined records to `quarantine.jsonl` and counts them by reason.

@@ -125,7 +125,7 @@ fn read_csv_table(
     rejected: &mut Vec<Rejected>,
 ) -> Result<TextTable> {
     let name = path.display().to_string();
-    let mut rr = RecordReader::new(stream);
+    let mut rr = RecordReader::new(stream, delim);
     let header = read_header(&mut rr, path, delim)?;
     let mut rows = Vec::new();
     while rr.next_record().map_err(|e| Error::io(path, e))? {

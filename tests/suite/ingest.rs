@@ -321,3 +321,21 @@ fn accounts_and_fx_tables_are_read_and_bad_rows_quarantined() {
     let usd = arrow::compute::cast(b.column_by_name("amount_usd").unwrap(), &DataType::Utf8).unwrap();
     assert_eq!(usd.as_string::<i32>().value(0), "50.000000");
 }
+
+#[test]
+fn quoted_newlines_and_stray_quotes_keep_line_numbers_right() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_ledger(
+        dir.path(),
+        &[
+            "q1,2026-03-01T10:00:00Z,a,b,10,USD,wire,,\"two\nlines\"",
+            "q2,2026-03-01T10:00:00Z,a,b,10,USD,card,,12\" TV",
+            "q3,bad,a,b,10,USD,wire,,",
+        ],
+    );
+    let (batches, rej, read) = read_all(&dir.path().join("transactions.csv"), &Config::default());
+    assert_eq!(ids(&batches), ["q1", "q2"]);
+    assert_eq!(col_strings(&batches, "memo"), [Some("two\nlines".into()), Some("12\" TV".into())]);
+    assert_eq!(rej, vec![(5, "ts".into(), "bad_timestamp".into())]);
+    assert_eq!(read, 3);
+}
