@@ -91,6 +91,22 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Score alerts against labels: per-typology scheme recall, alert precision,
+    /// transaction-level precision/recall/F1.
+    Eval {
+        /// labels.csv from `gen` (or IBM AMLSim's alert transactions file).
+        #[arg(long)]
+        labels: PathBuf,
+        /// alerts.jsonl of a run.
+        #[arg(long)]
+        alerts: PathBuf,
+        /// populations.csv from `gen`: counts alerts on look-alike populations.
+        #[arg(long)]
+        populations: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the embedded default configuration (every key documented).
     Config,
 }
@@ -193,6 +209,16 @@ fn run() -> anyhow::Result<ExitCode> {
             );
             let schemes: Vec<String> = report.schemes_by_typology.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!("schemes: {}", schemes.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { labels, alerts, populations, json } => {
+            let opts = mirrorflow::eval::EvalOptions { labels: labels.clone(), alerts: alerts.clone(), populations: populations.clone() };
+            let report = mirrorflow::eval::evaluate(&opts)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_table());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {

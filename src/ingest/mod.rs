@@ -21,8 +21,6 @@ pub mod tables;
 pub mod values;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -54,39 +52,105 @@ pub struct Chunk {
 /// across files) and the next arrival sequence number.
 #[derive(Default)]
 pub struct IngestState {
-    seen: HashSet<u128, BuildHasherDefault<FingerprintHasher>>,
+    seen: FingerprintSet,
     /// Sequence number for the next accepted row.
     pub next_seq: u64,
 }
 
 impl IngestState {
-    /// Records `tx_id`; false if it was seen before. Ids are kept as 128-bit
-    /// fingerprints (16 bytes each), so a 10M-row ledger costs ~300 MB at most.
+    /// Records `tx_id`; false if it was seen before.
     pub fn first_sighting(&mut self, tx_id: &[u8]) -> bool {
-        self.seen.insert(xxhash_rust::xxh3::xxh3_128(tx_id))
+        self.seen.insert(fingerprint(tx_id))
+    }
+
+    /// Records many ids at once (in order): `out[i]` is whether `fps[i]` is new. Faster
+    /// than one by one: the table's memory is fetched a group at a time.
+    pub fn first_sightings(&mut self, fps: &[u128], out: &mut Vec<bool>) {
+        self.seen.insert_many(fps, out)
+    }
+
+    /// Makes room for `n` more ids without regrowing.
+    pub fn reserve(&mut self, n: usize) {
+        self.seen.reserve(n)
     }
 
     /// Number of distinct tx_ids accepted so far.
     pub fn distinct_ids(&self) -> usize {
-        self.seen.len()
+        self.seen.len
     }
 }
 
-/// The fingerprints are already uniform hashes: use their low bits as the hash.
-#[derive(Default)]
-pub struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// The 128-bit fingerprint of a tx_id (collisions: ~1e-24 for 10M ids).
+pub fn fingerprint(tx_id: &[u8]) -> u128 {
+    match xxhash_rust::xxh3::xxh3_128(tx_id) {
+        0 => 1, // 0 marks an empty slot
+        h => h,
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | b as u64;
+}
+
+/// An open-addressing set of fingerprints (linear probing, load <= 1/2). Ids are kept
+/// as 16 bytes each, never as strings, so a 10M-row ledger costs ~0.5 GB at most.
+#[derive(Default)]
+struct FingerprintSet {
+    slots: Vec<u128>,
+    len: usize,
+}
+
+impl FingerprintSet {
+    fn reserve(&mut self, more: usize) {
+        let need = ((self.len + more) * 2).next_power_of_two().max(1024);
+        if need > self.slots.len() {
+            let old = std::mem::replace(&mut self.slots, vec![0; need]);
+            self.len = 0;
+            for fp in old.into_iter().filter(|&f| f != 0) {
+                self.insert_unchecked(fp);
+            }
         }
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+
+    fn insert_unchecked(&mut self, fp: u128) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = (fp as usize) & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                self.slots[i] = fp;
+                self.len += 1;
+                return true;
+            }
+            if s == fp {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, fp: u128) -> bool {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.reserve(self.len.max(1024));
+        }
+        self.insert_unchecked(fp)
+    }
+
+    fn insert_many(&mut self, fps: &[u128], out: &mut Vec<bool>) {
+        if (self.len + fps.len()) * 2 > self.slots.len() {
+            self.reserve(fps.len().max(self.len));
+        }
+        out.clear();
+        out.reserve(fps.len());
+        const GROUP: usize = 16;
+        for group in fps.chunks(GROUP) {
+            let mask = self.slots.len() - 1;
+            // Touch every home slot first: independent loads the CPU overlaps.
+            let mut warm = 0u128;
+            for &fp in group {
+                warm ^= self.slots[(fp as usize) & mask];
+            }
+            std::hint::black_box(warm);
+            for &fp in group {
+                out.push(self.insert_unchecked(fp));
+            }
+        }
     }
 }
 

@@ -27,32 +27,51 @@ use crate::ingest::mapping::mapping_for_header;
 use crate::ingest::values::{TS_MAX_US, TS_MIN_US};
 use crate::ingest::{
     Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, Slot, TxBuilder, TxMapping,
-    TxReader, slot_fields,
+    TxReader, fingerprint, slot_fields,
 };
 use crate::schema;
 
 /// Background decoders in flight; two matches this project's 2-core machines.
 const DECODE_THREADS: usize = 2;
 
-enum Decoded {
-    Batch(RecordBatch),
-    EndOfRowGroup,
-    Failed(String),
-}
-
-/// Streams a Parquet transactions file as canonical chunks.
-pub struct ParquetTxReader {
+/// How a decoded batch becomes canonical: shared by the decoder threads (which do the
+/// column conversion in parallel) and the reader (which checks duplicates in order).
+struct Plan {
     name: String,
     mapping: TxMapping,
     /// Per slot: column index in the projected batches.
     resolved: Vec<Resolved>,
     /// Projected column names (for rendering rejected rows).
     names: Vec<String>,
+}
+
+/// A batch converted column by column, waiting for the in-order duplicate check.
+struct Prepared {
+    original: RecordBatch,
+    /// The canonical columns before `seq`: tx_id .. memo, then label, scheme.
+    columns: Vec<ArrayRef>,
+    errs: RowErrors,
+    /// Fingerprints of the tx_ids of rows without errors, in row order.
+    fps: Vec<u128>,
+}
+
+enum Decoded {
+    Batch(RecordBatch),
+    Prepared(Box<Prepared>),
+    EndOfRowGroup,
+    Failed(String),
+}
+
+/// Streams a Parquet transactions file as canonical chunks.
+pub struct ParquetTxReader {
+    plan: Arc<Plan>,
     channels: Vec<Receiver<Decoded>>,
     row_groups: usize,
     next_rg: usize,
     rows_done: u64,
     builder: TxBuilder,
+    /// Rows in the file: room for their ids is made on the first chunk.
+    reserve: usize,
 }
 
 impl ParquetTxReader {
@@ -90,8 +109,10 @@ impl ParquetTxReader {
         let arrow_meta = ArrowReaderMetadata::load(&open()?, Default::default())
             .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
         let row_groups = arrow_meta.metadata().num_row_groups();
+        let total_rows = arrow_meta.metadata().file_metadata().num_rows().max(0) as usize;
         let mask = ProjectionMask::roots(builder.parquet_schema(), used.iter().copied());
         drop(builder);
+        let plan = Arc::new(Plan { name, mapping, resolved, names });
         let mut channels = Vec::new();
         for t in 0..DECODE_THREADS {
             let (tx, rx) = sync_channel::<Decoded>(2);
@@ -101,21 +122,20 @@ impl ParquetTxReader {
             let meta = arrow_meta.clone();
             let mask = mask.clone();
             let batch_rows = input.batch_rows;
+            let plan = plan.clone();
             std::thread::Builder::new()
                 .name(format!("parquet-decode-{t}"))
-                .spawn(move || decode_row_groups(file, meta, mask, rgs, batch_rows, tx))
+                .spawn(move || decode_row_groups(file, meta, mask, rgs, batch_rows, plan, tx))
                 .map_err(|e| Error::Internal(format!("cannot start a parquet decoder: {e}")))?;
         }
         Ok(ParquetTxReader {
-            name,
-            mapping,
-            resolved,
-            names,
+            plan,
             channels,
             row_groups,
             next_rg: 0,
             rows_done: 0,
             builder: TxBuilder::new(),
+            reserve: total_rows,
         })
     }
 }
@@ -127,6 +147,7 @@ fn decode_row_groups(
     mask: ProjectionMask,
     rgs: Vec<usize>,
     batch_rows: usize,
+    plan: Arc<Plan>,
     tx: std::sync::mpsc::SyncSender<Decoded>,
 ) {
     for rg in rgs {
@@ -151,6 +172,10 @@ fn decode_row_groups(
         };
         for batch in reader {
             let msg = match batch {
+                Ok(b) if b.num_rows() > 0 && plan.fast_path_ok(&b) => match plan.prepare(b) {
+                    Ok(p) => Decoded::Prepared(Box::new(p)),
+                    Err(e) => Decoded::Failed(format!("row group {rg}: {e}")),
+                },
                 Ok(b) => Decoded::Batch(b),
                 Err(e) => Decoded::Failed(format!("row group {rg}: {e}")),
             };
@@ -167,10 +192,11 @@ fn decode_row_groups(
 
 impl TxReader for ParquetTxReader {
     fn name(&self) -> &str {
-        &self.name
+        &self.plan.name
     }
 
     fn next_chunk(&mut self, state: &mut IngestState) -> Result<Option<Chunk>> {
+        state.reserve(std::mem::take(&mut self.reserve));
         loop {
             if self.next_rg >= self.row_groups {
                 return Ok(None);
@@ -183,14 +209,47 @@ impl TxReader for ParquetTxReader {
                     if b.num_rows() == 0 {
                         continue;
                     }
-                    return self.convert(b, first_line, state).map(Some);
+                    return self.convert_rows(b, first_line, state).map(Some);
+                }
+                Ok(Decoded::Prepared(p)) => {
+                    let first_line = self.rows_done + 1;
+                    self.rows_done += p.original.num_rows() as u64;
+                    return self.plan.finish(*p, first_line, state).map(Some);
                 }
                 Ok(Decoded::EndOfRowGroup) => self.next_rg += 1,
-                Ok(Decoded::Failed(e)) => return Err(Error::input(&self.name, e)),
-                Err(_) => return Err(Error::Internal(format!("parquet decoder of `{}` stopped", self.name))),
+                Ok(Decoded::Failed(e)) => return Err(Error::input(&self.plan.name, e)),
+                Err(_) => return Err(Error::Internal(format!("parquet decoder of `{}` stopped", self.plan.name))),
             }
         }
     }
+}
+
+impl ParquetTxReader {
+    /// Row-by-row conversion through text, for files not in the canonical types.
+    fn convert_rows(&mut self, b: RecordBatch, first_line: u64, state: &mut IngestState) -> Result<Chunk> {
+        let texts: Vec<StringArray> = b
+            .columns()
+            .iter()
+            .map(|a| as_utf8(a).map(|t| t.as_string::<i32>().clone()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::input(&self.plan.name, format!("a column cannot be read as text: {e}")))?;
+        let mut rejected = Vec::new();
+        for i in 0..b.num_rows() {
+            let line = first_line + i as u64;
+            let cols: Vec<Cow<[u8]>> = texts
+                .iter()
+                .map(|t| Cow::Borrowed(if t.is_null(i) { &b""[..] } else { t.value(i).as_bytes() }))
+                .collect();
+            let raw = self.plan.render_row(&b, i);
+            let ctx = RowCtx { file: &self.plan.name, line, raw: raw.as_bytes() };
+            let slots = slot_fields(&self.plan.resolved, &cols, line);
+            if let Err(r) = self.builder.push(&ctx, &slots, &self.plan.mapping, state) {
+                rejected.push(r);
+            }
+        }
+        Ok(Chunk { batch: self.builder.finish(), rejected, rows_read: b.num_rows() as u64 })
+    }
+
 }
 
 /// Per-row outcome while converting a batch column by column.
@@ -218,6 +277,14 @@ fn as_utf8(a: &ArrayRef) -> std::result::Result<ArrayRef, String> {
     }
 }
 
+/// `s` without surrounding whitespace; free when there is none (the common case).
+fn trimmed(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if !a.is_ascii_whitespace() && !b.is_ascii_whitespace() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Empty strings become nulls (optional text columns).
 fn empty_to_null(a: ArrayRef) -> ArrayRef {
     let s = a.as_string::<i32>();
@@ -231,7 +298,7 @@ fn empty_to_null(a: ArrayRef) -> ArrayRef {
     }
 }
 
-impl ParquetTxReader {
+impl Plan {
     fn fast_path_ok(&self, b: &RecordBatch) -> bool {
         let col_type = |slot: Slot| match &self.resolved[slot as usize] {
             Resolved::Column(c) => Some(b.column(*c).data_type().clone()),
@@ -252,14 +319,6 @@ impl ParquetTxReader {
                 .all(|s| text_slot(*s))
     }
 
-    fn convert(&mut self, b: RecordBatch, first_line: u64, state: &mut IngestState) -> Result<Chunk> {
-        if self.fast_path_ok(&b) {
-            self.convert_fast(b, first_line, state)
-        } else {
-            self.convert_rows(b, first_line, state)
-        }
-    }
-
     /// Renders row `i` of `b` as the raw text of a quarantine record.
     fn render_row(&self, b: &RecordBatch, i: usize) -> String {
         let opts = FormatOptions::default().with_null("");
@@ -273,33 +332,8 @@ impl ParquetTxReader {
         serde_json::Value::Object(obj).to_string()
     }
 
-    /// Row-by-row conversion through text, for files not in the canonical types.
-    fn convert_rows(&mut self, b: RecordBatch, first_line: u64, state: &mut IngestState) -> Result<Chunk> {
-        let texts: Vec<StringArray> = b
-            .columns()
-            .iter()
-            .map(|a| as_utf8(a).map(|t| t.as_string::<i32>().clone()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::input(&self.name, format!("a column cannot be read as text: {e}")))?;
-        let mut rejected = Vec::new();
-        for i in 0..b.num_rows() {
-            let line = first_line + i as u64;
-            let cols: Vec<Cow<[u8]>> = texts
-                .iter()
-                .map(|t| Cow::Borrowed(if t.is_null(i) { &b""[..] } else { t.value(i).as_bytes() }))
-                .collect();
-            let raw = self.render_row(&b, i);
-            let ctx = RowCtx { file: &self.name, line, raw: raw.as_bytes() };
-            let slots = slot_fields(&self.resolved, &cols, line);
-            if let Err(r) = self.builder.push(&ctx, &slots, &self.mapping, state) {
-                rejected.push(r);
-            }
-        }
-        Ok(Chunk { batch: self.builder.finish(), rejected, rows_read: b.num_rows() as u64 })
-    }
-
     /// Vectorized conversion for canonical column types.
-    fn convert_fast(&mut self, b: RecordBatch, first_line: u64, state: &mut IngestState) -> Result<Chunk> {
+    fn prepare(&self, b: RecordBatch) -> Result<Prepared> {
         let n = b.num_rows();
         let mut errs = RowErrors::new(n);
         let fail = |e: arrow::error::ArrowError| Error::arrow(format!("converting `{}`", self.name), e);
@@ -318,7 +352,7 @@ impl ParquetTxReader {
         {
             let s = tx_id.as_string::<i32>();
             for i in 0..n {
-                if s.is_null(i) || s.value(i).trim().is_empty() {
+                if s.is_null(i) || trimmed(s.value(i)).is_empty() {
                     errs.set(i, Slot::TxId, Reason::MissingField, "tx_id is missing".into());
                 }
             }
@@ -381,9 +415,9 @@ impl ParquetTxReader {
         let currency = {
             let s = currency.as_string::<i32>();
             let needs_rewrite = !self.mapping.currency_values.is_empty()
-                || s.iter().flatten().any(|v| v.bytes().any(|c| c.is_ascii_lowercase()) || v.trim().len() != v.len());
+                || s.iter().flatten().any(|v| v.bytes().any(|c| c.is_ascii_lowercase()) || trimmed(v).len() != v.len());
             for i in 0..n {
-                if s.is_null(i) || s.value(i).trim().is_empty() {
+                if s.is_null(i) || trimmed(s.value(i)).is_empty() {
                     errs.set(i, Slot::Currency, Reason::MissingField, "currency is missing".into());
                 }
             }
@@ -434,12 +468,27 @@ impl ParquetTxReader {
             Resolved::Column(c) => b.column(*c).clone(),
             _ => arrow::array::new_null_array(&DataType::Boolean, n),
         };
-        // duplicates, in file order, among rows that are otherwise valid
-        {
+        let fps: Vec<u128> = {
             let s = tx_id.as_string::<i32>();
-            for i in 0..n {
-                if errs.errs[i].is_none() && !state.first_sighting(s.value(i).trim().as_bytes()) {
-                    errs.set(i, Slot::TxId, Reason::DuplicateTxId, format!("tx_id `{}` was seen before", s.value(i)));
+            (0..n).filter(|&i| errs.errs[i].is_none()).map(|i| fingerprint(trimmed(s.value(i)).as_bytes())).collect()
+        };
+        let columns: Vec<ArrayRef> = vec![tx_id, ts, src, dst, amount, currency, channel, location, memo, label, scheme];
+        Ok(Prepared { original: b, columns, errs, fps })
+    }
+
+    /// Checks duplicates in file order, numbers the rows, and refuses the bad ones.
+    fn finish(&self, p: Prepared, first_line: u64, state: &mut IngestState) -> Result<Chunk> {
+        let Prepared { original: b, columns, mut errs, fps } = p;
+        let n = b.num_rows();
+        let fail = |e: arrow::error::ArrowError| Error::arrow(format!("converting `{}`", self.name), e);
+        {
+            let ids = columns[0].as_string::<i32>();
+            let rows: Vec<usize> = (0..n).filter(|&i| errs.errs[i].is_none()).collect();
+            let mut new = Vec::new();
+            state.first_sightings(&fps, &mut new);
+            for (&i, fresh) in rows.iter().zip(new) {
+                if !fresh {
+                    errs.set(i, Slot::TxId, Reason::DuplicateTxId, format!("tx_id `{}` was seen before", ids.value(i)));
                 }
             }
         }
@@ -448,7 +497,6 @@ impl ParquetTxReader {
         state.next_seq += valid_count as u64;
 
         let mut rejected = Vec::new();
-        let columns: Vec<ArrayRef> = vec![tx_id, ts, src, dst, amount, currency, channel, location, memo];
         let mut batch_cols = columns;
         let keep: Option<BooleanArray> = errs.any.then(|| errs.errs.iter().map(|e| Some(e.is_none())).collect());
         if let Some(keep) = &keep {
@@ -464,14 +512,8 @@ impl ParquetTxReader {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(fail)?;
         }
-        let label = match &keep {
-            Some(k) => arrow::compute::filter(&label, k).map_err(fail)?,
-            None => label,
-        };
-        let scheme = match &keep {
-            Some(k) => arrow::compute::filter(&scheme, k).map_err(fail)?,
-            None => scheme,
-        };
+        let scheme = batch_cols.pop().expect("scheme column");
+        let label = batch_cols.pop().expect("label column");
         batch_cols.push(seq);
         batch_cols.push(label);
         batch_cols.push(scheme);

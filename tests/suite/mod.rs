@@ -5,3 +5,4 @@ mod cli;
 mod ingest;
 mod live;
 mod replay;
+mod synth;
