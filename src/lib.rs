@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -107,8 +107,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (build with `--release` for honest figures).
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
     /// Print the embedded default configuration (every key documented).
     Config,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ingest throughput and peak memory, mirrorflow vs DuckDB, on the same generated files.
+    Ingest {
+        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<u64>,
+        /// Where the generated ledgers are kept and reused [default: bench-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Formats, comma-separated: csv, csv.gz, parquet [default: csv,parquet].
+        #[arg(long, value_delimiter = ',')]
+        formats: Vec<String>,
+        /// Measure mirrorflow only.
+        #[arg(long)]
+        no_duckdb: bool,
+        /// The Python that has the `duckdb` package [default: python3].
+        #[arg(long)]
+        python: Option<String>,
+        /// Seed for `mirrorflow gen` [default: 42].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Runs per engine and file; the fastest time is reported [default: 3].
+        #[arg(long)]
+        repeats: Option<u32>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn load_config(path: Option<&PathBuf>, overrides: impl FnOnce(&mut Config) -> anyhow::Result<()>) -> anyhow::Result<Config> {
@@ -219,6 +255,21 @@ fn run() -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", report.to_table());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { bench: BenchCommand::Ingest { rows, data_dir, formats, no_duckdb, python, seed, repeats, json } } => {
+            let d = mirrorflow::bench::BenchOptions::default();
+            let opts = mirrorflow::bench::BenchOptions {
+                rows: if rows.is_empty() { d.rows } else { rows.clone() },
+                data_dir: data_dir.clone().unwrap_or(d.data_dir),
+                formats: if formats.is_empty() { d.formats } else { formats.clone() },
+                duckdb: !no_duckdb,
+                python: python.clone().unwrap_or(d.python),
+                seed: seed.unwrap_or(d.seed),
+                repeats: repeats.unwrap_or(d.repeats),
+                json_out: json.clone(),
+            };
+            print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {
