@@ -7,15 +7,17 @@
 
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use crate::config::InputConfig;
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{dedupe_header, mapping_for_header};
 use crate::ingest::{
-    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
-    slot_fields,
+    Chunk, IngestState, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping,
+    TxReader, slot_fields,
 };
 
 /// Opens `path` for reading, gunzipping when it starts with the gzip magic bytes.
@@ -306,19 +308,124 @@ fn spawn_block_reader(mut input: Box<dyn BufRead + Send>, first_line: u64, delim
     rx
 }
 
-/// Streams a CSV transactions file as canonical chunks.
-pub struct CsvTxReader {
+/// What a parsing thread needs to turn a block into validated rows.
+struct CsvPlan {
     name: String,
-    blocks: Receiver<std::io::Result<Block>>,
-    block: Block,
-    pos: usize,
     header_len: usize,
     mapping: TxMapping,
     resolved: Vec<Resolved>,
     delim: u8,
     batch_rows: usize,
-    builder: TxBuilder,
-    done: bool,
+}
+
+/// A piece of a block: validated rows (duplicates not yet checked) and refused rows.
+struct Parsed {
+    rows: PendingRows,
+    rejected: Vec<Rejected>,
+    rows_read: u64,
+}
+
+/// Parses one block into pieces of at most `batch_rows` accepted rows.
+fn parse_block(plan: &CsvPlan, block: &Block) -> Vec<Parsed> {
+    let mut out = Vec::new();
+    let mut builder = TxBuilder::new();
+    let mut rejected = Vec::new();
+    let mut rows_read = 0u64;
+    for i in 0..block.ends.len() {
+        let start = if i == 0 { 0 } else { block.ends[i - 1] };
+        let mut end = block.ends[i];
+        while end > start && matches!(block.data[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        if end == start {
+            continue; // blank line
+        }
+        let (line, rec) = (block.lines[i], &block.data[start..end]);
+        rows_read += 1;
+        let mut fields = Vec::with_capacity(plan.header_len);
+        split_record(rec, plan.delim, &mut fields);
+        if fields.len() != plan.header_len {
+            rejected.push(Rejected::new(
+                &plan.name,
+                line,
+                "record",
+                Reason::WrongColumnCount,
+                &format!("{} fields where the header has {}", fields.len(), plan.header_len),
+                rec,
+            ));
+        } else {
+            let ctx = RowCtx { file: &plan.name, line, raw: rec };
+            let slots = slot_fields(&plan.resolved, &fields, line);
+            if let Err(r) = builder.push(&ctx, &slots, &plan.mapping) {
+                rejected.push(r);
+            }
+        }
+        if builder.len() >= plan.batch_rows || rows_read as usize >= plan.batch_rows * 2 {
+            out.push(Parsed { rows: builder.take(), rejected: std::mem::take(&mut rejected), rows_read });
+            rows_read = 0;
+        }
+    }
+    if rows_read > 0 {
+        out.push(Parsed { rows: builder.take(), rejected, rows_read });
+    }
+    out
+}
+
+/// Parsing threads: two, matching this project's 2-core machines (the reading thread
+/// and the duplicate check take the rest).
+const PARSE_THREADS: usize = 2;
+
+type Job = (usize, std::io::Result<Block>);
+type Done = (usize, std::io::Result<Vec<Parsed>>);
+
+/// Starts the reader and the parsers; results come back tagged with their block index.
+fn spawn_parsers(input: Box<dyn BufRead + Send>, first_line: u64, plan: Arc<CsvPlan>) -> Receiver<Done> {
+    let blocks = spawn_block_reader(input, first_line, plan.delim);
+    let (job_tx, job_rx) = sync_channel::<Job>(PARSE_THREADS * 2);
+    std::thread::Builder::new()
+        .name("csv-dispatch".into())
+        .spawn(move || {
+            for (idx, b) in blocks.into_iter().enumerate() {
+                if job_tx.send((idx, b)).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("the csv dispatch thread starts");
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (done_tx, done_rx) = sync_channel::<Done>(PARSE_THREADS * 4);
+    for t in 0..PARSE_THREADS {
+        let (job_rx, done_tx, plan) = (job_rx.clone(), done_tx.clone(), plan.clone());
+        std::thread::Builder::new()
+            .name(format!("csv-parse-{t}"))
+            .spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((idx, block)) = job else { return };
+                    let done = block.map(|b| parse_block(&plan, &b));
+                    if done_tx.send((idx, done)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("a csv parse thread starts");
+    }
+    done_rx
+}
+
+/// Streams a CSV transactions file as canonical chunks: one thread reads and cuts
+/// records, two parse and validate, and this reader checks duplicates and numbers rows
+/// in file order.
+pub struct CsvTxReader {
+    plan: Arc<CsvPlan>,
+    results: Receiver<Done>,
+    /// Results that arrived ahead of their turn, by block index.
+    early: BTreeMap<usize, std::io::Result<Vec<Parsed>>>,
+    next_block: usize,
+    ready: VecDeque<Parsed>,
 }
 
 impl CsvTxReader {
@@ -346,99 +453,46 @@ impl CsvTxReader {
         let mapping = mapping_for_header(input, &header);
         let resolved = mapping.resolve(&header).map_err(|e| Error::input(path, e))?;
         let next_line = records.lines + 1;
-        let blocks = spawn_block_reader(records.into_inner(), next_line, delim);
-        Ok(CsvTxReader {
-            name,
-            blocks,
-            block: Block { data: Vec::new(), ends: Vec::new(), lines: Vec::new() },
-            pos: 0,
-            header_len: header.len(),
-            mapping,
-            resolved,
-            delim,
-            batch_rows: input.batch_rows,
-            builder: TxBuilder::new(),
-            done: false,
-        })
+        let plan = Arc::new(CsvPlan { name, header_len: header.len(), mapping, resolved, delim, batch_rows: input.batch_rows });
+        let results = spawn_parsers(records.into_inner(), next_line, plan.clone());
+        Ok(CsvTxReader { plan, results, early: BTreeMap::new(), next_block: 0, ready: VecDeque::new() })
     }
 
     /// The dialect in use.
     pub fn dialect(&self) -> &'static str {
-        self.mapping.dialect
-    }
-
-    /// The next non-blank record as (line, start, end) in the current block; `None` at
-    /// the end of input.
-    fn next_record(&mut self) -> Result<Option<(u64, usize, usize)>> {
-        loop {
-            if self.pos >= self.block.ends.len() {
-                match self.blocks.recv() {
-                    Ok(Ok(b)) => {
-                        self.block = b;
-                        self.pos = 0;
-                    }
-                    Ok(Err(e)) => return Err(Error::io(&self.name, e)),
-                    Err(_) => return Ok(None),
-                }
-                continue;
-            }
-            let i = self.pos;
-            self.pos += 1;
-            let start = if i == 0 { 0 } else { self.block.ends[i - 1] };
-            let mut end = self.block.ends[i];
-            let data = &self.block.data;
-            while end > start && matches!(data[end - 1], b'\n' | b'\r') {
-                end -= 1;
-            }
-            if end == start {
-                continue; // blank line
-            }
-            return Ok(Some((self.block.lines[i], start, end)));
-        }
+        self.plan.mapping.dialect
     }
 }
 
 impl TxReader for CsvTxReader {
     fn name(&self) -> &str {
-        &self.name
+        &self.plan.name
     }
 
     fn next_chunk(&mut self, state: &mut IngestState) -> Result<Option<Chunk>> {
-        if self.done {
-            return Ok(None);
-        }
-        let mut rejected = Vec::new();
-        let mut rows_read = 0u64;
-        while self.builder.len() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
-            let Some((line, start, end)) = self.next_record()? else {
-                self.done = true;
-                break;
-            };
-            rows_read += 1;
-            let rec = &self.block.data[start..end];
-            let ctx = RowCtx { file: &self.name, line, raw: rec };
-            let mut fields = Vec::with_capacity(self.header_len);
-            split_record(rec, self.delim, &mut fields);
-            if fields.len() != self.header_len {
-                rejected.push(Rejected::new(
-                    &self.name,
-                    line,
-                    "record",
-                    Reason::WrongColumnCount,
-                    &format!("{} fields where the header has {}", fields.len(), self.header_len),
-                    rec,
-                ));
+        loop {
+            if let Some(p) = self.ready.pop_front() {
+                let (batch, dups) = p.rows.finish(state);
+                let mut rejected = p.rejected;
+                if !dups.is_empty() {
+                    rejected.extend(dups);
+                    rejected.sort_by_key(|r| r.line);
+                }
+                return Ok(Some(Chunk { batch, rejected, rows_read: p.rows_read }));
+            }
+            if let Some(r) = self.early.remove(&self.next_block) {
+                self.next_block += 1;
+                self.ready = r.map_err(|e| Error::io(&self.plan.name, e))?.into();
                 continue;
             }
-            let slots = slot_fields(&self.resolved, &fields, line);
-            if let Err(r) = self.builder.push(&ctx, &slots, &self.mapping, state) {
-                rejected.push(r);
+            match self.results.recv() {
+                Ok((idx, r)) => {
+                    self.early.insert(idx, r);
+                }
+                Err(_) if self.early.is_empty() => return Ok(None),
+                Err(_) => return Err(Error::Internal(format!("csv parsers of `{}` stopped early", self.plan.name))),
             }
         }
-        if rows_read == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Chunk { batch: self.builder.finish(), rejected, rows_read }))
     }
 }
 

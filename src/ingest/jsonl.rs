@@ -42,8 +42,8 @@ impl JsonLineParser {
     }
 
     /// Parses one non-blank line; the refusal if it is refused.
-    pub fn push_line(&mut self, line: u64, rec: &[u8], state: &mut IngestState) -> Option<Rejected> {
-        push_json_line(&self.name, line, rec, &self.mapping, &self.layout, &mut self.builder, state)
+    pub fn push_line(&mut self, line: u64, rec: &[u8]) -> Option<Rejected> {
+        push_json_line(&self.name, line, rec, &self.mapping, &self.layout, &mut self.builder)
     }
 
     /// Rows accepted since the last `finish`.
@@ -51,9 +51,9 @@ impl JsonLineParser {
         self.builder.len()
     }
 
-    /// The accepted rows as a batch.
-    pub fn finish(&mut self) -> arrow::record_batch::RecordBatch {
-        self.builder.finish()
+    /// The accepted rows as a batch, and the rows refused as duplicates.
+    pub fn finish(&mut self, state: &mut IngestState) -> (arrow::record_batch::RecordBatch, Vec<Rejected>) {
+        self.builder.finish(state)
     }
 }
 
@@ -130,7 +130,6 @@ fn push_json_line(
     mapping: &TxMapping,
     layout: &JsonLayout,
     builder: &mut TxBuilder,
-    state: &mut IngestState,
 ) -> Option<Rejected> {
     if let Err(e) = std::str::from_utf8(rec) {
         return Some(Rejected::new(
@@ -162,7 +161,7 @@ fn push_json_line(
         .collect();
     let slots = slot_fields(&layout.resolved, &cols, line);
     let ctx = RowCtx { file, line, raw: rec };
-    builder.push(&ctx, &slots, mapping, state).err()
+    builder.push(&ctx, &slots, mapping).err()
 }
 
 impl TxReader for JsonlTxReader {
@@ -192,13 +191,16 @@ impl TxReader for JsonlTxReader {
                 continue;
             }
             rows_read += 1;
-            if let Some(r) = self.parser.push_line(self.line, rec, state) {
+            if let Some(r) = self.parser.push_line(self.line, rec) {
                 rejected.push(r);
             }
         }
         if rows_read == 0 {
             return Ok(None);
         }
-        Ok(Some(Chunk { batch: self.parser.finish(), rejected, rows_read }))
+        let (batch, dups) = self.parser.finish(state);
+        rejected.extend(dups);
+        rejected.sort_by_key(|r| r.line);
+        Ok(Some(Chunk { batch, rejected, rows_read }))
     }
 }

@@ -25,8 +25,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt64Builder,
+    ArrayRef, AsArray, BooleanArray, BooleanBuilder, Decimal128Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Array,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -88,8 +88,8 @@ pub fn fingerprint(tx_id: &[u8]) -> u128 {
     }
 }
 
-/// An open-addressing set of fingerprints (linear probing, load <= 1/2). Ids are kept
-/// as 16 bytes each, never as strings, so a 10M-row ledger costs ~0.5 GB at most.
+/// An open-addressing set of fingerprints (linear probing, load <= 0.7). Ids are kept
+/// as 16 bytes each, never as strings, so a 10M-row ledger costs 256 MiB.
 #[derive(Default)]
 struct FingerprintSet {
     slots: Vec<u128>,
@@ -98,7 +98,7 @@ struct FingerprintSet {
 
 impl FingerprintSet {
     fn reserve(&mut self, more: usize) {
-        let need = ((self.len + more) * 2).next_power_of_two().max(1024);
+        let need = ((self.len + more) * 10 / 7 + 1).next_power_of_two().max(1024);
         if need > self.slots.len() {
             let old = std::mem::replace(&mut self.slots, vec![0; need]);
             self.len = 0;
@@ -126,14 +126,14 @@ impl FingerprintSet {
     }
 
     fn insert(&mut self, fp: u128) -> bool {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.reserve(self.len.max(1024));
         }
         self.insert_unchecked(fp)
     }
 
     fn insert_many(&mut self, fps: &[u128], out: &mut Vec<bool>) {
-        if (self.len + fps.len()) * 2 > self.slots.len() {
+        if (self.len + fps.len()) * 10 > self.slots.len() * 7 {
             self.reserve(fps.len().max(self.len));
         }
         out.clear();
@@ -214,10 +214,16 @@ pub struct TxBuilder {
     channel: StringBuilder,
     location: StringBuilder,
     memo: StringBuilder,
-    seq: UInt64Builder,
     label: BooleanBuilder,
     scheme: StringBuilder,
     rows: usize,
+    /// Per pending row: tx_id fingerprint, file name index, line, and raw text span in
+    /// `raw` (kept until the duplicate check at `finish`).
+    fps: Vec<u128>,
+    lines: Vec<(u32, u64)>,
+    raw: Vec<u8>,
+    raw_ends: Vec<usize>,
+    files: Vec<String>,
 }
 
 impl Default for TxBuilder {
@@ -269,10 +275,14 @@ impl TxBuilder {
             channel: StringBuilder::new(),
             location: StringBuilder::new(),
             memo: StringBuilder::new(),
-            seq: UInt64Builder::new(),
             label: BooleanBuilder::new(),
             scheme: StringBuilder::new(),
             rows: 0,
+            fps: Vec::new(),
+            lines: Vec::new(),
+            raw: Vec::new(),
+            raw_ends: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -287,14 +297,9 @@ impl TxBuilder {
     }
 
     /// Validates one row and appends it, or says why it is refused. Nothing is appended
-    /// for a refused row. Duplicate ids are checked against `state` (first one wins).
-    pub fn push(
-        &mut self,
-        ctx: &RowCtx,
-        fields: &[Field<'_>; N_SLOTS],
-        m: &TxMapping,
-        state: &mut IngestState,
-    ) -> Result<(), Rejected> {
+    /// for a refused row. Duplicate ids are checked at [`TxBuilder::finish`], a batch at
+    /// a time (first one wins).
+    pub fn push(&mut self, ctx: &RowCtx, fields: &[Field<'_>; N_SLOTS], m: &TxMapping) -> Result<(), Rejected> {
         let reject = |slot: Slot, reason: Reason, what: String| {
             Rejected::new(ctx.file, ctx.line, slot.name(), reason, &what, ctx.raw)
         };
@@ -357,9 +362,13 @@ impl TxBuilder {
         };
         let scheme = opt_str(ctx, Slot::LabelScheme, f(Slot::LabelScheme))?
             .filter(|s| !m.scheme_null_values.iter().any(|n| n == s));
-        if !state.first_sighting(tx_id.as_bytes()) {
-            return Err(reject(Slot::TxId, Reason::DuplicateTxId, format!("tx_id `{}` was seen before", shown(tx_id.as_bytes()))));
+        if self.files.last().map(String::as_str) != Some(ctx.file) {
+            self.files.push(ctx.file.to_string());
         }
+        self.fps.push(fingerprint(tx_id.as_bytes()));
+        self.lines.push(((self.files.len() - 1) as u32, ctx.line));
+        self.raw.extend_from_slice(ctx.raw);
+        self.raw_ends.push(self.raw.len());
 
         self.tx_id.append_value(tx_id);
         self.ts.append_value(ts);
@@ -370,16 +379,21 @@ impl TxBuilder {
         self.channel.append_option(channel);
         self.location.append_option(location);
         self.memo.append_option(memo);
-        self.seq.append_value(state.next_seq);
-        state.next_seq += 1;
         self.label.append_option(label);
         self.scheme.append_option(scheme);
         self.rows += 1;
         Ok(())
     }
 
-    /// The pending rows as a batch; the builder starts over.
-    pub fn finish(&mut self) -> RecordBatch {
+    /// The pending rows as a batch, after refusing ids seen before (in this batch or
+    /// earlier in the run) and numbering the rest; the builder starts over.
+    pub fn finish(&mut self, state: &mut IngestState) -> (RecordBatch, Vec<Rejected>) {
+        self.take().finish(state)
+    }
+
+    /// The pending rows, validated but not yet checked for duplicates (parsing threads
+    /// hand these to the one thread that owns the run's [`IngestState`]).
+    pub fn take(&mut self) -> PendingRows {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.tx_id.finish()),
             Arc::new(self.ts.finish()),
@@ -390,13 +404,75 @@ impl TxBuilder {
             Arc::new(self.channel.finish()),
             Arc::new(self.location.finish()),
             Arc::new(self.memo.finish()),
-            Arc::new(self.seq.finish()),
-            Arc::new(self.label.finish()),
-            Arc::new(self.scheme.finish()),
         ];
+        let p = PendingRows {
+            cols,
+            label: Arc::new(self.label.finish()),
+            scheme: Arc::new(self.scheme.finish()),
+            rows: self.rows,
+            fps: std::mem::take(&mut self.fps),
+            lines: std::mem::take(&mut self.lines),
+            raw: std::mem::take(&mut self.raw),
+            raw_ends: std::mem::take(&mut self.raw_ends),
+            files: std::mem::take(&mut self.files),
+        };
         self.rows = 0;
-        RecordBatch::try_new(schema::transactions_schema(), cols)
-            .expect("builder columns match the canonical schema")
+        p
+    }
+}
+
+/// Validated rows waiting for the duplicate check and their `seq` numbers.
+pub struct PendingRows {
+    cols: Vec<ArrayRef>,
+    label: ArrayRef,
+    scheme: ArrayRef,
+    rows: usize,
+    fps: Vec<u128>,
+    lines: Vec<(u32, u64)>,
+    raw: Vec<u8>,
+    raw_ends: Vec<usize>,
+    files: Vec<String>,
+}
+
+impl PendingRows {
+    /// Refuses ids seen before (first one wins, in row order) and numbers the rest.
+    pub fn finish(self, state: &mut IngestState) -> (RecordBatch, Vec<Rejected>) {
+        let PendingRows { mut cols, label, scheme, rows, fps, lines, raw, raw_ends, files } = self;
+        let mut fresh = Vec::new();
+        state.first_sightings(&fps, &mut fresh);
+        let mut rejected = Vec::new();
+        let dups = fresh.iter().filter(|f| !**f).count();
+        let (label, scheme) = if dups == 0 {
+            (label, scheme)
+        } else {
+            let ids = cols[0].as_string::<i32>();
+            for (i, f) in fresh.iter().enumerate() {
+                if !*f {
+                    let (file, line) = lines[i];
+                    let start = if i == 0 { 0 } else { raw_ends[i - 1] };
+                    rejected.push(Rejected::new(
+                        &files[file as usize],
+                        line,
+                        Slot::TxId.name(),
+                        Reason::DuplicateTxId,
+                        &format!("tx_id `{}` was seen before", shown(ids.value(i).as_bytes())),
+                        &raw[start..raw_ends[i]],
+                    ));
+                }
+            }
+            let keep = BooleanArray::from(fresh);
+            let f = |a: &ArrayRef| arrow::compute::filter(a, &keep).expect("filter of equal lengths");
+            cols = cols.iter().map(f).collect();
+            (f(&label), f(&scheme))
+        };
+        let kept = (rows - dups) as u64;
+        cols.push(Arc::new(UInt64Array::from_iter_values(state.next_seq..state.next_seq + kept)));
+        state.next_seq += kept;
+        cols.push(label);
+        cols.push(scheme);
+        let batch = RecordBatch::try_new(schema::transactions_schema(), cols)
+            .expect("builder columns match the canonical schema");
+        (batch, rejected)
     }
 }
 
@@ -434,4 +510,38 @@ pub(crate) fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] 
     f[Slot::Currency as usize] = Some(Cow::Borrowed(b"USD"));
     f[Slot::Channel as usize] = Some(Cow::Borrowed(b"wire"));
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_set_agrees_with_a_hash_set_through_growth() {
+        let mut st = IngestState::default();
+        let mut reference = std::collections::HashSet::new();
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % 50_000 // plenty of repeats
+        };
+        for round in 0..40 {
+            let ids: Vec<String> = (0..3_000).map(|_| format!("id{}", next())).collect();
+            if round % 2 == 0 {
+                let fps: Vec<u128> = ids.iter().map(|i| fingerprint(i.as_bytes())).collect();
+                let mut out = Vec::new();
+                st.first_sightings(&fps, &mut out);
+                for (id, fresh) in ids.iter().zip(out) {
+                    assert_eq!(fresh, reference.insert(id.clone()), "{id}");
+                }
+            } else {
+                for id in &ids {
+                    assert_eq!(st.first_sighting(id.as_bytes()), reference.insert(id.clone()), "{id}");
+                }
+            }
+        }
+        assert_eq!(st.distinct_ids(), reference.len());
+    }
 }

@@ -243,11 +243,14 @@ impl ParquetTxReader {
             let raw = self.plan.render_row(&b, i);
             let ctx = RowCtx { file: &self.plan.name, line, raw: raw.as_bytes() };
             let slots = slot_fields(&self.plan.resolved, &cols, line);
-            if let Err(r) = self.builder.push(&ctx, &slots, &self.plan.mapping, state) {
+            if let Err(r) = self.builder.push(&ctx, &slots, &self.plan.mapping) {
                 rejected.push(r);
             }
         }
-        Ok(Chunk { batch: self.builder.finish(), rejected, rows_read: b.num_rows() as u64 })
+        let (batch, dups) = self.builder.finish(state);
+        rejected.extend(dups);
+        rejected.sort_by_key(|r| r.line);
+        Ok(Chunk { batch, rejected, rows_read: b.num_rows() as u64 })
     }
 
 }

@@ -187,9 +187,9 @@ mod tests {
         for (id, secs) in rows {
             let ts = crate::ingest::values::format_ts(secs * 1_000_000);
             let fields = test_fields(id, &ts);
-            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &fields, &m, state).unwrap();
+            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &fields, &m).unwrap();
         }
-        b.finish()
+        b.finish(state).0
     }
 
     fn ids(b: &RecordBatch) -> Vec<String> {

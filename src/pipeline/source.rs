@@ -161,7 +161,7 @@ impl Source for StdinSource {
                 let mut state = IngestState::default();
                 let mut line = 0u64;
                 let mut pending = Chunk { batch: RecordBatch::new_empty(schema::transactions_schema()), rejected: Vec::new(), rows_read: 0 };
-                let flush = |parser: &mut JsonLineParser, pending: &mut Chunk| -> Option<Chunk> {
+                let flush = |parser: &mut JsonLineParser, pending: &mut Chunk, state: &mut IngestState| -> Option<Chunk> {
                     if pending.rows_read == 0 {
                         return None;
                     }
@@ -169,7 +169,10 @@ impl Source for StdinSource {
                         pending,
                         Chunk { batch: RecordBatch::new_empty(schema::transactions_schema()), rejected: Vec::new(), rows_read: 0 },
                     );
-                    c.batch = parser.finish();
+                    let (batch, dups) = parser.finish(state);
+                    c.batch = batch;
+                    c.rejected.extend(dups);
+                    c.rejected.sort_by_key(|r| r.line);
                     Some(c)
                 };
                 loop {
@@ -182,11 +185,11 @@ impl Source for StdinSource {
                             }
                             pending.rows_read += 1;
                             progress.read.fetch_add(1, Ordering::Relaxed);
-                            if let Some(r) = parser.push_line(line, rec, &mut state) {
+                            if let Some(r) = parser.push_line(line, rec) {
                                 pending.rejected.push(r);
                             }
                             if pending.rows_read as usize >= batch_rows {
-                                if let Some(c) = flush(&mut parser, &mut pending) {
+                                if let Some(c) = flush(&mut parser, &mut pending, &mut state) {
                                     if out.blocking_send(c).is_err() {
                                         return Ok(());
                                     }
@@ -195,14 +198,14 @@ impl Source for StdinSource {
                         }
                         Ok(Err(e)) => return Err(Error::io("<stdin>", e)),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if let Some(c) = flush(&mut parser, &mut pending) {
+                            if let Some(c) = flush(&mut parser, &mut pending, &mut state) {
                                 if out.blocking_send(c).is_err() {
                                     return Ok(());
                                 }
                             }
                         }
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                            if let Some(c) = flush(&mut parser, &mut pending) {
+                            if let Some(c) = flush(&mut parser, &mut pending, &mut state) {
                                 let _ = out.blocking_send(c);
                             }
                             return Ok(());
