@@ -95,7 +95,11 @@ pub async fn replay_with(
     let to = args.to.as_deref().map(|v| parse_time_flag("--to", v)).transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if f >= t {
-            return Err(Error::Usage(format!("--from {} is not before --to {}", args.from.as_deref().unwrap_or(""), args.to.as_deref().unwrap_or(""))));
+            return Err(Error::Usage(format!(
+                "--from {} is not before --to {}",
+                args.from.as_deref().unwrap_or(""),
+                args.to.as_deref().unwrap_or("")
+            )));
         }
     }
     let ledger: Ledger = discover(path)?;
@@ -116,7 +120,9 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
     let side = load_side_tables(cfg.live_accounts.as_deref(), cfg.live_fx_rates.as_deref(), cfg)?;
     let source: Box<dyn crate::pipeline::Source> = match &cfg.live_source {
         LiveSource::Stdin => Box::new(StdinSource::new(cfg.input.clone(), cfg.stdin_batch_rows)),
-        LiveSource::Dir(d) => Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?),
+        LiveSource::Dir(d) => {
+            Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?)
+        }
     };
     pipeline("run", cfg, side, None, None).run(source).await
 }
@@ -139,10 +145,16 @@ pub struct IngestReport {
 
 /// Reads and validates every transactions file of a ledger into canonical batches
 /// (discarding them, or writing them to canonical Parquet), quarantining bad rows.
-pub fn ingest(cfg: &Config, path: &Path, quarantine_out: Option<&Path>, parquet_out: Option<&Path>) -> Result<IngestReport> {
+pub fn ingest(
+    cfg: &Config,
+    path: &Path,
+    quarantine_out: Option<&Path>,
+    parquet_out: Option<&Path>,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let ledger = discover(path)?;
-    let mut readers = ledger.transactions.iter().map(|f| open_transactions(f, &cfg.input)).collect::<Result<Vec<_>>>()?;
+    let mut readers =
+        ledger.transactions.iter().map(|f| open_transactions(f, &cfg.input)).collect::<Result<Vec<_>>>()?;
     let mut sink = quarantine_out.map(QuarantineSink::create).transpose()?;
     let mut writer = match parquet_out {
         Some(p) => {

@@ -86,17 +86,10 @@ impl BenchOptions {
         }
         for f in &self.formats {
             if !FORMATS.contains(&f.as_str()) {
-                errors.push(format!(
-                    "--formats: `{f}` is not one of {}",
-                    FORMATS.join(", ")
-                ));
+                errors.push(format!("--formats: `{f}` is not one of {}", FORMATS.join(", ")));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Usage(errors.join("; ")))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(Error::Usage(errors.join("; "))) }
     }
 }
 
@@ -229,13 +222,8 @@ pub fn run_ingest_bench(opts: &BenchOptions) -> Result<String> {
         let ledger = ensure_ledger(&exe, &opts.data_dir, size, opts.seed)?;
         for format in &opts.formats {
             let file = ledger.file(format)?;
-            let file_bytes = std::fs::metadata(&file)
-                .map_err(|e| Error::io(&file, e))?
-                .len();
-            tracing::info!(
-                "bench: {size} rows, {format}: {} run(s) per engine",
-                opts.repeats
-            );
+            let file_bytes = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?.len();
+            tracing::info!("bench: {size} rows, {format}: {} run(s) per engine", opts.repeats);
             let (mut mf_runs, mut duck_runs) = (Vec::new(), Vec::new());
             let mut duckdb_error = None;
             for _ in 0..opts.repeats {
@@ -249,24 +237,15 @@ pub fn run_ingest_bench(opts: &BenchOptions) -> Result<String> {
                 }
             }
             let runs: Vec<Run> = mf_runs.iter().map(|r| r.run).collect();
-            let mirrorflow =
-                best_of(&runs).ok_or_else(|| Error::Internal("no mirrorflow run".into()))?;
-            let fastest = mf_runs
-                .iter()
-                .min_by(|a, b| a.run.seconds.total_cmp(&b.run.seconds));
-            let duck = if duckdb_error.is_some() {
-                None
-            } else {
-                best_of(&duck_runs)
-            };
+            let mirrorflow = best_of(&runs).ok_or_else(|| Error::Internal("no mirrorflow run".into()))?;
+            let fastest = mf_runs.iter().min_by(|a, b| a.run.seconds.total_cmp(&b.run.seconds));
+            let duck = if duckdb_error.is_some() { None } else { best_of(&duck_runs) };
             results.push(Measurement {
                 size,
                 format: format.clone(),
                 file,
                 file_bytes,
-                ratio: duck
-                    .as_ref()
-                    .map(|d| d.seconds / mirrorflow.seconds.max(1e-9)),
+                ratio: duck.as_ref().map(|d| d.seconds / mirrorflow.seconds.max(1e-9)),
                 mirrorflow,
                 mirrorflow_rows_quarantined: fastest.map_or(0, |r| r.rows_quarantined),
                 duckdb: duck,
@@ -332,10 +311,7 @@ impl BenchLedger {
                 }
                 Ok(gz)
             }
-            other => Err(Error::Usage(format!(
-                "--formats: `{other}` is not one of {}",
-                FORMATS.join(", ")
-            ))),
+            other => Err(Error::Usage(format!("--formats: `{other}` is not one of {}", FORMATS.join(", ")))),
         }
     }
 }
@@ -345,13 +321,8 @@ impl BenchLedger {
 fn ensure_ledger(exe: &Path, data_dir: &Path, rows: u64, seed: u64) -> Result<BenchLedger> {
     let ledger = BenchLedger::at(data_dir, rows);
     let marker_path = ledger.dir.join(MARKER);
-    let marker: Option<Marker> = std::fs::read_to_string(&marker_path)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok());
-    if marker.is_some_and(|m| m.rows == rows && m.seed == seed)
-        && ledger.csv.is_file()
-        && ledger.parquet.is_file()
-    {
+    let marker: Option<Marker> = std::fs::read_to_string(&marker_path).ok().and_then(|s| serde_json::from_str(&s).ok());
+    if marker.is_some_and(|m| m.rows == rows && m.seed == seed) && ledger.csv.is_file() && ledger.parquet.is_file() {
         return Ok(ledger);
     }
     if ledger.dir.exists() {
@@ -360,55 +331,22 @@ fn ensure_ledger(exe: &Path, data_dir: &Path, rows: u64, seed: u64) -> Result<Be
     let parquet_dir = ledger.dir.join("parquet");
     std::fs::create_dir_all(&parquet_dir).map_err(|e| Error::io(&parquet_dir, e))?;
 
-    tracing::info!(
-        "bench: generating {rows} rows into `{}` (once)",
-        ledger.dir.display()
-    );
+    tracing::info!("bench: generating {rows} rows into `{}` (once)", ledger.dir.display());
     let mut gen_cmd = Command::new(exe);
-    gen_cmd
-        .arg("gen")
-        .arg("--out")
-        .arg(&ledger.dir)
-        .arg("--seed")
-        .arg(seed.to_string());
-    gen_cmd
-        .arg("--rows")
-        .arg(rows.to_string())
-        .args(["--format", "csv"]);
-    run_child(
-        &mut gen_cmd,
-        "mirrorflow gen",
-        &ledger.dir,
-        Stdio::inherit(),
-    )?;
+    gen_cmd.arg("gen").arg("--out").arg(&ledger.dir).arg("--seed").arg(seed.to_string());
+    gen_cmd.arg("--rows").arg(rows.to_string()).args(["--format", "csv"]);
+    run_child(&mut gen_cmd, "mirrorflow gen", &ledger.dir, Stdio::inherit())?;
     if !ledger.csv.is_file() {
-        return Err(Error::input(
-            &ledger.dir,
-            "`mirrorflow gen` wrote no transactions.csv",
-        ));
+        return Err(Error::input(&ledger.dir, "`mirrorflow gen` wrote no transactions.csv"));
     }
 
     tracing::info!("bench: converting to `{}` (once)", ledger.parquet.display());
     let mut convert = Command::new(exe);
-    convert
-        .arg("ingest")
-        .arg(&ledger.csv)
-        .arg("--to-parquet")
-        .arg(&ledger.parquet);
-    let stdout = run_child(
-        &mut convert,
-        "mirrorflow ingest --to-parquet",
-        &ledger.csv,
-        Stdio::inherit(),
-    )?;
+    convert.arg("ingest").arg(&ledger.csv).arg("--to-parquet").arg(&ledger.parquet);
+    let stdout = run_child(&mut convert, "mirrorflow ingest --to-parquet", &ledger.csv, Stdio::inherit())?;
     let converted = parse_ingest_report(&stdout).map_err(|why| Error::input(&ledger.csv, why))?;
 
-    let marker = Marker {
-        rows,
-        seed,
-        rows_read: converted.run.rows,
-        rows_accepted: converted.rows_accepted,
-    };
+    let marker = Marker { rows, seed, rows_read: converted.run.rows, rows_accepted: converted.rows_accepted };
     let json = serde_json::to_string_pretty(&marker)
         .map_err(|e| Error::Internal(format!("cannot serialise the bench marker: {e}")))?;
     std::fs::write(&marker_path, json + "\n").map_err(|e| Error::io(&marker_path, e))?;
@@ -422,10 +360,7 @@ fn gzip_file(src: &Path, dst: &Path) -> Result<()> {
     let tmp = dst.with_extension("gz.tmp");
     let mut input = std::fs::File::open(src).map_err(|e| Error::io(src, e))?;
     let output = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut encoder = flate2::write::GzEncoder::new(
-        std::io::BufWriter::new(output),
-        flate2::Compression::default(),
-    );
+    let mut encoder = flate2::write::GzEncoder::new(std::io::BufWriter::new(output), flate2::Compression::default());
     std::io::copy(&mut input, &mut encoder).map_err(|e| Error::io(&tmp, e))?;
     let mut writer = encoder.finish().map_err(|e| Error::io(&tmp, e))?;
     std::io::Write::flush(&mut writer).map_err(|e| Error::io(&tmp, e))?;
@@ -458,10 +393,7 @@ fn run_child(cmd: &mut Command, what: &str, subject: &Path, stderr: Stdio) -> Re
         return Ok(stdout);
     }
     let err = String::from_utf8_lossy(&output.stderr);
-    Err(Error::input(
-        subject,
-        child_failure(what, output.status, &err),
-    ))
+    Err(Error::input(subject, child_failure(what, output.status, &err)))
 }
 
 /// `` `what` exited with status N: <last lines of stderr> ``.
@@ -494,12 +426,7 @@ fn probe_duckdb(python: &str, script: &Path) -> std::result::Result<DuckdbInfo, 
         "`{python} -m pip install duckdb` (or `pip install duckdb`) installs it; \
          --python picks another Python, --no-duckdb skips DuckDB"
     );
-    let output = match Command::new(python)
-        .arg(script)
-        .arg("--probe")
-        .stdin(Stdio::null())
-        .output()
-    {
+    let output = match Command::new(python).arg(script).arg("--probe").stdin(Stdio::null()).output() {
         Ok(o) => o,
         Err(e) => {
             return Err(format!(
@@ -508,19 +435,13 @@ fn probe_duckdb(python: &str, script: &Path) -> std::result::Result<DuckdbInfo, 
         }
     };
     if output.status.code() == Some(EXIT_NO_DUCKDB) {
-        return Err(format!(
-            "DuckDB not measured: `{python}` has no `duckdb` package; {hint}"
-        ));
+        return Err(format!("DuckDB not measured: `{python}` has no `duckdb` package; {hint}"));
     }
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
             "DuckDB not measured: {}",
-            child_failure(
-                &format!("{python} duckdb_ingest.py --probe"),
-                output.status,
-                &err
-            )
+            child_failure(&format!("{python} duckdb_ingest.py --probe"), output.status, &err)
         ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -558,17 +479,11 @@ struct IngestJson {
 /// Parses the JSON report `mirrorflow ingest` prints (anything before its first `{` is
 /// ignored).
 pub fn parse_ingest_report(stdout: &str) -> std::result::Result<MirrorflowRun, String> {
-    let start = stdout
-        .find('{')
-        .ok_or("`mirrorflow ingest` printed no JSON report")?;
+    let start = stdout.find('{').ok_or("`mirrorflow ingest` printed no JSON report")?;
     let r: IngestJson = serde_json::from_str(stdout[start..].trim_end())
         .map_err(|e| format!("cannot parse the report of `mirrorflow ingest`: {e}"))?;
     Ok(MirrorflowRun {
-        run: Run {
-            rows: r.rows_read,
-            seconds: r.seconds,
-            peak_rss_bytes: r.peak_rss_bytes,
-        },
+        run: Run { rows: r.rows_read, seconds: r.seconds, peak_rss_bytes: r.peak_rss_bytes },
         rows_accepted: r.rows_accepted,
         rows_quarantined: r.rows_quarantined,
     })
@@ -588,26 +503,15 @@ struct DuckdbJson {
 pub fn parse_duckdb_line(stdout: &str) -> std::result::Result<DuckdbRun, String> {
     let d: DuckdbJson = last_json_line(stdout)?;
     Ok(DuckdbRun {
-        run: Run {
-            rows: d.rows,
-            seconds: d.seconds,
-            peak_rss_bytes: d.peak_rss_bytes,
-        },
-        engine: DuckdbInfo {
-            duckdb_version: d.duckdb_version,
-            threads: d.threads,
-        },
+        run: Run { rows: d.rows, seconds: d.seconds, peak_rss_bytes: d.peak_rss_bytes },
+        engine: DuckdbInfo { duckdb_version: d.duckdb_version, threads: d.threads },
     })
 }
 
 fn last_json_line<T: serde::de::DeserializeOwned>(stdout: &str) -> std::result::Result<T, String> {
-    let line = stdout
-        .lines()
-        .map(str::trim)
-        .rfind(|l| l.starts_with('{'))
-        .ok_or("`duckdb_ingest.py` printed no JSON line")?;
-    serde_json::from_str(line)
-        .map_err(|e| format!("cannot parse the line of `duckdb_ingest.py` `{line}`: {e}"))
+    let line =
+        stdout.lines().map(str::trim).rfind(|l| l.starts_with('{')).ok_or("`duckdb_ingest.py` printed no JSON line")?;
+    serde_json::from_str(line).map_err(|e| format!("cannot parse the line of `duckdb_ingest.py` `{line}`: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -678,13 +582,7 @@ fn render_table(headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> Strin
         let parts: Vec<String> = cells
             .zip(&widths)
             .enumerate()
-            .map(|(i, (c, &w))| {
-                if left.contains(&i) {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
+            .map(|(i, (c, &w))| if left.contains(&i) { format!("{c:<w$}") } else { format!("{c:>w$}") })
             .collect();
         parts.join("  ").trim_end().to_string()
     };
@@ -710,19 +608,9 @@ pub fn format_report(r: &BenchReport) -> String {
         "mirrorflow ingest vs DuckDB, best of {} run(s): time of the fastest run, highest peak RSS",
         r.repeats
     );
-    let mem = m.mem_total_bytes.map_or_else(String::new, |b| {
-        format!(", {:.1} GiB RAM", b as f64 / (MIB * 1024.0))
-    });
-    let _ = writeln!(
-        out,
-        "machine: {} CPUs (nproc), {}{mem}",
-        m.cpus, m.cpu_model
-    );
-    let build = if m.release_build {
-        "release build"
-    } else {
-        "DEBUG build: figures not representative"
-    };
+    let mem = m.mem_total_bytes.map_or_else(String::new, |b| format!(", {:.1} GiB RAM", b as f64 / (MIB * 1024.0)));
+    let _ = writeln!(out, "machine: {} CPUs (nproc), {}{mem}", m.cpus, m.cpu_model);
+    let build = if m.release_build { "release build" } else { "DEBUG build: figures not representative" };
     let duck = m.duckdb.as_ref().map_or_else(
         || "DuckDB: not measured".to_string(),
         |d| {
@@ -732,11 +620,7 @@ pub fn format_report(r: &BenchReport) -> String {
             )
         },
     );
-    let _ = writeln!(
-        out,
-        "engines: mirrorflow {} ({build}), one child process per run; {duck}",
-        m.mirrorflow_version
-    );
+    let _ = writeln!(out, "engines: mirrorflow {} ({build}), one child process per run; {duck}", m.mirrorflow_version);
     let _ = writeln!(
         out,
         "both engines read the same file on each line; ratio = DuckDB seconds / mirrorflow seconds (> 1: mirrorflow faster)"
@@ -761,11 +645,9 @@ pub fn format_report(r: &BenchReport) -> String {
         .map(|x| {
             let mf = &x.mirrorflow;
             let (d_rate, d_s, d_mem) = match &x.duckdb {
-                Some(d) => (
-                    thousands(d.rows_per_second.round() as u64),
-                    format!("{:.3}", d.seconds),
-                    mib(d.peak_rss_bytes),
-                ),
+                Some(d) => {
+                    (thousands(d.rows_per_second.round() as u64), format!("{:.3}", d.seconds), mib(d.peak_rss_bytes))
+                }
                 None => ("-".into(), "-".into(), "-".into()),
             };
             vec![
@@ -778,8 +660,7 @@ pub fn format_report(r: &BenchReport) -> String {
                 d_rate,
                 d_s,
                 d_mem,
-                x.ratio
-                    .map_or_else(|| "-".to_string(), |q| format!("{q:.2}")),
+                x.ratio.map_or_else(|| "-".to_string(), |q| format!("{q:.2}")),
             ]
         })
         .collect();
@@ -840,14 +721,7 @@ mod tests {
     #[test]
     fn parses_the_ingest_report() {
         let r = parse_ingest_report(INGEST_STDOUT).unwrap();
-        assert_eq!(
-            r.run,
-            Run {
-                rows: 1000,
-                seconds: 0.0125,
-                peak_rss_bytes: Some(20_971_520)
-            }
-        );
+        assert_eq!(r.run, Run { rows: 1000, seconds: 0.0125, peak_rss_bytes: Some(20_971_520) });
         assert_eq!((r.rows_accepted, r.rows_quarantined), (998, 2));
     }
 
@@ -860,16 +734,9 @@ mod tests {
 
     #[test]
     fn ingest_report_errors_say_what_is_wrong() {
-        assert!(
-            parse_ingest_report("")
-                .unwrap_err()
-                .contains("no JSON report")
-        );
+        assert!(parse_ingest_report("").unwrap_err().contains("no JSON report"));
         let e = parse_ingest_report(r#"{"rows_read": 1}"#).unwrap_err();
-        assert!(
-            e.contains("cannot parse the report of `mirrorflow ingest`"),
-            "{e}"
-        );
+        assert!(e.contains("cannot parse the report of `mirrorflow ingest`"), "{e}");
     }
 
     #[test]
@@ -877,46 +744,17 @@ mod tests {
         let out = "some warning\n{\"duckdb_version\": \"1.3.0\", \"threads\": 2, \"rows\": 1000, \
                    \"seconds\": 0.5, \"peak_rss_bytes\": 104857600, \"format\": \"csv\", \"file\": \"x.csv\"}\n";
         let d = parse_duckdb_line(out).unwrap();
-        assert_eq!(
-            d.run,
-            Run {
-                rows: 1000,
-                seconds: 0.5,
-                peak_rss_bytes: Some(104_857_600)
-            }
-        );
-        assert_eq!(
-            d.engine,
-            DuckdbInfo {
-                duckdb_version: "1.3.0".into(),
-                threads: 2
-            }
-        );
-        assert!(
-            parse_duckdb_line("nothing here\n")
-                .unwrap_err()
-                .contains("no JSON line")
-        );
+        assert_eq!(d.run, Run { rows: 1000, seconds: 0.5, peak_rss_bytes: Some(104_857_600) });
+        assert_eq!(d.engine, DuckdbInfo { duckdb_version: "1.3.0".into(), threads: 2 });
+        assert!(parse_duckdb_line("nothing here\n").unwrap_err().contains("no JSON line"));
     }
 
     #[test]
     fn best_of_takes_the_fastest_time_and_the_highest_peak() {
         let runs = [
-            Run {
-                rows: 10,
-                seconds: 2.0,
-                peak_rss_bytes: Some(300),
-            },
-            Run {
-                rows: 10,
-                seconds: 1.0,
-                peak_rss_bytes: Some(100),
-            },
-            Run {
-                rows: 10,
-                seconds: 1.5,
-                peak_rss_bytes: None,
-            },
+            Run { rows: 10, seconds: 2.0, peak_rss_bytes: Some(300) },
+            Run { rows: 10, seconds: 1.0, peak_rss_bytes: Some(100) },
+            Run { rows: 10, seconds: 1.5, peak_rss_bytes: None },
         ];
         let b = best_of(&runs).unwrap();
         assert_eq!(b.seconds, 1.0);
@@ -929,35 +767,19 @@ mod tests {
     #[test]
     fn options_are_checked_all_at_once() {
         assert!(BenchOptions::default().validate().is_ok());
-        let bad = BenchOptions {
-            rows: vec![0],
-            formats: vec!["xlsx".into()],
-            repeats: 0,
-            ..Default::default()
-        };
+        let bad = BenchOptions { rows: vec![0], formats: vec!["xlsx".into()], repeats: 0, ..Default::default() };
         let e = bad.validate().unwrap_err().to_string();
-        for part in [
-            "sizes must be at least 1",
-            "--repeats",
-            "`xlsx` is not one of csv, csv.gz, parquet",
-        ] {
+        for part in ["sizes must be at least 1", "--repeats", "`xlsx` is not one of csv, csv.gz, parquet"] {
             assert!(e.contains(part), "{e}");
         }
     }
 
     #[test]
     fn reads_the_machine_from_proc_texts() {
-        let cpuinfo =
-            "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n";
-        assert_eq!(
-            cpu_model(cpuinfo).as_deref(),
-            Some("Intel(R) Xeon(R) Processor")
-        );
+        let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n";
+        assert_eq!(cpu_model(cpuinfo).as_deref(), Some("Intel(R) Xeon(R) Processor"));
         assert_eq!(cpu_model("processor : 0\n"), None);
-        assert_eq!(
-            mem_total_bytes("MemTotal:       24576000 kB\nMemFree: 1 kB\n"),
-            Some(24_576_000 * 1024)
-        );
+        assert_eq!(mem_total_bytes("MemTotal:       24576000 kB\nMemFree: 1 kB\n"), Some(24_576_000 * 1024));
     }
 
     #[test]
@@ -973,15 +795,8 @@ mod tests {
 
     #[test]
     fn table_columns_line_up() {
-        let t = render_table(
-            &["rows", "format", "s"],
-            &[vec!["1,000".into(), "csv".into(), "0.5".into()]],
-            &[1],
-        );
-        assert_eq!(
-            t,
-            " rows  format    s\n-----  ------  ---\n1,000  csv     0.5\n"
-        );
+        let t = render_table(&["rows", "format", "s"], &[vec!["1,000".into(), "csv".into(), "0.5".into()]], &[1]);
+        assert_eq!(t, " rows  format    s\n-----  ------  ---\n1,000  csv     0.5\n");
     }
 
     fn report(duckdb: bool) -> BenchReport {
@@ -1000,10 +815,7 @@ mod tests {
                 mirrorflow_version: "0.1.0".into(),
                 release_build: true,
                 python: "python3".into(),
-                duckdb: duckdb.then(|| DuckdbInfo {
-                    duckdb_version: "1.3.0".into(),
-                    threads: 2,
-                }),
+                duckdb: duckdb.then(|| DuckdbInfo { duckdb_version: "1.3.0".into(), threads: 2 }),
             },
             repeats: 3,
             seed: 42,
@@ -1018,44 +830,23 @@ mod tests {
                 duckdb_error: None,
                 ratio: duckdb.then_some(2.0),
             }],
-            duckdb_note: (!duckdb).then(|| {
-                "DuckDB not measured: `python3` has no `duckdb` package; pip install duckdb".into()
-            }),
+            duckdb_note: (!duckdb)
+                .then(|| "DuckDB not measured: `python3` has no `duckdb` package; pip install duckdb".into()),
         }
     }
 
     #[test]
     fn report_shows_both_engines_side_by_side() {
         let text = format_report(&report(true));
-        assert!(
-            text.contains("machine: 2 CPUs (nproc), Test CPU, 24.0 GiB RAM"),
-            "{text}"
-        );
-        assert!(
-            text.contains("DuckDB 1.3.0 via `python3`, 2 threads"),
-            "{text}"
-        );
+        assert!(text.contains("machine: 2 CPUs (nproc), Test CPU, 24.0 GiB RAM"), "{text}");
+        assert!(text.contains("DuckDB 1.3.0 via `python3`, 2 threads"), "{text}");
         assert!(text.contains("both engines read the same file"), "{text}");
-        let table: Vec<&str> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("     rows"))
-            .collect();
+        let table: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("     rows")).collect();
         assert!(table[0].ends_with("ratio"), "{text}");
         let cells: Vec<&str> = table[2].split_whitespace().collect();
         assert_eq!(
             cells,
-            [
-                "1,000,000",
-                "csv",
-                "100.0",
-                "2,000,000",
-                "0.500",
-                "64.0",
-                "1,000,000",
-                "1.000",
-                "512.0",
-                "2.00"
-            ]
+            ["1,000,000", "csv", "100.0", "2,000,000", "0.500", "64.0", "1,000,000", "1.000", "512.0", "2.00"]
         );
         assert!(!text.contains("note:"), "{text}");
     }
@@ -1063,40 +854,17 @@ mod tests {
     #[test]
     fn report_without_duckdb_keeps_mirrorflow_and_says_how_to_install() {
         let text = format_report(&report(false));
-        let row = text
-            .lines()
-            .find(|l| l.trim_start().starts_with("1,000,000"))
-            .unwrap();
+        let row = text.lines().find(|l| l.trim_start().starts_with("1,000,000")).unwrap();
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(
-            cells,
-            [
-                "1,000,000",
-                "csv",
-                "100.0",
-                "2,000,000",
-                "0.500",
-                "64.0",
-                "-",
-                "-",
-                "-",
-                "-"
-            ]
-        );
-        assert!(
-            text.contains("note: DuckDB not measured") && text.contains("pip install duckdb"),
-            "{text}"
-        );
+        assert_eq!(cells, ["1,000,000", "csv", "100.0", "2,000,000", "0.500", "64.0", "-", "-", "-", "-"]);
+        assert!(text.contains("note: DuckDB not measured") && text.contains("pip install duckdb"), "{text}");
     }
 
     #[test]
     fn report_json_has_the_figures() {
         let v = serde_json::to_value(report(true)).unwrap();
         assert_eq!(v["results"][0]["ratio"], 2.0);
-        assert_eq!(
-            v["results"][0]["duckdb"]["peak_rss_bytes"],
-            512 * 1024 * 1024
-        );
+        assert_eq!(v["results"][0]["duckdb"]["peak_rss_bytes"], 512 * 1024 * 1024);
         assert_eq!(v["machine"]["duckdb"]["threads"], 2);
     }
 
@@ -1104,10 +872,7 @@ mod tests {
     fn ledger_files_live_under_the_size_directory() {
         let l = BenchLedger::at(Path::new("bench-data"), 1000);
         assert_eq!(l.csv, Path::new("bench-data/ingest-1000/transactions.csv"));
-        assert_eq!(
-            l.parquet,
-            Path::new("bench-data/ingest-1000/parquet/transactions.parquet")
-        );
+        assert_eq!(l.parquet, Path::new("bench-data/ingest-1000/parquet/transactions.parquet"));
         assert_eq!(l.file("parquet").unwrap(), l.parquet);
     }
 }

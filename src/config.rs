@@ -220,9 +220,9 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
                 Self::from_toml_str(&text).map_err(|e| match e {
-                    Error::Config(msgs) => Error::Config(
-                        msgs.into_iter().map(|m| format!("{}: {m}", p.display())).collect(),
-                    ),
+                    Error::Config(msgs) => {
+                        Error::Config(msgs.into_iter().map(|m| format!("{}: {m}", p.display())).collect())
+                    }
                     other => other,
                 })
             }
@@ -231,14 +231,12 @@ impl Config {
 
     /// The defaults merged with the user's TOML text.
     pub fn from_toml_str(user: &str) -> Result<Self> {
-        let mut base: toml::Table = toml::from_str(DEFAULT_TOML)
-            .map_err(|e| Error::Internal(format!("embedded default.toml: {e}")))?;
-        let over: toml::Table =
-            toml::from_str(user).map_err(|e| Error::Config(vec![e.to_string()]))?;
+        let mut base: toml::Table =
+            toml::from_str(DEFAULT_TOML).map_err(|e| Error::Internal(format!("embedded default.toml: {e}")))?;
+        let over: toml::Table = toml::from_str(user).map_err(|e| Error::Config(vec![e.to_string()]))?;
         merge(&mut base, over);
-        let raw: RawConfig = toml::Value::Table(base)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(vec![e.to_string()]))?;
+        let raw: RawConfig =
+            toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| Error::Config(vec![e.to_string()]))?;
         raw.validate()
     }
 }
@@ -278,9 +276,7 @@ impl RawConfig {
             "jsonl" | "ndjson" => Format::Jsonl,
             "parquet" => Format::Parquet,
             other => {
-                errs.push(format!(
-                    "`input.format` = \"{other}\": expected auto, csv, jsonl or parquet"
-                ));
+                errs.push(format!("`input.format` = \"{other}\": expected auto, csv, jsonl or parquet"));
                 Format::Auto
             }
         };
@@ -290,9 +286,7 @@ impl RawConfig {
             "amlworld" => Dialect::AmlWorld,
             "amlsim" => Dialect::AmlSim,
             other => {
-                errs.push(format!(
-                    "`input.dialect` = \"{other}\": expected auto, contract, amlworld or amlsim"
-                ));
+                errs.push(format!("`input.dialect` = \"{other}\": expected auto, contract, amlworld or amlsim"));
                 Dialect::Auto
             }
         };
@@ -312,10 +306,7 @@ impl RawConfig {
         let csv_delimiter = match i.csv_delimiter.as_bytes() {
             [b] if b.is_ascii() && *b != b'"' && *b != b'\n' => *b,
             _ => {
-                errs.push(format!(
-                    "`input.csv-delimiter` = \"{}\": expected one ASCII character",
-                    i.csv_delimiter
-                ));
+                errs.push(format!("`input.csv-delimiter` = \"{}\": expected one ASCII character", i.csv_delimiter));
                 b','
             }
         };
@@ -363,9 +354,7 @@ impl RawConfig {
             "log" => Progress::Log,
             "off" => Progress::Off,
             other => {
-                errs.push(format!(
-                    "`output.progress` = \"{other}\": expected auto, bar, log or off"
-                ));
+                errs.push(format!("`output.progress` = \"{other}\": expected auto, bar, log or off"));
                 Progress::Auto
             }
         };
@@ -383,8 +372,7 @@ impl RawConfig {
                 batch_rows: i.batch_rows,
                 ts_format: (!i.ts_format.is_empty()).then(|| i.ts_format.clone()),
                 ts_unit,
-                default_currency: (!i.default_currency.is_empty())
-                    .then(|| i.default_currency.clone()),
+                default_currency: (!i.default_currency.is_empty()).then(|| i.default_currency.clone()),
                 csv_delimiter,
                 columns: i.columns.clone(),
                 channel_values: i.channel_values.clone(),
@@ -443,8 +431,7 @@ mod tests {
 
     #[test]
     fn user_values_override() {
-        let c = Config::from_toml_str("[pipeline]\nwindow = \"7d\"\n[input.columns]\ntx_id = \"ID\"\n")
-            .unwrap();
+        let c = Config::from_toml_str("[pipeline]\nwindow = \"7d\"\n[input.columns]\ntx_id = \"ID\"\n").unwrap();
         assert_eq!(c.window, Duration::from_secs(7 * 86_400));
         assert_eq!(c.input.columns["tx_id"], ColumnRef::One("ID".into()));
     }

@@ -79,10 +79,7 @@ impl Error {
     }
 
     /// A `DataFusion` error with the place it happened.
-    pub fn datafusion(
-        context: impl Into<String>,
-        source: datafusion::error::DataFusionError,
-    ) -> Self {
+    pub fn datafusion(context: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
         Error::DataFusion { context: context.into(), source: Box::new(source) }
     }
 }

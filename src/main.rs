@@ -147,7 +147,10 @@ enum BenchCommand {
     },
 }
 
-fn load_config(path: Option<&PathBuf>, overrides: impl FnOnce(&mut Config) -> anyhow::Result<()>) -> anyhow::Result<Config> {
+fn load_config(
+    path: Option<&PathBuf>,
+    overrides: impl FnOnce(&mut Config) -> anyhow::Result<()>,
+) -> anyhow::Result<Config> {
     let mut cfg = Config::load(path.map(|p| p.as_path()))?;
     overrides(&mut cfg)?;
     Ok(cfg)
@@ -175,9 +178,8 @@ fn run() -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
-    };
+    let runtime =
+        || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime");
     match &cli.command {
         Command::Replay { ledger, out, from, to, speed, progress } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
@@ -207,7 +209,8 @@ fn run() -> anyhow::Result<ExitCode> {
                     c.live_source = LiveSource::Dir(d.clone());
                 }
                 if let Some(i) = idle_exit {
-                    let d = mirrorflow::config::parse_duration(i).map_err(|e| anyhow::anyhow!("--idle-exit `{i}`: {e}"))?;
+                    let d =
+                        mirrorflow::config::parse_duration(i).map_err(|e| anyhow::anyhow!("--idle-exit `{i}`: {e}"))?;
                     c.idle_exit = (!d.is_zero()).then_some(d);
                 }
                 progress_flag(progress.as_ref(), c)
@@ -230,7 +233,14 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let start = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
                 .map_err(|_| anyhow::anyhow!("--start `{start}`: expected YYYY-MM-DD"))?;
-            let opts = mirrorflow::r#gen::GenOptions { out: out.clone(), seed: *seed, rows: *rows, format, start, days: *days };
+            let opts = mirrorflow::r#gen::GenOptions {
+                out: out.clone(),
+                seed: *seed,
+                rows: *rows,
+                format,
+                start,
+                days: *days,
+            };
             let t = std::time::Instant::now();
             let report = mirrorflow::r#gen::generate(&opts)?;
             let secs = t.elapsed().as_secs_f64();
@@ -248,7 +258,11 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { labels, alerts, populations, json } => {
-            let opts = mirrorflow::eval::EvalOptions { labels: labels.clone(), alerts: alerts.clone(), populations: populations.clone() };
+            let opts = mirrorflow::eval::EvalOptions {
+                labels: labels.clone(),
+                alerts: alerts.clone(),
+                populations: populations.clone(),
+            };
             let report = mirrorflow::eval::evaluate(&opts)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -257,7 +271,9 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { bench: BenchCommand::Ingest { rows, data_dir, formats, no_duckdb, python, seed, repeats, json } } => {
+        Command::Bench {
+            bench: BenchCommand::Ingest { rows, data_dir, formats, no_duckdb, python, seed, repeats, json },
+        } => {
             let d = mirrorflow::bench::BenchOptions::default();
             let opts = mirrorflow::bench::BenchOptions {
                 rows: if rows.is_empty() { d.rows } else { rows.clone() },

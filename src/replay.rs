@@ -74,9 +74,7 @@ pub async fn sort_by_event_time(
         rt = rt.with_temp_file_path(dir);
     }
     let runtime = rt.build_arc().map_err(ctx_err)?;
-    let config = SessionConfig::new()
-        .with_target_partitions(1)
-        .with_batch_size(opts.batch_rows.clamp(1024, 65_536));
+    let config = SessionConfig::new().with_target_partitions(1).with_batch_size(opts.batch_rows.clamp(1024, 65_536));
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let schema = schema::transactions_schema();
     let partition = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(input)) });
@@ -84,10 +82,7 @@ pub async fn sort_by_event_time(
     let df = ctx
         .read_table(Arc::new(table))
         .map_err(ctx_err)?
-        .sort(vec![
-            col(schema::tx::TS).sort(true, false),
-            col(schema::tx::SEQ).sort(true, false),
-        ])
+        .sort(vec![col(schema::tx::TS).sort(true, false), col(schema::tx::SEQ).sort(true, false)])
         .map_err(ctx_err)?;
     df.execute_stream().await.map_err(ctx_err)
 }

@@ -81,18 +81,8 @@ pub mod fx {
 }
 
 /// The channels named by the data contract. Other values are kept and counted.
-pub const KNOWN_CHANNELS: [&str; 10] = [
-    "cash_deposit",
-    "cash_withdrawal",
-    "wire",
-    "ach",
-    "p2p",
-    "card",
-    "check",
-    "crypto",
-    "internal",
-    "trade",
-];
+pub const KNOWN_CHANNELS: [&str; 10] =
+    ["cash_deposit", "cash_withdrawal", "wire", "ach", "p2p", "card", "check", "crypto", "internal", "trade"];
 
 /// Arrow type of exact transaction amounts.
 pub fn amount_type() -> DataType {
@@ -127,8 +117,7 @@ static TRANSACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 static ENRICHED: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields: Vec<Field> =
-        TRANSACTIONS.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = TRANSACTIONS.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(tx::AMOUNT_USD, usd_type(), true));
     Arc::new(Schema::new(fields))
 });

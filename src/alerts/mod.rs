@@ -131,8 +131,7 @@ impl JsonlAlertSink {
         if !self.seen.insert(alert.alert_id.clone()) {
             return Ok(false);
         }
-        serde_json::to_writer(&mut self.out, alert)
-            .map_err(|e| Error::io(&self.path, e.into()))?;
+        serde_json::to_writer(&mut self.out, alert).map_err(|e| Error::io(&self.path, e.into()))?;
         self.out.write_all(b"\n").map_err(|e| Error::io(&self.path, e))?;
         *self.by_rule.entry(alert.rule_id.clone()).or_default() += 1;
         *self.by_typology.entry(alert.typology.clone()).or_default() += 1;

@@ -6,8 +6,8 @@
 //! Must not: validate values itself (the shared `TxBuilder` does).
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -16,8 +16,7 @@ use crate::config::InputConfig;
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{dedupe_header, mapping_for_header};
 use crate::ingest::{
-    Chunk, IngestState, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping,
-    TxReader, slot_fields,
+    Chunk, IngestState, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader, slot_fields,
 };
 
 /// Opens `path` for reading, gunzipping when it starts with the gzip magic bytes.
@@ -143,6 +142,17 @@ impl RecordReader {
     }
 }
 
+/// `tail` after the unescaped part of a quoted field, borrowed when nothing was unescaped.
+fn joined<'a>(head: Option<Vec<u8>>, tail: &'a [u8]) -> Cow<'a, [u8]> {
+    match head {
+        Some(mut o) => {
+            o.extend_from_slice(tail);
+            Cow::Owned(o)
+        }
+        None => Cow::Borrowed(tail),
+    }
+}
+
 /// Splits one record into fields (RFC 4180 quoting). Fields borrow from `rec` unless
 /// they hold an escaped quote.
 pub fn split_record<'a>(rec: &'a [u8], delim: u8, out: &mut Vec<Cow<'a, [u8]>>) {
@@ -158,15 +168,7 @@ pub fn split_record<'a>(rec: &'a [u8], delim: u8, out: &mut Vec<Cow<'a, [u8]>>) 
                 match memchr::memchr(b'"', &rec[j..]) {
                     None => {
                         // unterminated quote: take the rest as is
-                        let v = &rec[seg_start..];
-                        let field = match owned.take() {
-                            Some(mut o) => {
-                                o.extend_from_slice(v);
-                                Cow::Owned(o)
-                            }
-                            None => Cow::Borrowed(v),
-                        };
-                        out.push(field);
+                        out.push(joined(owned.take(), &rec[seg_start..]));
                         return;
                     }
                     Some(k) => {
@@ -177,15 +179,7 @@ pub fn split_record<'a>(rec: &'a [u8], delim: u8, out: &mut Vec<Cow<'a, [u8]>>) 
                             j = q + 2;
                             seg_start = j;
                         } else {
-                            let v = &rec[seg_start..q];
-                            let field = match owned.take() {
-                                Some(mut o) => {
-                                    o.extend_from_slice(v);
-                                    Cow::Owned(o)
-                                }
-                                None => Cow::Borrowed(v),
-                            };
-                            out.push(field);
+                            out.push(joined(owned.take(), &rec[seg_start..q]));
                             // skip to the delimiter
                             match memchr::memchr(delim, &rec[q + 1..]) {
                                 Some(d) => i = q + 1 + d + 1,
@@ -246,7 +240,11 @@ const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// Reads (and gunzips) on its own thread and cuts the stream into whole-record blocks,
 /// so reading and record splitting overlap parsing.
-fn spawn_block_reader(mut input: Box<dyn BufRead + Send>, first_line: u64, delim: u8) -> Receiver<std::io::Result<Block>> {
+fn spawn_block_reader(
+    mut input: Box<dyn BufRead + Send>,
+    first_line: u64,
+    delim: u8,
+) -> Receiver<std::io::Result<Block>> {
     let (tx, rx) = sync_channel(4);
     std::thread::Builder::new()
         .name("csv-reader".into())
@@ -447,13 +445,24 @@ impl CsvTxReader {
         if header.len() < 2 {
             return Err(Error::input(
                 path,
-                format!("the header row has {} column(s): is this a CSV file with `{}` separators?", header.len(), delim as char),
+                format!(
+                    "the header row has {} column(s): is this a CSV file with `{}` separators?",
+                    header.len(),
+                    delim as char
+                ),
             ));
         }
         let mapping = mapping_for_header(input, &header);
         let resolved = mapping.resolve(&header).map_err(|e| Error::input(path, e))?;
         let next_line = records.lines + 1;
-        let plan = Arc::new(CsvPlan { name, header_len: header.len(), mapping, resolved, delim, batch_rows: input.batch_rows });
+        let plan = Arc::new(CsvPlan {
+            name,
+            header_len: header.len(),
+            mapping,
+            resolved,
+            delim,
+            batch_rows: input.batch_rows,
+        });
         let results = spawn_parsers(records.into_inner(), next_line, plan.clone());
         Ok(CsvTxReader { plan, results, early: BTreeMap::new(), next_block: 0, ready: VecDeque::new() })
     }

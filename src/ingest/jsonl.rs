@@ -16,8 +16,7 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::open_maybe_gz;
 use crate::ingest::mapping::Source;
 use crate::ingest::{
-    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
-    slot_fields,
+    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader, slot_fields,
 };
 
 /// Parses NDJSON lines one at a time into a batch: the core of the NDJSON file reader
@@ -144,14 +143,7 @@ fn push_json_line(
     let obj: HashMap<Cow<str>, &RawValue> = match serde_json::from_slice(rec) {
         Ok(o) => o,
         Err(e) => {
-            return Some(Rejected::new(
-                file,
-                line,
-                "record",
-                Reason::BadJson,
-                &format!("not a JSON object: {e}"),
-                rec,
-            ));
+            return Some(Rejected::new(file, line, "record", Reason::BadJson, &format!("not a JSON object: {e}"), rec));
         }
     };
     let cols: Vec<Cow<[u8]>> = layout
@@ -177,10 +169,7 @@ impl TxReader for JsonlTxReader {
         let mut rows_read = 0u64;
         while self.parser.pending() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
             self.line_buf.clear();
-            let n = self
-                .input
-                .read_until(b'\n', &mut self.line_buf)
-                .map_err(|e| Error::io(&self.parser.name, e))?;
+            let n = self.input.read_until(b'\n', &mut self.line_buf).map_err(|e| Error::io(&self.parser.name, e))?;
             if n == 0 {
                 self.done = true;
                 break;

@@ -167,11 +167,7 @@ impl TxMapping {
         if missing.is_empty() {
             Ok(out)
         } else {
-            Err(format!(
-                "the header has no column {} ({} dialect)",
-                missing.join(", "),
-                self.dialect
-            ))
+            Err(format!("the header has no column {} ({} dialect)", missing.join(", "), self.dialect))
         }
     }
 }
@@ -179,9 +175,9 @@ impl TxMapping {
 /// Picks a dialect from a header when the config says `auto`.
 pub fn sniff_dialect(header: &[String]) -> Dialect {
     let has = |n: &str| header.iter().any(|h| h == n);
-    if has("tran_id") && has("orig_acct") && has("bene_acct") {
-        Dialect::AmlSim
-    } else if has("nameOrig") && has("nameDest") && has("step") {
+    let amlsim_transactions = has("tran_id") && has("orig_acct") && has("bene_acct");
+    let amlsim_tx_log = has("nameOrig") && has("nameDest") && has("step");
+    if amlsim_transactions || amlsim_tx_log {
         Dialect::AmlSim
     } else if has("From Bank") && has("Payment Format") {
         Dialect::AmlWorld

@@ -25,8 +25,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, BooleanBuilder, Decimal128Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Array,
+    ArrayRef, AsArray, BooleanArray, BooleanBuilder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Array,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -217,8 +217,13 @@ pub struct TxBuilder {
     label: BooleanBuilder,
     scheme: StringBuilder,
     rows: usize,
-    /// Per pending row: tx_id fingerprint, file name index, line, and raw text span in
-    /// `raw` (kept until the duplicate check at `finish`).
+    meta: RowMeta,
+}
+
+/// Per pending row, what the duplicate check needs: the tx_id fingerprint, where the
+/// row came from (file index, line) and its raw text (`raw[raw_ends[i-1]..raw_ends[i]]`).
+#[derive(Default)]
+struct RowMeta {
     fps: Vec<u128>,
     lines: Vec<(u32, u64)>,
     raw: Vec<u8>,
@@ -278,11 +283,7 @@ impl TxBuilder {
             label: BooleanBuilder::new(),
             scheme: StringBuilder::new(),
             rows: 0,
-            fps: Vec::new(),
-            lines: Vec::new(),
-            raw: Vec::new(),
-            raw_ends: Vec::new(),
-            files: Vec::new(),
+            meta: RowMeta::default(),
         }
     }
 
@@ -319,9 +320,8 @@ impl TxBuilder {
                 .ok_or_else(|| {
                     reject(Slot::Ts, Reason::BadTimestamp, format!("ts `{}` is not a day step", shown(ts_bytes)))
                 })?,
-            None => values::parse_ts(ts_bytes, &m.ts).map_err(|why| {
-                reject(Slot::Ts, Reason::BadTimestamp, format!("ts `{}` {why}", shown(ts_bytes)))
-            })?,
+            None => values::parse_ts(ts_bytes, &m.ts)
+                .map_err(|why| reject(Slot::Ts, Reason::BadTimestamp, format!("ts `{}` {why}", shown(ts_bytes))))?,
         };
         let amount_bytes = f(Slot::Amount)
             .as_deref()
@@ -340,9 +340,8 @@ impl TxBuilder {
                 format!("amount `{}` is not greater than 0", shown(amount_bytes)),
             ));
         }
-        let currency_raw = opt_str(ctx, Slot::Currency, f(Slot::Currency))?.ok_or_else(|| {
-            reject(Slot::Currency, Reason::MissingField, "currency is missing".into())
-        })?;
+        let currency_raw = opt_str(ctx, Slot::Currency, f(Slot::Currency))?
+            .ok_or_else(|| reject(Slot::Currency, Reason::MissingField, "currency is missing".into()))?;
         let currency: Cow<str> = match m.currency_values.get(currency_raw) {
             Some(c) => Cow::Borrowed(c.as_str()),
             None if currency_raw.bytes().all(|b| !b.is_ascii_lowercase()) => Cow::Borrowed(currency_raw),
@@ -362,13 +361,14 @@ impl TxBuilder {
         };
         let scheme = opt_str(ctx, Slot::LabelScheme, f(Slot::LabelScheme))?
             .filter(|s| !m.scheme_null_values.iter().any(|n| n == s));
-        if self.files.last().map(String::as_str) != Some(ctx.file) {
-            self.files.push(ctx.file.to_string());
+        let meta = &mut self.meta;
+        if meta.files.last().map(String::as_str) != Some(ctx.file) {
+            meta.files.push(ctx.file.to_string());
         }
-        self.fps.push(fingerprint(tx_id.as_bytes()));
-        self.lines.push(((self.files.len() - 1) as u32, ctx.line));
-        self.raw.extend_from_slice(ctx.raw);
-        self.raw_ends.push(self.raw.len());
+        meta.fps.push(fingerprint(tx_id.as_bytes()));
+        meta.lines.push(((meta.files.len() - 1) as u32, ctx.line));
+        meta.raw.extend_from_slice(ctx.raw);
+        meta.raw_ends.push(meta.raw.len());
 
         self.tx_id.append_value(tx_id);
         self.ts.append_value(ts);
@@ -410,11 +410,7 @@ impl TxBuilder {
             label: Arc::new(self.label.finish()),
             scheme: Arc::new(self.scheme.finish()),
             rows: self.rows,
-            fps: std::mem::take(&mut self.fps),
-            lines: std::mem::take(&mut self.lines),
-            raw: std::mem::take(&mut self.raw),
-            raw_ends: std::mem::take(&mut self.raw_ends),
-            files: std::mem::take(&mut self.files),
+            meta: std::mem::take(&mut self.meta),
         };
         self.rows = 0;
         p
@@ -427,17 +423,14 @@ pub struct PendingRows {
     label: ArrayRef,
     scheme: ArrayRef,
     rows: usize,
-    fps: Vec<u128>,
-    lines: Vec<(u32, u64)>,
-    raw: Vec<u8>,
-    raw_ends: Vec<usize>,
-    files: Vec<String>,
+    meta: RowMeta,
 }
 
 impl PendingRows {
     /// Refuses ids seen before (first one wins, in row order) and numbers the rest.
     pub fn finish(self, state: &mut IngestState) -> (RecordBatch, Vec<Rejected>) {
-        let PendingRows { mut cols, label, scheme, rows, fps, lines, raw, raw_ends, files } = self;
+        let PendingRows { mut cols, label, scheme, rows, meta } = self;
+        let RowMeta { fps, lines, raw, raw_ends, files } = meta;
         let mut fresh = Vec::new();
         state.first_sightings(&fps, &mut fresh);
         let mut rejected = Vec::new();
@@ -477,21 +470,13 @@ impl PendingRows {
 }
 
 /// Collects the slot fields of one record given its split columns.
-pub fn slot_fields<'a>(
-    resolved: &[Resolved],
-    cols: &[Cow<'a, [u8]>],
-    line: u64,
-) -> [Field<'a>; N_SLOTS] {
+pub fn slot_fields<'a>(resolved: &[Resolved], cols: &[Cow<'a, [u8]>], line: u64) -> [Field<'a>; N_SLOTS] {
     std::array::from_fn(|i| match &resolved[i] {
         Resolved::Absent => None,
         Resolved::Column(c) => cols.get(*c).cloned().filter(|v| !v.is_empty()),
         Resolved::Joined(cs) => {
             let parts: Vec<&[u8]> = cs.iter().filter_map(|c| cols.get(*c).map(|v| v.as_ref().trim_ascii())).collect();
-            if parts.iter().all(|p| p.is_empty()) {
-                None
-            } else {
-                Some(Cow::Owned(parts.join(&b'/')))
-            }
+            if parts.iter().all(|p| p.is_empty()) { None } else { Some(Cow::Owned(parts.join(&b'/'))) }
         }
         Resolved::Const(v) => Some(Cow::Owned(v.as_bytes().to_vec())),
         Resolved::LineId(p) => Some(Cow::Owned(format!("{p}{line}").into_bytes())),

@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::ingest::mapping::mapping_for_header;
 use crate::ingest::values::{TS_MAX_US, TS_MIN_US};
 use crate::ingest::{
-    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, Slot, TxBuilder, TxMapping,
-    TxReader, fingerprint, slot_fields,
+    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, Slot, TxBuilder, TxMapping, TxReader, fingerprint,
+    slot_fields,
 };
 use crate::schema;
 
@@ -252,7 +252,6 @@ impl ParquetTxReader {
         rejected.sort_by_key(|r| r.line);
         Ok(Chunk { batch, rejected, rows_read: b.num_rows() as u64 })
     }
-
 }
 
 /// Per-row outcome while converting a batch column by column.
@@ -307,7 +306,9 @@ impl Plan {
             Resolved::Column(c) => Some(b.column(*c).data_type().clone()),
             _ => None,
         };
-        let is_text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _));
+        let is_text = |t: &DataType| {
+            matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _))
+        };
         let text_slot = |slot: Slot| match &self.resolved[slot as usize] {
             Resolved::Column(c) => is_text(b.column(*c).data_type()),
             Resolved::Absent => !slot.required_column(),
@@ -317,9 +318,18 @@ impl Plan {
         matches!(col_type(Slot::Ts), Some(DataType::Timestamp(_, _)))
             && matches!(col_type(Slot::Amount), Some(DataType::Decimal128(_, s)) if s <= schema::AMOUNT_SCALE)
             && matches!(col_type(Slot::LabelLaundering), None | Some(DataType::Boolean))
-            && [Slot::TxId, Slot::Src, Slot::Dst, Slot::Currency, Slot::Channel, Slot::Location, Slot::Memo, Slot::LabelScheme]
-                .iter()
-                .all(|s| text_slot(*s))
+            && [
+                Slot::TxId,
+                Slot::Src,
+                Slot::Dst,
+                Slot::Currency,
+                Slot::Channel,
+                Slot::Location,
+                Slot::Memo,
+                Slot::LabelScheme,
+            ]
+            .iter()
+            .all(|s| text_slot(*s))
     }
 
     /// Renders row `i` of `b` as the raw text of a quarantine record.
@@ -342,9 +352,9 @@ impl Plan {
         let fail = |e: arrow::error::ArrowError| Error::arrow(format!("converting `{}`", self.name), e);
         let text = |slot: Slot| -> Result<Option<ArrayRef>> {
             match &self.resolved[slot as usize] {
-                Resolved::Column(c) => as_utf8(b.column(*c))
-                    .map(Some)
-                    .map_err(|e| Error::input(&self.name, format!("column for {} cannot be read as text: {e}", slot.name()))),
+                Resolved::Column(c) => as_utf8(b.column(*c)).map(Some).map_err(|e| {
+                    Error::input(&self.name, format!("column for {} cannot be read as text: {e}", slot.name()))
+                }),
                 Resolved::Const(v) => Ok(Some(Arc::new(StringArray::from(vec![v.as_str(); n])) as ArrayRef)),
                 _ => Ok(None),
             }
@@ -398,11 +408,21 @@ impl Plan {
                 match d.value(i).checked_mul(mul) {
                     Some(v) if v > 0 && v < 10i128.pow(38) => vals.push(v),
                     Some(v) if v <= 0 => {
-                        errs.set(i, Slot::Amount, Reason::NonPositiveAmount, format!("amount `{}` is not greater than 0", d.value_as_string(i)));
+                        errs.set(
+                            i,
+                            Slot::Amount,
+                            Reason::NonPositiveAmount,
+                            format!("amount `{}` is not greater than 0", d.value_as_string(i)),
+                        );
                         vals.push(0);
                     }
                     _ => {
-                        errs.set(i, Slot::Amount, Reason::BadAmount, format!("amount `{}` is too large", d.value_as_string(i)));
+                        errs.set(
+                            i,
+                            Slot::Amount,
+                            Reason::BadAmount,
+                            format!("amount `{}` is too large", d.value_as_string(i)),
+                        );
                         vals.push(0);
                     }
                 }
@@ -461,10 +481,8 @@ impl Plan {
         let mut scheme = opt_text(Slot::LabelScheme)?;
         if !self.mapping.scheme_null_values.is_empty() {
             let s = scheme.as_string::<i32>();
-            let out: StringArray = s
-                .iter()
-                .map(|v| v.filter(|v| !self.mapping.scheme_null_values.iter().any(|x| x == v)))
-                .collect();
+            let out: StringArray =
+                s.iter().map(|v| v.filter(|v| !self.mapping.scheme_null_values.iter().any(|x| x == v))).collect();
             scheme = Arc::new(out);
         }
         let label: ArrayRef = match &self.resolved[Slot::LabelLaundering as usize] {
@@ -475,7 +493,8 @@ impl Plan {
             let s = tx_id.as_string::<i32>();
             (0..n).filter(|&i| errs.errs[i].is_none()).map(|i| fingerprint(trimmed(s.value(i)).as_bytes())).collect()
         };
-        let columns: Vec<ArrayRef> = vec![tx_id, ts, src, dst, amount, currency, channel, location, memo, label, scheme];
+        let columns: Vec<ArrayRef> =
+            vec![tx_id, ts, src, dst, amount, currency, channel, location, memo, label, scheme];
         Ok(Prepared { original: b, columns, errs, fps })
     }
 
@@ -496,7 +515,8 @@ impl Plan {
             }
         }
         let valid_count = errs.errs.iter().filter(|e| e.is_none()).count();
-        let seq: ArrayRef = Arc::new(UInt64Array::from_iter_values(state.next_seq..state.next_seq + valid_count as u64));
+        let seq: ArrayRef =
+            Arc::new(UInt64Array::from_iter_values(state.next_seq..state.next_seq + valid_count as u64));
         state.next_seq += valid_count as u64;
 
         let mut rejected = Vec::new();
@@ -506,7 +526,14 @@ impl Plan {
             for (i, e) in errs.errs.iter().enumerate() {
                 if let Some((slot, reason, what)) = e {
                     let raw = self.render_row(&b, i);
-                    rejected.push(Rejected::new(&self.name, first_line + i as u64, slot.name(), *reason, what, raw.as_bytes()));
+                    rejected.push(Rejected::new(
+                        &self.name,
+                        first_line + i as u64,
+                        slot.name(),
+                        *reason,
+                        what,
+                        raw.as_bytes(),
+                    ));
                 }
             }
             batch_cols = batch_cols

@@ -115,12 +115,7 @@ impl QuarantineSink {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            out: std::io::BufWriter::new(file),
-            by_reason: BTreeMap::new(),
-            total: 0,
-        })
+        Ok(Self { path: path.to_path_buf(), out: std::io::BufWriter::new(file), by_reason: BTreeMap::new(), total: 0 })
     }
 
     /// Appends records.

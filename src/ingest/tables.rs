@@ -11,9 +11,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder,
-};
+use arrow::array::{ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
@@ -64,7 +62,14 @@ fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected
                         }
                         objs.push((line, String::from_utf8_lossy(rec).to_string(), o));
                     }
-                    Err(e) => rejected.push(Rejected::new(&name, line, "record", Reason::BadJson, &format!("not a JSON object: {e}"), rec)),
+                    Err(e) => rejected.push(Rejected::new(
+                        &name,
+                        line,
+                        "record",
+                        Reason::BadJson,
+                        &format!("not a JSON object: {e}"),
+                        rec,
+                    )),
                 }
             }
             let rows = objs
@@ -88,7 +93,8 @@ fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
             let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-            let reader = builder.build().map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
+            let reader =
+                builder.build().map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
             let mut rows = Vec::new();
             let mut line = 0u64;
             for batch in reader {
@@ -155,7 +161,14 @@ fn read_csv_table(
             }
         }
         if let Some(i) = bad {
-            rejected.push(Rejected::new(&name, rr.line, &header[i], Reason::InvalidUtf8, &format!("{} is not valid UTF-8", header[i]), rec));
+            rejected.push(Rejected::new(
+                &name,
+                rr.line,
+                &header[i],
+                Reason::InvalidUtf8,
+                &format!("{} is not valid UTF-8", header[i]),
+                rec,
+            ));
             continue;
         }
         rows.push((rr.line, String::from_utf8_lossy(rec).to_string(), vals));
@@ -190,12 +203,8 @@ impl AccountsTable {
             return Err(Error::input(path, "the header has no column `account_id`"));
         };
         let schema = schema::accounts_schema();
-        let text_cols: Vec<(usize, Option<usize>)> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (i, col(f.name())))
-            .collect();
+        let text_cols: Vec<(usize, Option<usize>)> =
+            schema.fields().iter().enumerate().map(|(i, f)| (i, col(f.name()))).collect();
         let mut strings: Vec<StringBuilder> = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
         let mut opened = Date32Builder::new();
         let mut income = Decimal128Builder::new()
@@ -205,7 +214,8 @@ impl AccountsTable {
         let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
         for (line, raw, f) in &t.rows {
             let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());
-            let rej = |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
+            let rej =
+                |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
             let Some(id) = f[id_col].as_deref() else {
                 rejected.push(rej(acct::ACCOUNT_ID, Reason::MissingField, "account_id is missing".into()));
                 continue;
@@ -219,7 +229,11 @@ impl AccountsTable {
                 Some(s) => match parse_date(s) {
                     Some(d) => Some(d),
                     None => {
-                        rejected.push(rej(acct::OPENED_AT, Reason::BadValue, format!("opened_at `{s}` is not a YYYY-MM-DD date")));
+                        rejected.push(rej(
+                            acct::OPENED_AT,
+                            Reason::BadValue,
+                            format!("opened_at `{s}` is not a YYYY-MM-DD date"),
+                        ));
                         continue;
                     }
                 },
@@ -229,7 +243,11 @@ impl AccountsTable {
                 Some(s) => match parse_decimal(s.as_bytes(), schema::USD_SCALE as u32) {
                     Ok(v) if v >= 0 => Some(v),
                     _ => {
-                        rejected.push(rej(acct::MONTHLY_INCOME_USD, Reason::BadValue, format!("monthly_income_usd `{s}` is not a non-negative decimal")));
+                        rejected.push(rej(
+                            acct::MONTHLY_INCOME_USD,
+                            Reason::BadValue,
+                            format!("monthly_income_usd `{s}` is not a non-negative decimal"),
+                        ));
                         continue;
                     }
                 },
@@ -309,9 +327,13 @@ impl FxTable {
         let (dc, cc, rc) = (col(fx::DATE), col(fx::CURRENCY), col(fx::USD_PER_UNIT));
         let mut rates: HashMap<String, Vec<(i32, i128)>> = HashMap::new();
         for (line, raw, f) in &t.rows {
-            let rej = |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
+            let rej =
+                |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
             let Some(day) = f[dc].as_deref().and_then(parse_date) else {
-                rejected.push(rej(fx::DATE, format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default())));
+                rejected.push(rej(
+                    fx::DATE,
+                    format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default()),
+                ));
                 continue;
             };
             let Some(cur) = f[cc].as_deref() else {
@@ -321,7 +343,10 @@ impl FxTable {
             let rate = match f[rc].as_deref().map(|s| parse_decimal(s.as_bytes(), schema::AMOUNT_SCALE as u32)) {
                 Some(Ok(v)) if v > 0 => v,
                 _ => {
-                    rejected.push(rej(fx::USD_PER_UNIT, format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default())));
+                    rejected.push(rej(
+                        fx::USD_PER_UNIT,
+                        format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default()),
+                    ));
                     continue;
                 }
             };

@@ -34,20 +34,19 @@ pub fn parse_ts(text: &[u8], opts: &TsOptions) -> Result<i64, &'static str> {
     let us = if let Some(fmt) = &opts.format {
         let s = std::str::from_utf8(t).map_err(|_| "is not text")?;
         if fmt.contains("%z") || fmt.contains("%:z") {
-            DateTime::parse_from_str(s, fmt)
-                .map_err(|_| "does not match `input.ts-format`")?
-                .timestamp_micros()
+            DateTime::parse_from_str(s, fmt).map_err(|_| "does not match `input.ts-format`")?.timestamp_micros()
         } else {
             NaiveDateTime::parse_from_str(s, fmt)
                 .or_else(|_| {
-                    NaiveDate::parse_from_str(s, fmt)
-                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+                    NaiveDate::parse_from_str(s, fmt).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists"))
                 })
                 .map_err(|_| "does not match `input.ts-format`")?
                 .and_utc()
                 .timestamp_micros()
         }
-    } else if t.iter().all(|b| b.is_ascii_digit()) || (t[0] == b'-' && t.len() > 1 && t[1..].iter().all(u8::is_ascii_digit)) {
+    } else if t.iter().all(|b| b.is_ascii_digit())
+        || (t[0] == b'-' && t.len() > 1 && t[1..].iter().all(u8::is_ascii_digit))
+    {
         let s = std::str::from_utf8(t).expect("ascii digits");
         let n: i64 = s.parse().map_err(|_| "is out of range")?;
         epoch_to_us(n, opts.unit)?

@@ -328,16 +328,14 @@ fn filter_range(batch: RecordBatch, from: Option<i64>, to: Option<i64>) -> Resul
         return Ok((batch, 0));
     }
     let ts = ts_column(&batch);
-    let keep: BooleanArray = ts
-        .values()
-        .iter()
-        .map(|&t| Some(from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e)))
-        .collect();
+    let keep: BooleanArray =
+        ts.values().iter().map(|&t| Some(from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e))).collect();
     let kept = keep.true_count();
     if kept == batch.num_rows() {
         return Ok((batch, 0));
     }
-    let out = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("filtering the time range", e))?;
+    let out =
+        arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("filtering the time range", e))?;
     let dropped = (batch.num_rows() - kept) as u64;
     Ok((out, dropped))
 }
@@ -365,7 +363,10 @@ impl Pacer {
         while start < batch.num_rows() {
             let t0 = ts.value(start);
             let mut end = start + 1;
-            while end < batch.num_rows() && end - start < 4096 && ((ts.value(end) - t0) as f64 / self.speed) < MAX_PIECE_WALL_US {
+            while end < batch.num_rows()
+                && end - start < 4096
+                && ((ts.value(end) - t0) as f64 / self.speed) < MAX_PIECE_WALL_US
+            {
                 end += 1;
             }
             let last = ts.value(end - 1);

@@ -20,18 +20,13 @@ use crate::schema::{self, tx};
 
 /// Event time (UTC microseconds) of every row of a transactions batch.
 pub fn ts_column(batch: &RecordBatch) -> &arrow::array::TimestampMicrosecondArray {
-    batch
-        .column_by_name(tx::TS)
-        .expect("transactions batches have ts")
-        .as_primitive::<TimestampMicrosecondType>()
+    batch.column_by_name(tx::TS).expect("transactions batches have ts").as_primitive::<TimestampMicrosecondType>()
 }
 
 /// Sorts a transactions batch by `(ts, seq)`.
 pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
-    let cols = [tx::TS, tx::SEQ].map(|c| SortColumn {
-        values: batch.column_by_name(c).expect("transactions column").clone(),
-        options: None,
-    });
+    let cols = [tx::TS, tx::SEQ]
+        .map(|c| SortColumn { values: batch.column_by_name(c).expect("transactions column").clone(), options: None });
     let idx = lexsort_to_indices(&cols, None).map_err(|e| Error::arrow("sorting by event time", e))?;
     take_record_batch(batch, &idx).map_err(|e| Error::arrow("sorting by event time", e))
 }
@@ -144,11 +139,7 @@ impl Orderer {
         } else {
             lt(ts, &ts_scalar(wm)).map_err(fail)?
         };
-        let keep = if wm == i64::MAX {
-            None
-        } else {
-            Some(gt_eq(ts, &ts_scalar(wm)).map_err(fail)?)
-        };
+        let keep = if wm == i64::MAX { None } else { Some(gt_eq(ts, &ts_scalar(wm)).map_err(fail)?) };
         let out = filter_record_batch(&all, &release).map_err(fail)?;
         self.pending_min = i64::MAX;
         if let Some(keep) = keep {

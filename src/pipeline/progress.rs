@@ -77,7 +77,9 @@ impl Ticker {
             std::thread::spawn(move || {
                 let pb = bar.then(|| {
                     let pb = ProgressBar::new_spinner();
-                    pb.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
+                    pb.set_style(
+                        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"),
+                    );
                     pb
                 });
                 let mut last_log = Instant::now();

@@ -160,21 +160,30 @@ impl Source for StdinSource {
                 let mut parser = JsonLineParser::new("<stdin>".into(), &input);
                 let mut state = IngestState::default();
                 let mut line = 0u64;
-                let mut pending = Chunk { batch: RecordBatch::new_empty(schema::transactions_schema()), rejected: Vec::new(), rows_read: 0 };
-                let flush = |parser: &mut JsonLineParser, pending: &mut Chunk, state: &mut IngestState| -> Option<Chunk> {
-                    if pending.rows_read == 0 {
-                        return None;
-                    }
-                    let mut c = std::mem::replace(
-                        pending,
-                        Chunk { batch: RecordBatch::new_empty(schema::transactions_schema()), rejected: Vec::new(), rows_read: 0 },
-                    );
-                    let (batch, dups) = parser.finish(state);
-                    c.batch = batch;
-                    c.rejected.extend(dups);
-                    c.rejected.sort_by_key(|r| r.line);
-                    Some(c)
+                let mut pending = Chunk {
+                    batch: RecordBatch::new_empty(schema::transactions_schema()),
+                    rejected: Vec::new(),
+                    rows_read: 0,
                 };
+                let flush =
+                    |parser: &mut JsonLineParser, pending: &mut Chunk, state: &mut IngestState| -> Option<Chunk> {
+                        if pending.rows_read == 0 {
+                            return None;
+                        }
+                        let mut c = std::mem::replace(
+                            pending,
+                            Chunk {
+                                batch: RecordBatch::new_empty(schema::transactions_schema()),
+                                rejected: Vec::new(),
+                                rows_read: 0,
+                            },
+                        );
+                        let (batch, dups) = parser.finish(state);
+                        c.batch = batch;
+                        c.rejected.extend(dups);
+                        c.rejected.sort_by_key(|r| r.line);
+                        Some(c)
+                    };
                 loop {
                     match lines_rx.recv_timeout(pause) {
                         Ok(Ok(buf)) => {
@@ -231,7 +240,13 @@ pub struct DirSource {
 }
 
 impl DirSource {
-    pub fn new(dir: PathBuf, input: InputConfig, poll: Duration, settle: Duration, idle_exit: Option<Duration>) -> Result<Self> {
+    pub fn new(
+        dir: PathBuf,
+        input: InputConfig,
+        poll: Duration,
+        settle: Duration,
+        idle_exit: Option<Duration>,
+    ) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::input(&dir, "not a directory (set `live.dir` to the directory to follow)"));
         }
@@ -241,10 +256,12 @@ impl DirSource {
 
 fn eligible(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    !(lower.starts_with('.') || lower.ends_with(".tmp") || lower.ends_with(".part"))
-        && [".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet"].iter().any(|e| lower.ends_with(e))
-        && !lower.starts_with("accounts.")
-        && !lower.starts_with("fx_rates.")
+    let partial = lower.starts_with('.') || lower.ends_with(".tmp") || lower.ends_with(".part");
+    let side_table = lower.starts_with("accounts.") || lower.starts_with("fx_rates.");
+    let ledger_file = [".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    ledger_file && !partial && !side_table
 }
 
 impl Source for DirSource {

@@ -63,8 +63,7 @@ pub struct Timings {
 impl Summary {
     /// Fills `reconciled`.
     pub fn reconcile(&mut self) {
-        self.reconciled =
-            self.rows_read == self.rows_accepted + self.rows_quarantined + self.rows_outside_range;
+        self.reconciled = self.rows_read == self.rows_accepted + self.rows_quarantined + self.rows_outside_range;
     }
 
     /// The few lines printed at the end of a run.

@@ -24,7 +24,8 @@ fn a_missing_or_empty_ledger_stops_with_an_error_naming_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
     std::fs::write(dir.path().join("readme.txt"), "hi").unwrap();
-    let o = mirrorflow(&["replay", dir.path().to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()], None);
+    let o =
+        mirrorflow(&["replay", dir.path().to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()], None);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(2) && err.contains("no transactions file") && err.contains("readme.txt"), "{err}");
 }

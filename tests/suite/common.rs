@@ -90,7 +90,12 @@ impl Detector for Recorder {
         "test.recorder"
     }
 
-    fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> mirrorflow::Result<Vec<Alert>> {
+    fn on_batch(
+        &mut self,
+        batch: &RecordBatch,
+        window: &EventWindow,
+        _ctx: &DetectCtx,
+    ) -> mirrorflow::Result<Vec<Alert>> {
         let c = batch.column_by_name("tx_id").unwrap().as_string::<i32>();
         self.seen.lock().unwrap().extend(c.iter().map(|s| s.unwrap().to_string()));
         self.window_rows.lock().unwrap().push(window.rows());

@@ -27,7 +27,14 @@ fn read_all(path: &std::path::Path, cfg: &Config) -> (Vec<RecordBatch>, Vec<(u64
 fn ids(batches: &[RecordBatch]) -> Vec<String> {
     batches
         .iter()
-        .flat_map(|b| b.column_by_name("tx_id").unwrap().as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.column_by_name("tx_id")
+                .unwrap()
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -87,7 +94,10 @@ fn replay_writes_quarantine_and_a_reconciled_summary() {
     let dir = tempfile::tempdir().unwrap();
     csv_ledger(&dir.path().join("ledger"), BAD_ROWS);
     let out = dir.path().join("out");
-    let o = mirrorflow(&["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--progress", "off"], None);
+    let o = mirrorflow(
+        &["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--progress", "off"],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = summary(&out);
     assert_eq!(s["rows_read"], 9);
@@ -153,7 +163,8 @@ fn canonical_parquet_round_trips_through_ingest() {
     csv_ledger(&dir.path().join("csv"), BAD_ROWS);
     std::fs::create_dir_all(dir.path().join("pq")).unwrap();
     let pq = dir.path().join("pq/transactions.parquet");
-    let o = mirrorflow(&["ingest", dir.path().join("csv").to_str().unwrap(), "--to-parquet", pq.to_str().unwrap()], None);
+    let o =
+        mirrorflow(&["ingest", dir.path().join("csv").to_str().unwrap(), "--to-parquet", pq.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows_accepted"], 2);
@@ -305,10 +316,17 @@ fn accounts_and_fx_tables_are_read_and_bad_rows_quarantined() {
         "account_id,customer_id,country,opened_at,monthly_income_usd,occupation\nus-1,c1,US,2025-12-01,2500,student\nmx-1,c2,MX,yesterday,,\nus-1,c1,US,,,\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("fx_rates.csv"), "date,currency,usd_per_unit\n2026-02-01,MXN,0.05\n2026-03-01,XXX,-1\n").unwrap();
+    std::fs::write(
+        dir.path().join("fx_rates.csv"),
+        "date,currency,usd_per_unit\n2026-02-01,MXN,0.05\n2026-03-01,XXX,-1\n",
+    )
+    .unwrap();
     let out = dir.path().join("out");
     let cfg = test_config(&out, "write-ordered = true\n");
-    let s = tokio::runtime::Runtime::new().unwrap().block_on(mirrorflow::app::replay(&cfg, dir.path(), &Default::default())).unwrap();
+    let s = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(mirrorflow::app::replay(&cfg, dir.path(), &Default::default()))
+        .unwrap();
     assert_eq!(s.accounts_rows, 3);
     assert_eq!(s.fx_rate_rows, 2);
     assert_eq!(s.side_table_rows_quarantined, 3);
@@ -317,7 +335,13 @@ fn accounts_and_fx_tables_are_read_and_bad_rows_quarantined() {
     assert_eq!(fields, ["opened_at", "account_id", "usd_per_unit"]);
     // the file's MXN rate (0.05) wins over the bundled one: 1000 MXN = 50 USD
     let f = std::fs::File::open(out.join("ordered.parquet")).unwrap();
-    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().next().unwrap().unwrap();
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let usd = arrow::compute::cast(b.column_by_name("amount_usd").unwrap(), &DataType::Utf8).unwrap();
     assert_eq!(usd.as_string::<i32>().value(0), "50.000000");
 }

@@ -7,7 +7,9 @@ use super::common::*;
 
 fn json_row(id: &str, secs_after: i64) -> String {
     let ts = mirrorflow::ingest::values::format_ts((1_772_352_000 + secs_after) * 1_000_000);
-    format!(r#"{{"tx_id":"{id}","ts":"{ts}","src_account":"a","dst_account":"b","amount":"100.5","currency":"USD","channel":"wire"}}"#)
+    format!(
+        r#"{{"tx_id":"{id}","ts":"{ts}","src_account":"a","dst_account":"b","amount":"100.5","currency":"USD","channel":"wire"}}"#
+    )
 }
 
 #[test]
@@ -24,7 +26,10 @@ fn stdin_reorders_within_lateness_quarantines_late_rows_and_matches_replay() {
     let out = dir.path().join("live");
     let cfg_path = dir.path().join("live.toml");
     std::fs::write(&cfg_path, "[output]\nwrite-ordered = true\nprogress = \"off\"\n").unwrap();
-    let o = mirrorflow(&["--config", cfg_path.to_str().unwrap(), "run", "--stdin", "--out", out.to_str().unwrap()], Some(input.as_bytes()));
+    let o = mirrorflow(
+        &["--config", cfg_path.to_str().unwrap(), "run", "--stdin", "--out", out.to_str().unwrap()],
+        Some(input.as_bytes()),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = summary(&out);
     assert_eq!(s["rows_read"], 8);
@@ -44,7 +49,10 @@ fn stdin_reorders_within_lateness_quarantines_late_rows_and_matches_replay() {
     let kept: String = rows.iter().filter(|(id, _)| *id != "late").map(|(id, t)| json_row(id, *t) + "\n").collect();
     std::fs::write(ledger.join("transactions.jsonl"), kept).unwrap();
     let out2 = dir.path().join("replay");
-    let o = mirrorflow(&["--config", cfg_path.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out2.to_str().unwrap()], None);
+    let o = mirrorflow(
+        &["--config", cfg_path.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out2.to_str().unwrap()],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(ordered_ids(&out2), live);
 }
@@ -66,7 +74,8 @@ fn a_followed_directory_reads_each_new_file_once_and_ignores_partial_ones() {
     let inbox2 = inbox.clone();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(800));
-        let csv = format!("{HEADER}\nd3,2026-03-01T08:10:00Z,a,b,5,USD,wire,,\nd3,2026-03-01T08:11:00Z,a,b,5,USD,wire,,\n");
+        let csv =
+            format!("{HEADER}\nd3,2026-03-01T08:10:00Z,a,b,5,USD,wire,,\nd3,2026-03-01T08:11:00Z,a,b,5,USD,wire,,\n");
         std::fs::write(inbox2.join(".c.csv"), csv).unwrap();
         std::fs::rename(inbox2.join(".c.csv"), inbox2.join("c.csv")).unwrap();
     });

@@ -1,7 +1,7 @@
 //! Test modules of the integration binary.
 
-pub mod common;
 mod cli;
+pub mod common;
 mod ingest;
 mod live;
 mod replay;

@@ -29,7 +29,8 @@ fn shuffled_rows(n: usize, days: i64) -> (Vec<String>, Vec<String>) {
             format!("{id},{ts},acct{},acct{},{}.25,USD,wire,,", i % 97, (i * 31) % 89, 100 + i % 5000)
         })
         .collect();
-    let mut expected: Vec<(i64, usize, String)> = rows.iter().enumerate().map(|(pos, (t, _, id))| (*t, pos, id.clone())).collect();
+    let mut expected: Vec<(i64, usize, String)> =
+        rows.iter().enumerate().map(|(pos, (t, _, id))| (*t, pos, id.clone())).collect();
     expected.sort();
     (lines, expected.into_iter().map(|(_, _, id)| id).collect())
 }
@@ -65,7 +66,8 @@ fn the_sort_spills_to_disk_beyond_its_memory_and_stays_exact() {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     csv_ledger(&dir.path().join("ledger"), &refs);
     let spill = dir.path().join("spill");
-    let extra = format!("[replay]\nsort-memory-mb = 16\nspill-dir = \"{}\"\n[input]\nbatch-rows = 8192\n", spill.display());
+    let extra =
+        format!("[replay]\nsort-memory-mb = 16\nspill-dir = \"{}\"\n[input]\nbatch-rows = 8192\n", spill.display());
     let (seen, s, _) = replay_ids(dir.path(), &extra);
     assert_eq!(s.rows_accepted, 150_000);
     assert!(seen == expected, "order differs after spilling");
@@ -91,7 +93,18 @@ fn from_and_to_bound_event_time_and_counts_still_reconcile() {
     csv_ledger(&dir.path().join("ledger"), &refs);
     let out = dir.path().join("out");
     let o = mirrorflow(
-        &["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--from", "2026-01-03", "--to", "2026-01-05T00:00:00Z", "--progress", "off"],
+        &[
+            "replay",
+            dir.path().join("ledger").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--from",
+            "2026-01-03",
+            "--to",
+            "2026-01-05T00:00:00Z",
+            "--progress",
+            "off",
+        ],
         None,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -111,7 +124,9 @@ fn the_window_keeps_only_recent_event_time() {
     // one row per hour for 30 days, window 1 day
     let base = 1_767_225_600i64;
     let lines: Vec<String> = (0..720)
-        .map(|h| format!("h{h},{},a,b,10,USD,wire,,", mirrorflow::ingest::values::format_ts((base + h * 3600) * 1_000_000)))
+        .map(|h| {
+            format!("h{h},{},a,b,10,USD,wire,,", mirrorflow::ingest::values::format_ts((base + h * 3600) * 1_000_000))
+        })
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     csv_ledger(&dir.path().join("ledger"), &refs);
@@ -127,11 +142,27 @@ fn speed_paces_replay_to_a_multiple_of_real_time() {
     // two hours of event time at 7200x real time: at least one second of wall time
     csv_ledger(
         &dir.path().join("ledger"),
-        &["p1,2026-03-01T00:00:00Z,a,b,1,USD,wire,,", "p2,2026-03-01T01:00:00Z,a,b,1,USD,wire,,", "p3,2026-03-01T02:00:00Z,a,b,1,USD,wire,,"],
+        &[
+            "p1,2026-03-01T00:00:00Z,a,b,1,USD,wire,,",
+            "p2,2026-03-01T01:00:00Z,a,b,1,USD,wire,,",
+            "p3,2026-03-01T02:00:00Z,a,b,1,USD,wire,,",
+        ],
     );
     let out = dir.path().join("out");
     let started = std::time::Instant::now();
-    let o = mirrorflow(&["replay", dir.path().join("ledger").to_str().unwrap(), "--out", out.to_str().unwrap(), "--speed", "7200", "--progress", "off"], None);
+    let o = mirrorflow(
+        &[
+            "replay",
+            dir.path().join("ledger").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--speed",
+            "7200",
+            "--progress",
+            "off",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(started.elapsed() >= std::time::Duration::from_millis(950), "{:?}", started.elapsed());
     assert_eq!(summary(&out)["rows_accepted"], 3);

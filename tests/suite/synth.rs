@@ -4,7 +4,8 @@
 use super::common::*;
 
 fn generate(out: &std::path::Path, seed: &str, rows: &str, format: &str) {
-    let o = mirrorflow(&["gen", "--out", out.to_str().unwrap(), "--seed", seed, "--rows", rows, "--format", format], None);
+    let o =
+        mirrorflow(&["gen", "--out", out.to_str().unwrap(), "--seed", seed, "--rows", rows, "--format", format], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -42,7 +43,10 @@ fn generated_ledgers_replay_cleanly_in_both_formats_with_every_typology_labelled
     std::fs::write(&cfg, "[output]\nwrite-ordered = true\nprogress = \"off\"\n").unwrap();
     let mut ordered = Vec::new();
     for (ledger, out) in [(&csv, dir.path().join("o1")), (&pq, dir.path().join("o2"))] {
-        let o = mirrorflow(&["--config", cfg.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+        let o = mirrorflow(
+            &["--config", cfg.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()],
+            None,
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let s = summary(&out);
         assert_eq!(s["rows_quarantined"], 0, "{s}");
@@ -55,7 +59,8 @@ fn generated_ledgers_replay_cleanly_in_both_formats_with_every_typology_labelled
     }
     assert_eq!(ordered[0], ordered[1], "CSV and Parquet of the same ledger replay identically");
     let labels = std::fs::read_to_string(csv.join("labels.csv")).unwrap();
-    let typologies: std::collections::BTreeSet<&str> = labels.lines().skip(1).filter_map(|l| l.split(',').nth(2)).collect();
+    let typologies: std::collections::BTreeSet<&str> =
+        labels.lines().skip(1).filter_map(|l| l.split(',').nth(2)).collect();
     for t in 1..=13 {
         assert!(typologies.contains(format!("T{t}").as_str()), "T{t} missing from {typologies:?}");
     }
@@ -89,7 +94,10 @@ fn the_readme_demo_replays_the_bundled_ledger() {
     // it writes to ./mirrorflow-out by default; check, then leave it (it is git-ignored)
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("rows read 5000") && stdout.contains("reconciled") && stdout.contains("alerts written"), "{stdout}");
+    assert!(
+        stdout.contains("rows read 5000") && stdout.contains("reconciled") && stdout.contains("alerts written"),
+        "{stdout}"
+    );
     let s = summary(&root().join("mirrorflow-out"));
     assert_eq!(s["rows_accepted"], 5000);
 }
