@@ -363,3 +363,23 @@ fn quoted_newlines_and_stray_quotes_keep_line_numbers_right() {
     assert_eq!(rej, vec![(5, "ts".into(), "bad_timestamp".into())]);
     assert_eq!(read, 3);
 }
+
+#[test]
+fn amlsim_tx_log_is_read_with_day_steps_and_line_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tx_log.csv");
+    std::fs::write(
+        &p,
+        "step,type,amount,nameOrig,oldbalanceOrig,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isSAR,alertID\n\
+         0,TRANSFER,100.5,A1,1000,899.5,B1,0,100.5,0,-1\n\
+         3,CASH-IN,250,A2,0,0,A2,0,250,1,7\n",
+    )
+    .unwrap();
+    let (batches, rej, read) = read_all(&p, &Config::default());
+    assert!(rej.is_empty(), "{rej:?}");
+    assert_eq!(read, 2);
+    assert_eq!(ids(&batches), ["sim-2", "sim-3"]);
+    assert_eq!(col_strings(&batches, "ts"), [Some("2017-01-01T00:00:00Z".into()), Some("2017-01-04T00:00:00Z".into())]);
+    assert_eq!(col_strings(&batches, "channel"), [Some("wire".into()), Some("cash_deposit".into())]);
+    assert_eq!(col_strings(&batches, "label_scheme"), [None, Some("7".into())]);
+}
