@@ -20,6 +20,8 @@ use crate::ingest::values::{TsOptions, parse_ts};
 use crate::ingest::{IngestState, Rejected, open_transactions};
 use crate::pipeline::{DetectCtx, DirSource, Pipeline, ReplaySource, StdinSource, Summary};
 use crate::replay::SortOptions;
+use crate::rules::RuleSet;
+use crate::rules::engine::SqlRules;
 
 /// Flags of `mirrorflow replay` that are not in the config file.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +113,7 @@ pub async fn replay_with(
     };
     let source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
     let mut p = pipeline("replay", cfg, side, from, to);
+    p.detectors = rule_detectors(cfg, &p.ctx).await?;
     p.detectors.extend(detectors);
     p.run(Box::new(source)).await
 }
@@ -124,7 +127,23 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
             Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?)
         }
     };
-    pipeline("run", cfg, side, None, None).run(source).await
+    let mut p = pipeline("run", cfg, side, None, None);
+    p.detectors = rule_detectors(cfg, &p.ctx).await?;
+    p.run(source).await
+}
+
+/// The SQL rule stage, planned now (every rule that fails to plan is reported at once).
+async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
+    let Some(rules_cfg) = cfg.rules.clone() else { return Ok(Vec::new()) };
+    let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());
+    // Planning runs DataFusion on its own runtime: off the async threads.
+    let rules = tokio::task::spawn_blocking(move || -> Result<SqlRules> {
+        let set = RuleSet::load(&rules_cfg)?;
+        SqlRules::try_new(&set, accounts, &fx)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("rule planning: {e}")))??;
+    Ok(vec![Box::new(rules)])
 }
 
 /// What `mirrorflow ingest` measured.

@@ -31,7 +31,22 @@ pub struct RawConfig {
     pub pipeline: RawPipeline,
     pub replay: RawReplay,
     pub live: RawLive,
+    pub rules: RawRules,
     pub output: RawOutput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRules {
+    /// Run the SQL rules.
+    pub enabled: bool,
+    /// Rule directory; empty for the built-in pack.
+    pub dir: String,
+    /// Rule ids turned off.
+    pub disabled: Vec<String>,
+    /// Per rule id, parameter overrides.
+    #[serde(default)]
+    pub params: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +204,8 @@ pub struct Config {
     pub out_dir: PathBuf,
     pub progress: Progress,
     pub write_ordered: bool,
+    /// `None` when the rule stage is off.
+    pub rules: Option<crate::rules::RulesConfig>,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -361,6 +378,23 @@ impl RawConfig {
         if self.output.dir.is_empty() {
             errs.push("`output.dir` must not be empty".into());
         }
+        let mut rule_params = BTreeMap::new();
+        for (rule, params) in &self.rules.params {
+            let mut m = BTreeMap::new();
+            for (k, v) in params {
+                let pv = match v {
+                    toml::Value::Integer(i) => crate::rules::ParamValue::Number(i.to_string()),
+                    toml::Value::Float(f) => crate::rules::ParamValue::Number(f.to_string()),
+                    toml::Value::String(s) => crate::rules::ParamValue::Text(s.clone()),
+                    other => {
+                        errs.push(format!("`rules.params.{rule}.{k}` = {other}: expected a number or a string"));
+                        continue;
+                    }
+                };
+                m.insert(k.clone(), pv);
+            }
+            rule_params.insert(rule.clone(), m);
+        }
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
@@ -393,6 +427,11 @@ impl RawConfig {
             out_dir: PathBuf::from(&self.output.dir),
             progress,
             write_ordered: self.output.write_ordered,
+            rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
+                dir: opt_path(&self.rules.dir),
+                disabled: self.rules.disabled.clone(),
+                params: rule_params,
+            }),
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod money;
 pub mod pipeline;
 pub mod replay;
+pub mod rules;
 pub mod schema;
 
 pub use error::{Error, Result};

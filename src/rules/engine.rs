@@ -1,0 +1,271 @@
+//! The DataFusion seam: rules run per micro-batch over `new_tx` (the batch) and
+//! `window_tx` (the event-time window), with `accounts` and `fx_rates` beside them.
+//!
+//! Owns: `SqlRules`, the `Detector` that registers the tables (the window is a `MemTable`
+//! over the window's own batches: no copy), runs every enabled rule, and turns result
+//! rows into alerts (stable ids, subjects, jurisdictions, details with the parameters
+//! that fired, narrative). A rule is written to look only at the keys the new batch
+//! touched, so the window is joined, not re-aggregated. A match whose evidence was all
+//! alerted before by the same rule for the same subject is not alerted again.
+//! Must not: do I/O or keep anything but the evidence already alerted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimestampMicrosecondType};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::alerts::{Alert, Status, alert_id};
+use crate::error::{Error, Result};
+use crate::ingest::tables::{AccountsTable, FxTable};
+use crate::ingest::values::format_ts;
+use crate::money::format_decimal;
+use crate::pipeline::window::EventWindow;
+use crate::pipeline::{DetectCtx, Detector};
+use crate::rules::{Rule, RuleSet};
+use crate::schema::{self, acct};
+
+/// Columns every rule must return.
+pub const REQUIRED_COLUMNS: [&str; 5] = ["subject", "tx_ids", "first_ts", "last_ts", "amount_usd"];
+
+/// The SQL rules as one detector.
+pub struct SqlRules {
+    rules: Vec<Rule>,
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+    accounts: Arc<AccountsTable>,
+    /// Per (rule, subject): tx ids already alerted.
+    alerted: HashMap<(usize, String), HashSet<String>>,
+}
+
+fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+    move |e| Error::datafusion(context, e)
+}
+
+impl SqlRules {
+    /// Registers the side tables and plans every rule against empty stream tables; every
+    /// rule that fails to plan (or lacks a required column) is reported at once.
+    pub fn try_new(set: &RuleSet, accounts: Arc<AccountsTable>, fx: &FxTable) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Error::Internal(format!("rule runtime: {e}")))?;
+        let config = SessionConfig::new().with_target_partitions(1);
+        let ctx = SessionContext::new_with_config(config);
+        let reg = |name: &str, batch: RecordBatch| -> Result<()> {
+            let table =
+                MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(df_err(format!("table `{name}`")))?;
+            ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
+            Ok(())
+        };
+        reg("accounts", accounts.batch.clone())?;
+        reg("fx_rates", fx.to_batch())?;
+        let mut me = SqlRules { rules: set.rules.clone(), ctx, runtime, accounts, alerted: HashMap::new() };
+        let empty = RecordBatch::new_empty(schema::enriched_schema());
+        me.register_stream(&empty, &[])?;
+        let mut errors = Vec::new();
+        for rule in &me.rules {
+            if let Err(e) = me.runtime.block_on(plan_check(&me.ctx, rule)) {
+                errors.push(format!("rule `{}` ({}) failed to plan: {e}", rule.id, rule.source));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Config(errors));
+        }
+        Ok(me)
+    }
+
+    fn register_stream(&mut self, batch: &RecordBatch, window: &[RecordBatch]) -> Result<()> {
+        let schema = schema::enriched_schema();
+        for (name, parts) in [("new_tx", vec![batch.clone()]), ("window_tx", window.to_vec())] {
+            let _ = self.ctx.deregister_table(name);
+            let table = MemTable::try_new(schema.clone(), vec![parts]).map_err(df_err(format!("table `{name}`")))?;
+            self.ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
+        }
+        Ok(())
+    }
+
+    /// Runs every rule over `batch` and `window`; returns the new alerts, ordered by
+    /// first time then id.
+    pub fn evaluate(&mut self, batch: &RecordBatch, window: &[RecordBatch]) -> Result<Vec<Alert>> {
+        self.register_stream(batch, window)?;
+        let mut alerts = Vec::new();
+        for i in 0..self.rules.len() {
+            let rule = &self.rules[i];
+            let ctx = self.ctx.clone();
+            let sql = rule.sql();
+            let id = rule.id.clone();
+            let batches = self.runtime.block_on(async move {
+                let df = ctx.sql(&sql).await?;
+                df.collect().await
+            });
+            let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
+            for b in batches {
+                for alert in to_alerts(&self.rules[i], &b, &self.accounts)? {
+                    let key = (i, alert.subjects[0].clone());
+                    let seen = self.alerted.entry(key).or_default();
+                    if alert.tx_ids.iter().all(|t| seen.contains(t)) {
+                        continue;
+                    }
+                    seen.extend(alert.tx_ids.iter().cloned());
+                    alerts.push(alert);
+                }
+            }
+        }
+        alerts.sort_by(|a, b| (&a.first_ts, &a.alert_id).cmp(&(&b.first_ts, &b.alert_id)));
+        Ok(alerts)
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+async fn plan_check(ctx: &SessionContext, rule: &Rule) -> std::result::Result<(), String> {
+    let df = ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
+    let schema = df.schema().clone();
+    let missing: Vec<&str> =
+        REQUIRED_COLUMNS.iter().copied().filter(|c| schema.field_with_unqualified_name(c).is_err()).collect();
+    if !missing.is_empty() {
+        return Err(format!("the result has no column {}", missing.join(", ")));
+    }
+    df.collect().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+impl Detector for SqlRules {
+    fn id(&self) -> &str {
+        "rules"
+    }
+
+    fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let parts: Vec<RecordBatch> = window.batches().cloned().collect();
+        self.evaluate(batch, &parts)
+    }
+}
+
+fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let t = cast(a, &DataType::Utf8).map_err(|e| Error::arrow("reading a rule result", e))?;
+    Ok(t.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// Turns one result batch of `rule` into alerts.
+fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<Alert>> {
+    let col = |name: &str| {
+        b.column_by_name(name)
+            .cloned()
+            .ok_or_else(|| Error::Config(vec![format!("rule `{}`: the result has no column `{name}`", rule.id)]))
+    };
+    let subjects = text_values(&col("subject")?)?;
+    let tx_lists = col("tx_ids")?;
+    let first = cast(&col("first_ts")?, &schema::ts_type()).map_err(|e| Error::arrow("first_ts", e))?;
+    let last = cast(&col("last_ts")?, &schema::ts_type()).map_err(|e| Error::arrow("last_ts", e))?;
+    let usd = cast(&col("amount_usd")?, &schema::usd_type()).map_err(|e| Error::arrow("amount_usd", e))?;
+    let (first, last) =
+        (first.as_primitive::<TimestampMicrosecondType>(), last.as_primitive::<TimestampMicrosecondType>());
+    let usd = usd.as_primitive::<arrow::datatypes::Decimal128Type>();
+    let opts = FormatOptions::default().with_null("");
+    let extra: Vec<(String, ArrayRef)> = b
+        .schema()
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| !REQUIRED_COLUMNS.contains(&f.name().as_str()) && f.name() != "score")
+        .map(|(f, c)| (f.name().clone(), c.clone()))
+        .collect();
+    let score_col = b.column_by_name("score").and_then(|c| cast(c, &DataType::Float64).ok());
+    let account_country = |id: &str| -> Option<String> {
+        let row = *accounts.index.get(id)?;
+        let c = accounts.batch.column_by_name(acct::COUNTRY)?.as_string::<i32>();
+        (!c.is_null(row)).then(|| c.value(row).to_string())
+    };
+    let account_customer = |id: &str| -> Option<String> {
+        let row = *accounts.index.get(id)?;
+        let c = accounts.batch.column_by_name(acct::CUSTOMER_ID)?.as_string::<i32>();
+        (!c.is_null(row)).then(|| c.value(row).to_string())
+    };
+    let mut out = Vec::new();
+    for r in 0..b.num_rows() {
+        let Some(subject) = subjects[r].clone() else { continue };
+        let list = match tx_lists.data_type() {
+            DataType::List(_) => tx_lists.as_list::<i32>().value(r),
+            DataType::LargeList(_) => tx_lists.as_list::<i64>().value(r),
+            other => {
+                return Err(Error::Config(vec![format!("rule `{}`: `tx_ids` is {other}, expected a list", rule.id)]));
+            }
+        };
+        let tx_ids: Vec<String> = text_values(&list)?.into_iter().flatten().collect();
+        if tx_ids.is_empty() {
+            continue;
+        }
+        let (first_ts, last_ts) = (format_ts(first.value(r)), format_ts(last.value(r)));
+        let amount_usd =
+            if usd.is_null(r) { "0".to_string() } else { format_decimal(usd.value(r), schema::USD_SCALE as u32) };
+        let mut details = serde_json::Map::new();
+        let mut jurisdictions: Vec<String> = account_country(&subject).into_iter().collect();
+        let mut values: HashMap<String, String> = HashMap::new();
+        for (name, c) in &extra {
+            let v = ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| f.value(r).to_string()).unwrap_or_default();
+            let json = match c.data_type() {
+                DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt64 => {
+                    v.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(v.clone()))
+                }
+                _ => serde_json::Value::String(v.clone()),
+            };
+            if let Some(country) = account_country(&v) {
+                jurisdictions.push(country);
+            }
+            details.insert(name.clone(), json);
+            values.insert(name.clone(), v);
+        }
+        jurisdictions.sort();
+        jurisdictions.dedup();
+        let params: serde_json::Map<String, serde_json::Value> =
+            rule.params.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.display()))).collect();
+        details.insert("params".into(), serde_json::Value::Object(params));
+        values.insert("subject".into(), subject.clone());
+        values.insert("amount_usd".into(), amount_usd.clone());
+        values.insert("first_ts".into(), first_ts.clone());
+        values.insert("last_ts".into(), last_ts.clone());
+        for (k, v) in &rule.params {
+            values.entry(k.clone()).or_insert_with(|| v.display());
+        }
+        let mut narrative = rule.narrative.clone();
+        for (k, v) in &values {
+            narrative = narrative.replace(&format!("{{{k}}}"), v);
+        }
+        let mut subjects_out = vec![subject.clone()];
+        if let Some(c) = account_customer(&subject) {
+            subjects_out.push(c);
+        }
+        let score = score_col
+            .as_ref()
+            .and_then(|s| {
+                let f = s.as_primitive::<arrow::datatypes::Float64Type>();
+                (!f.is_null(r)).then(|| f.value(r).clamp(0.0, 1.0))
+            })
+            .unwrap_or(rule.score);
+        out.push(Alert {
+            alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
+            rule_id: rule.id.clone(),
+            rule_version: rule.version.clone(),
+            typology: rule.typology.clone(),
+            severity: rule.severity,
+            score,
+            subjects: subjects_out,
+            tx_ids,
+            first_ts,
+            last_ts,
+            amount_usd,
+            jurisdictions,
+            details: serde_json::Value::Object(details),
+            narrative,
+            status: Status::Open,
+        });
+    }
+    Ok(out)
+}
