@@ -9,19 +9,25 @@
 -- param: controlled_cas = '21409-26-7,39742-60-4,79099-07-3,40064-34-4,41661-47-6,23056-29-3,125541-22-2,1609-66-1,13605-48-6,5449-12-7,80532-66-7,4468-48-8,103-79-7,4676-39-5,94-59-7,299-42-3,90-82-4,1451-82-7'
 -- param: supplier_countries = 'CN,HK'
 -- param: supplier_industries = 'chemicals,pharmaceuticals,pharmaceutical_intermediates'
+-- param: lookback_days = 30
 -- narrative: Account {subject} paid {payments} payment(s), USD {amount_usd} in all, to {supplier} ({supplier_country}, {supplier_industry}) between {first_ts} and {last_ts}; {reason}. Payments of this kind fund precursor chemicals for synthetic drugs.
 --
 -- controlled_cas: fentanyl precursors (4-ANPP, NPP, 1-boc-4-piperidone, 4-piperidone,
 -- 4-AP, 1-boc-4-AP, norfentanyl), methamphetamine / MDMA precursors (PMK and BMK
 -- glycidates, APAAN, phenylacetone, PMK, safrole, ephedrine, pseudoephedrine) and a
 -- cathinone precursor (2-bromo-4'-methylpropiophenone).
-WITH payments AS (
-    SELECT n.src_account, n.dst_account, n.tx_id, n.ts, n.amount_usd, n.channel,
-           regexp_match(coalesce(n.memo, ''), '{{cas_pattern}}')[1] AS cas,
+-- Each new flagged payment anchors a match holding the payer's flagged payments to the
+-- same payee in the lookback up to it (ties in time by arrival order `seq`).
+WITH pairs AS (
+    SELECT DISTINCT src_account, dst_account FROM new_tx WHERE src_account IS NOT NULL
+),
+payments AS (
+    SELECT w.src_account, w.dst_account, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel,
+           regexp_match(coalesce(w.memo, ''), '{{cas_pattern}}')[1] AS cas,
            a.country, a.industry, a.watchlist
-    FROM new_tx n
-    JOIN accounts a ON n.dst_account = a.account_id
-    WHERE n.src_account IS NOT NULL
+    FROM window_tx w
+    JOIN pairs p ON w.src_account = p.src_account AND w.dst_account = p.dst_account
+    JOIN accounts a ON w.dst_account = a.account_id
 ),
 flagged AS (
     SELECT *,
@@ -33,17 +39,25 @@ flagged AS (
                     THEN 'a crypto payment quoting CAS ' || cas || ' to a chemical seller in ' || country
            END AS reason
     FROM payments
+),
+anchors AS (
+    SELECT f.src_account, f.dst_account, f.ts AS anchor_ts, f.seq AS anchor_seq
+    FROM flagged f JOIN new_tx n ON f.tx_id = n.tx_id
+    WHERE f.reason IS NOT NULL
 )
-SELECT src_account AS subject,
-       array_agg(tx_id ORDER BY ts, tx_id) AS tx_ids,
-       min(ts) AS first_ts,
-       max(ts) AS last_ts,
-       sum(amount_usd) AS amount_usd,
+SELECT a.src_account AS subject,
+       array_agg(f.tx_id ORDER BY f.ts, f.seq) AS tx_ids,
+       min(f.ts) AS first_ts,
+       max(f.ts) AS last_ts,
+       sum(f.amount_usd) AS amount_usd,
        count(*) AS payments,
-       dst_account AS supplier,
-       coalesce(country, 'unknown country') AS supplier_country,
-       coalesce(industry, 'unknown industry') AS supplier_industry,
-       min(reason) AS reason
-FROM flagged
-WHERE reason IS NOT NULL
-GROUP BY src_account, dst_account, country, industry
+       a.dst_account AS supplier,
+       coalesce(f.country, 'unknown country') AS supplier_country,
+       coalesce(f.industry, 'unknown industry') AS supplier_industry,
+       min(f.reason) AS reason
+FROM anchors a
+JOIN flagged f ON f.src_account = a.src_account AND f.dst_account = a.dst_account
+WHERE f.reason IS NOT NULL
+  AND (f.ts < a.anchor_ts OR (f.ts = a.anchor_ts AND f.seq <= a.anchor_seq))
+  AND f.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+GROUP BY a.src_account, a.dst_account, a.anchor_ts, a.anchor_seq, f.country, f.industry

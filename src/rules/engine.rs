@@ -92,7 +92,7 @@ impl SqlRules {
     /// first time then id.
     pub fn evaluate(&mut self, batch: &RecordBatch, window: &[RecordBatch]) -> Result<Vec<Alert>> {
         self.register_stream(batch, window)?;
-        let mut alerts = Vec::new();
+        let mut matches = Vec::new();
         for i in 0..self.rules.len() {
             let rule = &self.rules[i];
             let ctx = self.ctx.clone();
@@ -104,18 +104,23 @@ impl SqlRules {
             });
             let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
             for b in batches {
-                for alert in to_alerts(&self.rules[i], &b, &self.accounts)? {
-                    let key = (i, alert.subjects[0].clone());
-                    let seen = self.alerted.entry(key).or_default();
-                    if alert.tx_ids.iter().all(|t| seen.contains(t)) {
-                        continue;
-                    }
-                    seen.extend(alert.tx_ids.iter().cloned());
-                    alerts.push(alert);
-                }
+                matches.extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|a| (i, a)));
             }
         }
-        alerts.sort_by(|a, b| (&a.first_ts, &a.alert_id).cmp(&(&b.first_ts, &b.alert_id)));
+        // In the order the matches completed (their last evidence), so that "already
+        // alerted" means the same whatever the batching.
+        matches.sort_by(|(_, a), (_, b)| {
+            (&a.last_ts, &a.first_ts, &a.alert_id).cmp(&(&b.last_ts, &b.first_ts, &b.alert_id))
+        });
+        let mut alerts = Vec::new();
+        for (i, alert) in matches {
+            let seen = self.alerted.entry((i, alert.subjects[0].clone())).or_default();
+            if alert.tx_ids.iter().all(|t| seen.contains(t)) {
+                continue;
+            }
+            seen.extend(alert.tx_ids.iter().cloned());
+            alerts.push(alert);
+        }
         Ok(alerts)
     }
 

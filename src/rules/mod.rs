@@ -115,6 +115,14 @@ impl Rule {
                 header.insert(k.to_string(), v.to_string());
             }
         }
+        let missing: Vec<String> = ["version", "typology", "severity", "description"]
+            .iter()
+            .filter(|k| !header.contains_key(**k))
+            .map(|k| format!("`-- {k}:`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("the header has no {} line", missing.join(", ")));
+        }
         let get = |k: &str| header.get(k).cloned().ok_or_else(|| format!("the header has no `-- {k}:` line"));
         if let Some(named) = header.get("rule")
             && named != &id

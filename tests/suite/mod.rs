@@ -5,4 +5,5 @@ pub mod common;
 mod ingest;
 mod live;
 mod replay;
+mod rules;
 mod synth;
