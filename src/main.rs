@@ -107,6 +107,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The SQL rules: list them, or check (parse and plan) them all.
+    Rules {
+        #[command(subcommand)]
+        rules: RulesCommand,
+    },
     /// Benchmarks (build with `--release` for honest figures).
     Bench {
         #[command(subcommand)]
@@ -114,6 +119,24 @@ enum Command {
     },
     /// Print the embedded default configuration (every key documented).
     Config,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// List the enabled rules (id, version, typology, severity, description).
+    List {
+        /// Also show every parameter and its value.
+        #[arg(long)]
+        params: bool,
+        /// Rule directory (default: `rules.dir`, or the built-in pack).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Parse and plan every rule; report every failure at once (exit 2 if any).
+    Check {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +309,38 @@ fn run() -> anyhow::Result<ExitCode> {
                 json_out: json.clone(),
             };
             print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { rules } => {
+            let dir = match rules {
+                RulesCommand::List { dir, .. } | RulesCommand::Check { dir } => dir.clone(),
+            };
+            let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
+            let mut rules_cfg = cfg.rules.clone().unwrap_or_default();
+            if let Some(d) = dir {
+                rules_cfg.dir = Some(d);
+            }
+            let set = mirrorflow::rules::RuleSet::load(&rules_cfg)?;
+            match rules {
+                RulesCommand::List { params, .. } => {
+                    for r in &set.rules {
+                        println!("{:<28} v{:<3} {:<4} {:<8} {}", r.id, r.version, r.typology, r.severity.as_str(), r.description);
+                        if *params {
+                            for (k, v) in &r.params {
+                                println!("{:<34}{k} = {}", "", v.display());
+                            }
+                        }
+                    }
+                    for d in &set.disabled {
+                        println!("{d:<28} (disabled)");
+                    }
+                }
+                RulesCommand::Check { .. } => {
+                    let side = app::load_side_tables(None, None, &cfg)?;
+                    mirrorflow::rules::engine::SqlRules::try_new(&set, std::sync::Arc::new(side.accounts), &side.fx)?;
+                    println!("{} rule(s) parsed and planned: ok", set.rules.len());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {
