@@ -2,6 +2,7 @@
 -- version: 1
 -- typology: T12
 -- severity: high
+-- episode_gap: 30d
 -- score: 0.75
 -- description: Payments to a watch-listed precursor supplier, payments whose memo quotes the CAS number of a controlled drug precursor, or crypto payments quoting any CAS number to a CN/HK chemical or pharmaceutical business
 -- param: watchlist_tag = 'precursor_supplier'

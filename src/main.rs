@@ -324,7 +324,14 @@ fn run() -> anyhow::Result<ExitCode> {
             match rules {
                 RulesCommand::List { params, .. } => {
                     for r in &set.rules {
-                        println!("{:<28} v{:<3} {:<4} {:<8} {}", r.id, r.version, r.typology, r.severity.as_str(), r.description);
+                        println!(
+                            "{:<28} v{:<3} {:<4} {:<8} {}",
+                            r.id,
+                            r.version,
+                            r.typology,
+                            r.severity.as_str(),
+                            r.description
+                        );
                         if *params {
                             for (k, v) in &r.params {
                                 println!("{:<34}{k} = {}", "", v.display());

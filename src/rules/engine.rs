@@ -5,11 +5,14 @@
 //! over the window's own batches: no copy), runs every enabled rule, and turns result
 //! rows into alerts (stable ids, subjects, jurisdictions, details with the parameters
 //! that fired, narrative). A rule is written to look only at the keys the new batch
-//! touched, so the window is joined, not re-aggregated. A match whose evidence was all
-//! alerted before by the same rule for the same subject is not alerted again.
+//! touched, so the window is joined, not re-aggregated. Matches of one rule on one
+//! subject that share evidence form an episode: it grows while new matches come within
+//! the episode gap (24 h of event time), and is alerted once, with all its evidence, when
+//! the gap has passed or the input ends. So a growing pattern is one alert, not one per
+//! new row, and the alert carries everything.
 //! Must not: do I/O or keep anything but the evidence already alerted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -40,6 +43,10 @@ pub struct SqlRules {
     accounts: Arc<AccountsTable>,
     /// Per (rule, subject): tx ids already alerted.
     alerted: HashMap<(usize, String), HashSet<String>>,
+    /// Per (rule, subject): the open episode, not yet alerted.
+    held: BTreeMap<(usize, String), Alert>,
+    /// Event time an episode stays open after its last evidence (µs).
+    episode_gap_us: i64,
 }
 
 fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
@@ -50,6 +57,19 @@ impl SqlRules {
     /// Registers the side tables and plans every rule against empty stream tables; every
     /// rule that fails to plan (or lacks a required column) is reported at once.
     pub fn try_new(set: &RuleSet, accounts: Arc<AccountsTable>, fx: &FxTable) -> Result<Self> {
+        Self::with_episode_gap(set, accounts, fx, 24 * 3_600_000_000)
+    }
+
+    /// [`SqlRules::try_new`] with the episode gap: matches of one rule on one subject that
+    /// share evidence and come within `episode_gap_us` of event time of each other are
+    /// one episode, alerted once with all its evidence when the gap has passed (or at
+    /// the end of input).
+    pub fn with_episode_gap(
+        set: &RuleSet,
+        accounts: Arc<AccountsTable>,
+        fx: &FxTable,
+        episode_gap_us: i64,
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Error::Internal(format!("rule runtime: {e}")))?;
@@ -63,7 +83,15 @@ impl SqlRules {
         };
         reg("accounts", accounts.batch.clone())?;
         reg("fx_rates", fx.to_batch())?;
-        let mut me = SqlRules { rules: set.rules.clone(), ctx, runtime, accounts, alerted: HashMap::new() };
+        let mut me = SqlRules {
+            rules: set.rules.clone(),
+            ctx,
+            runtime,
+            accounts,
+            alerted: HashMap::new(),
+            held: BTreeMap::new(),
+            episode_gap_us,
+        };
         let empty = RecordBatch::new_empty(schema::enriched_schema());
         me.register_stream(&empty, &[])?;
         let mut errors = Vec::new();
@@ -88,9 +116,9 @@ impl SqlRules {
         Ok(())
     }
 
-    /// Runs every rule over `batch` and `window`; returns the new alerts, ordered by
-    /// first time then id.
-    pub fn evaluate(&mut self, batch: &RecordBatch, window: &[RecordBatch]) -> Result<Vec<Alert>> {
+    /// Runs every rule over `batch` and `window` (whose newest event time is `now`);
+    /// returns the episodes that closed, in the order they closed.
+    pub fn evaluate(&mut self, batch: &RecordBatch, window: &[RecordBatch], now: i64) -> Result<Vec<Alert>> {
         self.register_stream(batch, window)?;
         let mut matches = Vec::new();
         for i in 0..self.rules.len() {
@@ -104,24 +132,77 @@ impl SqlRules {
             });
             let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
             for b in batches {
-                matches.extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|a| (i, a)));
+                matches.extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|(a, m)| (i, a, m)));
             }
         }
-        // In the order the matches completed (their last evidence), so that "already
-        // alerted" means the same whatever the batching.
-        matches.sort_by(|(_, a), (_, b)| {
-            (&a.last_ts, &a.first_ts, &a.alert_id).cmp(&(&b.last_ts, &b.first_ts, &b.alert_id))
+        // In the order the matches completed (their last evidence): episodes then grow
+        // and close the same way whatever the batching.
+        matches.sort_by(|(_, a, x), (_, b, y)| {
+            (&a.last_ts, &a.first_ts, &a.alert_id, x).cmp(&(&b.last_ts, &b.first_ts, &b.alert_id, y))
         });
-        let mut alerts = Vec::new();
-        for (i, alert) in matches {
-            let seen = self.alerted.entry((i, alert.subjects[0].clone())).or_default();
-            if alert.tx_ids.iter().all(|t| seen.contains(t)) {
+        let mut out = Vec::new();
+        for (i, m, matched) in matches {
+            let key = (i, m.subjects[0].clone());
+            if !matched {
+                // The pattern no longer holds for this subject: an open episode sharing
+                // this evidence was innocent after all (e.g. tuition paid on).
+                if self.held.get(&key).is_some_and(|h| m.tx_ids.iter().any(|t| h.tx_ids.contains(t))) {
+                    self.held.remove(&key);
+                }
                 continue;
             }
-            seen.extend(alert.tx_ids.iter().cloned());
-            alerts.push(alert);
+            let m_last = parse_rfc3339(&m.last_ts);
+            let gap = self.gap_us(i);
+            if let Some(h) = self.held.get_mut(&key) {
+                let open = m_last <= parse_rfc3339(&h.last_ts).saturating_add(gap);
+                let shares = m.tx_ids.iter().any(|t| h.tx_ids.contains(t));
+                if open && shares {
+                    merge(h, m, &self.rules[i]);
+                    continue;
+                }
+                let closed = self.held.remove(&key).expect("held");
+                self.close(i, closed, &mut out);
+            }
+            self.held.insert(key, m);
         }
-        Ok(alerts)
+        let due: Vec<(usize, String)> = self
+            .held
+            .iter()
+            .filter(|((i, _), h)| parse_rfc3339(&h.last_ts).saturating_add(self.gap_us(*i)) < now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            let h = self.held.remove(&k).expect("due");
+            self.close(k.0, h, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The episode gap of rule `i` (µs).
+    fn gap_us(&self, i: usize) -> i64 {
+        self.rules[i].episode_gap.map(|d| d.as_micros() as i64).unwrap_or(self.episode_gap_us)
+    }
+
+    /// Alerts a closed episode unless the rule already alerted all of its evidence for
+    /// this subject.
+    fn close(&mut self, rule: usize, alert: Alert, out: &mut Vec<Alert>) {
+        let seen = self.alerted.entry((rule, alert.subjects[0].clone())).or_default();
+        if alert.tx_ids.iter().all(|t| seen.contains(t)) {
+            return;
+        }
+        seen.extend(alert.tx_ids.iter().cloned());
+        out.push(alert);
+    }
+
+    /// Closes every open episode (end of input), in the order they last grew.
+    pub fn flush(&mut self) -> Vec<Alert> {
+        let mut held: Vec<((usize, String), Alert)> = std::mem::take(&mut self.held).into_iter().collect();
+        held.sort_by(|(_, a), (_, b)| (&a.last_ts, &a.alert_id).cmp(&(&b.last_ts, &b.alert_id)));
+        let mut out = Vec::new();
+        for ((i, _), h) in held {
+            self.close(i, h, &mut out);
+        }
+        out
     }
 
     /// The rules in use.
@@ -149,8 +230,29 @@ impl Detector for SqlRules {
 
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let parts: Vec<RecordBatch> = window.batches().cloned().collect();
-        self.evaluate(batch, &parts)
+        self.evaluate(batch, &parts, window.now())
     }
+
+    fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        Ok(self.flush())
+    }
+}
+
+fn parse_rfc3339(t: &str) -> i64 {
+    crate::ingest::values::parse_ts(t.as_bytes(), &Default::default()).unwrap_or(i64::MIN)
+}
+
+/// Grows an open episode with a later match: its evidence joins (time order kept), and
+/// the later match's figures (which cover the lookback up to it) are taken.
+fn merge(held: &mut Alert, later: Alert, rule: &Rule) {
+    let mut ids = std::mem::take(&mut held.tx_ids);
+    let known: HashSet<String> = ids.iter().cloned().collect();
+    ids.extend(later.tx_ids.iter().filter(|t| !known.contains(*t)).cloned());
+    let first_ts = held.first_ts.clone().min(later.first_ts.clone());
+    *held = later;
+    held.first_ts = first_ts;
+    held.alert_id = alert_id(&rule.id, &rule.version, &ids);
+    held.tx_ids = ids;
 }
 
 fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
@@ -158,8 +260,10 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok(t.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
 }
 
-/// Turns one result batch of `rule` into alerts.
-fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<Alert>> {
+/// Turns one result batch of `rule` into matches: an alert, and whether it matched (a
+/// rule with a boolean `matched` column also returns the rows where its pattern does not
+/// hold any more; those clear an episode not yet alerted).
+fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<(Alert, bool)>> {
     let col = |name: &str| {
         b.column_by_name(name)
             .cloned()
@@ -179,10 +283,11 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         .fields()
         .iter()
         .zip(b.columns())
-        .filter(|(f, _)| !REQUIRED_COLUMNS.contains(&f.name().as_str()) && f.name() != "score")
+        .filter(|(f, _)| !REQUIRED_COLUMNS.contains(&f.name().as_str()) && f.name() != "score" && f.name() != "matched")
         .map(|(f, c)| (f.name().clone(), c.clone()))
         .collect();
     let score_col = b.column_by_name("score").and_then(|c| cast(c, &DataType::Float64).ok());
+    let matched_col = b.column_by_name("matched").and_then(|c| cast(c, &DataType::Boolean).ok());
     let account_country = |id: &str| -> Option<String> {
         let row = *accounts.index.get(id)?;
         let c = accounts.batch.column_by_name(acct::COUNTRY)?.as_string::<i32>();
@@ -254,23 +359,30 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
                 (!f.is_null(r)).then(|| f.value(r).clamp(0.0, 1.0))
             })
             .unwrap_or(rule.score);
-        out.push(Alert {
-            alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
-            rule_id: rule.id.clone(),
-            rule_version: rule.version.clone(),
-            typology: rule.typology.clone(),
-            severity: rule.severity,
-            score,
-            subjects: subjects_out,
-            tx_ids,
-            first_ts,
-            last_ts,
-            amount_usd,
-            jurisdictions,
-            details: serde_json::Value::Object(details),
-            narrative,
-            status: Status::Open,
+        let matched = matched_col.as_ref().is_none_or(|m| {
+            let m = m.as_boolean();
+            !m.is_null(r) && m.value(r)
         });
+        out.push((
+            Alert {
+                alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
+                rule_id: rule.id.clone(),
+                rule_version: rule.version.clone(),
+                typology: rule.typology.clone(),
+                severity: rule.severity,
+                score,
+                subjects: subjects_out,
+                tx_ids,
+                first_ts,
+                last_ts,
+                amount_usd,
+                jurisdictions,
+                details: serde_json::Value::Object(details),
+                narrative,
+                status: Status::Open,
+            },
+            matched,
+        ));
     }
     Ok(out)
 }

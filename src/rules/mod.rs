@@ -9,8 +9,8 @@
 //!
 //! A rule file starts with `-- key: value` lines: `rule`, `version`, `typology`,
 //! `severity`, `score`, `description`, `narrative` (a template with `{column}` and
-//! `{param}` placeholders) and any number of `param: name = value` (a number, or a
-//! 'quoted string'). The SQL reads the tables `new_tx` (the micro-batch), `window_tx`
+//! `{param}` placeholders), `episode_gap` (how long an episode stays open, e.g. `72h`)
+//! and any number of `param: name = value` (a number, or a 'quoted string'). The SQL reads the tables `new_tx` (the micro-batch), `window_tx`
 //! (the event-time window, the micro-batch included), `accounts` and `fx_rates`, and
 //! returns one row per match with at least `subject`, `tx_ids` (list, time order),
 //! `first_ts`, `last_ts` and `amount_usd`; every other column goes to the alert's
@@ -28,6 +28,8 @@ use crate::money::parse_decimal;
 /// The rule pack built into the binary (this repository's `sql/`).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("010_structuring.sql", include_str!("../../sql/010_structuring.sql")),
+    ("040_pass_through.sql", include_str!("../../sql/040_pass_through.sql")),
+    ("050_profile_mismatch.sql", include_str!("../../sql/050_profile_mismatch.sql")),
     ("120_precursor_supplier.sql", include_str!("../../sql/120_precursor_supplier.sql")),
 ];
 
@@ -79,6 +81,9 @@ pub struct Rule {
     pub score: f64,
     pub description: String,
     pub narrative: String,
+    /// How long an episode of this rule stays open after its last evidence (header
+    /// `episode_gap`, e.g. `72h`); `None`: the engine's default.
+    pub episode_gap: Option<std::time::Duration>,
     /// Parameters with their values (defaults, then config overrides).
     pub params: BTreeMap<String, ParamValue>,
     /// The SQL as written, with `{{param}}` placeholders.
@@ -144,7 +149,12 @@ impl Rule {
                 .ok_or(format!("score `{s}`: expected a number in [0, 1]"))?,
             None => 0.5,
         };
+        let episode_gap = match header.get("episode_gap") {
+            Some(g) => Some(crate::config::parse_duration(g).map_err(|e| format!("episode_gap `{g}`: {e}"))?),
+            None => None,
+        };
         let rule = Rule {
+            episode_gap,
             id,
             version: get("version")?,
             typology: get("typology")?,

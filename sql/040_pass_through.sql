@@ -1,0 +1,76 @@
+-- rule: 040_pass_through
+-- version: 1
+-- typology: T4
+-- severity: medium
+-- episode_gap: 72h
+-- score: 0.55
+-- description: A few large credits that leave the account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
+-- param: max_hours = 72
+-- param: max_dwell_hours = 48
+-- param: tolerance = 0.10
+-- param: min_amount_usd = 5000
+-- param: max_inflows = 3
+-- param: exempt_kinds = 'msb,exchange'
+-- param: exempt_payee_industries = 'education'
+-- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
+--
+-- max_inflows: a pass-through moves one or a few large credits; an account gathering
+-- many small receipts and paying them on (a shop, a marketplace seller) is not one.
+-- Each new outflow anchors a match: the inflows in the max_hours before it and the
+-- outflows since the first of those inflows, up to the anchor (ties by `seq`).
+WITH anchors AS (
+    SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq
+    FROM new_tx n
+    LEFT JOIN accounts a ON n.src_account = a.account_id
+    LEFT JOIN accounts p ON n.dst_account = p.account_id
+    WHERE n.src_account IS NOT NULL AND (n.dst_account IS NULL OR n.dst_account <> n.src_account)
+      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
+      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
+),
+ins AS (
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
+    FROM window_tx w JOIN anchors a ON w.dst_account = a.subject
+    WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
+      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
+      AND w.ts > a.anchor_ts - INTERVAL '{{max_hours}} hours'
+),
+first_in AS (
+    SELECT subject, anchor_ts, anchor_seq, min(ts) AS first_in_ts FROM ins GROUP BY subject, anchor_ts, anchor_seq
+),
+outs AS (
+    SELECT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
+    FROM window_tx w JOIN first_in f ON w.src_account = f.subject
+    LEFT JOIN accounts p ON w.dst_account = p.account_id
+    WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
+      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
+      AND w.ts >= f.first_in_ts
+      AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
+),
+legs AS (
+    SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq, amount_usd, 1 AS inbound FROM ins
+    UNION ALL
+    SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq, amount_usd, 0 AS inbound FROM outs
+),
+totals AS (
+    SELECT subject, anchor_ts, anchor_seq,
+           array_agg(tx_id ORDER BY ts, seq) AS tx_ids,
+           min(ts) AS first_ts, max(ts) AS last_ts,
+           sum(CASE WHEN inbound = 1 THEN amount_usd ELSE 0 END) AS inflow,
+           sum(CASE WHEN inbound = 0 THEN amount_usd ELSE 0 END) AS outflow,
+           min(CASE WHEN inbound = 1 THEN ts END) AS first_in,
+           min(CASE WHEN inbound = 0 THEN ts END) AS first_out,
+           sum(inbound) AS inflows
+    FROM legs
+    GROUP BY subject, anchor_ts, anchor_seq
+)
+SELECT subject, tx_ids, first_ts, last_ts,
+       inflow + outflow AS amount_usd,
+       inflow AS inflow_usd, outflow AS outflow_usd,
+       round(CAST(outflow AS DOUBLE) / CAST(inflow AS DOUBLE), 3) AS out_in_ratio,
+       round(CAST(date_part('epoch', first_out - first_in) AS DOUBLE) / 3600.0, 1) AS dwell_hours
+FROM totals
+WHERE inflow >= {{min_amount_usd}}
+  AND inflows <= {{max_inflows}}
+  AND outflow >= inflow * (1 - {{tolerance}}) AND outflow <= inflow * (1 + {{tolerance}})
+  AND first_out - first_in < INTERVAL '{{max_dwell_hours}} hours'
+  AND last_ts - first_ts <= INTERVAL '{{max_hours}} hours'

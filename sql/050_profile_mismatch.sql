@@ -1,0 +1,67 @@
+-- rule: 050_profile_mismatch
+-- version: 1
+-- typology: T5
+-- severity: medium
+-- episode_gap: 30d
+-- score: 0.6
+-- description: A new personal account receiving far more than its declared profile allows (several months of declared income, or more than a student plausibly receives), net of tuition paid on
+-- param: max_account_age_days = 180
+-- param: lookback_days = 30
+-- param: income_multiple = 3
+-- param: student_monthly_usd = 20000
+-- param: min_inflow_usd = 5000
+-- param: exempt_payee_industries = 'education'
+-- narrative: Account {subject} ({occupation}, opened {opened_at}, declared monthly income USD {declared_income_usd}) received USD {amount_usd} in {payments} payments from {first_ts} to {last_ts} ({net_inflow_usd} net of tuition paid on): {mismatch}. Nationality is not a factor.
+--
+-- Inflows in the lookback up to each new row of the account (ties by arrival order
+-- `seq`), minus what the account paid on to schools in the same period, against the KYC
+-- profile. Rows where the profile fits again (`matched` false: tuition was paid on)
+-- clear an episode that has not been alerted yet.
+WITH moves AS (
+    SELECT dst_account AS account, ts, seq FROM new_tx WHERE dst_account IS NOT NULL
+    UNION ALL
+    SELECT src_account AS account, ts, seq FROM new_tx WHERE src_account IS NOT NULL
+),
+anchors AS (
+    SELECT n.account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+           a.monthly_income_usd AS income, coalesce(a.occupation, 'occupation not declared') AS occupation, a.opened_at
+    FROM moves n
+    JOIN accounts a ON n.account = a.account_id
+    WHERE a.kind = 'personal' AND a.opened_at IS NOT NULL
+      AND CAST(n.ts AS DATE) < a.opened_at + INTERVAL '{{max_account_age_days}} days'
+),
+flows AS (
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
+           w.tx_id, w.ts, w.seq, w.amount_usd,
+           w.dst_account = a.subject AS inbound,
+           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, '')) AS to_school
+    FROM window_tx w
+    JOIN anchors a ON w.dst_account = a.subject OR w.src_account = a.subject
+    LEFT JOIN accounts p ON w.dst_account = p.account_id
+    WHERE (w.src_account IS NULL OR w.dst_account IS NULL OR w.src_account <> w.dst_account)
+      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
+      AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+),
+totals AS (
+    SELECT subject, anchor_ts, anchor_seq, income, occupation, opened_at,
+           array_agg(CASE WHEN inbound THEN tx_id END ORDER BY ts, seq) AS tx_ids,
+           min(CASE WHEN inbound THEN ts END) AS first_ts,
+           max(CASE WHEN inbound THEN ts END) AS last_ts,
+           sum(CASE WHEN inbound THEN amount_usd ELSE 0 END) AS inflow,
+           sum(CASE WHEN NOT inbound AND to_school THEN amount_usd ELSE 0 END) AS tuition_out,
+           sum(CASE WHEN inbound THEN 1 ELSE 0 END) AS payments
+    FROM flows
+    GROUP BY subject, anchor_ts, anchor_seq, income, occupation, opened_at
+)
+SELECT subject, tx_ids, first_ts, last_ts, inflow AS amount_usd, payments, occupation,
+       CAST(opened_at AS VARCHAR) AS opened_at,
+       coalesce(CAST(income AS VARCHAR), 'not declared') AS declared_income_usd,
+       inflow - tuition_out AS net_inflow_usd,
+       CASE WHEN income IS NOT NULL AND inflow - tuition_out > {{income_multiple}} * income
+                THEN 'more than {{income_multiple}} times the declared monthly income within {{lookback_days}} days'
+            ELSE 'more than USD {{student_monthly_usd}} within {{lookback_days}} days into a student account' END AS mismatch,
+       inflow - tuition_out >= {{min_inflow_usd}}
+         AND ((income IS NOT NULL AND inflow - tuition_out > {{income_multiple}} * income)
+              OR (occupation = 'student' AND inflow - tuition_out > {{student_monthly_usd}})) AS matched
+FROM totals
+WHERE payments > 0
