@@ -103,8 +103,10 @@ impl Detector for Recorder {
     }
 }
 
-/// A config for tests: quiet, small batches, output to `out`.
+/// A config for tests: quiet, output to `out`, and the SQL rules off unless `extra`
+/// configures them (pipeline tests should not pay for detection).
 pub fn test_config(out: &Path, extra: &str) -> mirrorflow::config::Config {
-    let text = format!("[output]\ndir = \"{}\"\nprogress = \"off\"\n{extra}", out.display());
+    let rules = if extra.contains("[rules") { "" } else { "[rules]\nenabled = false\n" };
+    let text = format!("{rules}[output]\ndir = \"{}\"\nprogress = \"off\"\n{extra}", out.display());
     mirrorflow::config::Config::from_toml_str(&text).unwrap()
 }

@@ -108,7 +108,7 @@ fn broken_rule_files_are_all_reported_with_their_file_and_message() {
 fn alerts_do_not_depend_on_batch_size() {
     let ids = |extra: &str| -> BTreeSet<String> {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = test_config(dir.path(), extra);
+        let cfg = test_config(dir.path(), &format!("[rules]\nenabled = true\n{extra}"));
         tokio::runtime::Runtime::new()
             .unwrap()
             .block_on(replay(&cfg, &root().join("fixtures/demo"), &ReplayArgs::default()))
@@ -117,5 +117,5 @@ fn alerts_do_not_depend_on_batch_size() {
     };
     let one_shot = ids("");
     assert!(one_shot.len() > 10, "{}", one_shot.len());
-    assert_eq!(ids("[input]\nbatch-rows = 500\n"), one_shot);
+    assert_eq!(ids("[input]\nbatch-rows = 1000\n"), one_shot);
 }
