@@ -10,10 +10,13 @@
 -- param: tolerance = 0.10
 -- param: min_amount_usd = 5000
 -- param: max_inflows = 3
+-- param: min_outflow_usd = 500
 -- param: exempt_kinds = 'msb,exchange'
 -- param: exempt_payee_industries = 'education'
 -- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
 --
+-- min_outflow_usd: outflows smaller than this (card spending, small bills) neither
+-- anchor nor count as passing the money on.
 -- max_inflows: a pass-through moves one or a few large credits; an account gathering
 -- many small receipts and paying them on (a shop, a marketplace seller) is not one.
 -- Each new outflow anchors a match: the inflows in the max_hours before it and the
@@ -24,6 +27,7 @@ WITH anchors AS (
     LEFT JOIN accounts a ON n.src_account = a.account_id
     LEFT JOIN accounts p ON n.dst_account = p.account_id
     WHERE n.src_account IS NOT NULL AND (n.dst_account IS NULL OR n.dst_account <> n.src_account)
+      AND n.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
       AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
 ),
@@ -42,6 +46,7 @@ outs AS (
     FROM window_tx w JOIN first_in f ON w.src_account = f.subject
     LEFT JOIN accounts p ON w.dst_account = p.account_id
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
+      AND w.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
       AND w.ts >= f.first_in_ts
       AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))

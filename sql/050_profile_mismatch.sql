@@ -31,14 +31,22 @@ anchors AS (
       AND CAST(n.ts AS DATE) < a.opened_at + INTERVAL '{{max_account_age_days}} days'
 ),
 flows AS (
+    -- inflows and outflows as two equi-joins (an OR join would compare every pair)
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
-           w.tx_id, w.ts, w.seq, w.amount_usd,
-           w.dst_account = a.subject AS inbound,
+           w.tx_id, w.ts, w.seq, w.amount_usd, true AS inbound, false AS to_school
+    FROM window_tx w
+    JOIN anchors a ON w.dst_account = a.subject
+    WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
+      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
+      AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+    UNION ALL
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
+           w.tx_id, w.ts, w.seq, w.amount_usd, false AS inbound,
            array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, '')) AS to_school
     FROM window_tx w
-    JOIN anchors a ON w.dst_account = a.subject OR w.src_account = a.subject
+    JOIN anchors a ON w.src_account = a.subject
     LEFT JOIN accounts p ON w.dst_account = p.account_id
-    WHERE (w.src_account IS NULL OR w.dst_account IS NULL OR w.src_account <> w.dst_account)
+    WHERE (w.dst_account IS NULL OR w.src_account <> w.dst_account)
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
 ),
