@@ -705,6 +705,28 @@ fn t8(x: &mut Inst) {
     }
 }
 
+/// Scatters `amount` from `ends.0` over `k` fresh intermediaries (ACH within 6 h of
+/// `t0`), each wiring `keep` percent of its part on to `ends.1` after `delay`.
+fn scatter_through(
+    x: &mut Inst,
+    t0: i64,
+    ends: (u32, u32),
+    amount: i64,
+    k: usize,
+    delay: (i64, i64),
+    keep: (i64, i64),
+) {
+    let (src, sink) = ends;
+    for part in x.split(amount, k, 0.5) {
+        let mid = x.person("US");
+        let t1 = t0 + x.rng.range(0, 6 * HOUR);
+        usd(x, t1, src, mid, part, Channel::Ach);
+        let t2 = t1 + x.rng.range(delay.0, delay.1);
+        let fwd = part * x.rng.range(keep.0, keep.1) / 100;
+        usd(x, t2, mid, sink, fwd, Channel::Wire);
+    }
+}
+
 /// T9 scatter-gather (one source, 2-5 intermediaries, one sink; 93-100% re-converges)
 /// or gather-scatter (2-4 sources into a hub, 92-100% out to 2-4 sinks).
 fn t9(x: &mut Inst) {
@@ -714,14 +736,7 @@ fn t9(x: &mut Inst) {
         let sink = x.foreign_business("trading");
         let k = x.rng.range(2, 5) as usize;
         let amount = x.rng.skewed(1_000_000, 15_000_000, 2);
-        for part in x.split(amount, k, 0.5) {
-            let mid = x.person("US");
-            let t1 = t0 + x.rng.range(0, 6 * HOUR);
-            usd(x, t1, src, mid, part, Channel::Ach);
-            let t2 = t1 + x.rng.range(6 * HOUR, 60 * HOUR);
-            let fwd = part * x.rng.range(93, 100) / 100;
-            usd(x, t2, mid, sink, fwd, Channel::Wire);
-        }
+        scatter_through(x, t0, (src, sink), amount, k, (6 * HOUR, 60 * HOUR), (93, 100));
     } else {
         let hub = x.business("US", "import_export");
         let k_in = x.rng.range(2, 4) as usize;
@@ -1140,14 +1155,7 @@ fn nm_t9(x: &mut Inst) {
         let src = x.business("US", "consulting");
         let sink = x.foreign_business("trading");
         let amount = x.rng.skewed(1_000_000, 15_000_000, 2);
-        for part in x.split(amount, k, 0.5) {
-            let mid = x.person("US");
-            let t1 = t0 + x.rng.range(0, 6 * HOUR);
-            usd(x, t1, src, mid, part, Channel::Ach);
-            let t2 = t1 + x.rng.range(12 * HOUR, 60 * HOUR);
-            let fwd = part * x.rng.range(74, 82) / 100;
-            usd(x, t2, mid, sink, fwd, Channel::Wire);
-        }
+        scatter_through(x, t0, (src, sink), amount, k, (12 * HOUR, 60 * HOUR), (74, 82));
     } else {
         let hub = x.business("US", "import_export");
         let mut gathered = 0;
