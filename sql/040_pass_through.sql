@@ -4,7 +4,7 @@
 -- severity: medium
 -- episode_gap: 72h
 -- score: 0.55
--- description: A few large credits that leave the account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
+-- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
 -- param: max_hours = 72
 -- param: max_dwell_hours = 48
 -- param: tolerance = 0.10
@@ -12,9 +12,13 @@
 -- param: max_inflows = 3
 -- param: min_outflow_usd = 500
 -- param: exempt_kinds = 'msb,exchange'
+-- param: business_industries = 'consulting,holding,professional_services,real_estate,investment'
 -- param: exempt_payee_industries = 'education'
 -- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
 --
+-- business_industries: businesses that buy and sell goods or serve customers (shops,
+-- restaurants, importers) pay out what they take in by design; among businesses only
+-- these service and holding industries are judged (their trade is T13's matter).
 -- min_outflow_usd: outflows smaller than this (card spending, small bills) neither
 -- anchor nor count as passing the money on.
 -- max_inflows: a pass-through moves one or a few large credits; an account gathering
@@ -29,6 +33,7 @@ WITH anchors AS (
     WHERE n.src_account IS NOT NULL AND (n.dst_account IS NULL OR n.dst_account <> n.src_account)
       AND n.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
+      AND (coalesce(a.kind, '') <> 'business' OR array_has(string_to_array('{{business_industries}}', ','), a.industry))
       AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
 ),
 ins AS (
