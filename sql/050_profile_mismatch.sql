@@ -61,7 +61,7 @@ totals AS (
     FROM flows
     GROUP BY subject, anchor_ts, anchor_seq, income, occupation, opened_at
 )
-SELECT subject, tx_ids, first_ts, last_ts, inflow AS amount_usd, payments, occupation,
+SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts, inflow AS amount_usd, payments, occupation,
        CAST(opened_at AS VARCHAR) AS opened_at,
        coalesce(CAST(income AS VARCHAR), 'not declared') AS declared_income_usd,
        inflow - tuition_out AS net_inflow_usd,

@@ -132,16 +132,17 @@ impl SqlRules {
             });
             let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
             for b in batches {
-                matches.extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|(a, m)| (i, a, m)));
+                matches
+                    .extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|(a, m, w)| (i, a, m, w)));
             }
         }
         // In the order the matches completed (their last evidence): episodes then grow
         // and close the same way whatever the batching.
-        matches.sort_by(|(_, a, x), (_, b, y)| {
-            (&a.last_ts, &a.first_ts, &a.alert_id, x).cmp(&(&b.last_ts, &b.first_ts, &b.alert_id, y))
+        matches.sort_by(|(_, a, x, wa), (_, b, y, wb)| {
+            (wa, &a.first_ts, &a.alert_id, x).cmp(&(wb, &b.first_ts, &b.alert_id, y))
         });
         let mut out = Vec::new();
-        for (i, m, matched) in matches {
+        for (i, m, matched, _) in matches {
             let key = (i, m.subjects[0].clone());
             if !matched {
                 // The pattern no longer holds for this subject: an open episode sharing
@@ -263,7 +264,7 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
 /// Turns one result batch of `rule` into matches: an alert, and whether it matched (a
 /// rule with a boolean `matched` column also returns the rows where its pattern does not
 /// hold any more; those clear an episode not yet alerted).
-fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<(Alert, bool)>> {
+fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<(Alert, bool, (i64, u64))>> {
     let col = |name: &str| {
         b.column_by_name(name)
             .cloned()
@@ -283,11 +284,18 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         .fields()
         .iter()
         .zip(b.columns())
-        .filter(|(f, _)| !REQUIRED_COLUMNS.contains(&f.name().as_str()) && f.name() != "score" && f.name() != "matched")
+        .filter(|(f, _)| {
+            !REQUIRED_COLUMNS.contains(&f.name().as_str())
+                && !["score", "matched", "anchor_ts", "anchor_seq"].contains(&f.name().as_str())
+        })
         .map(|(f, c)| (f.name().clone(), c.clone()))
         .collect();
     let score_col = b.column_by_name("score").and_then(|c| cast(c, &DataType::Float64).ok());
     let matched_col = b.column_by_name("matched").and_then(|c| cast(c, &DataType::Boolean).ok());
+    // When the match happened: the anchoring row's (ts, seq) if the rule returns them,
+    // else its last evidence. Episodes grow, close and clear in this order.
+    let anchor_ts = b.column_by_name("anchor_ts").and_then(|c| cast(c, &schema::ts_type()).ok());
+    let anchor_seq = b.column_by_name("anchor_seq").and_then(|c| cast(c, &DataType::UInt64).ok());
     let account_country = |id: &str| -> Option<String> {
         let row = *accounts.index.get(id)?;
         let c = accounts.batch.column_by_name(acct::COUNTRY)?.as_string::<i32>();
@@ -363,6 +371,10 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
             let m = m.as_boolean();
             !m.is_null(r) && m.value(r)
         });
+        let when = (
+            anchor_ts.as_ref().map(|a| a.as_primitive::<TimestampMicrosecondType>().value(r)).unwrap_or(last.value(r)),
+            anchor_seq.as_ref().map(|a| a.as_primitive::<arrow::datatypes::UInt64Type>().value(r)).unwrap_or(u64::MAX),
+        );
         out.push((
             Alert {
                 alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
@@ -382,6 +394,7 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
                 status: Status::Open,
             },
             matched,
+            when,
         ));
     }
     Ok(out)

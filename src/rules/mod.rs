@@ -28,6 +28,7 @@ use crate::money::parse_decimal;
 /// The rule pack built into the binary (this repository's `sql/`).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("010_structuring.sql", include_str!("../../sql/010_structuring.sql")),
+    ("011_structuring_daily.sql", include_str!("../../sql/011_structuring_daily.sql")),
     ("040_pass_through.sql", include_str!("../../sql/040_pass_through.sql")),
     ("050_profile_mismatch.sql", include_str!("../../sql/050_profile_mismatch.sql")),
     ("120_precursor_supplier.sql", include_str!("../../sql/120_precursor_supplier.sql")),
