@@ -261,10 +261,13 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok(t.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
 }
 
-/// Turns one result batch of `rule` into matches: an alert, and whether it matched (a
-/// rule with a boolean `matched` column also returns the rows where its pattern does not
-/// hold any more; those clear an episode not yet alerted).
-fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<(Alert, bool, (i64, u64))>> {
+/// One result row: the alert it would raise, whether the pattern holds (a rule with a
+/// boolean `matched` column also returns rows where it no longer does; those clear an
+/// episode not yet alerted), and when it happened (anchor time and `seq`).
+type Match = (Alert, bool, (i64, u64));
+
+/// Turns one result batch of `rule` into matches.
+fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<Match>> {
     let col = |name: &str| {
         b.column_by_name(name)
             .cloned()
@@ -307,8 +310,8 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         (!c.is_null(row)).then(|| c.value(row).to_string())
     };
     let mut out = Vec::new();
-    for r in 0..b.num_rows() {
-        let Some(subject) = subjects[r].clone() else { continue };
+    for (r, subject) in subjects.into_iter().enumerate() {
+        let Some(subject) = subject else { continue };
         let list = match tx_lists.data_type() {
             DataType::List(_) => tx_lists.as_list::<i32>().value(r),
             DataType::LargeList(_) => tx_lists.as_list::<i64>().value(r),
