@@ -29,6 +29,7 @@ use crate::money::parse_decimal;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("010_structuring.sql", include_str!("../../sql/010_structuring.sql")),
     ("011_structuring_daily.sql", include_str!("../../sql/011_structuring_daily.sql")),
+    ("030_funnel_account.sql", include_str!("../../sql/030_funnel_account.sql")),
     ("040_pass_through.sql", include_str!("../../sql/040_pass_through.sql")),
     ("050_profile_mismatch.sql", include_str!("../../sql/050_profile_mismatch.sql")),
     ("120_precursor_supplier.sql", include_str!("../../sql/120_precursor_supplier.sql")),

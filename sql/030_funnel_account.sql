@@ -1,0 +1,76 @@
+-- rule: 030_funnel_account
+-- version: 1
+-- typology: T3
+-- severity: high
+-- episode_gap: 7d
+-- score: 0.7
+-- description: Cash deposited into one account at branches in several states, most of it leaving within two days
+-- param: min_states = 3
+-- param: lookback_days = 30
+-- param: outflow_share = 0.8
+-- param: outflow_hours = 48
+-- param: min_cash_usd = 3000
+-- param: exempt_kinds = 'msb,exchange'
+-- narrative: Account {subject} (home {home_region}) took USD {cash_usd} of cash deposits in {states} states ({state_list}) between {first_ts} and {last_ts}, and USD {out_usd} ({out_share} of it) left within {outflow_hours} hours of a deposit: the pattern of a funnel account collecting cash across states for quick transfer elsewhere.
+--
+-- Each new outflow anchors a look at the account's cash deposits in the lookback up to it
+-- (ties by `seq`) and at its outflows made within outflow_hours after one of them.
+WITH anchors AS (
+    SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+           coalesce(a.region, 'unknown') AS home_region
+    FROM new_tx n
+    LEFT JOIN accounts a ON n.src_account = a.account_id
+    WHERE n.src_account IS NOT NULL
+      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
+),
+cash AS (
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, w.tx_id, w.ts, w.seq, w.amount_usd,
+           split_part(w.location, '-', 1) || '-' || split_part(w.location, '-', 2) AS state
+    FROM window_tx w
+    JOIN anchors a ON w.dst_account = a.subject
+    WHERE w.channel = 'cash_deposit' AND w.location IS NOT NULL
+      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
+      AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+),
+first_cash AS (
+    SELECT subject, anchor_ts, anchor_seq, min(ts) AS since FROM cash GROUP BY subject, anchor_ts, anchor_seq
+),
+outs AS (
+    SELECT DISTINCT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
+    FROM window_tx w
+    JOIN first_cash f ON w.src_account = f.subject
+    JOIN cash c ON c.subject = f.subject AND c.anchor_ts = f.anchor_ts AND c.anchor_seq = f.anchor_seq
+    WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
+      AND w.ts >= c.ts AND w.ts <= c.ts + INTERVAL '{{outflow_hours}} hours'
+      AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
+),
+cash_totals AS (
+    SELECT subject, anchor_ts, anchor_seq, home_region,
+           sum(amount_usd) AS cash_usd, count(DISTINCT state) AS states,
+           array_to_string(array_agg(DISTINCT state), ', ') AS state_list,
+           min(ts) AS first_ts, max(ts) AS last_cash_ts
+    FROM cash GROUP BY subject, anchor_ts, anchor_seq, home_region
+),
+ids AS (
+    SELECT subject, anchor_ts, anchor_seq, array_agg(tx_id ORDER BY ts, seq) AS tx_ids
+    FROM (SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq FROM cash
+          UNION ALL
+          SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq FROM outs) legs
+    GROUP BY subject, anchor_ts, anchor_seq
+),
+out_totals AS (
+    SELECT subject, anchor_ts, anchor_seq, sum(amount_usd) AS out_usd, max(ts) AS last_out_ts
+    FROM outs GROUP BY subject, anchor_ts, anchor_seq
+)
+SELECT c.subject, c.anchor_ts, c.anchor_seq,
+       i.tx_ids,
+       c.first_ts, greatest(c.last_cash_ts, o.last_out_ts) AS last_ts,
+       c.cash_usd + o.out_usd AS amount_usd,
+       c.cash_usd, o.out_usd, c.states, c.state_list, c.home_region,
+       round(CAST(o.out_usd AS DOUBLE) / CAST(c.cash_usd AS DOUBLE), 3) AS out_share
+FROM cash_totals c
+JOIN out_totals o ON c.subject = o.subject AND c.anchor_ts = o.anchor_ts AND c.anchor_seq = o.anchor_seq
+JOIN ids i ON c.subject = i.subject AND c.anchor_ts = i.anchor_ts AND c.anchor_seq = i.anchor_seq
+WHERE c.states >= {{min_states}}
+  AND c.cash_usd >= {{min_cash_usd}}
+  AND o.out_usd >= c.cash_usd * {{outflow_share}}
