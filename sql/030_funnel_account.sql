@@ -47,7 +47,7 @@ outs AS (
 cash_totals AS (
     SELECT subject, anchor_ts, anchor_seq, home_region,
            sum(amount_usd) AS cash_usd, count(DISTINCT state) AS states,
-           array_to_string(array_agg(DISTINCT state), ', ') AS state_list,
+           array_to_string(array_sort(array_agg(DISTINCT state)), ', ') AS state_list,
            min(ts) AS first_ts, max(ts) AS last_cash_ts
     FROM cash GROUP BY subject, anchor_ts, anchor_seq, home_region
 ),
