@@ -17,13 +17,13 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Stri
 use arrow::compute::{cast, kernels::cmp::eq, nullif};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::config::InputConfig;
 use crate::error::{Error, Result};
 use crate::ingest::mapping::mapping_for_header;
+use crate::ingest::quarantine::render_row;
 use crate::ingest::values::{TS_MAX_US, TS_MIN_US};
 use crate::ingest::{
     Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, Slot, TxBuilder, TxMapping, TxReader, fingerprint,
@@ -41,8 +41,6 @@ struct Plan {
     mapping: TxMapping,
     /// Per slot: column index in the projected batches.
     resolved: Vec<Resolved>,
-    /// Projected column names (for rendering rejected rows).
-    names: Vec<String>,
 }
 
 /// A batch converted column by column, waiting for the in-order duplicate check.
@@ -105,14 +103,13 @@ impl ParquetTxReader {
                 other => other.clone(),
             })
             .collect();
-        let names: Vec<String> = used.iter().map(|&c| header[c].clone()).collect();
         let arrow_meta = ArrowReaderMetadata::load(&open()?, Default::default())
             .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
         let row_groups = arrow_meta.metadata().num_row_groups();
         let total_rows = arrow_meta.metadata().file_metadata().num_rows().max(0) as usize;
         let mask = ProjectionMask::roots(builder.parquet_schema(), used.iter().copied());
         drop(builder);
-        let plan = Arc::new(Plan { name, mapping, resolved, names });
+        let plan = Arc::new(Plan { name, mapping, resolved });
         let mut channels = Vec::new();
         for t in 0..DECODE_THREADS {
             let (tx, rx) = sync_channel::<Decoded>(2);
@@ -240,7 +237,7 @@ impl ParquetTxReader {
                 .iter()
                 .map(|t| Cow::Borrowed(if t.is_null(i) { &b""[..] } else { t.value(i).as_bytes() }))
                 .collect();
-            let raw = self.plan.render_row(&b, i);
+            let raw = render_row(&b, i);
             let ctx = RowCtx { file: &self.plan.name, line, raw: raw.as_bytes() };
             let slots = slot_fields(&self.plan.resolved, &cols, line);
             if let Err(r) = self.builder.push(&ctx, &slots, &self.plan.mapping) {
@@ -330,19 +327,6 @@ impl Plan {
             ]
             .iter()
             .all(|s| text_slot(*s))
-    }
-
-    /// Renders row `i` of `b` as the raw text of a quarantine record.
-    fn render_row(&self, b: &RecordBatch, i: usize) -> String {
-        let opts = FormatOptions::default().with_null("");
-        let mut obj = serde_json::Map::new();
-        for (c, name) in self.names.iter().enumerate() {
-            let v = ArrayFormatter::try_new(b.column(c).as_ref(), &opts)
-                .map(|f| f.value(i).to_string())
-                .unwrap_or_default();
-            obj.insert(name.clone(), serde_json::Value::String(v));
-        }
-        serde_json::Value::Object(obj).to_string()
     }
 
     /// Vectorized conversion for canonical column types.
@@ -525,7 +509,7 @@ impl Plan {
         if let Some(keep) = &keep {
             for (i, e) in errs.errs.iter().enumerate() {
                 if let Some((slot, reason, what)) = e {
-                    let raw = self.render_row(&b, i);
+                    let raw = render_row(&b, i);
                     rejected.push(Rejected::new(
                         &self.name,
                         first_line + i as u64,

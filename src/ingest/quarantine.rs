@@ -101,6 +101,19 @@ fn raw_text(raw: &[u8]) -> String {
     s
 }
 
+/// Renders row `i` of a batch as a JSON object of its values as text: the raw text of a
+/// record refused after it became Arrow (Parquet rows, late events).
+pub fn render_row(batch: &arrow::record_batch::RecordBatch, i: usize) -> String {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let opts = FormatOptions::default().with_null("");
+    let mut obj = serde_json::Map::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        let v = ArrayFormatter::try_new(c.as_ref(), &opts).map(|fmt| fmt.value(i).to_string()).unwrap_or_default();
+        obj.insert(f.name().clone(), serde_json::Value::String(v));
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
 /// Writes quarantined records to `quarantine.jsonl` and counts them by reason.
 pub struct QuarantineSink {
     path: PathBuf,

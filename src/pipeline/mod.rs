@@ -22,13 +22,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tokio::sync::mpsc;
 
 use crate::alerts::{Alert, JsonlAlertSink};
 use crate::config::Progress as ProgressMode;
 use crate::error::{Error, Result};
-use crate::ingest::quarantine::QuarantineSink;
+use crate::ingest::quarantine::{QuarantineSink, render_row};
 use crate::ingest::values::format_ts;
 use crate::ingest::{Chunk, Reason, Rejected};
 use crate::schema::{KNOWN_CHANNELS, tx};
@@ -79,18 +78,6 @@ enum ToSink {
     Processed { rows: u64, first_ts: i64, last_ts: i64, unknown_channels: BTreeMap<String, u64> },
     Alerts(Vec<Alert>),
     End { window_rows: u64, window_max: u64, missing_fx: BTreeMap<String, u64> },
-}
-
-/// Renders a transactions row as JSON text (raw text of a late record).
-fn render_row(batch: &RecordBatch, i: usize) -> String {
-    let opts = FormatOptions::default().with_null("");
-    let mut obj = serde_json::Map::new();
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        if let Ok(fmt) = ArrayFormatter::try_new(c.as_ref(), &opts) {
-            obj.insert(f.name().clone(), serde_json::Value::String(fmt.value(i).to_string()));
-        }
-    }
-    serde_json::Value::Object(obj).to_string()
 }
 
 fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
