@@ -175,20 +175,9 @@ pub fn ingest(
     let mut readers =
         ledger.transactions.iter().map(|f| open_transactions(f, &cfg.input)).collect::<Result<Vec<_>>>()?;
     let mut sink = quarantine_out.map(QuarantineSink::create).transpose()?;
-    let mut writer = match parquet_out {
-        Some(p) => {
-            let file = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_compression(parquet::basic::Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(128 * 1024))
-                .build();
-            Some(
-                parquet::arrow::ArrowWriter::try_new(file, crate::schema::transactions_schema(), Some(props))
-                    .map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?,
-            )
-        }
-        None => None,
-    };
+    let mut writer = parquet_out
+        .map(|p| crate::ingest::parquet::ParquetOut::create(p, crate::schema::transactions_schema()))
+        .transpose()?;
     let mut state = IngestState::default();
     let (mut read, mut accepted, mut quarantined) = (0u64, 0u64, 0u64);
     for r in readers.iter_mut() {
@@ -199,16 +188,16 @@ pub fn ingest(
             if let Some(s) = sink.as_mut() {
                 s.write_all(&chunk.rejected)?;
             }
-            if let (Some(w), Some(p)) = (writer.as_mut(), parquet_out) {
-                w.write(&chunk.batch).map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?;
+            if let Some(w) = writer.as_mut() {
+                w.write(&chunk.batch)?;
             }
         }
     }
     if let Some(s) = sink.as_mut() {
         s.flush()?;
     }
-    if let (Some(w), Some(p)) = (writer, parquet_out) {
-        w.close().map_err(|e| Error::Parquet { path: p.to_path_buf(), source: e })?;
+    if let Some(w) = writer {
+        w.close()?;
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(IngestReport {

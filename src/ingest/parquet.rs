@@ -535,3 +535,35 @@ impl Plan {
         Ok(Chunk { batch, rejected, rows_read: n as u64 })
     }
 }
+
+/// Writes batches to a Parquet file (Snappy, row groups of 128k rows): canonical
+/// transactions from `mirrorflow ingest --to-parquet`, and the pipeline's
+/// `ordered.parquet`.
+pub struct ParquetOut {
+    path: std::path::PathBuf,
+    writer: parquet::arrow::ArrowWriter<File>,
+}
+
+impl ParquetOut {
+    /// Creates (truncates) `path` for batches of `schema`.
+    pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(128 * 1024))
+            .build();
+        let writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| Error::Parquet { path: path.to_path_buf(), source: e })?;
+        Ok(ParquetOut { path: path.to_path_buf(), writer })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        self.writer.write(b).map_err(|e| Error::Parquet { path: self.path.clone(), source: e })
+    }
+
+    /// Finishes the file.
+    pub fn close(self) -> Result<()> {
+        self.writer.close().map(|_| ()).map_err(|e| Error::Parquet { path: self.path, source: e })
+    }
+}

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::alerts::{Alert, JsonlAlertSink};
 use crate::config::Progress as ProgressMode;
 use crate::error::{Error, Result};
+use crate::ingest::parquet::ParquetOut;
 use crate::ingest::quarantine::{QuarantineSink, render_row};
 use crate::ingest::values::format_ts;
 use crate::ingest::{Chunk, Reason, Rejected};
@@ -169,7 +170,7 @@ impl Pipeline {
         let mut detectors = std::mem::take(&mut self.detectors);
         let window_us = self.window_us;
         let mut ordered_out = match self.write_ordered {
-            true => Some(OrderedWriter::create(&self.out_dir.join("ordered.parquet"))?),
+            true => Some(ParquetOut::create(&self.out_dir.join("ordered.parquet"), crate::schema::enriched_schema())?),
             false => None,
         };
         let detect_task = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -366,31 +367,5 @@ impl Pacer {
             start = end;
         }
         true
-    }
-}
-
-/// Writes the ordered, enriched stream to Parquet.
-struct OrderedWriter {
-    path: PathBuf,
-    writer: parquet::arrow::ArrowWriter<std::fs::File>,
-}
-
-impl OrderedWriter {
-    fn create(path: &std::path::Path) -> Result<Self> {
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::SNAPPY)
-            .build();
-        let writer = parquet::arrow::ArrowWriter::try_new(file, crate::schema::enriched_schema(), Some(props))
-            .map_err(|e| Error::Parquet { path: path.to_path_buf(), source: e })?;
-        Ok(OrderedWriter { path: path.to_path_buf(), writer })
-    }
-
-    fn write(&mut self, b: &RecordBatch) -> Result<()> {
-        self.writer.write(b).map_err(|e| Error::Parquet { path: self.path.clone(), source: e })
-    }
-
-    fn close(self) -> Result<()> {
-        self.writer.close().map(|_| ()).map_err(|e| Error::Parquet { path: self.path, source: e })
     }
 }
