@@ -299,16 +299,12 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
     // else its last evidence. Episodes grow, close and clear in this order.
     let anchor_ts = b.column_by_name("anchor_ts").and_then(|c| cast(c, &schema::ts_type()).ok());
     let anchor_seq = b.column_by_name("anchor_seq").and_then(|c| cast(c, &DataType::UInt64).ok());
-    let account_country = |id: &str| -> Option<String> {
+    let account_field = |id: &str, column: &str| -> Option<String> {
         let row = *accounts.index.get(id)?;
-        let c = accounts.batch.column_by_name(acct::COUNTRY)?.as_string::<i32>();
+        let c = accounts.batch.column_by_name(column)?.as_string::<i32>();
         (!c.is_null(row)).then(|| c.value(row).to_string())
     };
-    let account_customer = |id: &str| -> Option<String> {
-        let row = *accounts.index.get(id)?;
-        let c = accounts.batch.column_by_name(acct::CUSTOMER_ID)?.as_string::<i32>();
-        (!c.is_null(row)).then(|| c.value(row).to_string())
-    };
+    let account_country = |id: &str| account_field(id, acct::COUNTRY);
     let mut out = Vec::new();
     for (r, subject) in subjects.into_iter().enumerate() {
         let Some(subject) = subject else { continue };
@@ -360,7 +356,7 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
             narrative = narrative.replace(&format!("{{{k}}}"), v);
         }
         let mut subjects_out = vec![subject.clone()];
-        if let Some(c) = account_customer(&subject) {
+        if let Some(c) = account_field(&subject, acct::CUSTOMER_ID) {
             subjects_out.push(c);
         }
         let score = score_col
