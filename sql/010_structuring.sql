@@ -3,6 +3,7 @@
 -- typology: T1
 -- severity: high
 -- episode_gap: 72h
+-- lookback: {{lookback_hours}}h
 -- score: 0.7
 -- description: Two or more cash deposits just under the CTR threshold into one account within a few days
 -- param: ctr_threshold_usd = 10000

@@ -1,8 +1,9 @@
 -- rule: 011_structuring_daily
--- version: 1
+-- version: 2
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
+-- lookback: {{lookback_days}}d
 -- score: 0.7
 -- description: Daily cash deposits into one account totalling just under the CTR threshold on several days within two weeks
 -- param: ctr_threshold_usd = 10000
@@ -11,32 +12,61 @@
 -- param: lookback_days = 14
 -- narrative: Account {subject} received daily cash totals of between USD {band_floor_usd} and USD {ctr_threshold_usd} on {band_days} days ({days_list}), USD {amount_usd} in all, from {first_ts} to {last_ts}: each day's cash kept just under the Currency Transaction Report threshold, consistent with structuring.
 --
--- Each new cash deposit anchors a look at the account's daily cash totals over the
--- lookback up to it (the anchor's own day counted up to the anchor, ties by `seq`).
--- Anchors with at least one day in the band are returned; `matched` says whether
--- enough days are. A day whose total later rises above the band clears an open
--- episode that counted it.
-WITH anchors AS (
-    SELECT dst_account AS subject, ts AS anchor_ts, seq AS anchor_seq
+-- A new cash deposit anchors a look at the account's daily cash totals over the lookback
+-- up to it (the anchor's own day counted up to the anchor, ties by `seq`) when it can
+-- change the verdict: its day's running total is now in the band, or it has just lifted
+-- a day that was in the band above it. Anchors with at least one day in the band are
+-- returned; `matched` says whether enough days are. A day lifted above the band clears
+-- an open episode that counted it. Other deposits cannot change the verdict, so they
+-- are not anchors (and a window that merely slid on clears nothing).
+WITH touched AS (
+    SELECT DISTINCT dst_account AS subject, date_trunc('day', ts) AS day
     FROM new_tx
     WHERE channel = 'cash_deposit' AND dst_account IS NOT NULL
 ),
-deposits AS (
-    SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd,
-           date_trunc('day', w.ts) AS day
+running AS (
+    -- the touched days' deposits with each day's running total, in time order
+    SELECT w.dst_account AS subject, t.day, w.tx_id, w.ts, w.seq, w.amount_usd,
+           sum(w.amount_usd) OVER (PARTITION BY w.dst_account, t.day ORDER BY w.ts, w.seq
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
     FROM window_tx w
-    JOIN anchors a ON w.dst_account = a.subject
+    JOIN touched t ON w.dst_account = t.subject AND date_trunc('day', w.ts) = t.day
     WHERE w.channel = 'cash_deposit'
-      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
-      AND w.ts >= date_trunc('day', a.anchor_ts) - INTERVAL '{{lookback_days}} days' + INTERVAL '1 day'
+),
+anchors AS (
+    SELECT r.subject, r.day, r.ts AS anchor_ts, r.seq AS anchor_seq
+    FROM running r
+    WHERE r.seq IN (SELECT seq FROM new_tx WHERE channel = 'cash_deposit')
+      AND ((r.running >= {{band_floor_usd}} AND r.running < {{ctr_threshold_usd}})
+           OR (r.running >= {{ctr_threshold_usd}}
+               AND r.running - r.amount_usd >= {{band_floor_usd}} AND r.running - r.amount_usd < {{ctr_threshold_usd}}))
+),
+earlier_days AS (
+    -- complete days before each anchor's day, within the lookback
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, date_trunc('day', w.ts) AS day,
+           sum(w.amount_usd) AS total, array_agg(w.tx_id ORDER BY w.ts, w.seq) AS ids,
+           min(w.ts) AS first_ts, max(w.ts) AS last_ts
+    FROM window_tx w
+    JOIN anchors a ON a.subject = w.dst_account
+    WHERE w.channel = 'cash_deposit'
+      AND w.ts < a.day
+      AND w.ts >= a.day - INTERVAL '{{lookback_days}} days' + INTERVAL '1 day'
+    GROUP BY a.subject, a.anchor_ts, a.anchor_seq, date_trunc('day', w.ts)
+),
+own_day AS (
+    -- each anchor's own day up to the anchor
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.day,
+           sum(r.amount_usd) AS total, array_agg(r.tx_id ORDER BY r.ts, r.seq) AS ids,
+           min(r.ts) AS first_ts, max(r.ts) AS last_ts
+    FROM anchors a
+    JOIN running r ON r.subject = a.subject AND r.day = a.day
+    WHERE r.ts < a.anchor_ts OR (r.ts = a.anchor_ts AND r.seq <= a.anchor_seq)
+    GROUP BY a.subject, a.anchor_ts, a.anchor_seq, a.day
 ),
 days AS (
-    SELECT subject, anchor_ts, anchor_seq, day,
-           sum(amount_usd) AS total,
-           array_agg(tx_id ORDER BY ts, seq) AS ids,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM deposits
-    GROUP BY subject, anchor_ts, anchor_seq, day
+    SELECT * FROM earlier_days
+    UNION ALL
+    SELECT * FROM own_day
 )
 SELECT subject, anchor_ts, anchor_seq,
        flatten(array_agg(ids ORDER BY day)) AS tx_ids,

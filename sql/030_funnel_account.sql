@@ -3,6 +3,7 @@
 -- typology: T3
 -- severity: high
 -- episode_gap: 7d
+-- lookback: {{lookback_days}}d
 -- score: 0.7
 -- description: Cash deposited into one account at branches in several states, most of it leaving within two days
 -- param: min_states = 3
@@ -15,13 +16,24 @@
 --
 -- Each new outflow anchors a look at the account's cash deposits in the lookback up to it
 -- (ties by `seq`) and at its outflows made within outflow_hours after one of them.
-WITH anchors AS (
+-- Gate: only accounts whose cash deposits in the part of the window this batch can look
+-- back over already span min_states states and min_cash_usd are examined anchor by
+-- anchor (a necessary condition, so no match is lost; most accounts stop here).
+WITH gate AS (
+    SELECT dst_account AS subject
+    FROM window_tx
+    WHERE channel = 'cash_deposit' AND location IS NOT NULL AND dst_account IS NOT NULL
+    GROUP BY dst_account
+    HAVING count(DISTINCT split_part(location, '-', 1) || '-' || split_part(location, '-', 2)) >= {{min_states}}
+       AND sum(amount_usd) >= {{min_cash_usd}}
+),
+anchors AS (
     SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
            coalesce(a.region, 'unknown') AS home_region
     FROM new_tx n
+    JOIN gate g ON n.src_account = g.subject
     LEFT JOIN accounts a ON n.src_account = a.account_id
-    WHERE n.src_account IS NOT NULL
-      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
+    WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
 ),
 cash AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, w.tx_id, w.ts, w.seq, w.amount_usd,

@@ -3,6 +3,7 @@
 -- typology: T4
 -- severity: medium
 -- episode_gap: 72h
+-- lookback: {{max_hours}}h
 -- score: 0.55
 -- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
 -- param: max_hours = 72
@@ -25,9 +26,19 @@
 -- many small receipts and paying them on (a shop, a marketplace seller) is not one.
 -- Each new outflow anchors a match: the inflows in the max_hours before it and the
 -- outflows since the first of those inflows, up to the anchor (ties by `seq`).
-WITH anchors AS (
+-- Gate: only accounts that took at least min_amount_usd in the part of the window this
+-- batch can look back over are examined anchor by anchor (a necessary condition).
+WITH gate AS (
+    SELECT dst_account AS subject
+    FROM window_tx
+    WHERE dst_account IS NOT NULL AND (src_account IS NULL OR src_account <> dst_account)
+    GROUP BY dst_account
+    HAVING sum(amount_usd) >= {{min_amount_usd}}
+),
+anchors AS (
     SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq
     FROM new_tx n
+    JOIN gate g ON n.src_account = g.subject
     LEFT JOIN accounts a ON n.src_account = a.account_id
     LEFT JOIN accounts p ON n.dst_account = p.account_id
     WHERE n.src_account IS NOT NULL AND (n.dst_account IS NULL OR n.dst_account <> n.src_account)

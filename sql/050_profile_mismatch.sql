@@ -1,8 +1,9 @@
 -- rule: 050_profile_mismatch
--- version: 1
+-- version: 2
 -- typology: T5
 -- severity: medium
 -- episode_gap: 30d
+-- lookback: {{lookback_days}}d
 -- score: 0.6
 -- description: A new personal account receiving far more than its declared profile allows (several months of declared income, or more than a student plausibly receives), net of tuition paid on
 -- param: max_account_age_days = 180
@@ -22,10 +23,24 @@ WITH moves AS (
     UNION ALL
     SELECT src_account AS account, ts, seq FROM new_tx WHERE src_account IS NOT NULL
 ),
+-- Gate: the account's gross inflow over the part of the window this batch can look back
+-- over must already exceed the profile (net of tuition it can only be less): a
+-- necessary condition, so most accounts are not examined anchor by anchor.
+gate AS (
+    SELECT w.dst_account AS subject
+    FROM window_tx w
+    JOIN accounts a ON w.dst_account = a.account_id
+    WHERE a.kind = 'personal' AND (w.src_account IS NULL OR w.src_account <> w.dst_account)
+    GROUP BY w.dst_account, a.monthly_income_usd, a.occupation
+    HAVING sum(w.amount_usd) >= {{min_inflow_usd}}
+       AND ((a.monthly_income_usd IS NOT NULL AND sum(w.amount_usd) > {{income_multiple}} * a.monthly_income_usd)
+            OR (a.occupation = 'student' AND sum(w.amount_usd) > {{student_monthly_usd}}))
+),
 anchors AS (
     SELECT n.account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
            a.monthly_income_usd AS income, coalesce(a.occupation, 'occupation not declared') AS occupation, a.opened_at
     FROM moves n
+    JOIN gate g ON n.account = g.subject
     JOIN accounts a ON n.account = a.account_id
     WHERE a.kind = 'personal' AND a.opened_at IS NOT NULL
       AND CAST(n.ts AS DATE) < a.opened_at + INTERVAL '{{max_account_age_days}} days'
@@ -72,4 +87,10 @@ SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts, inflow AS amou
          AND ((income IS NOT NULL AND inflow - tuition_out > {{income_multiple}} * income)
               OR (occupation = 'student' AND inflow - tuition_out > {{student_monthly_usd}})) AS matched
 FROM totals
+-- Only anchors whose gross inflow exceeds the profile: those where tuition paid on
+-- explains the difference come back with `matched` false and clear an open episode;
+-- a window that merely slid past old inflows clears nothing.
 WHERE payments > 0
+  AND inflow >= {{min_inflow_usd}}
+  AND ((income IS NOT NULL AND inflow > {{income_multiple}} * income)
+       OR (occupation = 'student' AND inflow > {{student_monthly_usd}}))

@@ -3,6 +3,7 @@
 -- typology: T12
 -- severity: high
 -- episode_gap: 30d
+-- lookback: {{lookback_days}}d
 -- score: 0.75
 -- description: Payments to a watch-listed precursor supplier, payments whose memo quotes the CAS number of a controlled drug precursor, or crypto payments quoting any CAS number to a CN/HK chemical or pharmaceutical business
 -- param: watchlist_tag = 'precursor_supplier'
@@ -19,8 +20,14 @@
 -- cathinone precursor (2-bromo-4'-methylpropiophenone).
 -- Each new flagged payment anchors a match holding the payer's flagged payments to the
 -- same payee in the lookback up to it (ties in time by arrival order `seq`).
+-- Only payer/payee pairs with a new payment that can carry a flag (watch-listed payee or
+-- a CAS number in the memo) are looked up in the window: the regular expression runs
+-- once per new row and on those pairs' history, never over the whole window.
 WITH pairs AS (
-    SELECT DISTINCT src_account, dst_account FROM new_tx WHERE src_account IS NOT NULL
+    SELECT DISTINCT n.src_account, n.dst_account
+    FROM new_tx n JOIN accounts a ON n.dst_account = a.account_id
+    WHERE n.src_account IS NOT NULL
+      AND (a.watchlist = '{{watchlist_tag}}' OR regexp_like(coalesce(n.memo, ''), '{{cas_pattern}}'))
 ),
 payments AS (
     SELECT w.src_account, w.dst_account, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel,

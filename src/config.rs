@@ -79,6 +79,8 @@ pub struct RawInput {
 pub struct RawPipeline {
     /// Batches in flight between stages.
     pub channel_capacity: usize,
+    /// Most rows the detectors take in one step when batches are waiting.
+    pub detect_batch_rows: usize,
     /// Event-time window length.
     pub window: String,
     /// Allowed lateness of records.
@@ -189,6 +191,7 @@ pub struct InputConfig {
 pub struct Config {
     pub input: InputConfig,
     pub channel_capacity: usize,
+    pub detect_batch_rows: usize,
     pub window: Duration,
     pub allowed_lateness: Duration,
     pub sort_memory_bytes: usize,
@@ -338,6 +341,9 @@ impl RawConfig {
         if self.pipeline.channel_capacity == 0 {
             errs.push("`pipeline.channel-capacity` must be at least 1".into());
         }
+        if self.pipeline.detect_batch_rows == 0 {
+            errs.push("`pipeline.detect-batch-rows` must be at least 1".into());
+        }
         if window.is_zero() && errs.is_empty() {
             errs.push("`pipeline.window` must be longer than 0s".into());
         }
@@ -412,6 +418,7 @@ impl RawConfig {
                 channel_values: i.channel_values.clone(),
             },
             channel_capacity: self.pipeline.channel_capacity,
+            detect_batch_rows: self.pipeline.detect_batch_rows,
             window,
             allowed_lateness,
             sort_memory_bytes: self.replay.sort_memory_mb * 1024 * 1024,

@@ -1,8 +1,9 @@
 //! The event-time sliding window of recent transactions that detectors read.
 //!
 //! Owns: `EventWindow`, the last `pipeline.window` of event time (30 days by default) as
-//! a queue of enriched, time-ordered batches; rows older than `watermark - window` are
-//! evicted as time advances, so memory follows the window, not the history.
+//! a queue of enriched, time-ordered batches; rows more than `window` older than the
+//! newest batch's first row are evicted as time advances, so memory follows the window
+//! (plus one batch), not the history.
 //! Must not: detect anything, or reorder rows (they arrive in order).
 
 use std::collections::VecDeque;
@@ -44,13 +45,16 @@ impl EventWindow {
         }
         let ts = ts_column(&batch);
         self.now = self.now.max(ts.value(ts.len() - 1));
+        // Every row of the batch sees a full window behind it: keep what is within the
+        // span of the batch's *first* row (a large batch must not push out rows its
+        // early rows still look back over).
+        let cutoff = ts.value(0).saturating_sub(self.span_us);
         self.rows += batch.num_rows();
         self.batches.push_back(batch);
-        self.evict();
+        self.evict(cutoff);
     }
 
-    fn evict(&mut self) {
-        let cutoff = self.now.saturating_sub(self.span_us);
+    fn evict(&mut self, cutoff: i64) {
         while let Some(front) = self.batches.front() {
             let ts = ts_column(front);
             if ts.value(ts.len() - 1) < cutoff {
@@ -81,5 +85,35 @@ impl EventWindow {
     /// Approximate memory held by the window's batches.
     pub fn memory_bytes(&self) -> usize {
         self.batches.iter().map(|b| b.get_array_memory_size()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestState, RowCtx, TxBuilder, TxMapping, test_fields};
+
+    fn batch(rows: &[(&str, i64)], state: &mut IngestState) -> RecordBatch {
+        let mut b = TxBuilder::new();
+        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+        for (id, secs) in rows {
+            let ts = crate::ingest::values::format_ts(secs * 1_000_000);
+            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &test_fields(id, &ts), &m).unwrap();
+        }
+        b.finish(state).0
+    }
+
+    #[test]
+    fn every_row_of_a_new_batch_keeps_its_full_lookback() {
+        let mut st = IngestState::default();
+        let mut w = EventWindow::new(100 * 1_000_000);
+        w.push(batch(&[("a", 10), ("b", 50), ("c", 90)], &mut st));
+        // A batch spanning 100..300: its first row looks back to 0, so nothing goes yet,
+        // although its newest row is 300.
+        w.push(batch(&[("d", 100), ("e", 300)], &mut st));
+        assert_eq!((w.rows(), w.now()), (5, 300 * 1_000_000));
+        // The next batch starts at 310: rows before 210 leave.
+        w.push(batch(&[("f", 310)], &mut st));
+        assert_eq!(w.rows(), 2);
     }
 }

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::values::format_ts;
 use crate::money::format_decimal;
+use crate::pipeline::order::ts_column;
 use crate::pipeline::window::EventWindow;
 use crate::pipeline::{DetectCtx, Detector};
 use crate::rules::{Rule, RuleSet};
@@ -38,7 +39,8 @@ pub const REQUIRED_COLUMNS: [&str; 5] = ["subject", "tx_ids", "first_ts", "last_
 /// The SQL rules as one detector.
 pub struct SqlRules {
     rules: Vec<Rule>,
-    ctx: SessionContext,
+    /// One session per rule (same order as `rules`).
+    ctxs: Vec<SessionContext>,
     runtime: tokio::runtime::Runtime,
     accounts: Arc<AccountsTable>,
     /// Per (rule, subject): tx ids already alerted.
@@ -47,6 +49,20 @@ pub struct SqlRules {
     held: BTreeMap<(usize, String), Alert>,
     /// Event time an episode stays open after its last evidence (µs).
     episode_gap_us: i64,
+    /// Per rule: how far back from the batch's first row it reads the window (µs).
+    lookback_us: Vec<Option<i64>>,
+    /// Per rule: time spent planning and running it (for `rule_timings`).
+    timings: Vec<RuleTiming>,
+}
+
+/// Time one rule took over the run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RuleTiming {
+    pub rule_id: String,
+    pub runs: u64,
+    pub plan_ms: f64,
+    pub run_ms: f64,
+    pub result_rows: u64,
 }
 
 fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
@@ -70,22 +86,38 @@ impl SqlRules {
         fx: &FxTable,
         episode_gap_us: i64,
     ) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Rules are independent: each has its own session (its own `window_tx`, sliced to
+        // its lookback) and they run side by side, one per core.
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(set.rules.len().max(1));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("rules")
             .build()
             .map_err(|e| Error::Internal(format!("rule runtime: {e}")))?;
-        let config = SessionConfig::new().with_target_partitions(1);
-        let ctx = SessionContext::new_with_config(config);
-        let reg = |name: &str, batch: RecordBatch| -> Result<()> {
-            let table =
-                MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(df_err(format!("table `{name}`")))?;
-            ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
-            Ok(())
-        };
-        reg("accounts", accounts.batch.clone())?;
-        reg("fx_rates", fx.to_batch())?;
-        let mut me = SqlRules {
+        let accounts_table = Arc::new(
+            MemTable::try_new(accounts.batch.schema(), vec![vec![accounts.batch.clone()]])
+                .map_err(df_err("table `accounts`".into()))?,
+        );
+        let fx_batch = fx.to_batch();
+        let fx_table = Arc::new(
+            MemTable::try_new(fx_batch.schema(), vec![vec![fx_batch]]).map_err(df_err("table `fx_rates`".into()))?,
+        );
+        let mut ctxs = Vec::new();
+        for _ in &set.rules {
+            let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+            ctx.register_table("accounts", accounts_table.clone()).map_err(df_err("table `accounts`".into()))?;
+            ctx.register_table("fx_rates", fx_table.clone()).map_err(df_err("table `fx_rates`".into()))?;
+            ctxs.push(ctx);
+        }
+        let lookback_us =
+            set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
+        let timings =
+            set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
+        let me = SqlRules {
+            timings,
+            lookback_us,
             rules: set.rules.clone(),
-            ctx,
+            ctxs,
             runtime,
             accounts,
             alerted: HashMap::new(),
@@ -93,10 +125,11 @@ impl SqlRules {
             episode_gap_us,
         };
         let empty = RecordBatch::new_empty(schema::enriched_schema());
-        me.register_stream(&empty, &[])?;
         let mut errors = Vec::new();
-        for rule in &me.rules {
-            if let Err(e) = me.runtime.block_on(plan_check(&me.ctx, rule)) {
+        for (rule, ctx) in me.rules.iter().zip(&me.ctxs) {
+            register(ctx, "new_tx", vec![empty.clone()])?;
+            register(ctx, "window_tx", vec![])?;
+            if let Err(e) = me.runtime.block_on(plan_check(ctx, rule)) {
                 errors.push(format!("rule `{}` ({}) failed to plan: {e}", rule.id, rule.source));
             }
         }
@@ -106,31 +139,43 @@ impl SqlRules {
         Ok(me)
     }
 
-    fn register_stream(&mut self, batch: &RecordBatch, window: &[RecordBatch]) -> Result<()> {
-        let schema = schema::enriched_schema();
-        for (name, parts) in [("new_tx", vec![batch.clone()]), ("window_tx", window.to_vec())] {
-            let _ = self.ctx.deregister_table(name);
-            let table = MemTable::try_new(schema.clone(), vec![parts]).map_err(df_err(format!("table `{name}`")))?;
-            self.ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
-        }
-        Ok(())
-    }
-
     /// Runs every rule over `batch` and `window` (whose newest event time is `now`);
     /// returns the episodes that closed, in the order they closed.
     pub fn evaluate(&mut self, batch: &RecordBatch, window: &[RecordBatch], now: i64) -> Result<Vec<Alert>> {
-        self.register_stream(batch, window)?;
-        let mut matches = Vec::new();
+        let first_ts = if batch.num_rows() > 0 { ts_column(batch).value(0) } else { now };
+        let mut tasks = Vec::new();
         for i in 0..self.rules.len() {
-            let rule = &self.rules[i];
-            let ctx = self.ctx.clone();
-            let sql = rule.sql();
-            let id = rule.id.clone();
-            let batches = self.runtime.block_on(async move {
-                let df = ctx.sql(&sql).await?;
-                df.collect().await
-            });
+            // Only the part of the window the rule looks back over (the window's batches
+            // are in event-time order): zero-copy slices.
+            let parts = match self.lookback_us[i] {
+                Some(back) => since(window, first_ts.saturating_sub(back)),
+                None => window.to_vec(),
+            };
+            let ctx = self.ctxs[i].clone();
+            register(&ctx, "new_tx", vec![batch.clone()])?;
+            register(&ctx, "window_tx", parts)?;
+            let sql = self.rules[i].sql();
+            tasks.push(self.runtime.spawn(async move {
+                let t0 = std::time::Instant::now();
+                let df = match ctx.sql(&sql).await {
+                    Ok(df) => df,
+                    Err(e) => return (Err(e), t0.elapsed(), Default::default()),
+                };
+                let t1 = std::time::Instant::now();
+                (df.collect().await, t1 - t0, t1.elapsed())
+            }));
+        }
+        let results = self.runtime.block_on(futures::future::join_all(tasks));
+        let mut matches = Vec::new();
+        for (i, joined) in results.into_iter().enumerate() {
+            let id = &self.rules[i].id;
+            let (batches, plan, run) = joined.map_err(|e| Error::Internal(format!("rule `{id}`: {e}")))?;
             let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
+            let t = &mut self.timings[i];
+            t.runs += 1;
+            t.plan_ms += plan.as_secs_f64() * 1e3;
+            t.run_ms += run.as_secs_f64() * 1e3;
+            t.result_rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             for b in batches {
                 matches
                     .extend(to_alerts(&self.rules[i], &b, &self.accounts)?.into_iter().map(|(a, m, w)| (i, a, m, w)));
@@ -142,8 +187,14 @@ impl SqlRules {
             (wa, &a.first_ts, &a.alert_id, x).cmp(&(wb, &b.first_ts, &b.alert_id, y))
         });
         let mut out = Vec::new();
-        for (i, m, matched, _) in matches {
+        for (i, m, matched, (when, _)) in matches {
             let key = (i, m.subjects[0].clone());
+            // An episode whose gap had passed when this match happened was closed then,
+            // whatever the batching: close it before this match can grow or clear it.
+            if self.held.get(&key).is_some_and(|h| parse_rfc3339(&h.last_ts).saturating_add(self.gap_us(i)) < when) {
+                let closed = self.held.remove(&key).expect("held");
+                self.close(i, closed, &mut out);
+            }
             if !matched {
                 // The pattern no longer holds for this subject: an open episode sharing
                 // this evidence was innocent after all (e.g. tuition paid on).
@@ -206,10 +257,23 @@ impl SqlRules {
         out
     }
 
+    /// Time each rule took so far.
+    pub fn timings(&self) -> &[RuleTiming] {
+        &self.timings
+    }
+
     /// The rules in use.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+}
+
+/// (Re)registers stream table `name` in `ctx` over `parts` (no copy).
+fn register(ctx: &SessionContext, name: &str, parts: Vec<RecordBatch>) -> Result<()> {
+    let _ = ctx.deregister_table(name);
+    let table = MemTable::try_new(schema::enriched_schema(), vec![parts]).map_err(df_err(format!("table `{name}`")))?;
+    ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
+    Ok(())
 }
 
 async fn plan_check(ctx: &SessionContext, rule: &Rule) -> std::result::Result<(), String> {
@@ -235,8 +299,32 @@ impl Detector for SqlRules {
     }
 
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        for t in &self.timings {
+            tracing::info!(
+                rule = %t.rule_id,
+                runs = t.runs,
+                plan_ms = format!("{:.0}", t.plan_ms),
+                run_ms = format!("{:.0}", t.run_ms),
+                result_rows = t.result_rows,
+                "rule timing"
+            );
+        }
         Ok(self.flush())
     }
+}
+
+/// The rows of time-ordered `batches` at or after `from` (slices, no copy).
+fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for b in batches {
+        let ts = ts_column(b);
+        if b.num_rows() == 0 || ts.value(b.num_rows() - 1) < from {
+            continue;
+        }
+        let start = ts.values().partition_point(|&t| t < from);
+        out.push(if start == 0 { b.clone() } else { b.slice(start, b.num_rows() - start) });
+    }
+    out
 }
 
 fn parse_rfc3339(t: &str) -> i64 {

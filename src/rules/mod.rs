@@ -9,8 +9,8 @@
 //!
 //! A rule file starts with `-- key: value` lines: `rule`, `version`, `typology`,
 //! `severity`, `score`, `description`, `narrative` (a template with `{column}` and
-//! `{param}` placeholders), `episode_gap` (how long an episode stays open, e.g. `72h`)
-//! and any number of `param: name = value` (a number, or a 'quoted string'). The SQL reads the tables `new_tx` (the micro-batch), `window_tx`
+//! `{param}` placeholders), `episode_gap` (how long an episode stays open, e.g. `72h`),
+//! `lookback` (how far back from an anchor the rule reads the window) and any number of `param: name = value` (a number, or a 'quoted string'). The SQL reads the tables `new_tx` (the micro-batch), `window_tx`
 //! (the event-time window, the micro-batch included), `accounts` and `fx_rates`, and
 //! returns one row per match with at least `subject`, `tx_ids` (list, time order),
 //! `first_ts`, `last_ts` and `amount_usd`; every other column goes to the alert's
@@ -86,6 +86,10 @@ pub struct Rule {
     /// How long an episode of this rule stays open after its last evidence (header
     /// `episode_gap`, e.g. `72h`); `None`: the engine's default.
     pub episode_gap: Option<std::time::Duration>,
+    /// How far back from an anchoring row the rule reads `window_tx` (header `lookback`,
+    /// e.g. `{{lookback_hours}}h`: placeholders are filled from the parameters); the
+    /// engine hands the rule only that part of the window. `None`: the whole window.
+    pub lookback: Option<String>,
     /// Parameters with their values (defaults, then config overrides).
     pub params: BTreeMap<String, ParamValue>,
     /// The SQL as written, with `{{param}}` placeholders.
@@ -157,6 +161,7 @@ impl Rule {
         };
         let rule = Rule {
             episode_gap,
+            lookback: header.get("lookback").cloned(),
             id,
             version: get("version")?,
             typology: get("typology")?,
@@ -178,11 +183,22 @@ impl Rule {
 
     /// The SQL with every `{{param}}` replaced.
     pub fn sql(&self) -> String {
-        let mut out = self.template.clone();
+        self.fill(&self.template)
+    }
+
+    fn fill(&self, text: &str) -> String {
+        let mut out = text.to_string();
         for (k, v) in &self.params {
             out = out.replace(&format!("{{{{{k}}}}}"), &v.sql());
         }
         out
+    }
+
+    /// The `lookback` header with the parameters filled in, as a duration.
+    pub fn lookback_duration(&self) -> std::result::Result<Option<std::time::Duration>, String> {
+        let Some(t) = &self.lookback else { return Ok(None) };
+        let text = self.fill(t);
+        crate::config::parse_duration(text.trim()).map(Some).map_err(|e| format!("lookback `{text}`: {e}"))
     }
 }
 
@@ -260,6 +276,9 @@ impl RuleSet {
                                 }
                             }
                         }
+                    }
+                    if let Err(e) = rule.lookback_duration() {
+                        errors.push(format!("rule `{source}`: {e}"));
                     }
                     if cfg.disabled.contains(&rule.id) {
                         disabled.push(rule.id);
