@@ -33,7 +33,7 @@ anchors AS (
     FROM new_tx n
     JOIN gate g ON n.src_account = g.subject
     LEFT JOIN accounts a ON n.src_account = a.account_id
-    WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
+    WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
 ),
 cash AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, w.tx_id, w.ts, w.seq, w.amount_usd,

@@ -39,13 +39,12 @@ anchors AS (
     SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq
     FROM new_tx n
     JOIN gate g ON n.src_account = g.subject
-    LEFT JOIN accounts a ON n.src_account = a.account_id
-    LEFT JOIN accounts p ON n.dst_account = p.account_id
-    WHERE n.src_account IS NOT NULL AND (n.dst_account IS NULL OR n.dst_account <> n.src_account)
+    WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
       AND n.amount_usd >= {{min_outflow_usd}}
-      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(a.kind, ''))
-      AND (coalesce(a.kind, '') <> 'business' OR array_has(string_to_array('{{business_industries}}', ','), a.industry))
-      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
+      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
+      AND (coalesce(n.src_kind, '') <> 'business'
+           OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
+      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(n.dst_industry, ''))
 ),
 ins AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
@@ -60,10 +59,9 @@ first_in AS (
 outs AS (
     SELECT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
     FROM window_tx w JOIN first_in f ON w.src_account = f.subject
-    LEFT JOIN accounts p ON w.dst_account = p.account_id
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
       AND w.amount_usd >= {{min_outflow_usd}}
-      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, ''))
+      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, ''))
       AND w.ts >= f.first_in_ts
       AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
 ),

@@ -26,15 +26,18 @@ WITH moves AS (
 -- Gate: the account's gross inflow over the part of the window this batch can look back
 -- over must already exceed the profile (net of tuition it can only be less): a
 -- necessary condition, so most accounts are not examined anchor by anchor.
+gross AS (
+    SELECT dst_account, sum(amount_usd) AS inflow
+    FROM window_tx
+    WHERE dst_kind = 'personal' AND (src_account IS NULL OR src_account <> dst_account)
+    GROUP BY dst_account
+    HAVING sum(amount_usd) >= {{min_inflow_usd}}
+),
 gate AS (
-    SELECT w.dst_account AS subject
-    FROM window_tx w
-    JOIN accounts a ON w.dst_account = a.account_id
-    WHERE a.kind = 'personal' AND (w.src_account IS NULL OR w.src_account <> w.dst_account)
-    GROUP BY w.dst_account, a.monthly_income_usd, a.occupation
-    HAVING sum(w.amount_usd) >= {{min_inflow_usd}}
-       AND ((a.monthly_income_usd IS NOT NULL AND sum(w.amount_usd) > {{income_multiple}} * a.monthly_income_usd)
-            OR (a.occupation = 'student' AND sum(w.amount_usd) > {{student_monthly_usd}}))
+    SELECT g.dst_account AS subject
+    FROM gross g JOIN accounts a ON g.dst_account = a.account_id
+    WHERE (a.monthly_income_usd IS NOT NULL AND g.inflow > {{income_multiple}} * a.monthly_income_usd)
+       OR (a.occupation = 'student' AND g.inflow > {{student_monthly_usd}})
 ),
 anchors AS (
     SELECT n.account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
@@ -57,10 +60,9 @@ flows AS (
     UNION ALL
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
            w.tx_id, w.ts, w.seq, w.amount_usd, false AS inbound,
-           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(p.industry, '')) AS to_school
+           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, '')) AS to_school
     FROM window_tx w
     JOIN anchors a ON w.src_account = a.subject
-    LEFT JOIN accounts p ON w.dst_account = p.account_id
     WHERE (w.dst_account IS NULL OR w.src_account <> w.dst_account)
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'

@@ -30,6 +30,10 @@ pub struct ReplayArgs {
     pub from: Option<String>,
     /// Exclusive end of event time.
     pub to: Option<String>,
+    /// Resume from the checkpoint in this directory (window, open episodes, numbering).
+    pub resume: Option<PathBuf>,
+    /// End by writing a checkpoint here; open episodes stay open for the next run.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// Parses a `--from`/`--to` value.
@@ -79,6 +83,8 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         fx_rate_rows: side.fx_rows,
         side_rejected: side.rejected,
         write_ordered: cfg.write_ordered,
+        resume: None,
+        checkpoint: None,
     }
 }
 
@@ -116,6 +122,8 @@ pub async fn replay_with(
     let mut p = pipeline("replay", cfg, side, from, to);
     p.detectors = rule_detectors(cfg, &p.ctx).await?;
     p.detectors.extend(detectors);
+    p.resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
+    p.checkpoint = args.checkpoint.clone();
     p.run(Box::new(source)).await
 }
 

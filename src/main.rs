@@ -41,6 +41,13 @@ enum Command {
         /// Progress display: auto, bar, log, off.
         #[arg(long)]
         progress: Option<String>,
+        /// Start from the checkpoint a previous run left in this directory.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// End by writing a checkpoint to this directory (open episodes stay open and
+        /// carry over to the run that resumes from it).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
     },
     /// Run live: NDJSON on stdin, or follow a directory where ledger files land.
     Run {
@@ -204,7 +211,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let runtime =
         || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime");
     match &cli.command {
-        Command::Replay { ledger, out, from, to, speed, progress } => {
+        Command::Replay { ledger, out, from, to, speed, progress, resume, checkpoint } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
                     c.out_dir = o.clone();
@@ -215,7 +222,12 @@ fn run() -> anyhow::Result<ExitCode> {
                 }
                 progress_flag(progress.as_ref(), c)
             })?;
-            let args = app::ReplayArgs { from: from.clone(), to: to.clone() };
+            let args = app::ReplayArgs {
+                from: from.clone(),
+                to: to.clone(),
+                resume: resume.clone(),
+                checkpoint: checkpoint.clone(),
+            };
             let summary = runtime()?.block_on(app::replay(&cfg, ledger, &args))?;
             print!("{}", summary.to_text(&cfg.out_dir));
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })

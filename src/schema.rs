@@ -52,6 +52,9 @@ pub mod tx {
     pub const LABEL_SCHEME: &str = "label_scheme";
     /// USD equivalent at the day's FX rate, added by the pipeline's enrich stage.
     pub const AMOUNT_USD: &str = "amount_usd";
+    /// KYC attributes of both parties, looked up once in the enrich stage so rules need
+    /// not join `accounts` for them (null when the account is not in the table).
+    pub const PARTY_COLUMNS: [&str; 6] = ["src_kind", "src_industry", "src_country", "dst_kind", "dst_industry", "dst_country"];
 }
 
 /// Column names of the `accounts` table.
@@ -119,6 +122,9 @@ static TRANSACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
 static ENRICHED: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields: Vec<Field> = TRANSACTIONS.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(tx::AMOUNT_USD, usd_type(), true));
+    for c in tx::PARTY_COLUMNS {
+        fields.push(Field::new(c, DataType::Utf8, true));
+    }
     Arc::new(Schema::new(fields))
 });
 

@@ -29,8 +29,20 @@ pub trait Detector: Send {
     /// returns the alerts it completes. The same evidence must yield the same alert id.
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>>;
 
-    /// Called once at the end of input (replays, or a live source that ended).
+    /// Called once at the end of input (replays, or a live source that ended), unless
+    /// the run ends in a checkpoint (then `save_state` is called instead).
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
         Ok(Vec::new())
+    }
+
+    /// What the detector must carry into the next run (a checkpoint): whatever it holds
+    /// beyond the window (open episodes, evidence already alerted). Default: nothing.
+    fn save_state(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Takes back what `save_state` gave, before the first batch of a resumed run.
+    fn load_state(&mut self, _state: serde_json::Value) -> Result<()> {
+        Ok(())
     }
 }

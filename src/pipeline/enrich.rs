@@ -1,32 +1,37 @@
-//! The enrich stage: each row's USD equivalent at the day's FX rate (`amount_usd`).
+//! The enrich stage: each row's USD equivalent at the day's FX rate (`amount_usd`) and
+//! the KYC attributes of both parties.
 //!
 //! Owns: appending `amount_usd` (exact, micro-dollars) with the rate of the latest date
-//! on or before the row's date; rows in currencies with no rate get null and are counted.
+//! on or before the row's date (rows in currencies with no rate get null and are
+//! counted), and `src_/dst_` `kind`, `industry`, `country` from the accounts table (looked
+//! up once here, so no rule joins `accounts` for them).
 //! Must not: drop or reorder rows.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Decimal128Builder, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, Decimal128Builder, RecordBatch, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::Decimal128Type;
 
 use crate::error::{Error, Result};
-use crate::ingest::tables::FxTable;
+use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::money::to_usd;
 use crate::pipeline::order::ts_column;
-use crate::schema::{self, tx};
+use crate::schema::{self, acct, tx};
 
 /// Converts amounts to USD, caching rates per (currency, day).
 pub struct Enricher {
     fx: Arc<FxTable>,
+    accounts: Arc<AccountsTable>,
     cache: HashMap<(String, i32), Option<i128>>,
     /// Rows without a rate, by currency.
     pub missing_rate: BTreeMap<String, u64>,
 }
 
 impl Enricher {
-    pub fn new(fx: Arc<FxTable>) -> Self {
-        Enricher { fx, cache: HashMap::new(), missing_rate: BTreeMap::new() }
+    pub fn new(fx: Arc<FxTable>, accounts: Arc<AccountsTable>) -> Self {
+        Enricher { fx, accounts, cache: HashMap::new(), missing_rate: BTreeMap::new() }
     }
 
     /// `batch` (transactions schema) with `amount_usd` appended (enriched schema).
@@ -58,6 +63,15 @@ impl Enricher {
         }
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
         cols.push(Arc::new(out.finish()));
+        for side in [tx::SRC_ACCOUNT, tx::DST_ACCOUNT] {
+            let ids = batch.column_by_name(side).expect("account column").as_string::<i32>();
+            let rows: UInt32Array =
+                ids.iter().map(|id| id.and_then(|id| self.accounts.index.get(id)).map(|&r| r as u32)).collect();
+            for attr in [acct::KIND, acct::INDUSTRY, acct::COUNTRY] {
+                let col = self.accounts.batch.column_by_name(attr).expect("accounts column");
+                cols.push(take(col, &rows, None).map_err(|e| Error::arrow("looking up account attributes", e))?);
+            }
+        }
         RecordBatch::try_new(schema::enriched_schema(), cols).map_err(|e| Error::arrow("enriching with USD amounts", e))
     }
 }

@@ -7,6 +7,7 @@
 //! on Ctrl-C. Must not: parse inputs (`ingest`) or decide what is suspicious
 //! (detectors).
 
+pub mod checkpoint;
 pub mod detect;
 pub mod enrich;
 pub mod order;
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt64Array};
+use arrow::datatypes::UInt64Type;
 use tokio::sync::mpsc;
 
 use crate::alerts::{Alert, JsonlAlertSink};
@@ -67,6 +69,10 @@ pub struct Pipeline {
     pub side_rejected: Vec<Rejected>,
     /// Also write the ordered, enriched stream to `ordered.parquet`.
     pub write_ordered: bool,
+    /// Start from this checkpoint (window, detectors' state, `seq` and watermark).
+    pub resume: Option<checkpoint::Checkpoint>,
+    /// End in a checkpoint written here instead of closing open episodes.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// What the order stage sends on.
@@ -81,6 +87,19 @@ enum ToSink {
     Processed { rows: u64, first_ts: i64, last_ts: i64, unknown_channels: BTreeMap<String, u64> },
     Alerts(Vec<Alert>),
     End { window_rows: u64, window_max: u64, missing_fx: BTreeMap<String, u64> },
+}
+
+/// Continues a checkpoint's arrival numbering: `seq` + `offset`.
+fn offset_seq(batch: RecordBatch, offset: u64) -> Result<RecordBatch> {
+    if offset == 0 || batch.num_rows() == 0 {
+        return Ok(batch);
+    }
+    let i = batch.schema().index_of(tx::SEQ).map_err(|e| Error::arrow("seq column", e))?;
+    let shifted = arrow::compute::kernels::numeric::add(batch.column(i), &UInt64Array::new_scalar(offset))
+        .map_err(|e| Error::arrow("numbering rows after a checkpoint", e))?;
+    let mut cols = batch.columns().to_vec();
+    cols[i] = shifted;
+    RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows after a checkpoint", e))
 }
 
 fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
@@ -141,11 +160,18 @@ impl Pipeline {
         // Stage 2: time range, watermarks, pacing.
         let (ord_tx, mut ord_rx) = mpsc::channel::<Ordered>(cap);
         let (from_us, to_us, lateness_us, speed) = (self.from_us, self.to_us, self.lateness_us, self.speed);
+        let resume = self.resume.take();
+        let seq_offset = resume.as_ref().map_or(0, |c| c.state.next_seq);
+        let resume_ts = resume.as_ref().map(|c| c.state.max_ts);
         let order_task = tokio::spawn(async move {
             let mut orderer = Orderer::new(lateness_us);
+            if let Some(ts) = resume_ts {
+                orderer.resume_at(ts);
+            }
             let mut pacer = Pacer::new(speed);
             while let Some(chunk) = src_rx.recv().await {
                 let Chunk { batch, mut rejected, rows_read } = chunk;
+                let batch = offset_seq(batch, seq_offset)?;
                 let (batch, outside) = filter_range(batch, from_us, to_us)?;
                 let released = orderer.push(batch)?;
                 if let Some(late) = &released.late {
@@ -176,9 +202,21 @@ impl Pipeline {
             true => Some(ParquetOut::create(&self.out_dir.join("ordered.parquet"), crate::schema::enriched_schema())?),
             false => None,
         };
+        let checkpoint_dir = self.checkpoint.clone();
         let detect_task = tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut enricher = enrich::Enricher::new(ctx.fx.clone());
+            let mut enricher = enrich::Enricher::new(ctx.fx.clone(), ctx.accounts.clone());
             let mut window = EventWindow::new(window_us);
+            let mut next_seq = seq_offset;
+            let mut max_ts = i64::MIN;
+            if let Some(mut c) = resume {
+                for b in c.window.drain(..) {
+                    window.push(b);
+                }
+                max_ts = c.state.max_ts;
+                for d in detectors.iter_mut() {
+                    d.load_state(c.state.detectors.remove(d.id()).unwrap_or(serde_json::Value::Null))?;
+                }
+            }
             let mut window_max = 0u64;
             while let Some(msg) = ord_rx.blocking_recv() {
                 // Adaptive micro-batches: batches already waiting are taken together (up
@@ -228,6 +266,9 @@ impl Pipeline {
                         }
                         window.push(enriched.clone());
                         window_max = window_max.max(window.rows() as u64);
+                        let seqs = enriched.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
+                        next_seq = next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
+                        max_ts = max_ts.max(window.now());
                         let mut alerts = Vec::new();
                         for d in detectors.iter_mut() {
                             alerts.extend(d.on_batch(&enriched, &window, &ctx)?);
@@ -259,8 +300,26 @@ impl Pipeline {
                 w.close()?;
             }
             let mut alerts = Vec::new();
-            for d in detectors.iter_mut() {
-                alerts.extend(d.on_finish(&window, &ctx)?);
+            match &checkpoint_dir {
+                // Open episodes stay open: the next run resumes them.
+                Some(dir) => {
+                    let mut state = checkpoint::CheckpointState {
+                        format: checkpoint::FORMAT,
+                        next_seq,
+                        max_ts,
+                        window_rows: window.rows() as u64,
+                        ..Default::default()
+                    };
+                    for d in detectors.iter() {
+                        state.detectors.insert(d.id().to_string(), d.save_state()?);
+                    }
+                    checkpoint::save(dir, &state, &window)?;
+                }
+                None => {
+                    for d in detectors.iter_mut() {
+                        alerts.extend(d.on_finish(&window, &ctx)?);
+                    }
+                }
             }
             if !alerts.is_empty() {
                 let _ = sink_tx.blocking_send(ToSink::Alerts(alerts));

@@ -60,6 +60,13 @@ impl Orderer {
         Orderer { lateness_us, max_ts: i64::MIN, watermark: i64::MIN, pending: Vec::new(), pending_min: i64::MAX }
     }
 
+    /// Continues after a checkpoint whose newest event time was `max_ts`: rows more than
+    /// the allowed lateness before it are late.
+    pub fn resume_at(&mut self, max_ts: i64) {
+        self.max_ts = self.max_ts.max(max_ts);
+        self.watermark = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
+    }
+
     /// The current watermark (`i64::MIN` before any row).
     pub fn watermark(&self) -> i64 {
         self.watermark

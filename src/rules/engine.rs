@@ -10,7 +10,11 @@
 //! the episode gap (24 h of event time), and is alerted once, with all its evidence, when
 //! the gap has passed or the input ends. So a growing pattern is one alert, not one per
 //! new row, and the alert carries everything.
-//! Must not: do I/O or keep anything but the evidence already alerted.
+//! Per-rule planning and run times are logged at debug level at the end
+//! (`MIRRORFLOW_LOG=mirrorflow::rules=debug`); `MIRRORFLOW_EXPLAIN=<rule id>` prints
+//! DataFusion's EXPLAIN ANALYZE of each run of one rule.
+//! Must not: do I/O or keep anything but the evidence already alerted (and the open
+//! episodes, which a checkpoint carries to the next run).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -53,6 +57,14 @@ pub struct SqlRules {
     lookback_us: Vec<Option<i64>>,
     /// Per rule: time spent planning and running it (for `rule_timings`).
     timings: Vec<RuleTiming>,
+}
+
+/// What the rules carry from one run to the next (a checkpoint): open episodes and the
+/// evidence already alerted, per (rule id, subject).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RulesState {
+    open: Vec<(String, String, Alert)>,
+    alerted: Vec<(String, String, Vec<String>)>,
 }
 
 /// Time one rule took over the run.
@@ -155,6 +167,9 @@ impl SqlRules {
             register(&ctx, "new_tx", vec![batch.clone()])?;
             register(&ctx, "window_tx", parts)?;
             let sql = self.rules[i].sql();
+            if std::env::var("MIRRORFLOW_EXPLAIN").is_ok_and(|v| v == self.rules[i].id) {
+                explain(&ctx, &self.runtime, &self.rules[i].id, &sql);
+            }
             tasks.push(self.runtime.spawn(async move {
                 let t0 = std::time::Instant::now();
                 let df = match ctx.sql(&sql).await {
@@ -276,6 +291,21 @@ fn register(ctx: &SessionContext, name: &str, parts: Vec<RecordBatch>) -> Result
     Ok(())
 }
 
+/// `MIRRORFLOW_EXPLAIN=<rule id>`: DataFusion's EXPLAIN ANALYZE of every run of that rule
+/// on stderr (for rule authors tuning a rule; runs the rule twice).
+fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, sql: &str) {
+    let text = runtime.block_on(async {
+        let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?;
+        let batches = df.collect().await?;
+        arrow::util::pretty::pretty_format_batches(&batches).map(|t| t.to_string())
+            .map_err(datafusion::error::DataFusionError::from)
+    });
+    match text {
+        Ok(t) => eprintln!("EXPLAIN ANALYZE {id}\n{t}"),
+        Err(e) => eprintln!("EXPLAIN ANALYZE {id} failed: {}", e),
+    }
+}
+
 async fn plan_check(ctx: &SessionContext, rule: &Rule) -> std::result::Result<(), String> {
     let df = ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
     let schema = df.schema().clone();
@@ -298,9 +328,50 @@ impl Detector for SqlRules {
         self.evaluate(batch, &parts, window.now())
     }
 
+    fn save_state(&self) -> Result<serde_json::Value> {
+        let id = |i: usize| self.rules[i].id.clone();
+        let state = RulesState {
+            open: self.held.iter().map(|((i, s), a)| (id(*i), s.clone(), a.clone())).collect(),
+            alerted: self
+                .alerted
+                .iter()
+                .map(|((i, s), t)| {
+                    let mut t: Vec<String> = t.iter().cloned().collect();
+                    t.sort();
+                    (id(*i), s.clone(), t)
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        serde_json::to_value(state).map_err(|e| Error::Internal(format!("rules state: {e}")))
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let state: RulesState = serde_json::from_value(state)
+            .map_err(|e| Error::Config(vec![format!("checkpoint: the rules' state does not read: {e}")]))?;
+        let index = |rule: &str| {
+            self.rules.iter().position(|r| r.id == rule).ok_or_else(|| {
+                Error::Config(vec![format!(
+                    "checkpoint: rule `{rule}` had open episodes or alerts, but it is not enabled in this run"
+                )])
+            })
+        };
+        for (rule, subject, alert) in state.open {
+            self.held.insert((index(&rule)?, subject), alert);
+        }
+        for (rule, subject, ids) in state.alerted {
+            self.alerted.entry((index(&rule)?, subject)).or_default().extend(ids);
+        }
+        Ok(())
+    }
+
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
         for t in &self.timings {
-            tracing::info!(
+            tracing::debug!(
                 rule = %t.rule_id,
                 runs = t.runs,
                 plan_ms = format!("{:.0}", t.plan_ms),
