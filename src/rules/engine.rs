@@ -34,6 +34,7 @@ use crate::money::format_decimal;
 use crate::pipeline::order::ts_column;
 use crate::pipeline::window::EventWindow;
 use crate::pipeline::{DetectCtx, Detector};
+use crate::rules::steps::{Step, split};
 use crate::rules::{Rule, RuleSet};
 use crate::schema::{self, acct};
 
@@ -45,6 +46,8 @@ pub struct SqlRules {
     rules: Vec<Rule>,
     /// One session per rule (same order as `rules`).
     ctxs: Vec<SessionContext>,
+    /// Per rule, its SQL as steps (CTEs read more than once are materialized).
+    steps: Vec<Vec<Step>>,
     runtime: tokio::runtime::Runtime,
     accounts: Arc<AccountsTable>,
     /// Per (rule, subject): tx ids already alerted.
@@ -125,7 +128,9 @@ impl SqlRules {
             set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
         let timings =
             set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
+        let steps = set.rules.iter().map(|r| split(&r.sql())).collect();
         let me = SqlRules {
+            steps,
             timings,
             lookback_us,
             rules: set.rules.clone(),
@@ -138,10 +143,10 @@ impl SqlRules {
         };
         let empty = RecordBatch::new_empty(schema::enriched_schema());
         let mut errors = Vec::new();
-        for (rule, ctx) in me.rules.iter().zip(&me.ctxs) {
+        for (k, (rule, ctx)) in me.rules.iter().zip(&me.ctxs).enumerate() {
             register(ctx, "new_tx", vec![empty.clone()])?;
             register(ctx, "window_tx", vec![])?;
-            if let Err(e) = me.runtime.block_on(plan_check(ctx, rule)) {
+            if let Err(e) = me.runtime.block_on(plan_check(ctx, rule, &me.steps[k])) {
                 errors.push(format!("rule `{}` ({}) failed to plan: {e}", rule.id, rule.source));
             }
         }
@@ -166,18 +171,15 @@ impl SqlRules {
             let ctx = self.ctxs[i].clone();
             register(&ctx, "new_tx", vec![batch.clone()])?;
             register(&ctx, "window_tx", parts)?;
-            let sql = self.rules[i].sql();
+            let steps = self.steps[i].clone();
             if std::env::var("MIRRORFLOW_EXPLAIN").is_ok_and(|v| v == self.rules[i].id) {
-                explain(&ctx, &self.runtime, &self.rules[i].id, &sql);
+                explain(&ctx, &self.runtime, &self.rules[i].id, &self.rules[i].sql());
             }
             tasks.push(self.runtime.spawn(async move {
-                let t0 = std::time::Instant::now();
-                let df = match ctx.sql(&sql).await {
-                    Ok(df) => df,
-                    Err(e) => return (Err(e), t0.elapsed(), Default::default()),
-                };
-                let t1 = std::time::Instant::now();
-                (df.collect().await, t1 - t0, t1.elapsed())
+                let mut plan = std::time::Duration::ZERO;
+                let mut run = std::time::Duration::ZERO;
+                let out = run_steps(&ctx, &steps, &mut plan, &mut run).await;
+                (out, plan, run)
             }));
         }
         let results = self.runtime.block_on(futures::future::join_all(tasks));
@@ -306,7 +308,36 @@ fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, sq
     }
 }
 
-async fn plan_check(ctx: &SessionContext, rule: &Rule) -> std::result::Result<(), String> {
+/// Runs a rule's steps in `ctx`: each materialized CTE is collected and registered as a
+/// table for the steps after it; returns the last step's result.
+async fn run_steps(
+    ctx: &SessionContext,
+    steps: &[Step],
+    plan: &mut std::time::Duration,
+    run: &mut std::time::Duration,
+) -> datafusion::error::Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for step in steps {
+        let t0 = std::time::Instant::now();
+        let physical = ctx.sql(&step.sql).await?.create_physical_plan().await?;
+        let t1 = std::time::Instant::now();
+        *plan += t1 - t0;
+        let batches = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
+        *run += t1.elapsed();
+        match &step.table {
+            Some(name) => {
+                let _ = ctx.deregister_table(name.as_str());
+                let table = MemTable::try_new(physical.schema(), vec![batches])?;
+                ctx.register_table(name.as_str(), Arc::new(table))?;
+            }
+            None => out = batches,
+        }
+    }
+    Ok(out)
+}
+
+async fn plan_check(ctx: &SessionContext, rule: &Rule, steps: &[Step]) -> std::result::Result<(), String> {
+    // The whole query first: its errors name the rule's own SQL.
     let df = ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
     let schema = df.schema().clone();
     let missing: Vec<&str> =
@@ -314,7 +345,8 @@ async fn plan_check(ctx: &SessionContext, rule: &Rule) -> std::result::Result<()
     if !missing.is_empty() {
         return Err(format!("the result has no column {}", missing.join(", ")));
     }
-    df.collect().await.map_err(|e| e.to_string())?;
+    let (mut p, mut r) = Default::default();
+    run_steps(ctx, steps, &mut p, &mut r).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
