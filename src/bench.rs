@@ -9,10 +9,17 @@
 //! Must not: ingest in-process (each measurement is a fresh child, so its peak memory is
 //! its own), alter the figures the children report, or run from the test suite: the
 //! tests cover the pure parts (parsing, summarising, formatting) only.
+//!
+//! The pieces every benchmark needs (generated ledgers behind a marker file, child
+//! processes and their peak memory, the DuckDB probe, the machine, tables, best-of-N) are
+//! `pub(crate)` here and shared with `bench_rules` (`mirrorflow bench rules`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +33,10 @@ const DUCKDB_SCRIPT: &str = include_str!("../bench/duckdb_ingest.py");
 pub const FORMATS: [&str; 3] = ["csv", "csv.gz", "parquet"];
 
 /// Marker written into a ledger directory once it is complete.
-const MARKER: &str = "bench-ledger.json";
+pub(crate) const MARKER: &str = "bench-ledger.json";
 
-/// Exit status of `duckdb_ingest.py` when the `duckdb` package is missing.
-const EXIT_NO_DUCKDB: i32 = 3;
+/// Exit status of the DuckDB scripts when the `duckdb` package is missing.
+pub(crate) const EXIT_NO_DUCKDB: i32 = 3;
 
 /// Options of `mirrorflow bench ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,19 +75,25 @@ impl Default for BenchOptions {
     }
 }
 
+/// The problems with `--rows` and `--repeats`, which every benchmark takes.
+pub(crate) fn check_sizes(rows: &[u64], repeats: u32) -> Vec<String> {
+    let mut errors = Vec::new();
+    if rows.is_empty() {
+        errors.push("--rows: give at least one size".to_string());
+    }
+    if rows.contains(&0) {
+        errors.push("--rows: sizes must be at least 1".to_string());
+    }
+    if repeats == 0 {
+        errors.push("--repeats: must be at least 1".to_string());
+    }
+    errors
+}
+
 impl BenchOptions {
     /// Every problem with the options, reported at once.
     fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
-        if self.rows.is_empty() {
-            errors.push("--rows: give at least one size".to_string());
-        }
-        if self.rows.contains(&0) {
-            errors.push("--rows: sizes must be at least 1".to_string());
-        }
-        if self.repeats == 0 {
-            errors.push("--repeats: must be at least 1".to_string());
-        }
+        let mut errors = check_sizes(&self.rows, self.repeats);
         if self.formats.is_empty() {
             errors.push("--formats: give at least one format".to_string());
         }
@@ -205,7 +218,7 @@ pub fn run_ingest_bench(opts: &BenchOptions) -> Result<String> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::io(&opts.data_dir, e))?;
 
     let (duckdb, duckdb_note) = if opts.duckdb {
-        let script = write_script(&opts.data_dir)?;
+        let script = write_script(&opts.data_dir, "duckdb_ingest.py", DUCKDB_SCRIPT)?;
         match probe_duckdb(&opts.python, &script) {
             Ok(info) => (Some((script, info)), None),
             Err(note) => (None, Some(note)),
@@ -262,11 +275,16 @@ pub fn run_ingest_bench(opts: &BenchOptions) -> Result<String> {
         duckdb_note,
     };
     if let Some(path) = &opts.json_out {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::Internal(format!("cannot serialise the bench report: {e}")))?;
-        std::fs::write(path, json + "\n").map_err(|e| Error::io(path, e))?;
+        write_json(path, &report)?;
     }
     Ok(format_report(&report))
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Internal(format!("cannot serialise the bench report: {e}")))?;
+    std::fs::write(path, json + "\n").map_err(|e| Error::io(path, e))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -281,11 +299,65 @@ struct BenchLedger {
 
 /// What the marker file records about a complete ledger directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Marker {
-    rows: u64,
-    seed: u64,
-    rows_read: u64,
-    rows_accepted: u64,
+pub(crate) struct Marker {
+    pub rows: u64,
+    pub seed: u64,
+    /// The `--format` given to `mirrorflow gen` (markers written before it existed are
+    /// the ingest benchmark's CSV ledgers).
+    #[serde(default = "csv_format")]
+    pub format: String,
+    /// What `mirrorflow ingest` counted when converting the ledger, if it was converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_read: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_accepted: Option<u64>,
+}
+
+fn csv_format() -> String {
+    "csv".to_string()
+}
+
+impl Marker {
+    pub(crate) fn new(rows: u64, seed: u64, format: &str) -> Self {
+        Marker { rows, seed, format: format.to_string(), rows_read: None, rows_accepted: None }
+    }
+
+    /// The marker of `dir`, if there is a readable one.
+    pub(crate) fn read(dir: &Path) -> Option<Marker> {
+        let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Whether a ledger with this marker was made with these settings.
+    pub(crate) fn matches(&self, rows: u64, seed: u64, format: &str) -> bool {
+        self.rows == rows && self.seed == seed && self.format == format
+    }
+
+    /// Writes the marker into `dir` (the last step of making a ledger).
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+        write_json(&dir.join(MARKER), self)
+    }
+}
+
+/// Whether `dir` holds a complete ledger made with `rows`, `seed` and `format` (its
+/// marker matches and every file of `files` is there).
+pub(crate) fn ledger_is_current(dir: &Path, rows: u64, seed: u64, format: &str, files: &[&Path]) -> bool {
+    Marker::read(dir).is_some_and(|m| m.matches(rows, seed, format)) && files.iter().all(|f| f.is_file())
+}
+
+/// Deletes `dir` if it exists, then fills it with `mirrorflow gen --rows rows --seed seed
+/// --format format` (the caller writes the marker once the ledger is complete).
+pub(crate) fn generate_ledger(exe: &Path, dir: &Path, rows: u64, seed: u64, format: &str) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    tracing::info!("bench: generating {rows} rows ({format}) into `{}` (once)", dir.display());
+    let mut gen_cmd = Command::new(exe);
+    gen_cmd.arg("gen").arg("--out").arg(dir).arg("--seed").arg(seed.to_string());
+    gen_cmd.arg("--rows").arg(rows.to_string()).args(["--format", format]);
+    run_child(&mut gen_cmd, "mirrorflow gen", dir, Stdio::inherit())?;
+    Ok(())
 }
 
 impl BenchLedger {
@@ -320,22 +392,12 @@ impl BenchLedger {
 /// `seed`, generating it (CSV with `gen`, then Parquet with `ingest --to-parquet`) if not.
 fn ensure_ledger(exe: &Path, data_dir: &Path, rows: u64, seed: u64) -> Result<BenchLedger> {
     let ledger = BenchLedger::at(data_dir, rows);
-    let marker_path = ledger.dir.join(MARKER);
-    let marker: Option<Marker> = std::fs::read_to_string(&marker_path).ok().and_then(|s| serde_json::from_str(&s).ok());
-    if marker.is_some_and(|m| m.rows == rows && m.seed == seed) && ledger.csv.is_file() && ledger.parquet.is_file() {
+    if ledger_is_current(&ledger.dir, rows, seed, "csv", &[&ledger.csv, &ledger.parquet]) {
         return Ok(ledger);
     }
-    if ledger.dir.exists() {
-        std::fs::remove_dir_all(&ledger.dir).map_err(|e| Error::io(&ledger.dir, e))?;
-    }
+    generate_ledger(exe, &ledger.dir, rows, seed, "csv")?;
     let parquet_dir = ledger.dir.join("parquet");
     std::fs::create_dir_all(&parquet_dir).map_err(|e| Error::io(&parquet_dir, e))?;
-
-    tracing::info!("bench: generating {rows} rows into `{}` (once)", ledger.dir.display());
-    let mut gen_cmd = Command::new(exe);
-    gen_cmd.arg("gen").arg("--out").arg(&ledger.dir).arg("--seed").arg(seed.to_string());
-    gen_cmd.arg("--rows").arg(rows.to_string()).args(["--format", "csv"]);
-    run_child(&mut gen_cmd, "mirrorflow gen", &ledger.dir, Stdio::inherit())?;
     if !ledger.csv.is_file() {
         return Err(Error::input(&ledger.dir, "`mirrorflow gen` wrote no transactions.csv"));
     }
@@ -346,10 +408,12 @@ fn ensure_ledger(exe: &Path, data_dir: &Path, rows: u64, seed: u64) -> Result<Be
     let stdout = run_child(&mut convert, "mirrorflow ingest --to-parquet", &ledger.csv, Stdio::inherit())?;
     let converted = parse_ingest_report(&stdout).map_err(|why| Error::input(&ledger.csv, why))?;
 
-    let marker = Marker { rows, seed, rows_read: converted.run.rows, rows_accepted: converted.rows_accepted };
-    let json = serde_json::to_string_pretty(&marker)
-        .map_err(|e| Error::Internal(format!("cannot serialise the bench marker: {e}")))?;
-    std::fs::write(&marker_path, json + "\n").map_err(|e| Error::io(&marker_path, e))?;
+    let marker = Marker {
+        rows_read: Some(converted.run.rows),
+        rows_accepted: Some(converted.rows_accepted),
+        ..Marker::new(rows, seed, "csv")
+    };
+    marker.write(&ledger.dir)?;
     Ok(ledger)
 }
 
@@ -367,11 +431,12 @@ fn gzip_file(src: &Path, dst: &Path) -> Result<()> {
     std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))
 }
 
-/// Writes the embedded DuckDB script into `data_dir` (if it differs) and returns its path.
-fn write_script(data_dir: &Path) -> Result<PathBuf> {
-    let path = data_dir.join("duckdb_ingest.py");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(DUCKDB_SCRIPT) {
-        std::fs::write(&path, DUCKDB_SCRIPT).map_err(|e| Error::io(&path, e))?;
+/// Writes an embedded script (`text`) into `data_dir/name` (if it differs) and returns its
+/// path.
+pub(crate) fn write_script(data_dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let path = data_dir.join(name);
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }
     Ok(path)
 }
@@ -381,7 +446,7 @@ fn write_script(data_dir: &Path) -> Result<PathBuf> {
 
 /// Runs `cmd` to completion and returns its stdout; a failure names `what` and `subject`
 /// and carries the end of the child's stderr (when captured).
-fn run_child(cmd: &mut Command, what: &str, subject: &Path, stderr: Stdio) -> Result<String> {
+pub(crate) fn run_child(cmd: &mut Command, what: &str, subject: &Path, stderr: Stdio) -> Result<String> {
     let output = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -397,7 +462,7 @@ fn run_child(cmd: &mut Command, what: &str, subject: &Path, stderr: Stdio) -> Re
 }
 
 /// `` `what` exited with status N: <last lines of stderr> ``.
-fn child_failure(what: &str, status: ExitStatus, stderr: &str) -> String {
+pub(crate) fn child_failure(what: &str, status: ExitStatus, stderr: &str) -> String {
     let tail = tail_lines(stderr, 3);
     if tail.is_empty() {
         format!("`{what}` exited with {status} (see its messages above)")
@@ -407,9 +472,71 @@ fn child_failure(what: &str, status: ExitStatus, stderr: &str) -> String {
 }
 
 /// The last `n` non-empty lines of `s`, joined with ` | `.
-fn tail_lines(s: &str, n: usize) -> String {
+pub(crate) fn tail_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// A child process run to completion by [`run_measured`].
+#[derive(Debug)]
+pub(crate) struct Measured {
+    pub status: ExitStatus,
+    /// Wall-clock time from spawning the child to its exit (start-up included).
+    pub seconds: f64,
+    /// The child's peak resident memory (`VmHWM`), sampled every few milliseconds while it
+    /// ran; `None` where `/proc` is not available.
+    pub peak_rss_bytes: Option<u64>,
+    pub stderr: String,
+}
+
+/// How often [`run_measured`] samples the child's `VmHWM`.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// Runs `cmd` (stdin closed, stdout discarded, stderr captured) and measures its wall time and
+/// peak memory. `VmHWM` is the kernel's high-water mark of the child's resident memory,
+/// so sampling it misses nothing but a peak reached in the child's last few milliseconds.
+pub(crate) fn run_measured(cmd: &mut Command) -> std::io::Result<Measured> {
+    use std::io::Read as _;
+    let started = Instant::now();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let err = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        let status_path = PathBuf::from(format!("/proc/{}/status", child.id()));
+        std::thread::spawn(move || {
+            let mut peak: Option<u64> = None;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(b) = std::fs::read_to_string(&status_path).ok().as_deref().and_then(vm_hwm_bytes) {
+                    peak = Some(peak.map_or(b, |p| p.max(b)));
+                }
+                std::thread::sleep(RSS_SAMPLE_EVERY);
+            }
+            peak
+        })
+    };
+    let status = child.wait()?;
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    Ok(Measured {
+        status,
+        seconds,
+        peak_rss_bytes: sampler.join().unwrap_or(None),
+        stderr: err.and_then(|e| e.join().ok()).unwrap_or_default(),
+    })
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in bytes.
+pub(crate) fn vm_hwm_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One `mirrorflow ingest FILE` child.
@@ -420,8 +547,10 @@ fn run_mirrorflow(exe: &Path, file: &Path) -> Result<MirrorflowRun> {
     parse_ingest_report(&stdout).map_err(|why| Error::input(file, why))
 }
 
-/// Checks that `python` runs and has `duckdb`; the error is a note saying how to fix it.
-fn probe_duckdb(python: &str, script: &Path) -> std::result::Result<DuckdbInfo, String> {
+/// Checks that `python` runs `script` and has `duckdb`; the error is a note saying how to
+/// fix it.
+pub(crate) fn probe_duckdb(python: &str, script: &Path) -> std::result::Result<DuckdbInfo, String> {
+    let name = script.file_name().map_or_else(|| script.display().to_string(), |n| n.to_string_lossy().into_owned());
     let hint = format!(
         "`{python} -m pip install duckdb` (or `pip install duckdb`) installs it; \
          --python picks another Python, --no-duckdb skips DuckDB"
@@ -441,11 +570,11 @@ fn probe_duckdb(python: &str, script: &Path) -> std::result::Result<DuckdbInfo, 
         let err = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
             "DuckDB not measured: {}",
-            child_failure(&format!("{python} duckdb_ingest.py --probe"), output.status, &err)
+            child_failure(&format!("{python} {name} --probe"), output.status, &err)
         ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    last_json_line::<DuckdbInfo>(&stdout).map_err(|why| format!("DuckDB not measured: {why}"))
+    last_json_line::<DuckdbInfo>(&stdout, &name).map_err(|why| format!("DuckDB not measured: {why}"))
 }
 
 /// One `python3 duckdb_ingest.py FILE` child; the error is a note for the report.
@@ -501,24 +630,34 @@ struct DuckdbJson {
 
 /// Parses the JSON line `duckdb_ingest.py` prints (its last line that starts with `{`).
 pub fn parse_duckdb_line(stdout: &str) -> std::result::Result<DuckdbRun, String> {
-    let d: DuckdbJson = last_json_line(stdout)?;
+    let d: DuckdbJson = last_json_line(stdout, "duckdb_ingest.py")?;
     Ok(DuckdbRun {
         run: Run { rows: d.rows, seconds: d.seconds, peak_rss_bytes: d.peak_rss_bytes },
         engine: DuckdbInfo { duckdb_version: d.duckdb_version, threads: d.threads },
     })
 }
 
-fn last_json_line<T: serde::de::DeserializeOwned>(stdout: &str) -> std::result::Result<T, String> {
-    let line =
-        stdout.lines().map(str::trim).rfind(|l| l.starts_with('{')).ok_or("`duckdb_ingest.py` printed no JSON line")?;
-    serde_json::from_str(line).map_err(|e| format!("cannot parse the line of `duckdb_ingest.py` `{line}`: {e}"))
+/// Parses the last line of `stdout` that starts with `{` (what `script` printed).
+pub(crate) fn last_json_line<T: serde::de::DeserializeOwned>(
+    stdout: &str,
+    script: &str,
+) -> std::result::Result<T, String> {
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('{'))
+        .ok_or_else(|| format!("`{script}` printed no JSON line"))?;
+    serde_json::from_str(line).map_err(|e| {
+        let shown: String = line.chars().take(200).collect();
+        format!("cannot parse the line of `{script}` `{shown}`: {e}")
+    })
 }
 
 // ---------------------------------------------------------------------------------------
 // The machine
 
 impl Machine {
-    fn detect(python: &str, duckdb: Option<DuckdbInfo>) -> Self {
+    pub(crate) fn detect(python: &str, duckdb: Option<DuckdbInfo>) -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Machine {
@@ -551,10 +690,10 @@ fn mem_total_bytes(meminfo: &str) -> Option<u64> {
 // ---------------------------------------------------------------------------------------
 // The report
 
-const MIB: f64 = 1024.0 * 1024.0;
+pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 
 /// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -566,12 +705,12 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn mib(bytes: Option<u64>) -> String {
+pub(crate) fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "-".to_string(), |b| format!("{:.1}", b as f64 / MIB))
 }
 
 /// Lays out `rows` under `headers`, columns right-aligned except those in `left`.
-fn render_table(headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -599,6 +738,49 @@ fn render_table(headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> Strin
     out
 }
 
+/// A markdown table of `rows` under `headers`, padded so it also reads as plain text;
+/// columns right-aligned (`---:`) except those in `left`.
+pub(crate) fn render_markdown_table(headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count().max(3)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, &w))| if left.contains(&i) { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect();
+        format!("| {} |", parts.join(" | "))
+    };
+    let mut out = line(&mut headers.iter().copied());
+    out.push('\n');
+    let rule: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| if left.contains(&i) { "-".repeat(w) } else { format!("{}:", "-".repeat(w - 1)) })
+        .collect();
+    out.push_str(&format!("| {} |\n", rule.join(" | ")));
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+        out.push('\n');
+    }
+    out
+}
+
+/// `machine: N CPUs (nproc), <model>, <RAM>`.
+pub(crate) fn machine_line(m: &Machine) -> String {
+    let mem = m.mem_total_bytes.map_or_else(String::new, |b| format!(", {:.1} GiB RAM", b as f64 / (MIB * 1024.0)));
+    format!("machine: {} CPUs (nproc), {}{mem}", m.cpus, m.cpu_model)
+}
+
+/// What the build means for the figures.
+pub(crate) fn build_note(m: &Machine) -> &'static str {
+    if m.release_build { "release build" } else { "DEBUG build: figures not representative" }
+}
+
 /// The text report: what was measured where, the table, then notes.
 pub fn format_report(r: &BenchReport) -> String {
     let m = &r.machine;
@@ -608,9 +790,8 @@ pub fn format_report(r: &BenchReport) -> String {
         "mirrorflow ingest vs DuckDB, best of {} run(s): time of the fastest run, highest peak RSS",
         r.repeats
     );
-    let mem = m.mem_total_bytes.map_or_else(String::new, |b| format!(", {:.1} GiB RAM", b as f64 / (MIB * 1024.0)));
-    let _ = writeln!(out, "machine: {} CPUs (nproc), {}{mem}", m.cpus, m.cpu_model);
-    let build = if m.release_build { "release build" } else { "DEBUG build: figures not representative" };
+    let _ = writeln!(out, "{}", machine_line(m));
+    let build = build_note(m);
     let duck = m.duckdb.as_ref().map_or_else(
         || "DuckDB: not measured".to_string(),
         |d| {
@@ -791,6 +972,47 @@ mod tests {
         assert_eq!(mib(Some(3 * 1024 * 1024 / 2)), "1.5");
         assert_eq!(mib(None), "-");
         assert_eq!(tail_lines("a\n\nb\nc\nd\n", 2), "c | d");
+    }
+
+    #[test]
+    fn markdown_tables_line_up_and_right_align_numbers() {
+        let t = render_markdown_table(&["rule", "s"], &[vec!["010_structuring".into(), "0.5".into()]], &[0]);
+        assert_eq!(t, "| rule            |   s |\n| --------------- | --: |\n| 010_structuring | 0.5 |\n");
+    }
+
+    #[test]
+    fn reads_vm_hwm_from_a_proc_status_text() {
+        assert_eq!(vm_hwm_bytes("Name:\tx\nVmPeak:\t  900 kB\nVmHWM:\t    2048 kB\n"), Some(2048 * 1024));
+        assert_eq!(vm_hwm_bytes("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn a_measured_child_reports_its_output_time_and_memory() {
+        let m = run_measured(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        assert_eq!((m.stderr.as_str(), m.status.code()), ("err\n", Some(3)));
+        assert!(m.seconds > 0.0);
+        if let Some(p) = m.peak_rss_bytes {
+            assert!(p > 0);
+        }
+    }
+
+    #[test]
+    fn markers_say_how_a_ledger_was_made() {
+        // A marker from before `format` existed is the ingest benchmark's CSV ledger.
+        let old: Marker =
+            serde_json::from_str(r#"{"rows": 10, "seed": 42, "rows_read": 10, "rows_accepted": 10}"#).unwrap();
+        assert!(old.matches(10, 42, "csv") && !old.matches(10, 42, "parquet") && !old.matches(10, 1, "csv"));
+        assert_eq!(old.rows_read, Some(10));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("transactions.parquet");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(!ledger_is_current(dir.path(), 10, 42, "parquet", &[&file]), "no marker yet");
+        Marker::new(10, 42, "parquet").write(dir.path()).unwrap();
+        assert!(ledger_is_current(dir.path(), 10, 42, "parquet", &[&file]));
+        assert!(!ledger_is_current(dir.path(), 11, 42, "parquet", &[&file]));
+        assert!(!ledger_is_current(dir.path(), 10, 42, "parquet", &[&dir.path().join("missing")]));
+        let json = std::fs::read_to_string(dir.path().join(MARKER)).unwrap();
+        assert!(!json.contains("rows_read"), "{json}");
     }
 
     #[test]

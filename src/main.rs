@@ -144,6 +144,17 @@ enum RulesCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Print the SQL of the enabled rules with their parameters filled (what the engine runs).
+    Sql {
+        /// Only these rule ids (default: every enabled rule).
+        ids: Vec<String>,
+        /// Rule directory (default: `rules.dir`, or the built-in pack).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print a JSON array of {id, version, source, sql} instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -172,6 +183,32 @@ enum BenchCommand {
         #[arg(long)]
         repeats: Option<u32>,
         /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The SQL rule pack end to end: `mirrorflow replay` (streaming) vs DuckDB running the same
+    /// rules' SQL as one batch over the same rows, with a per-rule agreement check. `--config`
+    /// applies to the rules and every replay.
+    Rules {
+        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<u64>,
+        /// Where the generated ledgers and the runs' outputs are kept [default: bench-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Measure mirrorflow only (no agreement check).
+        #[arg(long)]
+        no_duckdb: bool,
+        /// The Python that has the `duckdb` package [default: python3].
+        #[arg(long)]
+        python: Option<String>,
+        /// Seed for `mirrorflow gen` [default: 42].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Runs per engine and size; the fastest time is reported [default: 3].
+        #[arg(long)]
+        repeats: Option<u32>,
+        /// Also write every figure as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -323,9 +360,26 @@ fn run() -> anyhow::Result<ExitCode> {
             print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { bench: BenchCommand::Rules { rows, data_dir, no_duckdb, python, seed, repeats, json } } => {
+            let d = mirrorflow::bench_rules::RulesBenchOptions::default();
+            let opts = mirrorflow::bench_rules::RulesBenchOptions {
+                rows: if rows.is_empty() { d.rows } else { rows.clone() },
+                data_dir: data_dir.clone().unwrap_or(d.data_dir),
+                duckdb: !no_duckdb,
+                python: python.clone().unwrap_or(d.python),
+                seed: seed.unwrap_or(d.seed),
+                repeats: repeats.unwrap_or(d.repeats),
+                json_out: json.clone(),
+                config: cli.config.clone(),
+            };
+            print!("{}", mirrorflow::bench_rules::run_rules_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules { rules } => {
             let dir = match rules {
-                RulesCommand::List { dir, .. } | RulesCommand::Check { dir } => dir.clone(),
+                RulesCommand::List { dir, .. } | RulesCommand::Check { dir } | RulesCommand::Sql { dir, .. } => {
+                    dir.clone()
+                }
             };
             let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
             let mut rules_cfg = cfg.rules.clone().unwrap_or_default();
@@ -358,6 +412,25 @@ fn run() -> anyhow::Result<ExitCode> {
                     let side = app::load_side_tables(None, None, &cfg)?;
                     mirrorflow::rules::engine::SqlRules::try_new(&set, std::sync::Arc::new(side.accounts), &side.fx)?;
                     println!("{} rule(s) parsed and planned: ok", set.rules.len());
+                }
+                RulesCommand::Sql { ids, json, .. } => {
+                    let unknown: Vec<&String> =
+                        ids.iter().filter(|id| !set.rules.iter().any(|r| &r.id == *id)).collect();
+                    if !unknown.is_empty() {
+                        let known: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+                        anyhow::bail!(
+                            "no enabled rule {}; the enabled rules are {}",
+                            unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+                            known.join(", ")
+                        );
+                    }
+                    let mut sql = mirrorflow::bench_rules::rules_sql(&set);
+                    sql.retain(|r| ids.is_empty() || ids.contains(&r.id));
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&sql)?);
+                    } else {
+                        print!("{}", mirrorflow::bench_rules::format_rules_sql(&sql));
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -121,19 +121,24 @@ fn from_and_to_bound_event_time_and_counts_still_reconcile() {
 #[test]
 fn the_window_keeps_only_recent_event_time() {
     let dir = tempfile::tempdir().unwrap();
-    // one row per hour for 30 days, window 1 day
+    // one row every 10 minutes for 30 days (4,320 rows), window 1 day (144 rows)
     let base = 1_767_225_600i64;
-    let lines: Vec<String> = (0..720)
-        .map(|h| {
-            format!("h{h},{},a,b,10,USD,wire,,", mirrorflow::ingest::values::format_ts((base + h * 3600) * 1_000_000))
+    let lines: Vec<String> = (0..4320)
+        .map(|k| {
+            format!("r{k},{},a,b,10,USD,wire,,", mirrorflow::ingest::values::format_ts((base + k * 600) * 1_000_000))
         })
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     csv_ledger(&dir.path().join("ledger"), &refs);
-    let (_, s, w) = replay_ids(dir.path(), "[pipeline]\nwindow = \"1d\"\n[input]\nbatch-rows = 10\n");
-    assert_eq!(s.rows_accepted, 720);
-    assert!(w.iter().all(|&r| r <= 25 + 10), "window held {:?}", w.iter().max());
-    assert!(s.window_rows_at_end >= 24 && s.window_rows_at_end <= 25, "{}", s.window_rows_at_end);
+    let (_, s, w) = replay_ids(
+        dir.path(),
+        "[pipeline]\nwindow = \"1d\"\ndetect-batch-rows = 10\n[input]\nbatch-rows = 10\n",
+    );
+    assert_eq!(s.rows_accepted, 4320);
+    // A day behind the newest batch's first row, plus that batch (a replay's sorted
+    // batches hold at most 1,024 rows): memory follows the window, not the history.
+    assert!(w.iter().all(|&r| r <= 145 + 1024), "window held {:?}", w.iter().max());
+    assert!(s.window_rows_at_end >= 144 && s.window_rows_at_end <= 145 + 1024, "{}", s.window_rows_at_end);
 }
 
 #[test]
