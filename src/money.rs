@@ -133,6 +133,15 @@ pub fn format_decimal(value: i128, scale: u32) -> String {
 /// `amount` (scale 18) times `rate` (USD per unit, scale 18), rounded half away from zero
 /// to scale 6 (micro-dollars). `None` if the result does not fit.
 pub fn to_usd(amount: i128, rate: i128) -> Option<i128> {
+    // Fast path: the product fits in 128 bits (amounts below ~1.7e20 units at rates
+    // near 1); same rounding as the 256-bit path below.
+    if let Some(p) = amount.checked_mul(rate) {
+        let (d, h) = (10i128.pow(30), 5 * 10i128.pow(29));
+        let r = if p < 0 { p.checked_sub(h).map(|x| x / d) } else { p.checked_add(h).map(|x| x / d) };
+        if r.is_some() {
+            return r;
+        }
+    }
     let product = i256::from_i128(amount).checked_mul(i256::from_i128(rate))?;
     // scale 36 -> scale 6
     let divisor = i256::from_i128(10i128.pow(30));

@@ -54,7 +54,8 @@ pub mod tx {
     pub const AMOUNT_USD: &str = "amount_usd";
     /// KYC attributes of both parties, looked up once in the enrich stage so rules need
     /// not join `accounts` for them (null when the account is not in the table).
-    pub const PARTY_COLUMNS: [&str; 6] = ["src_kind", "src_industry", "src_country", "dst_kind", "dst_industry", "dst_country"];
+    pub const PARTY_COLUMNS: [&str; 6] =
+        ["src_kind", "src_industry", "src_country", "dst_kind", "dst_industry", "dst_country"];
 }
 
 /// Column names of the `accounts` table.

@@ -181,17 +181,21 @@ fn parse_date(s: &str) -> Option<i32> {
     Some(d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
 }
 
+/// Account id -> row of the accounts batch.
+pub type AccountIndex = HashMap<String, usize, foldhash::fast::RandomState>;
+
 /// The accounts table: one Arrow batch in the canonical schema and an index by id.
 #[derive(Debug, Clone)]
 pub struct AccountsTable {
     pub batch: RecordBatch,
-    pub index: HashMap<String, usize>,
+    /// Account id -> row (foldhash: looked up twice per transaction in the enrich stage).
+    pub index: AccountIndex,
 }
 
 impl AccountsTable {
     /// An empty table (no KYC context).
     pub fn empty() -> Self {
-        AccountsTable { batch: RecordBatch::new_empty(schema::accounts_schema()), index: HashMap::new() }
+        AccountsTable { batch: RecordBatch::new_empty(schema::accounts_schema()), index: AccountIndex::default() }
     }
 
     /// Reads `path`; bad rows go to `rejected`.
@@ -210,7 +214,7 @@ impl AccountsTable {
         let mut income = Decimal128Builder::new()
             .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::USD_SCALE)
             .expect("valid decimal");
-        let mut index = HashMap::new();
+        let mut index = AccountIndex::default();
         let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
         for (line, raw, f) in &t.rows {
             let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());

@@ -67,7 +67,10 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     let state: CheckpointState =
         serde_json::from_slice(&text).map_err(|e| Error::input(&spath, format!("not a mirrorflow checkpoint: {e}")))?;
     if state.format != FORMAT {
-        return Err(Error::input(&spath, format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format)));
+        return Err(Error::input(
+            &spath,
+            format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format),
+        ));
     }
     let wpath = dir.join("window.parquet");
     let file = File::open(&wpath).map_err(|e| Error::io(&wpath, e))?;
@@ -78,12 +81,16 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     for b in reader {
         let b = b.map_err(|e| Error::arrow(format!("reading {}", wpath.display()), e))?;
         if b.schema().fields() != schema::enriched_schema().fields() {
-            return Err(Error::input(&wpath, "the window's columns are not this mirrorflow's (made by another version?)"));
+            return Err(Error::input(
+                &wpath,
+                "the window's columns are not this mirrorflow's (made by another version?)",
+            ));
         }
         // Same schema object as the live batches (metadata and all).
-        window.push(RecordBatch::try_new(schema::enriched_schema(), b.columns().to_vec()).map_err(|e| {
-            Error::arrow("checkpoint window", e)
-        })?);
+        window.push(
+            RecordBatch::try_new(schema::enriched_schema(), b.columns().to_vec())
+                .map_err(|e| Error::arrow("checkpoint window", e))?,
+        );
     }
     Ok(Checkpoint { dir: dir.to_path_buf(), state, window })
 }

@@ -42,17 +42,20 @@ impl Enricher {
         let mut out = Decimal128Builder::with_capacity(batch.num_rows())
             .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::USD_SCALE)
             .expect("valid decimal");
+        // The rates this batch needs, keyed by borrowed currency codes (no allocation
+        // per row); the run-wide cache fills it.
+        let mut local: HashMap<(&str, i32), Option<i128>, foldhash::fast::RandomState> = HashMap::default();
         for i in 0..batch.num_rows() {
             let day = ts.value(i).div_euclid(86_400_000_000) as i32;
             let cur = currency.value(i);
-            let rate = match self.cache.get(&(cur.to_string(), day)) {
+            let rate = *local.entry((cur, day)).or_insert_with(|| match self.cache.get(&(cur.to_string(), day)) {
                 Some(r) => *r,
                 None => {
                     let r = self.fx.rate(cur, day);
                     self.cache.insert((cur.to_string(), day), r);
                     r
                 }
-            };
+            });
             match rate.and_then(|r| to_usd(amount.value(i), r)) {
                 Some(v) => out.append_value(v),
                 None => {

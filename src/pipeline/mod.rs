@@ -16,7 +16,7 @@ pub mod source;
 pub mod summary;
 pub mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -276,8 +276,9 @@ impl Pipeline {
                         let ts = ts_column(&enriched);
                         let mut unknown_channels = BTreeMap::new();
                         let ch = enriched.column_by_name(tx::CHANNEL).expect("channel").as_string::<i32>();
+                        let mut known: HashMap<&str, bool, foldhash::fast::RandomState> = HashMap::default();
                         for c in ch.iter().flatten() {
-                            if !KNOWN_CHANNELS.contains(&c) {
+                            if !*known.entry(c).or_insert_with(|| KNOWN_CHANNELS.contains(&c)) {
                                 *unknown_channels.entry(c.to_string()).or_insert(0u64) += 1;
                             }
                         }

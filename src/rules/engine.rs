@@ -126,8 +126,7 @@ impl SqlRules {
         }
         let lookback_us =
             set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
-        let timings =
-            set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
+        let timings = set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
         let steps = set.rules.iter().map(|r| split(&r.sql())).collect();
         let me = SqlRules {
             steps,
@@ -299,7 +298,8 @@ fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, sq
     let text = runtime.block_on(async {
         let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?;
         let batches = df.collect().await?;
-        arrow::util::pretty::pretty_format_batches(&batches).map(|t| t.to_string())
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .map(|t| t.to_string())
             .map_err(datafusion::error::DataFusionError::from)
     });
     match text {

@@ -30,10 +30,14 @@ use crate::money::parse_decimal;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("010_structuring.sql", include_str!("../../sql/010_structuring.sql")),
     ("011_structuring_daily.sql", include_str!("../../sql/011_structuring_daily.sql")),
+    ("020_smurfing.sql", include_str!("../../sql/020_smurfing.sql")),
     ("030_funnel_account.sql", include_str!("../../sql/030_funnel_account.sql")),
     ("040_pass_through.sql", include_str!("../../sql/040_pass_through.sql")),
     ("050_profile_mismatch.sql", include_str!("../../sql/050_profile_mismatch.sql")),
+    ("080_fan_in.sql", include_str!("../../sql/080_fan_in.sql")),
+    ("081_fan_out.sql", include_str!("../../sql/081_fan_out.sql")),
     ("120_precursor_supplier.sql", include_str!("../../sql/120_precursor_supplier.sql")),
+    ("130_trade_based.sql", include_str!("../../sql/130_trade_based.sql")),
 ];
 
 /// A parameter value: a number (kept as its exact text) or a string.

@@ -108,7 +108,11 @@ mod tests {
         assert!(steps[0].sql.starts_with("WITH a AS (SELECT x FROM t)"), "{}", steps[0].sql);
         assert_eq!(steps[1].table, None);
         // `b` is a table now: the last step inlines only a and c
-        assert!(steps[1].sql.contains("c AS (SELECT x FROM b)") && !steps[1].sql.contains("b AS ("), "{}", steps[1].sql);
+        assert!(
+            steps[1].sql.contains("c AS (SELECT x FROM b)") && !steps[1].sql.contains("b AS ("),
+            "{}",
+            steps[1].sql
+        );
     }
 
     #[test]

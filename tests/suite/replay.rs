@@ -130,10 +130,8 @@ fn the_window_keeps_only_recent_event_time() {
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     csv_ledger(&dir.path().join("ledger"), &refs);
-    let (_, s, w) = replay_ids(
-        dir.path(),
-        "[pipeline]\nwindow = \"1d\"\ndetect-batch-rows = 10\n[input]\nbatch-rows = 10\n",
-    );
+    let (_, s, w) =
+        replay_ids(dir.path(), "[pipeline]\nwindow = \"1d\"\ndetect-batch-rows = 10\n[input]\nbatch-rows = 10\n");
     assert_eq!(s.rows_accepted, 4320);
     // A day behind the newest batch's first row, plus that batch (a replay's sorted
     // batches hold at most 1,024 rows): memory follows the window, not the history.

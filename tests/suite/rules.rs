@@ -137,10 +137,13 @@ fn a_replay_resumed_from_a_checkpoint_gives_the_same_alerts() {
     let expected = by_id(whole.path());
     assert!(expected.len() > 10, "{}", expected.len());
     // cut in the middle of the ledger's event time
-    let t = |v: &Option<String>| mirrorflow::ingest::values::parse_ts(v.as_ref().unwrap().as_bytes(), &Default::default()).unwrap();
+    let t = |v: &Option<String>| {
+        mirrorflow::ingest::values::parse_ts(v.as_ref().unwrap().as_bytes(), &Default::default()).unwrap()
+    };
     let mid = (t(&s.first_event_time) + t(&s.last_event_time)) / 2 / 1_000_000 * 1_000_000;
     let cut = mirrorflow::ingest::values::format_ts(mid);
-    let (first, second, ck) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, second, ck) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = run(
         first.path(),
         ReplayArgs { to: Some(cut.clone()), checkpoint: Some(ck.path().to_path_buf()), ..Default::default() },
