@@ -117,6 +117,11 @@ impl Rule {
                 break;
             };
             let c = c.trim();
+            if c.is_empty() {
+                // a bare `--` ends the header: comments after it are prose, even when
+                // they read `-- word: ...`
+                break;
+            }
             let Some((k, v)) = c.split_once(':') else { continue };
             let (k, v) = (k.trim(), v.trim());
             if !k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || k.is_empty() {
@@ -349,6 +354,14 @@ mod tests {
         cfg.disabled.push("999_missing".into());
         let e = RuleSet::load(&cfg).unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("999_missing"), "{e}");
+    }
+
+    #[test]
+    fn the_header_ends_at_a_bare_comment_line() {
+        let text = "-- version: 1\n-- typology: T1\n-- severity: high\n-- description: d\n--\n\
+                    -- episode_gap: 14d, said in prose\nSELECT 1";
+        let r = Rule::parse("x.sql", text, "x").unwrap();
+        assert_eq!(r.episode_gap, None);
     }
 
     #[test]
