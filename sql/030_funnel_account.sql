@@ -1,5 +1,5 @@
 -- rule: 030_funnel_account
--- version: 1
+-- version: 2
 -- typology: T3
 -- severity: high
 -- episode_gap: 7d
@@ -14,8 +14,9 @@
 -- param: exempt_kinds = 'msb,exchange'
 -- narrative: Account {subject} (home {home_region}) took USD {cash_usd} of cash deposits in {states} states ({state_list}) between {first_ts} and {last_ts}, and USD {out_usd} ({out_share} of it) left within {outflow_hours} hours of a deposit: the pattern of a funnel account collecting cash across states for quick transfer elsewhere.
 --
--- Each new outflow anchors a look at the account's cash deposits in the lookback up to it
--- (ties by `seq`) and at its outflows made within outflow_hours after one of them.
+-- Each new outflow or cash deposit anchors a look at the account's cash deposits in the
+-- lookback up to it (ties by `seq`) and at its outflows made within outflow_hours after
+-- one of them (a deposit in the third state may come after the money already left).
 -- Gate: only accounts whose cash deposits in the part of the window this batch can look
 -- back over already span min_states states and min_cash_usd are examined anchor by
 -- anchor (a necessary condition, so no match is lost; most accounts stop here).
@@ -27,13 +28,20 @@ WITH gate AS (
     HAVING count(DISTINCT split_part(location, '-', 1) || '-' || split_part(location, '-', 2)) >= {{min_states}}
        AND sum(amount_usd) >= {{min_cash_usd}}
 ),
+moves AS (
+    -- outflows, and cash deposits (the state that completes the pattern may come last)
+    SELECT src_account AS subject, src_kind AS kind, ts, seq FROM new_tx WHERE src_account IS NOT NULL
+    UNION ALL
+    SELECT dst_account AS subject, dst_kind AS kind, ts, seq FROM new_tx
+    WHERE channel = 'cash_deposit' AND dst_account IS NOT NULL
+),
 anchors AS (
-    SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+    SELECT n.subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
            coalesce(a.region, 'unknown') AS home_region
-    FROM new_tx n
-    JOIN gate g ON n.src_account = g.subject
-    LEFT JOIN accounts a ON n.src_account = a.account_id
-    WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
+    FROM moves n
+    JOIN gate g ON n.subject = g.subject
+    LEFT JOIN accounts a ON n.subject = a.account_id
+    WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.kind, ''))
 ),
 cash AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, w.tx_id, w.ts, w.seq, w.amount_usd,

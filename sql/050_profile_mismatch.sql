@@ -1,5 +1,5 @@
 -- rule: 050_profile_mismatch
--- version: 2
+-- version: 3
 -- typology: T5
 -- severity: medium
 -- episode_gap: 30d
@@ -12,7 +12,12 @@
 -- param: student_monthly_usd = 20000
 -- param: min_inflow_usd = 5000
 -- param: exempt_payee_industries = 'education'
+-- param: own_funds_payer_kinds = 'exchange'
 -- narrative: Account {subject} ({occupation}, opened {opened_at}, declared monthly income USD {declared_income_usd}) received USD {amount_usd} in {payments} payments from {first_ts} to {last_ts} ({net_inflow_usd} net of tuition paid on): {mismatch}. Nationality is not a factor.
+--
+-- own_funds_payer_kinds: money paid out by the customer's own account at an exchange is
+-- the proceeds of assets the customer already held, not a receipt from others: it does
+-- not count as inflow here (crypto off-ramps are T11's matter). Cash deposits do count.
 --
 -- Inflows in the lookback up to each new row of the account (ties by arrival order
 -- `seq`), minus what the account paid on to schools in the same period, against the KYC
@@ -30,6 +35,7 @@ gross AS (
     SELECT dst_account, sum(amount_usd) AS inflow
     FROM window_tx
     WHERE dst_kind = 'personal' AND (src_account IS NULL OR src_account <> dst_account)
+      AND NOT array_has(string_to_array('{{own_funds_payer_kinds}}', ','), coalesce(src_kind, ''))
     GROUP BY dst_account
     HAVING sum(amount_usd) >= {{min_inflow_usd}}
 ),
@@ -55,6 +61,7 @@ flows AS (
     FROM window_tx w
     JOIN anchors a ON w.dst_account = a.subject
     WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
+      AND NOT array_has(string_to_array('{{own_funds_payer_kinds}}', ','), coalesce(w.src_kind, ''))
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
     UNION ALL
