@@ -497,6 +497,18 @@ pub(crate) fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] 
     f
 }
 
+/// A transactions batch of minimal valid rows `(tx_id, epoch seconds)`, for tests.
+#[cfg(test)]
+pub(crate) fn test_batch(rows: &[(&str, i64)], state: &mut IngestState) -> arrow::record_batch::RecordBatch {
+    let mut b = TxBuilder::new();
+    let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+    for (id, secs) in rows {
+        let ts = values::format_ts(secs * 1_000_000);
+        b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &test_fields(id, &ts), &m).unwrap();
+    }
+    b.finish(state).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,18 +177,7 @@ impl Orderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{IngestState, RowCtx, TxBuilder, TxMapping, test_fields};
-
-    fn batch(rows: &[(&str, i64)], state: &mut IngestState) -> RecordBatch {
-        let mut b = TxBuilder::new();
-        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
-        for (id, secs) in rows {
-            let ts = crate::ingest::values::format_ts(secs * 1_000_000);
-            let fields = test_fields(id, &ts);
-            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &fields, &m).unwrap();
-        }
-        b.finish(state).0
-    }
+    use crate::ingest::{IngestState, test_batch as batch};
 
     fn ids(b: &RecordBatch) -> Vec<String> {
         b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect()

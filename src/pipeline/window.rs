@@ -91,17 +91,7 @@ impl EventWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{IngestState, RowCtx, TxBuilder, TxMapping, test_fields};
-
-    fn batch(rows: &[(&str, i64)], state: &mut IngestState) -> RecordBatch {
-        let mut b = TxBuilder::new();
-        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
-        for (id, secs) in rows {
-            let ts = crate::ingest::values::format_ts(secs * 1_000_000);
-            b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &test_fields(id, &ts), &m).unwrap();
-        }
-        b.finish(state).0
-    }
+    use crate::ingest::{IngestState, test_batch as batch};
 
     #[test]
     fn every_row_of_a_new_batch_keeps_its_full_lookback() {
