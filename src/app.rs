@@ -143,7 +143,11 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
 
 /// The SQL rule stage, planned now (every rule that fails to plan is reported at once).
 async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
-    let Some(rules_cfg) = cfg.rules.clone() else { return Ok(Vec::new()) };
+    let mut out: Vec<Box<dyn crate::pipeline::Detector>> = Vec::new();
+    if let Some(c) = &cfg.cycles {
+        out.push(Box::new(crate::graph::cycles::CycleDetector::new(c.clone())));
+    }
+    let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());
     // Planning runs DataFusion on its own runtime: off the async threads.
     let rules = tokio::task::spawn_blocking(move || -> Result<SqlRules> {
@@ -152,7 +156,8 @@ async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn cra
     })
     .await
     .map_err(|e| Error::Internal(format!("rule planning: {e}")))??;
-    Ok(vec![Box::new(rules)])
+    out.push(Box::new(rules));
+    Ok(out)
 }
 
 /// What `mirrorflow ingest` measured.

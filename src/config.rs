@@ -32,7 +32,25 @@ pub struct RawConfig {
     pub replay: RawReplay,
     pub live: RawLive,
     pub rules: RawRules,
+    pub graph: RawGraph,
     pub output: RawOutput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawGraph {
+    /// Look for time-respecting cycles (T7).
+    pub cycles: bool,
+    /// Longest cycle, in transactions.
+    pub max_cycle_len: usize,
+    /// Largest share of value a hop may lose against the one before it.
+    pub max_hop_loss: f64,
+    /// Largest share a hop may carry beyond the one before it.
+    pub max_hop_gain: f64,
+    /// Smallest transaction (USD) that is an edge of the cycle graph.
+    pub min_amount_usd: f64,
+    /// Account kinds left out of the graph.
+    pub skip_kinds: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,6 +227,8 @@ pub struct Config {
     pub write_ordered: bool,
     /// `None` when the rule stage is off.
     pub rules: Option<crate::rules::RulesConfig>,
+    /// The temporal cycle detector (T7), when on.
+    pub cycles: Option<crate::graph::cycles::CycleConfig>,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -401,6 +421,15 @@ impl RawConfig {
             }
             rule_params.insert(rule.clone(), m);
         }
+        if !(2..=12).contains(&self.graph.max_cycle_len) {
+            errs.push(format!("`graph.max-cycle-len` = {}: expected 2 to 12", self.graph.max_cycle_len));
+        }
+        if !(0.0..1.0).contains(&self.graph.max_hop_loss) {
+            errs.push(format!("`graph.max-hop-loss` = {}: expected a share in [0, 1)", self.graph.max_hop_loss));
+        }
+        if !(0.0..=1.0).contains(&self.graph.max_hop_gain) || !(self.graph.min_amount_usd >= 0.0) {
+            errs.push("`graph.max-hop-gain` must be a share in [0, 1] and `graph.min-amount-usd` at least 0".into());
+        }
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
@@ -434,6 +463,14 @@ impl RawConfig {
             out_dir: PathBuf::from(&self.output.dir),
             progress,
             write_ordered: self.output.write_ordered,
+            cycles: self.graph.cycles.then(|| crate::graph::cycles::CycleConfig {
+                max_len: self.graph.max_cycle_len,
+                max_hop_loss_bp: (self.graph.max_hop_loss * 10_000.0).round() as i128,
+                max_hop_gain_bp: (self.graph.max_hop_gain * 10_000.0).round() as i128,
+                min_usd: (self.graph.min_amount_usd * 1e6).round() as i128,
+                window_us: window.as_micros() as i64,
+                skip_kinds: self.graph.skip_kinds.clone(),
+            }),
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
                 dir: opt_path(&self.rules.dir),
                 disabled: self.rules.disabled.clone(),

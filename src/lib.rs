@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod r#gen;
+pub mod graph;
 pub mod ingest;
 pub mod money;
 pub mod pipeline;

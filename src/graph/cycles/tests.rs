@@ -1,0 +1,183 @@
+use std::collections::BTreeSet;
+
+use super::*;
+
+const DAY: i64 = 86_400_000_000;
+
+/// (id, src, dst, ts in µs, usd in dollars)
+type Row = (&'static str, &'static str, &'static str, i64, i128);
+
+fn run(rows: &[Row], cfg: CycleConfig) -> Vec<Cycle> {
+    let mut f = CycleFinder::new(cfg);
+    let mut out = Vec::new();
+    for (seq, (id, s, d, ts, usd)) in rows.iter().enumerate() {
+        out.extend(f.push(s, d, Edge { tx_id: (*id).into(), ts: *ts, seq: seq as u64, usd: usd * 1_000_000 }));
+    }
+    out
+}
+
+fn ids(c: &[Cycle]) -> Vec<Vec<&str>> {
+    c.iter().map(|c| c.tx_ids.iter().map(String::as_str).collect()).collect()
+}
+
+#[test]
+fn a_round_trip_closes_once_in_time_order() {
+    let rows = [
+        ("t1", "A", "B", DAY, 10_000),
+        ("t2", "B", "C", 2 * DAY, 9_500),
+        ("t3", "C", "A", 3 * DAY, 9_000),
+        ("x", "C", "B", 4 * DAY, 9_000), // B -> C -> B: t2 then x
+    ];
+    let c = run(&rows, CycleConfig::default());
+    assert_eq!(ids(&c), [vec!["t1", "t2", "t3"], vec!["t2", "x"]]);
+    assert_eq!(c[0].accounts, ["A", "B", "C"]);
+}
+
+#[test]
+fn near_misses_out_of_order_value_lost_window_exceeded() {
+    // one hop out of time order
+    let rows = [("t1", "A", "B", 2 * DAY, 10_000), ("t2", "B", "C", DAY, 9_500), ("t3", "C", "A", 3 * DAY, 9_000)];
+    assert!(run(&rows, CycleConfig::default()).is_empty());
+    // a hop keeps only 80% of the one before
+    let rows = [("t1", "A", "B", DAY, 10_000), ("t2", "B", "C", 2 * DAY, 8_000), ("t3", "C", "A", 3 * DAY, 7_900)];
+    assert!(run(&rows, CycleConfig::default()).is_empty());
+    // a hop carries 20% more than the one before
+    let rows = [("t1", "A", "B", DAY, 10_000), ("t2", "B", "C", 2 * DAY, 12_000), ("t3", "C", "A", 3 * DAY, 11_500)];
+    assert!(run(&rows, CycleConfig::default()).is_empty());
+    // small change going round does not count (min_usd)
+    let rows = [("t1", "A", "B", DAY, 100), ("t2", "B", "A", 2 * DAY, 99)];
+    assert!(run(&rows, CycleConfig::default()).is_empty());
+    // closes 31 days after it started
+    let rows = [("t1", "A", "B", DAY, 10_000), ("t2", "B", "C", 2 * DAY, 9_500), ("t3", "C", "A", 32 * DAY, 9_000)];
+    assert!(run(&rows, CycleConfig::default()).is_empty());
+    // longer than max_len
+    let cfg = CycleConfig { max_len: 2, ..CycleConfig::default() };
+    let rows = [("t1", "A", "B", DAY, 10_000), ("t2", "B", "C", 2 * DAY, 9_500), ("t3", "C", "A", 3 * DAY, 9_000)];
+    assert!(run(&rows, cfg).is_empty());
+}
+
+#[test]
+fn ties_in_time_follow_arrival_order() {
+    // whole-day timestamps: t1 then t2 on the same day chain in arrival order only
+    let rows = [("t1", "A", "B", DAY, 10_000), ("t2", "B", "A", DAY, 9_900)];
+    assert_eq!(ids(&run(&rows, CycleConfig::default())), [vec!["t1", "t2"]]);
+    let rows = [("t2", "B", "A", DAY, 9_900), ("t1", "A", "B", DAY, 10_000)];
+    // B -> A then A -> B: also a cycle (started at B), in arrival order
+    assert_eq!(ids(&run(&rows, CycleConfig::default())), [vec!["t2", "t1"]]);
+}
+
+#[test]
+fn old_edges_leave_the_graph() {
+    let mut f = CycleFinder::new(CycleConfig { window_us: 10 * DAY, ..CycleConfig::default() });
+    for k in 0..100i64 {
+        let e = Edge { tx_id: format!("t{k}").into(), ts: k * DAY, seq: k as u64, usd: 5_000_000_000 };
+        f.push(&format!("N{k}"), &format!("N{}", k + 1), e);
+    }
+    let (edges, nodes) = f.graph.size();
+    assert!(edges <= 11 && nodes <= 12, "{edges} edges, {nodes} nodes");
+}
+
+/// Every cycle of `edges` by exhaustive search, independent of the streaming search.
+fn brute_force(edges: &[(String, String, String, i64, u64, i128)], cfg: &CycleConfig) -> BTreeSet<Vec<String>> {
+    let keep = 10_000 - cfg.max_hop_loss_bp;
+    let grow = 10_000 + cfg.max_hop_gain_bp;
+    let mut out = BTreeSet::new();
+    fn extend(
+        edges: &[(String, String, String, i64, u64, i128)],
+        cfg: &CycleConfig,
+        (keep, grow): (i128, i128),
+        path: &mut Vec<usize>,
+        out: &mut BTreeSet<Vec<String>>,
+    ) {
+        let first = &edges[path[0]];
+        let last = &edges[*path.last().unwrap()];
+        if path.len() >= 2 && last.2 == first.1 {
+            out.insert(path.iter().map(|&i| edges[i].0.clone()).collect());
+            return;
+        }
+        if path.len() == cfg.max_len {
+            return;
+        }
+        for (j, e) in edges.iter().enumerate() {
+            let later = (e.3, e.4) > (last.3, last.4);
+            let visited = path.iter().any(|&p| edges[p].1 == e.2) && e.2 != first.1;
+            if e.1 == last.2
+                && e.1 != e.2
+                && later
+                && e.3 - first.3 <= cfg.window_us
+                && e.5 * 10_000 >= last.5 * keep
+                && e.5 * 10_000 <= last.5 * grow
+                && e.5 >= cfg.min_usd
+                && !visited
+            {
+                path.push(j);
+                extend(edges, cfg, (keep, grow), path, out);
+                path.pop();
+            }
+        }
+    }
+    for i in 0..edges.len() {
+        if edges[i].1 != edges[i].2 && edges[i].5 >= cfg.min_usd {
+            extend(edges, cfg, (keep, grow), &mut vec![i], &mut out);
+        }
+    }
+    out
+}
+
+/// xorshift: reproducible random graphs without another dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn streaming_search_finds_exactly_the_brute_force_cycles_on_random_graphs() {
+    let mut total = 0;
+    for case in 0..400u64 {
+        let mut r = Rng(0x9E37_79B9_7F4A_7C15 ^ (case * 7919 + 1));
+        let n = 3 + r.below(4);
+        let m = 5 + r.below(30) as usize;
+        let cfg = CycleConfig {
+            max_len: 2 + r.below(5) as usize,
+            max_hop_loss_bp: [0, 500, 1500, 5000][r.below(4) as usize],
+            max_hop_gain_bp: [0, 500, 3000][r.below(3) as usize],
+            min_usd: [0, 900][r.below(2) as usize],
+            window_us: (2 + r.below(20) as i64) * DAY,
+            skip_kinds: Vec::new(),
+        };
+        let mut edges: Vec<(String, String, String, i64, u64, i128)> = (0..m)
+            .map(|k| {
+                let s = r.below(n);
+                let d = r.below(n);
+                // whole days half the time: ties in time are common
+                let ts =
+                    if r.below(2) == 0 { r.below(30) as i64 * DAY } else { r.below(30 * 24) as i64 * 3_600_000_000 };
+                let usd = 800 + r.below(400) as i128;
+                (format!("e{k}"), format!("N{s}"), format!("N{d}"), ts, 0, usd)
+            })
+            .collect();
+        edges.sort_by_key(|e| e.3);
+        for (k, e) in edges.iter_mut().enumerate() {
+            e.4 = k as u64;
+        }
+        let expected = brute_force(&edges, &cfg);
+        let mut f = CycleFinder::new(cfg.clone());
+        let mut got = BTreeSet::new();
+        for e in &edges {
+            for c in f.push(&e.1, &e.2, Edge { tx_id: e.0.as_str().into(), ts: e.3, seq: e.4, usd: e.5 }) {
+                assert!(got.insert(c.tx_ids.clone()), "case {case}: cycle found twice {:?}", c.tx_ids);
+            }
+        }
+        assert_eq!(got, expected, "case {case}: {cfg:?}\n{edges:?}");
+        total += expected.len();
+    }
+    assert!(total > 200, "the random graphs should hold cycles: {total}");
+}
