@@ -427,7 +427,10 @@ impl RawConfig {
         if !(0.0..1.0).contains(&self.graph.max_hop_loss) {
             errs.push(format!("`graph.max-hop-loss` = {}: expected a share in [0, 1)", self.graph.max_hop_loss));
         }
-        if !(0.0..=1.0).contains(&self.graph.max_hop_gain) || !(self.graph.min_amount_usd >= 0.0) {
+        if !(0.0..=1.0).contains(&self.graph.max_hop_gain)
+            || self.graph.min_amount_usd.is_nan()
+            || self.graph.min_amount_usd < 0.0
+        {
             errs.push("`graph.max-hop-gain` must be a share in [0, 1] and `graph.min-amount-usd` at least 0".into());
         }
         if !errs.is_empty() {
