@@ -255,12 +255,8 @@ impl CycleDetector {
                 })
             })
             .collect();
-        let country = |id: &str| -> Option<String> {
-            let row = *ctx.accounts.index.get(id)?;
-            let c = ctx.accounts.batch.column_by_name(acct::COUNTRY)?.as_string::<i32>();
-            (!c.is_null(row)).then(|| c.value(row).to_string())
-        };
-        let mut jurisdictions: Vec<String> = cycle.accounts.iter().filter_map(|a| country(a)).collect();
+        let mut jurisdictions: Vec<String> =
+            cycle.accounts.iter().filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
         jurisdictions.sort();
         jurisdictions.dedup();
         let hours = (last_ts - first_ts) as f64 / 3.6e9;

@@ -11,7 +11,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
@@ -193,6 +193,13 @@ pub struct AccountsTable {
 }
 
 impl AccountsTable {
+    /// Text field `column` of account `id` (None: unknown account, no such column, or null).
+    pub fn field(&self, id: &str, column: &str) -> Option<String> {
+        let row = *self.index.get(id)?;
+        let c = self.batch.column_by_name(column)?.as_string_opt::<i32>()?;
+        (!c.is_null(row)).then(|| c.value(row).to_string())
+    }
+
     /// An empty table (no KYC context).
     pub fn empty() -> Self {
         AccountsTable { batch: RecordBatch::new_empty(schema::accounts_schema()), index: AccountIndex::default() }

@@ -490,11 +490,7 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
     // else its last evidence. Episodes grow, close and clear in this order.
     let anchor_ts = b.column_by_name("anchor_ts").and_then(|c| cast(c, &schema::ts_type()).ok());
     let anchor_seq = b.column_by_name("anchor_seq").and_then(|c| cast(c, &DataType::UInt64).ok());
-    let account_field = |id: &str, column: &str| -> Option<String> {
-        let row = *accounts.index.get(id)?;
-        let c = accounts.batch.column_by_name(column)?.as_string::<i32>();
-        (!c.is_null(row)).then(|| c.value(row).to_string())
-    };
+    let account_field = |id: &str, column: &str| accounts.field(id, column);
     let account_country = |id: &str| account_field(id, acct::COUNTRY);
     let mut out = Vec::new();
     for (r, subject) in subjects.into_iter().enumerate() {
