@@ -157,60 +157,48 @@ enum RulesCommand {
     },
 }
 
+/// What both benchmarks take.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<u64>,
+    /// Where the generated ledgers (and the runs' outputs) are kept and reused [default: bench-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Measure mirrorflow only (no DuckDB, no agreement check).
+    #[arg(long)]
+    no_duckdb: bool,
+    /// The Python that has the `duckdb` package [default: python3].
+    #[arg(long)]
+    python: Option<String>,
+    /// Seed for `mirrorflow gen` [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs per engine and ledger; the fastest time is reported [default: 3].
+    #[arg(long)]
+    repeats: Option<u32>,
+    /// Also write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Ingest throughput and peak memory, mirrorflow vs DuckDB, on the same generated files.
     Ingest {
-        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
-        #[arg(long, value_delimiter = ',')]
-        rows: Vec<u64>,
-        /// Where the generated ledgers are kept and reused [default: bench-data].
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        run: BenchArgs,
         /// Formats, comma-separated: csv, csv.gz, parquet [default: csv,parquet].
         #[arg(long, value_delimiter = ',')]
         formats: Vec<String>,
-        /// Measure mirrorflow only.
-        #[arg(long)]
-        no_duckdb: bool,
-        /// The Python that has the `duckdb` package [default: python3].
-        #[arg(long)]
-        python: Option<String>,
-        /// Seed for `mirrorflow gen` [default: 42].
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Runs per engine and file; the fastest time is reported [default: 3].
-        #[arg(long)]
-        repeats: Option<u32>,
-        /// Also write the results as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
     },
     /// The SQL rule pack end to end: `mirrorflow replay` (streaming) vs DuckDB running the same
     /// rules' SQL as one batch over the same rows, with a per-rule agreement check. `--config`
     /// applies to the rules and every replay.
     Rules {
-        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
-        #[arg(long, value_delimiter = ',')]
-        rows: Vec<u64>,
-        /// Where the generated ledgers and the runs' outputs are kept [default: bench-data].
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Measure mirrorflow only (no agreement check).
-        #[arg(long)]
-        no_duckdb: bool,
-        /// The Python that has the `duckdb` package [default: python3].
-        #[arg(long)]
-        python: Option<String>,
-        /// Seed for `mirrorflow gen` [default: 42].
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Runs per engine and size; the fastest time is reported [default: 3].
-        #[arg(long)]
-        repeats: Option<u32>,
-        /// Also write every figure as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        run: BenchArgs,
     },
 }
 
@@ -343,33 +331,31 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench {
-            bench: BenchCommand::Ingest { rows, data_dir, formats, no_duckdb, python, seed, repeats, json },
-        } => {
+        Command::Bench { bench: BenchCommand::Ingest { run, formats } } => {
             let d = mirrorflow::bench::BenchOptions::default();
             let opts = mirrorflow::bench::BenchOptions {
-                rows: if rows.is_empty() { d.rows } else { rows.clone() },
-                data_dir: data_dir.clone().unwrap_or(d.data_dir),
+                rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
+                data_dir: run.data_dir.clone().unwrap_or(d.data_dir),
                 formats: if formats.is_empty() { d.formats } else { formats.clone() },
-                duckdb: !no_duckdb,
-                python: python.clone().unwrap_or(d.python),
-                seed: seed.unwrap_or(d.seed),
-                repeats: repeats.unwrap_or(d.repeats),
-                json_out: json.clone(),
+                duckdb: !run.no_duckdb,
+                python: run.python.clone().unwrap_or(d.python),
+                seed: run.seed.unwrap_or(d.seed),
+                repeats: run.repeats.unwrap_or(d.repeats),
+                json_out: run.json.clone(),
             };
             print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { bench: BenchCommand::Rules { rows, data_dir, no_duckdb, python, seed, repeats, json } } => {
+        Command::Bench { bench: BenchCommand::Rules { run } } => {
             let d = mirrorflow::bench_rules::RulesBenchOptions::default();
             let opts = mirrorflow::bench_rules::RulesBenchOptions {
-                rows: if rows.is_empty() { d.rows } else { rows.clone() },
-                data_dir: data_dir.clone().unwrap_or(d.data_dir),
-                duckdb: !no_duckdb,
-                python: python.clone().unwrap_or(d.python),
-                seed: seed.unwrap_or(d.seed),
-                repeats: repeats.unwrap_or(d.repeats),
-                json_out: json.clone(),
+                rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
+                data_dir: run.data_dir.clone().unwrap_or(d.data_dir),
+                duckdb: !run.no_duckdb,
+                python: run.python.clone().unwrap_or(d.python),
+                seed: run.seed.unwrap_or(d.seed),
+                repeats: run.repeats.unwrap_or(d.repeats),
+                json_out: run.json.clone(),
                 config: cli.config.clone(),
             };
             print!("{}", mirrorflow::bench_rules::run_rules_bench(&opts)?);
