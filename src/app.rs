@@ -144,8 +144,8 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
 /// The SQL rule stage, planned now (every rule that fails to plan is reported at once).
 async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
     let mut out: Vec<Box<dyn crate::pipeline::Detector>> = Vec::new();
-    if let Some(c) = &cfg.cycles {
-        out.push(Box::new(crate::graph::cycles::CycleDetector::new(c.clone())));
+    if let Some(g) = &cfg.graph {
+        out.push(Box::new(crate::graph::detector::GraphDetector::new(g.edges.clone(), g.cycles, g.flows.clone())));
     }
     let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());

@@ -51,6 +51,18 @@ pub struct RawGraph {
     pub min_amount_usd: f64,
     /// Account kinds left out of the graph.
     pub skip_kinds: Vec<String>,
+    /// Look for scatter-gather and gather-scatter (T9).
+    pub scatter_gather: bool,
+    /// Look for bipartite and stacked layers (T10).
+    pub bipartite: bool,
+    /// How long a scatter-gather or gather-scatter may take ("7d").
+    pub flow_window: String,
+    /// How long one bipartite layer may take.
+    pub bipartite_window: String,
+    /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
+    pub min_intermediaries: usize,
+    /// Event time without a new match after which a flow episode is alerted.
+    pub episode_gap: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,8 +239,8 @@ pub struct Config {
     pub write_ordered: bool,
     /// `None` when the rule stage is off.
     pub rules: Option<crate::rules::RulesConfig>,
-    /// The temporal cycle detector (T7), when on.
-    pub cycles: Option<crate::graph::cycles::CycleConfig>,
+    /// The temporal graph stage (T7, T9, T10), when any of its patterns is on.
+    pub graph: Option<crate::graph::GraphConfig>,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -433,10 +445,40 @@ impl RawConfig {
         {
             errs.push("`graph.max-hop-gain` must be a share in [0, 1] and `graph.min-amount-usd` at least 0".into());
         }
+        let mut graph_duration = |key: &str, text: &str| match parse_duration(text) {
+            // the graph holds the pipeline's window: no pattern can look further back
+            Ok(d) if !d.is_zero() => d.min(window).as_micros() as i64,
+            Ok(_) => {
+                errs.push(format!("`graph.{key}` = \"{text}\": expected more than 0"));
+                0
+            }
+            Err(e) => {
+                errs.push(format!("`graph.{key}`: {e}"));
+                0
+            }
+        };
+        let flow_window_us = graph_duration("flow-window", &self.graph.flow_window);
+        let bipartite_window_us = graph_duration("bipartite-window", &self.graph.bipartite_window);
+        let episode_gap_us = graph_duration("episode-gap", &self.graph.episode_gap);
+        if self.graph.min_intermediaries < 2 {
+            errs.push("`graph.min-intermediaries` must be at least 2".into());
+        }
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
         let opt_path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let g = &self.graph;
+        let flows = (g.scatter_gather || g.bipartite).then(|| crate::graph::flows::FlowConfig {
+            scatter_gather: g.scatter_gather,
+            bipartite: g.bipartite,
+            window_us: flow_window_us,
+            bipartite_window_us,
+            min_mids: g.min_intermediaries,
+            max_loss_bp: (g.max_hop_loss * 10_000.0).round() as i128,
+            max_gain_bp: (g.max_hop_gain * 10_000.0).round() as i128,
+            episode_gap_us,
+            ..crate::graph::flows::FlowConfig::default()
+        });
         Ok(Config {
             input: InputConfig {
                 format,
@@ -466,13 +508,17 @@ impl RawConfig {
             out_dir: PathBuf::from(&self.output.dir),
             progress,
             write_ordered: self.output.write_ordered,
-            cycles: self.graph.cycles.then(|| crate::graph::cycles::CycleConfig {
-                max_len: self.graph.max_cycle_len,
-                max_hop_loss_bp: (self.graph.max_hop_loss * 10_000.0).round() as i128,
-                max_hop_gain_bp: (self.graph.max_hop_gain * 10_000.0).round() as i128,
-                min_usd: (self.graph.min_amount_usd * 1e6).round() as i128,
-                window_us: window.as_micros() as i64,
-                skip_kinds: self.graph.skip_kinds.clone(),
+            graph: (g.cycles || flows.is_some()).then(|| crate::graph::GraphConfig {
+                edges: crate::graph::cycles::CycleConfig {
+                    max_len: g.max_cycle_len,
+                    max_hop_loss_bp: (g.max_hop_loss * 10_000.0).round() as i128,
+                    max_hop_gain_bp: (g.max_hop_gain * 10_000.0).round() as i128,
+                    min_usd: (g.min_amount_usd * 1e6).round() as i128,
+                    window_us: window.as_micros() as i64,
+                    skip_kinds: g.skip_kinds.clone(),
+                },
+                cycles: g.cycles,
+                flows,
             }),
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
                 dir: opt_path(&self.rules.dir),

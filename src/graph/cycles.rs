@@ -3,31 +3,31 @@
 //! A cycle is a simple directed cycle `v -> ... -> u -> v` of 2..=`max_len` edges of at
 //! least `min_usd` each, whose edges follow each other in `(ts, seq)` order, whose last
 //! edge is at most `window` after its first, and in which each hop carries between
-//! `1 - max_hop_loss` and `1 + max_hop_gain` of the hop before it. The arriving edge `u -> v` is always the cycle's last edge, so each
-//! cycle is found exactly once, when it closes: a backward search from `u` over edges
-//! earlier than the one after them, bounded by the window and by value (an earlier hop
-//! carries a narrow band around the next), never through money-services
-//! or exchange hubs (they are left out of the graph unless configured).
+//! `1 - max_hop_loss` and `1 + max_hop_gain` of the hop before it. The arriving edge
+//! `u -> v` is always the cycle's last edge, so each cycle is found exactly once, when it
+//! closes: a backward search from `u` over the in-edges of each node that are earlier
+//! than the hop after them and inside the window (two binary searches in the node's
+//! time-ordered list), within the value band of that hop. A search that looks at more
+//! than `EAGER_BUDGET` edges (a dense hub) is redone with a bound: how early each node can
+//! be reached from `v`, and in how few hops, by a time-respecting walk inside the window
+//! (one breadth-first pass forward from `v`); a branch into a node that `v` cannot reach
+//! before the edge leaves it, or not in the hops left, is cut. Money-services and
+//! exchange hubs are left out of the graph unless configured.
 //!
-//! Owns: `CycleDetector` (a `Detector`: one alert per cycle, id from its edges).
+//! Owns: `CycleFinder` (the window's graph, the search, the T7 alert of a cycle).
 //! Must not: depend on batching: rows are taken one by one in `(ts, seq)` order.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
-use petgraph::Direction;
-use petgraph::stable_graph::{EdgeIndex, NodeIndex};
-use petgraph::visit::EdgeRef;
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 
-use super::{Edge, TemporalGraph};
+use super::{Edge, Half, Node, TemporalGraph};
 use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::error::Result;
 use crate::ingest::values::format_ts;
 use crate::money::format_decimal;
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct, tx};
+use crate::pipeline::DetectCtx;
+use crate::schema::{self, acct};
 
 pub const RULE_ID: &str = "graph_cycles";
 pub const RULE_VERSION: &str = "1";
@@ -48,6 +48,21 @@ pub struct CycleConfig {
     pub window_us: i64,
     /// Account kinds left out of the graph (hubs whose cycles are business as usual).
     pub skip_kinds: Vec<String>,
+}
+
+impl CycleConfig {
+    /// Pure temporal cycles (the definition of IBM's Graph Feature Preprocessor): no value
+    /// band, no amount floor, no hubs left out.
+    pub fn temporal_only(window_us: i64, max_len: usize) -> Self {
+        CycleConfig {
+            max_len,
+            max_hop_loss_bp: 10_000,
+            max_hop_gain_bp: i128::MAX / 2,
+            min_usd: i128::MIN,
+            window_us,
+            skip_kinds: Vec::new(),
+        }
+    }
 }
 
 impl Default for CycleConfig {
@@ -73,43 +88,108 @@ pub struct Cycle {
     pub usd: Vec<i128>,
 }
 
+/// What the searches did (for benchmarks and debug logs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleStats {
+    /// Edges that entered the graph.
+    pub edges: u64,
+    /// Searches that outgrew the eager budget and were redone with reachability bounds.
+    pub bounded_searches: u64,
+    /// In-edges looked at by the backward searches.
+    pub visits: u64,
+    pub cycles: u64,
+}
+
+/// In-edges a search may look at before it stops and first computes how early each node
+/// can be reached from the cycle's start (most searches end well before).
+const EAGER_BUDGET: u64 = 2_048;
+
 /// Finds the cycles closed by each arriving edge.
 #[derive(Debug, Default)]
 pub struct CycleFinder {
     pub cfg: CycleConfig,
     pub graph: TemporalGraph,
+    pub stats: CycleStats,
+    /// Scratch: earliest arrival `(when, hops)` from the closing edge's target.
+    reach: HashMap<NodeIndex, ((i64, u64), u32)>,
+}
+
+/// Where a search puts the cycles it finds (paths run backwards from the closing edge).
+trait Found {
+    fn cycle(&mut self, path: &[Half]);
+    /// The search is being redone: forget what it found.
+    fn restart(&mut self);
+}
+
+impl Found for u64 {
+    fn cycle(&mut self, _: &[Half]) {
+        *self += 1;
+    }
+    fn restart(&mut self) {
+        *self = 0;
+    }
+}
+
+impl Found for Vec<Vec<Half>> {
+    fn cycle(&mut self, path: &[Half]) {
+        self.push(path.to_vec());
+    }
+    fn restart(&mut self) {
+        self.clear();
+    }
 }
 
 impl CycleFinder {
     pub fn new(cfg: CycleConfig) -> Self {
-        CycleFinder { cfg, graph: TemporalGraph::default() }
+        CycleFinder { cfg, ..CycleFinder::default() }
     }
 
     /// Adds edge `src -> dst` (in `(ts, seq)` order) and returns the cycles it closes,
     /// sorted.
     pub fn push(&mut self, src: &str, dst: &str, edge: Edge) -> Vec<Cycle> {
+        match self.insert(src, dst, edge) {
+            Some(c) => self.cycles_of(c),
+            None => Vec::new(),
+        }
+    }
+
+    /// Like `push`, but only counts the cycles (what a benchmark measures).
+    pub fn count(&mut self, src: &str, dst: &str, edge: Edge) -> u64 {
+        let mut n = 0u64;
+        self.insert_and_search(src, dst, edge, &mut n);
+        self.stats.cycles += n;
+        n
+    }
+
+    /// Adds edge `src -> dst` to the window's graph (first evicting what the window left
+    /// behind); `None` when it is not an edge of the graph (a self-transfer, or below the
+    /// amount floor).
+    pub fn insert(&mut self, src: &str, dst: &str, edge: Edge) -> Option<EdgeIndex> {
         self.graph.evict_before(edge.ts.saturating_sub(self.cfg.window_us));
         if src == dst || edge.usd < self.cfg.min_usd {
-            return Vec::new();
+            return None;
         }
-        let first_allowed = edge.ts.saturating_sub(self.cfg.window_us);
-        let c = self.graph.add(src, dst, edge);
+        self.stats.edges += 1;
+        Some(self.graph.add(src, dst, edge))
+    }
+
+    /// The cycles that edge `c` (the graph's newest) closes, sorted.
+    pub fn cycles_of(&mut self, c: EdgeIndex) -> Vec<Cycle> {
+        let mut found: Vec<Vec<Half>> = Vec::new();
+        self.search(c, &mut found);
+        self.stats.cycles += found.len() as u64;
         let g = &self.graph.graph;
-        let (u, v) = g.edge_endpoints(c).expect("just added");
-        let mut found = Vec::new();
-        let mut path = vec![c];
-        let mut on_path: HashSet<NodeIndex> = [u].into();
-        self.back(u, v, first_allowed, &mut path, &mut on_path, &mut found);
         let mut out: Vec<Cycle> = found
             .into_iter()
-            .map(|edges: Vec<EdgeIndex>| {
-                // `edges` runs backwards from the closing edge
-                let ordered: Vec<EdgeIndex> = edges.into_iter().rev().collect();
+            .map(|path| {
+                // `path` runs backwards from the closing edge; each entry is an in-edge
+                // whose `other` is the account it left from
+                let hops: Vec<&Half> = path.iter().rev().collect();
                 Cycle {
-                    tx_ids: ordered.iter().map(|e| g[*e].tx_id.to_string()).collect(),
-                    accounts: ordered.iter().map(|e| g[g.edge_endpoints(*e).expect("edge").0].to_string()).collect(),
-                    ts: ordered.iter().map(|e| g[*e].ts).collect(),
-                    usd: ordered.iter().map(|e| g[*e].usd).collect(),
+                    tx_ids: hops.iter().map(|h| g[h.edge].tx_id.to_string()).collect(),
+                    accounts: hops.iter().map(|h| g[h.other].id.to_string()).collect(),
+                    ts: hops.iter().map(|h| h.when.0).collect(),
+                    usd: hops.iter().map(|h| h.usd).collect(),
                 }
             })
             .collect();
@@ -117,127 +197,163 @@ impl CycleFinder {
         out
     }
 
-    /// Extends `path` (ending at `x`, earliest edge last) backwards by one edge.
-    fn back(
-        &self,
-        x: NodeIndex,
-        v: NodeIndex,
-        first_allowed: i64,
-        path: &mut Vec<EdgeIndex>,
-        on_path: &mut HashSet<NodeIndex>,
-        found: &mut Vec<Vec<EdgeIndex>>,
-    ) {
+    fn insert_and_search(&mut self, src: &str, dst: &str, edge: Edge, found: &mut impl Found) {
+        if let Some(c) = self.insert(src, dst, edge) {
+            self.search(c, found);
+        }
+    }
+
+    fn search(&mut self, c: EdgeIndex, found: &mut impl Found) {
         let g = &self.graph.graph;
-        let next = &g[*path.last().expect("path")];
-        let keep = 10_000 - self.cfg.max_hop_loss_bp;
-        let grow = 10_000 + self.cfg.max_hop_gain_bp;
-        for e in g.edges_directed(x, Direction::Incoming) {
-            let w = e.weight();
-            if w.when() >= next.when() || w.ts < first_allowed {
-                continue;
+        let (u, v) = g.edge_endpoints(c).expect("an edge of the window");
+        let closing = *g[v].ins.back().expect("the newest edge");
+        debug_assert_eq!(closing.edge, c);
+        let lo = (closing.when.0.saturating_sub(self.cfg.window_us), 0);
+        // nothing can close without an earlier edge into `u` and out of `v`
+        if g[u].ins_between(lo, closing.when).next().is_none() || g[v].outs_between(lo, closing.when).next().is_none()
+        {
+            return;
+        }
+        let mut search = Search {
+            g,
+            v,
+            lo,
+            max_len: self.cfg.max_len,
+            keep: 10_000 - self.cfg.max_hop_loss_bp,
+            grow: 10_000 + self.cfg.max_hop_gain_bp,
+            reach: None,
+            budget: EAGER_BUDGET,
+            aborted: false,
+        };
+        let mut path = vec![closing];
+        search.back(u, &mut path, found);
+        self.stats.visits += EAGER_BUDGET - search.budget;
+        if !search.aborted {
+            return;
+        }
+        // a dense neighbourhood: bound the search by how early each node can be reached
+        // from `v` (time-respecting, within the window, in at most max_len - 1 hops)
+        found.restart();
+        self.stats.bounded_searches += 1;
+        reach_from(g, v, lo, closing.when, self.cfg.max_len - 1, &mut self.reach);
+        if !self.reach.contains_key(&u) {
+            return;
+        }
+        search.reach = Some(&self.reach);
+        search.budget = u64::MAX;
+        search.aborted = false;
+        path.truncate(1);
+        search.back(u, &mut path, found);
+        self.stats.visits += u64::MAX - search.budget;
+    }
+}
+
+/// `(when, hops)` of the earliest arrival at each node reachable from `v` by edges
+/// `lo <= when < hi`, each later than the one before, in at most `max_hops` edges.
+fn reach_from(
+    g: &StableDiGraph<Node, Edge>,
+    v: NodeIndex,
+    lo: (i64, u64),
+    hi: (i64, u64),
+    max_hops: usize,
+    reach: &mut HashMap<NodeIndex, ((i64, u64), u32)>,
+) {
+    reach.clear();
+    let after = |w: (i64, u64)| if w.1 == u64::MAX { (w.0 + 1, 0) } else { (w.0, w.1 + 1) };
+    let mut frontier: Vec<(NodeIndex, (i64, u64))> = vec![(v, lo)];
+    let mut next: Vec<NodeIndex> = Vec::new();
+    for hops in 1..=max_hops as u32 {
+        next.clear();
+        for &(y, start) in &frontier {
+            for h in g[y].outs_between(start, hi) {
+                if h.other == v {
+                    continue;
+                }
+                match reach.entry(h.other) {
+                    Entry::Vacant(e) => {
+                        e.insert((h.when, hops));
+                        next.push(h.other);
+                    }
+                    Entry::Occupied(mut e) if h.when < e.get().0 => {
+                        e.get_mut().0 = h.when;
+                        next.push(h.other);
+                    }
+                    Entry::Occupied(_) => {}
+                }
             }
+        }
+        if next.is_empty() {
+            break;
+        }
+        next.sort_unstable();
+        next.dedup();
+        frontier.clear();
+        frontier.extend(next.iter().map(|&z| (z, after(reach[&z].0))));
+    }
+}
+
+/// One backward search from the closing edge's source.
+struct Search<'a> {
+    g: &'a StableDiGraph<Node, Edge>,
+    /// The closing edge's target: where the cycle starts.
+    v: NodeIndex,
+    /// The earliest time a cycle's first edge may have.
+    lo: (i64, u64),
+    max_len: usize,
+    /// A hop carries at least `keep` and at most `grow` (basis points) of the one before.
+    keep: i128,
+    grow: i128,
+    reach: Option<&'a HashMap<NodeIndex, ((i64, u64), u32)>>,
+    /// In-edges left to look at.
+    budget: u64,
+    aborted: bool,
+}
+
+impl Search<'_> {
+    /// Extends `path` (ending at `x`, earliest edge last) backwards by one edge.
+    fn back(&mut self, x: NodeIndex, path: &mut Vec<Half>, found: &mut impl Found) {
+        let next = *path.last().expect("path");
+        for h in self.g[x].ins_between(self.lo, next.when).rev() {
+            if self.budget == 0 {
+                self.aborted = true;
+                return;
+            }
+            self.budget -= 1;
             // the later hop carries at least `keep` and at most `grow` of this one
-            if next.usd * 10_000 < w.usd * keep || next.usd * 10_000 > w.usd * grow {
+            if next.usd * 10_000 < h.usd.saturating_mul(self.keep) || next.usd * 10_000 > h.usd.saturating_mul(self.grow)
+            {
                 continue;
             }
-            let s = e.source();
-            if s == v {
-                path.push(e.id());
-                found.push(path.clone());
+            let s = h.other;
+            if s == self.v {
+                path.push(*h);
+                found.cycle(path);
                 path.pop();
                 continue;
             }
-            if path.len() + 1 >= self.cfg.max_len || on_path.contains(&s) {
+            if path.len() + 1 >= self.max_len || path.iter().any(|p| p.other == s) {
                 continue;
             }
-            path.push(e.id());
-            on_path.insert(s);
-            self.back(s, v, first_allowed, path, on_path, found);
-            on_path.remove(&s);
+            if let Some(reach) = self.reach {
+                // `s` must be reachable from `v` before this edge leaves it, in few enough hops
+                match reach.get(&s) {
+                    Some(&(t, hops)) if t < h.when && path.len() + 1 + hops as usize <= self.max_len => {}
+                    _ => continue,
+                }
+            }
+            path.push(*h);
+            self.back(s, path, found);
             path.pop();
-        }
-    }
-}
-
-/// The T7 detector.
-pub struct CycleDetector {
-    finder: CycleFinder,
-}
-
-impl CycleDetector {
-    pub fn new(cfg: CycleConfig) -> Self {
-        CycleDetector { finder: CycleFinder::new(cfg) }
-    }
-}
-
-impl Detector for CycleDetector {
-    fn id(&self) -> &str {
-        RULE_ID
-    }
-
-    /// The window's graph: a resumed run must close cycles begun before the checkpoint.
-    fn save_state(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self.saved()).map_err(|e| crate::error::Error::Internal(format!("graph state: {e}")))
-    }
-
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        let edges: Vec<SavedEdge> = serde_json::from_value(state).map_err(|e| {
-            crate::error::Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")])
-        })?;
-        for (s, d, id, ts, seq, usd) in edges {
-            let usd: i128 = usd
-                .parse()
-                .map_err(|_| crate::error::Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;
-            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd });
-        }
-        Ok(())
-    }
-
-    fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        let col = |n: &str| batch.column_by_name(n).expect("enriched column");
-        let (ids, src, dst) = (
-            col(tx::TX_ID).as_string::<i32>(),
-            col(tx::SRC_ACCOUNT).as_string::<i32>(),
-            col(tx::DST_ACCOUNT).as_string::<i32>(),
-        );
-        let ts = col(tx::TS).as_primitive::<TimestampMicrosecondType>();
-        let seq = col(tx::SEQ).as_primitive::<UInt64Type>();
-        let usd = col(tx::AMOUNT_USD).as_primitive::<Decimal128Type>();
-        let (src_kind, dst_kind) = (col("src_kind").as_string::<i32>(), col("dst_kind").as_string::<i32>());
-        let skip_kinds = self.finder.cfg.skip_kinds.clone();
-        let skipped =
-            |k: &arrow::array::StringArray, i: usize| !k.is_null(i) && skip_kinds.iter().any(|s| s == k.value(i));
-        let mut alerts = Vec::new();
-        for i in 0..batch.num_rows() {
-            if src.is_null(i) || dst.is_null(i) || usd.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
-                continue;
-            }
-            let edge = Edge { tx_id: ids.value(i).into(), ts: ts.value(i), seq: seq.value(i), usd: usd.value(i) };
-            for cycle in self.finder.push(src.value(i), dst.value(i), edge) {
-                alerts.push(self.alert(&cycle, ctx));
+            if self.aborted {
+                return;
             }
         }
-        Ok(alerts)
     }
 }
 
-/// One edge of a checkpoint: (src, dst, tx_id, ts, seq, usd micro-dollars as text).
-type SavedEdge = (String, String, String, i64, u64, String);
-
-impl CycleDetector {
-    fn saved(&self) -> Vec<SavedEdge> {
-        self.finder
-            .graph
-            .edges_in_order()
-            .into_iter()
-            .map(|(s, d, e)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string()))
-            .collect()
-    }
-
-    fn alert(&self, cycle: &Cycle, ctx: &DetectCtx) -> Alert {
+/// The T7 alert for one cycle.
+impl CycleFinder {
+    pub fn alert(&self, cycle: &Cycle, ctx: &DetectCtx) -> Alert {
         let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
         let k = cycle.tx_ids.len();
         let (first_ts, last_ts, first_usd, last_usd) = (cycle.ts[0], cycle.ts[k - 1], cycle.usd[0], cycle.usd[k - 1]);
@@ -272,7 +388,7 @@ impl CycleDetector {
             usd(last_usd),
             kept * 100.0,
             hours,
-            (10_000 - self.finder.cfg.max_hop_loss_bp) / 100,
+            (10_000 - self.cfg.max_hop_loss_bp) / 100,
         );
         Alert {
             alert_id: alert_id(RULE_ID, RULE_VERSION, &cycle.tx_ids),
@@ -294,9 +410,9 @@ impl CycleDetector {
                 "kept_share": (kept * 1000.0).round() / 1000.0,
                 "duration_hours": (hours * 10.0).round() / 10.0,
                 "params": {
-                    "max_len": self.finder.cfg.max_len,
-                    "max_hop_loss": format!("{:.2}", self.finder.cfg.max_hop_loss_bp as f64 / 10_000.0),
-                    "window_days": self.finder.cfg.window_us / 86_400_000_000,
+                    "max_len": self.cfg.max_len,
+                    "max_hop_loss": format!("{:.2}", self.cfg.max_hop_loss_bp as f64 / 10_000.0),
+                    "window_days": self.cfg.window_us / 86_400_000_000,
                 },
             }),
             narrative,

@@ -4,8 +4,10 @@
 //!
 //! Owns: `TemporalGraph` (edges added in `(ts, seq)` order, evicted once they are older
 //! than the window behind the newest edge, nodes dropped with their last edge: memory
-//! follows the window) and the detectors built on it: `cycles` (T7, time-respecting
-//! cycles closed by each arriving edge).
+//! follows the window; each node keeps its in- and out-edges in time order, so "the edges
+//! into `x` between two times" is two binary searches, not a walk over a hub's history)
+//! and the detectors built on it: `cycles` (T7, time-respecting cycles closed by each
+//! arriving edge).
 //! Must not: read anything but the rows it is given (and the accounts table for hub
 //! kinds and jurisdictions).
 //!
@@ -13,11 +15,24 @@
 //! arrival order. Whole-day timestamps (AMLSim) therefore chain in file order within a day.
 
 pub mod cycles;
+pub mod detector;
+pub mod flows;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+
+/// The graph stage's settings (config `[graph]`).
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Which rows are edges (amount floor, hubs left out), the window, and the cycle search.
+    pub edges: cycles::CycleConfig,
+    /// Look for cycles (T7).
+    pub cycles: bool,
+    /// Scatter-gather, gather-scatter, bipartite (T9, T10), when any is on.
+    pub flows: Option<flows::FlowConfig>,
+}
 
 /// One transaction as an edge.
 #[derive(Debug, Clone)]
@@ -36,10 +51,47 @@ impl Edge {
     }
 }
 
+/// An edge as one of its endpoints sees it: what the searches read, kept next to the
+/// node in time order (the petgraph edge holds the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Half {
+    pub when: (i64, u64),
+    pub usd: i128,
+    /// The other endpoint: the source of an in-edge, the target of an out-edge.
+    pub other: NodeIndex,
+    pub edge: EdgeIndex,
+}
+
+/// A node: the account and its window's edges, oldest first.
+#[derive(Debug)]
+pub struct Node {
+    pub id: Arc<str>,
+    pub ins: VecDeque<Half>,
+    pub outs: VecDeque<Half>,
+}
+
+impl Node {
+    /// In-edges with `lo <= when < hi`, oldest first.
+    pub fn ins_between(&self, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+        between(&self.ins, lo, hi)
+    }
+
+    /// Out-edges with `lo <= when < hi`, oldest first.
+    pub fn outs_between(&self, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+        between(&self.outs, lo, hi)
+    }
+}
+
+fn between(edges: &VecDeque<Half>, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+    let a = edges.partition_point(|h| h.when < lo);
+    let b = edges.partition_point(|h| h.when < hi).max(a);
+    edges.range(a..b)
+}
+
 /// The window's multigraph.
 #[derive(Debug, Default)]
 pub struct TemporalGraph {
-    pub graph: StableDiGraph<Arc<str>, Edge>,
+    pub graph: StableDiGraph<Node, Edge>,
     nodes: HashMap<Arc<str>, NodeIndex>,
     /// Edges in arrival (= time) order, for eviction.
     order: VecDeque<(i64, EdgeIndex)>,
@@ -49,10 +101,17 @@ impl TemporalGraph {
     /// Adds an edge (rows arrive in `(ts, seq)` order) and returns it.
     pub fn add(&mut self, src: &str, dst: &str, edge: Edge) -> EdgeIndex {
         let (a, b) = (self.node(src), self.node(dst));
-        let ts = edge.ts;
+        let (when, usd) = (edge.when(), edge.usd);
         let e = self.graph.add_edge(a, b, edge);
-        self.order.push_back((ts, e));
+        self.graph[a].outs.push_back(Half { when, usd, other: b, edge: e });
+        self.graph[b].ins.push_back(Half { when, usd, other: a, edge: e });
+        self.order.push_back((when.0, e));
         e
+    }
+
+    /// The node of an account, if it has edges in the window.
+    pub fn find(&self, id: &str) -> Option<NodeIndex> {
+        self.nodes.get(id).copied()
     }
 
     fn node(&mut self, id: &str) -> NodeIndex {
@@ -60,26 +119,31 @@ impl TemporalGraph {
             return *n;
         }
         let name: Arc<str> = Arc::from(id);
-        let n = self.graph.add_node(name.clone());
+        let n = self.graph.add_node(Node { id: name.clone(), ins: VecDeque::new(), outs: VecDeque::new() });
         self.nodes.insert(name, n);
         n
     }
 
-    /// Drops edges older than `cutoff` (and nodes left without edges).
+    /// Drops edges older than `cutoff` (and nodes left without edges). Edges leave in the
+    /// order they came, so each is the oldest of its endpoints' lists.
     pub fn evict_before(&mut self, cutoff: i64) {
         while let Some(&(ts, e)) = self.order.front() {
             if ts >= cutoff {
                 break;
             }
             self.order.pop_front();
-            if let Some((a, b)) = self.graph.edge_endpoints(e) {
-                self.graph.remove_edge(e);
-                for n in [a, b] {
-                    if self.graph.neighbors_undirected(n).next().is_none()
-                        && let Some(name) = self.graph.remove_node(n)
-                    {
-                        self.nodes.remove(&name);
-                    }
+            let Some((a, b)) = self.graph.edge_endpoints(e) else { continue };
+            self.graph.remove_edge(e);
+            let out = self.graph[a].outs.pop_front();
+            let inn = self.graph[b].ins.pop_front();
+            debug_assert!(out.is_some_and(|h| h.edge == e) && inn.is_some_and(|h| h.edge == e));
+            for n in [a, b] {
+                let node = &self.graph[n];
+                if node.ins.is_empty()
+                    && node.outs.is_empty()
+                    && let Some(gone) = self.graph.remove_node(n)
+                {
+                    self.nodes.remove(&gone.id);
                 }
             }
         }
@@ -91,7 +155,7 @@ impl TemporalGraph {
             .iter()
             .filter_map(|&(_, e)| {
                 let (a, b) = self.graph.edge_endpoints(e)?;
-                Some((self.graph[a].to_string(), self.graph[b].to_string(), self.graph[e].clone()))
+                Some((self.graph[a].id.to_string(), self.graph[b].id.to_string(), self.graph[e].clone()))
             })
             .collect()
     }

@@ -1,0 +1,269 @@
+//! The graph stage as a pipeline `Detector`: one window graph, fed row by row in
+//! `(ts, seq)` order, and the patterns asked of each arriving edge (T7 cycles, T9
+//! scatter-gather / gather-scatter, T10 bipartite layers).
+//!
+//! Owns: `GraphDetector` (which rows become edges: amount floor, hubs left out), the
+//! alerts of flow episodes, and the graph stage's checkpoint state (the window's edges and
+//! the open episodes).
+//! Must not: depend on batching (rows one by one; episodes close on event time).
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
+use serde::{Deserialize, Serialize};
+
+use super::Edge;
+use super::cycles::{CycleConfig, CycleFinder};
+use super::flows::{Episode, Episodes, FlowConfig, FlowFinder, Pattern, roles};
+use crate::alerts::{Alert, Severity, Status, alert_id};
+use crate::error::{Error, Result};
+use crate::ingest::values::format_ts;
+use crate::money::format_decimal;
+use crate::pipeline::window::EventWindow;
+use crate::pipeline::{DetectCtx, Detector};
+use crate::schema::{self, acct, tx};
+
+pub const FLOW_RULE_VERSION: &str = "1";
+
+/// The graph stage: the graph's edges and which patterns to look for.
+pub struct GraphDetector {
+    finder: CycleFinder,
+    cycles: bool,
+    flows: Option<FlowFinder>,
+    episodes: Episodes,
+}
+
+/// What a checkpoint carries for the graph stage.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    /// The window's edges: (src, dst, tx_id, ts, seq, usd micro-dollars as text).
+    edges: Vec<(String, String, String, i64, u64, String)>,
+    episodes: Episodes,
+}
+
+impl GraphDetector {
+    /// `graph` decides which rows are edges (amount floor, hubs left out, window) and the
+    /// cycle search; `cycles` and `flows` which patterns are asked.
+    pub fn new(graph: CycleConfig, cycles: bool, flows: Option<FlowConfig>) -> Self {
+        GraphDetector {
+            finder: CycleFinder::new(graph),
+            cycles,
+            flows: flows.map(FlowFinder::new),
+            episodes: Episodes::default(),
+        }
+    }
+
+    fn close(&mut self, eps: Vec<Episode>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        out.extend(eps.iter().map(|ep| flow_alert(ep, ctx)));
+    }
+}
+
+impl Detector for GraphDetector {
+    fn id(&self) -> &str {
+        "graph"
+    }
+
+    fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let col = |n: &str| batch.column_by_name(n).expect("enriched column");
+        let (ids, src, dst) = (
+            col(tx::TX_ID).as_string::<i32>(),
+            col(tx::SRC_ACCOUNT).as_string::<i32>(),
+            col(tx::DST_ACCOUNT).as_string::<i32>(),
+        );
+        let ts = col(tx::TS).as_primitive::<TimestampMicrosecondType>();
+        let seq = col(tx::SEQ).as_primitive::<UInt64Type>();
+        let usd = col(tx::AMOUNT_USD).as_primitive::<Decimal128Type>();
+        let (src_kind, dst_kind) = (col("src_kind").as_string::<i32>(), col("dst_kind").as_string::<i32>());
+        let skip_kinds = self.finder.cfg.skip_kinds.clone();
+        let skipped = |k: &StringArray, i: usize| !k.is_null(i) && skip_kinds.iter().any(|s| s == k.value(i));
+        let mut alerts = Vec::new();
+        for i in 0..batch.num_rows() {
+            if let Some(f) = &self.flows {
+                let gap = f.cfg.episode_gap_us;
+                let done = self.episodes.close_before(ts.value(i), gap);
+                self.close(done, ctx, &mut alerts);
+            }
+            if src.is_null(i) || dst.is_null(i) || usd.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
+                continue;
+            }
+            let edge = Edge { tx_id: ids.value(i).into(), ts: ts.value(i), seq: seq.value(i), usd: usd.value(i) };
+            let Some(e) = self.finder.insert(src.value(i), dst.value(i), edge) else { continue };
+            if self.cycles {
+                for cycle in self.finder.cycles_of(e) {
+                    alerts.push(self.finder.alert(&cycle, ctx));
+                }
+            }
+            if let Some(f) = &mut self.flows {
+                for m in f.on_edge(&self.finder.graph, e) {
+                    self.episodes.add(m, ts.value(i));
+                }
+            }
+        }
+        Ok(alerts)
+    }
+
+    fn on_finish(&mut self, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let eps = self.episodes.close_all();
+        let mut out = Vec::new();
+        self.close(eps, ctx, &mut out);
+        let s = &self.finder.stats;
+        tracing::debug!(
+            edges = s.edges,
+            bounded_searches = s.bounded_searches,
+            visits = s.visits,
+            cycles = s.cycles,
+            flow_searches_cut = self.flows.as_ref().map_or(0, |f| f.truncated),
+            "graph stage"
+        );
+        Ok(out)
+    }
+
+    /// The window's graph and the open episodes: a resumed run must close cycles and
+    /// patterns begun before the checkpoint.
+    fn save_state(&self) -> Result<serde_json::Value> {
+        let edges = self
+            .finder
+            .graph
+            .edges_in_order()
+            .into_iter()
+            .map(|(s, d, e)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string()))
+            .collect();
+        serde_json::to_value(Saved { edges, episodes: self.episodes.clone() })
+            .map_err(|e| Error::Internal(format!("graph state: {e}")))
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let saved: Saved = serde_json::from_value(state)
+            .map_err(|e| Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")]))?;
+        for (s, d, id, ts, seq, usd) in saved.edges {
+            let usd: i128 =
+                usd.parse().map_err(|_| Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;
+            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd });
+        }
+        self.episodes = saved.episodes;
+        Ok(())
+    }
+}
+
+/// The alert of one flow episode.
+fn flow_alert(ep: &Episode, ctx: &DetectCtx) -> Alert {
+    let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
+    let (senders, middle, receivers) = roles(ep);
+    let edges: Vec<_> = ep.edges.iter().collect();
+    let tx_ids: Vec<String> = edges.iter().map(|e| e.tx_id.clone()).collect();
+    let (first, last) = (edges.first().map_or(0, |e| e.ts), edges.last().map_or(0, |e| e.ts));
+    let out_of = |who: &[std::sync::Arc<str>]| -> i128 {
+        edges.iter().filter(|e| who.iter().any(|a| **a == *e.src)).map(|e| e.usd).sum()
+    };
+    let into = |who: &[std::sync::Arc<str>]| -> i128 {
+        edges.iter().filter(|e| who.iter().any(|a| **a == *e.dst)).map(|e| e.usd).sum()
+    };
+    let (sent, received) = (out_of(&senders), into(&receivers));
+    let names = |v: &[std::sync::Arc<str>]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    let hours = (last - first) as f64 / 3.6e9;
+    let share = if sent > 0 { received as f64 / sent as f64 } else { 0.0 };
+    let (severity, score, narrative) = match ep.pattern {
+        Pattern::ScatterGather => (
+            Severity::High,
+            0.7,
+            format!(
+                "{} split USD {} across {} intermediary accounts ({}) from {} and each passed what it got on \
+                 to {}, which received USD {} ({:.1}% of it) by {}, {:.1} hours after the first transfer: \
+                 a scatter-gather that breaks one movement of funds into parts and re-converges them.",
+                names(&senders),
+                usd(sent),
+                middle.len(),
+                names(&middle),
+                format_ts(first),
+                names(&receivers),
+                usd(received),
+                share * 100.0,
+                format_ts(last),
+                hours,
+            ),
+        ),
+        Pattern::GatherScatter => (
+            Severity::High,
+            0.7,
+            format!(
+                "Account {} gathered USD {} from {} accounts ({}) from {} and paid out USD {} ({:.1}%) to {} \
+                 accounts ({}) by {}, within {:.1} hours: a gather-scatter hub that pools funds from several \
+                 sources and redistributes them at once.",
+                names(&middle),
+                usd(sent),
+                senders.len(),
+                names(&senders),
+                format_ts(first),
+                usd(received),
+                share * 100.0,
+                receivers.len(),
+                names(&receivers),
+                format_ts(last),
+                hours,
+            ),
+        ),
+        Pattern::Bipartite => {
+            let stacked = !middle.is_empty();
+            (
+                if stacked { Severity::High } else { Severity::Medium },
+                if stacked { 0.7 } else { 0.6 },
+                format!(
+                    "{} sending accounts ({}) each paid the same receiving accounts ({}{}) between {} and {}, \
+                     USD {} in {} transfers{}: layered many-to-many transfers between groups of accounts \
+                     that have no evident reason to deal with all of each other.",
+                    senders.len(),
+                    names(&senders),
+                    names(if stacked { &middle } else { &receivers }),
+                    if stacked { format!(", which passed it on to {}", names(&receivers)) } else { String::new() },
+                    format_ts(first),
+                    format_ts(last),
+                    usd(sent),
+                    edges.len(),
+                    if stacked { " in two stacked layers" } else { "" },
+                ),
+            )
+        }
+    };
+    let subjects: Vec<String> = senders.iter().chain(&middle).chain(&receivers).map(|a| a.to_string()).collect();
+    let mut jurisdictions: Vec<String> = subjects.iter().filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
+    jurisdictions.sort();
+    jurisdictions.dedup();
+    let hops: Vec<serde_json::Value> = edges
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "tx_id": e.tx_id, "from": e.src, "to": e.dst, "ts": format_ts(e.ts), "amount_usd": usd(e.usd),
+            })
+        })
+        .collect();
+    let rule_id = ep.pattern.rule_id();
+    Alert {
+        alert_id: alert_id(rule_id, FLOW_RULE_VERSION, &tx_ids),
+        rule_id: rule_id.into(),
+        rule_version: FLOW_RULE_VERSION.into(),
+        typology: ep.pattern.typology().into(),
+        severity,
+        score,
+        subjects,
+        tx_ids,
+        first_ts: format_ts(first),
+        last_ts: format_ts(last),
+        amount_usd: usd(sent),
+        jurisdictions,
+        details: serde_json::json!({
+            "pattern": ep.pattern,
+            "sources": senders.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "intermediaries": middle.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "sinks": receivers.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "sent_usd": usd(sent),
+            "received_usd": usd(received),
+            "received_share": (share * 1000.0).round() / 1000.0,
+            "duration_hours": (hours * 10.0).round() / 10.0,
+            "transfers": hops,
+        }),
+        narrative,
+        status: Status::Open,
+    }
+}

@@ -1,0 +1,425 @@
+//! T9 scatter-gather / gather-scatter and T10 bipartite layers, found as each edge
+//! arrives, over the same window graph as the cycles.
+//!
+//! - **Scatter-gather**: a source pays >= `min_mids` intermediaries, each of which passes
+//!   what it got (within the hop band) on to one sink, later and within `window`. Found
+//!   when a gather edge `m -> k` arrives: the source is whoever paid `m` a matching amount
+//!   before; its other payments are checked for forwards to `k`.
+//! - **Gather-scatter**: >= `min_mids` sources pay a hub that then pays >= `min_mids`
+//!   sinks, the scattered total within the band of the gathered total, within `window`.
+//!   Found when a scatter edge leaves the hub.
+//! - **Bipartite** (and stacked layers): >= 2 senders each paying the same >= 2 receivers
+//!   within `window` (a complete K2,2 or larger); layers that share accounts are one
+//!   episode, a stack when some accounts receive in one layer and send in the next.
+//!
+//! Matches of one pattern that share their key accounts form an episode; the episode is
+//! alerted once, with all its evidence, when no match has joined it for `episode_gap` of
+//! event time (or at the end of input): the same alerts whatever the batching.
+//!
+//! Owns: `FlowFinder` (matches ending at one edge), `Episodes` (grouping, closing).
+//! Must not: hold evidence by graph index past the edge's eviction (episodes copy it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use petgraph::stable_graph::{EdgeIndex, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use super::{Half, TemporalGraph};
+
+/// Flow pattern settings.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// Scatter-gather and gather-scatter.
+    pub scatter_gather: bool,
+    /// Bipartite / stacked layers.
+    pub bipartite: bool,
+    /// How long a pattern may take, first edge to last (µs).
+    pub window_us: i64,
+    /// Bipartite layers: how long a layer may take (µs).
+    pub bipartite_window_us: i64,
+    /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
+    pub min_mids: usize,
+    /// A forward carries at least `10_000 - max_loss_bp` and at most `10_000 + max_gain_bp`
+    /// basis points of what came in.
+    pub max_loss_bp: i128,
+    pub max_gain_bp: i128,
+    /// Event time without a new match after which an episode is alerted (µs).
+    pub episode_gap_us: i64,
+    /// Edges one arriving edge may make a pattern search look at (dense hubs).
+    pub budget: u64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            scatter_gather: true,
+            bipartite: true,
+            window_us: 7 * DAY,
+            bipartite_window_us: 7 * DAY,
+            min_mids: 2,
+            max_loss_bp: 1500,
+            max_gain_bp: 500,
+            episode_gap_us: 3 * DAY,
+            budget: 50_000,
+        }
+    }
+}
+
+const DAY: i64 = 86_400_000_000;
+
+/// Which flow pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    ScatterGather,
+    GatherScatter,
+    Bipartite,
+}
+
+impl Pattern {
+    pub fn rule_id(self) -> &'static str {
+        match self {
+            Pattern::ScatterGather => "graph_scatter_gather",
+            Pattern::GatherScatter => "graph_gather_scatter",
+            Pattern::Bipartite => "graph_bipartite",
+        }
+    }
+
+    pub fn typology(self) -> &'static str {
+        match self {
+            Pattern::ScatterGather | Pattern::GatherScatter => "T9",
+            Pattern::Bipartite => "T10",
+        }
+    }
+}
+
+/// One edge of evidence, copied out of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EvEdge {
+    pub ts: i64,
+    pub seq: u64,
+    pub tx_id: String,
+    pub src: String,
+    pub dst: String,
+    /// USD micro-dollars, as text in JSON (i128).
+    #[serde(with = "i128_text")]
+    pub usd: i128,
+}
+
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let t = String::deserialize(d)?;
+        t.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A pattern ending at the arriving edge: its key accounts (what episodes group by) and
+/// its evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowMatch {
+    pub pattern: Pattern,
+    /// Scatter-gather: [source, sink]; gather-scatter: [hub]; bipartite: every account.
+    pub key: Vec<String>,
+    pub edges: Vec<EvEdge>,
+}
+
+/// Finds the flow patterns each arriving edge completes.
+#[derive(Debug, Default)]
+pub struct FlowFinder {
+    pub cfg: FlowConfig,
+    /// Searches cut short by `budget`.
+    pub truncated: u64,
+}
+
+/// `(when)` just after `w`.
+fn after(w: (i64, u64)) -> (i64, u64) {
+    if w.1 == u64::MAX { (w.0 + 1, 0) } else { (w.0, w.1 + 1) }
+}
+
+impl FlowFinder {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowFinder { cfg, truncated: 0 }
+    }
+
+    /// `later` carries between `keep` and `grow` of `earlier`.
+    fn in_band(&self, earlier: i128, later: i128) -> bool {
+        later * 10_000 >= earlier * (10_000 - self.cfg.max_loss_bp)
+            && later * 10_000 <= earlier * (10_000 + self.cfg.max_gain_bp)
+    }
+
+    /// The patterns that edge `e` (just added) completes.
+    pub fn on_edge(&mut self, tg: &TemporalGraph, e: EdgeIndex) -> Vec<FlowMatch> {
+        let mut out = Vec::new();
+        let mut budget = self.cfg.budget;
+        if self.cfg.scatter_gather {
+            self.scatter_gather(tg, e, &mut budget, &mut out);
+            self.gather_scatter(tg, e, &mut budget, &mut out);
+        }
+        if self.cfg.bipartite {
+            self.bipartite(tg, e, &mut budget, &mut out);
+        }
+        if budget == 0 {
+            self.truncated += 1;
+        }
+        out
+    }
+
+    fn ev(tg: &TemporalGraph, h: &Half, src: NodeIndex, dst: NodeIndex) -> EvEdge {
+        let g = &tg.graph;
+        EvEdge {
+            ts: h.when.0,
+            seq: h.when.1,
+            tx_id: g[h.edge].tx_id.to_string(),
+            src: g[src].id.to_string(),
+            dst: g[dst].id.to_string(),
+            usd: h.usd,
+        }
+    }
+
+    /// `e = m -> k` as the last gather edge of a scatter-gather.
+    fn scatter_gather(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
+        let g = &tg.graph;
+        let Some((m, k)) = g.edge_endpoints(e) else { return };
+        let Some(last) = g[m].outs.back().copied().filter(|h| h.edge == e) else { return };
+        let lo = (last.when.0 - self.cfg.window_us, 0);
+        // sources: who paid `m` what it now passes on
+        let mut sources: BTreeMap<NodeIndex, Half> = BTreeMap::new();
+        for h in g[m].ins_between(lo, last.when) {
+            *budget = budget.saturating_sub(1);
+            if h.other != k && h.other != m && self.in_band(h.usd, last.usd) {
+                sources.entry(h.other).or_insert(*h);
+            }
+        }
+        for (s, into_m) in sources {
+            if *budget == 0 {
+                return;
+            }
+            // the source's other payments forwarded to `k` (the first matching forward each)
+            let mut pairs: BTreeMap<NodeIndex, (Half, Half)> = BTreeMap::new();
+            for o in g[s].outs_between(lo, last.when) {
+                let mid = o.other;
+                if mid == k || mid == m || pairs.contains_key(&mid) {
+                    continue;
+                }
+                for f in g[mid].outs_between(after(o.when), last.when) {
+                    *budget = budget.saturating_sub(1);
+                    if f.other == k && self.in_band(o.usd, f.usd) {
+                        pairs.insert(mid, (*o, *f));
+                        break;
+                    }
+                }
+                if *budget == 0 {
+                    return;
+                }
+            }
+            if pairs.len() + 1 < self.cfg.min_mids {
+                continue;
+            }
+            let mut edges = vec![Self::ev(tg, &into_m, s, m), Self::ev(tg, &last, m, k)];
+            for (mid, (o, f)) in &pairs {
+                edges.push(Self::ev(tg, o, s, *mid));
+                edges.push(Self::ev(tg, f, *mid, k));
+            }
+            edges.sort();
+            out.push(FlowMatch {
+                pattern: Pattern::ScatterGather,
+                key: vec![g[s].id.to_string(), g[k].id.to_string()],
+                edges,
+            });
+        }
+    }
+
+    /// `e = h -> k` as a scatter edge of a gather-scatter through hub `h`: the hub's
+    /// inflows over the window before it, and its outflows since the first of them,
+    /// from and to >= `min_mids` accounts, balance within the band.
+    fn gather_scatter(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
+        let g = &tg.graph;
+        let Some((hub, _)) = g.edge_endpoints(e) else { return };
+        let Some(last) = g[hub].outs.back().copied().filter(|h| h.edge == e) else { return };
+        let lo = (last.when.0 - self.cfg.window_us, 0);
+        let ins: Vec<&Half> = g[hub].ins_between(lo, last.when).collect();
+        *budget = budget.saturating_sub(ins.len() as u64);
+        let Some(first_in) = ins.first() else { return };
+        let outs: Vec<&Half> = g[hub].outs_between(after(first_in.when), after(last.when)).collect();
+        *budget = budget.saturating_sub(outs.len() as u64);
+        let sources: BTreeSet<NodeIndex> = ins.iter().map(|h| h.other).collect();
+        let sinks: BTreeSet<NodeIndex> = outs.iter().map(|h| h.other).collect();
+        if sources.len() < self.cfg.min_mids || sinks.len() < self.cfg.min_mids || !sources.is_disjoint(&sinks) {
+            return;
+        }
+        // the hub is empty again: what came in went out (and nothing went out before it
+        // came in: the scatter starts after the last inflow)
+        let (gathered, scattered): (i128, i128) =
+            (ins.iter().map(|h| h.usd).sum(), outs.iter().map(|h| h.usd).sum());
+        let last_in = ins.last().expect("non-empty").when;
+        if outs.first().is_none_or(|o| o.when < last_in) || !self.in_band(gathered, scattered) {
+            return;
+        }
+        let mut edges: Vec<EvEdge> = ins.iter().map(|h| Self::ev(tg, h, h.other, hub)).collect();
+        edges.extend(outs.iter().map(|h| Self::ev(tg, h, hub, h.other)));
+        edges.sort();
+        out.push(FlowMatch { pattern: Pattern::GatherScatter, key: vec![g[hub].id.to_string()], edges });
+    }
+
+    /// `e = a -> b` completing senders x receivers layers: every other sender `a2` that
+    /// paid `b` in the window and paid another receiver `b2` that `a` paid too.
+    fn bipartite(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
+        let g = &tg.graph;
+        let Some((a, b)) = g.edge_endpoints(e) else { return };
+        let Some(last) = g[a].outs.back().copied().filter(|h| h.edge == e) else { return };
+        let lo = (last.when.0 - self.cfg.bipartite_window_us, 0);
+        let hi = after(last.when);
+        // what `a` paid in the window, by receiver
+        let mut paid_by_a: BTreeMap<NodeIndex, Vec<Half>> = BTreeMap::new();
+        for h in g[a].outs_between(lo, hi) {
+            *budget = budget.saturating_sub(1);
+            paid_by_a.entry(h.other).or_default().push(*h);
+        }
+        if paid_by_a.len() < 2 {
+            return;
+        }
+        let mut edges: BTreeSet<EvEdge> = BTreeSet::new();
+        let mut accounts: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut senders_seen: BTreeSet<NodeIndex> = BTreeSet::new();
+        for into_b in g[b].ins_between(lo, last.when) {
+            let a2 = into_b.other;
+            if a2 == a || a2 == b || !senders_seen.insert(a2) {
+                continue;
+            }
+            for o in g[a2].outs_between(lo, hi) {
+                *budget = budget.saturating_sub(1);
+                let b2 = o.other;
+                if b2 == b || b2 == a || b2 == a2 {
+                    continue;
+                }
+                if let Some(from_a) = paid_by_a.get(&b2) {
+                    // K2,2: a, a2 -> b, b2
+                    edges.insert(Self::ev(tg, &last, a, b));
+                    edges.insert(Self::ev(tg, into_b, a2, b));
+                    edges.insert(Self::ev(tg, o, a2, b2));
+                    edges.insert(Self::ev(tg, &from_a[0], a, b2));
+                    accounts.extend([a, a2, b, b2]);
+                }
+            }
+            if *budget == 0 {
+                break;
+            }
+        }
+        if edges.is_empty() {
+            return;
+        }
+        let mut key: Vec<String> = accounts.iter().map(|n| g[*n].id.to_string()).collect();
+        key.sort();
+        out.push(FlowMatch { pattern: Pattern::Bipartite, key, edges: edges.into_iter().collect() });
+    }
+}
+
+/// Matches grouped into episodes, alerted once each.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Episodes {
+    open: Vec<Episode>,
+    /// The earliest `last` among the open episodes (`None`: unknown, recompute).
+    #[serde(skip)]
+    oldest: Option<i64>,
+}
+
+/// One episode: a pattern's matches sharing key accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    pub pattern: Pattern,
+    pub key: BTreeSet<String>,
+    pub edges: BTreeSet<EvEdge>,
+    /// Event time of the last match (µs).
+    pub last: i64,
+}
+
+impl Episodes {
+    /// Adds a match found at event time `now`.
+    pub fn add(&mut self, m: FlowMatch, now: i64) {
+        let key: BTreeSet<String> = m.key.into_iter().collect();
+        // bipartite layers join when they share two accounts; the others by their key
+        let joins = |ep: &Episode| {
+            ep.pattern == m.pattern
+                && match m.pattern {
+                    Pattern::Bipartite => ep.key.intersection(&key).nth(1).is_some(),
+                    _ => ep.key == key,
+                }
+        };
+        let mut hits: Vec<usize> = (0..self.open.len()).filter(|&i| joins(&self.open[i])).collect();
+        let mut ep = Episode { pattern: m.pattern, key, edges: m.edges.into_iter().collect(), last: now };
+        // merge every episode the match touches (a match can bridge two of them)
+        while let Some(i) = hits.pop() {
+            let old = self.open.remove(i);
+            ep.key.extend(old.key);
+            ep.edges.extend(old.edges);
+        }
+        self.open.push(ep);
+        self.oldest = None;
+    }
+
+    /// Episodes with no match for more than `gap` before `now`, oldest evidence first.
+    pub fn close_before(&mut self, now: i64, gap: i64) -> Vec<Episode> {
+        // asked at every row: most of the time nothing is due
+        let oldest = *self.oldest.get_or_insert_with(|| self.open.iter().map(|ep| ep.last).min().unwrap_or(i64::MAX));
+        if oldest == i64::MAX || now - oldest <= gap {
+            return Vec::new();
+        }
+        self.oldest = None;
+        let (done, open): (Vec<Episode>, Vec<Episode>) =
+            std::mem::take(&mut self.open).into_iter().partition(|ep| now - ep.last > gap);
+        self.open = open;
+        sorted(done)
+    }
+
+    /// Every open episode (end of input).
+    pub fn close_all(&mut self) -> Vec<Episode> {
+        self.oldest = None;
+        sorted(std::mem::take(&mut self.open))
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+fn sorted(mut eps: Vec<Episode>) -> Vec<Episode> {
+    eps.sort_by(|a, b| a.edges.first().cmp(&b.edges.first()).then(a.pattern.cmp(&b.pattern)));
+    eps
+}
+
+/// Account ids in an episode by role: who only sends, who sends and receives, who only
+/// receives (in the order they first appear).
+pub fn roles(ep: &Episode) -> (Vec<Arc<str>>, Vec<Arc<str>>, Vec<Arc<str>>) {
+    let senders: BTreeSet<&str> = ep.edges.iter().map(|e| e.src.as_str()).collect();
+    let receivers: BTreeSet<&str> = ep.edges.iter().map(|e| e.dst.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    let (mut only_send, mut both, mut only_recv) = (Vec::new(), Vec::new(), Vec::new());
+    for e in &ep.edges {
+        for a in [e.src.as_str(), e.dst.as_str()] {
+            if !seen.insert(a) {
+                continue;
+            }
+            let id: Arc<str> = Arc::from(a);
+            match (senders.contains(a), receivers.contains(a)) {
+                (true, true) => both.push(id),
+                (true, false) => only_send.push(id),
+                _ => only_recv.push(id),
+            }
+        }
+    }
+    (only_send, both, only_recv)
+}
+
+#[cfg(test)]
+mod tests;
