@@ -145,7 +145,15 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
 async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
     let mut out: Vec<Box<dyn crate::pipeline::Detector>> = Vec::new();
     if let Some(g) = &cfg.graph {
-        out.push(Box::new(crate::graph::detector::GraphDetector::new(g.edges.clone(), g.cycles, g.flows.clone())));
+        out.push(Box::new(crate::graph::detector::GraphDetector::new(
+            g.edges.clone(),
+            g.cycles,
+            g.flows.clone(),
+            g.pair_memory_us,
+        )));
+    }
+    if let Some(p) = &cfg.peel {
+        out.push(Box::new(crate::graph::peel::PeelDetector::new(p.clone())));
     }
     let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());

@@ -51,18 +51,59 @@ pub struct RawGraph {
     pub min_amount_usd: f64,
     /// Account kinds left out of the graph.
     pub skip_kinds: Vec<String>,
-    /// Look for scatter-gather and gather-scatter (T9).
+    /// Shortest cycle, in transactions.
+    pub min_cycle_len: usize,
+    /// At most this many of a cycle's transactions between accounts that had dealt
+    /// before (-1: any).
+    pub cycle_max_known_edges: i64,
+    /// Least share of a cycle's accounts that are quiet (0: not asked).
+    pub cycle_quiet_share: f64,
+    /// A quiet account made at most this many transactions in the window before its
+    /// cycle payment.
+    pub quiet_max_tx: usize,
+    /// Look for scatter-gather (T9).
     pub scatter_gather: bool,
+    /// Look for gather-scatter (T9).
+    pub gather_scatter: bool,
     /// Look for bipartite and stacked layers (T10).
     pub bipartite: bool,
     /// How long a scatter-gather or gather-scatter may take ("7d").
     pub flow_window: String,
     /// How long one bipartite layer may take.
     pub bipartite_window: String,
+    /// How long a gather-scatter may take, first inflow to last outflow.
+    pub gather_scatter_window: String,
     /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
     pub min_intermediaries: usize,
     /// Event time without a new match after which a flow episode is alerted.
     pub episode_gap: String,
+    /// How long the graph remembers that two accounts dealt ("90d"; "0": not at all).
+    pub pair_memory: String,
+    /// Flow patterns (T9, T10) only through first contacts within the pair memory.
+    pub new_counterparties_only: bool,
+    /// Gather-scatter: the scattered total as a share of the gathered, [min, max].
+    pub gather_scatter_balance: [f64; 2],
+    /// Least share of an intermediary's (hub's, receiver's) window inflow that the
+    /// pattern brings it (0: not asked).
+    pub conduit_share: f64,
+    /// Look for T11 peel chains and crypto on-ramps.
+    pub peel_chains: bool,
+    /// Fewest hops of a peel chain.
+    pub peel_min_hops: usize,
+    /// Share of a hop's two outputs that the forwarded one carries, [min, max].
+    pub peel_split: [f64; 2],
+    /// A hop's outputs come within this of its input, and no third within this after ("24h").
+    pub peel_hop_gap: String,
+    /// Share of a hop's input that its two outputs carry, [min, max].
+    pub peel_hop_value: [f64; 2],
+    /// Cash deposits count toward an exchange funding within this before it ("48h").
+    pub on_ramp_window: String,
+    /// Share of that cash the funding carries, [min, max].
+    pub on_ramp_share: [f64; 2],
+    /// Least cash (USD) behind an on-ramp alert.
+    pub on_ramp_min_cash_usd: f64,
+    /// Account kinds of exchanges' fiat accounts.
+    pub exchange_kinds: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +282,8 @@ pub struct Config {
     pub rules: Option<crate::rules::RulesConfig>,
     /// The temporal graph stage (T7, T9, T10), when any of its patterns is on.
     pub graph: Option<crate::graph::GraphConfig>,
+    /// T11 peel chains and crypto on-ramps, when on.
+    pub peel: Option<crate::graph::peel::PeelConfig>,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -436,14 +479,23 @@ impl RawConfig {
         if !(2..=12).contains(&self.graph.max_cycle_len) {
             errs.push(format!("`graph.max-cycle-len` = {}: expected 2 to 12", self.graph.max_cycle_len));
         }
-        if !(0.0..1.0).contains(&self.graph.max_hop_loss) {
-            errs.push(format!("`graph.max-hop-loss` = {}: expected a share in [0, 1)", self.graph.max_hop_loss));
+        if !(2..=self.graph.max_cycle_len.max(2)).contains(&self.graph.min_cycle_len) {
+            errs.push(format!("`graph.min-cycle-len` = {}: expected 2 to max-cycle-len", self.graph.min_cycle_len));
         }
-        if !(0.0..=1.0).contains(&self.graph.max_hop_gain)
+        if !(0.0..=1.0).contains(&self.graph.max_hop_loss) {
+            errs.push(format!("`graph.max-hop-loss` = {}: expected a share in [0, 1]", self.graph.max_hop_loss));
+        }
+        if !(0.0..=1000.0).contains(&self.graph.max_hop_gain)
             || self.graph.min_amount_usd.is_nan()
             || self.graph.min_amount_usd < 0.0
         {
-            errs.push("`graph.max-hop-gain` must be a share in [0, 1] and `graph.min-amount-usd` at least 0".into());
+            errs.push("`graph.max-hop-gain` must be a share in [0, 1000] and `graph.min-amount-usd` at least 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.graph.cycle_quiet_share) || self.graph.cycle_max_known_edges < -1 {
+            errs.push(
+                "`graph.cycle-quiet-share` must be a share in [0, 1] and `graph.cycle-max-known-edges` at least -1"
+                    .into(),
+            );
         }
         let mut graph_duration = |key: &str, text: &str| match parse_duration(text) {
             // the graph holds the pipeline's window: no pattern can look further back
@@ -459,7 +511,43 @@ impl RawConfig {
         };
         let flow_window_us = graph_duration("flow-window", &self.graph.flow_window);
         let bipartite_window_us = graph_duration("bipartite-window", &self.graph.bipartite_window);
+        let gather_scatter_window_us = graph_duration("gather-scatter-window", &self.graph.gather_scatter_window);
         let episode_gap_us = graph_duration("episode-gap", &self.graph.episode_gap);
+        let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
+        let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
+        let pair_memory_us = match parse_duration(&self.graph.pair_memory) {
+            Ok(d) => (!d.is_zero()).then(|| d.as_micros() as i64),
+            Err(e) => {
+                errs.push(format!("`graph.pair-memory`: {e}"));
+                None
+            }
+        };
+        if !(0.0..=1.0).contains(&self.graph.conduit_share) {
+            errs.push(format!("`graph.conduit-share` = {}: expected a share in [0, 1]", self.graph.conduit_share));
+        }
+        let [bal_lo, bal_hi] = self.graph.gather_scatter_balance;
+        if !(bal_lo >= 0.0 && bal_lo <= bal_hi) {
+            errs.push("`graph.gather-scatter-balance` must be [min, max] with 0 <= min <= max".into());
+        }
+        let bp = |x: f64| (x * 10_000.0).round() as i128;
+        let g = &self.graph;
+        let peel = g.peel_chains.then(|| crate::graph::peel::PeelConfig {
+            min_hops: g.peel_min_hops,
+            min_split_bp: bp(g.peel_split[0]),
+            max_split_bp: bp(g.peel_split[1]),
+            hop_gap_us,
+            min_hop_value_bp: bp(g.peel_hop_value[0]),
+            max_hop_value_bp: bp(g.peel_hop_value[1]),
+            skip_kinds: g.skip_kinds.clone(),
+            ramp_window_us,
+            ramp_min_share_bp: bp(g.on_ramp_share[0]),
+            ramp_max_share_bp: bp(g.on_ramp_share[1]),
+            ramp_min_cash_usd: (g.on_ramp_min_cash_usd * 1e6).round() as i128,
+            exchange_kinds: g.exchange_kinds.clone(),
+        });
+        if let Some(p) = &peel {
+            errs.extend(p.problems().into_iter().map(|e| format!("`graph`: {e}")));
+        }
         if self.graph.min_intermediaries < 2 {
             errs.push("`graph.min-intermediaries` must be at least 2".into());
         }
@@ -467,16 +555,20 @@ impl RawConfig {
             return Err(Error::Config(errs));
         }
         let opt_path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-        let g = &self.graph;
-        let flows = (g.scatter_gather || g.bipartite).then(|| crate::graph::flows::FlowConfig {
+        let flows = (g.scatter_gather || g.gather_scatter || g.bipartite).then(|| crate::graph::flows::FlowConfig {
             scatter_gather: g.scatter_gather,
+            gather_scatter: g.gather_scatter,
             bipartite: g.bipartite,
             window_us: flow_window_us,
             bipartite_window_us,
+            gather_scatter_window_us,
             min_mids: g.min_intermediaries,
             max_loss_bp: (g.max_hop_loss * 10_000.0).round() as i128,
             max_gain_bp: (g.max_hop_gain * 10_000.0).round() as i128,
             episode_gap_us,
+            new_pairs_only: g.new_counterparties_only,
+            conduit_bp: (g.conduit_share * 10_000.0).round() as i128,
+            balance_bp: ((bal_lo * 10_000.0).round() as i128, (bal_hi * 10_000.0).round() as i128),
             ..crate::graph::flows::FlowConfig::default()
         });
         Ok(Config {
@@ -516,10 +608,16 @@ impl RawConfig {
                     min_usd: (g.min_amount_usd * 1e6).round() as i128,
                     window_us: window.as_micros() as i64,
                     skip_kinds: g.skip_kinds.clone(),
+                    min_len: g.min_cycle_len,
+                    max_known_edges: usize::try_from(g.cycle_max_known_edges).ok(),
+                    quiet_share_bp: (g.cycle_quiet_share * 10_000.0).round() as i128,
+                    quiet_max_tx: g.quiet_max_tx,
                 },
                 cycles: g.cycles,
                 flows,
+                pair_memory_us,
             }),
+            peel,
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
                 dir: opt_path(&self.rules.dir),
                 disabled: self.rules.disabled.clone(),

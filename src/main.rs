@@ -157,30 +157,38 @@ enum RulesCommand {
     },
 }
 
-/// What both benchmarks take.
+/// What every benchmark takes.
 #[derive(clap::Args)]
-struct BenchArgs {
-    /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
-    #[arg(long, value_delimiter = ',')]
-    rows: Vec<u64>,
-    /// Where the generated ledgers (and the runs' outputs) are kept and reused [default: bench-data].
+struct BenchCommon {
+    /// Where the generated data (and the runs' outputs) are kept and reused [default: bench-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Measure mirrorflow only (no DuckDB, no agreement check).
-    #[arg(long)]
-    no_duckdb: bool,
-    /// The Python that has the `duckdb` package [default: python3].
+    /// The Python with the peers' packages (`duckdb`; `snapml` and `networkx` for `bench graph`)
+    /// [default: python3].
     #[arg(long)]
     python: Option<String>,
-    /// Seed for `mirrorflow gen` [default: 42].
+    /// Seed of the generated data (`mirrorflow gen`, the graph generator) [default: 42].
     #[arg(long)]
     seed: Option<u64>,
-    /// Runs per engine and ledger; the fastest time is reported [default: 3].
+    /// Runs per engine and size; the fastest time is reported [default: 3].
     #[arg(long)]
     repeats: Option<u32>,
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// What both ledger benchmarks take.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<u64>,
+    /// Measure mirrorflow only (no DuckDB, no agreement check).
+    #[arg(long)]
+    no_duckdb: bool,
+    #[command(flatten)]
+    common: BenchCommon,
 }
 
 #[derive(Subcommand)]
@@ -199,6 +207,44 @@ enum BenchCommand {
     Rules {
         #[command(flatten)]
         run: BenchArgs,
+    },
+    /// Temporal cycle enumeration: mirrorflow's cycle finder vs IBM snapml's
+    /// GraphFeaturePreprocessor and networkx on the same generated graphs, with a count
+    /// agreement check. The Python may also come from MIRRORFLOW_PYTHON.
+    Graph {
+        /// Graph sizes in edges, comma-separated [default: 100000,1000000,10000000].
+        #[arg(long, value_delimiter = ',')]
+        edges: Vec<u64>,
+        /// Cycle window in seconds: the last edge at most this long after the first [default: 86400].
+        #[arg(long)]
+        window_s: Option<i64>,
+        /// Longest cycle, in edges [default: 6].
+        #[arg(long)]
+        max_len: Option<usize>,
+        /// Peers, comma-separated: snapml, snapml-batched, networkx, or none [default: all three].
+        #[arg(long, value_delimiter = ',')]
+        peers: Vec<String>,
+        /// snapml's num_threads [default: 2].
+        #[arg(long)]
+        threads: Option<u32>,
+        /// networkx's time budget per size, in seconds [default: 600].
+        #[arg(long)]
+        networkx_budget_s: Option<u64>,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// One mirrorflow measurement of `bench graph`: streams an edge list (`edge_id,src,dst,ts`,
+    /// ts in seconds, in time order) through the cycle finder and prints JSON.
+    #[command(name = "graph-run", hide = true)]
+    GraphRun {
+        file: PathBuf,
+        #[arg(long)]
+        window_s: i64,
+        #[arg(long, default_value_t = mirrorflow::bench_graph::DEFAULT_MAX_LEN)]
+        max_len: usize,
+        /// Also write the JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -332,33 +378,61 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { bench: BenchCommand::Ingest { run, formats } } => {
-            let d = mirrorflow::bench::BenchOptions::default();
+            let (d, c) = (mirrorflow::bench::BenchOptions::default(), &run.common);
             let opts = mirrorflow::bench::BenchOptions {
                 rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
-                data_dir: run.data_dir.clone().unwrap_or(d.data_dir),
+                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
                 formats: if formats.is_empty() { d.formats } else { formats.clone() },
                 duckdb: !run.no_duckdb,
-                python: run.python.clone().unwrap_or(d.python),
-                seed: run.seed.unwrap_or(d.seed),
-                repeats: run.repeats.unwrap_or(d.repeats),
-                json_out: run.json.clone(),
+                python: c.python.clone().unwrap_or(d.python),
+                seed: c.seed.unwrap_or(d.seed),
+                repeats: c.repeats.unwrap_or(d.repeats),
+                json_out: c.json.clone(),
             };
             print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { bench: BenchCommand::Rules { run } } => {
-            let d = mirrorflow::bench_rules::RulesBenchOptions::default();
+            let (d, c) = (mirrorflow::bench_rules::RulesBenchOptions::default(), &run.common);
             let opts = mirrorflow::bench_rules::RulesBenchOptions {
                 rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
-                data_dir: run.data_dir.clone().unwrap_or(d.data_dir),
+                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
                 duckdb: !run.no_duckdb,
-                python: run.python.clone().unwrap_or(d.python),
-                seed: run.seed.unwrap_or(d.seed),
-                repeats: run.repeats.unwrap_or(d.repeats),
-                json_out: run.json.clone(),
+                python: c.python.clone().unwrap_or(d.python),
+                seed: c.seed.unwrap_or(d.seed),
+                repeats: c.repeats.unwrap_or(d.repeats),
+                json_out: c.json.clone(),
                 config: cli.config.clone(),
             };
             print!("{}", mirrorflow::bench_rules::run_rules_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            bench: BenchCommand::Graph { edges, window_s, max_len, peers, threads, networkx_budget_s, common: c },
+        } => {
+            let d = mirrorflow::bench_graph::GraphBenchOptions::default();
+            let opts = mirrorflow::bench_graph::GraphBenchOptions {
+                edges: if edges.is_empty() { d.edges } else { edges.clone() },
+                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
+                python: c.python.clone().or_else(|| std::env::var("MIRRORFLOW_PYTHON").ok()).unwrap_or(d.python),
+                seed: c.seed.unwrap_or(d.seed),
+                repeats: c.repeats.unwrap_or(d.repeats),
+                json_out: c.json.clone(),
+                window_s: window_s.unwrap_or(d.window_s),
+                max_len: max_len.unwrap_or(d.max_len),
+                peers: match peers.as_slice() {
+                    [] => d.peers,
+                    [none] if none == "none" => Vec::new(),
+                    p => p.to_vec(),
+                },
+                threads: threads.unwrap_or(d.threads),
+                networkx_budget_s: networkx_budget_s.unwrap_or(d.networkx_budget_s),
+            };
+            print!("{}", mirrorflow::bench_graph::run_graph_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { bench: BenchCommand::GraphRun { file, window_s, max_len, out } } => {
+            println!("{}", mirrorflow::bench_graph::graph_run_command(file, *window_s, *max_len, out.as_deref())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { rules } => {

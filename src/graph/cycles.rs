@@ -48,6 +48,15 @@ pub struct CycleConfig {
     pub window_us: i64,
     /// Account kinds left out of the graph (hubs whose cycles are business as usual).
     pub skip_kinds: Vec<String>,
+    /// Shortest cycle, in edges (at least 2).
+    pub min_len: usize,
+    /// At most this many of a cycle's edges may be between accounts that had dealt
+    /// before (within the pair memory); `None`: any.
+    pub max_known_edges: Option<usize>,
+    /// At least this share (basis points) of a cycle's accounts are quiet: at most
+    /// `quiet_max_tx` transactions in the window before their cycle payment (0: not asked).
+    pub quiet_share_bp: i128,
+    pub quiet_max_tx: usize,
 }
 
 impl CycleConfig {
@@ -61,6 +70,7 @@ impl CycleConfig {
             min_usd: i128::MIN,
             window_us,
             skip_kinds: Vec::new(),
+            ..CycleConfig::default()
         }
     }
 }
@@ -74,6 +84,10 @@ impl Default for CycleConfig {
             min_usd: 3_000_000_000,
             window_us: 30 * 86_400_000_000,
             skip_kinds: vec!["msb".into(), "exchange".into()],
+            min_len: 2,
+            max_known_edges: None,
+            quiet_share_bp: 0,
+            quiet_max_tx: 5,
         }
     }
 }
@@ -166,19 +180,39 @@ impl CycleFinder {
     /// amount floor).
     pub fn insert(&mut self, src: &str, dst: &str, edge: Edge) -> Option<EdgeIndex> {
         self.graph.evict_before(edge.ts.saturating_sub(self.cfg.window_us));
+        let first = self.graph.pairs.note(src, dst, edge.ts);
         if src == dst || edge.usd < self.cfg.min_usd {
             return None;
         }
         self.stats.edges += 1;
-        Some(self.graph.add(src, dst, edge))
+        Some(self.graph.add(src, dst, edge, first))
     }
 
     /// The cycles that edge `c` (the graph's newest) closes, sorted.
     pub fn cycles_of(&mut self, c: EdgeIndex) -> Vec<Cycle> {
         let mut found: Vec<Vec<Half>> = Vec::new();
         self.search(c, &mut found);
-        self.stats.cycles += found.len() as u64;
         let g = &self.graph.graph;
+        let (min_len, quiet_bp, quiet_max, window) =
+            (self.cfg.min_len, self.cfg.quiet_share_bp, self.cfg.quiet_max_tx, self.cfg.window_us);
+        found.retain(|path| {
+            if path.len() < min_len {
+                return false;
+            }
+            if quiet_bp == 0 {
+                return true;
+            }
+            // each account's activity in the window before its own cycle payment
+            let quiet = path
+                .iter()
+                .filter(|h| {
+                    let (n, lo) = (&g[h.other], (h.when.0.saturating_sub(window), 0));
+                    n.ins_between(lo, h.when).count() + n.outs_between(lo, h.when).count() <= quiet_max
+                })
+                .count();
+            quiet as i128 * 10_000 >= path.len() as i128 * quiet_bp
+        });
+        self.stats.cycles += found.len() as u64;
         let mut out: Vec<Cycle> = found
             .into_iter()
             .map(|path| {
@@ -210,14 +244,19 @@ impl CycleFinder {
         debug_assert_eq!(closing.edge, c);
         let lo = (closing.when.0.saturating_sub(self.cfg.window_us), 0);
         // nothing can close without an earlier edge into `u` and out of `v`
-        if g[u].ins_between(lo, closing.when).next().is_none() || g[v].outs_between(lo, closing.when).next().is_none()
-        {
+        if g[u].ins_between(lo, closing.when).next().is_none() || g[v].outs_between(lo, closing.when).next().is_none() {
             return;
         }
+        let known_left = match self.cfg.max_known_edges {
+            Some(max) if !closing.first && max == 0 => return,
+            Some(max) => max - usize::from(!closing.first),
+            None => usize::MAX,
+        };
         let mut search = Search {
             g,
             v,
             lo,
+            known_left,
             max_len: self.cfg.max_len,
             keep: 10_000 - self.cfg.max_hop_loss_bp,
             grow: 10_000 + self.cfg.max_hop_gain_bp,
@@ -304,6 +343,8 @@ struct Search<'a> {
     keep: i128,
     grow: i128,
     reach: Option<&'a HashMap<NodeIndex, ((i64, u64), u32)>>,
+    /// Edges between accounts that had dealt before that the path may still take.
+    known_left: usize,
     /// In-edges left to look at.
     budget: u64,
     aborted: bool,
@@ -320,8 +361,12 @@ impl Search<'_> {
             }
             self.budget -= 1;
             // the later hop carries at least `keep` and at most `grow` of this one
-            if next.usd * 10_000 < h.usd.saturating_mul(self.keep) || next.usd * 10_000 > h.usd.saturating_mul(self.grow)
+            if next.usd * 10_000 < h.usd.saturating_mul(self.keep)
+                || next.usd * 10_000 > h.usd.saturating_mul(self.grow)
             {
+                continue;
+            }
+            if !h.first && self.known_left == 0 {
                 continue;
             }
             let s = h.other;
@@ -342,7 +387,10 @@ impl Search<'_> {
                 }
             }
             path.push(*h);
+            let known = usize::from(!h.first);
+            self.known_left -= known;
             self.back(s, path, found);
+            self.known_left += known;
             path.pop();
             if self.aborted {
                 return;

@@ -35,21 +35,20 @@ pub struct GraphDetector {
 /// What a checkpoint carries for the graph stage.
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    /// The window's edges: (src, dst, tx_id, ts, seq, usd micro-dollars as text).
-    edges: Vec<(String, String, String, i64, u64, String)>,
+    /// The window's edges: (src, dst, tx_id, ts, seq, usd micro-dollars as text, first contact).
+    edges: Vec<(String, String, String, i64, u64, String, bool)>,
+    /// The pair memory: (src hash, dst hash, last ts).
+    pairs: Vec<(u64, u64, i64)>,
     episodes: Episodes,
 }
 
 impl GraphDetector {
     /// `graph` decides which rows are edges (amount floor, hubs left out, window) and the
     /// cycle search; `cycles` and `flows` which patterns are asked.
-    pub fn new(graph: CycleConfig, cycles: bool, flows: Option<FlowConfig>) -> Self {
-        GraphDetector {
-            finder: CycleFinder::new(graph),
-            cycles,
-            flows: flows.map(FlowFinder::new),
-            episodes: Episodes::default(),
-        }
+    pub fn new(graph: CycleConfig, cycles: bool, flows: Option<FlowConfig>, pair_memory_us: Option<i64>) -> Self {
+        let mut finder = CycleFinder::new(graph);
+        finder.graph.pairs = super::Pairs::new(pair_memory_us);
+        GraphDetector { finder, cycles, flows: flows.map(FlowFinder::new), episodes: Episodes::default() }
     }
 
     fn close(&mut self, eps: Vec<Episode>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
@@ -125,9 +124,10 @@ impl Detector for GraphDetector {
             .graph
             .edges_in_order()
             .into_iter()
-            .map(|(s, d, e)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string()))
+            .map(|(s, d, e, first)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string(), first))
             .collect();
-        serde_json::to_value(Saved { edges, episodes: self.episodes.clone() })
+        let pairs = self.finder.graph.pairs.saved();
+        serde_json::to_value(Saved { edges, pairs, episodes: self.episodes.clone() })
             .map_err(|e| Error::Internal(format!("graph state: {e}")))
     }
 
@@ -137,11 +137,12 @@ impl Detector for GraphDetector {
         }
         let saved: Saved = serde_json::from_value(state)
             .map_err(|e| Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")]))?;
-        for (s, d, id, ts, seq, usd) in saved.edges {
+        for (s, d, id, ts, seq, usd, first) in saved.edges {
             let usd: i128 =
                 usd.parse().map_err(|_| Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;
-            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd });
+            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
         }
+        self.finder.graph.pairs.restore(saved.pairs);
         self.episodes = saved.episodes;
         Ok(())
     }

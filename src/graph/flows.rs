@@ -30,14 +30,19 @@ use super::{Half, TemporalGraph};
 /// Flow pattern settings.
 #[derive(Debug, Clone)]
 pub struct FlowConfig {
-    /// Scatter-gather and gather-scatter.
+    /// Scatter-gather.
     pub scatter_gather: bool,
+    /// Gather-scatter.
+    pub gather_scatter: bool,
     /// Bipartite / stacked layers.
     pub bipartite: bool,
     /// How long a pattern may take, first edge to last (µs).
     pub window_us: i64,
     /// Bipartite layers: how long a layer may take (µs).
     pub bipartite_window_us: i64,
+    /// Gather-scatter: how long from the first inflow to the last outflow (µs): pooling
+    /// for layering is quick, a business's turnover is not.
+    pub gather_scatter_window_us: i64,
     /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
     pub min_mids: usize,
     /// A forward carries at least `10_000 - max_loss_bp` and at most `10_000 + max_gain_bp`
@@ -48,20 +53,37 @@ pub struct FlowConfig {
     pub episode_gap_us: i64,
     /// Edges one arriving edge may make a pattern search look at (dense hubs).
     pub budget: u64,
+    /// Only first contacts (a pair's first transaction within the pair memory) make
+    /// patterns: layering goes through fresh counterparties, trade and payroll through
+    /// established ones.
+    pub new_pairs_only: bool,
+    /// Gather-scatter: the scattered total within `[min, max]` basis points of the
+    /// gathered total.
+    pub balance_bp: (i128, i128),
+    /// The accounts a pattern runs through are conduits: what the pattern brings an
+    /// intermediary (hub, receiver) is at least this share (basis points) of all it
+    /// received in the window (0: not asked). A busy business's few matching payments
+    /// are not a conduit; a mule's are.
+    pub conduit_bp: i128,
 }
 
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             scatter_gather: true,
+            gather_scatter: true,
             bipartite: true,
             window_us: 7 * DAY,
             bipartite_window_us: 7 * DAY,
+            gather_scatter_window_us: 4 * DAY,
             min_mids: 2,
             max_loss_bp: 1500,
             max_gain_bp: 500,
             episode_gap_us: 3 * DAY,
             budget: 50_000,
+            new_pairs_only: true,
+            balance_bp: (8_500, 10_500),
+            conduit_bp: 5_000,
         }
     }
 }
@@ -148,6 +170,20 @@ impl FlowFinder {
         FlowFinder { cfg, truncated: 0 }
     }
 
+    /// Whether an edge may be part of a pattern.
+    fn eligible(&self, h: &Half) -> bool {
+        h.first || !self.cfg.new_pairs_only
+    }
+
+    /// `part` is at least the conduit share of what `n` received in `[lo, hi)`.
+    fn conduit(&self, tg: &TemporalGraph, n: NodeIndex, part: i128, lo: (i64, u64), hi: (i64, u64)) -> bool {
+        if self.cfg.conduit_bp == 0 {
+            return true;
+        }
+        let all: i128 = tg.graph[n].ins_between(lo, hi).map(|h| h.usd).sum();
+        part * 10_000 >= all * self.cfg.conduit_bp
+    }
+
     /// `later` carries between `keep` and `grow` of `earlier`.
     fn in_band(&self, earlier: i128, later: i128) -> bool {
         later * 10_000 >= earlier * (10_000 - self.cfg.max_loss_bp)
@@ -160,6 +196,8 @@ impl FlowFinder {
         let mut budget = self.cfg.budget;
         if self.cfg.scatter_gather {
             self.scatter_gather(tg, e, &mut budget, &mut out);
+        }
+        if self.cfg.gather_scatter {
             self.gather_scatter(tg, e, &mut budget, &mut out);
         }
         if self.cfg.bipartite {
@@ -187,13 +225,13 @@ impl FlowFinder {
     fn scatter_gather(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
         let g = &tg.graph;
         let Some((m, k)) = g.edge_endpoints(e) else { return };
-        let Some(last) = g[m].outs.back().copied().filter(|h| h.edge == e) else { return };
+        let Some(last) = g[m].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
         let lo = (last.when.0 - self.cfg.window_us, 0);
         // sources: who paid `m` what it now passes on
         let mut sources: BTreeMap<NodeIndex, Half> = BTreeMap::new();
         for h in g[m].ins_between(lo, last.when) {
             *budget = budget.saturating_sub(1);
-            if h.other != k && h.other != m && self.in_band(h.usd, last.usd) {
+            if h.other != k && h.other != m && self.eligible(h) && self.in_band(h.usd, last.usd) {
                 sources.entry(h.other).or_insert(*h);
             }
         }
@@ -205,12 +243,12 @@ impl FlowFinder {
             let mut pairs: BTreeMap<NodeIndex, (Half, Half)> = BTreeMap::new();
             for o in g[s].outs_between(lo, last.when) {
                 let mid = o.other;
-                if mid == k || mid == m || pairs.contains_key(&mid) {
+                if mid == k || mid == m || pairs.contains_key(&mid) || !self.eligible(o) {
                     continue;
                 }
                 for f in g[mid].outs_between(after(o.when), last.when) {
                     *budget = budget.saturating_sub(1);
-                    if f.other == k && self.in_band(o.usd, f.usd) {
+                    if f.other == k && self.eligible(f) && self.in_band(o.usd, f.usd) {
                         pairs.insert(mid, (*o, *f));
                         break;
                     }
@@ -219,7 +257,9 @@ impl FlowFinder {
                     return;
                 }
             }
-            if pairs.len() + 1 < self.cfg.min_mids {
+            // each intermediary is a conduit for the source's money
+            pairs.retain(|mid, (o, f)| self.conduit(tg, *mid, o.usd, lo, f.when));
+            if pairs.len() + 1 < self.cfg.min_mids || !self.conduit(tg, m, into_m.usd, lo, last.when) {
                 continue;
             }
             let mut edges = vec![Self::ev(tg, &into_m, s, m), Self::ev(tg, &last, m, k)];
@@ -242,12 +282,13 @@ impl FlowFinder {
     fn gather_scatter(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
         let g = &tg.graph;
         let Some((hub, _)) = g.edge_endpoints(e) else { return };
-        let Some(last) = g[hub].outs.back().copied().filter(|h| h.edge == e) else { return };
-        let lo = (last.when.0 - self.cfg.window_us, 0);
-        let ins: Vec<&Half> = g[hub].ins_between(lo, last.when).collect();
+        let Some(last) = g[hub].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
+        let lo = (last.when.0 - self.cfg.gather_scatter_window_us, 0);
+        let ins: Vec<&Half> = g[hub].ins_between(lo, last.when).filter(|h| self.eligible(h)).collect();
         *budget = budget.saturating_sub(ins.len() as u64);
         let Some(first_in) = ins.first() else { return };
-        let outs: Vec<&Half> = g[hub].outs_between(after(first_in.when), after(last.when)).collect();
+        let outs: Vec<&Half> =
+            g[hub].outs_between(after(first_in.when), after(last.when)).filter(|h| self.eligible(h)).collect();
         *budget = budget.saturating_sub(outs.len() as u64);
         let sources: BTreeSet<NodeIndex> = ins.iter().map(|h| h.other).collect();
         let sinks: BTreeSet<NodeIndex> = outs.iter().map(|h| h.other).collect();
@@ -256,10 +297,20 @@ impl FlowFinder {
         }
         // the hub is empty again: what came in went out (and nothing went out before it
         // came in: the scatter starts after the last inflow)
-        let (gathered, scattered): (i128, i128) =
-            (ins.iter().map(|h| h.usd).sum(), outs.iter().map(|h| h.usd).sum());
+        let (gathered, scattered): (i128, i128) = (ins.iter().map(|h| h.usd).sum(), outs.iter().map(|h| h.usd).sum());
         let last_in = ins.last().expect("non-empty").when;
-        if outs.first().is_none_or(|o| o.when < last_in) || !self.in_band(gathered, scattered) {
+        let (lo_bp, hi_bp) = self.cfg.balance_bp;
+        let balanced = scattered * 10_000 >= gathered * lo_bp && scattered * 10_000 <= gathered * hi_bp;
+        if outs.first().is_none_or(|o| o.when < last_in)
+            || !balanced
+            || !self.conduit(
+                tg,
+                hub,
+                gathered,
+                (last.when.0 - self.cfg.window_us.max(self.cfg.gather_scatter_window_us), 0),
+                last.when,
+            )
+        {
             return;
         }
         let mut edges: Vec<EvEdge> = ins.iter().map(|h| Self::ev(tg, h, h.other, hub)).collect();
@@ -273,12 +324,12 @@ impl FlowFinder {
     fn bipartite(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
         let g = &tg.graph;
         let Some((a, b)) = g.edge_endpoints(e) else { return };
-        let Some(last) = g[a].outs.back().copied().filter(|h| h.edge == e) else { return };
+        let Some(last) = g[a].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
         let lo = (last.when.0 - self.cfg.bipartite_window_us, 0);
         let hi = after(last.when);
         // what `a` paid in the window, by receiver
         let mut paid_by_a: BTreeMap<NodeIndex, Vec<Half>> = BTreeMap::new();
-        for h in g[a].outs_between(lo, hi) {
+        for h in g[a].outs_between(lo, hi).filter(|h| self.eligible(h)) {
             *budget = budget.saturating_sub(1);
             paid_by_a.entry(h.other).or_default().push(*h);
         }
@@ -288,12 +339,12 @@ impl FlowFinder {
         let mut edges: BTreeSet<EvEdge> = BTreeSet::new();
         let mut accounts: BTreeSet<NodeIndex> = BTreeSet::new();
         let mut senders_seen: BTreeSet<NodeIndex> = BTreeSet::new();
-        for into_b in g[b].ins_between(lo, last.when) {
+        for into_b in g[b].ins_between(lo, last.when).filter(|h| self.eligible(h)) {
             let a2 = into_b.other;
             if a2 == a || a2 == b || !senders_seen.insert(a2) {
                 continue;
             }
-            for o in g[a2].outs_between(lo, hi) {
+            for o in g[a2].outs_between(lo, hi).filter(|h| self.eligible(h)) {
                 *budget = budget.saturating_sub(1);
                 let b2 = o.other;
                 if b2 == b || b2 == a || b2 == a2 {
@@ -310,6 +361,15 @@ impl FlowFinder {
             }
             if *budget == 0 {
                 break;
+            }
+        }
+        // each receiver is a conduit: the layer's payments are most of what it received
+        let receivers: BTreeSet<&str> = edges.iter().map(|e| e.dst.as_str()).collect();
+        for r in receivers {
+            let Some(n) = tg.find(r) else { return };
+            let part: i128 = edges.iter().filter(|e| e.dst == r).map(|e| e.usd).sum();
+            if !self.conduit(tg, n, part, lo, hi) {
+                return;
             }
         }
         if edges.is_empty() {

@@ -17,6 +17,7 @@
 pub mod cycles;
 pub mod detector;
 pub mod flows;
+pub mod peel;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct GraphConfig {
     pub cycles: bool,
     /// Scatter-gather, gather-scatter, bipartite (T9, T10), when any is on.
     pub flows: Option<flows::FlowConfig>,
+    /// How long the graph remembers which accounts dealt (µs; `None`: not kept).
+    pub pair_memory_us: Option<i64>,
 }
 
 /// One transaction as an edge.
@@ -57,6 +60,9 @@ impl Edge {
 pub struct Half {
     pub when: (i64, u64),
     pub usd: i128,
+    /// The first transaction between these two accounts (in this direction) within the
+    /// pair memory: a new counterparty.
+    pub first: bool,
     /// The other endpoint: the source of an in-edge, the target of an out-edge.
     pub other: NodeIndex,
     pub edge: EdgeIndex,
@@ -95,16 +101,62 @@ pub struct TemporalGraph {
     nodes: HashMap<Arc<str>, NodeIndex>,
     /// Edges in arrival (= time) order, for eviction.
     order: VecDeque<(i64, EdgeIndex)>,
+    /// Which account pairs dealt with each other, and when last (by hashed ids), for as
+    /// long as `pair_memory_us` (`None`: not kept, no edge is a first contact).
+    pub pairs: Pairs,
+}
+
+/// When each `(src, dst)` pair last dealt, for `memory_us` of event time: a transaction
+/// on a pair not seen within that is a first contact (a new counterparty).
+#[derive(Debug, Default)]
+pub struct Pairs {
+    pub memory_us: Option<i64>,
+    last: HashMap<(u64, u64), i64>,
+    next_sweep: i64,
+}
+
+impl Pairs {
+    pub fn new(memory_us: Option<i64>) -> Self {
+        Pairs { memory_us, ..Pairs::default() }
+    }
+
+    /// Records a transaction `src -> dst` at `ts` (in time order); whether it is the
+    /// pair's first within the memory.
+    pub fn note(&mut self, src: &str, dst: &str, ts: i64) -> bool {
+        let Some(memory) = self.memory_us else { return false };
+        if ts >= self.next_sweep {
+            // forget pairs quiet for longer than the memory, a few times per memory span
+            self.last.retain(|_, t| ts - *t <= memory);
+            self.next_sweep = ts + (memory / 4).max(1);
+        }
+        let key = (xxhash_rust::xxh3::xxh3_64(src.as_bytes()), xxhash_rust::xxh3::xxh3_64(dst.as_bytes()));
+        match self.last.insert(key, ts) {
+            Some(t) => ts - t > memory,
+            None => true,
+        }
+    }
+
+    /// For checkpoints: (src hash, dst hash, last ts).
+    pub fn saved(&self) -> Vec<(u64, u64, i64)> {
+        let mut v: Vec<(u64, u64, i64)> = self.last.iter().map(|(&(a, b), &t)| (a, b, t)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn restore(&mut self, saved: Vec<(u64, u64, i64)>) {
+        self.last = saved.into_iter().map(|(a, b, t)| ((a, b), t)).collect();
+    }
 }
 
 impl TemporalGraph {
-    /// Adds an edge (rows arrive in `(ts, seq)` order) and returns it.
-    pub fn add(&mut self, src: &str, dst: &str, edge: Edge) -> EdgeIndex {
+    /// Adds an edge (rows arrive in `(ts, seq)` order) and returns it. `first`: whether
+    /// it is the pair's first contact (see `Pairs::note`).
+    pub fn add(&mut self, src: &str, dst: &str, edge: Edge, first: bool) -> EdgeIndex {
         let (a, b) = (self.node(src), self.node(dst));
         let (when, usd) = (edge.when(), edge.usd);
         let e = self.graph.add_edge(a, b, edge);
-        self.graph[a].outs.push_back(Half { when, usd, other: b, edge: e });
-        self.graph[b].ins.push_back(Half { when, usd, other: a, edge: e });
+        self.graph[a].outs.push_back(Half { when, usd, first, other: b, edge: e });
+        self.graph[b].ins.push_back(Half { when, usd, first, other: a, edge: e });
         self.order.push_back((when.0, e));
         e
     }
@@ -149,13 +201,15 @@ impl TemporalGraph {
         }
     }
 
-    /// The window's edges in arrival order, as `(src, dst, edge)` (for checkpoints).
-    pub fn edges_in_order(&self) -> Vec<(String, String, Edge)> {
+    /// The window's edges in arrival order, as `(src, dst, edge, first contact)` (for
+    /// checkpoints).
+    pub fn edges_in_order(&self) -> Vec<(String, String, Edge, bool)> {
         self.order
             .iter()
             .filter_map(|&(_, e)| {
                 let (a, b) = self.graph.edge_endpoints(e)?;
-                Some((self.graph[a].id.to_string(), self.graph[b].id.to_string(), self.graph[e].clone()))
+                let first = self.graph[a].outs.iter().find(|h| h.edge == e).is_some_and(|h| h.first);
+                Some((self.graph[a].id.to_string(), self.graph[b].id.to_string(), self.graph[e].clone(), first))
             })
             .collect()
     }

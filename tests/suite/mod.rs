@@ -2,6 +2,7 @@
 
 mod cli;
 pub mod common;
+mod graph;
 mod ingest;
 mod live;
 mod replay;

@@ -22,7 +22,7 @@ fn alerts_of(ledger: &Path, rule: &str, extra: &str) -> Vec<serde_json::Value> {
     let cfg = test_config(
         dir.path(),
         &format!(
-            "[rules]\ndisabled = [{}]\n{extra}\n[graph]\ncycles = false\nscatter-gather = false\nbipartite = false\n",
+            "[rules]\ndisabled = [{}]\n{extra}\n[graph]\ncycles = false\nscatter-gather = false\nbipartite = false\npeel-chains = false\n",
             others.join(", ")
         ),
     );

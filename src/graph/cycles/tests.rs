@@ -152,6 +152,7 @@ fn streaming_search_finds_exactly_the_brute_force_cycles_on_random_graphs() {
             min_usd: [0, 900][r.below(2) as usize],
             window_us: (2 + r.below(20) as i64) * DAY,
             skip_kinds: Vec::new(),
+            ..CycleConfig::default()
         };
         let mut edges: Vec<(String, String, String, i64, u64, i128)> = (0..m)
             .map(|k| {
@@ -180,4 +181,30 @@ fn streaming_search_finds_exactly_the_brute_force_cycles_on_random_graphs() {
         total += expected.len();
     }
     assert!(total > 200, "the random graphs should hold cycles: {total}");
+}
+
+#[test]
+fn known_partners_and_busy_accounts_can_be_left_out() {
+    let rows = [
+        ("p1", "A", "B", DAY, 10_000), // A and B dealt before the cycle
+        ("t1", "A", "B", 2 * DAY, 10_000),
+        ("t2", "B", "C", 3 * DAY, 9_500),
+        ("t3", "C", "A", 4 * DAY, 9_000),
+    ];
+    let mut f = CycleFinder::new(CycleConfig { max_known_edges: Some(0), ..CycleConfig::default() });
+    f.graph.pairs = crate::graph::Pairs::new(Some(90 * DAY));
+    let mut found = Vec::new();
+    for (seq, (id, s, d, ts, usd)) in rows.iter().enumerate() {
+        found.extend(f.push(s, d, Edge { tx_id: (*id).into(), ts: *ts, seq: seq as u64, usd: usd * 1_000_000 }));
+    }
+    // p1 -> t2 -> t3 is all first contacts; t1 repeats A -> B
+    assert_eq!(ids(&found), [vec!["p1", "t2", "t3"]]);
+    // quiet accounts: B received twice before it paid C, so with every account required
+    // to have made at most one transaction before its cycle payment, neither cycle counts;
+    // with two allowed, both do
+    let quiet = |max| CycleConfig { quiet_share_bp: 10_000, quiet_max_tx: max, ..CycleConfig::default() };
+    assert!(run(&rows, quiet(1)).is_empty());
+    assert_eq!(run(&rows, quiet(2)).len(), 2);
+    assert_eq!(run(&rows, CycleConfig::default()).len(), 2);
+    assert_eq!(run(&rows, CycleConfig { min_len: 4, ..CycleConfig::default() }).len(), 0);
 }

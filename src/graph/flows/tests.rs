@@ -8,14 +8,15 @@ type Row = (&'static str, &'static str, &'static str, i64, i128);
 
 /// Feeds `rows` in order (as the pipeline does) and returns the alerted episodes.
 fn run(rows: &[Row], cfg: FlowConfig) -> Vec<Episode> {
-    let mut g = TemporalGraph::default();
+    let mut g = TemporalGraph { pairs: crate::graph::Pairs::new(Some(90 * 24 * H)), ..TemporalGraph::default() };
     let mut f = FlowFinder::new(cfg.clone());
     let mut eps = Episodes::default();
     let mut out = Vec::new();
     for (seq, (id, s, d, ts, usd)) in rows.iter().enumerate() {
         let now = ts * H;
         out.extend(eps.close_before(now, cfg.episode_gap_us));
-        let e = g.add(s, d, Edge { tx_id: (*id).into(), ts: now, seq: seq as u64, usd: usd * 1_000_000 });
+        let first = g.pairs.note(s, d, now);
+        let e = g.add(s, d, Edge { tx_id: (*id).into(), ts: now, seq: seq as u64, usd: usd * 1_000_000 }, first);
         for m in f.on_edge(&g, e) {
             eps.add(m, now);
         }
@@ -29,7 +30,7 @@ fn ids(ep: &Episode) -> Vec<&str> {
 }
 
 fn only(cfg_sg: bool, cfg_bp: bool) -> FlowConfig {
-    FlowConfig { scatter_gather: cfg_sg, bipartite: cfg_bp, ..FlowConfig::default() }
+    FlowConfig { scatter_gather: cfg_sg, gather_scatter: cfg_sg, bipartite: cfg_bp, ..FlowConfig::default() }
 }
 
 #[test]
@@ -52,13 +53,20 @@ fn scatter_gather_is_one_alert_with_every_leg() {
 
 #[test]
 fn scatter_gather_near_misses() {
-    let base = |g2: Row| vec![("s1", "S", "M1", 1, 40_000), ("s2", "S", "M2", 2, 30_000), ("g1", "M1", "K", 20, 39_000), g2];
-    let sg = |rows: &[Row]| run(rows, only(true, false)).into_iter().filter(|e| e.pattern == Pattern::ScatterGather).count();
+    let base =
+        |g2: Row| vec![("s1", "S", "M1", 1, 40_000), ("s2", "S", "M2", 2, 30_000), ("g1", "M1", "K", 20, 39_000), g2];
+    let sg =
+        |rows: &[Row]| run(rows, only(true, false)).into_iter().filter(|e| e.pattern == Pattern::ScatterGather).count();
     assert_eq!(sg(&base(("g2", "M2", "K", 30, 29_000))), 1);
     // an intermediary passes on only 80%
     assert_eq!(sg(&base(("g2", "M2", "K", 30, 24_000))), 0);
     // one hop out of time order: M2 paid K before S paid M2
-    let rows = [("g2", "M2", "K", 1, 29_000), ("s1", "S", "M1", 2, 40_000), ("s2", "S", "M2", 3, 30_000), ("g1", "M1", "K", 20, 39_000)];
+    let rows = [
+        ("g2", "M2", "K", 1, 29_000),
+        ("s1", "S", "M1", 2, 40_000),
+        ("s2", "S", "M2", 3, 30_000),
+        ("g1", "M1", "K", 20, 39_000),
+    ];
     assert_eq!(sg(&rows), 0);
     // the window exceeded: the second forward 8 days after the scatter
     assert_eq!(sg(&base(("g2", "M2", "K", 8 * 24 + 3, 29_000))), 0);
@@ -125,13 +133,21 @@ fn an_episode_closes_after_the_gap_and_the_next_is_new() {
         ("a3", "A2", "B1", 3, 7_000),
         ("a4", "A2", "B2", 4, 8_000),
     ];
-    // the same four pay again two weeks later: a second alert
+    // the same senders pay two new receivers two weeks later: a second alert (the first
+    // episode closed), while paying the first two again is no pattern (known counterparties)
     rows.extend([
-        ("b1", "A1", "B1", 400, 5_000),
-        ("b2", "A1", "B2", 401, 6_000),
-        ("b3", "A2", "B1", 402, 7_000),
-        ("b4", "A2", "B2", 403, 8_000),
+        ("r1", "A1", "B1", 390, 5_000),
+        ("r2", "A1", "B2", 391, 6_000),
+        ("r3", "A2", "B1", 392, 7_000),
+        ("r4", "A2", "B2", 393, 8_000),
+        ("b1", "A1", "B3", 400, 5_000),
+        ("b2", "A1", "B4", 401, 6_000),
+        ("b3", "A2", "B3", 402, 7_000),
+        ("b4", "A2", "B4", 403, 8_000),
     ]);
     let eps = run(&rows, only(false, true));
     assert_eq!(eps.iter().map(ids).collect::<Vec<_>>(), [vec!["a1", "a2", "a3", "a4"], vec!["b1", "b2", "b3", "b4"]]);
+    // without the new-counterparty condition the repeat is a layer too
+    let cfg = FlowConfig { new_pairs_only: false, ..only(false, true) };
+    assert_eq!(run(&rows, cfg).len(), 2, "the repeat joins the second episode (shared accounts)");
 }
