@@ -54,7 +54,8 @@ pub struct CycleConfig {
     /// before (within the pair memory); `None`: any.
     pub max_known_edges: Option<usize>,
     /// At least this share (basis points) of a cycle's accounts are quiet: at most
-    /// `quiet_max_tx` transactions in the window before their cycle payment (0: not asked).
+    /// `quiet_max_tx` transactions (of at least `min_usd`) in the window before their cycle
+    /// payment (0: not asked).
     pub quiet_share_bp: i128,
     pub quiet_max_tx: usize,
 }
@@ -193,8 +194,7 @@ impl CycleFinder {
         let mut found: Vec<Vec<Half>> = Vec::new();
         self.search(c, &mut found);
         let g = &self.graph.graph;
-        let (min_len, quiet_bp, quiet_max, window) =
-            (self.cfg.min_len, self.cfg.quiet_share_bp, self.cfg.quiet_max_tx, self.cfg.window_us);
+        let (min_len, quiet_bp, quiet_max) = (self.cfg.min_len, self.cfg.quiet_share_bp, self.cfg.quiet_max_tx);
         found.retain(|path| {
             if path.len() < min_len {
                 return false;
@@ -202,14 +202,9 @@ impl CycleFinder {
             if quiet_bp == 0 {
                 return true;
             }
-            // each account's activity in the window before its own cycle payment
-            let quiet = path
-                .iter()
-                .filter(|h| {
-                    let (n, lo) = (&g[h.other], (h.when.0.saturating_sub(window), 0));
-                    n.ins_between(lo, h.when).count() + n.outs_between(lo, h.when).count() <= quiet_max
-                })
-                .count();
+            // each account's activity in the window before its own cycle payment (taken
+            // when that payment arrived: the graph no longer holds what came before it)
+            let quiet = path.iter().filter(|h| h.src_activity as usize <= quiet_max).count();
             quiet as i128 * 10_000 >= path.len() as i128 * quiet_bp
         });
         self.stats.cycles += found.len() as u64;

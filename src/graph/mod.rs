@@ -63,6 +63,9 @@ pub struct Half {
     /// The first transaction between these two accounts (in this direction) within the
     /// pair memory: a new counterparty.
     pub first: bool,
+    /// How many transactions of the window the sender had made or received before this one
+    /// (taken when the edge arrived: the window behind it).
+    pub src_activity: u32,
     /// The other endpoint: the source of an in-edge, the target of an out-edge.
     pub other: NodeIndex,
     pub edge: EdgeIndex,
@@ -154,9 +157,10 @@ impl TemporalGraph {
     pub fn add(&mut self, src: &str, dst: &str, edge: Edge, first: bool) -> EdgeIndex {
         let (a, b) = (self.node(src), self.node(dst));
         let (when, usd) = (edge.when(), edge.usd);
+        let src_activity = u32::try_from(self.graph[a].ins.len() + self.graph[a].outs.len()).unwrap_or(u32::MAX);
         let e = self.graph.add_edge(a, b, edge);
-        self.graph[a].outs.push_back(Half { when, usd, first, other: b, edge: e });
-        self.graph[b].ins.push_back(Half { when, usd, first, other: a, edge: e });
+        self.graph[a].outs.push_back(Half { when, usd, first, src_activity, other: b, edge: e });
+        self.graph[b].ins.push_back(Half { when, usd, first, src_activity, other: a, edge: e });
         self.order.push_back((when.0, e));
         e
     }

@@ -4,7 +4,7 @@
 use super::common::*;
 
 /// Cycle recall and alert precision on AMLSim-12k with `config/amlsim.toml` must not
-/// regress (measured: 45 / 50 cycle alerts found, 63 of 483 alerts true; whole-day
+/// regress (measured: 43 / 50 cycle alerts found, 61 of 76 alerts true; whole-day
 /// timestamps chained in file order).
 #[test]
 fn amlsim_cycles_are_found_with_the_amlsim_config() {
@@ -27,8 +27,8 @@ fn amlsim_cycles_are_found_with_the_amlsim_config() {
     .unwrap();
     let cycle = r.by_typology.iter().find(|t| t.typology == "cycle").unwrap();
     assert_eq!(cycle.schemes, 50);
-    assert!(cycle.detected >= 43, "cycle alerts found: {} of 50", cycle.detected);
+    assert!(cycle.detected >= 42, "cycle alerts found: {} of 50", cycle.detected);
     let t7 = r.by_alert_typology.iter().find(|a| a.typology == "T7").unwrap();
     let precision = t7.true_alerts as f64 / t7.alerts as f64;
-    assert!(precision >= 0.12, "T7 alert precision {precision:.3} ({} of {})", t7.true_alerts, t7.alerts);
+    assert!(precision >= 0.75, "T7 alert precision {precision:.3} ({} of {})", t7.true_alerts, t7.alerts);
 }
