@@ -113,11 +113,20 @@ pub struct CycleStats {
     /// In-edges looked at by the backward searches.
     pub visits: u64,
     pub cycles: u64,
+    /// Closing edges whose search was cut short (`MAX_VISITS`, `MAX_CYCLES`).
+    pub truncated: u64,
 }
 
 /// In-edges a search may look at before it stops and first computes how early each node
 /// can be reached from the cycle's start (most searches end well before).
 const EAGER_BUDGET: u64 = 2_048;
+
+/// A bounded search stops after this many in-edges, and any search after `MAX_CYCLES`
+/// cycles closed by one edge: a pathologically dense neighbourhood (a few accounts
+/// paying each other thousands of times) must not stall the stream. Such edges are
+/// counted in `CycleStats::truncated` and logged.
+const MAX_VISITS: u64 = 2_000_000;
+pub const MAX_CYCLES: usize = 100;
 
 /// Finds the cycles closed by each arriving edge.
 #[derive(Debug, Default)]
@@ -258,10 +267,16 @@ impl CycleFinder {
             reach: None,
             budget: EAGER_BUDGET,
             aborted: false,
+            found: 0,
+            truncated: false,
         };
         let mut path = vec![closing];
         search.back(u, &mut path, found);
         self.stats.visits += EAGER_BUDGET - search.budget;
+        if search.truncated {
+            self.stats.truncated += 1;
+            return;
+        }
         if !search.aborted {
             return;
         }
@@ -274,11 +289,15 @@ impl CycleFinder {
             return;
         }
         search.reach = Some(&self.reach);
-        search.budget = u64::MAX;
+        search.budget = MAX_VISITS;
         search.aborted = false;
+        search.found = 0;
         path.truncate(1);
         search.back(u, &mut path, found);
-        self.stats.visits += u64::MAX - search.budget;
+        self.stats.visits += MAX_VISITS - search.budget;
+        if search.aborted || search.truncated {
+            self.stats.truncated += 1;
+        }
     }
 }
 
@@ -343,6 +362,9 @@ struct Search<'a> {
     /// In-edges left to look at.
     budget: u64,
     aborted: bool,
+    /// Cycles found so far; at `MAX_CYCLES` the search stops (`truncated`).
+    found: usize,
+    truncated: bool,
 }
 
 impl Search<'_> {
@@ -369,6 +391,12 @@ impl Search<'_> {
                 path.push(*h);
                 found.cycle(path);
                 path.pop();
+                self.found += 1;
+                if self.found >= MAX_CYCLES {
+                    self.truncated = true;
+                    self.aborted = true;
+                    return;
+                }
                 continue;
             }
             if path.len() + 1 >= self.max_len || path.iter().any(|p| p.other == s) {

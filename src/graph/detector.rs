@@ -105,11 +105,20 @@ impl Detector for GraphDetector {
         let mut out = Vec::new();
         self.close(eps, ctx, &mut out);
         let s = &self.finder.stats;
+        if s.truncated > 0 {
+            tracing::warn!(
+                truncated = s.truncated,
+                "cycle searches cut short on dense neighbourhoods (at most {} cycles or {} edges per arriving edge)",
+                super::cycles::MAX_CYCLES,
+                "2,000,000"
+            );
+        }
         tracing::debug!(
             edges = s.edges,
             bounded_searches = s.bounded_searches,
             visits = s.visits,
             cycles = s.cycles,
+            truncated = s.truncated,
             flow_searches_cut = self.flows.as_ref().map_or(0, |f| f.truncated),
             "graph stage"
         );
