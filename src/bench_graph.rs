@@ -518,6 +518,10 @@ pub struct EngineJson {
     pub max_window_edges: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_window_nodes: Option<u64>,
+    /// mirrorflow: closing edges whose search the finder cut short (its per-edge caps on
+    /// cycles and visits): above 0, its count is a lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<u64>,
 }
 
 fn finished_default() -> bool {
@@ -661,6 +665,7 @@ pub fn run_graph_file(path: &Path, window_s: i64, max_len: usize) -> Result<Engi
         ts_ties: Some(ties),
         max_window_edges: Some(max_edges as u64),
         max_window_nodes: Some(max_nodes as u64),
+        truncated: Some(finder.stats.truncated),
         ..EngineJson::default()
     })
 }
@@ -806,12 +811,14 @@ pub fn agreement(mf: &EngineJson, snapml: Option<&EngineJson>, networkx: Option<
         a.compared.push("networkx".into());
         if n != mine {
             differ = true;
-            a.notes.push(format!(
-                "networkx counts {} cycles, mirrorflow {}: networkx counts exactly mirrorflow's definition, so one \
-                 of them has a bug",
-                thousands(n),
-                thousands(mine)
-            ));
+            let why = match mf.truncated.filter(|&t| t > 0) {
+                Some(t) => format!(
+                    "mirrorflow cut {} searches short (its per-edge caps), so its count is a lower bound",
+                    thousands(t)
+                ),
+                None => "networkx counts exactly mirrorflow's definition, so one of them has a bug".to_string(),
+            };
+            a.notes.push(format!("networkx counts {} cycles, mirrorflow {}: {why}", thousands(n), thousands(mine)));
         }
     }
     if let Some(s) = snapml.and_then(|s| s.cycles.map(|c| (s, c))) {
@@ -820,6 +827,12 @@ pub fn agreement(mf: &EngineJson, snapml: Option<&EngineJson>, networkx: Option<
         if c != mine {
             differ = true;
             let mut why = Vec::new();
+            if let Some(t) = mf.truncated.filter(|&t| t > 0) {
+                why.push(format!(
+                    "mirrorflow cut {} searches short (its per-edge caps), so its count is a lower bound",
+                    thousands(t)
+                ));
+            }
             if let Some(t) = mf.ts_ties.filter(|&t| t > 0) {
                 why.push(format!(
                     "{} edges share their timestamp with the edge before: snapml never chains equal timestamps, \
@@ -1254,6 +1267,9 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
         if let Some(e) = x.mirrorflow.fastest.max_window_edges {
             let _ = write!(line, "; mirrorflow's window held up to {} edges", thousands(e));
         }
+        if let Some(t) = x.mirrorflow.fastest.truncated.filter(|&t| t > 0) {
+            let _ = write!(line, "; mirrorflow cut {} searches short (per-edge caps)", thousands(t));
+        }
         notes.push(line);
         for n in &x.agreement.notes {
             notes.push(format!("{at}: {n}"));
@@ -1470,6 +1486,9 @@ mod tests {
         let n = &a.notes[0];
         assert!(n.starts_with("snapml counts 8 cycles, mirrorflow 10 (-2): 12 edges share their timestamp"), "{n}");
         assert!(n.contains("bundled parallel edges"), "{n}");
+        let capped = EngineJson { truncated: Some(3), ts_ties: Some(0), ..json("mirrorflow", Some(10)) };
+        let a = agreement(&capped, Some(&EngineJson { exact: Some(true), ..json("snapml", Some(12)) }), None);
+        assert!(a.notes[0].contains("mirrorflow cut 3 searches short"), "{:?}", a.notes);
         // no known cause: networkx decides whom to look at
         let mf = EngineJson { ts_ties: Some(0), ..json("mirrorflow", Some(10)) };
         let snap = EngineJson { exact: Some(true), ..json("snapml", Some(11)) };
