@@ -145,12 +145,7 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
 async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
     let mut out: Vec<Box<dyn crate::pipeline::Detector>> = Vec::new();
     if let Some(g) = &cfg.graph {
-        out.push(Box::new(crate::graph::detector::GraphDetector::new(
-            g.edges.clone(),
-            g.cycles,
-            g.flows.clone(),
-            g.pair_memory_us,
-        )));
+        out.push(Box::new(crate::graph::detector::GraphDetector::new(g.clone())));
     }
     if let Some(p) = &cfg.peel {
         out.push(Box::new(crate::graph::peel::PeelDetector::new(p.clone())));

@@ -75,7 +75,8 @@ pub struct RawGraph {
     pub gather_scatter_window: String,
     /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
     pub min_intermediaries: usize,
-    /// Event time without a new match after which a flow episode is alerted.
+    /// Event time without a new match after which an episode of cycles or of a flow
+    /// pattern is alerted.
     pub episode_gap: String,
     /// How long the graph remembers that two accounts dealt ("90d"; "0": not at all).
     pub pair_memory: String,
@@ -616,6 +617,7 @@ impl RawConfig {
                 cycles: g.cycles,
                 flows,
                 pair_memory_us,
+                episode_gap_us,
             }),
             peel,
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {

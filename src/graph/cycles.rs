@@ -14,23 +14,18 @@
 //! before the edge leaves it, or not in the hops left, is cut. Money-services and
 //! exchange hubs are left out of the graph unless configured.
 //!
-//! Owns: `CycleFinder` (the window's graph, the search, the T7 alert of a cycle).
+//! Owns: `CycleFinder` (the window's graph, the search). The T7 alert is one per episode
+//! of cycles (`graph::detector`).
 //! Must not: depend on batching: rows are taken one by one in `(ts, seq)` order.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use petgraph::visit::NodeIndexable;
 
 use super::{Edge, Half, Node, TemporalGraph};
-use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::ingest::values::format_ts;
-use crate::money::format_decimal;
-use crate::pipeline::DetectCtx;
-use crate::schema::{self, acct};
 
 pub const RULE_ID: &str = "graph_cycles";
-pub const RULE_VERSION: &str = "1";
+/// 2: one alert per episode of cycles sharing two accounts (1: one per cycle).
+pub const RULE_VERSION: &str = "2";
 
 /// Cycle search settings.
 #[derive(Debug, Clone)]
@@ -101,6 +96,8 @@ pub struct Cycle {
     /// Each hop's time (µs) and USD micro-dollars.
     pub ts: Vec<i64>,
     pub usd: Vec<i128>,
+    /// Each hop's arrival number (`seq`): ties in time.
+    pub seq: Vec<u64>,
 }
 
 /// What the searches did (for benchmarks and debug logs).
@@ -135,7 +132,36 @@ pub struct CycleFinder {
     pub graph: TemporalGraph,
     pub stats: CycleStats,
     /// Scratch: earliest arrival `(when, hops)` from the closing edge's target.
-    reach: HashMap<NodeIndex, ((i64, u64), u32)>,
+    reach: Reach,
+}
+
+/// Earliest arrival `(when, hops)` per node, in a slot per node index (stamped, so a new
+/// pass costs nothing to clear): the bounded search asks it at every branch.
+#[derive(Debug, Default)]
+struct Reach {
+    stamp: u32,
+    slots: Vec<(u32, (i64, u64), u32)>,
+}
+
+impl Reach {
+    fn reset(&mut self, node_bound: usize) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.slots.iter_mut().for_each(|s| s.0 = 0);
+            self.stamp = 1;
+        }
+        if self.slots.len() < node_bound {
+            self.slots.resize(node_bound, (0, (0, 0), 0));
+        }
+    }
+
+    fn get(&self, n: NodeIndex) -> Option<((i64, u64), u32)> {
+        self.slots.get(n.index()).filter(|s| s.0 == self.stamp).map(|s| (s.1, s.2))
+    }
+
+    fn set(&mut self, n: NodeIndex, when: (i64, u64), hops: u32) {
+        self.slots[n.index()] = (self.stamp, when, hops);
+    }
 }
 
 /// Where a search puts the cycles it finds (paths run backwards from the closing edge).
@@ -228,6 +254,7 @@ impl CycleFinder {
                     accounts: hops.iter().map(|h| g[h.other].id.to_string()).collect(),
                     ts: hops.iter().map(|h| h.when.0).collect(),
                     usd: hops.iter().map(|h| h.usd).collect(),
+                    seq: hops.iter().map(|h| h.when.1).collect(),
                 }
             })
             .collect();
@@ -285,7 +312,7 @@ impl CycleFinder {
         found.restart();
         self.stats.bounded_searches += 1;
         reach_from(g, v, lo, closing.when, self.cfg.max_len - 1, &mut self.reach);
-        if !self.reach.contains_key(&u) {
+        if self.reach.get(u).is_none() {
             return;
         }
         search.reach = Some(&self.reach);
@@ -309,9 +336,9 @@ fn reach_from(
     lo: (i64, u64),
     hi: (i64, u64),
     max_hops: usize,
-    reach: &mut HashMap<NodeIndex, ((i64, u64), u32)>,
+    reach: &mut Reach,
 ) {
-    reach.clear();
+    reach.reset(g.node_bound());
     let after = |w: (i64, u64)| if w.1 == u64::MAX { (w.0 + 1, 0) } else { (w.0, w.1 + 1) };
     let mut frontier: Vec<(NodeIndex, (i64, u64))> = vec![(v, lo)];
     let mut next: Vec<NodeIndex> = Vec::new();
@@ -322,16 +349,16 @@ fn reach_from(
                 if h.other == v {
                     continue;
                 }
-                match reach.entry(h.other) {
-                    Entry::Vacant(e) => {
-                        e.insert((h.when, hops));
+                match reach.get(h.other) {
+                    None => {
+                        reach.set(h.other, h.when, hops);
                         next.push(h.other);
                     }
-                    Entry::Occupied(mut e) if h.when < e.get().0 => {
-                        e.get_mut().0 = h.when;
+                    Some((t, first_hops)) if h.when < t => {
+                        reach.set(h.other, h.when, first_hops);
                         next.push(h.other);
                     }
-                    Entry::Occupied(_) => {}
+                    Some(_) => {}
                 }
             }
         }
@@ -341,7 +368,7 @@ fn reach_from(
         next.sort_unstable();
         next.dedup();
         frontier.clear();
-        frontier.extend(next.iter().map(|&z| (z, after(reach[&z].0))));
+        frontier.extend(next.iter().map(|&z| (z, after(reach.get(z).expect("reached").0))));
     }
 }
 
@@ -356,7 +383,7 @@ struct Search<'a> {
     /// A hop carries at least `keep` and at most `grow` (basis points) of the one before.
     keep: i128,
     grow: i128,
-    reach: Option<&'a HashMap<NodeIndex, ((i64, u64), u32)>>,
+    reach: Option<&'a Reach>,
     /// Edges between accounts that had dealt before that the path may still take.
     known_left: usize,
     /// In-edges left to look at.
@@ -404,8 +431,8 @@ impl Search<'_> {
             }
             if let Some(reach) = self.reach {
                 // `s` must be reachable from `v` before this edge leaves it, in few enough hops
-                match reach.get(&s) {
-                    Some(&(t, hops)) if t < h.when && path.len() + 1 + hops as usize <= self.max_len => {}
+                match reach.get(s) {
+                    Some((t, hops)) if t < h.when && path.len() + 1 + hops as usize <= self.max_len => {}
                     _ => continue,
                 }
             }
@@ -418,76 +445,6 @@ impl Search<'_> {
             if self.aborted {
                 return;
             }
-        }
-    }
-}
-
-/// The T7 alert for one cycle.
-impl CycleFinder {
-    pub fn alert(&self, cycle: &Cycle, ctx: &DetectCtx) -> Alert {
-        let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
-        let k = cycle.tx_ids.len();
-        let (first_ts, last_ts, first_usd, last_usd) = (cycle.ts[0], cycle.ts[k - 1], cycle.usd[0], cycle.usd[k - 1]);
-        let kept = if first_usd > 0 { last_usd as f64 / first_usd as f64 } else { 0.0 };
-        let n = cycle.accounts.len();
-        let path: Vec<&str> = cycle.accounts.iter().map(String::as_str).chain([cycle.accounts[0].as_str()]).collect();
-        let hop_details: Vec<serde_json::Value> = (0..k)
-            .map(|h| {
-                serde_json::json!({
-                    "tx_id": cycle.tx_ids[h],
-                    "from": path[h],
-                    "to": path[h + 1],
-                    "ts": format_ts(cycle.ts[h]),
-                    "amount_usd": usd(cycle.usd[h]),
-                })
-            })
-            .collect();
-        let mut jurisdictions: Vec<String> =
-            cycle.accounts.iter().filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
-        jurisdictions.sort();
-        jurisdictions.dedup();
-        let hours = (last_ts - first_ts) as f64 / 3.6e9;
-        let narrative = format!(
-            "Money went round a cycle of {n} accounts ({}) from {} to {}: USD {} left {} and USD {} came back to it \
-             ({:.1}% kept) within {:.1} hours, each hop passing on at least {}% of the one before: a round trip that \
-             layers funds through accounts that return them to their origin.",
-            path.join(" -> "),
-            format_ts(first_ts),
-            format_ts(last_ts),
-            usd(first_usd),
-            cycle.accounts[0],
-            usd(last_usd),
-            kept * 100.0,
-            hours,
-            (10_000 - self.cfg.max_hop_loss_bp) / 100,
-        );
-        Alert {
-            alert_id: alert_id(RULE_ID, RULE_VERSION, &cycle.tx_ids),
-            rule_id: RULE_ID.into(),
-            rule_version: RULE_VERSION.into(),
-            typology: "T7".into(),
-            severity: Severity::High,
-            score: 0.7,
-            subjects: cycle.accounts.clone(),
-            tx_ids: cycle.tx_ids.clone(),
-            first_ts: format_ts(first_ts),
-            last_ts: format_ts(last_ts),
-            amount_usd: usd(first_usd),
-            jurisdictions,
-            details: serde_json::json!({
-                "length": n,
-                "path": path,
-                "hops": hop_details,
-                "kept_share": (kept * 1000.0).round() / 1000.0,
-                "duration_hours": (hours * 10.0).round() / 10.0,
-                "params": {
-                    "max_len": self.cfg.max_len,
-                    "max_hop_loss": format!("{:.2}", self.cfg.max_hop_loss_bp as f64 / 10_000.0),
-                    "window_days": self.cfg.window_us / 86_400_000_000,
-                },
-            }),
-            narrative,
-            status: Status::Open,
         }
     }
 }

@@ -11,9 +11,9 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use super::Edge;
 use super::cycles::{CycleConfig, CycleFinder};
-use super::flows::{Episode, Episodes, FlowConfig, FlowFinder, Pattern, roles};
+use super::flows::{EvEdge, Episode, Episodes, FlowFinder, FlowMatch, Pattern, roles};
+use super::{Edge, GraphConfig};
 use crate::alerts::{Alert, Severity, Status, alert_id};
 use crate::error::{Error, Result};
 use crate::ingest::values::format_ts;
@@ -30,6 +30,7 @@ pub struct GraphDetector {
     cycles: bool,
     flows: Option<FlowFinder>,
     episodes: Episodes,
+    episode_gap_us: i64,
 }
 
 /// What a checkpoint carries for the graph stage.
@@ -43,16 +44,25 @@ struct Saved {
 }
 
 impl GraphDetector {
-    /// `graph` decides which rows are edges (amount floor, hubs left out, window) and the
-    /// cycle search; `cycles` and `flows` which patterns are asked.
-    pub fn new(graph: CycleConfig, cycles: bool, flows: Option<FlowConfig>, pair_memory_us: Option<i64>) -> Self {
-        let mut finder = CycleFinder::new(graph);
-        finder.graph.pairs = super::Pairs::new(pair_memory_us);
-        GraphDetector { finder, cycles, flows: flows.map(FlowFinder::new), episodes: Episodes::default() }
+    /// `cfg.edges` decides which rows are edges (amount floor, hubs left out, window) and
+    /// the cycle search; `cfg.cycles` and `cfg.flows` which patterns are asked.
+    pub fn new(cfg: GraphConfig) -> Self {
+        let mut finder = CycleFinder::new(cfg.edges);
+        finder.graph.pairs = super::Pairs::new(cfg.pair_memory_us);
+        GraphDetector {
+            finder,
+            cycles: cfg.cycles,
+            flows: cfg.flows.map(FlowFinder::new),
+            episodes: Episodes::default(),
+            episode_gap_us: cfg.episode_gap_us,
+        }
     }
 
     fn close(&mut self, eps: Vec<Episode>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        out.extend(eps.iter().map(|ep| flow_alert(ep, ctx)));
+        out.extend(eps.iter().map(|ep| match ep.pattern {
+            Pattern::Cycle => cycle_alert(ep, ctx, &self.finder.cfg),
+            _ => flow_alert(ep, ctx),
+        }));
     }
 }
 
@@ -76,9 +86,8 @@ impl Detector for GraphDetector {
         let skipped = |k: &StringArray, i: usize| !k.is_null(i) && skip_kinds.iter().any(|s| s == k.value(i));
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
-            if let Some(f) = &self.flows {
-                let gap = f.cfg.episode_gap_us;
-                let done = self.episodes.close_before(ts.value(i), gap);
+            let done = self.episodes.close_before(ts.value(i), self.episode_gap_us);
+            if !done.is_empty() {
                 self.close(done, ctx, &mut alerts);
             }
             if src.is_null(i) || dst.is_null(i) || usd.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
@@ -88,7 +97,19 @@ impl Detector for GraphDetector {
             let Some(e) = self.finder.insert(src.value(i), dst.value(i), edge) else { continue };
             if self.cycles {
                 for cycle in self.finder.cycles_of(e) {
-                    alerts.push(self.finder.alert(&cycle, ctx));
+                    let k = cycle.tx_ids.len();
+                    let edges = (0..k)
+                        .map(|h| EvEdge {
+                            ts: cycle.ts[h],
+                            seq: cycle.seq[h],
+                            tx_id: cycle.tx_ids[h].clone(),
+                            src: cycle.accounts[h].clone(),
+                            dst: cycle.accounts[(h + 1) % k].clone(),
+                            usd: cycle.usd[h],
+                        })
+                        .collect();
+                    let m = FlowMatch { pattern: Pattern::Cycle, key: cycle.accounts, edges };
+                    self.episodes.add_cycle(m, cycle.tx_ids, ts.value(i));
                 }
             }
             if let Some(f) = &mut self.flows {
@@ -157,6 +178,124 @@ impl Detector for GraphDetector {
     }
 }
 
+/// How many of an episode's cycles an alert lists hop by hop (all are counted, and all
+/// their transactions are evidence).
+const LISTED_CYCLES: usize = 20;
+
+/// The T7 alert of one episode of cycles: every cycle closed among accounts that share two
+/// with another, until `episode-gap` passed without a new one.
+fn cycle_alert(ep: &Episode, ctx: &DetectCtx, cfg: &CycleConfig) -> Alert {
+    use super::cycles::{RULE_ID, RULE_VERSION};
+    let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
+    let by_id: std::collections::HashMap<&str, &EvEdge> = ep.edges.iter().map(|e| (e.tx_id.as_str(), e)).collect();
+    let mut cycles: Vec<Vec<&EvEdge>> =
+        ep.cycles.iter().map(|c| c.iter().filter_map(|t| by_id.get(t.as_str()).copied()).collect()).collect();
+    cycles.retain(|c| !c.is_empty());
+    // in the order they closed (then by their first hop)
+    cycles.sort_by_cached_key(|c| {
+        let hops: Vec<(i64, u64)> = c.iter().map(|e| (e.ts, e.seq)).collect();
+        (hops[hops.len() - 1], hops)
+    });
+    let tx_ids: Vec<String> = ep.edges.iter().map(|e| e.tx_id.clone()).collect();
+    let (first, last) = (ep.edges.first().map_or(0, |e| e.ts), ep.edges.last().map_or(0, |e| e.ts));
+    // accounts in the order money first reached them
+    let mut subjects: Vec<String> = Vec::new();
+    for e in &ep.edges {
+        for a in [&e.src, &e.dst] {
+            if !subjects.contains(a) {
+                subjects.push(a.clone());
+            }
+        }
+    }
+    // value sent round: each distinct first hop once
+    let mut starts: Vec<&EvEdge> = cycles.iter().map(|c| c[0]).collect();
+    starts.sort();
+    starts.dedup();
+    let moved: i128 = starts.iter().map(|e| e.usd).sum();
+    let path_of = |c: &[&EvEdge]| -> Vec<String> {
+        c.iter().map(|e| e.src.clone()).chain(c.first().map(|e| e.src.clone())).collect()
+    };
+    let kept_of = |c: &[&EvEdge]| if c[0].usd > 0 { c[c.len() - 1].usd as f64 / c[0].usd as f64 } else { 0.0 };
+    let listed: Vec<serde_json::Value> = cycles
+        .iter()
+        .take(LISTED_CYCLES)
+        .map(|c| {
+            let hours = (c[c.len() - 1].ts - c[0].ts) as f64 / 3.6e9;
+            serde_json::json!({
+                "length": c.len(),
+                "path": path_of(c),
+                "hops": c.iter().map(|e| serde_json::json!({
+                    "tx_id": e.tx_id, "from": e.src, "to": e.dst, "ts": format_ts(e.ts), "amount_usd": usd(e.usd),
+                })).collect::<Vec<_>>(),
+                "kept_share": (kept_of(c) * 1000.0).round() / 1000.0,
+                "duration_hours": (hours * 10.0).round() / 10.0,
+            })
+        })
+        .collect();
+    let mut jurisdictions: Vec<String> = subjects.iter().filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
+    jurisdictions.sort();
+    jurisdictions.dedup();
+    let n = cycles.len();
+    let c0 = &cycles[0];
+    let hours0 = (c0[c0.len() - 1].ts - c0[0].ts) as f64 / 3.6e9;
+    let first_cycle = format!(
+        "USD {} left {} on {} and USD {} came back to it by {} ({:.1}% kept, {:.1} hours) through {}",
+        usd(c0[0].usd),
+        c0[0].src,
+        format_ts(c0[0].ts),
+        usd(c0[c0.len() - 1].usd),
+        format_ts(c0[c0.len() - 1].ts),
+        kept_of(c0) * 100.0,
+        hours0,
+        path_of(c0).join(" -> "),
+    );
+    let keep_pct = (10_000 - cfg.max_hop_loss_bp.min(10_000)) / 100;
+    let narrative = if n == 1 {
+        format!(
+            "Money went round a cycle of {} accounts: {first_cycle}, each hop passing on at least {keep_pct}% of              the one before: a round trip that layers funds through accounts that return them to their origin.",
+            c0.len(),
+        )
+    } else {
+        format!(
+            "{n} time-respecting cycles ran among {} accounts ({}) between {} and {}, sending USD {} round in all.              The first: {first_cycle}. Each hop passed on at least {keep_pct}% of the one before: funds repeatedly              layered through a ring of accounts that returns them to their origin.",
+            subjects.len(),
+            subjects.join(", "),
+            format_ts(first),
+            format_ts(last),
+            usd(moved),
+        )
+    };
+    let score = (0.7 + 0.05 * (n.min(5) as f64 - 1.0)).min(0.9);
+    Alert {
+        alert_id: alert_id(RULE_ID, RULE_VERSION, &tx_ids),
+        rule_id: RULE_ID.into(),
+        rule_version: RULE_VERSION.into(),
+        typology: "T7".into(),
+        severity: if n >= 3 { Severity::Critical } else { Severity::High },
+        score,
+        subjects: subjects.clone(),
+        tx_ids,
+        first_ts: format_ts(first),
+        last_ts: format_ts(last),
+        amount_usd: usd(moved),
+        jurisdictions,
+        details: serde_json::json!({
+            "cycles": n,
+            "accounts": subjects,
+            "cycles_listed": listed.len(),
+            "listed": listed,
+            "params": {
+                "max_len": cfg.max_len,
+                "min_len": cfg.min_len,
+                "max_hop_loss": format!("{:.2}", cfg.max_hop_loss_bp as f64 / 10_000.0),
+                "window_days": cfg.window_us / 86_400_000_000,
+            },
+        }),
+        narrative,
+        status: Status::Open,
+    }
+}
+
 /// The alert of one flow episode.
 fn flow_alert(ep: &Episode, ctx: &DetectCtx) -> Alert {
     let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
@@ -214,6 +353,8 @@ fn flow_alert(ep: &Episode, ctx: &DetectCtx) -> Alert {
                 hours,
             ),
         ),
+        // `GraphDetector::close` gives cycle episodes to `cycle_alert`
+        Pattern::Cycle => unreachable!("a cycle episode is not a flow"),
         Pattern::Bipartite => {
             let stacked = !middle.is_empty();
             (

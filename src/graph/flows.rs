@@ -97,6 +97,9 @@ pub enum Pattern {
     ScatterGather,
     GatherScatter,
     Bipartite,
+    /// T7: time-respecting cycles (`graph::cycles`); cycles sharing two accounts are one
+    /// episode (a ring that keeps paying itself round is one alert, not one per lap).
+    Cycle,
 }
 
 impl Pattern {
@@ -105,6 +108,7 @@ impl Pattern {
             Pattern::ScatterGather => "graph_scatter_gather",
             Pattern::GatherScatter => "graph_gather_scatter",
             Pattern::Bipartite => "graph_bipartite",
+            Pattern::Cycle => super::cycles::RULE_ID,
         }
     }
 
@@ -112,6 +116,7 @@ impl Pattern {
         match self {
             Pattern::ScatterGather | Pattern::GatherScatter => "T9",
             Pattern::Bipartite => "T10",
+            Pattern::Cycle => "T7",
         }
     }
 }
@@ -398,28 +403,45 @@ pub struct Episode {
     pub edges: BTreeSet<EvEdge>,
     /// Event time of the last match (µs).
     pub last: i64,
+    /// Cycles only: each cycle's `tx_id`s in time order, in the order they closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<Vec<String>>,
 }
 
 impl Episodes {
     /// Adds a match found at event time `now`.
     pub fn add(&mut self, m: FlowMatch, now: i64) {
+        self.add_cycle(m, Vec::new(), now);
+    }
+
+    /// Adds a match with the cycle it is (`tx_ids` in time order; empty for flow patterns).
+    pub fn add_cycle(&mut self, m: FlowMatch, cycle: Vec<String>, now: i64) {
         let key: BTreeSet<String> = m.key.into_iter().collect();
-        // bipartite layers join when they share two accounts; the others by their key
+        // bipartite layers and cycles join when they share two accounts; the others by their key
         let joins = |ep: &Episode| {
             ep.pattern == m.pattern
                 && match m.pattern {
-                    Pattern::Bipartite => ep.key.intersection(&key).nth(1).is_some(),
+                    Pattern::Bipartite | Pattern::Cycle => ep.key.intersection(&key).nth(1).is_some(),
                     _ => ep.key == key,
                 }
         };
-        let mut hits: Vec<usize> = (0..self.open.len()).filter(|&i| joins(&self.open[i])).collect();
-        let mut ep = Episode { pattern: m.pattern, key, edges: m.edges.into_iter().collect(), last: now };
-        // merge every episode the match touches (a match can bridge two of them)
-        while let Some(i) = hits.pop() {
-            let old = self.open.remove(i);
+        let hits: Vec<usize> = (0..self.open.len()).filter(|&i| joins(&self.open[i])).collect();
+        let cycles = if cycle.is_empty() { Vec::new() } else { vec![cycle] };
+        let mut ep = Episode { pattern: m.pattern, key, edges: m.edges.into_iter().collect(), last: now, cycles };
+        // merge every episode the match touches (a match can bridge two of them), smaller
+        // into larger (a busy ring's episode takes one match at a time, not copied each time)
+        for i in hits.into_iter().rev() {
+            let mut old = self.open.swap_remove(i);
+            if old.edges.len() < ep.edges.len() {
+                std::mem::swap(&mut old, &mut ep);
+            }
+            // `ep` is now the larger
             ep.key.extend(old.key);
             ep.edges.extend(old.edges);
+            ep.cycles.extend(old.cycles);
+            ep.last = ep.last.max(old.last);
         }
+        ep.last = now;
         self.open.push(ep);
         self.oldest = None;
     }
@@ -454,7 +476,9 @@ impl Episodes {
 }
 
 fn sorted(mut eps: Vec<Episode>) -> Vec<Episode> {
-    eps.sort_by(|a, b| a.edges.first().cmp(&b.edges.first()).then(a.pattern.cmp(&b.pattern)));
+    eps.sort_by(|a, b| {
+        a.edges.first().cmp(&b.edges.first()).then(a.pattern.cmp(&b.pattern)).then_with(|| a.key.cmp(&b.key))
+    });
     eps
 }
 

@@ -35,6 +35,9 @@ pub struct GraphConfig {
     pub flows: Option<flows::FlowConfig>,
     /// How long the graph remembers which accounts dealt (µs; `None`: not kept).
     pub pair_memory_us: Option<i64>,
+    /// Event time without a new match after which an episode (of cycles, of a flow
+    /// pattern) is alerted (µs).
+    pub episode_gap_us: i64,
 }
 
 /// One transaction as an edge.
@@ -101,7 +104,7 @@ fn between(edges: &VecDeque<Half>, lo: (i64, u64), hi: (i64, u64)) -> impl Doubl
 #[derive(Debug, Default)]
 pub struct TemporalGraph {
     pub graph: StableDiGraph<Node, Edge>,
-    nodes: HashMap<Arc<str>, NodeIndex>,
+    nodes: HashMap<Arc<str>, NodeIndex, foldhash::fast::RandomState>,
     /// Edges in arrival (= time) order, for eviction.
     order: VecDeque<(i64, EdgeIndex)>,
     /// Which account pairs dealt with each other, and when last (by hashed ids), for as
@@ -114,7 +117,7 @@ pub struct TemporalGraph {
 #[derive(Debug, Default)]
 pub struct Pairs {
     pub memory_us: Option<i64>,
-    last: HashMap<(u64, u64), i64>,
+    last: HashMap<(u64, u64), i64, foldhash::fast::RandomState>,
     next_sweep: i64,
 }
 

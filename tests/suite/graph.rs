@@ -37,3 +37,42 @@ fn amlsim_patterns_are_found_with_the_amlsim_config() {
         assert!(precision >= floor, "{typology} alert precision {precision:.3} ({} of {})", a.true_alerts, a.alerts);
     }
 }
+
+/// A ring that sends money round twice in a day is one T7 alert holding every cycle of
+/// both laps (not one alert per cycle); a lap after the window is a new alert.
+#[test]
+fn laps_of_one_ring_are_one_cycle_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, out) = (dir.path().join("ledger"), dir.path().join("out"));
+    let lap = |n: u32, day: u32| -> Vec<String> {
+        [("A", "B", 9, "9000.00"), ("B", "C", 11, "8800.00"), ("C", "A", 13, "8600.00")]
+            .iter()
+            .enumerate()
+            .map(|(k, (s, d, h, amt))| {
+                format!("L{n}-{k},2026-01-{day:02}T{:02}:00:00Z,{s},{d},{amt},USD,wire,,", h + if n == 2 { 6 } else { 0 })
+            })
+            .collect()
+    };
+    let mut rows: Vec<String> = lap(1, 2);
+    rows.extend(lap(2, 2));
+    rows.extend(lap(3, 31).into_iter().map(|r| r.replace("2026-01-31", "2026-02-15")));
+    // (lap 3 is 44 days after lap 1: beyond the 30-day window)
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    csv_ledger(&ledger, &rows);
+    let o = mirrorflow(&["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let alerts: Vec<_> =
+        jsonl(&out.join("alerts.jsonl")).into_iter().filter(|a| a["rule_id"] == "graph_cycles").collect();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    let ids = |a: &serde_json::Value| -> Vec<String> {
+        a["tx_ids"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&alerts[0]), ["L1-0", "L1-1", "L1-2", "L2-0", "L2-1", "L2-2"]);
+    // lap 1, and lap 2 closing on itself, on lap 1's first hop, and on lap 1's first two
+    // hops, plus the two cycles that start inside lap 1 and end inside lap 2
+    assert!(alerts[0]["details"]["cycles"].as_u64().unwrap() >= 2, "{:#}", alerts[0]["details"]);
+    assert_eq!(alerts[0]["typology"], "T7");
+    assert!(alerts[0]["narrative"].as_str().unwrap().contains("cycles ran among 3 accounts"));
+    assert_eq!(ids(&alerts[1]), ["L3-0", "L3-1", "L3-2"]);
+    assert_eq!(alerts[1]["details"]["cycles"], 1);
+}
