@@ -120,6 +120,19 @@ pub struct EvalReport {
     pub transactions: TxScore,
     /// Present when a populations file was given.
     pub populations: Option<Vec<PopulationScore>>,
+    /// Mirror swaps whose US cash and a CN or MX leg are in one T6 alert (present when
+    /// the labels carry a `leg` column with mirror legs).
+    pub mirror_linkage: Option<Vec<LinkageScore>>,
+}
+
+/// Mirror swaps (T6 schemes) of one variant, or `all`: how many have their US cash and a
+/// CN or MX leg in one T6 alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkageScore {
+    pub variant: String,
+    pub swaps: u64,
+    pub linked: u64,
+    pub share: Option<f64>,
 }
 
 /// The definitions, as printed under the table.
@@ -132,6 +145,8 @@ definitions:
   precision       true alerts / alerts
   transactions    union of alert tx_ids vs union of labelled tx_ids
   populations     alerts whose subjects include an account of the population (false = not true)
+  linked          a mirror swap whose US cash and a CN or MX leg are in one T6 alert
+                  (labels' `leg` column: us_cash, cn, mx)
   -               no denominator (nothing to score)";
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
@@ -165,6 +180,9 @@ struct Scheme {
     variant: String,
     /// Distinct labelled transactions (indices into `Labels::tx_ids`).
     txs: Vec<u32>,
+    /// Mirror swaps: the US cash (`leg` = us_cash) and the CN / MX legs.
+    us_cash: Vec<u32>,
+    foreign: Vec<u32>,
 }
 
 struct Labels {
@@ -290,6 +308,7 @@ fn read_labels(path: &Path) -> Result<Labels> {
     let mut format = LabelsFormat::Mirrorflow;
     // tx, scheme, typology (absent in AMLSim's transactions.csv), variant, is_sar
     let mut cols: (usize, usize, Option<usize>, Option<usize>, Option<usize>) = (0, 0, None, None, None);
+    let mut leg_col: Option<usize> = None;
     let mut schemes: Vec<Scheme> = Vec::new();
     let mut scheme_index: HashMap<String, u32> = HashMap::new();
     let mut tx_index: HashMap<String, u32> = HashMap::new();
@@ -300,6 +319,7 @@ fn read_labels(path: &Path) -> Result<Labels> {
                 (column(f, "tx_id"), column(f, "scheme_id"), column(f, "typology"))
             {
                 cols = (tx, s, Some(t), column(f, "variant"), None);
+                leg_col = column(f, "leg");
                 Ok(())
             } else if let (Some(tx), Some(s)) = (column(f, "tran_id"), column(f, "alert_id")) {
                 format = LabelsFormat::AmlSim;
@@ -335,6 +355,8 @@ fn read_labels(path: &Path) -> Result<Labels> {
                 typology: typology.map(|c| f[c].trim().to_string()).unwrap_or_else(|| "unknown".into()),
                 variant: variant.map(|c| f[c].trim().to_string()).unwrap_or_default(),
                 txs: Vec::new(),
+                us_cash: Vec::new(),
+                foreign: Vec::new(),
             });
             schemes.len() as u32 - 1
         });
@@ -345,6 +367,11 @@ fn read_labels(path: &Path) -> Result<Labels> {
         if !tx_schemes[t as usize].contains(&s) {
             tx_schemes[t as usize].push(s);
             schemes[s as usize].txs.push(t);
+            match leg_col.map(|c| f[c].trim()) {
+                Some("us_cash") => schemes[s as usize].us_cash.push(t),
+                Some("cn" | "mx") => schemes[s as usize].foreign.push(t),
+                _ => {}
+            }
         }
         Ok(())
     })?;
@@ -416,15 +443,18 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
     let mut detected = vec![false; n_schemes];
     let mut detected_self = vec![false; n_schemes];
     let mut alert_true = vec![false; alerts.len()];
+    let mut linked = vec![false; n_schemes];
     let mut alerted: HashSet<&str> = HashSet::new();
     for (ai, a) in alerts.iter().enumerate() {
         let ids: BTreeSet<&str> = a.tx_ids.iter().map(String::as_str).collect();
         let mut hits: HashMap<u32, u32> = HashMap::new();
         let mut labelled = 0usize;
+        let mut in_alert: HashSet<u32> = HashSet::new();
         for id in &ids {
             alerted.insert(id);
             if let Some(&t) = labels.tx_index.get(*id) {
                 labelled += 1;
+                in_alert.insert(t);
                 for &s in &labels.tx_schemes[t as usize] {
                     *hits.entry(s).or_default() += 1;
                 }
@@ -443,7 +473,45 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
             }
         }
         alert_true[ai] = counts || (!ids.is_empty() && labelled * 2 >= ids.len());
+        if alert_typ == "T6" {
+            let has = |v: &[u32]| v.iter().any(|t| in_alert.contains(t));
+            for &s in hits.keys() {
+                let scheme = &labels.schemes[s as usize];
+                if has(&scheme.us_cash) && has(&scheme.foreign) {
+                    linked[s as usize] = true;
+                }
+            }
+        }
     }
+    // Mirror linkage, by variant and in all.
+    let mut link_var: BTreeMap<String, LinkageScore> = BTreeMap::new();
+    for (i, s) in labels.schemes.iter().enumerate() {
+        if s.us_cash.is_empty() || s.foreign.is_empty() {
+            continue;
+        }
+        for v in [s.variant.as_str(), "all"] {
+            let e = link_var.entry(v.to_string()).or_insert_with(|| LinkageScore {
+                variant: v.to_string(),
+                swaps: 0,
+                linked: 0,
+                share: None,
+            });
+            e.swaps += 1;
+            e.linked += linked[i] as u64;
+        }
+    }
+    let mirror_linkage = (!link_var.is_empty()).then(|| {
+        let mut v: Vec<LinkageScore> = link_var
+            .into_values()
+            .map(|mut l| {
+                l.share = ratio(l.linked, l.swaps);
+                l
+            })
+            .collect();
+        // `all` last
+        v.sort_by_key(|l| l.variant == "all");
+        v
+    });
 
     // By scheme typology and variant.
     let mut by_typ: BTreeMap<(u32, String), TypologyScore> = BTreeMap::new();
@@ -564,6 +632,7 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         by_alert_typology,
         transactions,
         populations,
+        mirror_linkage,
     }
 }
 
@@ -681,6 +750,19 @@ impl EvalReport {
             .collect();
         rows.push(vec!["all".into(), self.alerts.to_string(), self.true_alerts.to_string(), pct(self.precision)]);
         render(&mut out, "alerts by typology", 1, &["typology", "alerts", "true", "precision"], &rows);
+        if let Some(link) = &self.mirror_linkage {
+            let rows: Vec<Vec<String>> = link
+                .iter()
+                .map(|l| vec![l.variant.clone(), l.swaps.to_string(), l.linked.to_string(), pct(l.share)])
+                .collect();
+            render(
+                &mut out,
+                "mirror swaps linked (US cash and a CN or MX leg in one T6 alert)",
+                1,
+                &["variant", "swaps", "linked", "share"],
+                &rows,
+            );
+        }
         let t = &self.transactions;
         render(
             &mut out,

@@ -6,8 +6,9 @@
 //! Owns: the files of a generated ledger directory:
 //! - `transactions.csv` / `transactions.parquet` (the data contract's 9 columns, rows in
 //!   event-time order, ties in generation order), `accounts.csv`, `fx_rates.csv`;
-//! - `labels.csv` (`tx_id,scheme_id,typology,variant`, one row per transaction and scheme;
-//!   `variant` is set for T6 only: `customer_id`, `phone`, `none`, `netted`, `crypto`);
+//! - `labels.csv` (`tx_id,scheme_id,typology,variant,leg`, one row per transaction and
+//!   scheme; `variant` is set for T6 only: `customer_id`, `phone`, `none`, `netted`,
+//!   `crypto`; `leg` too: `us_cash`, `cn`, `mx`, or empty);
 //! - `populations.csv` (`account_id,population`: `scheme`, `near_miss`, or the background
 //!   population: `ordinary`, `merchant`, `payroll_employer`, `cash_restaurant`,
 //!   `msb_remittance`, `student_tuition`, `china_trade`, `retail_crypto`, `marketplace`,
@@ -248,7 +249,7 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
         GenFormat::Parquet => Box::new(ParquetSink::create(&tx_path)?),
     };
     let labels_path = opts.out.join("labels.csv");
-    let mut labels = CsvFile::create(&labels_path, &["tx_id", "scheme_id", "typology", "variant"])?;
+    let mut labels = CsvFile::create(&labels_path, &["tx_id", "scheme_id", "typology", "variant", "leg"])?;
     let mut stats: Vec<SchemeStats> = (0..plc.schemes.len()).map(|_| SchemeStats::default()).collect();
 
     let bg_total = opts.rows - plc.txs;
@@ -316,7 +317,7 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
             let mut labelled = false;
             for &l in t.labels.iter().filter(|l| **l != NONE) {
                 let m = &plc.schemes[l as usize];
-                labels.row(&[&tx_id, &m.id, m.typ.code(), m.variant])?;
+                labels.row(&[&tx_id, &m.id, m.typ.code(), m.variant, mirror_leg(m.typ, t)])?;
                 stats[l as usize].add(t);
                 labelled = true;
             }
@@ -428,4 +429,20 @@ fn write_accounts(
     flush(&acc_path, acc)?;
     flush(&pop_path, pop)?;
     Ok(vec![acc_path, pop_path])
+}
+
+/// A mirror swap's transaction by leg (`labels.csv` column `leg`): `us_cash` (the cash
+/// placed in the US), `cn` (the CNY leg), `mx` (the MXN leg); empty for the rest (and for
+/// every other typology). `mirrorflow eval` counts a swap as linked when one T6 alert
+/// holds its US cash and a CN or MX leg.
+fn mirror_leg(typ: model::Typ, t: &model::Tx) -> &'static str {
+    if typ != model::Typ::T6 {
+        return "";
+    }
+    match (t.channel, t.cur) {
+        (model::Channel::CashDeposit, _) => "us_cash",
+        (_, model::Cur::Cny) => "cn",
+        (_, model::Cur::Mxn) => "mx",
+        _ => "",
+    }
 }

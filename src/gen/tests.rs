@@ -181,7 +181,7 @@ fn labels_and_accounts_are_consistent() {
     let (dir, report, l) = demo(5_000, 2);
     assert_eq!(report.accounts as usize, l.accounts.len());
     let label_header = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
-    assert!(label_header.starts_with("tx_id,scheme_id,typology,variant\n"));
+    assert!(label_header.starts_with("tx_id,scheme_id,typology,variant,leg\n"));
     let acct_header = std::fs::read_to_string(dir.path().join("accounts.csv")).unwrap();
     assert!(acct_header.starts_with(
         "account_id,customer_id,country,region,institution,kind,opened_at,nationality,occupation,\
