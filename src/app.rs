@@ -150,6 +150,9 @@ async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn cra
     if let Some(p) = &cfg.peel {
         out.push(Box::new(crate::graph::peel::PeelDetector::new(p.clone())));
     }
+    if let Some(m) = &cfg.mirror {
+        out.push(Box::new(crate::mirror::MirrorDetector::new(m.clone())));
+    }
     let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());
     // Planning runs DataFusion on its own runtime: off the async threads.

@@ -33,7 +33,48 @@ pub struct RawConfig {
     pub live: RawLive,
     pub rules: RawRules,
     pub graph: RawGraph,
+    pub mirror: RawMirror,
+    pub parties: RawParties,
     pub output: RawOutput,
+}
+
+/// `[mirror]`: T6 mirror swaps (`crate::mirror`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawMirror {
+    pub enabled: bool,
+    /// A CNY leg's USD value against the US cash, [min, max] as shares (-0.02, 0.06).
+    pub cny_band: [f64; 2],
+    /// An MXN leg's USD value against the US cash, [min, max].
+    pub mxn_band: [f64; 2],
+    /// Legs come within this of every deposit ("24h").
+    pub leg_window: String,
+    /// Least US cash a placement must hold to be judged.
+    pub min_amount_usd: f64,
+    /// Netted: each side within this share of the US cash.
+    pub netting_tolerance: f64,
+    /// Netted: windows of [min, max] days.
+    pub netting_days: [u32; 2],
+    /// Netted: least US cash in a window.
+    pub netting_min_usd: f64,
+    /// Account kinds that are never a leg's broker side.
+    pub skip_kinds: Vec<String>,
+    /// Exchange account kinds (crypto settlement).
+    pub exchange_kinds: Vec<String>,
+    /// Cash reaches an exchange within this after the deposit ("48h").
+    pub on_ramp_window: String,
+}
+
+/// `[parties]`: party resolution (`crate::party`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawParties {
+    /// Link attributes that join accounts besides `customer_id`.
+    pub link_attributes: Vec<String>,
+    /// A value shared by more accounts than this links none of them.
+    pub max_link_accounts: usize,
+    /// No attribute link grows a party beyond this many accounts.
+    pub max_party_accounts: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +326,8 @@ pub struct Config {
     pub graph: Option<crate::graph::GraphConfig>,
     /// T11 peel chains and crypto on-ramps, when on.
     pub peel: Option<crate::graph::peel::PeelConfig>,
+    /// T6 mirror swaps, when on.
+    pub mirror: Option<crate::mirror::MirrorConfig>,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -552,6 +595,7 @@ impl RawConfig {
         if self.graph.min_intermediaries < 2 {
             errs.push("`graph.min-intermediaries` must be at least 2".into());
         }
+        let mirror = self.mirror_config(&mut errs);
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
@@ -620,11 +664,74 @@ impl RawConfig {
                 episode_gap_us,
             }),
             peel,
+            mirror,
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
                 dir: opt_path(&self.rules.dir),
                 disabled: self.rules.disabled.clone(),
                 params: rule_params,
             }),
+        })
+    }
+}
+
+impl RawConfig {
+    /// `[mirror]` and `[parties]`, validated (problems pushed to `errs`).
+    fn mirror_config(&self, errs: &mut Vec<String>) -> Option<crate::mirror::MirrorConfig> {
+        let m = &self.mirror;
+        let p = &self.parties;
+        for a in &p.link_attributes {
+            if !["phone_hash", "address_hash", "device_hash"].contains(&a.as_str()) {
+                errs.push(format!(
+                    "`parties.link-attributes`: `{a}` is not a link attribute (phone_hash, address_hash, device_hash)"
+                ));
+            }
+        }
+        if p.max_link_accounts < 2 || p.max_party_accounts < 2 {
+            errs.push("`parties.max-link-accounts` and `parties.max-party-accounts` must be at least 2".into());
+        }
+        let mut dur = |key: &str, text: &str| match parse_duration(text) {
+            Ok(d) if !d.is_zero() => d.as_micros() as i64,
+            Ok(_) => {
+                errs.push(format!("`mirror.{key}` = \"{text}\": expected more than 0"));
+                0
+            }
+            Err(e) => {
+                errs.push(format!("`mirror.{key}`: {e}"));
+                0
+            }
+        };
+        let leg_window_us = dur("leg-window", &m.leg_window);
+        let on_ramp_window_us = dur("on-ramp-window", &m.on_ramp_window);
+        for (key, [lo, hi]) in [("cny-band", m.cny_band), ("mxn-band", m.mxn_band)] {
+            if !(lo <= hi && lo > -1.0 && hi < 10.0) {
+                errs.push(format!("`mirror.{key}` = [{lo}, {hi}]: expected [min, max] shares with -1 < min <= max"));
+            }
+        }
+        if !(0.0..1.0).contains(&m.netting_tolerance) {
+            errs.push(format!("`mirror.netting-tolerance` = {}: expected a share in [0, 1)", m.netting_tolerance));
+        }
+        let [d0, d1] = m.netting_days;
+        if d0 == 0 || d0 > d1 || d1 > 31 {
+            errs.push(format!("`mirror.netting-days` = [{d0}, {d1}]: expected 1 <= min <= max <= 31"));
+        }
+        let bp = |x: f64| (x * 10_000.0).round() as i128;
+        let usd = |x: f64| (x * 1e6).round() as i128;
+        m.enabled.then(|| crate::mirror::MirrorConfig {
+            cny_band_bp: (bp(m.cny_band[0]), bp(m.cny_band[1])),
+            mxn_band_bp: (bp(m.mxn_band[0]), bp(m.mxn_band[1])),
+            leg_window_us,
+            min_usd: usd(m.min_amount_usd),
+            netting_bp: bp(m.netting_tolerance),
+            netting_days: (d0, d1),
+            netting_min_usd: usd(m.netting_min_usd),
+            skip_kinds: m.skip_kinds.clone(),
+            exchange_kinds: m.exchange_kinds.clone(),
+            on_ramp_window_us,
+            parties: crate::party::PartyConfig {
+                link_attributes: p.link_attributes.clone(),
+                max_link_accounts: p.max_link_accounts,
+                max_party_accounts: p.max_party_accounts,
+            },
         })
     }
 }

@@ -12,7 +12,7 @@ use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
 use serde::{Deserialize, Serialize};
 
 use super::cycles::{CycleConfig, CycleFinder};
-use super::flows::{EvEdge, Episode, Episodes, FlowFinder, FlowMatch, Pattern, roles};
+use super::flows::{Episode, Episodes, EvEdge, FlowFinder, FlowMatch, Pattern, roles};
 use super::{Edge, GraphConfig};
 use crate::alerts::{Alert, Severity, Status, alert_id};
 use crate::error::{Error, Result};

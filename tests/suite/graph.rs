@@ -49,7 +49,10 @@ fn laps_of_one_ring_are_one_cycle_alert() {
             .iter()
             .enumerate()
             .map(|(k, (s, d, h, amt))| {
-                format!("L{n}-{k},2026-01-{day:02}T{:02}:00:00Z,{s},{d},{amt},USD,wire,,", h + if n == 2 { 6 } else { 0 })
+                format!(
+                    "L{n}-{k},2026-01-{day:02}T{:02}:00:00Z,{s},{d},{amt},USD,wire,,",
+                    h + if n == 2 { 6 } else { 0 }
+                )
             })
             .collect()
     };
@@ -59,7 +62,8 @@ fn laps_of_one_ring_are_one_cycle_alert() {
     // (lap 3 is 44 days after lap 1: beyond the 30-day window)
     let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
     csv_ledger(&ledger, &rows);
-    let o = mirrorflow(&["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
+    let o =
+        mirrorflow(&["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let alerts: Vec<_> =
         jsonl(&out.join("alerts.jsonl")).into_iter().filter(|a| a["rule_id"] == "graph_cycles").collect();
