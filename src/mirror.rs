@@ -16,8 +16,10 @@
 //!   (-6%..+1%) of the placement. When the leg's broker account is in the placement's
 //!   party (`party::Parties`: customer id, shared phone or device), the pair is a swap;
 //!   with nothing but amount and time, both a CNY and an MXN leg must match (a
-//!   triangle), or an exchange payout must follow an on-ramp (cash to an exchange within
-//!   `on-ramp-window`). Each leg matches one placement, best first (linked, closest in
+//!   triangle) cash that is itself suspicious (structured, funnelled, or a nominee
+//!   profile's), or an exchange payout must follow an on-ramp (cash to an exchange
+//!   within `on-ramp-window`). Structured placements of unlinked accounts within one
+//!   window may match together (a broker's nominees that nothing links). Each leg matches one placement, best first (linked, closest in
 //!   value, closest in time).
 //! - **Netted**: a party whose US cash over 1-7 days is balanced within
 //!   `netting-tolerance` by its CNY inflows or its MXN outflows (the balanced sides are
@@ -422,7 +424,11 @@ impl MirrorDetector {
             legs.extend(cny.filter(|c| c.1).map(|c| c.0));
             legs.extend(mxn.filter(|m| m.1).map(|m| m.0));
             how = "linked";
-        } else if let (Some(c), Some(m)) = (cny, mxn) {
+        } else if let (Some(c), Some(m)) = (cny, mxn)
+            && !stacked(&p.deposits, ctx).is_empty()
+        {
+            // nothing but amount and time: both legs, and the cash itself suspicious
+            // (structured, funnelled, or placed by a nominee profile)
             legs.extend([c.0, m.0]);
             how = "amount_and_time";
         } else if let Some(e) = exch {

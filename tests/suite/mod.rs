@@ -5,6 +5,7 @@ pub mod common;
 mod graph;
 mod ingest;
 mod live;
+mod mirror;
 mod replay;
 mod rules;
 mod synth;
