@@ -123,6 +123,8 @@ pub struct RawGraph {
     pub pair_memory: String,
     /// Flow patterns (T9, T10) only through first contacts within the pair memory.
     pub new_counterparties_only: bool,
+    /// Nodes are parties (`[parties]`: customer id, shared link attributes), not accounts.
+    pub party_view: bool,
     /// Gather-scatter: the scattered total as a share of the gathered, [min, max].
     pub gather_scatter_balance: [f64; 2],
     /// Least share of an intermediary's (hub's, receiver's) window inflow that the
@@ -662,6 +664,7 @@ impl RawConfig {
                 flows,
                 pair_memory_us,
                 episode_gap_us,
+                parties: g.party_view.then(|| self.party_config()),
             }),
             peel,
             mirror,
@@ -727,12 +730,17 @@ impl RawConfig {
             skip_kinds: m.skip_kinds.clone(),
             exchange_kinds: m.exchange_kinds.clone(),
             on_ramp_window_us,
-            parties: crate::party::PartyConfig {
-                link_attributes: p.link_attributes.clone(),
-                max_link_accounts: p.max_link_accounts,
-                max_party_accounts: p.max_party_accounts,
-            },
+            parties: self.party_config(),
         })
+    }
+
+    fn party_config(&self) -> crate::party::PartyConfig {
+        let p = &self.parties;
+        crate::party::PartyConfig {
+            link_attributes: p.link_attributes.clone(),
+            max_link_accounts: p.max_link_accounts,
+            max_party_accounts: p.max_party_accounts,
+        }
     }
 }
 

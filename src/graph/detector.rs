@@ -31,6 +31,9 @@ pub struct GraphDetector {
     flows: Option<FlowFinder>,
     episodes: Episodes,
     episode_gap_us: i64,
+    /// Party view: the parties (resolved on the first batch) and how.
+    party_cfg: Option<crate::party::PartyConfig>,
+    parties: Option<crate::party::Parties>,
 }
 
 /// What a checkpoint carries for the graph stage.
@@ -55,6 +58,8 @@ impl GraphDetector {
             flows: cfg.flows.map(FlowFinder::new),
             episodes: Episodes::default(),
             episode_gap_us: cfg.episode_gap_us,
+            party_cfg: cfg.parties,
+            parties: None,
         }
     }
 
@@ -84,6 +89,11 @@ impl Detector for GraphDetector {
         let (src_kind, dst_kind) = (col("src_kind").as_string::<i32>(), col("dst_kind").as_string::<i32>());
         let skip_kinds = self.finder.cfg.skip_kinds.clone();
         let skipped = |k: &StringArray, i: usize| !k.is_null(i) && skip_kinds.iter().any(|s| s == k.value(i));
+        if let Some(pc) = &self.party_cfg
+            && self.parties.is_none()
+        {
+            self.parties = Some(crate::party::Parties::resolve(&ctx.accounts, pc));
+        }
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
             let done = self.episodes.close_before(ts.value(i), self.episode_gap_us);
@@ -94,7 +104,12 @@ impl Detector for GraphDetector {
                 continue;
             }
             let edge = Edge { tx_id: ids.value(i).into(), ts: ts.value(i), seq: seq.value(i), usd: usd.value(i) };
-            let Some(e) = self.finder.insert(src.value(i), dst.value(i), edge) else { continue };
+            let inserted = match &self.parties {
+                // party view: a party's node is named after its smallest account
+                Some(p) => self.finder.insert(&p.name(src.value(i)), &p.name(dst.value(i)), edge),
+                None => self.finder.insert(src.value(i), dst.value(i), edge),
+            };
+            let Some(e) = inserted else { continue };
             if self.cycles {
                 for cycle in self.finder.cycles_of(e) {
                     let k = cycle.tx_ids.len();

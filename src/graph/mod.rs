@@ -35,6 +35,9 @@ pub struct GraphConfig {
     pub flows: Option<flows::FlowConfig>,
     /// How long the graph remembers which accounts dealt (µs; `None`: not kept).
     pub pair_memory_us: Option<i64>,
+    /// Party view: nodes are parties (`crate::party`), not accounts; transfers between a
+    /// party's own accounts are not edges. `None`: accounts.
+    pub parties: Option<crate::party::PartyConfig>,
     /// Event time without a new match after which an episode (of cycles, of a flow
     /// pattern) is alerted (µs).
     pub episode_gap_us: i64,

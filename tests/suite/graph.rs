@@ -80,3 +80,43 @@ fn laps_of_one_ring_are_one_cycle_alert() {
     assert_eq!(ids(&alerts[1]), ["L3-0", "L3-1", "L3-2"]);
     assert_eq!(alerts[1]["details"]["cycles"], 1);
 }
+
+/// Party view: money that leaves one account of a customer and comes back to another of
+/// the same customer is a round trip of the party (and no cycle of accounts).
+#[test]
+fn the_party_view_sees_a_round_trip_between_two_accounts_of_one_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    csv_ledger(
+        &ledger,
+        &[
+            "R1,2026-01-02T09:00:00Z,A1,B,9000.00,USD,wire,,",
+            "R2,2026-01-02T11:00:00Z,B,C,8800.00,USD,wire,,",
+            "R3,2026-01-02T13:00:00Z,C,A2,8600.00,USD,wire,,",
+        ],
+    );
+    std::fs::write(
+        ledger.join("accounts.csv"),
+        "account_id,customer_id,country\nA1,CUST-A,US\nA2,CUST-A,US\nB,CUST-B,US\nC,CUST-C,US\n",
+    )
+    .unwrap();
+    let cycles = |extra: &str| {
+        let out = dir.path().join(format!("out{}", extra.len()));
+        let cfg = dir.path().join(format!("cfg{}.toml", extra.len()));
+        std::fs::write(&cfg, format!("[rules]\nenabled = false\n[graph]\n{extra}\n")).unwrap();
+        let o = mirrorflow(
+            &["replay", ledger.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--progress", "off", "--out"]
+                .into_iter()
+                .chain([out.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        jsonl(&out.join("alerts.jsonl")).into_iter().filter(|a| a["rule_id"] == "graph_cycles").collect::<Vec<_>>()
+    };
+    assert!(cycles("").is_empty());
+    let found = cycles("party-view = true");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["tx_ids"], serde_json::json!(["R1", "R2", "R3"]));
+    assert!(found[0]["subjects"].as_array().unwrap().contains(&serde_json::json!("party:A1")), "{:#}", found[0]);
+}
