@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod app;
 pub mod bench;
 pub mod bench_graph;
+pub mod bench_mirror;
 pub mod bench_rules;
 pub mod config;
 pub mod error;

@@ -233,6 +233,19 @@ enum BenchCommand {
         #[command(flatten)]
         common: BenchCommon,
     },
+    /// Mirror-swap leg matching: replay throughput and peak memory with the mirror stage on
+    /// (rules, graph and peel off) against a baseline without it, for several leg windows,
+    /// with the most legs held open and the T6 alerts' quality against the labels.
+    Mirror {
+        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<u64>,
+        /// Leg windows in hours, comma-separated [default: 24,48,96].
+        #[arg(long, value_delimiter = ',')]
+        windows_h: Vec<u32>,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
     /// One mirrorflow measurement of `bench graph`: streams an edge list (`edge_id,src,dst,ts`,
     /// ts in seconds, in time order) through the cycle finder and prints JSON.
     #[command(name = "graph-run", hide = true)]
@@ -429,6 +442,18 @@ fn run() -> anyhow::Result<ExitCode> {
                 networkx_budget_s: networkx_budget_s.unwrap_or(d.networkx_budget_s),
             };
             print!("{}", mirrorflow::bench_graph::run_graph_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { bench: BenchCommand::Mirror { rows, windows_h, common: c } } => {
+            let d = mirrorflow::bench_mirror::MirrorBenchOptions::default();
+            let opts = mirrorflow::bench_mirror::MirrorBenchOptions {
+                rows: if rows.is_empty() { d.rows } else { rows.clone() },
+                windows_h: if windows_h.is_empty() { d.windows_h } else { windows_h.clone() },
+                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
+                seed: c.seed.unwrap_or(d.seed),
+                json_out: c.json.clone(),
+            };
+            print!("{}", mirrorflow::bench_mirror::run_mirror_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { bench: BenchCommand::GraphRun { file, window_s, max_len, out } } => {

@@ -193,6 +193,8 @@ pub struct MirrorDetector {
     names: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
     /// The newest event time seen.
     last_ts: Option<i64>,
+    /// The event-time hour the per-party maps were last swept in.
+    swept_hour: Option<i64>,
     pub stats: MirrorStats,
 }
 
@@ -244,6 +246,7 @@ impl MirrorDetector {
             history: HashMap::new(),
             names: HashMap::default(),
             last_ts: None,
+            swept_hour: None,
             stats: MirrorStats::default(),
         }
     }
@@ -309,6 +312,12 @@ impl MirrorDetector {
                 self.by_value.remove(&(l.kind, l.tx.usd, l.tx.seq));
             }
         }
+        // the per-party maps are swept once per hour of event time
+        let hour = now.div_euclid(HOUR);
+        if self.swept_hour == Some(hour) {
+            return;
+        }
+        self.swept_hour = Some(hour);
         let keep_ramps = now - self.cfg.on_ramp_window_us - self.cfg.leg_window_us;
         self.on_ramps.retain(|_, v| {
             while v.front().is_some_and(|t| t.ts < keep_ramps) {
@@ -1105,7 +1114,7 @@ impl Detector for MirrorDetector {
         if let Some(last) = self.last_ts {
             self.advance(last + self.cfg.leg_window_us + 3 * DAY, ctx, &mut out);
         }
-        tracing::debug!(
+        tracing::info!(
             deposits = self.stats.deposits,
             legs = self.stats.legs,
             placements = self.stats.placements,
