@@ -85,6 +85,7 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         write_ordered: cfg.write_ordered,
         resume: None,
         checkpoint: None,
+        store: cfg.store.clone(),
     }
 }
 

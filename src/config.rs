@@ -243,6 +243,9 @@ pub struct RawOutput {
     pub progress: String,
     /// Write `ordered.parquet`.
     pub write_ordered: bool,
+    /// The alert store: "" (`<dir>/alerts.db`, SQLite), "off", a SQLite path, or a
+    /// `postgres://` URL.
+    pub store: String,
 }
 
 /// Input file format.
@@ -322,6 +325,8 @@ pub struct Config {
     pub out_dir: PathBuf,
     pub progress: Progress,
     pub write_ordered: bool,
+    /// The alert store's URL (`None`: off); see `[output] store`.
+    pub store: Option<String>,
     /// `None` when the rule stage is off.
     pub rules: Option<crate::rules::RulesConfig>,
     /// The temporal graph stage (T7, T9, T10), when any of its patterns is on.
@@ -647,6 +652,11 @@ impl RawConfig {
             out_dir: PathBuf::from(&self.output.dir),
             progress,
             write_ordered: self.output.write_ordered,
+            store: match self.output.store.trim() {
+                "off" | "none" => None,
+                "" => Some(Path::new(&self.output.dir).join("alerts.db").display().to_string()),
+                url => Some(url.to_string()),
+            },
             graph: (g.cycles || flows.is_some()).then(|| crate::graph::GraphConfig {
                 edges: crate::graph::cycles::CycleConfig {
                     max_len: g.max_cycle_len,

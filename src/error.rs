@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The alert store failed or refused (names the store, never its password).
+    #[error("alert store {0}")]
+    Store(String),
+
     /// Arrow failed: a bug of ours unless it came from a user's file.
     #[error("arrow error in {context}: {source}")]
     Arrow {

@@ -24,5 +24,6 @@ pub mod pipeline;
 pub mod replay;
 pub mod rules;
 pub mod schema;
+pub mod store;
 
 pub use error::{Error, Result};

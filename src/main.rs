@@ -48,6 +48,9 @@ enum Command {
         /// carry over to the run that resumes from it).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Alert store: a SQLite file, postgres://..., or off [default: OUT/alerts.db].
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Run live: NDJSON on stdin, or follow a directory where ledger files land.
     Run {
@@ -113,6 +116,15 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// The alert store: the review queue, decisions (audited), exports.
+    Alerts {
+        /// Store URL: a SQLite file or postgres://... [default: the config's `output.store`,
+        /// i.e. mirrorflow-out/alerts.db].
+        #[arg(long, global = true)]
+        store: Option<String>,
+        #[command(subcommand)]
+        cmd: AlertsCommand,
     },
     /// The SQL rules: list them, or check (parse and plan) them all.
     Rules {
@@ -189,6 +201,90 @@ struct BenchArgs {
     no_duckdb: bool,
     #[command(flatten)]
     common: BenchCommon,
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// The queue (most severe first), filtered.
+    List {
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long)]
+        typology: Option<String>,
+        #[arg(long)]
+        severity: Option<String>,
+        /// open, in_review, escalated, reported, dismissed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        case: Option<String>,
+        /// First transaction at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last transaction at or before.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        min_usd: Option<f64>,
+        #[arg(long)]
+        max_usd: Option<f64>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One alert with its evidence, versions, audit trail and case.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assign an alert (an empty --to unassigns).
+    Assign {
+        id: String,
+        #[arg(long)]
+        to: String,
+        /// Who decides [default: $MIRRORFLOW_USER].
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Move an alert: in_review, escalated, reported, dismissed (needs --reason), open.
+    Resolve {
+        id: String,
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Add a note (kept in the audit trail).
+    Note {
+        id: String,
+        #[arg(long)]
+        text: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Export an alert (or a case with --case) as json, csv or sar (a Markdown SAR draft).
+    Export {
+        /// Alert id (or, with --case, a case id).
+        id: String,
+        #[arg(long)]
+        case: bool,
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Store the alerts of an alerts.jsonl (idempotent: storing twice changes nothing).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -295,10 +391,17 @@ fn run() -> anyhow::Result<ExitCode> {
     let runtime =
         || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime");
     match &cli.command {
-        Command::Replay { ledger, out, from, to, speed, progress, resume, checkpoint } => {
+        Command::Replay { ledger, out, from, to, speed, progress, resume, checkpoint, store } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
+                    // the default store follows the output directory
+                    if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
+                        c.store = Some(o.join("alerts.db").display().to_string());
+                    }
                     c.out_dir = o.clone();
+                }
+                if let Some(url) = store {
+                    c.store = (!matches!(url.as_str(), "off" | "none")).then(|| url.clone());
                 }
                 if let Some(s) = speed {
                     anyhow::ensure!(*s >= 0.0 && s.is_finite(), "--speed {s}: expected 0 or a positive factor");
@@ -319,6 +422,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Run { stdin, dir, out, idle_exit, progress } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
+                    if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
+                        c.store = Some(o.join("alerts.db").display().to_string());
+                    }
                     c.out_dir = o.clone();
                 }
                 if *stdin {
@@ -375,6 +481,14 @@ fn run() -> anyhow::Result<ExitCode> {
             let schemes: Vec<String> = report.schemes_by_typology.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!("schemes: {}", schemes.join(", "));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts { store, cmd } => {
+            let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
+            let url = match store.clone().or(cfg.store.clone()) {
+                Some(u) => u,
+                None => anyhow::bail!("the alert store is off (`output.store = \"off\"`): give --store"),
+            };
+            alerts_command(&url, cmd)
         }
         Command::Eval { labels, alerts, populations, json } => {
             let opts = mirrorflow::eval::EvalOptions {
@@ -525,6 +639,157 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Who records a decision: --user, else $MIRRORFLOW_USER.
+fn decider(user: &Option<String>) -> anyhow::Result<String> {
+    match user.clone().or_else(|| std::env::var("MIRRORFLOW_USER").ok()).filter(|u| !u.trim().is_empty()) {
+        Some(u) => Ok(u),
+        None => anyhow::bail!("every decision records who made it: give --user or set MIRRORFLOW_USER"),
+    }
+}
+
+fn alerts_command(url: &str, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
+    use mirrorflow::store::{AlertStore, Filter, export::export};
+    let mut st = AlertStore::open(url)?;
+    let show = |a: &mirrorflow::store::StoredAlert| -> String {
+        let x = &a.alert;
+        let mut out = format!(
+            "{}  {} {}  {} (score {:.2})  {}{}\ncase {}  version {}  USD {}  {} .. {}\nsubjects: {}\n\n{}\n\ntransactions: {}\n",
+            x.alert_id,
+            x.typology,
+            x.rule_id,
+            x.severity.as_str(),
+            x.score,
+            a.status,
+            a.assignee.as_deref().map(|u| format!(" (assigned to {u})")).unwrap_or_default(),
+            a.case_id,
+            a.version,
+            x.amount_usd,
+            x.first_ts,
+            x.last_ts,
+            x.subjects.join(", "),
+            x.narrative,
+            x.tx_ids.join(", "),
+        );
+        if !a.related.is_empty() {
+            out.push_str(&format!("other alerts of the case: {}\n", a.related.join(", ")));
+        }
+        out.push_str("audit:\n");
+        for e in &a.audit {
+            out.push_str(&format!(
+                "  {} {} by {}{}\n",
+                e.at,
+                e.action,
+                e.actor,
+                e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            ));
+        }
+        out
+    };
+    match cmd {
+        AlertsCommand::List {
+            rule,
+            typology,
+            severity,
+            status,
+            assignee,
+            case,
+            from,
+            to,
+            min_usd,
+            max_usd,
+            limit,
+            offset,
+            json,
+        } => {
+            let rows = st.list(&Filter {
+                rule_id: rule.clone(),
+                typology: typology.clone(),
+                severity: severity.clone(),
+                status: status.clone(),
+                assignee: assignee.clone(),
+                case_id: case.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                min_usd: *min_usd,
+                max_usd: *max_usd,
+                limit: Some(*limit),
+                offset: Some(*offset),
+            })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<52} {:<5} {:<9} {:>14} {:<10} {:<20} assignee",
+                    "alert_id", "typ", "severity", "USD", "status", "first_ts"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<52} {:<5} {:<9} {:>14} {:<10} {:<20} {}",
+                        r.alert_id,
+                        r.typology,
+                        r.severity,
+                        r.amount_usd,
+                        r.status,
+                        r.first_ts,
+                        r.assignee.as_deref().unwrap_or("-")
+                    );
+                }
+                eprintln!("{} alert(s)", rows.len());
+            }
+        }
+        AlertsCommand::Show { id, json } => {
+            let Some(a) = st.get(id)? else { anyhow::bail!("no alert `{id}` in {}", st.describe()) };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                print!("{}", show(&a));
+            }
+        }
+        AlertsCommand::Assign { id, to, user } => {
+            let a = st.assign(id, to, &decider(user)?)?;
+            print!("{}", show(&a));
+        }
+        AlertsCommand::Resolve { id, status, reason, user } => {
+            let a = st.decide(id, status, &decider(user)?, reason.as_deref())?;
+            print!("{}", show(&a));
+        }
+        AlertsCommand::Note { id, text, user } => {
+            let a = st.note(id, text, &decider(user)?)?;
+            print!("{}", show(&a));
+        }
+        AlertsCommand::Export { id, case, format, out } => {
+            let alerts = if *case { st.case(id)? } else { st.get(id)?.into_iter().collect() };
+            if alerts.is_empty() {
+                anyhow::bail!("no {} `{id}` in {}", if *case { "case" } else { "alert" }, st.describe());
+            }
+            let text = export(&alerts, format)?;
+            match out {
+                Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write `{}`", p.display()))?,
+                None => print!("{text}"),
+            }
+        }
+        AlertsCommand::Import { file } => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+            let mut alerts = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let a: mirrorflow::alerts::Alert = serde_json::from_str(line)
+                    .with_context(|| format!("`{}` line {}: not an alert", file.display(), n + 1))?;
+                alerts.push(a);
+            }
+            let w = st.put(&alerts)?;
+            println!(
+                "{} alert(s) read: {} inserted, {} updated, {} unchanged ({})",
+                alerts.len(),
+                w.inserted,
+                w.updated,
+                w.unchanged,
+                st.describe()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {

@@ -41,6 +41,9 @@ impl Severity {
 pub enum Status {
     #[default]
     Open,
+    /// An analyst is looking at it (the store's workflow).
+    #[serde(rename = "in_review")]
+    InReview,
     Escalated,
     Dismissed,
     Reported,
@@ -76,6 +79,7 @@ pub struct Alert {
     pub details: serde_json::Value,
     /// A paragraph a person can paste into a SAR.
     pub narrative: String,
+    #[serde(default)]
     pub status: Status,
 }
 

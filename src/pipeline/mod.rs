@@ -73,6 +73,8 @@ pub struct Pipeline {
     pub resume: Option<checkpoint::Checkpoint>,
     /// End in a checkpoint written here instead of closing open episodes.
     pub checkpoint: Option<PathBuf>,
+    /// Also keep the alerts in this alert store (`crate::store`).
+    pub store: Option<String>,
 }
 
 /// What the order stage sends on.
@@ -132,6 +134,11 @@ impl Pipeline {
         let started = Instant::now();
         std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
+        // the alert store is written on its own thread, one transaction per batch
+        let store = match &self.store {
+            Some(url) => Some(StoreWriter::start(url)?),
+            None => None,
+        };
         let mut quarantine = QuarantineSink::create(&self.out_dir.join("quarantine.jsonl"))?;
         quarantine.write_all(&self.side_rejected)?;
         let side_quarantined = quarantine.total;
@@ -365,8 +372,16 @@ impl Pipeline {
                     }
                 }
                 ToSink::Alerts(alerts) => {
+                    let mut fresh = Vec::new();
                     for a in &alerts {
-                        alerts_out.write(a)?;
+                        if alerts_out.write(a)? {
+                            fresh.push(a.clone());
+                        }
+                    }
+                    if let Some(st) = &store
+                        && !fresh.is_empty()
+                    {
+                        st.send(fresh);
                     }
                     progress.alerts.store(alerts_out.written, Ordering::Relaxed);
                 }
@@ -384,6 +399,7 @@ impl Pipeline {
         drop(ticker);
         alerts_out.flush()?;
         quarantine.flush()?;
+        let stored = store.map(StoreWriter::finish).transpose();
         source_res?;
         order_res?;
         detect_res?;
@@ -393,6 +409,7 @@ impl Pipeline {
         s.alerts_written = alerts_out.written;
         s.alerts_by_rule = alerts_out.by_rule.clone();
         s.alerts_by_typology = alerts_out.by_typology.clone();
+        s.store = stored?;
         if first_ts != i64::MAX {
             s.first_event_time = Some(format_ts(first_ts));
             s.last_event_time = Some(format_ts(last_ts));
@@ -464,5 +481,56 @@ impl Pacer {
             start = end;
         }
         true
+    }
+}
+
+/// Writes alerts to the alert store on its own thread (the store's clients block), one
+/// transaction per batch; the first failure is kept and reported at the end of the run
+/// (`alerts.jsonl` still has every alert).
+struct StoreWriter {
+    tx: std::sync::mpsc::Sender<Vec<Alert>>,
+    thread: std::thread::JoinHandle<Result<summary::StoreSummary>>,
+}
+
+impl StoreWriter {
+    fn start(url: &str) -> Result<Self> {
+        let mut st = crate::store::AlertStore::open(url)?;
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<Alert>>();
+        let thread = std::thread::Builder::new()
+            .name("alert-store".into())
+            .spawn(move || {
+                let mut sum = summary::StoreSummary { store: st.describe(), ..Default::default() };
+                let mut first_err = None;
+                for batch in rx {
+                    match st.put(&batch) {
+                        Ok(w) => {
+                            sum.inserted += w.inserted;
+                            sum.updated += w.updated;
+                            sum.unchanged += w.unchanged;
+                        }
+                        Err(e) => {
+                            sum.write_errors += 1;
+                            tracing::error!("alert store write failed: {e}");
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+                match first_err {
+                    Some(e) => Err(e),
+                    None => Ok(sum),
+                }
+            })
+            .map_err(|e| Error::Internal(format!("alert store thread: {e}")))?;
+        Ok(StoreWriter { tx, thread })
+    }
+
+    fn send(&self, alerts: Vec<Alert>) {
+        // a closed channel means the thread ended on an error, reported by `finish`
+        let _ = self.tx.send(alerts);
+    }
+
+    fn finish(self) -> Result<summary::StoreSummary> {
+        drop(self.tx);
+        self.thread.join().map_err(|_| Error::Internal("alert store thread panicked".into()))?
     }
 }

@@ -48,8 +48,22 @@ pub struct Summary {
     /// Rows in the event-time window at the end, and the largest it held.
     pub window_rows_at_end: u64,
     pub window_rows_max: u64,
+    /// What the alert store took (absent when it is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSummary>,
     /// Wall-clock timings.
     pub timings: Timings,
+}
+
+/// Alerts written to the alert store by this run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreSummary {
+    /// Backend and location (no password).
+    pub store: String,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub write_errors: u64,
 }
 
 /// Wall-clock timings of a run.

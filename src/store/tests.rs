@@ -1,0 +1,192 @@
+//! The same suite on both backends: SQLite in a temporary file, and PostgreSQL on a real
+//! server (a fresh database per test) at `MIRRORFLOW_TEST_PG` (set by `.ci/run`, which
+//! starts a server when none runs) or, locally, `postgres://postgres@127.0.0.1:5432/postgres`
+//! when it answers.
+
+use super::*;
+use crate::alerts::{Alert, Severity, Status};
+
+fn alert(rule: &str, subjects: &[&str], txs: &[&str], usd: &str) -> Alert {
+    let tx_ids: Vec<String> = txs.iter().map(|t| t.to_string()).collect();
+    Alert {
+        alert_id: crate::alerts::alert_id(rule, "1", &tx_ids),
+        rule_id: rule.into(),
+        rule_version: "1".into(),
+        typology: "T6".into(),
+        severity: Severity::High,
+        score: 0.8,
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        tx_ids: tx_ids.clone(),
+        first_ts: "2026-01-05T10:00:00Z".into(),
+        last_ts: "2026-01-06T10:00:00Z".into(),
+        amount_usd: usd.into(),
+        jurisdictions: vec!["US".into(), "MX".into()],
+        details: serde_json::json!({"legs": tx_ids.iter().map(|t| serde_json::json!({
+            "tx_id": t, "ts": "2026-01-05T10:00:00Z", "from": "A", "to": "B", "amount": "10", "currency": "USD",
+            "amount_usd": "10.000000"})).collect::<Vec<_>>()}),
+        narrative: "Suspected mirror transfer (CMLN-2025-A003).".into(),
+        status: Status::Open,
+    }
+}
+
+/// Runs `f` against a fresh store of each backend available.
+fn each_backend(f: impl Fn(&mut AlertStore)) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(dir.path().join("alerts.db").to_str().unwrap()).unwrap();
+    f(&mut s);
+    if let Some((base, url)) = fresh_pg_database() {
+        let mut s = AlertStore::open(&url).unwrap();
+        f(&mut s);
+        drop(s);
+        drop_pg_database(&base, &url);
+    }
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn fresh_pg_database() -> Option<(String, String)> {
+    let (base, required) = match std::env::var("MIRRORFLOW_TEST_PG") {
+        Ok(u) if !u.is_empty() => (u, true),
+        _ => ("postgres://postgres@127.0.0.1:5432/postgres".to_string(), false),
+    };
+    let mut admin = match postgres::Client::connect(&base, postgres::NoTls) {
+        Ok(c) => c,
+        Err(e) if !required => {
+            eprintln!("PostgreSQL not reachable at {base} ({e}): SQLite only (set MIRRORFLOW_TEST_PG to require it)");
+            return None;
+        }
+        Err(e) => panic!("MIRRORFLOW_TEST_PG={base}: {e}"),
+    };
+    let name =
+        format!("mf_store_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let url = match base.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{name}"),
+        None => unreachable!("a postgres URL has a path"),
+    };
+    Some((base, url))
+}
+
+fn drop_pg_database(base: &str, url: &str) {
+    let name = url.rsplit('/').next().unwrap();
+    if let Ok(mut admin) = postgres::Client::connect(base, postgres::NoTls) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+    }
+}
+
+#[test]
+fn writes_are_idempotent_and_richer_evidence_updates_with_history() {
+    each_backend(|s| {
+        let a = alert("mirror_swap", &["US1", "CN1"], &["t1", "t2"], "1000.50");
+        assert_eq!(s.put(&[a.clone()]).unwrap(), Written { inserted: 1, updated: 0, unchanged: 0 });
+        // a replay or a restart stores it again: nothing changes
+        assert_eq!(s.put(&[a.clone(), a.clone()]).unwrap(), Written { inserted: 0, updated: 0, unchanged: 2 });
+        // re-detected with one more transaction: the first alert, version 2, history kept
+        let richer = alert("mirror_swap", &["US1", "CN1", "MX1"], &["t1", "t2", "t3"], "1500.00");
+        assert_eq!(s.put(&[richer.clone()]).unwrap(), Written { inserted: 0, updated: 1, unchanged: 0 });
+        assert_eq!(s.put(&[richer.clone()]).unwrap().unchanged, 1);
+        let got = s.get(&a.alert_id).unwrap().unwrap();
+        assert_eq!(got.version, 2);
+        assert_eq!(got.alert.tx_ids, ["t1", "t2", "t3"]);
+        assert_eq!(got.alert.alert_id, a.alert_id, "the first id stays");
+        assert_eq!(got.history.len(), 1);
+        assert_eq!(got.history[0]["tx_ids"], serde_json::json!(["t1", "t2"]));
+        // the richer alert's own id finds it too
+        assert_eq!(s.get(&richer.alert_id).unwrap().unwrap().alert.alert_id, a.alert_id);
+        let actions: Vec<&str> = got.audit.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["created", "redetected"]);
+        assert_eq!(s.list(&Filter::default()).unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn the_workflow_records_every_decision_and_dismissal_needs_a_reason() {
+    each_backend(|s| {
+        let a = alert("mirror_swap", &["US1"], &["t1"], "9000.00");
+        s.put(&[a.clone()]).unwrap();
+        let id = a.alert_id.as_str();
+        assert!(matches!(s.decide(id, "dismissed", "ana", None), Err(Error::Usage(_))));
+        assert!(matches!(s.decide(id, "reported", "ana", None), Err(Error::Usage(_))), "open cannot be reported");
+        assert!(matches!(s.decide(id, "in_review", " ", None), Err(Error::Usage(_))), "a decision needs a user");
+        s.assign(id, "ana", "lead").unwrap();
+        s.decide(id, "in_review", "ana", None).unwrap();
+        s.note(id, "called the branch", "ana").unwrap();
+        let got = s.decide(id, "dismissed", "ana", Some("known customer, documented payroll")).unwrap();
+        assert_eq!(got.status, "dismissed");
+        assert_eq!(got.alert.status, Status::Dismissed);
+        assert_eq!(got.assignee.as_deref(), Some("ana"));
+        let trail: Vec<(&str, &str)> = got.audit.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+        assert_eq!(
+            trail,
+            [("created", "mirrorflow"), ("assign", "lead"), ("status", "ana"), ("note", "ana"), ("status", "ana")]
+        );
+        let last = got.audit.last().unwrap();
+        assert_eq!(last.before, Some(serde_json::json!({"status": "in_review"})));
+        assert_eq!(last.after, Some(serde_json::json!({"status": "dismissed"})));
+        assert_eq!(last.reason.as_deref(), Some("known customer, documented payroll"));
+        // the queue filters
+        assert!(s.list(&Filter { status: Some("open".into()), ..Filter::default() }).unwrap().is_empty());
+        assert_eq!(s.list(&Filter { status: Some("dismissed".into()), ..Filter::default() }).unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn the_audit_trail_cannot_be_edited() {
+    each_backend(|s| {
+        let a = alert("mirror_swap", &["US1"], &["t1"], "9000.00");
+        s.put(&[a.clone()]).unwrap();
+        let e = s.raw("UPDATE audit SET actor = 'someone else'").unwrap_err().to_string();
+        assert!(e.contains("cannot be edited"), "{e}");
+        let e = s.raw("DELETE FROM audit").unwrap_err().to_string();
+        assert!(e.contains("cannot be edited"), "{e}");
+        assert_eq!(s.audit(&a.alert_id).unwrap()[0].actor, "mirrorflow");
+    });
+}
+
+#[test]
+fn alerts_on_shared_parties_form_a_case_and_filters_narrow_the_queue() {
+    each_backend(|s| {
+        let a = alert("mirror_swap", &["US1", "CN1"], &["t1"], "12000.00");
+        let mut b = alert("010_structuring", &["US1"], &["t7", "t8"], "18000.00");
+        b.typology = "T1".into();
+        b.severity = Severity::Medium;
+        let c = alert("mirror_swap", &["US9"], &["t9"], "500.00");
+        s.put(&[a.clone(), b.clone(), c.clone()]).unwrap();
+        let got = s.get(&b.alert_id).unwrap().unwrap();
+        assert_eq!(got.related, [a.alert_id.clone()]);
+        assert_eq!(s.case(&got.case_id).unwrap().len(), 2);
+        assert_ne!(s.get(&c.alert_id).unwrap().unwrap().case_id, got.case_id);
+        let mut q = |f: Filter| s.list(&f).unwrap().into_iter().map(|r| r.alert_id).collect::<Vec<_>>();
+        assert_eq!(q(Filter { typology: Some("T1".into()), ..Filter::default() }), [b.alert_id.clone()]);
+        assert_eq!(q(Filter { min_usd: Some(10_000.0), ..Filter::default() }).len(), 2);
+        assert_eq!(q(Filter { max_usd: Some(600.0), ..Filter::default() }), [c.alert_id.clone()]);
+        assert_eq!(q(Filter { severity: Some("medium".into()), ..Filter::default() }), [b.alert_id.clone()]);
+        // most severe first
+        assert_eq!(q(Filter::default()).last().unwrap(), &b.alert_id);
+        assert_eq!(q(Filter { from: Some("2026-01-06".into()), ..Filter::default() }).len(), 0);
+        assert_eq!(q(Filter { to: Some("2026-01-06".into()), ..Filter::default() }).len(), 3);
+        drop(q);
+        let counts = s.counts().unwrap();
+        assert_eq!(counts[&("open".to_string(), "high".to_string())], 2);
+    });
+}
+
+#[test]
+fn exports_carry_the_evidence_and_the_sar_draft_its_key_terms() {
+    each_backend(|s| {
+        let a = alert("mirror_swap", &["US1"], &["t1", "t2"], "9000.00");
+        s.put(&[a.clone()]).unwrap();
+        s.decide(&a.alert_id, "escalated", "ana", None).unwrap();
+        let got = vec![s.get(&a.alert_id).unwrap().unwrap()];
+        let csv = export::export(&got, "csv").unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(csv.lines().nth(1).unwrap().contains(",escalated,"), "{csv}");
+        let md = export::export(&got, "sar").unwrap();
+        assert!(md.contains("CMLN-2025-A003") && md.contains("**Who:** US1") && md.contains("| t1 |"), "{md}");
+        assert!(md.contains("status by ana"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&export::export(&got, "json").unwrap()).unwrap();
+        assert_eq!(json["status"], "escalated");
+        assert!(export::export(&got, "pdf").is_err());
+    });
+}
