@@ -1,7 +1,7 @@
 //! The same suite on both backends: SQLite in a temporary file, and PostgreSQL on a real
-//! server (a fresh database per test) at `MIRRORFLOW_TEST_PG` (set by `.ci/run`, which
-//! starts a server when none runs) or, locally, `postgres://postgres@127.0.0.1:5432/postgres`
-//! when it answers.
+//! server (a fresh database per test): `MIRRORFLOW_TEST_PG` if set (`skip`: SQLite only),
+//! else what `scripts/pg-test-server.sh` gives (the server on 127.0.0.1:5432, or a
+//! throwaway cluster it starts).
 
 use super::*;
 use crate::alerts::{Alert, Severity, Status};
@@ -45,18 +45,19 @@ fn each_backend(f: impl Fn(&mut AlertStore)) {
 static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn fresh_pg_database() -> Option<(String, String)> {
-    let (base, required) = match std::env::var("MIRRORFLOW_TEST_PG") {
-        Ok(u) if !u.is_empty() => (u, true),
-        _ => ("postgres://postgres@127.0.0.1:5432/postgres".to_string(), false),
-    };
-    let mut admin = match postgres::Client::connect(&base, postgres::NoTls) {
-        Ok(c) => c,
-        Err(e) if !required => {
-            eprintln!("PostgreSQL not reachable at {base} ({e}): SQLite only (set MIRRORFLOW_TEST_PG to require it)");
-            return None;
+    let base = match std::env::var("MIRRORFLOW_TEST_PG") {
+        Ok(u) if u == "skip" => return None,
+        Ok(u) if !u.is_empty() => u,
+        // the project's script finds the server on :5432 or starts a throwaway one
+        _ => {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-test-server.sh");
+            let o = std::process::Command::new("bash").arg(script).output().expect("bash runs");
+            assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
         }
-        Err(e) => panic!("MIRRORFLOW_TEST_PG={base}: {e}"),
     };
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base}: {e} (MIRRORFLOW_TEST_PG=skip runs SQLite only)"));
     let name =
         format!("mf_store_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
