@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod rules;
 pub mod schema;
+pub mod serve;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -126,6 +126,20 @@ enum Command {
         #[command(subcommand)]
         cmd: AlertsCommand,
     },
+    /// Serve the review API (OpenAPI at /api/openapi.json) and page over the alert store.
+    /// Tokens: MIRRORFLOW_TOKENS="user=token,..." or --tokens FILE (user=token lines).
+    Serve {
+        /// Store URL [default: the config's `output.store`].
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Store connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
     /// The SQL rules: list them, or check (parse and plan) them all.
     Rules {
         #[command(subcommand)]
@@ -480,6 +494,24 @@ fn run() -> anyhow::Result<ExitCode> {
             );
             let schemes: Vec<String> = report.schemes_by_typology.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!("schemes: {}", schemes.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { store, addr, tokens, connections } => {
+            let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
+            let Some(url) = store.clone().or(cfg.store.clone()) else {
+                anyhow::bail!("the alert store is off (`output.store = \"off\"`): give --store")
+            };
+            let text = match tokens {
+                Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read `{}`", p.display()))?,
+                None => std::env::var("MIRRORFLOW_TOKENS").unwrap_or_default(),
+            };
+            let opts = mirrorflow::serve::ServeOptions {
+                store: url,
+                addr: addr.parse().with_context(|| format!("--addr {addr}: expected host:port"))?,
+                tokens: mirrorflow::serve::parse_tokens(&text)?,
+                connections: *connections,
+            };
+            runtime()?.block_on(mirrorflow::serve::serve(opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { store, cmd } => {

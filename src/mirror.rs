@@ -189,6 +189,8 @@ pub struct MirrorDetector {
     judged_day: Option<i64>,
     /// Swaps alerted per party (the network view).
     history: HashMap<Arc<str>, Vec<String>>,
+    /// Parties holding US accounts and CN or MX accounts (resolved with the parties).
+    cross_border: std::collections::HashSet<String>,
     /// Interned account ids.
     names: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
     /// The newest event time seen.
@@ -244,6 +246,7 @@ impl MirrorDetector {
             netted_through: HashMap::new(),
             judged_day: None,
             history: HashMap::new(),
+            cross_border: Default::default(),
             names: HashMap::default(),
             last_ts: None,
             swept_hour: None,
@@ -384,15 +387,24 @@ impl MirrorDetector {
     ) -> Option<(u64, bool)> {
         let (min, max) = (usd * (10_000 + band.0) / 10_000, usd * (10_000 + band.1) / 10_000);
         let parties = self.parties();
-        let mut best: Option<((bool, i128, i64, u64), u64, bool)> = None;
+        let mut best: Option<((bool, i128, i128, u64), u64, bool)> = None;
         for (&(_, v, seq), _) in self.by_value.range((kind, min, 0)..=(kind, max, u64::MAX)) {
             let Some(l) = self.legs.get(&seq) else { continue };
             if l.used || l.tx.ts < lo || l.tx.ts > hi {
                 continue;
             }
             let linked = accounts.iter().any(|a| parties.same(a, &l.broker));
+            // a broker whose party holds US accounts of its own settles with them: its legs
+            // match other parties' cash only through a link
+            if !linked && self.cross_border.contains(&*self.parties().name(&l.broker)) {
+                continue;
+            }
             let mid = (lo + hi) / 2;
-            let key = (!linked, (v - usd).abs(), (l.tx.ts - mid).abs(), seq);
+            // linked legs: closest in value; with nothing but amount and time, closest in
+            // time (a mirror leg follows the cash within hours; unrelated flows in the value
+            // band are spread over the whole window)
+            let (dv, dt) = ((v - usd).abs(), i128::from((l.tx.ts - mid).abs()));
+            let key = if linked { (false, dv, dt, seq) } else { (true, dt, dv, seq) };
             if best.as_ref().is_none_or(|b| key < b.0) {
                 best = Some((key, seq, linked));
             }
@@ -421,10 +433,12 @@ impl MirrorDetector {
             .get(&p.party)
             .map(|v| v.iter().filter(|t| t.ts >= first && t.ts <= last + self.cfg.on_ramp_window_us).cloned().collect())
             .unwrap_or_default();
-        let exch = if ramps.is_empty() {
-            None
-        } else {
-            self.best_leg(LegKind::MxnExchange, p.total, self.cfg.mxn_band_bp, lo, hi, &accounts)
+        // crypto settlement: the exchange pays out after the cash reached an exchange
+        let exch = match ramps.iter().map(|t| t.ts).min() {
+            None => None,
+            Some(ramp) => {
+                self.best_leg(LegKind::MxnExchange, p.total, self.cfg.mxn_band_bp, lo.max(ramp), hi, &accounts)
+            }
         };
         let linked_any = cny.is_some_and(|c| c.1) || mxn.is_some_and(|m| m.1);
         let mut legs: Vec<u64> = Vec::new();
@@ -1015,6 +1029,21 @@ impl Detector for MirrorDetector {
                 capped_links = p.report.capped_links,
                 "parties resolved"
             );
+            // parties that span the US and China or Mexico
+            let mut cross = std::collections::HashSet::new();
+            for a in ctx.accounts.index.keys() {
+                let Some(party) = p.of(a) else { continue };
+                let members = p.members(party);
+                if members.len() < 2 {
+                    continue;
+                }
+                let countries: BTreeSet<String> =
+                    members.iter().filter_map(|m| ctx.accounts.field(m, acct::COUNTRY)).collect();
+                if countries.contains("US") && (countries.contains("CN") || countries.contains("MX")) {
+                    cross.insert(p.name(a));
+                }
+            }
+            self.cross_border = cross;
             self.parties = Some(p);
         }
         let col = |n: &str| batch.column_by_name(n).expect("enriched column");

@@ -1,0 +1,319 @@
+//! `mirrorflow serve`: the analyst's review API (axum) and web page over the alert store.
+//!
+//! Every `/api` request needs `Authorization: Bearer <token>`; each token belongs to one
+//! user (`MIRRORFLOW_TOKENS="ana=TOKEN,bob=TOKEN"` or `--tokens FILE` with `user=token`
+//! lines), and every decision records that user. Tokens are never logged. The store is
+//! reached through a few connections on blocking threads (SQLite in WAL mode reads in
+//! parallel; PostgreSQL takes one session per connection).
+//!
+//! Owns: routes, authentication, the OpenAPI description, the embedded page.
+//! Must not: decide workflow rules (the store does) or log ids above debug level.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::store::{AlertStore, Filter};
+
+/// What the server needs.
+pub struct ServeOptions {
+    pub store: String,
+    pub addr: SocketAddr,
+    /// token -> user.
+    pub tokens: HashMap<String, String>,
+    /// Store connections.
+    pub connections: usize,
+}
+
+/// Reads `user=token` pairs (comma- or line-separated).
+pub fn parse_tokens(text: &str) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (n, item) in text.split([',', '\n']).map(str::trim).enumerate() {
+        if item.is_empty() || item.starts_with('#') {
+            continue;
+        }
+        let Some((user, token)) = item.split_once('=') else {
+            return Err(Error::Usage(format!("token entry {}: expected user=token", n + 1)));
+        };
+        let (user, token) = (user.trim(), token.trim());
+        if user.is_empty() || token.len() < 8 {
+            return Err(Error::Usage(format!(
+                "token entry {} (user `{user}`): tokens need at least 8 characters",
+                n + 1
+            )));
+        }
+        out.insert(token.to_string(), user.to_string());
+    }
+    Ok(out)
+}
+
+struct AppState {
+    stores: Vec<Mutex<AlertStore>>,
+    next: std::sync::atomic::AtomicUsize,
+    tokens: HashMap<String, String>,
+}
+
+type Shared = Arc<AppState>;
+
+/// An API error as JSON with its status.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Usage(m) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, m),
+            other => {
+                tracing::error!("store: {other}");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the alert store failed".into())
+            }
+        }
+    }
+}
+
+/// The user a request's token belongs to.
+fn user(state: &AppState, headers: &HeaderMap) -> std::result::Result<String, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token.and_then(|t| state.tokens.get(t)) {
+        Some(u) => Ok(u.clone()),
+        None => Err(ApiError(StatusCode::UNAUTHORIZED, "a valid bearer token is required".into())),
+    }
+}
+
+/// Runs `f` on one of the store's connections, on a blocking thread.
+async fn with_store<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&mut AlertStore) -> Result<T> + Send + 'static,
+) -> std::result::Result<T, ApiError> {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let i = st.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % st.stores.len();
+        let mut s = st.stores[i].lock().map_err(|_| Error::Internal("store connection poisoned".into()))?;
+        f(&mut s)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("worker: {e}")))?
+    .map_err(ApiError::from)
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    rule: Option<String>,
+    typology: Option<String>,
+    severity: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+    case: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    min_usd: Option<f64>,
+    max_usd: Option<f64>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+async fn list(State(s): State<Shared>, h: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if let Err(e) = user(&s, &h) {
+        return e.into_response();
+    }
+    let empty = |v: Option<String>| v.filter(|x| !x.is_empty());
+    let f = Filter {
+        rule_id: empty(q.rule),
+        typology: empty(q.typology),
+        severity: empty(q.severity),
+        status: empty(q.status),
+        assignee: empty(q.assignee),
+        case_id: empty(q.case),
+        from: empty(q.from),
+        to: empty(q.to),
+        min_usd: q.min_usd,
+        max_usd: q.max_usd,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    match with_store(&s, move |st| st.list(&f)).await {
+        Ok(rows) => axum::Json(rows).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn show(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = user(&s, &h) {
+        return e.into_response();
+    }
+    match with_store(&s, move |st| st.get(&id)).await {
+        Ok(Some(a)) => axum::Json(a).into_response(),
+        Ok(None) => ApiError(StatusCode::NOT_FOUND, "no such alert".into()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    status: String,
+    reason: Option<String>,
+}
+
+async fn decide(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Decision>) -> Response {
+    let who = match user(&s, &h) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let d = body.0;
+    match with_store(&s, move |st| st.decide(&id, &d.status, &who, d.reason.as_deref())).await {
+        Ok(a) => axum::Json(a).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Assign {
+    assignee: String,
+}
+
+async fn assign(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Assign>) -> Response {
+    let who = match user(&s, &h) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    match with_store(&s, move |st| st.assign(&id, &body.0.assignee, &who)).await {
+        Ok(a) => axum::Json(a).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Note {
+    text: String,
+}
+
+async fn note(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Note>) -> Response {
+    let who = match user(&s, &h) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    match with_store(&s, move |st| st.note(&id, &body.0.text, &who)).await {
+        Ok(a) => axum::Json(a).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn export(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Response {
+    if let Err(e) = user(&s, &h) {
+        return e.into_response();
+    }
+    let format = q.format.unwrap_or_else(|| "json".into());
+    let fmt = format.clone();
+    match with_store(&s, move |st| {
+        let a: Vec<_> = st.get(&id)?.into_iter().collect();
+        if a.is_empty() {
+            return Ok(None);
+        }
+        crate::store::export::export(&a, &fmt).map(Some)
+    })
+    .await
+    {
+        Ok(Some(text)) => {
+            let ct = match format.as_str() {
+                "csv" => "text/csv; charset=utf-8",
+                "json" => "application/json",
+                _ => "text/markdown; charset=utf-8",
+            };
+            ([(header::CONTENT_TYPE, ct)], text).into_response()
+        }
+        Ok(None) => ApiError(StatusCode::NOT_FOUND, "no such alert".into()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn case(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = user(&s, &h) {
+        return e.into_response();
+    }
+    match with_store(&s, move |st| st.case(&id)).await {
+        Ok(v) if !v.is_empty() => axum::Json(v).into_response(),
+        Ok(_) => ApiError(StatusCode::NOT_FOUND, "no such case".into()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn whoami(State(s): State<Shared>, h: HeaderMap) -> Response {
+    match user(&s, &h) {
+        Ok(u) => axum::Json(serde_json::json!({"user": u})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+const PAGE: &str = include_str!("serve/page.html");
+const OPENAPI: &str = include_str!("serve/openapi.json");
+
+/// The router (tests drive it without a socket).
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }))
+        .route("/health", get(|| async { "ok" }))
+        .route("/api/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/api/whoami", get(whoami))
+        .route("/api/alerts", get(list))
+        .route("/api/alerts/{id}", get(show))
+        .route("/api/alerts/{id}/decision", post(decide))
+        .route("/api/alerts/{id}/assign", post(assign))
+        .route("/api/alerts/{id}/notes", post(note))
+        .route("/api/alerts/{id}/export", get(export))
+        .route("/api/cases/{id}", get(case))
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C.
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    if opts.tokens.is_empty() {
+        return Err(Error::Usage(
+            "no API tokens: set MIRRORFLOW_TOKENS=\"user=token,...\" or give --tokens FILE (user=token lines)".into(),
+        ));
+    }
+    let mut stores = Vec::new();
+    for _ in 0..opts.connections.max(1) {
+        stores.push(Mutex::new(AlertStore::open(&opts.store)?));
+    }
+    let describe = stores[0].lock().map(|s| s.describe()).unwrap_or_default();
+    let state = Arc::new(AppState { stores, next: Default::default(), tokens: opts.tokens });
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.addr)))?;
+    let addr = listener.local_addr().map_err(|e| Error::Internal(format!("local address: {e}")))?;
+    tracing::info!(%addr, store = %describe, users = state.tokens.len(), "serving the review API and page");
+    eprintln!("mirrorflow serve: http://{addr}/ ({describe})");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("server: {e}")))
+}
