@@ -8,4 +8,5 @@ mod live;
 mod mirror;
 mod replay;
 mod rules;
+mod serve;
 mod synth;
