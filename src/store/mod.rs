@@ -76,6 +76,17 @@ const MIGRATIONS: &[Migration] = &[Migration {
             $$ BEGIN RAISE EXCEPTION 'the audit trail cannot be edited'; END $$;
         CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_immutable();
     ",
+}, Migration {
+    version: 2,
+    name: "queue order indexes",
+    sqlite: "
+        CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
+        CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
+    ",
+    postgres: "
+        CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
+        CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
+    ",
 }];
 
 /// A subject in more alerts than this (an exchange, a payroll hub) no longer joins cases.
