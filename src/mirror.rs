@@ -887,6 +887,20 @@ impl MirrorDetector {
             jurisdictions: jurisdictions(&all_accounts, ctx),
             details: serde_json::json!({
                 "match": how,
+                // the loops the mirror link closes: cash (US) -> US accounts ~ broker (MX) ->
+                // recipient (MX); client (CN) -> broker (CN) ~ US accounts (whose dollars go to
+                // the client's US beneficiary)
+                "loops": legs.iter().map(|(kind, t, broker)| match kind {
+                    LegKind::Cny => serde_json::json!([
+                        {"from": &*t.src, "to": &*t.dst, "via": "CNY transfer", "tx_id": &*t.tx_id},
+                        {"from": &**broker, "to": us_accounts.join(", "), "via": "mirror link (no transaction)"},
+                    ]),
+                    _ => serde_json::json!([
+                        {"from": "cash", "to": us_accounts.join(", "), "via": "cash deposits"},
+                        {"from": us_accounts.join(", "), "to": &**broker, "via": "mirror link (no transaction)"},
+                        {"from": &*t.src, "to": &*t.dst, "via": "MXN payout", "tx_id": &*t.tx_id},
+                    ]),
+                }).collect::<Vec<_>>(),
                 "party": &*p.party,
                 "us_cash": {
                     "accounts": us_accounts,
