@@ -17,6 +17,7 @@ pub mod eval;
 pub mod r#gen;
 pub mod graph;
 pub mod ingest;
+pub mod metrics;
 pub mod mirror;
 pub mod money;
 pub mod party;

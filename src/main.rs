@@ -51,6 +51,12 @@ enum Command {
         /// Alert store: a SQLite file, postgres://..., or off [default: OUT/alerts.db].
         #[arg(long)]
         store: Option<String>,
+        /// Serve Prometheus metrics (/metrics, /health, /ready) on this address.
+        #[arg(long)]
+        metrics_addr: Option<String>,
+        /// Keep serving metrics this long after the run ends (e.g. 30s), for a last scrape.
+        #[arg(long)]
+        metrics_hold: Option<String>,
     },
     /// Run live: NDJSON on stdin, or follow a directory where ledger files land.
     Run {
@@ -405,7 +411,19 @@ fn run() -> anyhow::Result<ExitCode> {
     let runtime =
         || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime");
     match &cli.command {
-        Command::Replay { ledger, out, from, to, speed, progress, resume, checkpoint, store } => {
+        Command::Replay {
+            ledger,
+            out,
+            from,
+            to,
+            speed,
+            progress,
+            resume,
+            checkpoint,
+            store,
+            metrics_addr,
+            metrics_hold,
+        } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
                     // the default store follows the output directory
@@ -429,8 +447,25 @@ fn run() -> anyhow::Result<ExitCode> {
                 resume: resume.clone(),
                 checkpoint: checkpoint.clone(),
             };
-            let summary = runtime()?.block_on(app::replay(&cfg, ledger, &args))?;
+            let rt = runtime()?;
+            if let Some(a) = metrics_addr {
+                let addr = a.parse().with_context(|| format!("--metrics-addr {a}: expected host:port"))?;
+                let bound = rt.block_on(mirrorflow::metrics::serve_metrics(addr))?;
+                eprintln!("metrics: http://{bound}/metrics");
+            }
+            let hold = match metrics_hold {
+                Some(h) => Some(
+                    mirrorflow::config::parse_duration(h).map_err(|e| anyhow::anyhow!("--metrics-hold {h}: {e}"))?,
+                ),
+                None => None,
+            };
+            let summary = rt.block_on(app::replay(&cfg, ledger, &args))?;
             print!("{}", summary.to_text(&cfg.out_dir));
+            if let Some(h) = hold.filter(|_| metrics_addr.is_some()) {
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                rt.block_on(tokio::time::sleep(h));
+            }
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
         Command::Run { stdin, dir, out, idle_exit, progress } => {

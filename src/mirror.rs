@@ -1144,6 +1144,7 @@ impl Detector for MirrorDetector {
                 }
             }
         }
+        crate::metrics::metrics().mirror_open_legs.set(self.legs.values().filter(|l| !l.used).count() as i64);
         Ok(out)
     }
 

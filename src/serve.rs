@@ -271,6 +271,19 @@ async fn whoami(State(s): State<Shared>, h: HeaderMap) -> Response {
     }
 }
 
+/// `/metrics` (no token: Prometheus scrapes it; it holds counts, never ids): the review
+/// queue by severity and status, read from the store at each scrape.
+async fn metrics_page(State(s): State<Shared>) -> Response {
+    if let Ok(counts) = with_store(&s, |st| st.counts()).await {
+        let g = &crate::metrics::metrics().alert_queue;
+        g.reset();
+        for ((status, severity), n) in counts {
+            g.with_label_values(&[severity.as_str(), status.as_str()]).set(n);
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::encode()).into_response()
+}
+
 const PAGE: &str = include_str!("serve/page.html");
 const OPENAPI: &str = include_str!("serve/openapi.json");
 
@@ -279,6 +292,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_page))
         .route("/api/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/api/whoami", get(whoami))
         .route("/api/alerts", get(list))

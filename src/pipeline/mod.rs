@@ -132,6 +132,7 @@ impl Pipeline {
     /// the outputs; returns the summary.
     pub async fn run(mut self, source: Box<dyn Source>) -> Result<Summary> {
         let started = Instant::now();
+        crate::metrics::READY.store(true, std::sync::atomic::Ordering::Relaxed);
         std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
         // the alert store is written on its own thread, one transaction per batch
@@ -273,12 +274,18 @@ impl Pipeline {
                         }
                         window.push(enriched.clone());
                         window_max = window_max.max(window.rows() as u64);
+                        crate::metrics::metrics().window_transactions.set(window.rows() as i64);
                         let seqs = enriched.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
                         next_seq = next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
                         max_ts = max_ts.max(window.now());
                         let mut alerts = Vec::new();
                         for d in detectors.iter_mut() {
+                            let t = Instant::now();
                             alerts.extend(d.on_batch(&enriched, &window, &ctx)?);
+                            crate::metrics::metrics()
+                                .stage_seconds
+                                .with_label_values(&[d.id()])
+                                .observe(t.elapsed().as_secs_f64());
                         }
                         let ts = ts_column(&enriched);
                         let mut unknown_channels = BTreeMap::new();
@@ -355,11 +362,20 @@ impl Pipeline {
         while let Some(msg) = sink_rx.recv().await {
             match msg {
                 ToSink::Meta { read, rejected, outside } => {
+                    let m = crate::metrics::metrics();
+                    m.rows_read.with_label_values(&[&self.command]).inc_by(read);
+                    for r in &rejected {
+                        m.rows_quarantined.with_label_values(&[self.command.as_str(), r.reason.as_str()]).inc();
+                    }
                     s.rows_read += read;
                     s.rows_outside_range += outside;
                     quarantine.write_all(&rejected)?;
                 }
                 ToSink::Processed { rows, first_ts: a, last_ts: b, unknown_channels } => {
+                    let m = crate::metrics::metrics();
+                    m.rows_accepted.with_label_values(&[&self.command]).inc_by(rows);
+                    m.watermark_seconds.set(b as f64 / 1e6);
+                    m.event_time_lag_seconds.set(chrono::Utc::now().timestamp_micros().saturating_sub(b) as f64 / 1e6);
                     s.rows_accepted += rows;
                     first_ts = first_ts.min(a);
                     last_ts = last_ts.max(b);
@@ -373,8 +389,14 @@ impl Pipeline {
                 }
                 ToSink::Alerts(alerts) => {
                     let mut fresh = Vec::new();
+                    let m = crate::metrics::metrics();
                     for a in &alerts {
                         if alerts_out.write(a)? {
+                            m.alerts.with_label_values(&[&a.rule_id, &a.typology, a.severity.as_str()]).inc();
+                            let usd: f64 = a.amount_usd.parse().unwrap_or(0.0);
+                            if usd.is_finite() && usd > 0.0 {
+                                m.alert_value_usd.with_label_values(&[&a.typology]).inc_by(usd);
+                            }
                             fresh.push(a.clone());
                         }
                     }
@@ -386,6 +408,7 @@ impl Pipeline {
                     progress.alerts.store(alerts_out.written, Ordering::Relaxed);
                 }
                 ToSink::End { window_rows, window_max, missing_fx } => {
+                    crate::metrics::metrics().window_transactions.set(window_rows as i64);
                     s.window_rows_at_end = window_rows;
                     s.window_rows_max = window_max;
                     s.rows_without_fx_rate = missing_fx;
@@ -502,7 +525,14 @@ impl StoreWriter {
                 let mut sum = summary::StoreSummary { store: st.describe(), ..Default::default() };
                 let mut first_err = None;
                 for batch in rx {
-                    match st.put(&batch) {
+                    let t = std::time::Instant::now();
+                    let res = st.put(&batch);
+                    let m = crate::metrics::metrics();
+                    m.stage_seconds.with_label_values(&["store"]).observe(t.elapsed().as_secs_f64());
+                    if res.is_err() {
+                        m.store_write_errors.inc();
+                    }
+                    match res {
                         Ok(w) => {
                             sum.inserted += w.inserted;
                             sum.updated += w.updated;

@@ -161,3 +161,51 @@ fn an_analyst_reviews_an_alert_in_the_page() {
     let seen: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
     assert!(seen["mirror"].as_u64().unwrap() >= 1, "the flow picture shows the mirror link: {seen}");
 }
+
+/// A replay serves Prometheus metrics whose counters match its summary exactly, with no
+/// account or customer id in any label.
+#[test]
+fn a_replay_serves_metrics_that_match_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(["replay", root().join("fixtures/demo").to_str().unwrap(), "--progress", "off", "--out"])
+        .arg(&out)
+        .args(["--metrics-addr", "127.0.0.1:0", "--metrics-hold", "20s"])
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = err.next().unwrap().unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    std::thread::spawn(move || for _ in err {});
+    // the summary is written before the hold begins
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(l)) = stdout.next() {
+        if l.starts_with("outputs in") {
+            break;
+        }
+    }
+    let (st, text) = http(&addr, "GET", "/metrics", None, None);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(st, 200);
+    let s = summary(&out);
+    let value = |name: &str, labels: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(labels))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(value("mirrorflow_rows_read_total", "source=\"replay\""), s["rows_read"].as_f64().unwrap());
+    assert_eq!(value("mirrorflow_rows_accepted_total", "source=\"replay\""), s["rows_accepted"].as_f64().unwrap());
+    assert_eq!(value("mirrorflow_alerts_total{", "typology=\"T6\""), s["alerts_by_typology"]["T6"].as_f64().unwrap());
+    assert_eq!(value("mirrorflow_alerts_total{", ""), s["alerts_written"].as_f64().unwrap());
+    assert!(text.contains("mirrorflow_stage_duration_seconds_bucket{stage=\"mirror\""), "{text}");
+    // labels are bounded: no account (US..., CN..., MX...) or customer (C...) ids
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(!l.contains("=\"US") && !l.contains("=\"C0") && !l.contains("=\"MX"), "{l}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Prometheus metrics: one typed set, registered once, names as constants, the
+//! `mirrorflow_` prefix, units in names, counters ending `_total`. Labels are bounded
+//! (source kind, reject reason, rule, typology, severity, stage, status): never an
+//! account, customer or alert id.
+//!
+//! Owns: `Metrics` (the process-wide set, `metrics()`), the text exposition, and the small
+//! HTTP endpoint a streaming job serves (`/metrics`, `/health`, `/ready`).
+//! Must not: decide anything; stages report to it.
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Metric names.
+pub mod names {
+    pub const ROWS_READ: &str = "mirrorflow_rows_read_total";
+    pub const ROWS_ACCEPTED: &str = "mirrorflow_rows_accepted_total";
+    pub const ROWS_QUARANTINED: &str = "mirrorflow_rows_quarantined_total";
+    pub const ALERTS: &str = "mirrorflow_alerts_total";
+    pub const ALERT_VALUE_USD: &str = "mirrorflow_alert_value_usd_total";
+    pub const STAGE_SECONDS: &str = "mirrorflow_stage_duration_seconds";
+    pub const EVENT_TIME_LAG_SECONDS: &str = "mirrorflow_event_time_lag_seconds";
+    pub const WATERMARK_SECONDS: &str = "mirrorflow_watermark_timestamp_seconds";
+    pub const WINDOW_TRANSACTIONS: &str = "mirrorflow_window_transactions";
+    pub const MIRROR_OPEN_LEGS: &str = "mirrorflow_mirror_open_legs";
+    pub const STORE_WRITE_ERRORS: &str = "mirrorflow_store_write_errors_total";
+    pub const ALERT_QUEUE: &str = "mirrorflow_alert_queue_alerts";
+    pub const UP: &str = "mirrorflow_up";
+}
+
+/// The process's metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    /// By `source` (replay, stdin, dir).
+    pub rows_read: IntCounterVec,
+    pub rows_accepted: IntCounterVec,
+    /// By `source` and `reason`.
+    pub rows_quarantined: IntCounterVec,
+    /// By `rule`, `typology`, `severity`.
+    pub alerts: IntCounterVec,
+    /// USD moved through alerted patterns, by `typology`.
+    pub alert_value_usd: prometheus::CounterVec,
+    /// Time per stage and batch: `ingest`, `detect`, and each detector (`rules`, `graph`,
+    /// `peel`, `mirror`), `store`.
+    pub stage_seconds: HistogramVec,
+    /// Wall-clock now minus the newest event time (live runs; replays lag by design).
+    pub event_time_lag_seconds: Gauge,
+    pub watermark_seconds: Gauge,
+    pub window_transactions: IntGauge,
+    pub mirror_open_legs: IntGauge,
+    pub store_write_errors: IntCounter,
+    /// The review queue by `severity` and `status` (set by `mirrorflow serve` on scrape).
+    pub alert_queue: IntGaugeVec,
+    pub up: IntGauge,
+}
+
+fn build() -> prometheus::Result<Metrics> {
+    let registry = Registry::new();
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(c.clone()))?;
+        Ok(c)
+    };
+    let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+        let g = IntGauge::new(name, help)?;
+        registry.register(Box::new(g.clone()))?;
+        Ok(g)
+    };
+    let fgauge = |name: &str, help: &str| -> prometheus::Result<Gauge> {
+        let g = Gauge::new(name, help)?;
+        registry.register(Box::new(g.clone()))?;
+        Ok(g)
+    };
+    let alert_value_usd = prometheus::CounterVec::new(
+        Opts::new(names::ALERT_VALUE_USD, "USD moved through alerted patterns"),
+        &["typology"],
+    )?;
+    registry.register(Box::new(alert_value_usd.clone()))?;
+    let stage_seconds = HistogramVec::new(
+        HistogramOpts::new(names::STAGE_SECONDS, "Time a stage spent on one batch")
+            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        &["stage"],
+    )?;
+    registry.register(Box::new(stage_seconds.clone()))?;
+    let alert_queue = IntGaugeVec::new(
+        Opts::new(names::ALERT_QUEUE, "Alerts in the review store by severity and status"),
+        &["severity", "status"],
+    )?;
+    registry.register(Box::new(alert_queue.clone()))?;
+    let store_write_errors = IntCounter::new(names::STORE_WRITE_ERRORS, "Alert store write batches that failed")?;
+    registry.register(Box::new(store_write_errors.clone()))?;
+    Ok(Metrics {
+        rows_read: counter_vec(names::ROWS_READ, "Transaction rows read", &["source"])?,
+        rows_accepted: counter_vec(names::ROWS_ACCEPTED, "Transaction rows accepted", &["source"])?,
+        rows_quarantined: counter_vec(
+            names::ROWS_QUARANTINED,
+            "Transaction rows quarantined, by reason",
+            &["source", "reason"],
+        )?,
+        alerts: counter_vec(names::ALERTS, "Alerts written", &["rule", "typology", "severity"])?,
+        alert_value_usd,
+        stage_seconds,
+        event_time_lag_seconds: fgauge(names::EVENT_TIME_LAG_SECONDS, "Wall clock minus the newest event time")?,
+        watermark_seconds: fgauge(names::WATERMARK_SECONDS, "The watermark, as a Unix time")?,
+        window_transactions: gauge(names::WINDOW_TRANSACTIONS, "Transactions in the event-time window")?,
+        mirror_open_legs: gauge(names::MIRROR_OPEN_LEGS, "Foreign legs awaiting a mirror match")?,
+        store_write_errors,
+        alert_queue,
+        up: gauge(names::UP, "1 while the process runs")?,
+        registry,
+    })
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric names and labels are constants"));
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// The text exposition format.
+pub fn encode() -> String {
+    let m = metrics();
+    m.up.set(1);
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&m.registry.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Whether the job has started processing (`/ready`).
+pub static READY: AtomicBool = AtomicBool::new(false);
+
+/// Serves `/metrics`, `/health` and `/ready` on `addr` until the process ends; returns the
+/// bound address.
+pub async fn serve_metrics(addr: SocketAddr) -> crate::Result<SocketAddr> {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(|| async { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], encode()) }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/ready",
+            get(|| async {
+                if READY.load(Ordering::Relaxed) {
+                    (axum::http::StatusCode::OK, "ready")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::Error::Usage(format!("--metrics-addr {addr}: cannot listen: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| crate::Error::Internal(format!("metrics address: {e}")))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    tracing::info!(%bound, "metrics on /metrics");
+    Ok(bound)
+}
