@@ -87,6 +87,17 @@ const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
         CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
     ",
+}, Migration {
+    version: 3,
+    name: "queue filters by typology and rule in queue order",
+    sqlite: "
+        CREATE INDEX alerts_typology_rank ON alerts (typology, severity_rank DESC, first_ts, alert_id);
+        CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
+    ",
+    postgres: "
+        CREATE INDEX alerts_typology_rank ON alerts (typology, severity_rank DESC, first_ts, alert_id);
+        CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
+    ",
 }];
 
 /// A subject in more alerts than this (an exchange, a payroll hub) no longer joins cases.
@@ -282,7 +293,6 @@ impl AlertStore {
         for (clause, v) in [
             (" AND rule_id = ?", &f.rule_id),
             (" AND typology = ?", &f.typology),
-            (" AND severity = ?", &f.severity),
             (" AND status = ?", &f.status),
             (" AND assignee = ?", &f.assignee),
             (" AND case_id = ?", &f.case_id),
@@ -290,6 +300,13 @@ impl AlertStore {
         ] {
             if let Some(v) = v {
                 cond(&mut sql, &mut params, clause, Val::Text(v.clone()));
+            }
+        }
+        if let Some(sev) = &f.severity {
+            // by rank: the queue-order indexes lead with it
+            cond(&mut sql, &mut params, " AND severity_rank = ?", Val::Int(severity_rank(sev)));
+            if severity_rank(sev) == 1 {
+                cond(&mut sql, &mut params, " AND severity = ?", Val::Text(sev.clone()));
             }
         }
         if let Some(to) = &f.to {
