@@ -55,9 +55,14 @@ pub fn parse_tokens(text: &str) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
+/// A unit of store work, run on one of the store threads.
+type Job = Box<dyn FnOnce(&mut AlertStore) + Send>;
+
 struct AppState {
-    stores: Vec<Mutex<AlertStore>>,
-    next: std::sync::atomic::AtomicUsize,
+    /// Store threads, each owning a connection, take jobs from this queue: requests wait
+    /// in async land (not as hundreds of blocked threads) and the store sees at most
+    /// `connections` statements at once.
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
     tokens: HashMap<String, String>,
 }
 
@@ -97,20 +102,22 @@ fn user(state: &AppState, headers: &HeaderMap) -> std::result::Result<String, Ap
     }
 }
 
-/// Runs `f` on one of the store's connections, on a blocking thread.
+/// Runs `f` on one of the store threads and waits for it without blocking a worker.
 async fn with_store<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&mut AlertStore) -> Result<T> + Send + 'static,
 ) -> std::result::Result<T, ApiError> {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let i = st.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % st.stores.len();
-        let mut s = st.stores[i].lock().map_err(|_| Error::Internal("store connection poisoned".into()))?;
-        f(&mut s)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("worker: {e}")))?
-    .map_err(ApiError::from)
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move |st: &mut AlertStore| {
+        let _ = tx.send(f(st));
+    });
+    let sent = state.jobs.lock().map(|q| q.send(job).is_ok()).unwrap_or(false);
+    if !sent {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the alert store is not available".into()));
+    }
+    rx.await
+        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "store worker ended".into()))?
+        .map_err(ApiError::from)
 }
 
 #[derive(Deserialize, Default)]
@@ -312,12 +319,31 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             "no API tokens: set MIRRORFLOW_TOKENS=\"user=token,...\" or give --tokens FILE (user=token lines)".into(),
         ));
     }
-    let mut stores = Vec::new();
-    for _ in 0..opts.connections.max(1) {
-        stores.push(Mutex::new(AlertStore::open(&opts.store)?));
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    let mut describe = String::new();
+    for i in 0..opts.connections.max(1) {
+        let mut st = AlertStore::open(&opts.store)?;
+        describe = st.describe();
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("store-{i}"))
+            .spawn(move || {
+                loop {
+                    // hold the queue only to take one job
+                    let job = match rx.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&mut st),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("store thread: {e}")))?;
     }
-    let describe = stores[0].lock().map(|s| s.describe()).unwrap_or_default();
-    let state = Arc::new(AppState { stores, next: Default::default(), tokens: opts.tokens });
+    let state = Arc::new(AppState { jobs: Mutex::new(tx), tokens: opts.tokens });
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.addr)))?;
