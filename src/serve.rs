@@ -64,6 +64,19 @@ struct AppState {
     /// `connections` statements at once.
     jobs: Mutex<std::sync::mpsc::Sender<Job>>,
     tokens: HashMap<String, String>,
+    /// Queue pages as served, by query string, for `QUEUE_CACHE_TTL` (a team looks at the
+    /// same few pages); any decision through the API empties it (`generation`).
+    queue_cache: Mutex<HashMap<String, (std::time::Instant, u64, Arc<String>)>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// How long a served queue page may be reused: writes by other processes (a running
+/// replay, the CLI) show within this; the API's own decisions show at once.
+const QUEUE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const QUEUE_CACHE_PAGES: usize = 1_000;
+
+fn invalidate(state: &AppState) {
+    state.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 type Shared = Arc<AppState>;
@@ -136,9 +149,22 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
-async fn list(State(s): State<Shared>, h: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+async fn list(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    Query(q): Query<ListQuery>,
+) -> Response {
     if let Err(e) = user(&s, &h) {
         return e.into_response();
+    }
+    let key = raw.unwrap_or_default();
+    let generation = s.generation.load(std::sync::atomic::Ordering::Relaxed);
+    let hit = s.queue_cache.lock().ok().and_then(|c| {
+        c.get(&key).filter(|(at, g, _)| *g == generation && at.elapsed() < QUEUE_CACHE_TTL).map(|e| e.2.clone())
+    });
+    if let Some(body) = hit {
+        return ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response();
     }
     let empty = |v: Option<String>| v.filter(|x| !x.is_empty());
     let f = Filter {
@@ -156,7 +182,16 @@ async fn list(State(s): State<Shared>, h: HeaderMap, Query(q): Query<ListQuery>)
         offset: q.offset,
     };
     match with_store(&s, move |st| st.list(&f)).await {
-        Ok(rows) => axum::Json(rows).into_response(),
+        Ok(rows) => {
+            let body = Arc::new(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()));
+            if let Ok(mut c) = s.queue_cache.lock() {
+                if c.len() >= QUEUE_CACHE_PAGES {
+                    c.clear();
+                }
+                c.insert(key, (std::time::Instant::now(), generation, body.clone()));
+            }
+            ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -184,7 +219,9 @@ async fn decide(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, b
         Err(e) => return e.into_response(),
     };
     let d = body.0;
-    match with_store(&s, move |st| st.decide(&id, &d.status, &who, d.reason.as_deref())).await {
+    let res = with_store(&s, move |st| st.decide(&id, &d.status, &who, d.reason.as_deref())).await;
+    invalidate(&s);
+    match res {
         Ok(a) => axum::Json(a).into_response(),
         Err(e) => e.into_response(),
     }
@@ -200,7 +237,9 @@ async fn assign(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, b
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    match with_store(&s, move |st| st.assign(&id, &body.0.assignee, &who)).await {
+    let res = with_store(&s, move |st| st.assign(&id, &body.0.assignee, &who)).await;
+    invalidate(&s);
+    match res {
         Ok(a) => axum::Json(a).into_response(),
         Err(e) => e.into_response(),
     }
@@ -216,7 +255,9 @@ async fn note(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, bod
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    match with_store(&s, move |st| st.note(&id, &body.0.text, &who)).await {
+    let res = with_store(&s, move |st| st.note(&id, &body.0.text, &who)).await;
+    invalidate(&s);
+    match res {
         Ok(a) => axum::Json(a).into_response(),
         Err(e) => e.into_response(),
     }
@@ -343,7 +384,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             })
             .map_err(|e| Error::Internal(format!("store thread: {e}")))?;
     }
-    let state = Arc::new(AppState { jobs: Mutex::new(tx), tokens: opts.tokens });
+    let state = Arc::new(AppState {
+        jobs: Mutex::new(tx),
+        tokens: opts.tokens,
+        queue_cache: Mutex::new(HashMap::new()),
+        generation: Default::default(),
+    });
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.addr)))?;
