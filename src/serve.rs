@@ -66,7 +66,7 @@ struct AppState {
     tokens: HashMap<String, String>,
     /// Queue pages as served, by query string, for `QUEUE_CACHE_TTL` (a team looks at the
     /// same few pages); any decision through the API empties it (`generation`).
-    queue_cache: Mutex<HashMap<String, (std::time::Instant, u64, Arc<String>)>>,
+    queue_cache: Mutex<HashMap<String, CachedPage>>,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -74,6 +74,15 @@ struct AppState {
 /// replay, the CLI) show within this; the API's own decisions show at once.
 const QUEUE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const QUEUE_CACHE_PAGES: usize = 1_000;
+
+struct CachedPage {
+    at: std::time::Instant,
+    generation: u64,
+    body: Arc<String>,
+    /// A request is fetching a fresh copy: others keep serving this one meanwhile (no
+    /// stampede when pages expire together), unless a decision made it out of date.
+    refreshing: bool,
+}
 
 fn invalidate(state: &AppState) {
     state.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -160,8 +169,14 @@ async fn list(
     }
     let key = raw.unwrap_or_default();
     let generation = s.generation.load(std::sync::atomic::Ordering::Relaxed);
-    let hit = s.queue_cache.lock().ok().and_then(|c| {
-        c.get(&key).filter(|(at, g, _)| *g == generation && at.elapsed() < QUEUE_CACHE_TTL).map(|e| e.2.clone())
+    let hit = s.queue_cache.lock().ok().and_then(|mut c| {
+        let e = c.get_mut(&key).filter(|e| e.generation == generation)?;
+        if e.at.elapsed() < QUEUE_CACHE_TTL || e.refreshing {
+            return Some(e.body.clone());
+        }
+        // this request refreshes it; the others keep the current copy until then
+        e.refreshing = true;
+        None
     });
     if let Some(body) = hit {
         return ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response();
@@ -188,11 +203,21 @@ async fn list(
                 if c.len() >= QUEUE_CACHE_PAGES {
                     c.clear();
                 }
-                c.insert(key, (std::time::Instant::now(), generation, body.clone()));
+                c.insert(
+                    key,
+                    CachedPage { at: std::time::Instant::now(), generation, body: body.clone(), refreshing: false },
+                );
             }
             ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response()
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if let Ok(mut c) = s.queue_cache.lock()
+                && let Some(p) = c.get_mut(&key)
+            {
+                p.refreshing = false;
+            }
+            e.into_response()
+        }
     }
 }
 
