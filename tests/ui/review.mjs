@@ -20,7 +20,11 @@ try {
   await page.waitForSelector("#who:has-text('signed in as ana')");
   await page.selectOption("select[name=typology]", "T6");
   await page.click("#apply");
-  await page.waitForSelector("tr.row");
+  // the filtered queue: every row T6
+  await page.waitForFunction(() => {
+    const t = [...document.querySelectorAll("tr.row td:nth-child(2)")].map(x => x.textContent);
+    return t.length > 0 && t.every(x => x === "T6");
+  });
   const rows = await page.$$eval("tr.row td:nth-child(2)", tds => tds.map(t => t.textContent));
   if (!rows.length || rows.some(t => t !== "T6")) fail("queue filter: " + rows.join(","));
   await page.click("tr.row >> nth=0");
