@@ -89,6 +89,22 @@ fn the_review_api_needs_a_token_and_records_who_decided() {
         None,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // a second replay (or a restart) into the same store changes nothing
+    let o = mirrorflow(
+        &[
+            "replay",
+            root().join("fixtures/demo").to_str().unwrap(),
+            "--progress",
+            "off",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sum = summary(&out);
+    assert_eq!(sum["store"]["unchanged"], sum["alerts_written"], "{:#}", sum["store"]);
+    assert_eq!((sum["store"]["inserted"].as_u64(), sum["store"]["updated"].as_u64()), (Some(0), Some(0)));
     let store = out.join("alerts.db");
     let srv = start(store.to_str().unwrap());
     let a = srv.addr.as_str();
