@@ -73,6 +73,9 @@ enum Command {
         idle_exit: Option<String>,
         #[arg(long)]
         progress: Option<String>,
+        /// Serve Prometheus metrics (/metrics, /health, /ready) on this address.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Read and validate a ledger without detection: counts, quarantine, throughput,
     /// peak memory (JSON on stdout); optionally convert it to canonical Parquet.
@@ -468,7 +471,7 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
-        Command::Run { stdin, dir, out, idle_exit, progress } => {
+        Command::Run { stdin, dir, out, idle_exit, progress, metrics_addr } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
                     if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
@@ -489,7 +492,13 @@ fn run() -> anyhow::Result<ExitCode> {
                 }
                 progress_flag(progress.as_ref(), c)
             })?;
-            let summary = runtime()?.block_on(app::run_live(&cfg))?;
+            let rt = runtime()?;
+            if let Some(a) = metrics_addr {
+                let addr = a.parse().with_context(|| format!("--metrics-addr {a}: expected host:port"))?;
+                let bound = rt.block_on(mirrorflow::metrics::serve_metrics(addr))?;
+                eprintln!("metrics: http://{bound}/metrics");
+            }
+            let summary = rt.block_on(app::run_live(&cfg))?;
             print!("{}", summary.to_text(&cfg.out_dir));
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
