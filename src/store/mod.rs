@@ -30,10 +30,11 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "alerts, versions, subjects, aliases, audit",
-    sqlite: "
+/// The version-1 tables both dialects spell alike (the audit table's identity column and
+/// its append-only triggers differ).
+macro_rules! v1_tables {
+    () => {
+        "
         CREATE TABLE alerts (
             alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, rule_version TEXT NOT NULL,
             typology TEXT NOT NULL, severity TEXT NOT NULL, severity_rank BIGINT NOT NULL,
@@ -48,57 +49,54 @@ const MIGRATIONS: &[Migration] = &[Migration {
         CREATE TABLE alert_subjects (subject TEXT NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (subject, alert_id));
         CREATE INDEX alert_subjects_alert ON alert_subjects (alert_id);
         CREATE TABLE alert_aliases (alias_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL);
-        CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, at TEXT NOT NULL,
-            actor TEXT NOT NULL, action TEXT NOT NULL, before_state TEXT, after_state TEXT, reason TEXT);
-        CREATE INDEX audit_alert ON audit (alert_id, id);
-        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail cannot be edited'); END;
-        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail cannot be edited'); END;
-    ",
-    postgres: "
-        CREATE TABLE alerts (
-            alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, rule_version TEXT NOT NULL,
-            typology TEXT NOT NULL, severity TEXT NOT NULL, severity_rank BIGINT NOT NULL,
-            score DOUBLE PRECISION NOT NULL, first_ts TEXT NOT NULL, last_ts TEXT NOT NULL,
-            amount_usd TEXT NOT NULL, amount_usd_cents BIGINT NOT NULL, status TEXT NOT NULL,
-            assignee TEXT, case_id TEXT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL,
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-        CREATE INDEX alerts_queue ON alerts (status, severity_rank, first_ts);
-        CREATE INDEX alerts_case ON alerts (case_id);
-        CREATE TABLE alert_versions (alert_id TEXT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL,
-            recorded_at TEXT NOT NULL, PRIMARY KEY (alert_id, version));
-        CREATE TABLE alert_subjects (subject TEXT NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (subject, alert_id));
-        CREATE INDEX alert_subjects_alert ON alert_subjects (alert_id);
-        CREATE TABLE alert_aliases (alias_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL);
-        CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, alert_id TEXT NOT NULL, at TEXT NOT NULL,
-            actor TEXT NOT NULL, action TEXT NOT NULL, before_state TEXT, after_state TEXT, reason TEXT);
-        CREATE INDEX audit_alert ON audit (alert_id, id);
-        CREATE FUNCTION audit_immutable() RETURNS trigger LANGUAGE plpgsql AS
-            $$ BEGIN RAISE EXCEPTION 'the audit trail cannot be edited'; END $$;
-        CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_immutable();
-    ",
-}, Migration {
-    version: 2,
-    name: "queue order indexes",
-    sqlite: "
-        CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
-        CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
-    ",
-    postgres: "
-        CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
-        CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
-    ",
-}, Migration {
-    version: 3,
-    name: "queue filters by typology and rule in queue order",
-    sqlite: "
-        CREATE INDEX alerts_typology_rank ON alerts (typology, severity_rank DESC, first_ts, alert_id);
-        CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
-    ",
-    postgres: "
-        CREATE INDEX alerts_typology_rank ON alerts (typology, severity_rank DESC, first_ts, alert_id);
-        CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
-    ",
-}];
+        "
+    };
+}
+
+/// Queue-order indexes (the same in both dialects).
+const V2_INDEXES: &str = "
+    CREATE INDEX alerts_rank ON alerts (severity_rank DESC, first_ts, alert_id);
+    CREATE INDEX alerts_status_rank ON alerts (status, severity_rank DESC, first_ts, alert_id);
+";
+const V3_INDEXES: &str = "
+    CREATE INDEX alerts_typology_rank ON alerts (typology, severity_rank DESC, first_ts, alert_id);
+    CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
+";
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "alerts, versions, subjects, aliases, audit",
+        sqlite: concat!(
+            v1_tables!(),
+            "
+            CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, at TEXT NOT NULL,
+                actor TEXT NOT NULL, action TEXT NOT NULL, before_state TEXT, after_state TEXT, reason TEXT);
+            CREATE INDEX audit_alert ON audit (alert_id, id);
+            CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail cannot be edited'); END;
+            CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail cannot be edited'); END;
+            "
+        ),
+        postgres: concat!(
+            v1_tables!(),
+            "
+            CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, alert_id TEXT NOT NULL, at TEXT NOT NULL,
+                actor TEXT NOT NULL, action TEXT NOT NULL, before_state TEXT, after_state TEXT, reason TEXT);
+            CREATE INDEX audit_alert ON audit (alert_id, id);
+            CREATE FUNCTION audit_immutable() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN RAISE EXCEPTION 'the audit trail cannot be edited'; END $$;
+            CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_immutable();
+            "
+        ),
+    },
+    Migration { version: 2, name: "queue order indexes", sqlite: V2_INDEXES, postgres: V2_INDEXES },
+    Migration {
+        version: 3,
+        name: "queue filters by typology and rule in queue order",
+        sqlite: V3_INDEXES,
+        postgres: V3_INDEXES,
+    },
+];
 
 /// A subject in more alerts than this (an exchange, a payroll hub) no longer joins cases.
 const CASE_HUB_ALERTS: i64 = 20;

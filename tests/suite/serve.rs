@@ -73,35 +73,20 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// Replays the bundled demo ledger into `out` (and its alert store).
+fn replay_demo(out: &std::path::Path) {
+    let demo = root().join("fixtures/demo");
+    let o = mirrorflow(&["replay", demo.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn the_review_api_needs_a_token_and_records_who_decided() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = mirrorflow(
-        &[
-            "replay",
-            root().join("fixtures/demo").to_str().unwrap(),
-            "--progress",
-            "off",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    replay_demo(&out);
     // a second replay (or a restart) into the same store changes nothing
-    let o = mirrorflow(
-        &[
-            "replay",
-            root().join("fixtures/demo").to_str().unwrap(),
-            "--progress",
-            "off",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    replay_demo(&out);
     let sum = summary(&out);
     assert_eq!(sum["store"]["unchanged"], sum["alerts_written"], "{:#}", sum["store"]);
     assert_eq!((sum["store"]["inserted"].as_u64(), sum["store"]["updated"].as_u64()), (Some(0), Some(0)));
@@ -152,18 +137,7 @@ fn an_analyst_reviews_an_alert_in_the_page() {
     let node_path = String::from_utf8_lossy(&deps.stdout).trim().to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = mirrorflow(
-        &[
-            "replay",
-            root().join("fixtures/demo").to_str().unwrap(),
-            "--progress",
-            "off",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    replay_demo(&out);
     let srv = start(out.join("alerts.db").to_str().unwrap());
     let r = Command::new("node")
         .arg(root().join("tests/ui/review.mjs"))
