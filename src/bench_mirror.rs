@@ -18,7 +18,10 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use crate::bench::{generate_ledger, mib, render_markdown_table, render_table, run_measured, thousands, write_json};
+use crate::bench::{
+    Marker, generate_ledger, ledger_is_current, mib, render_markdown_table, render_table, run_measured, thousands,
+    write_json,
+};
 use crate::error::{Error, Result};
 
 /// What to measure.
@@ -68,11 +71,9 @@ pub fn run_mirror_bench(opts: &MirrorBenchOptions) -> Result<String> {
     let mut runs = Vec::new();
     for &rows in &opts.rows {
         let dir = opts.data_dir.join(format!("mirror-{rows}"));
-        let marker = dir.join(".mirror-bench");
-        let want = format!("rows={rows} seed={}", opts.seed);
-        if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) {
+        if !ledger_is_current(&dir, rows, opts.seed, "csv", &[&dir.join("transactions.csv")]) {
             generate_ledger(&exe, &dir, rows, opts.seed, "csv")?;
-            std::fs::write(&marker, &want).map_err(|e| Error::io(&marker, e))?;
+            Marker::new(rows, opts.seed, "csv").write(&dir)?;
         }
         let mut configs: Vec<(String, String)> =
             vec![("baseline (mirror off)".into(), format!("{STAGES_OFF}[mirror]\nenabled = false\n"))];

@@ -429,11 +429,7 @@ fn run() -> anyhow::Result<ExitCode> {
         } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
-                    // the default store follows the output directory
-                    if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
-                        c.store = Some(o.join("alerts.db").display().to_string());
-                    }
-                    c.out_dir = o.clone();
+                    set_out_dir(c, o);
                 }
                 if let Some(url) = store {
                     c.store = (!matches!(url.as_str(), "off" | "none")).then(|| url.clone());
@@ -452,9 +448,7 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let rt = runtime()?;
             if let Some(a) = metrics_addr {
-                let addr = a.parse().with_context(|| format!("--metrics-addr {a}: expected host:port"))?;
-                let bound = rt.block_on(mirrorflow::metrics::serve_metrics(addr))?;
-                eprintln!("metrics: http://{bound}/metrics");
+                start_metrics(&rt, a)?;
             }
             let hold = match metrics_hold {
                 Some(h) => Some(
@@ -474,10 +468,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Run { stdin, dir, out, idle_exit, progress, metrics_addr } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
-                    if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
-                        c.store = Some(o.join("alerts.db").display().to_string());
-                    }
-                    c.out_dir = o.clone();
+                    set_out_dir(c, o);
                 }
                 if *stdin {
                     c.live_source = LiveSource::Stdin;
@@ -494,9 +485,7 @@ fn run() -> anyhow::Result<ExitCode> {
             })?;
             let rt = runtime()?;
             if let Some(a) = metrics_addr {
-                let addr = a.parse().with_context(|| format!("--metrics-addr {a}: expected host:port"))?;
-                let bound = rt.block_on(mirrorflow::metrics::serve_metrics(addr))?;
-                eprintln!("metrics: http://{bound}/metrics");
+                start_metrics(&rt, a)?;
             }
             let summary = rt.block_on(app::run_live(&cfg))?;
             print!("{}", summary.to_text(&cfg.out_dir));
@@ -715,6 +704,22 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--out`: the output directory, and the default alert store with it.
+fn set_out_dir(c: &mut Config, out: &std::path::Path) {
+    if c.store.as_deref() == Some(c.out_dir.join("alerts.db").to_str().unwrap_or_default()) {
+        c.store = Some(out.join("alerts.db").display().to_string());
+    }
+    c.out_dir = out.to_path_buf();
+}
+
+/// `--metrics-addr`: serves /metrics, /health, /ready for the rest of the process.
+fn start_metrics(rt: &tokio::runtime::Runtime, addr: &str) -> anyhow::Result<()> {
+    let parsed = addr.parse().with_context(|| format!("--metrics-addr {addr}: expected host:port"))?;
+    let bound = rt.block_on(mirrorflow::metrics::serve_metrics(parsed))?;
+    eprintln!("metrics: http://{bound}/metrics");
+    Ok(())
 }
 
 /// Who records a decision: --user, else $MIRRORFLOW_USER.

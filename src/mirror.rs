@@ -190,7 +190,7 @@ pub struct MirrorDetector {
     /// Swaps alerted per party (the network view).
     history: HashMap<Arc<str>, Vec<String>>,
     /// Parties holding US accounts and CN or MX accounts (resolved with the parties).
-    cross_border: std::collections::HashSet<String>,
+    cross_border: std::collections::HashSet<u32>,
     /// Interned account ids.
     names: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
     /// The newest event time seen.
@@ -396,7 +396,7 @@ impl MirrorDetector {
             let linked = accounts.iter().any(|a| parties.same(a, &l.broker));
             // a broker whose party holds US accounts of its own settles with them: its legs
             // match other parties' cash only through a link
-            if !linked && self.cross_border.contains(&*self.parties().name(&l.broker)) {
+            if !linked && parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b)) {
                 continue;
             }
             let mid = (lo + hi) / 2;
@@ -646,8 +646,7 @@ fn hours(us: i64) -> f64 {
 /// The day's rate the leg was valued at, as text.
 fn rate_of(ctx: &DetectCtx, t: &Tx) -> Option<String> {
     let r = ctx.fx.rate(&t.currency, t.ts.div_euclid(DAY) as i32)?;
-    let s = format_decimal(r, schema::AMOUNT_SCALE as u32);
-    Some(if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s })
+    Some(trim_amount(format_decimal(r, schema::AMOUNT_SCALE as u32)))
 }
 
 /// At least two deposits in the structuring band ($8,000 to $10,000).
@@ -1043,20 +1042,18 @@ impl Detector for MirrorDetector {
                 capped_links = p.report.capped_links,
                 "parties resolved"
             );
-            // parties that span the US and China or Mexico
-            let mut cross = std::collections::HashSet::new();
-            for a in ctx.accounts.index.keys() {
-                let Some(party) = p.of(a) else { continue };
-                let members = p.members(party);
-                if members.len() < 2 {
-                    continue;
-                }
-                let countries: BTreeSet<String> =
-                    members.iter().filter_map(|m| ctx.accounts.field(m, acct::COUNTRY)).collect();
-                if countries.contains("US") && (countries.contains("CN") || countries.contains("MX")) {
-                    cross.insert(p.name(a));
-                }
-            }
+            // parties that span the US and China or Mexico, each judged once
+            let cross: std::collections::HashSet<u32> = (0..p.report.parties as u32)
+                .filter(|&party| {
+                    let members = p.members(party);
+                    if members.len() < 2 {
+                        return false;
+                    }
+                    let countries: BTreeSet<String> =
+                        members.iter().filter_map(|m| ctx.accounts.field(m, acct::COUNTRY)).collect();
+                    countries.contains("US") && (countries.contains("CN") || countries.contains("MX"))
+                })
+                .collect();
             self.cross_border = cross;
             self.parties = Some(p);
         }

@@ -78,7 +78,7 @@ const QUEUE_CACHE_PAGES: usize = 1_000;
 struct CachedPage {
     at: std::time::Instant,
     generation: u64,
-    body: Arc<String>,
+    body: axum::body::Bytes,
     /// A request is fetching a fresh copy: others keep serving this one meanwhile (no
     /// stampede when pages expire together), unless a decision made it out of date.
     refreshing: bool,
@@ -179,7 +179,7 @@ async fn list(
         None
     });
     if let Some(body) = hit {
-        return ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response();
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let empty = |v: Option<String>| v.filter(|x| !x.is_empty());
     let f = Filter {
@@ -198,7 +198,7 @@ async fn list(
     };
     match with_store(&s, move |st| st.list(&f)).await {
         Ok(rows) => {
-            let body = Arc::new(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()));
+            let body = axum::body::Bytes::from(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()));
             if let Ok(mut c) = s.queue_cache.lock() {
                 if c.len() >= QUEUE_CACHE_PAGES {
                     c.clear();
@@ -208,7 +208,7 @@ async fn list(
                     CachedPage { at: std::time::Instant::now(), generation, body: body.clone(), refreshing: false },
                 );
             }
-            ([(header::CONTENT_TYPE, "application/json")], (*body).clone()).into_response()
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Err(e) => {
             if let Ok(mut c) = s.queue_cache.lock()
@@ -238,18 +238,28 @@ struct Decision {
     reason: Option<String>,
 }
 
-async fn decide(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Decision>) -> Response {
-    let who = match user(&s, &h) {
+/// A review decision by the token's user: run on the store, then the cached queue pages
+/// are out of date.
+async fn write_as_user(
+    s: &Shared,
+    h: &HeaderMap,
+    f: impl FnOnce(&mut AlertStore, &str) -> Result<crate::store::StoredAlert> + Send + 'static,
+) -> Response {
+    let who = match user(s, h) {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let d = body.0;
-    let res = with_store(&s, move |st| st.decide(&id, &d.status, &who, d.reason.as_deref())).await;
-    invalidate(&s);
+    let res = with_store(s, move |st| f(st, &who)).await;
+    invalidate(s);
     match res {
         Ok(a) => axum::Json(a).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn decide(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Decision>) -> Response {
+    let d = body.0;
+    write_as_user(&s, &h, move |st, who| st.decide(&id, &d.status, who, d.reason.as_deref())).await
 }
 
 #[derive(Deserialize)]
@@ -258,16 +268,7 @@ struct Assign {
 }
 
 async fn assign(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Assign>) -> Response {
-    let who = match user(&s, &h) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    let res = with_store(&s, move |st| st.assign(&id, &body.0.assignee, &who)).await;
-    invalidate(&s);
-    match res {
-        Ok(a) => axum::Json(a).into_response(),
-        Err(e) => e.into_response(),
-    }
+    write_as_user(&s, &h, move |st, who| st.assign(&id, &body.0.assignee, who)).await
 }
 
 #[derive(Deserialize)]
@@ -276,16 +277,7 @@ struct Note {
 }
 
 async fn note(State(s): State<Shared>, h: HeaderMap, Path(id): Path<String>, body: axum::Json<Note>) -> Response {
-    let who = match user(&s, &h) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    let res = with_store(&s, move |st| st.note(&id, &body.0.text, &who)).await;
-    invalidate(&s);
-    match res {
-        Ok(a) => axum::Json(a).into_response(),
-        Err(e) => e.into_response(),
-    }
+    write_as_user(&s, &h, move |st, who| st.note(&id, &body.0.text, who)).await
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,26 @@ pub enum Status {
     Reported,
 }
 
+impl Status {
+    /// The name used in JSON and in the alert store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::InReview => "in_review",
+            Status::Escalated => "escalated",
+            Status::Dismissed => "dismissed",
+            Status::Reported => "reported",
+        }
+    }
+
+    /// The status named `s` (as `as_str` writes it).
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Open, Status::InReview, Status::Escalated, Status::Dismissed, Status::Reported]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 /// One alert, exactly as `alerts.jsonl` and the alert store carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

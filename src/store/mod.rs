@@ -217,27 +217,6 @@ fn opt_text(v: &Val) -> Option<String> {
     v.text().map(str::to_string)
 }
 
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Open => "open",
-        Status::InReview => "in_review",
-        Status::Escalated => "escalated",
-        Status::Dismissed => "dismissed",
-        Status::Reported => "reported",
-    }
-}
-
-fn parse_status(s: &str) -> Option<Status> {
-    Some(match s {
-        "open" => Status::Open,
-        "in_review" => Status::InReview,
-        "escalated" => Status::Escalated,
-        "dismissed" => Status::Dismissed,
-        "reported" => Status::Reported,
-        _ => return None,
-    })
-}
-
 /// The body kept for an alert: the detector's alert with the status left out (review
 /// state lives in its own columns), so a re-detection compares evidence only.
 fn body_of(a: &Alert) -> Result<String> {
@@ -360,7 +339,7 @@ impl AlertStore {
         let mut alert: Alert = serde_json::from_str(&text(&r[0]))
             .map_err(|e| Error::Store(format!("alert {id}: stored body does not read: {e}")))?;
         let status = text(&r[1]);
-        alert.status = parse_status(&status).unwrap_or_default();
+        alert.status = Status::parse(&status).unwrap_or_default();
         let case_id = text(&r[3]);
         let history = self
             .db
@@ -426,7 +405,7 @@ impl AlertStore {
 
     /// Moves an alert to `to` (see `allowed`); dismissal needs a reason.
     pub fn decide(&mut self, id: &str, to: &str, actor: &str, reason: Option<&str>) -> Result<StoredAlert> {
-        if parse_status(to).is_none() {
+        if Status::parse(to).is_none() {
             return Err(Error::Usage(format!("status `{to}`: expected one of {}", STATUSES.join(", "))));
         }
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
@@ -630,7 +609,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
             Val::from(a.last_ts.as_str()),
             Val::from(a.amount_usd.as_str()),
             Val::Int(cents(&a.amount_usd)),
-            Val::from(status_name(a.status)),
+            Val::from(a.status.as_str()),
             Val::Null,
             Val::Text(case_id),
             Val::Int(1),
@@ -639,17 +618,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
             Val::Text(at.clone()),
         ],
     )?;
-    db.exec(
-        "INSERT INTO alert_versions (alert_id, version, body, recorded_at) VALUES ($1, $2, $3, $4)",
-        &[Val::from(a.alert_id.as_str()), Val::Int(1), Val::Text(body), Val::Text(at.clone())],
-    )?;
-    let subjects: BTreeSet<&str> = a.subjects.iter().map(String::as_str).collect();
-    for s in subjects {
-        db.exec(
-            "INSERT INTO alert_subjects (subject, alert_id) VALUES ($1, $2)",
-            &[Val::from(s), Val::from(a.alert_id.as_str())],
-        )?;
-    }
+    record_version(db, &a.alert_id, 1, &body, &at, &a.subjects)?;
     audit_row(
         db,
         &a.alert_id,
@@ -657,7 +626,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
         "mirrorflow",
         "created",
         None,
-        Some(serde_json::json!({"status": status_name(a.status), "version": 1})),
+        Some(serde_json::json!({"status": a.status.as_str(), "version": 1})),
         None,
     )?;
     Ok(Put::Inserted)
@@ -681,22 +650,7 @@ fn update_body(db: &mut Db, id: &str, a: &Alert, body: &str, version: i64, at: &
             Val::from(id),
         ],
     )?;
-    db.exec(
-        "INSERT INTO alert_versions (alert_id, version, body, recorded_at) VALUES ($1, $2, $3, $4)",
-        &[Val::from(id), Val::Int(version), Val::from(body), Val::from(at)],
-    )?;
-    for s in a.subjects.iter().collect::<BTreeSet<_>>() {
-        let have = db.query(
-            "SELECT 1 FROM alert_subjects WHERE subject = $1 AND alert_id = $2",
-            &[Val::from(s.as_str()), Val::from(id)],
-        )?;
-        if have.is_empty() {
-            db.exec(
-                "INSERT INTO alert_subjects (subject, alert_id) VALUES ($1, $2)",
-                &[Val::from(s.as_str()), Val::from(id)],
-            )?;
-        }
-    }
+    record_version(db, id, version, body, at, &a.subjects)?;
     audit_row(
         db,
         id,
@@ -707,6 +661,22 @@ fn update_body(db: &mut Db, id: &str, a: &Alert, body: &str, version: i64, at: &
         Some(serde_json::json!({"version": version, "tx_ids": a.tx_ids.len(), "detected_as": via})),
         None,
     )
+}
+
+/// Keeps `body` as version `version` of alert `id` and indexes its subjects (those it
+/// already had are kept once).
+fn record_version(db: &mut Db, id: &str, version: i64, body: &str, at: &str, subjects: &[String]) -> Result<()> {
+    db.exec(
+        "INSERT INTO alert_versions (alert_id, version, body, recorded_at) VALUES ($1, $2, $3, $4)",
+        &[Val::from(id), Val::Int(version), Val::from(body), Val::from(at)],
+    )?;
+    for s in subjects.iter().collect::<BTreeSet<_>>() {
+        db.exec(
+            "INSERT INTO alert_subjects (subject, alert_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[Val::from(s.as_str()), Val::from(id)],
+        )?;
+    }
+    Ok(())
 }
 
 /// The case of a new alert: the case of alerts sharing a subject with it (merged when it
