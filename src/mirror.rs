@@ -139,7 +139,7 @@ impl LegKind {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Leg {
     kind: LegKind,
     tx: Tx,
@@ -149,7 +149,7 @@ struct Leg {
 }
 
 /// A party's US cash within one leg window.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Placement {
     party: Arc<str>,
     deposits: Vec<Tx>,
@@ -157,7 +157,7 @@ struct Placement {
 }
 
 /// Netted sums of one party on one UTC day.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct DaySums {
     us: Vec<Tx>,
     cny: Vec<Tx>,
@@ -1199,10 +1199,7 @@ impl MirrorDetector {
             .days
             .iter()
             .map(|(p, m)| {
-                let v = m
-                    .iter()
-                    .map(|(d, s)| (*d, DaySums { us: s.us.clone(), cny: s.cny.clone(), mxn: s.mxn.clone() }))
-                    .collect();
+                let v = m.iter().map(|(d, s)| (*d, s.clone())).collect();
                 (p.clone(), v)
             })
             .collect();
@@ -1214,15 +1211,9 @@ impl MirrorDetector {
             self.history.iter().map(|(p, v)| (p.clone(), v.clone())).collect();
         history.sort();
         Saved {
-            open: open
-                .into_iter()
-                .map(|p| Placement { party: p.party.clone(), deposits: p.deposits.clone(), total: p.total })
-                .collect(),
+            open: open.into_iter().cloned().collect(),
             due: self.due.iter().cloned().collect(),
-            legs: legs
-                .into_iter()
-                .map(|l| Leg { kind: l.kind, tx: l.tx.clone(), broker: l.broker.clone(), used: l.used })
-                .collect(),
+            legs: legs.into_iter().cloned().collect(),
             on_ramps: sorted(self.on_ramps.iter().map(|(p, v)| (p.clone(), v.iter().cloned().collect())).collect()),
             days,
             matched: self.matched.iter().copied().collect(),
@@ -1230,11 +1221,7 @@ impl MirrorDetector {
             judged_day: self.judged_day,
             history,
             last_ts: self.last_ts,
-            spare: self
-                .spare
-                .iter()
-                .map(|p| Placement { party: p.party.clone(), deposits: p.deposits.clone(), total: p.total })
-                .collect(),
+            spare: self.spare.iter().cloned().collect(),
         }
     }
 
