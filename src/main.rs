@@ -73,6 +73,9 @@ enum Command {
         idle_exit: Option<String>,
         #[arg(long)]
         progress: Option<String>,
+        /// Alert store: a SQLite file, postgres://..., or off [default: OUT/alerts.db].
+        #[arg(long)]
+        store: Option<String>,
         /// Serve Prometheus metrics (/metrics, /health, /ready) on this address.
         #[arg(long)]
         metrics_addr: Option<String>,
@@ -432,7 +435,7 @@ fn run() -> anyhow::Result<ExitCode> {
                     set_out_dir(c, o);
                 }
                 if let Some(url) = store {
-                    c.store = (!matches!(url.as_str(), "off" | "none")).then(|| url.clone());
+                    set_store(c, url);
                 }
                 if let Some(s) = speed {
                     anyhow::ensure!(*s >= 0.0 && s.is_finite(), "--speed {s}: expected 0 or a positive factor");
@@ -461,11 +464,16 @@ fn run() -> anyhow::Result<ExitCode> {
             if let Some(h) = hold.filter(|_| metrics_addr.is_some()) {
                 use std::io::Write as _;
                 let _ = std::io::stdout().flush();
-                rt.block_on(tokio::time::sleep(h));
+                rt.block_on(async {
+                    tokio::select! {
+                        _ = tokio::time::sleep(h) => {}
+                        _ = mirrorflow::shutdown_signal() => {}
+                    }
+                });
             }
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
-        Command::Run { stdin, dir, out, idle_exit, progress, metrics_addr } => {
+        Command::Run { stdin, dir, out, idle_exit, progress, store, metrics_addr } => {
             let cfg = load_config(cli.config.as_ref(), |c| {
                 if let Some(o) = out {
                     set_out_dir(c, o);
@@ -480,6 +488,9 @@ fn run() -> anyhow::Result<ExitCode> {
                     let d =
                         mirrorflow::config::parse_duration(i).map_err(|e| anyhow::anyhow!("--idle-exit `{i}`: {e}"))?;
                     c.idle_exit = (!d.is_zero()).then_some(d);
+                }
+                if let Some(url) = store {
+                    set_store(c, url);
                 }
                 progress_flag(progress.as_ref(), c)
             })?;
@@ -704,6 +715,11 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--store`: the alert store's URL, or off.
+fn set_store(c: &mut Config, url: &str) {
+    c.store = (!matches!(url, "off" | "none")).then(|| url.to_string());
 }
 
 /// `--out`: the output directory, and the default alert store with it.

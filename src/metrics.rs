@@ -30,7 +30,27 @@ pub mod names {
     pub const MIRROR_OPEN_LEGS: &str = "mirrorflow_mirror_open_legs";
     pub const STORE_WRITE_ERRORS: &str = "mirrorflow_store_write_errors_total";
     pub const ALERT_QUEUE: &str = "mirrorflow_alert_queue_alerts";
+    pub const ALERT_QUEUE_OLDEST_AGE_SECONDS: &str = "mirrorflow_alert_queue_oldest_age_seconds";
+    pub const REVIEW_DECISIONS: &str = "mirrorflow_review_decisions_total";
+    pub const MIRROR_MATCHES: &str = "mirrorflow_mirror_matches_total";
+    pub const LAST_BATCH_SECONDS: &str = "mirrorflow_last_batch_timestamp_seconds";
+    pub const GRAPH_NODES: &str = "mirrorflow_graph_nodes";
+    pub const GRAPH_EDGES: &str = "mirrorflow_graph_edges";
+    pub const BUILD_INFO: &str = "mirrorflow_build_info";
     pub const UP: &str = "mirrorflow_up";
+
+    /// What `mirrorflow serve` exposes (the review queue; the pipeline's metrics belong to
+    /// the job).
+    pub const REVIEW: &[&str] = &[ALERT_QUEUE, ALERT_QUEUE_OLDEST_AGE_SECONDS, REVIEW_DECISIONS, BUILD_INFO, UP];
+}
+
+/// Which process is exposing metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposer {
+    /// A replay or live run: everything but the review queue.
+    Job,
+    /// `mirrorflow serve`: the review queue (`names::REVIEW`).
+    Review,
 }
 
 /// The process's metrics.
@@ -51,11 +71,23 @@ pub struct Metrics {
     /// Wall-clock now minus the newest event time (live runs; replays lag by design).
     pub event_time_lag_seconds: Gauge,
     pub watermark_seconds: Gauge,
+    /// Wall-clock Unix time the last batch went through the detectors (stall detection).
+    pub last_batch_seconds: Gauge,
     pub window_transactions: IntGauge,
+    /// The temporal graph's window: accounts (or parties) and transfers.
+    pub graph_nodes: IntGauge,
+    pub graph_edges: IntGauge,
     pub mirror_open_legs: IntGauge,
+    /// Mirror swaps matched, by `match` (linked, amount_and_time, crypto, netted).
+    pub mirror_matches: IntCounterVec,
     pub store_write_errors: IntCounter,
     /// The review queue by `severity` and `status` (set by `mirrorflow serve` on scrape).
     pub alert_queue: IntGaugeVec,
+    /// Age of the oldest alert awaiting a decision, by `severity` (serve, on scrape).
+    pub alert_queue_oldest_age_seconds: prometheus::GaugeVec,
+    /// Decisions in the append-only audit trail by the `status` moved to (serve, on
+    /// scrape: a count of an append-only table is a counter).
+    pub review_decisions: IntGaugeVec,
     pub up: IntGauge,
 }
 
@@ -92,6 +124,21 @@ fn build() -> prometheus::Result<Metrics> {
         &["severity", "status"],
     )?;
     registry.register(Box::new(alert_queue.clone()))?;
+    let alert_queue_oldest_age_seconds = prometheus::GaugeVec::new(
+        Opts::new(names::ALERT_QUEUE_OLDEST_AGE_SECONDS, "Age of the oldest alert awaiting a decision"),
+        &["severity"],
+    )?;
+    registry.register(Box::new(alert_queue_oldest_age_seconds.clone()))?;
+    // Read from the audit trail at each scrape: set, not incremented, but never falls (the
+    // trail is append-only), so it is exposed as a counter.
+    let review_decisions = IntGaugeVec::new(
+        Opts::new(names::REVIEW_DECISIONS, "Review decisions recorded, by the status moved to"),
+        &["status"],
+    )?;
+    registry.register(Box::new(CounterTyped(review_decisions.clone())))?;
+    let build_info = IntGaugeVec::new(Opts::new(names::BUILD_INFO, "The running build"), &["version"])?;
+    registry.register(Box::new(build_info.clone()))?;
+    build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     let store_write_errors = IntCounter::new(names::STORE_WRITE_ERRORS, "Alert store write batches that failed")?;
     registry.register(Box::new(store_write_errors.clone()))?;
     Ok(Metrics {
@@ -107,13 +154,50 @@ fn build() -> prometheus::Result<Metrics> {
         stage_seconds,
         event_time_lag_seconds: fgauge(names::EVENT_TIME_LAG_SECONDS, "Wall clock minus the newest event time")?,
         watermark_seconds: fgauge(names::WATERMARK_SECONDS, "The watermark, as a Unix time")?,
+        last_batch_seconds: fgauge(names::LAST_BATCH_SECONDS, "When the last batch was processed, as a Unix time")?,
         window_transactions: gauge(names::WINDOW_TRANSACTIONS, "Transactions in the event-time window")?,
+        graph_nodes: gauge(names::GRAPH_NODES, "Nodes (accounts or parties) in the temporal graph window")?,
+        graph_edges: gauge(names::GRAPH_EDGES, "Edges (transfers) in the temporal graph window")?,
         mirror_open_legs: gauge(names::MIRROR_OPEN_LEGS, "Foreign legs awaiting a mirror match")?,
+        mirror_matches: counter_vec(names::MIRROR_MATCHES, "Mirror swaps matched, by how", &["match"])?,
         store_write_errors,
         alert_queue,
+        alert_queue_oldest_age_seconds,
+        review_decisions,
         up: gauge(names::UP, "1 while the process runs")?,
         registry,
     })
+}
+
+/// Exposes a gauge family as a counter (for counts read from append-only tables).
+struct CounterTyped(IntGaugeVec);
+
+impl prometheus::core::Collector for CounterTyped {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut fams = self.0.collect();
+        for f in &mut fams {
+            f.set_field_type(prometheus::proto::MetricType::COUNTER);
+            for m in f.mut_metric() {
+                let v = m.get_gauge().get_value();
+                let mut c = prometheus::proto::Counter::default();
+                c.set_value(v);
+                m.set_counter(c);
+            }
+        }
+        fams
+    }
+}
+
+/// Times `f` as one batch of `stage`.
+pub fn timed<T>(stage: &str, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
+    let out = f();
+    metrics().stage_seconds.with_label_values(&[stage]).observe(t.elapsed().as_secs_f64());
+    out
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric names and labels are constants"));
@@ -123,12 +207,18 @@ pub fn metrics() -> &'static Metrics {
     &METRICS
 }
 
-/// The text exposition format.
-pub fn encode() -> String {
+/// The text exposition format of what `who` exposes.
+pub fn encode(who: Exposer) -> String {
     let m = metrics();
     m.up.set(1);
+    let mut fams = m.registry.gather();
+    let common = [names::BUILD_INFO, names::UP];
+    fams.retain(|f| {
+        let n = f.name();
+        common.contains(&n) || (who == Exposer::Review) == names::REVIEW.contains(&n)
+    });
     let mut buf = Vec::new();
-    let _ = TextEncoder::new().encode(&m.registry.gather(), &mut buf);
+    let _ = TextEncoder::new().encode(&fams, &mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
 
@@ -142,7 +232,7 @@ pub async fn serve_metrics(addr: SocketAddr) -> crate::Result<SocketAddr> {
     let app = axum::Router::new()
         .route(
             "/metrics",
-            get(|| async { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], encode()) }),
+            get(|| async { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], encode(Exposer::Job)) }),
         )
         .route("/health", get(|| async { "ok" }))
         .route(
@@ -164,4 +254,31 @@ pub async fn serve_metrics(addr: SocketAddr) -> crate::Result<SocketAddr> {
     });
     tracing::info!(%bound, "metrics on /metrics");
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_process_exposes_its_own_metrics_and_decisions_are_a_counter() {
+        let m = metrics();
+        m.review_decisions.with_label_values(&["dismissed"]).set(3);
+        m.rows_read.with_label_values(&["replay"]).inc_by(0);
+        let review = encode(Exposer::Review);
+        assert!(review.contains("# TYPE mirrorflow_review_decisions_total counter"), "{review}");
+        assert!(review.contains("mirrorflow_review_decisions_total{status=\"dismissed\"} 3"), "{review}");
+        assert!(review.contains("mirrorflow_build_info{version=") && review.contains("mirrorflow_up 1"));
+        assert!(!review.contains(names::ROWS_READ) && !review.contains(names::GRAPH_EDGES), "{review}");
+        let job = encode(Exposer::Job);
+        assert!(job.contains(names::ROWS_READ) && job.contains(names::GRAPH_EDGES), "{job}");
+        assert!(!job.contains(names::REVIEW_DECISIONS) && job.contains("mirrorflow_up 1"), "{job}");
+    }
+
+    #[test]
+    fn timed_observes_one_batch_of_its_stage() {
+        let before = metrics().stage_seconds.with_label_values(&["test-stage"]).get_sample_count();
+        assert_eq!(timed("test-stage", || 7), 7);
+        assert_eq!(metrics().stage_seconds.with_label_values(&["test-stage"]).get_sample_count(), before + 1);
+    }
 }

@@ -231,6 +231,9 @@ pub struct MirrorStats {
 
 impl MirrorDetector {
     pub fn new(cfg: MirrorConfig) -> Self {
+        for how in ["linked", "amount_and_time", "crypto", "netted"] {
+            crate::metrics::metrics().mirror_matches.with_label_values(&[how]);
+        }
         MirrorDetector {
             cfg,
             parties: None,
@@ -556,6 +559,7 @@ impl MirrorDetector {
         ctx: &DetectCtx,
         out: &mut Vec<Alert>,
     ) {
+        crate::metrics::metrics().mirror_matches.with_label_values(&[how]).inc();
         for id in &legs {
             if let Some(l) = self.legs.get_mut(id) {
                 l.used = true;
@@ -623,6 +627,7 @@ impl MirrorDetector {
                     self.matched.insert(t.seq);
                 }
                 self.stats.netted += 1;
+                crate::metrics::metrics().mirror_matches.with_label_values(&["netted"]).inc();
                 let alert = self.netted_alert(&party, start, d, &us, &cn, &mx, ctx);
                 self.history.entry(party.clone()).or_default().push(alert.alert_id.clone());
                 out.push(alert);

@@ -337,16 +337,30 @@ async fn whoami(State(s): State<Shared>, h: HeaderMap) -> Response {
 }
 
 /// `/metrics` (no token: Prometheus scrapes it; it holds counts, never ids): the review
-/// queue by severity and status, read from the store at each scrape.
+/// queue by severity and status, the oldest pending alert's age by severity and the
+/// decisions in the audit trail, read from the store at each scrape.
 async fn metrics_page(State(s): State<Shared>) -> Response {
-    if let Ok(counts) = with_store(&s, |st| st.counts()).await {
-        let g = &crate::metrics::metrics().alert_queue;
-        g.reset();
+    if let Ok((counts, stats)) = with_store(&s, |st| Ok((st.counts()?, st.review_stats()?))).await {
+        let m = crate::metrics::metrics();
+        m.alert_queue.reset();
         for ((status, severity), n) in counts {
-            g.with_label_values(&[severity.as_str(), status.as_str()]).set(n);
+            m.alert_queue.with_label_values(&[severity.as_str(), status.as_str()]).set(n);
+        }
+        let now = chrono::Utc::now();
+        m.alert_queue_oldest_age_seconds.reset();
+        for (severity, created) in &stats.oldest_pending {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(created) {
+                let age = (now - t.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1e3;
+                m.alert_queue_oldest_age_seconds.with_label_values(&[severity.as_str()]).set(age);
+            }
+        }
+        // every status a decision can move to, 0 until the first: rates are defined from the start
+        for status in crate::store::STATUSES.iter().filter(|s| **s != "open") {
+            m.review_decisions.with_label_values(&[status]).set(stats.decisions.get(*status).copied().unwrap_or(0));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::encode()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::encode(crate::metrics::Exposer::Review))
+        .into_response()
 }
 
 const PAGE: &str = include_str!("serve/page.html");
@@ -370,7 +384,7 @@ fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Serves until Ctrl-C.
+/// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> Result<()> {
     if opts.tokens.is_empty() {
         return Err(Error::Usage(
@@ -414,9 +428,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     tracing::info!(%addr, store = %describe, users = state.tokens.len(), "serving the review API and page");
     eprintln!("mirrorflow serve: http://{addr}/ ({describe})");
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(crate::shutdown_signal())
         .await
         .map_err(|e| Error::Internal(format!("server: {e}")))
 }

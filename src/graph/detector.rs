@@ -133,6 +133,10 @@ impl Detector for GraphDetector {
                 }
             }
         }
+        let (edges, nodes) = self.finder.graph.size();
+        let m = crate::metrics::metrics();
+        m.graph_nodes.set(nodes as i64);
+        m.graph_edges.set(edges as i64);
         Ok(alerts)
     }
 

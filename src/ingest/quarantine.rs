@@ -40,6 +40,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason.
+    pub const ALL: [Reason; 10] = [
+        Reason::BadTimestamp,
+        Reason::BadAmount,
+        Reason::NonPositiveAmount,
+        Reason::MissingField,
+        Reason::DuplicateTxId,
+        Reason::WrongColumnCount,
+        Reason::InvalidUtf8,
+        Reason::BadJson,
+        Reason::BadValue,
+        Reason::LateEvent,
+    ];
+
     /// The snake_case name used in files and the summary.
     pub fn as_str(self) -> &'static str {
         match self {

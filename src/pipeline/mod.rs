@@ -133,6 +133,16 @@ impl Pipeline {
     pub async fn run(mut self, source: Box<dyn Source>) -> Result<Summary> {
         let started = Instant::now();
         crate::metrics::READY.store(true, std::sync::atomic::Ordering::Relaxed);
+        {
+            // every series this job can count, at 0 from the start: rates and reject shares
+            // are defined before the first reject
+            let m = crate::metrics::metrics();
+            m.rows_read.with_label_values(&[&self.command]);
+            m.rows_accepted.with_label_values(&[&self.command]);
+            for r in crate::ingest::quarantine::Reason::ALL {
+                m.rows_quarantined.with_label_values(&[self.command.as_str(), r.as_str()]);
+            }
+        }
         std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
         // the alert store is written on its own thread, one transaction per batch
@@ -158,7 +168,7 @@ impl Pipeline {
         let source_task = tokio::spawn(async move {
             tokio::select! {
                 r = source.run(src_tx, src_progress) => r,
-                _ = tokio::signal::ctrl_c() => {
+                _ = crate::shutdown_signal() => {
                     tracing::warn!("interrupted: flushing what was read");
                     Ok(())
                 }
@@ -375,6 +385,7 @@ impl Pipeline {
                     let m = crate::metrics::metrics();
                     m.rows_accepted.with_label_values(&[&self.command]).inc_by(rows);
                     m.watermark_seconds.set(b as f64 / 1e6);
+                    m.last_batch_seconds.set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
                     m.event_time_lag_seconds.set(chrono::Utc::now().timestamp_micros().saturating_sub(b) as f64 / 1e6);
                     s.rows_accepted += rows;
                     first_ts = first_ts.min(a);

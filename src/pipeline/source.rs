@@ -83,7 +83,7 @@ impl Source for ReplaySource {
                 let reading = tokio::task::spawn_blocking(move || -> Result<()> {
                     let mut state = IngestState::default();
                     for r in readers.iter_mut() {
-                        while let Some(chunk) = r.next_chunk(&mut state)? {
+                        while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                             progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
                             if side.blocking_send(chunk).is_err() {
                                 return Ok(()); // pipeline stopped
@@ -97,7 +97,7 @@ impl Source for ReplaySource {
             let reading = tokio::task::spawn_blocking(move || -> Result<()> {
                 let mut state = IngestState::default();
                 for r in readers.iter_mut() {
-                    while let Some(chunk) = r.next_chunk(&mut state)? {
+                    while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                         progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
                         let (meta, batch) = rejected_only(chunk);
                         if side.blocking_send(meta).is_err() {
@@ -205,7 +205,7 @@ impl Source for StdinSource {
                                 rows_read: 0,
                             },
                         );
-                        let (batch, dups) = parser.finish(state);
+                        let (batch, dups) = crate::metrics::timed("ingest", || parser.finish(state));
                         c.batch = batch;
                         c.rejected.extend(dups);
                         c.rejected.sort_by_key(|r| r.line);
@@ -338,7 +338,7 @@ impl Source for DirSource {
                     let res = tokio::task::spawn_blocking(move || -> (IngestState, Result<bool>) {
                         let r = (|| -> Result<bool> {
                             let mut reader = open_transactions(&path, &input)?;
-                            while let Some(chunk) = reader.next_chunk(&mut st)? {
+                            while let Some(chunk) = crate::metrics::timed("ingest", || reader.next_chunk(&mut st))? {
                                 progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
                                 if out2.blocking_send(chunk).is_err() {
                                     return Ok(false);

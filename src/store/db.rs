@@ -242,28 +242,39 @@ impl Db {
     }
 
     /// Applies the migrations not applied yet (each in its own transaction, recorded in
-    /// `schema_migrations`); returns the schema version.
+    /// `schema_migrations`); returns the schema version. Processes starting together
+    /// against one store (a job, the review API) migrate one at a time: each migration's
+    /// transaction takes the store's write lock (SQLite `BEGIN IMMEDIATE`, a PostgreSQL
+    /// advisory lock) and checks again whether another process applied it meanwhile.
     pub fn migrate(&mut self, migrations: &[Migration]) -> Result<i64> {
-        self.batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )?;
-        let done = self.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?;
-        let applied = done.first().and_then(|r| r.first()).and_then(Val::int).unwrap_or(0);
-        let mut version = applied;
-        for m in migrations.iter().filter(|m| m.version > applied) {
+        let mut version = 0;
+        for m in migrations {
             let sql = match self.backend {
                 Backend::Sqlite(_) => m.sqlite,
                 Backend::Postgres(_) => m.postgres,
             };
-            self.transaction(|db| {
+            let applied = self.transaction(|db| {
+                if let Backend::Postgres(_) = db.backend {
+                    db.batch("SELECT pg_advisory_xact_lock(7262543129)")?;
+                }
+                db.batch(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+                )?;
+                let done = db.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?;
+                let applied = done.first().and_then(|r| r.first()).and_then(Val::int).unwrap_or(0);
+                if applied >= m.version {
+                    return Ok(None);
+                }
                 db.batch(sql)?;
                 db.exec(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                     &[Val::Int(m.version), Val::Text(crate::store::now())],
                 )?;
-                Ok(())
+                Ok(Some(applied))
             })?;
-            tracing::info!(version = m.version, name = m.name, backend = self.kind(), "alert store migrated");
+            if applied.is_some() {
+                tracing::info!(version = m.version, name = m.name, backend = self.kind(), "alert store migrated");
+            }
             version = m.version;
         }
         Ok(version)

@@ -63,6 +63,11 @@ const V3_INDEXES: &str = "
     CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
 ";
 
+const V4_INDEXES: &str = "
+    CREATE INDEX alerts_pending_age ON alerts (status, severity, created_at);
+    CREATE INDEX audit_action ON audit (action, after_state);
+";
+
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -95,6 +100,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue filters by typology and rule in queue order",
         sqlite: V3_INDEXES,
         postgres: V3_INDEXES,
+    },
+    Migration {
+        version: 4,
+        name: "review metrics: pending alerts' age, decisions by status",
+        sqlite: V4_INDEXES,
+        postgres: V4_INDEXES,
     },
 ];
 
@@ -173,6 +184,15 @@ pub struct QueueRow {
     pub assignee: Option<String>,
     pub case_id: String,
     pub version: i64,
+}
+
+/// What `review_stats` reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewStats {
+    /// Severity -> `created_at` (RFC 3339) of the oldest alert awaiting a decision.
+    pub oldest_pending: BTreeMap<String, String>,
+    /// Status moved to -> decisions.
+    pub decisions: BTreeMap<String, i64>,
 }
 
 /// One audit entry.
@@ -326,6 +346,31 @@ impl AlertStore {
             .db
             .query("SELECT status, severity, COUNT(*) FROM alerts GROUP BY status, severity ORDER BY 1, 2", &[])?;
         Ok(rows.iter().map(|r| ((text(&r[0]), text(&r[1])), r[2].int().unwrap_or(0))).collect())
+    }
+
+    /// The review queue's metrics: when the oldest alert still awaiting a decision (open,
+    /// in review, escalated) was stored, by severity; and the decisions in the audit trail
+    /// by the status moved to.
+    pub fn review_stats(&mut self) -> Result<ReviewStats> {
+        let rows = self.db.query(
+            "SELECT severity, MIN(created_at) FROM alerts WHERE status IN ('open', 'in_review', 'escalated') \
+             GROUP BY severity",
+            &[],
+        )?;
+        let oldest_pending = rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect();
+        let rows = self
+            .db
+            .query("SELECT after_state, COUNT(*) FROM audit WHERE action = 'status' GROUP BY after_state", &[])?;
+        let mut decisions = BTreeMap::new();
+        for r in &rows {
+            let to = serde_json::from_str::<serde_json::Value>(&text(&r[0]))
+                .ok()
+                .and_then(|v| v["status"].as_str().and_then(Status::parse));
+            if let Some(to) = to {
+                *decisions.entry(to.as_str().to_string()).or_insert(0) += r[1].int().unwrap_or(0);
+            }
+        }
+        Ok(ReviewStats { oldest_pending, decisions })
     }
 
     /// One alert (by its id or an id it superseded), with history, audit and case.

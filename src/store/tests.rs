@@ -191,3 +191,61 @@ fn exports_carry_the_evidence_and_the_sar_draft_its_key_terms() {
         assert!(export::export(&got, "pdf").is_err());
     });
 }
+
+/// Runs `f` with the URL of a fresh, empty store of each backend available.
+fn each_backend_url(f: impl Fn(&str)) {
+    let dir = tempfile::tempdir().unwrap();
+    f(dir.path().join("alerts.db").to_str().unwrap());
+    if let Some((base, url)) = fresh_pg_database() {
+        f(&url);
+        drop_pg_database(&base, &url);
+    }
+}
+
+#[test]
+fn processes_starting_together_migrate_the_store_once() {
+    each_backend_url(|url| {
+        // a job, the review API and a demo replay starting at once against one store
+        let opened: Vec<Result<()>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..4).map(|_| sc.spawn(|| AlertStore::open(url).map(drop))).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for o in opened {
+            o.unwrap();
+        }
+        let mut s = AlertStore::open(url).unwrap();
+        let rows = s.db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).unwrap();
+        let versions: Vec<i64> = rows.iter().map(|r| r[0].int().unwrap()).collect();
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn review_stats_give_the_oldest_pending_alert_and_decisions_by_status() {
+    each_backend(|s| {
+        assert_eq!(s.review_stats().unwrap(), ReviewStats::default());
+        let a = alert("mirror_swap", &["US1"], &["t1"], "100.00");
+        let b = alert("mirror_swap", &["US2"], &["t2"], "200.00");
+        let mut c = alert("mirror_swap", &["US3"], &["t3"], "300.00");
+        c.severity = Severity::Critical;
+        s.put(&[a.clone()]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        s.put(&[b.clone(), c.clone()]).unwrap();
+        s.decide(&a.alert_id, "escalated", "ana", None).unwrap();
+        s.decide(&b.alert_id, "dismissed", "ana", Some("payroll")).unwrap();
+        s.decide(&c.alert_id, "in_review", "bob", None).unwrap();
+        let st = s.review_stats().unwrap();
+        let mut created = |id: &str| s.get(id).unwrap().unwrap().created_at;
+        // b is dismissed: the oldest pending high alert is a (escalated), then c (critical)
+        assert_eq!(st.oldest_pending.get("high"), Some(&created(&a.alert_id)));
+        assert_eq!(st.oldest_pending.get("critical"), Some(&created(&c.alert_id)));
+        assert_eq!(st.oldest_pending.len(), 2);
+        let want: BTreeMap<String, i64> =
+            [("dismissed", 1), ("escalated", 1), ("in_review", 1)].iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        assert_eq!(st.decisions, want);
+        // notes and assignments are not decisions
+        s.note(&a.alert_id, "called the branch", "ana").unwrap();
+        s.assign(&a.alert_id, "bob", "ana").unwrap();
+        assert_eq!(s.review_stats().unwrap().decisions, want);
+    });
+}

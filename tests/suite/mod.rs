@@ -6,6 +6,7 @@ mod graph;
 mod ingest;
 mod live;
 mod mirror;
+mod observability;
 mod replay;
 mod rules;
 mod serve;

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 
 use super::common::*;
 
-struct Server {
-    child: Child,
-    addr: String,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) addr: String,
 }
 
 impl Drop for Server {
@@ -21,7 +21,7 @@ impl Drop for Server {
     }
 }
 
-fn start(store: &str) -> Server {
+pub(super) fn start(store: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(["serve", "--store", store, "--addr", "127.0.0.1:0"])
         .env("MIRRORFLOW_TOKENS", "ana=token-of-ana-123,bob=token-of-bob-456")
@@ -38,7 +38,7 @@ fn start(store: &str) -> Server {
 }
 
 /// One HTTP/1.1 request; (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+pub(super) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
