@@ -336,6 +336,14 @@ async fn whoami(State(s): State<Shared>, h: HeaderMap) -> Response {
     }
 }
 
+/// `/ready`: 200 once the store answers (a load balancer sends analysts here only then).
+async fn ready(State(s): State<Shared>) -> Response {
+    match with_store(&s, |st| st.counts()).await {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the alert store is not available").into_response(),
+    }
+}
+
 /// `/metrics` (no token: Prometheus scrapes it; it holds counts, never ids): the review
 /// queue by severity and status, the oldest pending alert's age by severity and the
 /// decisions in the audit trail, read from the store at each scrape.
@@ -371,6 +379,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }))
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics_page))
         .route("/api/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/api/whoami", get(whoami))

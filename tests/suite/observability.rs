@@ -342,8 +342,18 @@ fn prometheus_scrapes_a_replay_and_the_review_api_and_every_dashboard_query_retu
         let q = format!(r#"sum(mirrorflow_alerts_total{{rule="{rule}"}})"#);
         assert_eq!(scalar(p, &q), n.as_f64().unwrap(), "alerts of rule {rule}");
     }
-    // the queue holds every alert, by severity as written
+    // the queue holds every alert, by severity as written; counted from alerts.jsonl too
     let alerts = jsonl(&out.join("alerts.jsonl"));
+    let mut by_typology: BTreeMap<&str, f64> = BTreeMap::new();
+    for a in &alerts {
+        *by_typology.entry(a["typology"].as_str().unwrap()).or_default() += 1.0;
+    }
+    assert!(by_typology.len() >= 5, "{by_typology:?}");
+    for (typology, n) in &by_typology {
+        let q = format!(r#"sum(mirrorflow_alerts_total{{typology="{typology}"}})"#);
+        assert_eq!(scalar(p, &q), *n, "alerts of {typology} in alerts.jsonl");
+    }
+    assert_eq!(http(&review.addr, "GET", "/ready", None, None).0, 200);
     assert_eq!(scalar(p, r#"sum(mirrorflow_alert_queue_alerts{job="mirrorflow-review"})"#), alerts.len() as f64);
     let critical = alerts.iter().filter(|a| a["severity"] == "critical").count() as f64;
     assert_eq!(scalar(p, r#"sum(mirrorflow_alerts_total{severity="critical"}) or vector(0)"#), critical);
