@@ -140,6 +140,11 @@ fn promtool_passes_the_scrape_config_and_the_alerting_rules_with_their_tests() {
     }
 }
 
+/// "1.94" / "1.94.1" as numbers.
+fn version(v: &str) -> Vec<u32> {
+    v.split('.').map(|x| x.parse().unwrap()).collect()
+}
+
 /// `docker-compose.yml` parses (Compose v2 itself), and everything it points into the
 /// repository exists: build contexts and Dockerfiles, bind-mounted files and directories,
 /// the mirrorflow config it passes; host ports do not clash; Prometheus gets the scrape
@@ -172,7 +177,19 @@ fn the_compose_file_is_valid_and_everything_it_mounts_exists() {
             let df = ctx.join(b["dockerfile"].as_str().unwrap_or("Dockerfile"));
             assert!(df.is_file(), "{name}: {df:?}");
             let text = std::fs::read_to_string(&df).unwrap();
-            assert!(text.matches("\nFROM ").count() + usize::from(text.starts_with("FROM ")) >= 2, "multi-stage");
+            let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+            assert!(froms.len() >= 2, "{name}: a multi-stage build: {froms:?}");
+            // the builder's toolchain is at least the crate's rust-version
+            let want = version(
+                std::fs::read_to_string(root().join("Cargo.toml"))
+                    .unwrap()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("rust-version = "))
+                    .unwrap()
+                    .trim_matches('"'),
+            );
+            let rust = froms[0].split_whitespace().nth(1).and_then(|i| i.strip_prefix("rust:")).expect("a rust builder");
+            assert!(version(rust.split('-').next().unwrap()) >= want, "{name}: builder {rust} older than {want:?}");
         }
         for v in s["volumes"].as_array().into_iter().flatten() {
             if v["type"] == "bind" {
