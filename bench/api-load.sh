@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Load test of the review API (issue 6): 100,000 stored alerts, `mirrorflow serve` on
-# loopback, `wrk` (installed from the system packages when missing) with 200 concurrent
-# connections on the queue page and on alert pages; prints wrk's latency distribution.
+# Load test of the review API (issue 6): 100,000 stored alerts (a tenth of them already
+# decided), `mirrorflow serve` on loopback, `wrk` (installed from the system packages when
+# missing) with 200 concurrent connections on the queue page and on alert pages, and the
+# Prometheus scrape of /metrics (issue 7: the queue, its oldest pending alert and the
+# decisions, read from the store at each scrape) with 4 connections; prints wrk's latency
+# distribution.
 # Usage: bench/api-load.sh [ALERTS] [SECONDS]   (uses target/release/mirrorflow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,22 @@ for i in range(n):
         "narrative": "Load-test alert.", "status": "open"}))
 PY
     $bin alerts --store "$dir/alerts.db" import "$dir/alerts.jsonl"
+    # a tenth decided, through the audit trail as the workflow writes it
+    python3 - "$dir/alerts.db" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT alert_id FROM alerts ORDER BY alert_id").fetchall()
+to = ["dismissed", "escalated", "in_review", "reported"]
+with db:
+    for i, (aid,) in enumerate(rows[::10]):
+        st = to[i % 4]
+        prev = "escalated" if st == "reported" else "open"
+        db.execute("UPDATE alerts SET status = ? WHERE alert_id = ?", (st, aid))
+        db.execute("INSERT INTO audit (alert_id, at, actor, action, before_state, after_state, reason) "
+                   "VALUES (?, '2026-02-01T00:00:00.000000Z', 'load', 'status', ?, ?, ?)",
+                   (aid, json.dumps({"status": prev}, separators=(",", ":")),
+                    json.dumps({"status": st}, separators=(",", ":")), "load test" if st == "dismissed" else None))
+PY
 fi
 port=18089
 MIRRORFLOW_TOKENS="load=load-test-token-1" MIRRORFLOW_LOG=warn $bin serve --store "$dir/alerts.db" --addr 127.0.0.1:$port &
@@ -56,3 +75,6 @@ echo "== queue pages (200 connections, ${secs}s, $n alerts)"
 wrk -t2 -c200 -d"${secs}s" --latency -s "$dir/queue.lua" "http://127.0.0.1:$port" | grep -E "Latency|50%|90%|99%|Requests/sec|requests in|Non-2xx"
 echo "== alert pages (200 connections, ${secs}s)"
 wrk -t2 -c200 -d"${secs}s" --latency -s "$dir/alert.lua" "http://127.0.0.1:$port" | grep -E "Latency|50%|90%|99%|Requests/sec|requests in|Non-2xx"
+echo "== /metrics scrapes (4 connections, ${secs}s)"
+wrk -t2 -c4 -d"${secs}s" --latency "http://127.0.0.1:$port/metrics" | grep -E "Latency|50%|90%|99%|Requests/sec|requests in|Non-2xx"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E "^mirrorflow_(review_decisions_total|alert_queue_oldest)" | head -8

@@ -65,8 +65,8 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// USD moved through alerted patterns, by `typology`.
     pub alert_value_usd: prometheus::CounterVec,
-    /// Time per stage and batch: `ingest`, `detect`, and each detector (`rules`, `graph`,
-    /// `peel`, `mirror`), `store`.
+    /// Time per stage and batch: `ingest` (read and parse), each detector (`rules`, `graph`,
+    /// `graph_peel`, `mirror`), `store`.
     pub stage_seconds: HistogramVec,
     /// Wall-clock now minus the newest event time (live runs; replays lag by design).
     pub event_time_lag_seconds: Gauge,

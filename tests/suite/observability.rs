@@ -188,7 +188,8 @@ fn the_compose_file_is_valid_and_everything_it_mounts_exists() {
                     .unwrap()
                     .trim_matches('"'),
             );
-            let rust = froms[0].split_whitespace().nth(1).and_then(|i| i.strip_prefix("rust:")).expect("a rust builder");
+            let rust =
+                froms[0].split_whitespace().nth(1).and_then(|i| i.strip_prefix("rust:")).expect("a rust builder");
             assert!(version(rust.split('-').next().unwrap()) >= want, "{name}: builder {rust} older than {want:?}");
         }
         for v in s["volumes"].as_array().into_iter().flatten() {
@@ -386,7 +387,10 @@ fn prometheus_scrapes_a_replay_and_the_review_api_and_every_dashboard_query_retu
     let swaps = alerts.iter().filter(|a| a["rule_id"] == "mirror_swap").count() as f64;
     assert_eq!(scalar(p, r#"sum(mirrorflow_mirror_matches_total{match!="netted"})"#), swaps);
     assert!(scalar(p, "mirrorflow_graph_edges") > 0.0 && scalar(p, "mirrorflow_graph_nodes") > 0.0);
-    assert!(scalar(p, r#"sum(mirrorflow_stage_duration_seconds_count{stage="ingest"})"#) > 0.0);
+    for stage in ["ingest", "rules", "graph", "graph_peel", "mirror", "store"] {
+        let q = format!(r#"sum(mirrorflow_stage_duration_seconds_count{{stage="{stage}"}})"#);
+        assert!(scalar(p, &q) > 0.0, "no batch timed in stage {stage}");
+    }
 
     // every dashboard query evaluates and returns data
     let queries = dashboard_queries(&t);
