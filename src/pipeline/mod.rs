@@ -144,6 +144,9 @@ impl Pipeline {
             }
         }
         std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        if self.command == "run" {
+            keep_previous_outputs(&self.out_dir)?;
+        }
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
         // the alert store is written on its own thread, one transaction per batch
         let store = match &self.store {
@@ -456,6 +459,30 @@ impl Pipeline {
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
         Ok(s)
     }
+}
+
+/// A live job restarted (a crash, a deploy, `restart: unless-stopped`) must not erase what
+/// the previous run wrote: its `alerts.jsonl`, `quarantine.jsonl` and `summary.json` are
+/// renamed with the time they were last written (`alerts.20260130T101500Z.jsonl`), so each
+/// run's files stay whole and reconcile on their own. (A replay recomputes its outputs and
+/// overwrites them.)
+fn keep_previous_outputs(dir: &std::path::Path) -> Result<()> {
+    for name in ["alerts.jsonl", "quarantine.jsonl", "summary.json"] {
+        let path = dir.join(name);
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let when: chrono::DateTime<chrono::Utc> =
+            meta.modified().map(Into::into).unwrap_or_else(|_| chrono::Utc::now());
+        let (stem, ext) = name.split_once('.').expect("names have an extension");
+        let mut kept = dir.join(format!("{stem}.{}.{ext}", when.format("%Y%m%dT%H%M%SZ")));
+        let mut n = 1;
+        while kept.exists() {
+            kept = dir.join(format!("{stem}.{}-{n}.{ext}", when.format("%Y%m%dT%H%M%SZ")));
+            n += 1;
+        }
+        std::fs::rename(&path, &kept).map_err(|e| Error::io(&path, e))?;
+        tracing::info!(from = %path.display(), to = %kept.display(), "kept the previous run's output");
+    }
+    Ok(())
 }
 
 /// Drops rows outside `[from, to)`; returns the rest and how many were dropped.

@@ -88,3 +88,35 @@ fn a_followed_directory_reads_each_new_file_once_and_ignores_partial_ones() {
     assert_eq!(s["quarantined_by_reason"]["duplicate_tx_id"], 1);
     assert_eq!(ordered_ids(&out), ["d1", "d2", "d3"]);
 }
+
+/// A restarted live job keeps what the previous run wrote (renamed with its time) and
+/// starts its own files: each run's files reconcile on their own.
+#[test]
+fn a_restarted_live_job_keeps_the_previous_runs_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let run = |rows: &[(&str, i64)], extra: &str| {
+        let mut input: String = rows.iter().map(|(id, t)| json_row(id, *t) + "\n").collect();
+        input.push_str(extra);
+        let o = mirrorflow(
+            &["run", "--stdin", "--progress", "off", "--out", out.to_str().unwrap()],
+            Some(input.as_bytes()),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&[("a1", 0), ("a2", 60)], "not json\n");
+    let first = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    run(&[("b1", 120)], "");
+    assert_eq!(summary(&out)["rows_read"], 1, "the second run's own summary");
+    let mut kept: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.matches('.').count() == 2)
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(kept[0].starts_with("alerts.") && kept[1].starts_with("quarantine.") && kept[2].starts_with("summary."));
+    assert_eq!(std::fs::read_to_string(out.join(&kept[2])).unwrap(), first);
+    assert_eq!(jsonl(&out.join(&kept[1])).len(), 1, "the first run's reject is kept");
+    assert!(jsonl(&out.join("quarantine.jsonl")).is_empty());
+}
