@@ -173,6 +173,7 @@ impl Pipeline {
                 r = source.run(src_tx, src_progress) => r,
                 _ = crate::shutdown_signal() => {
                     tracing::warn!("interrupted: flushing what was read");
+                    source::STOPPING.store(true, Ordering::Relaxed);
                     Ok(())
                 }
             }

@@ -136,6 +136,10 @@ impl Source for ReplaySource {
     }
 }
 
+/// Set when the job is asked to stop: sources whose reading outlives their future (the
+/// stdin batcher runs on a blocking thread) release what they hold and end.
+pub static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Live NDJSON lines on standard input.
 pub struct StdinSource {
     input: InputConfig,
@@ -212,7 +216,13 @@ impl Source for StdinSource {
                         Some(c)
                     };
                 loop {
-                    match lines_rx.recv_timeout(pause) {
+                    // asked to stop: the lines already read are taken, then the input ends
+                    let next = if STOPPING.load(Ordering::Relaxed) {
+                        lines_rx.try_recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                    } else {
+                        lines_rx.recv_timeout(pause)
+                    };
+                    match next {
                         Ok(Ok(buf)) => {
                             line += 1;
                             let rec = buf.trim_ascii();

@@ -120,3 +120,49 @@ fn a_restarted_live_job_keeps_the_previous_runs_outputs() {
     assert_eq!(jsonl(&out.join(&kept[1])).len(), 1, "the first run's reject is kept");
     assert!(jsonl(&out.join("quarantine.jsonl")).is_empty());
 }
+
+/// SIGTERM (what `docker stop` sends) ends a live job cleanly while its input is still
+/// open: what was read goes through the stages, the outputs are written and reconcile.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_live_job_with_its_outputs_written() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(["run", "--stdin", "--progress", "off", "--out", out.to_str().unwrap()])
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (id, t) in [("a1", 0), ("a2", 60), ("a3", 120)] {
+        writeln!(stdin, "{}", json_row(id, t)).unwrap();
+    }
+    writeln!(stdin, "not json").unwrap();
+    stdin.flush().unwrap();
+    // the job is up once the store exists; then the rows are in its reader
+    let t = std::time::Instant::now();
+    while !out.join("alerts.db").exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "the job did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let k = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(k.success());
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "still running 20 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(stdin);
+    assert!(status.success(), "{status:?}");
+    let s = summary(&out);
+    assert_eq!((s["rows_read"].as_u64(), s["rows_accepted"].as_u64()), (Some(4), Some(3)), "{s:#}");
+    assert_eq!(s["reconciled"], true);
+}
