@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 secs=${2:-20}
-bin=target/release/mirrorflow
+bin=${MIRRORFLOW_BIN:-target/release/mirrorflow}
 dir=bench-data/api-load-$n
 command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null
 mkdir -p "$dir"
