@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::alerts::{Alert, Status};
+use crate::alerts::{Alert, Severity, Status};
 use crate::error::{Error, Result};
 use db::{Db, Migration, Val};
 
@@ -63,10 +63,62 @@ const V3_INDEXES: &str = "
     CREATE INDEX alerts_rule_rank ON alerts (rule_id, severity_rank DESC, first_ts, alert_id);
 ";
 
-const V4_INDEXES: &str = "
-    CREATE INDEX alerts_pending_age ON alerts (status, severity, created_at);
-    CREATE INDEX audit_action ON audit (action, after_state);
-";
+/// Review metrics without scanning the alerts: the pending alerts' age by an index seek
+/// per (status, severity), decisions by the audit's action, and the queue's counts by
+/// status and severity kept in `queue_counts` by triggers (a scrape reads a few rows however
+/// many alerts the store holds).
+macro_rules! v4_common {
+    () => {
+        "
+        CREATE INDEX alerts_pending_age ON alerts (status, severity, created_at);
+        CREATE INDEX audit_action ON audit (action, after_state);
+        CREATE TABLE queue_counts (status TEXT NOT NULL, severity TEXT NOT NULL, n BIGINT NOT NULL,
+            PRIMARY KEY (status, severity));
+        INSERT INTO queue_counts (status, severity, n) SELECT status, severity, COUNT(*) FROM alerts GROUP BY status, severity;
+        "
+    };
+}
+
+const V4_SQLITE: &str = concat!(
+    v4_common!(),
+    "
+    CREATE TRIGGER queue_counts_insert AFTER INSERT ON alerts BEGIN
+        INSERT INTO queue_counts (status, severity, n) VALUES (NEW.status, NEW.severity, 1)
+            ON CONFLICT (status, severity) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER queue_counts_update AFTER UPDATE OF status, severity ON alerts
+        WHEN OLD.status <> NEW.status OR OLD.severity <> NEW.severity BEGIN
+        UPDATE queue_counts SET n = n - 1 WHERE status = OLD.status AND severity = OLD.severity;
+        INSERT INTO queue_counts (status, severity, n) VALUES (NEW.status, NEW.severity, 1)
+            ON CONFLICT (status, severity) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER queue_counts_delete AFTER DELETE ON alerts BEGIN
+        UPDATE queue_counts SET n = n - 1 WHERE status = OLD.status AND severity = OLD.severity;
+    END;
+    "
+);
+
+const V4_POSTGRES: &str = concat!(
+    v4_common!(),
+    "
+    CREATE FUNCTION queue_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            UPDATE queue_counts SET n = n - 1 WHERE status = OLD.status AND severity = OLD.severity;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO queue_counts (status, severity, n) VALUES (NEW.status, NEW.severity, 1)
+                ON CONFLICT (status, severity) DO UPDATE SET n = queue_counts.n + 1;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER queue_counts_insert AFTER INSERT OR DELETE ON alerts
+        FOR EACH ROW EXECUTE FUNCTION queue_counts_keep();
+    CREATE TRIGGER queue_counts_update AFTER UPDATE OF status, severity ON alerts
+        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.severity IS DISTINCT FROM NEW.severity)
+        EXECUTE FUNCTION queue_counts_keep();
+    "
+);
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -103,9 +155,9 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "review metrics: pending alerts' age, decisions by status",
-        sqlite: V4_INDEXES,
-        postgres: V4_INDEXES,
+        name: "review metrics: pending alerts' age, decisions by status, queue counts",
+        sqlite: V4_SQLITE,
+        postgres: V4_POSTGRES,
     },
 ];
 
@@ -342,9 +394,8 @@ impl AlertStore {
 
     /// Counts by status and severity (the open queue's shape).
     pub fn counts(&mut self) -> Result<BTreeMap<(String, String), i64>> {
-        let rows = self
-            .db
-            .query("SELECT status, severity, COUNT(*) FROM alerts GROUP BY status, severity ORDER BY 1, 2", &[])?;
+        let rows =
+            self.db.query("SELECT status, severity, n FROM queue_counts WHERE n > 0 ORDER BY status, severity", &[])?;
         Ok(rows.iter().map(|r| ((text(&r[0]), text(&r[1])), r[2].int().unwrap_or(0))).collect())
     }
 
@@ -352,12 +403,22 @@ impl AlertStore {
     /// in review, escalated) was stored, by severity; and the decisions in the audit trail
     /// by the status moved to.
     pub fn review_stats(&mut self) -> Result<ReviewStats> {
-        let rows = self.db.query(
-            "SELECT severity, MIN(created_at) FROM alerts WHERE status IN ('open', 'in_review', 'escalated') \
-             GROUP BY severity",
-            &[],
-        )?;
-        let oldest_pending = rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect();
+        // one index seek per (status, severity): no scan of the pending alerts
+        let mut oldest_pending: BTreeMap<String, String> = BTreeMap::new();
+        for status in ["open", "in_review", "escalated"] {
+            for severity in Severity::ALL {
+                let r = self.db.query(
+                    "SELECT MIN(created_at) FROM alerts WHERE status = $1 AND severity = $2",
+                    &[Val::from(status), Val::from(severity.as_str())],
+                )?;
+                if let Some(t) = r.first().and_then(|r| r[0].text()) {
+                    let e = oldest_pending.entry(severity.as_str().to_string()).or_insert_with(|| t.to_string());
+                    if t < e.as_str() {
+                        *e = t.to_string();
+                    }
+                }
+            }
+        }
         let rows = self
             .db
             .query("SELECT after_state, COUNT(*) FROM audit WHERE action = 'status' GROUP BY after_state", &[])?;

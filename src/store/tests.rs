@@ -249,3 +249,35 @@ fn review_stats_give_the_oldest_pending_alert_and_decisions_by_status() {
         assert_eq!(s.review_stats().unwrap().decisions, want);
     });
 }
+
+/// The trigger-kept queue counts equal a count over the alerts.
+fn assert_counts_true(s: &mut AlertStore) {
+    let rows = s.db.query("SELECT status, severity, COUNT(*) FROM alerts GROUP BY status, severity", &[]).unwrap();
+    let want: BTreeMap<(String, String), i64> =
+        rows.iter().map(|r| ((text(&r[0]), text(&r[1])), r[2].int().unwrap())).collect();
+    assert_eq!(s.counts().unwrap(), want);
+}
+
+#[test]
+fn queue_counts_follow_inserts_decisions_and_redetections() {
+    each_backend(|s| {
+        assert!(s.counts().unwrap().is_empty());
+        let a = alert("mirror_swap", &["US1", "CN1"], &["t1", "t2"], "1000.50");
+        let b = alert("mirror_swap", &["US2"], &["t5"], "10.00");
+        s.put(&[a.clone(), b.clone()]).unwrap();
+        assert_counts_true(s);
+        // re-detected with more evidence and a higher severity: the count moves with it
+        let mut richer = alert("mirror_swap", &["US1", "CN1", "MX1"], &["t1", "t2", "t3"], "1500.00");
+        richer.severity = Severity::Critical;
+        assert_eq!(s.put(&[richer]).unwrap().updated, 1);
+        assert_counts_true(s);
+        s.decide(&a.alert_id, "in_review", "ana", None).unwrap();
+        s.decide(&a.alert_id, "escalated", "ana", None).unwrap();
+        s.decide(&b.alert_id, "dismissed", "ana", Some("known payroll")).unwrap();
+        assert_counts_true(s);
+        let c = s.counts().unwrap();
+        assert_eq!(c.get(&("escalated".into(), "critical".into())), Some(&1));
+        assert_eq!(c.get(&("dismissed".into(), "high".into())), Some(&1));
+        assert_eq!(c.len(), 2, "{c:?}");
+    });
+}
