@@ -170,6 +170,39 @@ impl JsonlAlertSink {
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush().map_err(|e| Error::io(&self.path, e))
     }
+
+    /// Flushes, then rewrites the file in a canonical order: by `last_ts`, `first_ts`,
+    /// `rule_id`, `alert_id`. Alerts are written as detectors complete them, and which
+    /// batch completes an alert depends on how rows were batched (adaptive micro-batches,
+    /// detectors running side by side); a finished replay's file is then the same bytes
+    /// for the same input and config. Written beside the file and renamed over it.
+    pub fn finish_sorted(&mut self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Key {
+            last_ts: String,
+            first_ts: String,
+            rule_id: String,
+            alert_id: String,
+        }
+        self.flush()?;
+        let text = std::fs::read_to_string(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut lines: Vec<(Key, &str)> = Vec::with_capacity(self.written as usize);
+        for l in text.lines() {
+            let k: Key = serde_json::from_str(l).map_err(|e| Error::io(&self.path, e.into()))?;
+            lines.push((k, l));
+        }
+        lines.sort_by(|(a, _), (b, _)| {
+            (&a.last_ts, &a.first_ts, &a.rule_id, &a.alert_id).cmp(&(&b.last_ts, &b.first_ts, &b.rule_id, &b.alert_id))
+        });
+        let tmp = self.path.with_extension("jsonl.tmp");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
+        for (_, l) in &lines {
+            out.write_all(l.as_bytes()).and_then(|_| out.write_all(b"\n")).map_err(|e| Error::io(&tmp, e))?;
+        }
+        out.flush().map_err(|e| Error::io(&tmp, e))?;
+        drop(out);
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
 }
 
 #[cfg(test)]
