@@ -724,7 +724,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
             Val::Text(at.clone()),
         ],
     )?;
-    record_version(db, &a.alert_id, 1, &body, &at, &a.subjects)?;
+    record_version(db, &a.alert_id, 1, &body, &at, &case_keys(a))?;
     audit_row(
         db,
         &a.alert_id,
@@ -756,7 +756,7 @@ fn update_body(db: &mut Db, id: &str, a: &Alert, body: &str, version: i64, at: &
             Val::from(id),
         ],
     )?;
-    record_version(db, id, version, body, at, &a.subjects)?;
+    record_version(db, id, version, body, at, &case_keys(a))?;
     audit_row(
         db,
         id,
@@ -767,6 +767,22 @@ fn update_body(db: &mut Db, id: &str, a: &Alert, body: &str, version: i64, at: &
         Some(serde_json::json!({"version": version, "tx_ids": a.tx_ids.len(), "detected_as": via})),
         None,
     )
+}
+
+/// Case keys beyond the subjects start with this: the party an alert's accounts were
+/// resolved into (`details.party` of a mirror alert: accounts joined by customer id or a
+/// shared phone or device), so a network's alerts form one case even when they share no
+/// account. Kept in `alert_subjects` only: the alert itself is as detected.
+const PARTY_KEY: &str = "party:";
+
+/// What ties an alert into a case: its subjects and, where the detector resolved one, its
+/// party.
+fn case_keys(a: &Alert) -> Vec<String> {
+    let mut keys = a.subjects.clone();
+    if let Some(p) = a.details.get("party").and_then(|p| p.as_str()).filter(|p| p.starts_with(PARTY_KEY)) {
+        keys.push(p.to_string());
+    }
+    keys
 }
 
 /// Keeps `body` as version `version` of alert `id` and indexes its subjects (those it
@@ -789,14 +805,15 @@ fn record_version(db: &mut Db, id: &str, version: i64, body: &str, at: &str, sub
 /// bridges several), or a new one named after the alert.
 fn case_for(db: &mut Db, a: &Alert) -> Result<String> {
     let mut cases: BTreeSet<String> = BTreeSet::new();
-    for s in a.subjects.iter().collect::<BTreeSet<_>>() {
+    for s in case_keys(a).iter().collect::<BTreeSet<_>>() {
         let rows = db.query(
             "SELECT a.case_id, (SELECT COUNT(*) FROM alert_subjects x WHERE x.subject = $1) \
              FROM alert_subjects s JOIN alerts a ON a.alert_id = s.alert_id WHERE s.subject = $2",
             &[Val::from(s.as_str()), Val::from(s.as_str())],
         )?;
         for r in rows {
-            if r[1].int().unwrap_or(0) <= CASE_HUB_ALERTS {
+            // a party is at most `parties.max-party-accounts` accounts: never a hub
+            if s.starts_with(PARTY_KEY) || r[1].int().unwrap_or(0) <= CASE_HUB_ALERTS {
                 cases.insert(text(&r[0]));
             }
         }

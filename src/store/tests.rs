@@ -281,3 +281,23 @@ fn queue_counts_follow_inserts_decisions_and_redetections() {
         assert_eq!(c.len(), 2, "{c:?}");
     });
 }
+
+#[test]
+fn a_partys_alerts_form_one_case_without_a_shared_account() {
+    each_backend(|s| {
+        // two swaps of one party (accounts joined by a shared phone): no account in common
+        let mut a = alert("mirror_swap", &["US1", "CN1", "C1"], &["t1"], "12000.00");
+        let mut b = alert("mirror_swap", &["US2", "MX2", "C2"], &["t2"], "9000.00");
+        let mut c = alert("mirror_swap", &["US3", "CN3", "C3"], &["t3"], "7000.00");
+        a.details["party"] = serde_json::json!("party:US1");
+        b.details["party"] = serde_json::json!("party:US1");
+        c.details["party"] = serde_json::json!("party:US3");
+        s.put(&[a.clone(), b.clone(), c.clone()]).unwrap();
+        let got = s.get(&b.alert_id).unwrap().unwrap();
+        assert_eq!(got.case_id, s.get(&a.alert_id).unwrap().unwrap().case_id);
+        assert_ne!(got.case_id, s.get(&c.alert_id).unwrap().unwrap().case_id);
+        assert_eq!(s.case(&got.case_id).unwrap().len(), 2);
+        // the alert is kept as detected: the party is a case key, not a subject
+        assert_eq!(got.alert.subjects, ["US2", "MX2", "C2"]);
+    });
+}
