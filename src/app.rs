@@ -103,14 +103,14 @@ pub async fn replay_with(
 ) -> Result<Summary> {
     let from = args.from.as_deref().map(|v| parse_time_flag("--from", v)).transpose()?;
     let to = args.to.as_deref().map(|v| parse_time_flag("--to", v)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            return Err(Error::Usage(format!(
-                "--from {} is not before --to {}",
-                args.from.as_deref().unwrap_or(""),
-                args.to.as_deref().unwrap_or("")
-            )));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(Error::Usage(format!(
+            "--from {} is not before --to {}",
+            args.from.as_deref().unwrap_or(""),
+            args.to.as_deref().unwrap_or("")
+        )));
     }
     let ledger: Ledger = discover(path)?;
     let side = load_side_tables(ledger.accounts.as_deref(), ledger.fx_rates.as_deref(), cfg)?;

@@ -567,7 +567,7 @@ impl RawConfig {
         let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
         let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
         let pair_memory_us = match parse_duration(&self.graph.pair_memory) {
-            Ok(d) => (!d.is_zero()).then(|| d.as_micros() as i64),
+            Ok(d) => (!d.is_zero()).then_some(d.as_micros() as i64),
             Err(e) => {
                 errs.push(format!("`graph.pair-memory`: {e}"));
                 None

@@ -770,7 +770,7 @@ impl MirrorDetector {
                     "fx_rate_usd_per_unit": rate_of(ctx, t),
                     "value_vs_us_cash_pct": (pct(t.usd, p.total) * 100.0).round() / 100.0,
                     "time_gap_hours": hours(gap),
-                    "linked_to_us_accounts": parties.same(&broker, us_accounts[0]) || us_accounts.iter().any(|a| parties.same(a, broker)),
+                    "linked_to_us_accounts": parties.same(broker, us_accounts[0]) || us_accounts.iter().any(|a| parties.same(a, broker)),
                 })
             })
             .collect();

@@ -226,7 +226,7 @@ impl Layout {
             // Old enough that tuition season never looks like a brand-new account.
             s.opened_at = Some(-(r.range(200, 1_400) as i32));
             let off = l.students.offset(idx);
-            if off % 4 != 0 {
+            if !off.is_multiple_of(4) {
                 // dorm rooms: students share an address in groups of four
                 s.address = link(idx - off % 4);
             }

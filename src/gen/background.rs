@@ -177,7 +177,7 @@ impl<'a> Background<'a> {
         let semimonthly_day = (wd < 5 && (dom == 1 || dom == 15)) || (wd == 0 && matches!(dom, 2 | 3 | 16 | 17));
         for e in 0..n_emp {
             let semimonthly = e % 3 == 0;
-            let pays = if semimonthly { semimonthly_day } else { wd == 4 && (week as u64 + e) % 2 == 0 };
+            let pays = if semimonthly { semimonthly_day } else { wd == 4 && (week as u64 + e).is_multiple_of(2) };
             if !pays {
                 continue;
             }
@@ -268,7 +268,7 @@ impl<'a> Background<'a> {
             for s in 0..l.students.len {
                 let h = self.fixed(4, (s as u64) << 16 | year as u64);
                 let family_day = first + (h % len) as u32;
-                let direct = (h >> 20) % 2 == 0;
+                let direct = (h >> 20).is_multiple_of(2);
                 let student_day = family_day + 1 + ((h >> 24) % 3) as u32;
                 let usd = (9_000 + (self.fixed(5, s as u64) % 19_000) as i64) * 100;
                 let (student, family, university) = (l.students.start + s, l.families.at(s), l.universities.at(s));
@@ -533,7 +533,7 @@ impl<'a> Background<'a> {
                 let b = l.foreign_buyers.pick(&mut self.rng);
                 let w = l.wholesalers.pick(&mut self.rng);
                 let usd = self.rng.skewed(800_000, 7_000_000, 2) / 100 * 100;
-                let mexican = l.foreign_buyers.offset(b) % 4 == 0 || l.foreign_buyers.offset(b) % 4 == 3;
+                let mexican = l.foreign_buyers.offset(b).is_multiple_of(4) || l.foreign_buyers.offset(b) % 4 == 3;
                 let ts = self.t(13, 18);
                 let (amount, cur) = if mexican && self.rng.below(5) < 2 {
                     (self.fx.amount_for_usd(usd, 0, Cur::Mxn, self.day), Cur::Mxn)

@@ -74,7 +74,7 @@ pub(crate) fn push_amount(out: &mut Vec<u8>, v: i128) {
     let mut frac = (v % AMOUNT_ONE) as u64;
     if frac != 0 {
         let mut width = 18;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

@@ -202,10 +202,10 @@ impl Pipeline {
                 if ord_tx.send(Ordered::Meta { read: rows_read, rejected, outside }).await.is_err() {
                     break;
                 }
-                if let Some(b) = released.ordered {
-                    if !pacer.send(b, &ord_tx).await {
-                        break;
-                    }
+                if let Some(b) = released.ordered
+                    && !pacer.send(b, &ord_tx).await
+                {
+                    break;
                 }
             }
             if let Some(b) = orderer.flush()? {

@@ -234,20 +234,19 @@ impl Source for StdinSource {
                             if let Some(r) = parser.push_line(line, rec) {
                                 pending.rejected.push(r);
                             }
-                            if pending.rows_read as usize >= batch_rows {
-                                if let Some(c) = flush(&mut parser, &mut pending, &mut state) {
-                                    if out.blocking_send(c).is_err() {
-                                        return Ok(());
-                                    }
-                                }
+                            if pending.rows_read as usize >= batch_rows
+                                && let Some(c) = flush(&mut parser, &mut pending, &mut state)
+                                && out.blocking_send(c).is_err()
+                            {
+                                return Ok(());
                             }
                         }
                         Ok(Err(e)) => return Err(Error::io("<stdin>", e)),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if let Some(c) = flush(&mut parser, &mut pending, &mut state) {
-                                if out.blocking_send(c).is_err() {
-                                    return Ok(());
-                                }
+                            if let Some(c) = flush(&mut parser, &mut pending, &mut state)
+                                && out.blocking_send(c).is_err()
+                            {
+                                return Ok(());
                             }
                         }
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -368,10 +367,11 @@ impl Source for DirSource {
                         Err(e) => return Err(e),
                     }
                 }
-                if let Some(idle) = self.idle_exit {
-                    if watching.is_empty() && last_activity.elapsed() >= idle {
-                        return Ok(());
-                    }
+                if let Some(idle) = self.idle_exit
+                    && watching.is_empty()
+                    && last_activity.elapsed() >= idle
+                {
+                    return Ok(());
                 }
                 tokio::time::sleep(self.poll).await;
             }
