@@ -21,6 +21,7 @@ pub mod names {
     pub const ROWS_READ: &str = "mirrorflow_rows_read_total";
     pub const ROWS_ACCEPTED: &str = "mirrorflow_rows_accepted_total";
     pub const ROWS_QUARANTINED: &str = "mirrorflow_rows_quarantined_total";
+    pub const ROWS_OUTSIDE_RANGE: &str = "mirrorflow_rows_outside_range_total";
     pub const ALERTS: &str = "mirrorflow_alerts_total";
     pub const ALERT_VALUE_USD: &str = "mirrorflow_alert_value_usd_total";
     pub const STAGE_SECONDS: &str = "mirrorflow_stage_duration_seconds";
@@ -61,6 +62,9 @@ pub struct Metrics {
     pub rows_accepted: IntCounterVec,
     /// By `source` and `reason`.
     pub rows_quarantined: IntCounterVec,
+    /// Rows outside a replay's `--from` / `--to`, by `source`: read = accepted +
+    /// quarantined + outside range.
+    pub rows_outside_range: IntCounterVec,
     /// By `rule`, `typology`, `severity`.
     pub alerts: IntCounterVec,
     /// USD moved through alerted patterns, by `typology`.
@@ -148,6 +152,11 @@ fn build() -> prometheus::Result<Metrics> {
             names::ROWS_QUARANTINED,
             "Transaction rows quarantined, by reason",
             &["source", "reason"],
+        )?,
+        rows_outside_range: counter_vec(
+            names::ROWS_OUTSIDE_RANGE,
+            "Transaction rows outside the replayed time range",
+            &["source"],
         )?,
         alerts: counter_vec(names::ALERTS, "Alerts written", &["rule", "typology", "severity"])?,
         alert_value_usd,

@@ -139,6 +139,7 @@ impl Pipeline {
             let m = crate::metrics::metrics();
             m.rows_read.with_label_values(&[&self.command]);
             m.rows_accepted.with_label_values(&[&self.command]);
+            m.rows_outside_range.with_label_values(&[&self.command]);
             for r in crate::ingest::quarantine::Reason::ALL {
                 m.rows_quarantined.with_label_values(&[self.command.as_str(), r.as_str()]);
             }
@@ -370,6 +371,7 @@ impl Pipeline {
                 ToSink::Meta { read, rejected, outside } => {
                     let m = crate::metrics::metrics();
                     m.rows_read.with_label_values(&[&self.command]).inc_by(read);
+                    m.rows_outside_range.with_label_values(&[&self.command]).inc_by(outside);
                     for r in &rejected {
                         m.rows_quarantined.with_label_values(&[self.command.as_str(), r.reason.as_str()]).inc();
                     }

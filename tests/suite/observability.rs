@@ -277,12 +277,13 @@ fn prometheus_scrapes_a_replay_and_the_review_api_and_every_dashboard_query_retu
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let store = dir.path().join("alerts.db");
-    // The demo's 30 days at 150,000x real time: about 17 s, so Prometheus (every 5 s)
+    // The demo's last 29 days (the first is outside --from, so the counts must reconcile
+    // with rows outside the range) at 150,000x real time: about 17 s, so Prometheus (every 5 s)
     // sees the counters move; metrics stay up for the last scrapes.
     let mut replay = Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(["replay", root().join("fixtures/demo").to_str().unwrap(), "--progress", "off", "--out"])
         .arg(&out)
-        .args(["--store", store.to_str().unwrap(), "--speed", "150000"])
+        .args(["--store", store.to_str().unwrap(), "--speed", "150000", "--from", "2026-01-02"])
         .args(["--metrics-addr", "127.0.0.1:0", "--metrics-hold", "120s"])
         .env("MIRRORFLOW_LOG", "warn")
         .stdout(Stdio::piped())
@@ -323,6 +324,7 @@ fn prometheus_scrapes_a_replay_and_the_review_api_and_every_dashboard_query_retu
         }
     }
     let s = summary(&out);
+    assert!(s["rows_outside_range"].as_u64().unwrap() > 0, "the first day is outside --from");
     // decisions through the API: they show as review metrics
     let (st, body) = http(&review.addr, "GET", "/api/alerts?limit=2", Some("token-of-ana-123"), None);
     assert_eq!(st, 200, "{body}");
@@ -348,6 +350,15 @@ fn prometheus_scrapes_a_replay_and_the_review_api_and_every_dashboard_query_retu
     assert_eq!(scalar(p, r#"sum(mirrorflow_rows_read_total{source="replay"})"#), s["rows_read"].as_f64().unwrap());
     assert_eq!(scalar(p, "sum(mirrorflow_rows_accepted_total)"), s["rows_accepted"].as_f64().unwrap());
     assert_eq!(scalar(p, "sum(mirrorflow_rows_quarantined_total)"), s["rows_quarantined"].as_f64().unwrap());
+    // the counters reconcile as the summary does
+    assert_eq!(
+        scalar(
+            p,
+            "sum(mirrorflow_rows_read_total) - sum(mirrorflow_rows_accepted_total) \
+             - sum(mirrorflow_rows_quarantined_total) - sum(mirrorflow_rows_outside_range_total)"
+        ),
+        0.0
+    );
     for (reason, n) in s["quarantined_by_reason"].as_object().unwrap() {
         let q = format!(r#"sum(mirrorflow_rows_quarantined_total{{reason="{reason}"}})"#);
         assert_eq!(scalar(p, &q), n.as_f64().unwrap(), "{reason}");
