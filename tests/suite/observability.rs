@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::common::*;
-use super::serve::{http, start};
+use super::serve::{dechunk, http, start};
 
 /// Paths of the tools `scripts/obs-deps.sh` makes sure of.
 struct Tools {
@@ -90,21 +90,8 @@ fn prom_api(addr: &str, path: &str, params: &[(&str, &str)]) -> serde_json::Valu
     let mut raw = String::new();
     std::io::Read::read_to_string(&mut s, &mut raw).unwrap();
     let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-    let rest = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut s = rest;
-        while let Some((size, r)) = s.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&r[..n]);
-            s = &r[n + 2..];
-        }
-        out
-    } else {
-        rest.to_string()
-    };
+    let rest =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
     serde_json::from_str(&rest).unwrap_or_else(|e| panic!("{path}: {e}: {rest}"))
 }
 

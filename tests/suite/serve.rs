@@ -60,7 +60,7 @@ pub(super) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, bo
     (status, body)
 }
 
-fn dechunk(mut s: &str) -> String {
+pub(super) fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
