@@ -699,30 +699,27 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
         }
     }
     let case_id = case_for(db, a)?;
+    let mut vals = vec![
+        Val::from(a.alert_id.as_str()),
+        Val::from(a.rule_id.as_str()),
+        Val::from(a.rule_version.as_str()),
+        Val::from(a.typology.as_str()),
+    ];
+    vals.extend(evidence_columns(a));
+    vals.extend([
+        Val::from(a.status.as_str()),
+        Val::Null,
+        Val::Text(case_id),
+        Val::Int(1),
+        Val::Text(body.clone()),
+        Val::Text(at.clone()),
+        Val::Text(at.clone()),
+    ]);
     db.exec(
         "INSERT INTO alerts (alert_id, rule_id, rule_version, typology, severity, severity_rank, score, first_ts, \
          last_ts, amount_usd, amount_usd_cents, status, assignee, case_id, version, body, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        &[
-            Val::from(a.alert_id.as_str()),
-            Val::from(a.rule_id.as_str()),
-            Val::from(a.rule_version.as_str()),
-            Val::from(a.typology.as_str()),
-            Val::from(a.severity.as_str()),
-            Val::Int(severity_rank(a.severity.as_str())),
-            Val::Real(a.score),
-            Val::from(a.first_ts.as_str()),
-            Val::from(a.last_ts.as_str()),
-            Val::from(a.amount_usd.as_str()),
-            Val::Int(cents(&a.amount_usd)),
-            Val::from(a.status.as_str()),
-            Val::Null,
-            Val::Text(case_id),
-            Val::Int(1),
-            Val::Text(body.clone()),
-            Val::Text(at.clone()),
-            Val::Text(at.clone()),
-        ],
+        &vals,
     )?;
     record_version(db, &a.alert_id, 1, &body, &at, &case_keys(a))?;
     audit_row(
@@ -738,23 +735,29 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
     Ok(Put::Inserted)
 }
 
+/// The queue columns an alert's evidence decides (severity and its rank, score, time span,
+/// amount and its cents), in table order: written alike by the insert and by a new
+/// version.
+fn evidence_columns(a: &Alert) -> [Val; 7] {
+    [
+        Val::from(a.severity.as_str()),
+        Val::Int(severity_rank(a.severity.as_str())),
+        Val::Real(a.score),
+        Val::from(a.first_ts.as_str()),
+        Val::from(a.last_ts.as_str()),
+        Val::from(a.amount_usd.as_str()),
+        Val::Int(cents(&a.amount_usd)),
+    ]
+}
+
 fn update_body(db: &mut Db, id: &str, a: &Alert, body: &str, version: i64, at: &str, via: Option<&str>) -> Result<()> {
     db.exec(
         "UPDATE alerts SET severity = $1, severity_rank = $2, score = $3, first_ts = $4, last_ts = $5, amount_usd = $6, \
          amount_usd_cents = $7, version = $8, body = $9, updated_at = $10 WHERE alert_id = $11",
-        &[
-            Val::from(a.severity.as_str()),
-            Val::Int(severity_rank(a.severity.as_str())),
-            Val::Real(a.score),
-            Val::from(a.first_ts.as_str()),
-            Val::from(a.last_ts.as_str()),
-            Val::from(a.amount_usd.as_str()),
-            Val::Int(cents(&a.amount_usd)),
-            Val::Int(version),
-            Val::from(body),
-            Val::from(at),
-            Val::from(id),
-        ],
+        &evidence_columns(a)
+            .into_iter()
+            .chain([Val::Int(version), Val::from(body), Val::from(at), Val::from(id)])
+            .collect::<Vec<_>>(),
     )?;
     record_version(db, id, version, body, at, &case_keys(a))?;
     audit_row(
