@@ -95,56 +95,63 @@ pub struct Metrics {
     pub up: IntGauge,
 }
 
+/// Registers `c` with `registry` and hands it back.
+fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> prometheus::Result<C> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
 fn build() -> prometheus::Result<Metrics> {
     let registry = Registry::new();
-    let counter_vec = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-        registry.register(Box::new(c.clone()))?;
-        Ok(c)
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+        registered(&registry, IntCounterVec::new(Opts::new(name, help), labels)?)
     };
-    let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
-        let g = IntGauge::new(name, help)?;
-        registry.register(Box::new(g.clone()))?;
-        Ok(g)
-    };
-    let fgauge = |name: &str, help: &str| -> prometheus::Result<Gauge> {
-        let g = Gauge::new(name, help)?;
-        registry.register(Box::new(g.clone()))?;
-        Ok(g)
-    };
-    let alert_value_usd = prometheus::CounterVec::new(
-        Opts::new(names::ALERT_VALUE_USD, "USD moved through alerted patterns"),
-        &["typology"],
+    let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help)?);
+    let fgauge = |name: &str, help: &str| registered(&registry, Gauge::new(name, help)?);
+    let alert_value_usd = registered(
+        &registry,
+        prometheus::CounterVec::new(
+            Opts::new(names::ALERT_VALUE_USD, "USD moved through alerted patterns"),
+            &["typology"],
+        )?,
     )?;
-    registry.register(Box::new(alert_value_usd.clone()))?;
-    let stage_seconds = HistogramVec::new(
-        HistogramOpts::new(names::STAGE_SECONDS, "Time a stage spent on one batch")
-            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-        &["stage"],
+    let stage_seconds = registered(
+        &registry,
+        HistogramVec::new(
+            HistogramOpts::new(names::STAGE_SECONDS, "Time a stage spent on one batch")
+                .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["stage"],
+        )?,
     )?;
-    registry.register(Box::new(stage_seconds.clone()))?;
-    let alert_queue = IntGaugeVec::new(
-        Opts::new(names::ALERT_QUEUE, "Alerts in the review store by severity and status"),
-        &["severity", "status"],
+    let alert_queue = registered(
+        &registry,
+        IntGaugeVec::new(
+            Opts::new(names::ALERT_QUEUE, "Alerts in the review store by severity and status"),
+            &["severity", "status"],
+        )?,
     )?;
-    registry.register(Box::new(alert_queue.clone()))?;
-    let alert_queue_oldest_age_seconds = prometheus::GaugeVec::new(
-        Opts::new(names::ALERT_QUEUE_OLDEST_AGE_SECONDS, "Age of the oldest alert awaiting a decision"),
-        &["severity"],
+    let alert_queue_oldest_age_seconds = registered(
+        &registry,
+        prometheus::GaugeVec::new(
+            Opts::new(names::ALERT_QUEUE_OLDEST_AGE_SECONDS, "Age of the oldest alert awaiting a decision"),
+            &["severity"],
+        )?,
     )?;
-    registry.register(Box::new(alert_queue_oldest_age_seconds.clone()))?;
     // Read from the audit trail at each scrape: set, not incremented, but never falls (the
     // trail is append-only), so it is exposed as a counter.
-    let review_decisions = IntGaugeVec::new(
-        Opts::new(names::REVIEW_DECISIONS, "Review decisions recorded, by the status moved to"),
-        &["status"],
-    )?;
-    registry.register(Box::new(CounterTyped(review_decisions.clone())))?;
-    let build_info = IntGaugeVec::new(Opts::new(names::BUILD_INFO, "The running build"), &["version"])?;
-    registry.register(Box::new(build_info.clone()))?;
+    let review_decisions = registered(
+        &registry,
+        CounterTyped(IntGaugeVec::new(
+            Opts::new(names::REVIEW_DECISIONS, "Review decisions recorded, by the status moved to"),
+            &["status"],
+        )?),
+    )?
+    .0;
+    let build_info =
+        registered(&registry, IntGaugeVec::new(Opts::new(names::BUILD_INFO, "The running build"), &["version"])?)?;
     build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-    let store_write_errors = IntCounter::new(names::STORE_WRITE_ERRORS, "Alert store write batches that failed")?;
-    registry.register(Box::new(store_write_errors.clone()))?;
+    let store_write_errors =
+        registered(&registry, IntCounter::new(names::STORE_WRITE_ERRORS, "Alert store write batches that failed")?)?;
     Ok(Metrics {
         rows_read: counter_vec(names::ROWS_READ, "Transaction rows read", &["source"])?,
         rows_accepted: counter_vec(names::ROWS_ACCEPTED, "Transaction rows accepted", &["source"])?,
@@ -179,6 +186,7 @@ fn build() -> prometheus::Result<Metrics> {
 }
 
 /// Exposes a gauge family as a counter (for counts read from append-only tables).
+#[derive(Clone)]
 struct CounterTyped(IntGaugeVec);
 
 impl prometheus::core::Collector for CounterTyped {
