@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::common::*;
-use super::serve::{dechunk, http, start};
+use super::serve::{http, http_typed, start};
 
 /// Paths of the tools `scripts/obs-deps.sh` makes sure of.
 struct Tools {
@@ -74,24 +74,8 @@ fn form(v: &str) -> String {
 /// Prometheus' HTTP API: POSTs `params` as a form (GET without); the JSON answer.
 fn prom_api(addr: &str, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
     let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", form(v))).collect();
-    let body = body.join("&");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    if params.is_empty() {
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    } else {
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-    }
-    let mut raw = String::new();
-    std::io::Read::read_to_string(&mut s, &mut raw).unwrap();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-    let rest =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.into() };
+    let (method, body) = if params.is_empty() { ("GET", None) } else { ("POST", Some(body.join("&"))) };
+    let (_, rest) = http_typed(addr, method, path, None, "application/x-www-form-urlencoded", body.as_deref());
     serde_json::from_str(&rest).unwrap_or_else(|e| panic!("{path}: {e}: {rest}"))
 }
 

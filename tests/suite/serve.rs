@@ -39,6 +39,18 @@ pub(super) fn start(store: &str) -> Server {
 
 /// One HTTP/1.1 request; (status, body).
 pub(super) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    http_typed(addr, method, path, token, "application/json", body)
+}
+
+/// One HTTP/1.1 request with a body of `content_type`; (status, body).
+pub(super) fn http_typed(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
@@ -46,7 +58,7 @@ pub(super) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, bo
     }
     let body = body.unwrap_or("");
     if !body.is_empty() {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -60,7 +72,7 @@ pub(super) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, bo
     (status, body)
 }
 
-pub(super) fn dechunk(mut s: &str) -> String {
+fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
