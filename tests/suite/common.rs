@@ -17,9 +17,10 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/external/` beside the repository (CI lays a copy of it there).
+/// Outside data vendored in the repository (`fixtures/external/`, with its licence and
+/// provenance), so the suite needs nothing beside the clone.
 pub fn external() -> PathBuf {
-    root().join("../shared/external")
+    root().join("fixtures/external")
 }
 
 /// Writes `lines` (after the header) to `dir/transactions.csv`; returns the dir.
