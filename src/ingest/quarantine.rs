@@ -37,11 +37,19 @@ pub enum Reason {
     BadValue,
     /// The record arrived later than the allowed lateness behind the watermark.
     LateEvent,
+    /// The record is longer than `input.max-record-bytes` (skipped without being held).
+    RecordTooLong,
+    /// A text field holds a control character that no store accepts (NUL).
+    InvalidText,
+    /// The timestamp is further ahead of the watermark (or, live, the clock) than allowed.
+    FutureTimestamp,
+    /// The amount's USD value at the day's rate is beyond what the detectors can sum.
+    UsdOutOfRange,
 }
 
 impl Reason {
     /// Every reason.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 14] = [
         Reason::BadTimestamp,
         Reason::BadAmount,
         Reason::NonPositiveAmount,
@@ -52,6 +60,10 @@ impl Reason {
         Reason::BadJson,
         Reason::BadValue,
         Reason::LateEvent,
+        Reason::RecordTooLong,
+        Reason::InvalidText,
+        Reason::FutureTimestamp,
+        Reason::UsdOutOfRange,
     ];
 
     /// The snake_case name used in files and the summary.
@@ -67,6 +79,10 @@ impl Reason {
             Reason::BadJson => "bad_json",
             Reason::BadValue => "bad_value",
             Reason::LateEvent => "late_event",
+            Reason::RecordTooLong => "record_too_long",
+            Reason::InvalidText => "invalid_text",
+            Reason::FutureTimestamp => "future_timestamp",
+            Reason::UsdOutOfRange => "usd_out_of_range",
         }
     }
 }
