@@ -1,6 +1,7 @@
 //! Test modules of the integration binary.
 
 mod cli;
+mod fuzz_corpus;
 pub mod common;
 mod graph;
 mod ingest;
