@@ -111,3 +111,44 @@ pub fn test_config(out: &Path, extra: &str) -> mirrorflow::config::Config {
     let text = format!("{rules}[output]\ndir = \"{}\"\nprogress = \"off\"\n{extra}", out.display());
     mirrorflow::config::Config::from_toml_str(&text).unwrap()
 }
+
+/// Runs the binary with `args` like [`mirrorflow`] (no stdin) and samples the child's
+/// peak resident memory (`VmHWM` from `/proc`, every 10 ms) while it runs: the output and
+/// the peak in bytes.
+pub fn mirrorflow_peak_rss(args: &[&str]) -> (Output, u64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let child = Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(args)
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let status = format!("/proc/{}/status", child.id());
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(text) = std::fs::read_to_string(&status)
+                    && let Some(kb) = text
+                        .lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|n| n.parse::<u64>().ok())
+                {
+                    peak = peak.max(kb * 1024);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    assert!(peak > 0, "peak memory read from /proc");
+    (out, peak)
+}

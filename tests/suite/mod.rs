@@ -1,5 +1,6 @@
 //! Test modules of the integration binary.
 
+mod adversarial;
 mod cli;
 mod fuzz_corpus;
 pub mod common;
