@@ -9,6 +9,7 @@ mod ingest;
 mod live;
 mod mirror;
 mod observability;
+mod openapi_conformance;
 mod replay;
 mod rules;
 mod serve;

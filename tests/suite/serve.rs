@@ -86,7 +86,7 @@ fn dechunk(mut s: &str) -> String {
 }
 
 /// Replays the bundled demo ledger into `out` (and its alert store).
-fn replay_demo(out: &std::path::Path) {
+pub(super) fn replay_demo(out: &std::path::Path) {
     let demo = root().join("fixtures/demo");
     let o = mirrorflow(&["replay", demo.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
