@@ -1,5 +1,5 @@
 -- rule: 020_smurfing
--- version: 1
+-- version: 2
 -- typology: T2
 -- severity: high
 -- episode_gap: 7d
@@ -15,6 +15,7 @@
 -- param: exempt_kinds = 'msb,exchange'
 -- param: exempt_industries = 'property_management,education,online_marketplace,money_services,crypto_exchange'
 -- param: sender_kinds = 'personal'
+-- param: max_legs = 64
 -- narrative: Account {subject} received {transfers} transfers from {senders} different individuals ({sender_list}) between {first_ts} and {last_ts}, each of at least USD {min_amount_usd} and under the USD {ctr_threshold_usd} Currency Transaction Report threshold, USD {amount_usd} in all within {lookback_days} days: many people each paying in below the reporting threshold into one account, consistent with smurfing.
 --
 -- What counts: transfers on `channels` (card payments are purchases; cash deposits carry
@@ -42,7 +43,11 @@
 --    most candidates stop here (`legs` is read twice, so the engine computes it once);
 -- 4. per anchor (the gated accounts' legs from the batch, from the account's first new
 --    row on), over the gated accounts' legs only, in (ts, seq) order: the legs up to the
---    anchor, minus those lookback_days or more older than it.
+--    anchor, minus those lookback_days or more older than it. Senders are counted and
+--    evidence listed over at most the anchor and the max_legs legs before it (totals and
+--    transfer counts cover the whole lookback): the work and memory stay (new legs x
+--    max_legs) however many deposits an account has in the window, and an episode still
+--    gathers every anchor's evidence.
 WITH candidates AS (
     SELECT dst_account AS subject, min(ts) AS first_new_ts
     FROM new_tx
@@ -70,11 +75,8 @@ gate AS (
 gated AS (
     SELECT l.* FROM gate g JOIN legs l ON l.subject = g.subject
 ),
-frames AS (
-    SELECT subject, first_new_ts, ts, seq,
-           array_agg(tx_id) OVER upto AS ids,
-           array_agg(sender) OVER upto AS sender_ids,
-           array_agg(ts) OVER upto AS times,
+numbered AS (
+    SELECT subject, first_new_ts, sender, tx_id, ts, seq,
            sum(amount_usd) OVER upto AS usd_upto,
            CAST(row_number() OVER upto AS BIGINT) AS n_upto,
            count(*) OVER older AS n_older,
@@ -83,15 +85,36 @@ frames AS (
     WINDOW upto AS (PARTITION BY subject ORDER BY ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
            older AS (PARTITION BY subject ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL '{{lookback_days}} days' PRECEDING)
 ),
+first_anchor AS (
+    SELECT subject, min(n_upto) AS first_n FROM numbered WHERE ts >= first_new_ts GROUP BY subject
+),
+frames AS (
+    SELECT n.subject, n.first_new_ts, n.ts, n.seq, n.usd_upto, n.n_upto, n.n_older, n.usd_older,
+           array_agg(n.tx_id) OVER recent AS ids,
+           array_agg(n.sender) OVER recent AS sender_ids,
+           array_agg(n.ts) OVER recent AS times
+    FROM numbered n JOIN first_anchor f ON n.subject = f.subject
+    WHERE n.n_upto >= f.first_n - {{max_legs}}
+    WINDOW recent AS (PARTITION BY n.subject ORDER BY n.n_upto ROWS BETWEEN {{max_legs}} PRECEDING AND CURRENT ROW)
+),
+sliced AS (
+    -- the frame holds the anchor and up to max_legs deposits before it: the lookback's
+    -- start at array position (n_older + 1) - (n_upto - cardinality), or at 1
+    SELECT subject, first_new_ts, ts, seq, usd_upto, n_upto, n_older, usd_older, ids, sender_ids, times,
+           CAST(cardinality(ids) AS BIGINT) AS last_i,
+           CASE WHEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) > 1
+                THEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) ELSE 1 END AS first_i
+    FROM frames
+),
 matches AS (
     SELECT subject, ts AS anchor_ts, seq AS anchor_seq,
-           array_slice(ids, n_older + 1, n_upto) AS tx_ids,
-           array_distinct(array_slice(sender_ids, n_older + 1, n_upto)) AS senders_seen,
-           array_element(times, n_older + 1) AS first_ts,
+           array_slice(ids, first_i, last_i) AS tx_ids,
+           array_distinct(array_slice(sender_ids, first_i, last_i)) AS senders_seen,
+           array_element(times, first_i) AS first_ts,
            ts AS last_ts,
            usd_upto - usd_older AS amount_usd,
            n_upto - n_older AS transfers
-    FROM frames
+    FROM sliced
     WHERE ts >= first_new_ts
 )
 SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts, amount_usd, transfers,

@@ -1,5 +1,5 @@
 -- rule: 080_fan_in
--- version: 1
+-- version: 2
 -- typology: T8
 -- severity: medium
 -- episode_gap: 7d
@@ -17,6 +17,7 @@
 -- param: exempt_kinds = 'msb,exchange'
 -- param: exempt_industries = 'property_management,education,online_marketplace,money_services,crypto_exchange,utilities,telecom,grocery,retail,fuel,pharmacy,apparel,restaurant'
 -- param: exempt_memos = 'PAYROLL,SELLER PAYOUT'
+-- param: max_legs = 64
 -- narrative: Account {subject} ({segment} account) received USD {amount_usd} in {transfers} transfers from {counterparties} different individuals ({counterparty_list}) between {first_ts} and {last_ts}, at or above its segment's threshold of {threshold} counterparties within {lookback_days} days: money gathered from many people into one account, a fan-in typical of collection and money-mule accounts.
 --
 -- Calibration (T8 is "> 3 counterparties, calibrate per segment"):
@@ -60,7 +61,12 @@
 --    the engine computes it once);
 -- 4. per anchor (the gated hubs' legs from the batch, from the hub's first new row on),
 --    over the gated hubs' legs only, in (ts, seq) order: the legs up to the anchor, minus
---    those lookback_days or more older than it, totalled per counterparty
+--    those lookback_days or more older than it, at most the anchor and the max_legs
+--    legs before it, totalled per counterparty. The cap bounds the work and memory to
+--    (new legs x max_legs) however many legs a hub has in the window: a hub flooded
+--    with transfers is judged on its most recent ones at each anchor, and an episode
+--    still gathers every anchor's evidence (only legs from max_legs before the hub's
+--    first new leg are read into the frames)
 --    (parallel lists, no structs: DataFusion 55 may group a struct field access by the
 --    whole struct);
 -- 5. the hub's segment (its KYC kind, on the batch's rows) picks its threshold.
@@ -96,25 +102,42 @@ gated AS (
     WHERE array_has(string_to_array('{{channels}}', ','), l.channel)
       AND NOT array_has(string_to_array(upper('{{exempt_memos}}'), ','), upper(coalesce(l.memo, '')))
 ),
-frames AS (
-    SELECT hub, segment, threshold, first_new_ts, ts, seq,
-           array_agg(tx_id) OVER upto AS ids,
-           array_agg(cp) OVER upto AS cps,
-           array_agg(amount_usd) OVER upto AS amounts,
-           array_agg(ts) OVER upto AS times,
-           count(*) OVER older AS n_older,
-           CAST(row_number() OVER upto AS BIGINT) AS n_upto
+numbered AS (
+    SELECT hub, segment, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd,
+           count(*) OVER (PARTITION BY hub ORDER BY ts
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL '{{lookback_days}} days' PRECEDING) AS n_older,
+           CAST(row_number() OVER (PARTITION BY hub ORDER BY ts, seq) AS BIGINT) AS n_upto
     FROM gated
-    WINDOW upto AS (PARTITION BY hub ORDER BY ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-           older AS (PARTITION BY hub ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL '{{lookback_days}} days' PRECEDING)
+),
+first_anchor AS (
+    SELECT hub, min(n_upto) AS first_n FROM numbered WHERE ts >= first_new_ts GROUP BY hub
+),
+frames AS (
+    SELECT n.hub, n.segment, n.threshold, n.first_new_ts, n.ts, n.seq, n.n_older, n.n_upto,
+           array_agg(n.tx_id) OVER recent AS ids,
+           array_agg(n.cp) OVER recent AS cps,
+           array_agg(n.amount_usd) OVER recent AS amounts,
+           array_agg(n.ts) OVER recent AS times
+    FROM numbered n JOIN first_anchor f ON n.hub = f.hub
+    WHERE n.n_upto >= f.first_n - {{max_legs}}
+    WINDOW recent AS (PARTITION BY n.hub ORDER BY n.n_upto ROWS BETWEEN {{max_legs}} PRECEDING AND CURRENT ROW)
+),
+sliced AS (
+    -- the frame holds the anchor and up to max_legs legs before it: the lookback's legs
+    -- start at array position (n_older + 1) - (n_upto - cardinality), or at 1
+    SELECT hub, segment, threshold, first_new_ts, ts, seq, ids, cps, amounts, times,
+           CAST(cardinality(ids) AS BIGINT) AS last_i,
+           CASE WHEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) > 1
+                THEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) ELSE 1 END AS first_i
+    FROM frames
 ),
 anchored AS (
     SELECT hub, segment, threshold, ts AS anchor_ts, seq AS anchor_seq,
-           array_slice(ids, n_older + 1, n_upto) AS tx_ids,
-           array_element(times, n_older + 1) AS first_ts,
-           unnest(array_slice(cps, n_older + 1, n_upto)) AS cp,
-           unnest(array_slice(amounts, n_older + 1, n_upto)) AS amount_usd
-    FROM frames
+           array_slice(ids, first_i, last_i) AS tx_ids,
+           array_element(times, first_i) AS first_ts,
+           unnest(array_slice(cps, first_i, last_i)) AS cp,
+           unnest(array_slice(amounts, first_i, last_i)) AS amount_usd
+    FROM sliced
     WHERE ts >= first_new_ts
 ),
 per_counterparty AS (
