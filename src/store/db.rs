@@ -184,6 +184,17 @@ impl Db {
         }
     }
 
+    /// Inside a transaction: waits until no other writer of alerts holds the store, and
+    /// holds it until the transaction ends (PostgreSQL: a transaction-level advisory lock;
+    /// SQLite's `BEGIN IMMEDIATE` already did). Writers that read, then insert or relabel
+    /// (cases) would otherwise interleave.
+    pub fn lock_writers(&mut self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) => self.batch("SELECT pg_advisory_xact_lock(7262543130)"),
+        }
+    }
+
     /// Runs statements separated by `;` (no parameters).
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         let loc = self.location.clone();

@@ -350,6 +350,9 @@ impl AlertStore {
     pub fn put(&mut self, alerts: &[Alert]) -> Result<Written> {
         let mut w = Written::default();
         self.db.transaction(|db| {
+            // one writer at a time: two jobs storing the same alerts, or merging the same
+            // cases, would otherwise both insert or relabel
+            db.lock_writers()?;
             for a in alerts {
                 match put_one(db, a)? {
                     Put::Inserted => w.inserted += 1,

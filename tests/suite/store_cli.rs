@@ -530,3 +530,37 @@ fn nul_bytes_in_alert_text_do_not_lose_the_batch() {
         assert_eq!(shown["alert"]["narrative"], "cash\u{0} deposits", "{store}: the alert is kept as detected");
     }
 }
+
+/// Two jobs storing into one PostgreSQL store at once (the compose stack's live job and
+/// demo replay): both succeed, every alert is stored once, and the cases are those of
+/// one job storing alone.
+#[test]
+fn two_writers_at_once_on_postgres_store_every_alert_once() {
+    let (pg, alone) = (PgDb::new(), PgDb::new());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let out = dir.path().join("out");
+    ok(&mirrorflow(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "replay",
+            demo().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            &alone.url,
+        ],
+        None,
+    ));
+    let file = out.join("alerts.jsonl");
+    let import = |url: String, file: PathBuf| {
+        std::thread::spawn(move || mirrorflow(&["alerts", "--store", &url, "import", file.to_str().unwrap()], None))
+    };
+    for _ in 0..3 {
+        let (a, b) = (import(pg.url.clone(), file.clone()), import(pg.url.clone(), file.clone()));
+        ok(&a.join().unwrap());
+        ok(&b.join().unwrap());
+    }
+    assert_eq!(case_pairs(&pg.url), case_pairs(&alone.url));
+}
