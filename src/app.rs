@@ -86,6 +86,7 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         resume: None,
         checkpoint: None,
         store: cfg.store.clone(),
+        store_retry: cfg.store_retry,
     }
 }
 

@@ -246,6 +246,12 @@ pub struct RawOutput {
     /// The alert store: "" (`<dir>/alerts.db`, SQLite), "off", a SQLite path, or a
     /// `postgres://` URL.
     pub store: String,
+    /// How long one store write waits for a locked SQLite store.
+    pub store_busy_timeout: String,
+    /// Tries per batch of alerts before it is kept in `store-spool.jsonl`.
+    pub store_write_attempts: u32,
+    /// Wait before the second try, doubled before each later one.
+    pub store_retry_backoff: String,
 }
 
 /// Input file format.
@@ -327,6 +333,8 @@ pub struct Config {
     pub write_ordered: bool,
     /// The alert store's URL (`None`: off); see `[output] store`.
     pub store: Option<String>,
+    /// Retries of the job's store writes; see `[output] store-write-attempts`.
+    pub store_retry: crate::store::RetryPolicy,
     /// `None` when the rule stage is off.
     pub rules: Option<crate::rules::RulesConfig>,
     /// The temporal graph stage (T7, T9, T10), when any of its patterns is on.
@@ -414,6 +422,11 @@ impl RawConfig {
         let poll_interval = dur("live.poll-interval", &self.live.poll_interval);
         let settle = dur("live.settle", &self.live.settle);
         let idle_exit = dur("live.idle-exit", &self.live.idle_exit);
+        let store_busy_timeout = dur("output.store-busy-timeout", &self.output.store_busy_timeout);
+        let store_retry_backoff = dur("output.store-retry-backoff", &self.output.store_retry_backoff);
+        if self.output.store_write_attempts == 0 {
+            errs.push("`output.store-write-attempts` must be at least 1".into());
+        }
 
         let i = &self.input;
         let format = match i.format.as_str() {
@@ -656,6 +669,11 @@ impl RawConfig {
                 "off" | "none" => None,
                 "" => Some(Path::new(&self.output.dir).join("alerts.db").display().to_string()),
                 url => Some(url.to_string()),
+            },
+            store_retry: crate::store::RetryPolicy {
+                busy_timeout: store_busy_timeout,
+                attempts: self.output.store_write_attempts.max(1),
+                backoff: store_retry_backoff,
             },
             graph: (g.cycles || flows.is_some()).then(|| crate::graph::GraphConfig {
                 edges: crate::graph::cycles::CycleConfig {

@@ -404,12 +404,22 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let rx = Arc::new(Mutex::new(rx));
     let mut describe = String::new();
     for i in 0..opts.connections.max(1) {
-        let mut st = AlertStore::open(&opts.store)?;
-        describe = st.describe();
+        // each store thread opens (and later drops) its own connection: the PostgreSQL
+        // client blocks and may not start its runtime on an async worker
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<Result<String>>();
+        let url = opts.store.clone();
         let rx = rx.clone();
         std::thread::Builder::new()
             .name(format!("store-{i}"))
             .spawn(move || {
+                let mut st = match AlertStore::open(&url) {
+                    Ok(st) => st,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = opened_tx.send(Ok(st.describe()));
                 loop {
                     // hold the queue only to take one job
                     let job = match rx.lock() {
@@ -423,6 +433,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
                 }
             })
             .map_err(|e| Error::Internal(format!("store thread: {e}")))?;
+        describe =
+            opened_rx.await.map_err(|_| Error::Internal("store thread ended while opening the store".into()))??;
     }
     let state = Arc::new(AppState {
         jobs: Mutex::new(tx),

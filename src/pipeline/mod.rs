@@ -13,6 +13,7 @@ pub mod enrich;
 pub mod order;
 pub mod progress;
 pub mod source;
+pub mod store_writer;
 pub mod summary;
 pub mod window;
 
@@ -41,6 +42,7 @@ pub use summary::Summary;
 
 use order::{Orderer, ts_column};
 use progress::{Progress, Ticker};
+use store_writer::StoreWriter;
 use window::EventWindow;
 
 /// Everything a run needs besides its source.
@@ -75,6 +77,8 @@ pub struct Pipeline {
     pub checkpoint: Option<PathBuf>,
     /// Also keep the alerts in this alert store (`crate::store`).
     pub store: Option<String>,
+    /// How store writes are retried before alerts go to the spool (`store_writer`).
+    pub store_retry: crate::store::RetryPolicy,
 }
 
 /// What the order stage sends on.
@@ -151,7 +155,7 @@ impl Pipeline {
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
         // the alert store is written on its own thread, one transaction per batch
         let store = match &self.store {
-            Some(url) => Some(StoreWriter::start(url)?),
+            Some(url) => Some(StoreWriter::start(url, self.store_retry, &self.out_dir).await?),
             None => None,
         };
         let mut quarantine = QuarantineSink::create(&self.out_dir.join("quarantine.jsonl"))?;
@@ -435,7 +439,7 @@ impl Pipeline {
             alerts_out.flush()?;
         }
         quarantine.flush()?;
-        let stored = store.map(StoreWriter::finish).transpose();
+        let stored = store.map(StoreWriter::finish);
         source_res?;
         order_res?;
         detect_res?;
@@ -445,7 +449,9 @@ impl Pipeline {
         s.alerts_written = alerts_out.written;
         s.alerts_by_rule = alerts_out.by_rule.clone();
         s.alerts_by_typology = alerts_out.by_typology.clone();
-        s.store = stored?;
+        // a store failure still writes the summary (naming it) before the run fails
+        let (store_summary, store_err) = stored.map_or((None, None), |(sum, err)| (Some(sum), err));
+        s.store = store_summary;
         if first_ts != i64::MAX {
             s.first_event_time = Some(format_ts(first_ts));
             s.last_event_time = Some(format_ts(last_ts));
@@ -456,6 +462,9 @@ impl Pipeline {
         let path = self.out_dir.join("summary.json");
         let text = serde_json::to_string_pretty(&s).map_err(|e| Error::io(&path, e.into()))?;
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+        if let Some(e) = store_err {
+            return Err(e);
+        }
         Ok(s)
     }
 }
@@ -574,63 +583,5 @@ impl Pacer {
             start = end;
         }
         true
-    }
-}
-
-/// Writes alerts to the alert store on its own thread (the store's clients block), one
-/// transaction per batch; the first failure is kept and reported at the end of the run
-/// (`alerts.jsonl` still has every alert).
-struct StoreWriter {
-    tx: std::sync::mpsc::Sender<Vec<Alert>>,
-    thread: std::thread::JoinHandle<Result<summary::StoreSummary>>,
-}
-
-impl StoreWriter {
-    fn start(url: &str) -> Result<Self> {
-        let mut st = crate::store::AlertStore::open(url)?;
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<Alert>>();
-        let thread = std::thread::Builder::new()
-            .name("alert-store".into())
-            .spawn(move || {
-                let mut sum = summary::StoreSummary { store: st.describe(), ..Default::default() };
-                let mut first_err = None;
-                for batch in rx {
-                    let t = std::time::Instant::now();
-                    let res = st.put(&batch);
-                    let m = crate::metrics::metrics();
-                    m.stage_seconds.with_label_values(&["store"]).observe(t.elapsed().as_secs_f64());
-                    if res.is_err() {
-                        m.store_write_errors.inc();
-                    }
-                    match res {
-                        Ok(w) => {
-                            sum.inserted += w.inserted;
-                            sum.updated += w.updated;
-                            sum.unchanged += w.unchanged;
-                        }
-                        Err(e) => {
-                            sum.write_errors += 1;
-                            tracing::error!("alert store write failed: {e}");
-                            first_err.get_or_insert(e);
-                        }
-                    }
-                }
-                match first_err {
-                    Some(e) => Err(e),
-                    None => Ok(sum),
-                }
-            })
-            .map_err(|e| Error::Internal(format!("alert store thread: {e}")))?;
-        Ok(StoreWriter { tx, thread })
-    }
-
-    fn send(&self, alerts: Vec<Alert>) {
-        // a closed channel means the thread ended on an error, reported by `finish`
-        let _ = self.tx.send(alerts);
-    }
-
-    fn finish(self) -> Result<summary::StoreSummary> {
-        drop(self.tx);
-        self.thread.join().map_err(|_| Error::Internal("alert store thread panicked".into()))?
     }
 }

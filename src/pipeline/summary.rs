@@ -63,7 +63,20 @@ pub struct StoreSummary {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Batches (or spool files) the store did not take after every try.
     pub write_errors: u64,
+    /// Tries that failed and were made again (`output.store-write-attempts`).
+    pub retries: u64,
+    /// Alerts an earlier run left in the spool, stored at the start of this one.
+    pub from_spool: u64,
+    /// Alerts of this run kept in the spool instead of the store.
+    pub spooled: u64,
+    /// The spool file, when this run used it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spool: Option<String>,
+    /// Why the store did not take every alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Wall-clock timings of a run.

@@ -4,10 +4,30 @@
 //! order), values travel as `Val`, and only the DDL that the two dialects spell
 //! differently (identity columns, triggers) is per backend.
 //!
-//! Owns: opening a store URL, `Val`, statement execution, transactions, migrations.
+//! The PostgreSQL client is synchronous and runs its own small runtime, so a `Db` on
+//! PostgreSQL is opened, used and dropped on plain threads only (the pipeline's store
+//! writer, `serve`'s store threads, the CLI): opening one on an async worker is refused
+//! with an error instead of the client's panic. Text never carries a NUL byte to either
+//! backend (PostgreSQL refuses a whole statement over one): it is written as the JSON
+//! escape `\u0000`, alike in both dialects, so lookups by such a value still match.
+//!
+//! Owns: opening a store URL, `Val`, statement execution, transactions, row locks,
+//! migrations.
 //! Must not: know what an alert is.
 
+use std::borrow::Cow;
+use std::time::Duration;
+
 use crate::error::{Error, Result};
+
+/// How long a SQLite statement waits for another connection's write lock unless the
+/// caller says otherwise (`output.store-busy-timeout` for jobs).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Text as stored: NUL bytes spelled `\u0000` (see the module docs).
+fn without_nul(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') { Cow::Owned(s.replace('\0', "\\u0000")) } else { Cow::Borrowed(s) }
+}
 
 /// A value bound to, or read from, a statement. Integers are 64-bit and reals double
 /// on both backends (columns are `BIGINT` / `DOUBLE PRECISION` / `TEXT`).
@@ -116,8 +136,19 @@ impl Db {
     /// Opens `url`: `postgres://` / `postgresql://` for PostgreSQL, otherwise a SQLite
     /// file path (`sqlite://` prefix optional), created if missing, in WAL mode.
     pub fn open(url: &str) -> Result<Db> {
+        Db::open_with(url, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Db::open`], a SQLite statement waiting up to `busy_timeout` for another
+    /// connection's lock before it fails.
+    pub fn open_with(url: &str, busy_timeout: Duration) -> Result<Db> {
         let location = redact(url);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                return Err(Error::Internal(format!(
+                    "alert store {location}: the PostgreSQL client was opened on an async worker (open it on a store thread)"
+                )));
+            }
             let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| db_err(&location, pg_msg(&e)))?;
             return Ok(Db { backend: Backend::Postgres(Box::new(client)), location });
         }
@@ -128,7 +159,9 @@ impl Db {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let conn = rusqlite::Connection::open(path).map_err(|e| db_err(&location, e))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+        // the busy timeout first: switching to WAL waits for a lock too
+        conn.busy_timeout(busy_timeout).map_err(|e| db_err(&location, e))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(|e| db_err(&location, e))?;
         Ok(Db { backend: Backend::Sqlite(conn), location })
     }
@@ -138,6 +171,27 @@ impl Db {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// What a `SELECT` appends to lock the rows it reads until the transaction ends:
+    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose transactions take the write
+    /// lock when they begin (`BEGIN IMMEDIATE`), so no other writer runs meanwhile.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
+    /// Inside a transaction: waits until no other writer of alerts holds the store, and
+    /// holds it until the transaction ends (PostgreSQL: a transaction-level advisory lock;
+    /// SQLite's `BEGIN IMMEDIATE` already did). Writers that read, then insert or relabel
+    /// (cases) would otherwise interleave.
+    pub fn lock_writers(&mut self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) => self.batch("SELECT pg_advisory_xact_lock(7262543130)"),
         }
     }
 
@@ -303,7 +357,7 @@ fn sqlite_val(v: &Val) -> rusqlite::types::Value {
         Val::Null => rusqlite::types::Value::Null,
         Val::Int(i) => rusqlite::types::Value::Integer(*i),
         Val::Real(r) => rusqlite::types::Value::Real(*r),
-        Val::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        Val::Text(s) => rusqlite::types::Value::Text(without_nul(s).into_owned()),
     }
 }
 
@@ -315,7 +369,7 @@ fn pg_params(params: &[Val]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
                 Val::Null => Box::new(Option::<String>::None),
                 Val::Int(i) => Box::new(*i),
                 Val::Real(r) => Box::new(*r),
-                Val::Text(s) => Box::new(s.clone()),
+                Val::Text(s) => Box::new(without_nul(s).into_owned()),
             }
         })
         .collect()

@@ -5,10 +5,12 @@
 //! changes nothing; a re-detection with more evidence (same rule, a superset of an
 //! existing alert's transactions on a shared subject) updates that alert under its first
 //! id, bumps its version and keeps every earlier version. Each write batch is one
-//! transaction. Alerts sharing a subject are grouped into a case. Review decisions move an
-//! alert through `open -> in_review -> escalated -> reported / dismissed` (dismissal needs
-//! a reason), with assignee and notes; every change is an audit entry (who, what, when,
-//! before / after) that the database itself refuses to update or delete.
+//! transaction. Alerts sharing a subject are grouped into a case, named after its earliest
+//! alert (so the id depends on the members only, not on the order they were stored in).
+//! Review decisions move an alert through `open -> in_review -> escalated -> reported /
+//! dismissed` (dismissal needs a reason), the check and the move one atomic step (the row
+//! stays locked between them), with assignee and notes; every change is an audit entry
+//! (who, what, when, before / after) that the database itself refuses to update or delete.
 //!
 //! Owns: the schema and its migrations, `AlertStore`, `Filter`, `StoredAlert`, the
 //! workflow rules, exports (JSON, CSV, SAR draft).
@@ -195,6 +197,32 @@ fn cents(usd: &str) -> i64 {
     if usd.starts_with('-') { -v } else { v }
 }
 
+/// How a job's writes ride out a busy or unreachable store (`[output]` `store-busy-timeout`,
+/// `store-write-attempts`, `store-retry-backoff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How long one SQLite statement waits for another connection's lock.
+    pub busy_timeout: std::time::Duration,
+    /// Tries per batch before it is kept in the spool file (at least 1).
+    pub attempts: u32,
+    /// The wait before the second try; each later wait is twice the one before.
+    pub backoff: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    /// The documented defaults (`config/default.toml`).
+    fn default() -> Self {
+        RetryPolicy { busy_timeout: db::DEFAULT_BUSY_TIMEOUT, attempts: 5, backoff: std::time::Duration::from_secs(1) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed try `n` (1-based).
+    pub fn wait_after(&self, n: u32) -> std::time::Duration {
+        self.backoff.saturating_mul(1u32 << n.saturating_sub(1).min(16))
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Written {
@@ -302,7 +330,13 @@ fn body_of(a: &Alert) -> Result<String> {
 impl AlertStore {
     /// Opens (and migrates) the store at `url` (see `Db::open`).
     pub fn open(url: &str) -> Result<Self> {
-        let mut db = Db::open(url)?;
+        AlertStore::open_with(url, db::DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`AlertStore::open`], SQLite statements waiting up to `busy_timeout` for another
+    /// connection's lock.
+    pub fn open_with(url: &str, busy_timeout: std::time::Duration) -> Result<Self> {
+        let mut db = Db::open_with(url, busy_timeout)?;
         db.migrate(MIGRATIONS)?;
         Ok(AlertStore { db })
     }
@@ -316,6 +350,9 @@ impl AlertStore {
     pub fn put(&mut self, alerts: &[Alert]) -> Result<Written> {
         let mut w = Written::default();
         self.db.transaction(|db| {
+            // one writer at a time: two jobs storing the same alerts, or merging the same
+            // cases, would otherwise both insert or relabel
+            db.lock_writers()?;
             for a in alerts {
                 match put_one(db, a)? {
                     Put::Inserted => w.inserted += 1,
@@ -520,20 +557,30 @@ impl AlertStore {
         }
         let actor = check_actor(actor)?;
         let id = self.resolve(id)?.ok_or_else(|| Error::Usage(format!("no alert `{id}`")))?;
+        // the check and the move are one step: the alert's row stays locked from the read
+        // to the commit (PostgreSQL `FOR UPDATE`; SQLite's transaction holds the write
+        // lock), so two analysts deciding at once are serialised and the second one is
+        // judged against the first one's outcome
         self.db.transaction(|db| {
-            let r = db.query("SELECT status FROM alerts WHERE alert_id = $1", &[Val::Text(id.clone())])?;
+            let sql = format!("SELECT status FROM alerts WHERE alert_id = $1{}", db.for_update());
+            let r = db.query(&sql, &[Val::Text(id.clone())])?;
             let from = r.first().map(|x| text(&x[0])).unwrap_or_default();
             if from == to {
                 return Err(Error::Usage(format!("alert `{id}` is already {to}")));
             }
             if !allowed(&from, to) {
-                return Err(Error::Usage(format!("alert `{id}` is {from}: it cannot become {to}")));
+                return Err(Error::Usage(format!(
+                    "alert `{id}` cannot move from {from} to {to}: the workflow forbids it"
+                )));
             }
             let at = now();
-            db.exec(
-                "UPDATE alerts SET status = $1, updated_at = $2 WHERE alert_id = $3",
-                &[Val::from(to), Val::Text(at.clone()), Val::Text(id.clone())],
+            let changed = db.exec(
+                "UPDATE alerts SET status = $1, updated_at = $2 WHERE alert_id = $3 AND status = $4",
+                &[Val::from(to), Val::Text(at.clone()), Val::Text(id.clone()), Val::Text(from.clone())],
             )?;
+            if changed != 1 {
+                return Err(Error::Internal(format!("alert `{id}` left {from} while locked")));
+            }
             audit_row(
                 db,
                 &id,
@@ -554,7 +601,9 @@ impl AlertStore {
         let id = self.resolve(id)?.ok_or_else(|| Error::Usage(format!("no alert `{id}`")))?;
         let to = assignee.trim();
         self.db.transaction(|db| {
-            let r = db.query("SELECT assignee FROM alerts WHERE alert_id = $1", &[Val::Text(id.clone())])?;
+            // locked like a decision: the audit's `before` is the assignee this replaces
+            let sql = format!("SELECT assignee FROM alerts WHERE alert_id = $1{}", db.for_update());
+            let r = db.query(&sql, &[Val::Text(id.clone())])?;
             let from = r.first().and_then(|x| opt_text(&x[0]));
             let at = now();
             let to_val = if to.is_empty() { Val::Null } else { Val::from(to) };
@@ -667,6 +716,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
         // same evidence, other details (a detector's narrative improved): a new version
         let v = r[1].int().unwrap_or(1) + 1;
         update_body(db, &a.alert_id, a, &body, v, &at, None)?;
+        name_case_of(db, &a.alert_id)?;
         return Ok(Put::Updated);
     }
     // a re-detection with more evidence: same rule, an existing alert on a shared subject
@@ -692,13 +742,15 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
                 update_body(db, &old_id, &kept, &kept_body, v, &at, Some(&a.alert_id))?;
                 db.exec(
                     "INSERT INTO alert_aliases (alias_id, alert_id) VALUES ($1, $2)",
-                    &[Val::from(a.alert_id.as_str()), Val::Text(old_id)],
+                    &[Val::from(a.alert_id.as_str()), Val::Text(old_id.clone())],
                 )?;
+                name_case_of(db, &old_id)?;
                 return Ok(Put::Updated);
             }
         }
     }
     let case_id = case_for(db, a)?;
+    let case_of_new = case_id.clone();
     let mut vals = vec![
         Val::from(a.alert_id.as_str()),
         Val::from(a.rule_id.as_str()),
@@ -732,6 +784,7 @@ fn put_one(db: &mut Db, a: &Alert) -> Result<Put> {
         Some(serde_json::json!({"status": a.status.as_str(), "version": 1})),
         None,
     )?;
+    name_case(db, &case_of_new)?;
     Ok(Put::Inserted)
 }
 
@@ -804,8 +857,41 @@ fn record_version(db: &mut Db, id: &str, version: i64, body: &str, at: &str, sub
     Ok(())
 }
 
+/// A case's id: named after its earliest alert (`first_ts`, then `alert_id`), so the id is
+/// a function of the case's members, never of the order they were stored in.
+fn case_name(alert_id: &str) -> String {
+    let tail = alert_id.rsplit('-').next().unwrap_or(alert_id);
+    let end = tail.char_indices().nth(16).map_or(tail.len(), |(i, _)| i);
+    format!("case-{}", &tail[..end])
+}
+
+/// Renames case `case_id` after its earliest alert if that changed (a new alert joined
+/// earlier in event time, cases merged, an alert's evidence grew back in time).
+fn name_case(db: &mut Db, case_id: &str) -> Result<()> {
+    let first = db.query(
+        "SELECT alert_id FROM alerts WHERE case_id = $1 ORDER BY first_ts, alert_id LIMIT 1",
+        &[Val::from(case_id)],
+    )?;
+    let Some(first) = first.first() else { return Ok(()) };
+    let name = case_name(&text(&first[0]));
+    if name != case_id {
+        db.exec("UPDATE alerts SET case_id = $1 WHERE case_id = $2", &[Val::Text(name), Val::from(case_id)])?;
+    }
+    Ok(())
+}
+
+/// [`name_case`] for the case of alert `id`.
+fn name_case_of(db: &mut Db, id: &str) -> Result<()> {
+    let r = db.query("SELECT case_id FROM alerts WHERE alert_id = $1", &[Val::from(id)])?;
+    match r.first() {
+        Some(r) => name_case(db, &text(&r[0])),
+        None => Ok(()),
+    }
+}
+
 /// The case of a new alert: the case of alerts sharing a subject with it (merged when it
-/// bridges several), or a new one named after the alert.
+/// bridges several; `name_case` then names the whole after its earliest alert), or a new
+/// one named after the alert.
 fn case_for(db: &mut Db, a: &Alert) -> Result<String> {
     let mut cases: BTreeSet<String> = BTreeSet::new();
     for s in case_keys(a).iter().collect::<BTreeSet<_>>() {
@@ -823,8 +909,7 @@ fn case_for(db: &mut Db, a: &Alert) -> Result<String> {
     }
     let mut it = cases.into_iter();
     let Some(keep) = it.next() else {
-        let tail = a.alert_id.rsplit('-').next().unwrap_or(&a.alert_id);
-        return Ok(format!("case-{}", &tail[..tail.len().min(16)]));
+        return Ok(case_name(&a.alert_id));
     };
     for other in it {
         db.exec("UPDATE alerts SET case_id = $1 WHERE case_id = $2", &[Val::from(keep.as_str()), Val::Text(other)])?;

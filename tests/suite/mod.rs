@@ -13,4 +13,5 @@ mod openapi_conformance;
 mod replay;
 mod rules;
 mod serve;
+mod store_cli;
 mod synth;
