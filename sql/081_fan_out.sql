@@ -132,9 +132,9 @@ sliced AS (
     FROM frames
 ),
 anchored AS (
+    -- one row per (anchor, leg): the evidence lists join back per anchor at the end,
+    -- so they are not repeated on every unnested row
     SELECT hub, segment, threshold, ts AS anchor_ts, seq AS anchor_seq,
-           array_slice(ids, first_i, last_i) AS tx_ids,
-           array_element(times, first_i) AS first_ts,
            unnest(array_slice(cps, first_i, last_i)) AS cp,
            unnest(array_slice(amounts, first_i, last_i)) AS amount_usd
     FROM sliced
@@ -142,20 +142,24 @@ anchored AS (
 ),
 per_counterparty AS (
     SELECT hub, segment, threshold, anchor_ts, anchor_seq, cp,
-           sum(amount_usd) AS cp_usd, count(*) AS transfers,
-           first_value(tx_ids) AS tx_ids, min(first_ts) AS first_ts
+           sum(amount_usd) AS cp_usd, count(*) AS transfers
     FROM anchored
     GROUP BY hub, segment, threshold, anchor_ts, anchor_seq, cp
+),
+judged AS (
+    SELECT hub, anchor_ts, anchor_seq, segment, threshold,
+           sum(cp_usd) AS amount_usd,
+           sum(transfers) AS transfers,
+           count(*) AS counterparties,
+           array_to_string(array_sort(array_agg(cp)), ', ') AS counterparty_list,
+           CAST(max(cp_usd) AS DECIMAL(38, 2)) AS largest_counterparty_usd
+    FROM per_counterparty
+    GROUP BY hub, segment, threshold, anchor_ts, anchor_seq
+    HAVING count(*) >= threshold AND sum(cp_usd) - max(cp_usd) >= {{min_spread_usd}}
 )
-SELECT hub AS subject, anchor_ts, anchor_seq, segment, threshold,
-       first_value(tx_ids) AS tx_ids,
-       min(first_ts) AS first_ts,
-       anchor_ts AS last_ts,
-       sum(cp_usd) AS amount_usd,
-       sum(transfers) AS transfers,
-       count(*) AS counterparties,
-       array_to_string(array_sort(array_agg(cp)), ', ') AS counterparty_list,
-       CAST(max(cp_usd) AS DECIMAL(38, 2)) AS largest_counterparty_usd
-FROM per_counterparty
-GROUP BY hub, segment, threshold, anchor_ts, anchor_seq
-HAVING count(*) >= threshold AND sum(cp_usd) - max(cp_usd) >= {{min_spread_usd}}
+SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
+       array_slice(s.ids, s.first_i, s.last_i) AS tx_ids,
+       array_element(s.times, s.first_i) AS first_ts,
+       j.anchor_ts AS last_ts,
+       j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd
+FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq

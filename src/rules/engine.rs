@@ -53,13 +53,54 @@ pub struct SqlRules {
     /// Per (rule, subject): tx ids already alerted.
     alerted: HashMap<(usize, String), HashSet<String>>,
     /// Per (rule, subject): the open episode, not yet alerted.
-    held: BTreeMap<(usize, String), Alert>,
+    held: BTreeMap<(usize, String), Episode>,
     /// Event time an episode stays open after its last evidence (µs).
     episode_gap_us: i64,
     /// Per rule: how far back from the batch's first row it reads the window (µs).
     lookback_us: Vec<Option<i64>>,
     /// Per rule: time spent planning and running it (for `rule_timings`).
     timings: Vec<RuleTiming>,
+}
+
+/// An open episode: the alert it will be (its id computed when it closes) and its
+/// evidence as a set, so growing it by a match costs the match's size, not the episode's.
+struct Episode {
+    alert: Alert,
+    ids: HashSet<String>,
+}
+
+impl Episode {
+    fn new(alert: Alert) -> Self {
+        let ids = alert.tx_ids.iter().cloned().collect();
+        Episode { alert, ids }
+    }
+
+    /// Whether `m` shares evidence with the episode.
+    fn shares(&self, m: &Alert) -> bool {
+        m.tx_ids.iter().any(|t| self.ids.contains(t))
+    }
+
+    /// Grows the episode with a later match: its evidence joins (time order kept), and
+    /// the later match's figures (which cover the lookback up to it) are taken.
+    fn merge(&mut self, later: Alert) {
+        let mut tx_ids = std::mem::take(&mut self.alert.tx_ids);
+        for t in &later.tx_ids {
+            if self.ids.insert(t.clone()) {
+                tx_ids.push(t.clone());
+            }
+        }
+        let first_ts = self.alert.first_ts.clone().min(later.first_ts.clone());
+        self.alert = later;
+        self.alert.first_ts = first_ts;
+        self.alert.tx_ids = tx_ids;
+    }
+
+    /// The alert, with the id its whole evidence gives.
+    fn into_alert(self, rule: &Rule) -> Alert {
+        let mut a = self.alert;
+        a.alert_id = alert_id(&rule.id, &rule.version, &a.tx_ids);
+        a
+    }
 }
 
 /// What the rules carry from one run to the next (a checkpoint): open episodes and the
@@ -207,14 +248,14 @@ impl SqlRules {
             let key = (i, m.subjects[0].clone());
             // An episode whose gap had passed when this match happened was closed then,
             // whatever the batching: close it before this match can grow or clear it.
-            if self.held.get(&key).is_some_and(|h| parse_rfc3339(&h.last_ts).saturating_add(self.gap_us(i)) < when) {
+            if self.held.get(&key).is_some_and(|h| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(i)) < when) {
                 let closed = self.held.remove(&key).expect("held");
                 self.close(i, closed, &mut out);
             }
             if !matched {
                 // The pattern no longer holds for this subject: an open episode sharing
                 // this evidence was innocent after all (e.g. tuition paid on).
-                if self.held.get(&key).is_some_and(|h| m.tx_ids.iter().any(|t| h.tx_ids.contains(t))) {
+                if self.held.get(&key).is_some_and(|h| h.shares(&m)) {
                     self.held.remove(&key);
                 }
                 continue;
@@ -222,21 +263,20 @@ impl SqlRules {
             let m_last = parse_rfc3339(&m.last_ts);
             let gap = self.gap_us(i);
             if let Some(h) = self.held.get_mut(&key) {
-                let open = m_last <= parse_rfc3339(&h.last_ts).saturating_add(gap);
-                let shares = m.tx_ids.iter().any(|t| h.tx_ids.contains(t));
-                if open && shares {
-                    merge(h, m, &self.rules[i]);
+                let open = m_last <= parse_rfc3339(&h.alert.last_ts).saturating_add(gap);
+                if open && h.shares(&m) {
+                    h.merge(m);
                     continue;
                 }
                 let closed = self.held.remove(&key).expect("held");
                 self.close(i, closed, &mut out);
             }
-            self.held.insert(key, m);
+            self.held.insert(key, Episode::new(m));
         }
         let due: Vec<(usize, String)> = self
             .held
             .iter()
-            .filter(|((i, _), h)| parse_rfc3339(&h.last_ts).saturating_add(self.gap_us(*i)) < now)
+            .filter(|((i, _), h)| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(*i)) < now)
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
@@ -253,7 +293,8 @@ impl SqlRules {
 
     /// Alerts a closed episode unless the rule already alerted all of its evidence for
     /// this subject.
-    fn close(&mut self, rule: usize, alert: Alert, out: &mut Vec<Alert>) {
+    fn close(&mut self, rule: usize, episode: Episode, out: &mut Vec<Alert>) {
+        let alert = episode.into_alert(&self.rules[rule]);
         let seen = self.alerted.entry((rule, alert.subjects[0].clone())).or_default();
         if alert.tx_ids.iter().all(|t| seen.contains(t)) {
             return;
@@ -264,11 +305,13 @@ impl SqlRules {
 
     /// Closes every open episode (end of input), in the order they last grew.
     pub fn flush(&mut self) -> Vec<Alert> {
-        let mut held: Vec<((usize, String), Alert)> = std::mem::take(&mut self.held).into_iter().collect();
+        let rules = &self.rules;
+        let mut held: Vec<(usize, Alert)> =
+            std::mem::take(&mut self.held).into_iter().map(|((i, _), h)| (i, h.into_alert(&rules[i]))).collect();
         held.sort_by(|(_, a), (_, b)| (&a.last_ts, &a.alert_id).cmp(&(&b.last_ts, &b.alert_id)));
         let mut out = Vec::new();
-        for ((i, _), h) in held {
-            self.close(i, h, &mut out);
+        for (i, h) in held {
+            self.close(i, Episode::new(h), &mut out);
         }
         out
     }
@@ -363,7 +406,15 @@ impl Detector for SqlRules {
     fn save_state(&self) -> Result<serde_json::Value> {
         let id = |i: usize| self.rules[i].id.clone();
         let state = RulesState {
-            open: self.held.iter().map(|((i, s), a)| (id(*i), s.clone(), a.clone())).collect(),
+            open: self
+                .held
+                .iter()
+                .map(|((i, s), h)| {
+                    let mut a = h.alert.clone();
+                    a.alert_id = alert_id(&self.rules[*i].id, &self.rules[*i].version, &a.tx_ids);
+                    (id(*i), s.clone(), a)
+                })
+                .collect(),
             alerted: self
                 .alerted
                 .iter()
@@ -393,7 +444,7 @@ impl Detector for SqlRules {
             })
         };
         for (rule, subject, alert) in state.open {
-            self.held.insert((index(&rule)?, subject), alert);
+            self.held.insert((index(&rule)?, subject), Episode::new(alert));
         }
         for (rule, subject, ids) in state.alerted {
             self.alerted.entry((index(&rule)?, subject)).or_default().extend(ids);
@@ -432,19 +483,6 @@ fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
 
 fn parse_rfc3339(t: &str) -> i64 {
     crate::ingest::values::parse_ts(t.as_bytes(), &Default::default()).unwrap_or(i64::MIN)
-}
-
-/// Grows an open episode with a later match: its evidence joins (time order kept), and
-/// the later match's figures (which cover the lookback up to it) are taken.
-fn merge(held: &mut Alert, later: Alert, rule: &Rule) {
-    let mut ids = std::mem::take(&mut held.tx_ids);
-    let known: HashSet<String> = ids.iter().cloned().collect();
-    ids.extend(later.tx_ids.iter().filter(|t| !known.contains(*t)).cloned());
-    let first_ts = held.first_ts.clone().min(later.first_ts.clone());
-    *held = later;
-    held.first_ts = first_ts;
-    held.alert_id = alert_id(&rule.id, &rule.version, &ids);
-    held.tx_ids = ids;
 }
 
 fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
