@@ -554,6 +554,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 addr: addr.parse().with_context(|| format!("--addr {addr}: expected host:port"))?,
                 tokens: mirrorflow::serve::parse_tokens(&text)?,
                 connections: *connections,
+                limits: cfg.serve.clone(),
             };
             runtime()?.block_on(mirrorflow::serve::serve(opts))?;
             Ok(ExitCode::SUCCESS)
@@ -868,13 +869,7 @@ fn alerts_command(url: &str, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AlertsCommand::Import { file } => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-            let mut alerts = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let a: mirrorflow::alerts::Alert = serde_json::from_str(line)
-                    .with_context(|| format!("`{}` line {}: not an alert", file.display(), n + 1))?;
-                alerts.push(a);
-            }
+            let alerts = mirrorflow::store::import::read_alerts(file)?;
             let w = st.put(&alerts)?;
             println!(
                 "{} alert(s) read: {} inserted, {} updated, {} unchanged ({})",

@@ -16,6 +16,7 @@
 
 pub mod db;
 pub mod export;
+pub mod import;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -190,7 +191,7 @@ fn severity_rank(s: &str) -> i64 {
 fn cents(usd: &str) -> i64 {
     let (int, frac) = usd.split_once('.').unwrap_or((usd, ""));
     let int: i64 = int.trim_start_matches('-').parse().unwrap_or(0);
-    let c: i64 = format!("{:0<2}", &frac[..frac.len().min(2)]).parse().unwrap_or(0);
+    let c: i64 = format!("{:0<2}", frac.chars().take(2).collect::<String>()).parse().unwrap_or(0);
     let v = int.saturating_mul(100).saturating_add(c);
     if usd.starts_with('-') { -v } else { v }
 }
@@ -824,7 +825,7 @@ fn case_for(db: &mut Db, a: &Alert) -> Result<String> {
     let mut it = cases.into_iter();
     let Some(keep) = it.next() else {
         let tail = a.alert_id.rsplit('-').next().unwrap_or(&a.alert_id);
-        return Ok(format!("case-{}", &tail[..tail.len().min(16)]));
+        return Ok(format!("case-{}", tail.chars().take(16).collect::<String>()));
     };
     for other in it {
         db.exec("UPDATE alerts SET case_id = $1 WHERE case_id = $2", &[Val::from(keep.as_str()), Val::Text(other)])?;

@@ -10,4 +10,5 @@ mod observability;
 mod replay;
 mod rules;
 mod serve;
+mod serve_hardening;
 mod synth;
