@@ -394,3 +394,25 @@ fn alerts_import_names_the_line_and_field_of_bad_text_and_never_panics() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["alert"]["subjects"][0], "Konto-Müller-ßßßßßßßß");
 }
+
+#[test]
+fn alerts_list_refuses_the_values_the_api_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &(0..3).map(|i| alert(i, "A", "B")).collect::<Vec<_>>());
+    for (flag, value) in [
+        ("--offset", "9223372036854775808"),
+        ("--limit", "0"),
+        ("--min-usd", "NaN"),
+        ("--max-usd", "inf"),
+        ("--min-usd", "1e400"),
+        ("--min-usd", "0.001"),
+    ] {
+        let o = mirrorflow(&["alerts", "--store", &store, "list", "--json", flag, value], None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag) && err.contains(value), "{flag} {value}: {err}");
+    }
+    let o = mirrorflow(&["alerts", "--store", &store, "list", "--json", "--min-usd", "1001.25"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout).unwrap().len(), 2);
+}
