@@ -305,12 +305,19 @@ fn rejected(status: StatusCode, text: String) -> ApiError {
 /// A JSON body; its rejections as JSON errors.
 struct JsonBody<T>(T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Shared) -> std::result::Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(j) => Ok(JsonBody(j.0)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError(
+                r.status(),
+                format!(
+                    "the request body is larger than {} bytes (`serve.max-body-bytes`)",
+                    state.limits.max_body_bytes
+                ),
+            )),
             Err(r) => Err(rejected(r.status(), r.body_text())),
         }
     }
@@ -533,8 +540,10 @@ async fn list(
     match with_store(&s, move |st| st.list(&f)).await {
         Ok(rows) => {
             let body = axum::body::Bytes::from(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()));
+            // a page read before a decision is not kept (`invalidate` bumps, then clears)
             if !ttl.is_zero()
                 && let Ok(mut c) = s.queue_cache.lock()
+                && s.generation.load(std::sync::atomic::Ordering::Relaxed) == generation
             {
                 let page = CachedPage { at: Instant::now(), generation, body: body.clone(), refreshing: None };
                 c.insert(key, page, &s.limits);
@@ -812,4 +821,61 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         .with_graceful_shutdown(crate::shutdown_signal())
         .await
         .map_err(|e| Error::Internal(format!("server: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(bytes: usize, ttl_ms: u64) -> ServeLimits {
+        ServeLimits {
+            queue_cache_bytes: bytes,
+            queue_cache_ttl: Duration::from_millis(ttl_ms),
+            max_body_bytes: 1024,
+            max_text_chars: 100,
+        }
+    }
+
+    fn page(len: usize, generation: u64) -> CachedPage {
+        CachedPage { at: Instant::now(), generation, body: vec![b'x'; len].into(), refreshing: None }
+    }
+
+    #[test]
+    fn the_queue_cache_stays_within_its_bytes_oldest_first() {
+        let l = limits(3 * page_cost("k0", &[0; 1000]), 60_000);
+        let mut c = QueueCache::default();
+        for i in 0..10 {
+            c.insert(format!("k{i}"), page(1000, 0), &l);
+            assert!(c.bytes <= l.queue_cache_bytes);
+        }
+        let mut keys: Vec<_> = c.pages.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["k7", "k8", "k9"]);
+        // a page larger than the whole budget is not kept
+        c.insert("big".into(), page(10_000, 0), &l);
+        assert!(!c.pages.contains_key("big"));
+        assert_eq!(c.bytes, c.pages.iter().map(|(k, p)| page_cost(k, &p.body)).sum::<usize>());
+    }
+
+    #[test]
+    fn expired_and_outdated_pages_are_dropped() {
+        let l = limits(1 << 20, 0);
+        let mut c = QueueCache::default();
+        c.insert("old".into(), page(10, 0), &l);
+        c.insert("new".into(), page(10, 1), &l);
+        assert_eq!(c.pages.keys().collect::<Vec<_>>(), ["new"], "expired (ttl 0) and older generation");
+        c.pages.get_mut("new").unwrap().refreshing = Some(Instant::now());
+        c.insert("newer".into(), page(10, 1), &l);
+        assert!(c.pages.contains_key("new"), "a page being refreshed is still served meanwhile");
+    }
+
+    #[test]
+    fn tokens_compare_in_full() {
+        let t = parse_tokens("ana=token-of-ana-123,bob=token-of-bob-456").unwrap();
+        assert_eq!(t.user("token-of-bob-456"), Some("bob"));
+        for wrong in ["", "token-of-bob-45", "token-of-bob-4567", "token-of-bob-457"] {
+            assert_eq!(t.user(wrong), None, "{wrong}");
+        }
+        assert!(parse_tokens("ana=token-of-ana-123\nbob=token-of-ana-123").is_err());
+    }
 }

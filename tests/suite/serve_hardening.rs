@@ -119,7 +119,7 @@ fn an_over_long_assignee_note_or_body_gets_a_json_4xx() {
     let huge = format!(r#"{{"assignee":"{}"}}"#, "x".repeat(2000));
     let (st, _, body) = raw(a, "POST", assign, Some(ANA), huge.as_bytes());
     assert_eq!(st, 413, "{body}");
-    assert!(error_of(&body).contains("length limit"), "{body}");
+    assert!(error_of(&body).contains("larger than 1024 bytes (`serve.max-body-bytes`)"), "{body}");
     let long = format!(r#"{{"assignee":"{}"}}"#, "y".repeat(500));
     let (st, body) = http(a, "POST", assign, Some(ANA), Some(&long));
     assert_eq!(st, 422, "{body}");
