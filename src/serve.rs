@@ -594,12 +594,21 @@ fn check_text(s: &Shared, what: &str, text: &str) -> std::result::Result<(), Api
 async fn write_as_user(
     s: &Shared,
     who: String,
-    f: impl FnOnce(&mut AlertStore, &str) -> Result<crate::store::StoredAlert> + Send + 'static,
+    id: String,
+    f: impl FnOnce(&mut AlertStore, &str, &str) -> Result<crate::store::StoredAlert> + Send + 'static,
 ) -> Response {
-    let res = with_store(s, move |st| f(st, &who)).await;
+    let res = with_store(s, move |st| {
+        // an unknown alert is 404, not a refused decision
+        if st.get(&id)?.is_none() {
+            return Ok(None);
+        }
+        f(st, &id, &who).map(Some)
+    })
+    .await;
     invalidate(s);
     match res {
-        Ok(a) => axum::Json(a).into_response(),
+        Ok(Some(a)) => axum::Json(a).into_response(),
+        Ok(None) => ApiError(StatusCode::NOT_FOUND, "no such alert".into()).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -613,7 +622,7 @@ async fn decide(
     if let Err(e) = check_text(&s, "reason", d.reason.as_deref().unwrap_or_default()) {
         return e.into_response();
     }
-    write_as_user(&s, who, move |st, who| st.decide(&id, &d.status, who, d.reason.as_deref())).await
+    write_as_user(&s, who, id, move |st, id, who| st.decide(id, &d.status, who, d.reason.as_deref())).await
 }
 
 #[derive(Deserialize)]
@@ -636,7 +645,7 @@ async fn assign(
         )
         .into_response();
     }
-    write_as_user(&s, who, move |st, who| st.assign(&id, &to, who)).await
+    write_as_user(&s, who, id, move |st, id, who| st.assign(id, &to, who)).await
 }
 
 #[derive(Deserialize)]
@@ -654,7 +663,7 @@ async fn note(
     if let Err(e) = check_text(&s, "text", &n.text) {
         return e.into_response();
     }
-    write_as_user(&s, who, move |st, who| st.note(&id, &n.text, who)).await
+    write_as_user(&s, who, id, move |st, id, who| st.note(id, &n.text, who)).await
 }
 
 #[derive(Deserialize)]
