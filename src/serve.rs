@@ -2,11 +2,18 @@
 //!
 //! Every `/api` request needs `Authorization: Bearer <token>`; each token belongs to one
 //! user (`MIRRORFLOW_TOKENS="ana=TOKEN,bob=TOKEN"` or `--tokens FILE` with `user=token`
-//! lines), and every decision records that user. Tokens are never logged. The store is
+//! lines), and every decision records that user. Tokens are never logged, compared in
+//! constant time, and checked before anything else of a request is read. The store is
 //! reached through a few connections on blocking threads (SQLite in WAL mode reads in
 //! parallel; PostgreSQL takes one session per connection).
 //!
-//! Owns: routes, authentication, the OpenAPI description, the embedded page.
+//! Nothing a caller sends can make the server hold much: bodies, notes and reasons are
+//! bounded, an assignee is one of the token users, the queue cache is bounded in bytes
+//! (`[serve]` in the configuration). Every refusal is JSON (`{"error": "..."}`) naming the
+//! parameter or field, and every response carries the browser security headers.
+//!
+//! Owns: routes, authentication, request validation, the OpenAPI description, the
+//! embedded page.
 //! Must not: decide workflow rules (the store does) or log ids above debug level.
 
 use std::collections::HashMap;
