@@ -36,6 +36,7 @@ pub struct RawConfig {
     pub mirror: RawMirror,
     pub parties: RawParties,
     pub output: RawOutput,
+    pub serve: RawServe,
 }
 
 /// `[mirror]`: T6 mirror swaps (`crate::mirror`).
@@ -254,6 +255,20 @@ pub struct RawOutput {
     pub store_retry_backoff: String,
 }
 
+/// `[serve]`: the review API's bounds (`crate::serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawServe {
+    /// Most bytes of served queue pages kept for reuse.
+    pub queue_cache_bytes: u64,
+    /// How long a served queue page may be reused ("1s").
+    pub queue_cache_ttl: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// Longest note or decision reason, in characters.
+    pub max_text_chars: u64,
+}
+
 /// Input file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -343,6 +358,8 @@ pub struct Config {
     pub peel: Option<crate::graph::peel::PeelConfig>,
     /// T6 mirror swaps, when on.
     pub mirror: Option<crate::mirror::MirrorConfig>,
+    /// The review API's bounds.
+    pub serve: crate::serve::ServeLimits,
 }
 
 /// Contract columns that `[input.columns]` may map.
@@ -424,6 +441,7 @@ impl RawConfig {
         let idle_exit = dur("live.idle-exit", &self.live.idle_exit);
         let store_busy_timeout = dur("output.store-busy-timeout", &self.output.store_busy_timeout);
         let store_retry_backoff = dur("output.store-retry-backoff", &self.output.store_retry_backoff);
+        let queue_cache_ttl = dur("serve.queue-cache-ttl", &self.serve.queue_cache_ttl);
         if self.output.store_write_attempts == 0 {
             errs.push("`output.store-write-attempts` must be at least 1".into());
         }
@@ -616,6 +634,12 @@ impl RawConfig {
             errs.push("`graph.min-intermediaries` must be at least 2".into());
         }
         let mirror = self.mirror_config(&mut errs);
+        let sv = &self.serve;
+        for (key, v) in [("serve.max-body-bytes", sv.max_body_bytes), ("serve.max-text-chars", sv.max_text_chars)] {
+            if v == 0 {
+                errs.push(format!("`{key}` must be at least 1"));
+            }
+        }
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
@@ -696,6 +720,12 @@ impl RawConfig {
             }),
             peel,
             mirror,
+            serve: crate::serve::ServeLimits {
+                queue_cache_bytes: usize::try_from(sv.queue_cache_bytes).unwrap_or(usize::MAX),
+                queue_cache_ttl,
+                max_body_bytes: usize::try_from(sv.max_body_bytes).unwrap_or(usize::MAX),
+                max_text_chars: usize::try_from(sv.max_text_chars).unwrap_or(usize::MAX),
+            },
             rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
                 dir: opt_path(&self.rules.dir),
                 disabled: self.rules.disabled.clone(),

@@ -252,13 +252,13 @@ enum AlertsCommand {
         /// Last transaction at or before.
         #[arg(long)]
         to: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = usd_arg)]
         min_usd: Option<f64>,
-        #[arg(long)]
+        #[arg(long, value_parser = usd_arg)]
         max_usd: Option<f64>,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         limit: u64,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
         offset: u64,
         /// Print JSON.
         #[arg(long)]
@@ -554,6 +554,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 addr: addr.parse().with_context(|| format!("--addr {addr}: expected host:port"))?,
                 tokens: mirrorflow::serve::parse_tokens(&text)?,
                 connections: *connections,
+                limits: cfg.serve.clone(),
             };
             runtime()?.block_on(mirrorflow::serve::serve(opts))?;
             Ok(ExitCode::SUCCESS)
@@ -738,6 +739,17 @@ fn start_metrics(rt: &tokio::runtime::Runtime, addr: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `--min-usd` / `--max-usd`: an exact decimal of at most cents (never NaN or infinite),
+/// at most 10^13 in size so its cents stay exact through the store's filter.
+fn usd_arg(text: &str) -> Result<f64, String> {
+    let cents = mirrorflow::money::parse_decimal(text.as_bytes(), 2)
+        .map_err(|e| format!("`{text}` {e} (expected a decimal such as 2500 or 99.50)"))?;
+    if cents.abs() > 10_000_000_000_000 * 100 {
+        return Err(format!("`{text}` is larger than 10000000000000"));
+    }
+    Ok(cents as f64 / 100.0)
+}
+
 /// Who records a decision: --user, else $MIRRORFLOW_USER.
 fn decider(user: &Option<String>) -> anyhow::Result<String> {
     match user.clone().or_else(|| std::env::var("MIRRORFLOW_USER").ok()).filter(|u| !u.trim().is_empty()) {
@@ -868,13 +880,7 @@ fn alerts_command(url: &str, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AlertsCommand::Import { file } => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-            let mut alerts = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let a: mirrorflow::alerts::Alert = serde_json::from_str(line)
-                    .with_context(|| format!("`{}` line {}: not an alert", file.display(), n + 1))?;
-                alerts.push(a);
-            }
+            let alerts = mirrorflow::store::import::read_alerts(file)?;
             let w = st.put(&alerts)?;
             println!(
                 "{} alert(s) read: {} inserted, {} updated, {} unchanged ({})",

@@ -2,6 +2,8 @@
 //! transaction as the alert's details list them), and a SAR narrative draft in Markdown
 //! (who, what, when, where, why, how; transactions in time order; key terms).
 //!
+//! A CSV cell that a spreadsheet would run as a formula is written as text (see `quote`).
+//!
 //! Owns: the three formats.
 //! Must not: change the store.
 
@@ -23,8 +25,28 @@ pub fn export(alerts: &[StoredAlert], format: &str) -> Result<String> {
     }
 }
 
+/// One CSV cell. A cell a spreadsheet would run as a formula (it starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return, as OWASP lists them) gets a leading `'` and
+/// quotes, so it shows as the text it is; a plain number (`-12.50`) is left alone.
 fn quote(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(s);
+    if formula {
+        format!("\"'{}\"", s.replace('"', "\"\""))
+    } else if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A signed decimal such as `-12.50`: a spreadsheet reads it as a number, never a formula.
+fn is_plain_number(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Every transaction object found in an alert's details (`tx_id` with `ts`), deduplicated.
@@ -69,8 +91,8 @@ fn csv(alerts: &[StoredAlert]) -> String {
                 quote(&a.alert.alert_id),
                 quote(&a.alert.rule_id),
                 quote(&a.alert.typology),
-                a.alert.severity.as_str(),
-                a.status,
+                quote(a.alert.severity.as_str()),
+                quote(&a.status),
                 quote(&a.case_id),
                 f("tx_id"),
                 f("ts"),

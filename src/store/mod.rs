@@ -18,6 +18,7 @@
 
 pub mod db;
 pub mod export;
+pub mod import;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -192,7 +193,7 @@ fn severity_rank(s: &str) -> i64 {
 fn cents(usd: &str) -> i64 {
     let (int, frac) = usd.split_once('.').unwrap_or((usd, ""));
     let int: i64 = int.trim_start_matches('-').parse().unwrap_or(0);
-    let c: i64 = format!("{:0<2}", &frac[..frac.len().min(2)]).parse().unwrap_or(0);
+    let c: i64 = format!("{:0<2}", frac.chars().take(2).collect::<String>()).parse().unwrap_or(0);
     let v = int.saturating_mul(100).saturating_add(c);
     if usd.starts_with('-') { -v } else { v }
 }
