@@ -119,11 +119,15 @@ pub async fn replay_with(
         spill_dir: cfg.spill_dir.clone(),
         batch_rows: cfg.input.batch_rows,
     };
-    let source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
+    let resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
+    let mut source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
+    if let Some(c) = &resume {
+        source = source.with_seen_ids(&c.seen_ids);
+    }
     let mut p = pipeline("replay", cfg, side, from, to);
     p.detectors = rule_detectors(cfg, &p.ctx).await?;
     p.detectors.extend(detectors);
-    p.resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
+    p.resume = resume;
     p.checkpoint = args.checkpoint.clone();
     p.run(Box::new(source)).await
 }

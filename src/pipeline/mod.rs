@@ -81,6 +81,8 @@ pub struct Pipeline {
 enum Ordered {
     Batch(RecordBatch),
     Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+    /// At the end, for a checkpoint: fingerprints of every tx_id processed (in range).
+    Ids(Vec<u128>),
 }
 
 /// What the detect stage sends to the sinks.
@@ -186,6 +188,12 @@ impl Pipeline {
         let resume = self.resume.take();
         let seq_offset = resume.as_ref().map_or(0, |c| c.state.next_seq);
         let resume_ts = resume.as_ref().map(|c| c.state.max_ts);
+        // A checkpoint carries the ids processed (the resumed ones and this run's rows in
+        // range), so a resumed run refuses the rows it overlaps as duplicates.
+        let mut processed_ids: Option<Vec<u128>> = self
+            .checkpoint
+            .is_some()
+            .then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default());
         let order_task = tokio::spawn(async move {
             let mut orderer = Orderer::new(lateness_us);
             if let Some(ts) = resume_ts {
@@ -196,6 +204,10 @@ impl Pipeline {
                 let Chunk { batch, mut rejected, rows_read } = chunk;
                 let batch = offset_seq(batch, seq_offset)?;
                 let (batch, outside) = filter_range(batch, from_us, to_us)?;
+                if let Some(ids) = processed_ids.as_mut() {
+                    let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+                    ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
+                }
                 let released = orderer.push(batch)?;
                 if let Some(late) = &released.late {
                     rejected.extend(late_records(late, &source_name, orderer.watermark(), lateness_us));
@@ -211,6 +223,9 @@ impl Pipeline {
             }
             if let Some(b) = orderer.flush()? {
                 pacer.send(b, &ord_tx).await;
+            }
+            if let Some(ids) = processed_ids {
+                let _ = ord_tx.send(Ordered::Ids(ids)).await;
             }
             Ok::<(), Error>(())
         });
@@ -241,6 +256,7 @@ impl Pipeline {
                 }
             }
             let mut window_max = 0u64;
+            let mut seen_ids = Vec::new();
             while let Some(msg) = ord_rx.blocking_recv() {
                 // Adaptive micro-batches: batches already waiting are taken together (up
                 // to `detect_rows`), so a replay or a stream that ran ahead is judged in
@@ -262,6 +278,7 @@ impl Pipeline {
                                         return Ok(());
                                     }
                                 }
+                                Ok(Ordered::Ids(ids)) => seen_ids = ids,
                                 Err(_) => break,
                             }
                         }
@@ -282,6 +299,7 @@ impl Pipeline {
                             return Ok(());
                         }
                     }
+                    Ordered::Ids(ids) => seen_ids = ids,
                     Ordered::Batch(b) => {
                         let enriched = enricher.enrich(&b)?;
                         if let Some(w) = ordered_out.as_mut() {
@@ -335,7 +353,7 @@ impl Pipeline {
                     for d in detectors.iter() {
                         state.detectors.insert(d.id().to_string(), d.save_state()?);
                     }
-                    checkpoint::save(dir, &state, &window)?;
+                    checkpoint::save(dir, &state, &window, &seen_ids)?;
                 }
                 None => {
                     for d in detectors.iter_mut() {

@@ -49,6 +49,8 @@ pub struct ReplaySource {
     /// The input is known to be in event-time order already (Parquet files whose `ts`
     /// never decreases): no sort, and ingest overlaps detection.
     presorted: bool,
+    /// Ids processed before (a checkpoint's): refused as duplicates.
+    seen: Vec<u128>,
 }
 
 impl ReplaySource {
@@ -63,7 +65,14 @@ impl ReplaySource {
         if presorted {
             tracing::info!("the ledger is already in event-time order: replaying without a sort");
         }
-        Ok(ReplaySource { readers, sort, presorted })
+        Ok(ReplaySource { readers, sort, presorted, seen: Vec::new() })
+    }
+
+    /// Refuses rows whose tx_id fingerprint is in `fps` (a checkpoint's processed ids) as
+    /// `duplicate_tx_id`, as one run over both inputs would.
+    pub fn with_seen_ids(mut self, fps: &[u128]) -> Self {
+        self.seen = fps.to_vec();
+        self
     }
 }
 
@@ -77,11 +86,12 @@ impl Source for ReplaySource {
             let (to_sort, sort_input) = mpsc::channel::<RecordBatch>(4);
             let side = out.clone();
             let mut readers = self.readers;
+            let seen = self.seen;
             if self.presorted {
                 // File order is event-time order: chunks go straight on.
                 drop((to_sort, sort_input));
                 let reading = tokio::task::spawn_blocking(move || -> Result<()> {
-                    let mut state = IngestState::default();
+                    let mut state = IngestState::with_seen(&seen);
                     for r in readers.iter_mut() {
                         while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                             progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
@@ -95,7 +105,7 @@ impl Source for ReplaySource {
                 return reading.await.map_err(|e| Error::Internal(format!("ingest thread: {e}")))?;
             }
             let reading = tokio::task::spawn_blocking(move || -> Result<()> {
-                let mut state = IngestState::default();
+                let mut state = IngestState::with_seen(&seen);
                 for r in readers.iter_mut() {
                     while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                         progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 mod cli;
 pub mod common;
 mod graph;
+mod hardening_live;
 mod ingest;
 mod live;
 mod mirror;

@@ -1,0 +1,137 @@
+//! Hardening of checkpoints and live runs (issue 14): torn checkpoints are refused,
+//! duplicate ids are remembered across a checkpoint, far-future rows cannot poison the
+//! watermark, and a followed directory survives empty, grown and symlinked files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::common::*;
+
+fn demo() -> PathBuf {
+    root().join("fixtures/demo")
+}
+
+/// `dir` with the demo's side tables and its first `rows` transactions.
+fn demo_head(dir: &Path, rows: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["accounts.csv", "fx_rates.csv"] {
+        std::fs::copy(demo().join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(demo().join("transactions.csv")).unwrap();
+    let head: String = text.lines().take(rows + 1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("transactions.csv"), head).unwrap();
+    dir.to_path_buf()
+}
+
+fn replay(ledger: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(["--store", "off", "--progress", "off"]);
+    args.extend(extra);
+    mirrorflow(&args, None)
+}
+
+fn ok(o: &std::process::Output) {
+    assert!(o.status.success(), "{:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
+}
+
+fn alerts_by_id(out: &Path) -> BTreeMap<String, serde_json::Value> {
+    jsonl(&out.join("alerts.jsonl")).into_iter().map(|a| (a["alert_id"].as_str().unwrap().to_string(), a)).collect()
+}
+
+/// Item 3: a checkpoint whose files do not belong together (one replaced by another
+/// checkpoint's, as a kill during an overwrite used to leave it) or one of whose files was
+/// changed is refused: exit 2, naming the checkpoint directory and the file.
+#[test]
+fn a_torn_or_changed_checkpoint_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (early, late) = (demo_head(&dir.path().join("early"), 1000), demo_head(&dir.path().join("late"), 2500));
+    let (ck_early, ck) = (dir.path().join("ck-early"), dir.path().join("ck"));
+    ok(&replay(&early, &dir.path().join("o1"), &["--checkpoint", ck_early.to_str().unwrap()]));
+    ok(&replay(&late, &dir.path().join("o2"), &["--checkpoint", ck.to_str().unwrap()]));
+    // whole, it resumes
+    ok(&replay(&demo(), &dir.path().join("o3"), &["--resume", ck.to_str().unwrap()]));
+
+    let refused = |file: &str| {
+        let o = replay(&demo(), &dir.path().join("o4"), &["--resume", ck.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(ck.to_str().unwrap()), "names the checkpoint: {err}");
+        assert!(err.contains(&format!("`{file}`")) && err.contains("checksum"), "names the file: {err}");
+    };
+    // the torn case: the window of another checkpoint beside this state
+    let window = std::fs::read(ck.join("window.parquet")).unwrap();
+    std::fs::copy(ck_early.join("window.parquet"), ck.join("window.parquet")).unwrap();
+    refused("window.parquet");
+    std::fs::write(ck.join("window.parquet"), &window).unwrap();
+    // one byte of the state changed
+    let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    std::fs::write(ck.join("state.json"), state.replacen("\"next_seq\": 2500", "\"next_seq\": 2400", 1)).unwrap();
+    refused("state.json");
+    std::fs::write(ck.join("state.json"), &state).unwrap();
+    ok(&replay(&demo(), &dir.path().join("o5"), &["--resume", ck.to_str().unwrap()]));
+}
+
+/// Item 3: a checkpoint written over an old one is wholly the new one (no file of the old
+/// one left, nothing beside it); a write killed between putting the old one aside and the
+/// new one in place resumes from the old one, wholly.
+#[test]
+fn a_checkpoint_written_over_an_old_one_is_wholly_old_or_wholly_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (early, late) = (demo_head(&dir.path().join("early"), 1000), demo_head(&dir.path().join("late"), 2500));
+    let ck = dir.path().join("ck");
+    ok(&replay(&early, &dir.path().join("o1"), &["--checkpoint", ck.to_str().unwrap()]));
+    let old_state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    assert!(old_state.contains("\"next_seq\": 1000"), "{}", &old_state[..200]);
+    ok(&replay(&late, &dir.path().join("o2"), &["--checkpoint", ck.to_str().unwrap()]));
+    let new_state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    assert!(new_state.contains("\"next_seq\": 2500"), "{}", &new_state[..200]);
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["ck", "early", "late", "o1", "o2"], "no half-written or old copy left beside it");
+    let resumed = dir.path().join("o3");
+    ok(&replay(&demo(), &resumed, &["--resume", ck.to_str().unwrap()]));
+    assert_eq!(summary(&resumed)["quarantined_by_reason"]["duplicate_tx_id"], 2500);
+
+    // killed after the old one was put aside, before the new one was renamed in: what is
+    // there is the old checkpoint, whole (and a half-written new one, ignored)
+    std::fs::rename(&ck, dir.path().join(".ck.old-4242")).unwrap();
+    std::fs::create_dir(dir.path().join(".ck.new-4242")).unwrap();
+    std::fs::write(dir.path().join(".ck.new-4242/window.parquet"), b"half").unwrap();
+    let o = replay(&demo(), &dir.path().join("o4"), &["--resume", ck.to_str().unwrap()]);
+    ok(&o);
+    assert_eq!(summary(&dir.path().join("o4"))["quarantined_by_reason"]["duplicate_tx_id"], 2500);
+}
+
+/// Item 4: half a ledger replayed with `--checkpoint`, then the WHOLE ledger resumed: the
+/// overlapping rows are refused as `duplicate_tx_id` and the alerts of the two runs are
+/// exactly one full run's.
+#[test]
+fn a_resumed_replay_refuses_rows_already_processed_before_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    ok(&replay(&demo(), &full, &[]));
+    let expected = alerts_by_id(&full);
+    assert!(expected.len() > 50, "{}", expected.len());
+
+    let half = demo_head(&dir.path().join("half"), 2500);
+    let ck = dir.path().join("ck");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&replay(&half, &a, &["--checkpoint", ck.to_str().unwrap()]));
+    ok(&replay(&demo(), &b, &["--resume", ck.to_str().unwrap()]));
+    let s = summary(&b);
+    assert_eq!(s["rows_read"], 5000);
+    assert_eq!(s["rows_accepted"], 2500);
+    assert_eq!(s["quarantined_by_reason"]["duplicate_tx_id"], 2500);
+    assert_eq!(s["reconciled"], true);
+    let q = jsonl(&b.join("quarantine.jsonl"));
+    assert!(q.iter().all(|r| r["reason"] == "duplicate_tx_id"));
+    assert!(q.iter().any(|r| r["message"].as_str().unwrap_or("").contains("T0000000001")), "{}", q[0]);
+
+    let before = alerts_by_id(&a);
+    let mut split = before.clone();
+    split.extend(alerts_by_id(&b));
+    assert!(!before.is_empty() && split.len() > before.len(), "alerts on both sides");
+    assert_eq!(split.len(), jsonl(&a.join("alerts.jsonl")).len() + jsonl(&b.join("alerts.jsonl")).len());
+    assert_eq!(split, expected);
+}
