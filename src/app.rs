@@ -86,6 +86,9 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         resume: None,
         checkpoint: None,
         store: cfg.store.clone(),
+        // the wall clock only in live runs: replays stay deterministic
+        future_lead_us: (command == "run").then_some(cfg.max_future_lead.map(|d| d.as_micros() as i64)).flatten(),
+        idle_advance: (command == "run").then_some(cfg.idle_advance).flatten(),
     }
 }
 

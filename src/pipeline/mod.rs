@@ -75,6 +75,12 @@ pub struct Pipeline {
     pub checkpoint: Option<PathBuf>,
     /// Also keep the alerts in this alert store (`crate::store`).
     pub store: Option<String>,
+    /// Live runs: rows dated more than this after the wall clock are refused as
+    /// `future_timestamp` (µs; `None`: no check, as in replays).
+    pub future_lead_us: Option<i64>,
+    /// Live runs: after this much silence the watermark moves up to the newest event
+    /// time (`None`: never, as in replays).
+    pub idle_advance: Option<Duration>,
 }
 
 /// What the order stage sends on.
@@ -104,6 +110,29 @@ fn offset_seq(batch: RecordBatch, offset: u64) -> Result<RecordBatch> {
     let mut cols = batch.columns().to_vec();
     cols[i] = shifted;
     RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows after a checkpoint", e))
+}
+
+fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -> Vec<Rejected> {
+    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+    let ts = ts_column(batch);
+    (0..batch.num_rows())
+        .map(|i| {
+            Rejected::new(
+                source,
+                0,
+                tx::TS,
+                Reason::FutureTimestamp,
+                &format!(
+                    "tx_id `{}` at {} is dated after {} (the clock plus `live.max-future-lead` {}s)",
+                    ids.value(i),
+                    format_ts(ts.value(i)),
+                    format_ts(limit),
+                    lead_us / 1_000_000
+                ),
+                render_row(batch, i).as_bytes(),
+            )
+        })
+        .collect()
 }
 
 fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
@@ -185,6 +214,7 @@ impl Pipeline {
         // Stage 2: time range, watermarks, pacing.
         let (ord_tx, mut ord_rx) = mpsc::channel::<Ordered>(cap);
         let (from_us, to_us, lateness_us, speed) = (self.from_us, self.to_us, self.lateness_us, self.speed);
+        let (future_lead_us, idle_advance) = (self.future_lead_us, self.idle_advance);
         let resume = self.resume.take();
         let seq_offset = resume.as_ref().map_or(0, |c| c.state.next_seq);
         let resume_ts = resume.as_ref().map(|c| c.state.max_ts);
@@ -200,7 +230,23 @@ impl Pipeline {
                 orderer.resume_at(ts);
             }
             let mut pacer = Pacer::new(speed);
-            while let Some(chunk) = src_rx.recv().await {
+            loop {
+                let chunk = match idle_advance {
+                    None => src_rx.recv().await,
+                    Some(quiet) => match tokio::time::timeout(quiet, src_rx.recv()).await {
+                        Ok(c) => c,
+                        Err(_) => {
+                            // live and silent: what is held goes on to the detectors
+                            if let Some(b) = orderer.advance_idle()?
+                                && !pacer.send(b, &ord_tx).await
+                            {
+                                break;
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let Some(chunk) = chunk else { break };
                 let Chunk { batch, mut rejected, rows_read } = chunk;
                 let batch = offset_seq(batch, seq_offset)?;
                 let (batch, outside) = filter_range(batch, from_us, to_us)?;
@@ -208,9 +254,14 @@ impl Pipeline {
                     let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
                     ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
                 }
-                let released = orderer.push(batch)?;
+                let future_limit = future_lead_us
+                    .map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
+                let released = orderer.push_limited(batch, future_limit)?;
                 if let Some(late) = &released.late {
                     rejected.extend(late_records(late, &source_name, orderer.watermark(), lateness_us));
+                }
+                if let (Some(future), Some(lead)) = (&released.future, future_lead_us) {
+                    rejected.extend(future_records(future, &source_name, future_limit, lead));
                 }
                 if ord_tx.send(Ordered::Meta { read: rows_read, rejected, outside }).await.is_err() {
                     break;

@@ -135,3 +135,58 @@ fn a_resumed_replay_refuses_rows_already_processed_before_the_checkpoint() {
     assert_eq!(split.len(), jsonl(&a.join("alerts.jsonl")).len() + jsonl(&b.join("alerts.jsonl")).len());
     assert_eq!(split, expected);
 }
+
+/// One NDJSON transaction `secs` after 2026-03-01T00:00:00Z.
+fn row(id: &str, secs: i64, channel: &str, dst: &str, amount: &str) -> String {
+    let ts = mirrorflow::ingest::values::format_ts((1_772_352_000 + secs) * 1_000_000);
+    row_at(id, &ts, channel, dst, amount)
+}
+
+fn row_at(id: &str, ts: &str, channel: &str, dst: &str, amount: &str) -> String {
+    format!(
+        r#"{{"tx_id":"{id}","ts":"{ts}","src_account":"src-{id}","dst_account":"{dst}","amount":"{amount}","currency":"USD","channel":"{channel}"}}"#
+    ) + "\n"
+}
+
+/// Three cash deposits just under the CTR threshold into `acct` an hour apart from `secs`.
+fn structuring(prefix: &str, secs: i64, acct: &str) -> Vec<String> {
+    (0..3).map(|i| row(&format!("{prefix}{i}"), secs + i * 3_600, "cash_deposit", acct, "9500.00")).collect()
+}
+
+fn run_stdin(out: &Path, config: Option<&Path>, input: &str) -> std::process::Output {
+    let mut args = Vec::new();
+    if let Some(c) = config {
+        args.extend(["--config", c.to_str().unwrap()]);
+    }
+    args.extend(["run", "--stdin", "--store", "off", "--progress", "off", "--out", out.to_str().unwrap()]);
+    mirrorflow(&args, Some(input.as_bytes()))
+}
+
+/// Item 8: a live row dated 2199 is quarantined as `future_timestamp` and does not move
+/// the watermark: the rows after it are not late and the structuring alert is raised.
+#[test]
+fn a_far_future_row_is_quarantined_and_does_not_poison_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = structuring("d", 0, "ACCT-S")[..1].join("");
+    input.push_str(&row_at("far", "2199-12-31T00:00:00Z", "wire", "b", "10.00"));
+    input.push_str(&structuring("d", 0, "ACCT-S")[1..].join(""));
+    for i in 0..50 {
+        input.push_str(&row(&format!("w{i}"), 7_200 + i * 60, "wire", "b", "120.00"));
+    }
+    let out = dir.path().join("live");
+    let o = run_stdin(&out, None, &input);
+    ok(&o);
+    let s = summary(&out);
+    assert_eq!(s["rows_read"], 54);
+    assert_eq!(s["rows_accepted"], 53, "{s:#}");
+    assert_eq!(s["quarantined_by_reason"]["future_timestamp"], 1);
+    assert_eq!(s["rows_quarantined"], 1, "no row late");
+    assert_eq!(s["reconciled"], true);
+    let q = jsonl(&out.join("quarantine.jsonl"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["reason"], "future_timestamp");
+    assert!(q[0]["message"].as_str().unwrap().contains("`far`"), "{}", q[0]);
+    let alerts = jsonl(&out.join("alerts.jsonl"));
+    let st = alerts.iter().find(|a| a["rule_id"] == "010_structuring").expect("the structuring alert");
+    assert_eq!(st["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
+}
