@@ -194,6 +194,7 @@ impl Pipeline {
         let progress = Arc::new(Progress::default());
         let ticker = Ticker::start(progress.clone(), self.progress);
         let inputs = source.inputs();
+        let is_dir_source = source.is_dir();
         let source_name = inputs.join(", ");
         let cap = self.channel_capacity;
 
@@ -515,6 +516,15 @@ impl Pipeline {
         s.alerts_by_rule = alerts_out.by_rule.clone();
         s.alerts_by_typology = alerts_out.by_typology.clone();
         s.store = stored?;
+        if is_dir_source {
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            s.dir_files = Some(summary::DirFiles {
+                read: n(&progress.files_read),
+                empty_skipped: n(&progress.files_empty),
+                growth_read: n(&progress.files_grown),
+                changed_unread: n(&progress.files_changed_unread),
+            });
+        }
         if first_ts != i64::MAX {
             s.first_event_time = Some(format_ts(first_ts));
             s.last_event_time = Some(format_ts(last_ts));

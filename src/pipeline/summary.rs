@@ -48,11 +48,28 @@ pub struct Summary {
     /// Rows in the event-time window at the end, and the largest it held.
     pub window_rows_at_end: u64,
     pub window_rows_max: u64,
+    /// A followed directory's files (absent for other sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir_files: Option<DirFiles>,
     /// What the alert store took (absent when it is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSummary>,
     /// Wall-clock timings.
     pub timings: Timings,
+}
+
+/// What `run --dir` did with the files it saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirFiles {
+    /// Files read (from their start).
+    pub read: u64,
+    /// Empty files skipped (with a warning; read if they grow).
+    pub empty_skipped: u64,
+    /// Times a plain CSV/NDJSON file grew after it was read and what was appended was read.
+    pub growth_read: u64,
+    /// Files that changed after they were read and could not be read again (compressed or
+    /// Parquet files that grew, files that shrank), each with a warning.
+    pub changed_unread: u64,
 }
 
 /// Alerts written to the alert store by this run.

@@ -190,3 +190,109 @@ fn a_far_future_row_is_quarantined_and_does_not_poison_the_watermark() {
     let st = alerts.iter().find(|a| a["rule_id"] == "010_structuring").expect("the structuring alert");
     assert_eq!(st["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
 }
+
+/// A config that follows `inbox` and exits after 5 s without new data (rules off: these
+/// tests are about reading).
+fn dir_config(dir: &Path, inbox: &Path) -> PathBuf {
+    let cfg = dir.join("dir.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[live]\nsource = \"dir\"\ndir = \"{}\"\npoll-interval = \"100ms\"\nsettle = \"300ms\"\nidle-exit = \"5s\"\n\
+             [rules]\nenabled = false\n[output]\nwrite-ordered = true\nprogress = \"off\"\nstore = \"off\"\n",
+            inbox.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn run_dir(cfg: &Path, out: &Path) -> std::process::Output {
+    mirrorflow(&["--config", cfg.to_str().unwrap(), "run", "--out", out.to_str().unwrap()], None)
+}
+
+/// Item 9: an empty file in a followed directory is skipped with a warning and counted;
+/// the run goes on to the other files (and a restart does not die on it either).
+#[test]
+fn an_empty_file_in_a_followed_directory_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "").unwrap();
+    std::fs::write(inbox.join("b.jsonl"), row("e1", 0, "wire", "b", "5") + &row("e2", 60, "wire", "b", "5")).unwrap();
+    let cfg = dir_config(dir.path(), &inbox);
+    for out in ["out1", "out2"] {
+        let out = dir.path().join(out);
+        let o = run_dir(&cfg, &out);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("empty file skipped") && err.contains("a.csv"), "{err}");
+        let s = summary(&out);
+        assert_eq!(s["rows_read"], 2);
+        assert_eq!(s["rows_accepted"], 2);
+        assert_eq!(s["dir_files"]["read"], 1);
+        assert_eq!(s["dir_files"]["empty_skipped"], 1);
+    }
+}
+
+/// Item 10: rows appended to a file after it settled and was read are read too (NDJSON
+/// and CSV, whole lines, line numbers continuing), and counted.
+#[test]
+fn rows_appended_to_a_read_file_are_read_with_their_line_numbers() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.jsonl"), row("j1", 0, "wire", "b", "5") + &row("j2", 60, "wire", "b", "5")).unwrap();
+    std::fs::write(inbox.join("b.csv"), format!("{HEADER}\nc1,2026-03-01T08:02:00Z,a,b,5,USD,wire,,\n")).unwrap();
+    let cfg = dir_config(dir.path(), &inbox);
+    let inbox2 = inbox.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let mut f = std::fs::OpenOptions::new().append(true).open(inbox2.join("a.jsonl")).unwrap();
+        f.write_all((row("j3", 120, "wire", "b", "5") + "not json\n").as_bytes()).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(inbox2.join("b.csv")).unwrap();
+        f.write_all(b"c2,2026-03-01T08:03:00Z,a,b,5,USD,wire,,\nc3,not a time,a,b,5,USD,wire,,\n").unwrap();
+    });
+    let out = dir.path().join("out");
+    let o = run_dir(&cfg, &out);
+    writer.join().unwrap();
+    ok(&o);
+    let s = summary(&out);
+    assert_eq!(s["rows_read"], 7, "{s:#}");
+    assert_eq!(s["rows_accepted"], 5);
+    assert_eq!(s["reconciled"], true);
+    assert_eq!(s["dir_files"]["read"], 2);
+    assert_eq!(s["dir_files"]["growth_read"], 2);
+    let mut ids = ordered_ids(&out);
+    ids.sort();
+    assert_eq!(ids, ["c1", "c2", "j1", "j2", "j3"]);
+    let q = jsonl(&out.join("quarantine.jsonl"));
+    let line = |file: &str| q.iter().find(|r| r["file"].as_str().unwrap().ends_with(file)).unwrap()["line"].clone();
+    assert_eq!(line("a.jsonl"), 4, "{q:?}");
+    assert_eq!(line("b.csv"), 4, "{q:?}");
+}
+
+/// Item 11: a symbolic link in a followed directory is followed, as `replay` follows
+/// one; a dangling link is reported and the run goes on.
+#[cfg(unix)]
+#[test]
+fn symlinked_files_in_a_followed_directory_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, elsewhere) = (dir.path().join("inbox"), dir.path().join("elsewhere"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("x.jsonl"), row("s1", 0, "wire", "b", "5") + &row("s2", 60, "wire", "b", "5")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("x.jsonl"), inbox.join("linked.jsonl")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("gone.jsonl"), inbox.join("dangling.jsonl")).unwrap();
+    std::fs::write(inbox.join("plain.jsonl"), row("p1", 120, "wire", "b", "5")).unwrap();
+    let out = dir.path().join("out");
+    let o = run_dir(&dir_config(dir.path(), &inbox), &out);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dangling.jsonl"), "the dangling link is reported: {err}");
+    let mut ids = ordered_ids(&out);
+    ids.sort();
+    assert_eq!(ids, ["p1", "s1", "s2"]);
+    assert_eq!(summary(&out)["dir_files"]["read"], 2);
+}
