@@ -180,6 +180,9 @@ impl Pipeline {
             keep_previous_outputs(&self.out_dir)?;
         }
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
+        // a restarted live run: earlier runs' alerts are not written again
+        let kept_files = if self.command == "run" { kept_alert_files(&self.out_dir)? } else { Vec::new() };
+        let kept = alerts_out.skip_kept(&kept_files)?;
         // the alert store is written on its own thread, one transaction per batch
         let store = match &self.store {
             Some(url) => Some(StoreWriter::start(url)?),
@@ -479,6 +482,8 @@ impl Pipeline {
                             fresh.push(a.clone());
                         }
                     }
+                    // every batch reaches the file whole before the next is taken
+                    alerts_out.flush()?;
                     if let Some(st) = &store
                         && !fresh.is_empty()
                     {
@@ -516,6 +521,14 @@ impl Pipeline {
         s.alerts_by_rule = alerts_out.by_rule.clone();
         s.alerts_by_typology = alerts_out.by_typology.clone();
         s.store = stored?;
+        if !kept_files.is_empty() {
+            s.kept_alerts = Some(summary::KeptAlertsSummary {
+                files: kept_files.len() as u64,
+                alert_ids: kept.ids,
+                not_written_again: alerts_out.skipped_kept,
+                torn_lines_cut: kept.torn_lines_cut,
+            });
+        }
         if is_dir_source {
             let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             s.dir_files = Some(summary::DirFiles {
@@ -576,7 +589,8 @@ fn run_detectors(
 /// the previous run wrote: its `alerts.jsonl`, `quarantine.jsonl` and `summary.json` are
 /// renamed with the time they were last written (`alerts.20260130T101500Z.jsonl`), so each
 /// run's files stay whole and reconcile on their own. (A replay recomputes its outputs and
-/// overwrites them.)
+/// overwrites them.) The new run then cuts a torn last line off the kept alert files and
+/// does not write again the alerts they hold (`JsonlAlertSink::skip_kept`).
 fn keep_previous_outputs(dir: &std::path::Path) -> Result<()> {
     for name in ["alerts.jsonl", "quarantine.jsonl", "summary.json"] {
         let path = dir.join(name);
@@ -594,6 +608,21 @@ fn keep_previous_outputs(dir: &std::path::Path) -> Result<()> {
         tracing::info!(from = %path.display(), to = %kept.display(), "kept the previous run's output");
     }
     Ok(())
+}
+
+/// The alert files earlier live runs left in `dir` (`alerts.<time>.jsonl`), in name order.
+fn kept_alert_files(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with("alerts.") && n.ends_with(".jsonl") && n != "alerts.jsonl" && n.matches('.').count() == 2
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Drops rows outside `[from, to)`; returns the rest and how many were dropped.

@@ -296,3 +296,46 @@ fn symlinked_files_in_a_followed_directory_are_read() {
     assert_eq!(ids, ["p1", "s1", "s2"]);
     assert_eq!(summary(&out)["dir_files"]["read"], 2);
 }
+
+/// Item 6: a live run killed mid-write leaves a torn last line in `alerts.jsonl`; the
+/// restarted run cuts it off the kept file (and says so), and does not write again the
+/// alerts the kept file holds: every alert is in exactly one file, each file whole.
+#[test]
+fn a_restarted_live_run_repairs_a_torn_alert_file_and_does_not_repeat_its_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let mut input = structuring("d", 0, "ACCT-S").join("");
+    input.push_str(&row("w1", 400_000, "wire", "b", "120.00"));
+    ok(&run_stdin(&out, None, &input));
+    let first = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap();
+    assert_eq!(first.lines().count(), 1, "{first}");
+    // the crash: half of a next alert's line
+    let torn = &first[..first.len() / 2];
+    std::fs::write(out.join("alerts.jsonl"), format!("{first}{torn}")).unwrap();
+
+    // restarted on the same stream, plus a new structuring case
+    let mut again = input.clone();
+    again.push_str(&structuring("e", 500_000, "ACCT-T").join(""));
+    let o = run_stdin(&out, None, &again);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("torn last line"), "{err}");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with("alerts.") && n.ends_with(".jsonl") && n != "alerts.jsonl"
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), first, "the kept file is whole again");
+    let new = jsonl(&out.join("alerts.jsonl"));
+    assert_eq!(new.len(), 1, "only the new alert: {new:?}");
+    assert_eq!(new[0]["tx_ids"], serde_json::json!(["e0", "e1", "e2"]));
+    let s = summary(&out);
+    assert_eq!(s["kept_alerts"]["files"], 1);
+    assert_eq!(s["kept_alerts"]["alert_ids"], 1);
+    assert_eq!(s["kept_alerts"]["not_written_again"], 1);
+    assert_eq!(s["kept_alerts"]["torn_lines_cut"].as_array().unwrap().len(), 1);
+}
