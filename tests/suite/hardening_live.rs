@@ -339,3 +339,47 @@ fn a_restarted_live_run_repairs_a_torn_alert_file_and_does_not_repeat_its_alerts
     assert_eq!(s["kept_alerts"]["not_written_again"], 1);
     assert_eq!(s["kept_alerts"]["torn_lines_cut"].as_array().unwrap().len(), 1);
 }
+
+/// Item 12: a live stream that goes quiet does not hold its last rows: with stdin still
+/// open, `live.idle-advance` releases the rows held for reordering and the structuring
+/// alert they complete is in `alerts.jsonl` before the input ends.
+#[cfg(unix)]
+#[test]
+fn a_quiet_live_stream_releases_its_last_rows_before_the_input_ends() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let cfg = dir.path().join("idle.toml");
+    std::fs::write(&cfg, "[live]\nidle-advance = \"1s\"\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(["--config", cfg.to_str().unwrap(), "run", "--stdin", "--store", "off", "--progress", "off"])
+        .args(["--out", out.to_str().unwrap()])
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // the deposits, then a row 80 h later (past the rule's 72 h episode gap, within
+    // nothing's lateness: it is held until more input or the idle advance)
+    let mut input = structuring("d", 0, "ACCT-S").join("");
+    input.push_str(&row("w1", 7_200 + 80 * 3_600, "wire", "b", "120.00"));
+    stdin.write_all(input.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let alerts = loop {
+        let text = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap_or_default();
+        if !text.is_empty() || std::time::Instant::now() > deadline {
+            break text;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the job ended with its input open");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(child.try_wait().unwrap().is_none(), "stdin is still open");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let first: serde_json::Value = serde_json::from_str(alerts.lines().next().expect("an alert before stdin closed")).unwrap();
+    assert_eq!(first["rule_id"], "010_structuring");
+    assert_eq!(first["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
+}
