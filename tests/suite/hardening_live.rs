@@ -383,3 +383,35 @@ fn a_quiet_live_stream_releases_its_last_rows_before_the_input_ends() {
     assert_eq!(first["rule_id"], "010_structuring");
     assert_eq!(first["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
 }
+
+/// Item 10: a compressed file cannot be read from where it ended: when one grows after it
+/// was read, that is said (warning naming it, counted), not dropped silently.
+#[test]
+fn a_compressed_file_that_grows_after_it_was_read_is_reported() {
+    use std::io::Write;
+    let gz = |rows: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(rows.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("z.jsonl.gz"), gz(&row("z1", 0, "wire", "b", "5"))).unwrap();
+    let cfg = dir_config(dir.path(), &inbox);
+    let inbox2 = inbox.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let mut f = std::fs::OpenOptions::new().append(true).open(inbox2.join("z.jsonl.gz")).unwrap();
+        f.write_all(&gz(&row("z2", 60, "wire", "b", "5"))).unwrap();
+    });
+    let out = dir.path().join("out");
+    let o = run_dir(&cfg, &out);
+    writer.join().unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("z.jsonl.gz") && err.contains("NOT read"), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["rows_read"], 1);
+    assert_eq!(s["dir_files"]["changed_unread"], 1);
+}
