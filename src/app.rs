@@ -122,6 +122,9 @@ pub async fn replay_with(
         spill_dir: cfg.spill_dir.clone(),
         batch_rows: cfg.input.batch_rows,
     };
+    if let Some(dir) = &args.checkpoint {
+        crate::pipeline::checkpoint::check_target(dir)?;
+    }
     let resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
     let mut source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
     if let Some(c) = &resume {

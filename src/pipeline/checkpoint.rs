@@ -122,19 +122,27 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }
 
-/// Writes a checkpoint of `window`, `state` and the processed ids `seen_ids` to `dir`,
-/// replacing the checkpoint there (if any) atomically.
-pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids: &[u128]) -> Result<()> {
+/// Checks that a checkpoint may be written to `dir` (absent, empty, or a checkpoint that
+/// will be replaced), so a run does not find out at its end.
+pub fn check_target(dir: &Path) -> Result<()> {
     if dir.exists() {
         let is_checkpoint = dir.join(MANIFEST).exists() || dir.join(STATE).exists();
         let empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_none();
         if !is_checkpoint && !empty {
-            return Err(Error::input(
-                dir,
-                "not a checkpoint directory and not empty: refusing to replace it (give a new or empty directory)",
-            ));
+            return Err(Error::Usage(format!(
+                "--checkpoint `{}`: not a checkpoint directory and not empty: refusing to replace it \
+                 (give a new or empty directory)",
+                dir.display()
+            )));
         }
     }
+    sibling(dir, "new").map(|_| ())
+}
+
+/// Writes a checkpoint of `window`, `state` and the processed ids `seen_ids` to `dir`,
+/// replacing the checkpoint there (if any) atomically.
+pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids: &[u128]) -> Result<()> {
+    check_target(dir)?;
     let parent = parent_of(dir);
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     // a writer killed earlier may have left its half-written directory

@@ -101,6 +101,13 @@ fn a_checkpoint_written_over_an_old_one_is_wholly_old_or_wholly_new() {
     let o = replay(&demo(), &dir.path().join("o4"), &["--resume", ck.to_str().unwrap()]);
     ok(&o);
     assert_eq!(summary(&dir.path().join("o4"))["quarantined_by_reason"]["duplicate_tx_id"], 2500);
+
+    // a directory holding something else is never replaced, and the run says so first
+    let o = replay(&early, &dir.path().join("o5"), &["--checkpoint", early.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a checkpoint directory"), "{err}");
+    assert!(early.join("transactions.csv").exists() && !dir.path().join("o5/summary.json").exists());
 }
 
 /// Item 4: half a ledger replayed with `--checkpoint`, then the WHOLE ledger resumed: the
