@@ -103,10 +103,7 @@ fn leftovers(dir: &Path, tag: &str) -> Vec<PathBuf> {
     let prefix = format!(".{name}.{tag}-");
     let mut out: Vec<PathBuf> = std::fs::read_dir(parent_of(dir))
         .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
+            rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).map(|e| e.path()).collect()
         })
         .unwrap_or_default();
     out.sort();
@@ -178,7 +175,8 @@ pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids:
     write_synced(&new.join(STATE), &text)?;
     manifest.files.insert(STATE.into(), sum_of(&text));
 
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
+    let text =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
     write_synced(&new.join(MANIFEST), &text)?;
     sync_dir(&new)?;
 
@@ -264,10 +262,11 @@ fn load_verified(from: &Path, named: &Path) -> Result<Checkpoint> {
         return Err(bad(format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format)));
     }
     let seen = &contents[SEEN];
-    if seen.len() % 16 != 0 {
+    if !seen.len().is_multiple_of(16) {
         return Err(bad(format!("`{SEEN}` is not a whole number of 16-byte ids")));
     }
-    let seen_ids: Vec<u128> = seen.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
+    let seen_ids: Vec<u128> =
+        seen.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
 
     let wpath = from.join(WINDOW);
     drop(contents);

@@ -86,7 +86,11 @@ pub struct Pipeline {
 /// What the order stage sends on.
 enum Ordered {
     Batch(RecordBatch),
-    Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+    Meta {
+        read: u64,
+        rejected: Vec<Rejected>,
+        outside: u64,
+    },
     /// At the end, for a checkpoint: fingerprints of every tx_id processed (in range).
     Ids(Vec<u128>),
 }
@@ -224,10 +228,8 @@ impl Pipeline {
         let resume_ts = resume.as_ref().map(|c| c.state.max_ts);
         // A checkpoint carries the ids processed (the resumed ones and this run's rows in
         // range), so a resumed run refuses the rows it overlaps as duplicates.
-        let mut processed_ids: Option<Vec<u128>> = self
-            .checkpoint
-            .is_some()
-            .then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default());
+        let mut processed_ids: Option<Vec<u128>> =
+            self.checkpoint.is_some().then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default());
         let order_task = tokio::spawn(async move {
             let mut orderer = Orderer::new(lateness_us);
             if let Some(ts) = resume_ts {
@@ -258,8 +260,8 @@ impl Pipeline {
                     let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
                     ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
                 }
-                let future_limit = future_lead_us
-                    .map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
+                let future_limit =
+                    future_lead_us.map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
                 let released = orderer.push_limited(batch, future_limit)?;
                 if let Some(late) = &released.late {
                     rejected.extend(late_records(late, &source_name, orderer.watermark(), lateness_us));

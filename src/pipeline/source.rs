@@ -447,13 +447,12 @@ impl Source for DirSource {
                         !lower.ends_with(".gz") && !lower.ends_with(".parquet")
                     };
                     match t.read_to {
-                        None if size == 0 => {
-                            if t.reported_at != Some(0) {
-                                t.reported_at = Some(0);
-                                progress.files_empty.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(file = %path.display(), "empty file skipped (read if it grows)");
-                            }
+                        None if size == 0 && t.reported_at != Some(0) => {
+                            t.reported_at = Some(0);
+                            progress.files_empty.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(file = %path.display(), "empty file skipped (read if it grows)");
                         }
+                        None if size == 0 => {}
                         None => ready.push(Part { name: name.clone(), from: 0, to: size }),
                         Some(r) if size > r && appendable => {
                             progress.files_grown.fetch_add(1, Ordering::Relaxed);

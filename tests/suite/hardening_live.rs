@@ -289,7 +289,8 @@ fn symlinked_files_in_a_followed_directory_are_read() {
     let (inbox, elsewhere) = (dir.path().join("inbox"), dir.path().join("elsewhere"));
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::create_dir_all(&elsewhere).unwrap();
-    std::fs::write(elsewhere.join("x.jsonl"), row("s1", 0, "wire", "b", "5") + &row("s2", 60, "wire", "b", "5")).unwrap();
+    std::fs::write(elsewhere.join("x.jsonl"), row("s1", 0, "wire", "b", "5") + &row("s2", 60, "wire", "b", "5"))
+        .unwrap();
     std::os::unix::fs::symlink(elsewhere.join("x.jsonl"), inbox.join("linked.jsonl")).unwrap();
     std::os::unix::fs::symlink(elsewhere.join("gone.jsonl"), inbox.join("dangling.jsonl")).unwrap();
     std::fs::write(inbox.join("plain.jsonl"), row("p1", 120, "wire", "b", "5")).unwrap();
@@ -386,7 +387,8 @@ fn a_quiet_live_stream_releases_its_last_rows_before_the_input_ends() {
     assert!(child.try_wait().unwrap().is_none(), "stdin is still open");
     drop(stdin);
     assert!(child.wait().unwrap().success());
-    let first: serde_json::Value = serde_json::from_str(alerts.lines().next().expect("an alert before stdin closed")).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(alerts.lines().next().expect("an alert before stdin closed")).unwrap();
     assert_eq!(first["rule_id"], "010_structuring");
     assert_eq!(first["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
 }
