@@ -286,7 +286,9 @@ impl Source for StdinSource {
 /// warning and counted (read when it grows). A plain CSV or NDJSON file that grows after
 /// it was read is read again from where the last read ended, once the growth has settled
 /// (line numbers continue); a compressed or Parquet file that grows cannot be read from
-/// an offset: that is reported (warning, counted), never silently dropped.
+/// an offset: that is reported (warning, counted), never silently dropped. A file replaced
+/// under the same name (another inode) or deleted and written again is a new file, read
+/// from its start (rows it repeats are refused as duplicate ids).
 pub struct DirSource {
     dir: PathBuf,
     input: InputConfig,
@@ -330,6 +332,20 @@ struct Tracked {
     /// The size at which a problem (empty, growth that cannot be read, shrinking) was
     /// last reported, so each is reported once.
     reported_at: Option<u64>,
+    /// Which file this is (device, inode): a file replaced under the same name (renamed
+    /// over, or deleted and written again) is a new file, read from its start.
+    id: Option<(u64, u64)>,
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 /// One read of a file: bytes `from..to`.
@@ -408,6 +424,7 @@ impl Source for DirSource {
             loop {
                 let mut ready = Vec::new();
                 let mut busy = false;
+                let mut listed: HashSet<String> = HashSet::new();
                 let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
                 for entry in entries.flatten() {
                     let name = entry.file_name().to_string_lossy().to_string();
@@ -429,9 +446,14 @@ impl Source for DirSource {
                     }
                     dangling.remove(&name);
                     let size = meta.len();
+                    let id = file_id(&meta);
+                    listed.insert(name.clone());
+                    if files.get(&name).is_some_and(|t| t.id != id) {
+                        files.remove(&name); // replaced: a new file
+                    }
                     let t = files.entry(name.clone()).or_insert_with(|| {
                         last_activity = Instant::now();
-                        Tracked { size, since: Instant::now(), read_to: None, reported_at: None }
+                        Tracked { size, since: Instant::now(), read_to: None, reported_at: None, id }
                     });
                     if t.size != size {
                         (t.size, t.since) = (size, Instant::now());
@@ -475,6 +497,9 @@ impl Source for DirSource {
                         _ => {}
                     }
                 }
+                // a file gone from the directory is forgotten: one written again later under
+                // its name is a new file
+                files.retain(|name, _| listed.contains(name));
                 for part in ready {
                     last_activity = Instant::now();
                     let path = self.dir.join(&part.name);

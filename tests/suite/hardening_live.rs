@@ -424,3 +424,31 @@ fn a_compressed_file_that_grows_after_it_was_read_is_reported() {
     assert_eq!(s["rows_read"], 1);
     assert_eq!(s["dir_files"]["changed_unread"], 1);
 }
+
+/// Item 10: a file replaced under the same name (renamed over) is a new file, read from
+/// its start, not taken for growth of the old one.
+#[test]
+fn a_file_replaced_under_the_same_name_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("r.jsonl"), row("r1", 0, "wire", "b", "5") + &row("r2", 60, "wire", "b", "5")).unwrap();
+    let cfg = dir_config(dir.path(), &inbox);
+    let inbox2 = inbox.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let rows: String = (1..=3).map(|i| row(&format!("n{i}"), 100 + i, "wire", "b", "5")).collect();
+        std::fs::write(inbox2.join(".r.jsonl"), rows).unwrap();
+        std::fs::rename(inbox2.join(".r.jsonl"), inbox2.join("r.jsonl")).unwrap();
+    });
+    let out = dir.path().join("out");
+    let o = run_dir(&cfg, &out);
+    writer.join().unwrap();
+    ok(&o);
+    let s = summary(&out);
+    assert_eq!(s["rows_read"], 5, "{s:#}");
+    assert_eq!(s["rows_accepted"], 5);
+    assert_eq!(s["dir_files"]["read"], 2);
+    assert_eq!(s["dir_files"]["growth_read"], 0);
+    assert_eq!(ordered_ids(&out), ["r1", "r2", "n1", "n2", "n3"]);
+}
