@@ -87,6 +87,9 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         checkpoint: None,
         store: cfg.store.clone(),
         store_retry: cfg.store_retry,
+        // the wall clock only in live runs: replays stay deterministic
+        future_lead_us: (command == "run").then_some(cfg.max_future_lead.map(|d| d.as_micros() as i64)).flatten(),
+        idle_advance: (command == "run").then_some(cfg.idle_advance).flatten(),
     }
 }
 
@@ -120,11 +123,18 @@ pub async fn replay_with(
         spill_dir: cfg.spill_dir.clone(),
         batch_rows: cfg.input.batch_rows,
     };
-    let source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
+    if let Some(dir) = &args.checkpoint {
+        crate::pipeline::checkpoint::check_target(dir)?;
+    }
+    let resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
+    let mut source = ReplaySource::open(&ledger.transactions, &cfg.input, sort)?;
+    if let Some(c) = &resume {
+        source = source.with_seen_ids(&c.seen_ids);
+    }
     let mut p = pipeline("replay", cfg, side, from, to);
     p.detectors = rule_detectors(cfg, &p.ctx).await?;
     p.detectors.extend(detectors);
-    p.resume = args.resume.as_deref().map(crate::pipeline::checkpoint::load).transpose()?;
+    p.resume = resume;
     p.checkpoint = args.checkpoint.clone();
     p.run(Box::new(source)).await
 }

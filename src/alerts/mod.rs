@@ -124,12 +124,20 @@ pub fn alert_id(rule_id: &str, rule_version: &str, tx_ids: &[String]) -> String 
     format!("{rule_id}-{h:032x}")
 }
 
-/// Appends alerts to `alerts.jsonl`, skipping ids already written in this run, and
-/// counts them by rule and typology for the summary.
+/// Appends alerts to `alerts.jsonl`, skipping ids already written in this run (or, after
+/// [`JsonlAlertSink::skip_kept`], in the files a previous live run left), and counts them
+/// by rule and typology for the summary. Each alert goes to the file in one write of one
+/// whole line, and [`JsonlAlertSink::flush`] is called after every batch, so a crash loses
+/// at most the batch being written and leaves at worst a torn last line, which the next
+/// live run cuts off.
 pub struct JsonlAlertSink {
     path: PathBuf,
     out: std::io::BufWriter<std::fs::File>,
     seen: std::collections::HashSet<String>,
+    /// Ids the kept files of earlier live runs hold.
+    kept: std::collections::HashSet<String>,
+    /// Alerts not written because a kept file holds them.
+    pub skipped_kept: u64,
     /// Alerts written, by rule id.
     pub by_rule: BTreeMap<String, u64>,
     /// Alerts written, by typology.
@@ -146,6 +154,8 @@ impl JsonlAlertSink {
             path: path.to_path_buf(),
             out: std::io::BufWriter::new(file),
             seen: Default::default(),
+            kept: Default::default(),
+            skipped_kept: 0,
             by_rule: Default::default(),
             by_typology: Default::default(),
             written: 0,
@@ -155,15 +165,52 @@ impl JsonlAlertSink {
     /// Writes `alert` unless an alert with the same id was written already; returns
     /// whether it was written.
     pub fn write(&mut self, alert: &Alert) -> Result<bool> {
+        if self.kept.contains(&alert.alert_id) {
+            self.skipped_kept += 1;
+            return Ok(false);
+        }
         if !self.seen.insert(alert.alert_id.clone()) {
             return Ok(false);
         }
-        serde_json::to_writer(&mut self.out, alert).map_err(|e| Error::io(&self.path, e.into()))?;
-        self.out.write_all(b"\n").map_err(|e| Error::io(&self.path, e))?;
+        let mut line = serde_json::to_vec(alert).map_err(|e| Error::io(&self.path, e.into()))?;
+        line.push(b'\n');
+        self.out.write_all(&line).map_err(|e| Error::io(&self.path, e))?;
         *self.by_rule.entry(alert.rule_id.clone()).or_default() += 1;
         *self.by_typology.entry(alert.typology.clone()).or_default() += 1;
         self.written += 1;
         Ok(true)
+    }
+
+    /// A live run restarted in the same output directory: the alert files the previous
+    /// runs left there (`alerts.<time>.jsonl`, see `pipeline::keep_previous_outputs`) are
+    /// made whole (a torn last line, from a crash mid-write, is cut off and reported) and
+    /// their alert ids are taken as already written, so this run does not write them
+    /// again.
+    pub fn skip_kept(&mut self, kept: &[PathBuf]) -> Result<KeptAlerts> {
+        let mut report = KeptAlerts::default();
+        for path in kept {
+            let cut = cut_torn_line(path)?;
+            if cut > 0 {
+                tracing::warn!(file = %path.display(), bytes = cut, "cut a torn last line off a kept alert file");
+                report.torn_lines_cut.push(path.display().to_string());
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            for (i, l) in text.lines().enumerate() {
+                if l.trim().is_empty() {
+                    continue;
+                }
+                #[derive(Deserialize)]
+                struct Id {
+                    alert_id: String,
+                }
+                let id: Id = serde_json::from_str(l)
+                    .map_err(|e| Error::input(path, format!("line {}: not an alert: {e}", i + 1)))?;
+                if self.kept.insert(id.alert_id) {
+                    report.ids += 1;
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Flushes buffered alerts to disk.
@@ -202,6 +249,47 @@ impl JsonlAlertSink {
         out.flush().map_err(|e| Error::io(&tmp, e))?;
         drop(out);
         std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// What [`JsonlAlertSink::skip_kept`] found in the kept files.
+#[derive(Debug, Clone, Default)]
+pub struct KeptAlerts {
+    /// Distinct alert ids the kept files hold.
+    pub ids: u64,
+    /// Kept files whose torn last line was cut off.
+    pub torn_lines_cut: Vec<String>,
+}
+
+/// Cuts an unterminated last line off `path` (a write interrupted by a crash); returns the
+/// bytes cut.
+fn cut_torn_line(path: &Path) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // scan back from the end for the last newline
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start)).and_then(|_| f.read_exact(&mut buf[..n])).map_err(|e| Error::io(path, e))?;
+        if end == len && buf[n - 1] == b'\n' {
+            return Ok(0);
+        }
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            f.set_len(keep).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))?;
+            return Ok(len - keep);
+        }
+        if start == 0 {
+            f.set_len(0).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))?;
+            return Ok(len);
+        }
+        end = start;
     }
 }
 

@@ -58,6 +58,17 @@ pub struct IngestState {
 }
 
 impl IngestState {
+    /// Starts from the fingerprints of ids processed before (a checkpoint's): rows with
+    /// those ids are refused as duplicates.
+    pub fn with_seen(fps: &[u128]) -> Self {
+        let mut s = IngestState::default();
+        s.seen.reserve(fps.len());
+        for &fp in fps {
+            s.seen.insert_unchecked(fp);
+        }
+        s
+    }
+
     /// Records `tx_id`; false if it was seen before.
     pub fn first_sighting(&mut self, tx_id: &[u8]) -> bool {
         self.seen.insert(fingerprint(tx_id))

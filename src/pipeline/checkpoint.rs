@@ -1,15 +1,26 @@
 //! Checkpoints: the state a run leaves for the next one, so that a ledger replayed in two
 //! halves (or a live run stopped and started again) gives the same alerts as one run.
 //!
-//! Owns: the checkpoint directory: `window.parquet` (the event-time window, enriched rows)
-//! and `state.json` (format, next `seq`, newest event time, and each detector's own state,
-//! e.g. the SQL rules' open episodes and already-alerted evidence). `state.json` is
-//! written last, through a temporary file and a rename, so a checkpoint is either whole
-//! or absent.
+//! Owns: the checkpoint directory: `window.parquet` (the event-time window, enriched rows),
+//! `seen_ids.bin` (the 128-bit fingerprints of every tx_id the run processed, sorted, 16
+//! bytes each little-endian, so a resumed run refuses rows it has already processed as
+//! `duplicate_tx_id`), `state.json` (format, next `seq`, newest event time, and each
+//! detector's own state, e.g. the SQL rules' open episodes and already-alerted evidence)
+//! and `manifest.json` (the size and xxh3-128 checksum of every other file).
+//!
+//! A checkpoint is written whole into a new sibling directory (`.<name>.new-<pid>`), every
+//! file and the directory fsynced, then renamed into place: an old checkpoint is first
+//! renamed aside (`.<name>.old-<pid>`) and removed once the new one is in place, so the
+//! directory holds either the old checkpoint or the new one, never a mix. A process killed
+//! between the two renames leaves only the old one aside; `load` then takes it, wholly,
+//! and says so. `load` verifies every file against the manifest and refuses a checkpoint
+//! whose files do not match, naming the directory and the file. (The checksum detects torn
+//! and swapped files; it is no defence against deliberate tampering.)
 //! Must not: decide anything; detectors say what their state is.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow::record_batch::RecordBatch;
@@ -21,7 +32,13 @@ use crate::pipeline::window::EventWindow;
 use crate::schema;
 
 /// Bumped when the layout changes; a checkpoint of another format is refused.
-pub const FORMAT: u32 = 1;
+/// 2: `manifest.json` and `seen_ids.bin`.
+pub const FORMAT: u32 = 2;
+
+const WINDOW: &str = "window.parquet";
+const SEEN: &str = "seen_ids.bin";
+const STATE: &str = "state.json";
+const MANIFEST: &str = "manifest.json";
 
 /// `state.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -36,43 +53,224 @@ pub struct CheckpointState {
     pub detectors: BTreeMap<String, serde_json::Value>,
 }
 
+/// `manifest.json`: every other file of the checkpoint, with its size and checksum.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    files: BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FileSum {
+    bytes: u64,
+    /// xxh3-128 of the file's bytes, 32 hex digits.
+    xxh3_128: String,
+}
+
+fn sum_of(bytes: &[u8]) -> FileSum {
+    FileSum { bytes: bytes.len() as u64, xxh3_128: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)) }
+}
+
 /// A checkpoint read back.
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub state: CheckpointState,
     pub window: Vec<RecordBatch>,
+    /// Fingerprints of every tx_id processed up to the checkpoint, sorted.
+    pub seen_ids: Vec<u128>,
 }
 
-/// Writes `window` and `state` to `dir` (created if needed).
-pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let wpath = dir.join("window.parquet");
+fn sibling(dir: &Path, tag: &str) -> Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Error::input(dir, "a checkpoint directory needs a name (not `/` or `..`)"))?
+        .to_string_lossy()
+        .to_string();
+    let parent = parent_of(dir);
+    Ok(parent.join(format!(".{name}.{tag}-{}", std::process::id())))
+}
+
+fn parent_of(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Leftovers of an earlier writer (`.<name>.new-*` / `.<name>.old-*`) beside `dir`.
+fn leftovers(dir: &Path, tag: &str) -> Vec<PathBuf> {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().to_string()) else { return Vec::new() };
+    let prefix = format!(".{name}.{tag}-");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(parent_of(dir))
+        .map(|rd| {
+            rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).map(|e| e.path()).collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Checks that a checkpoint may be written to `dir` (absent, empty, or a checkpoint that
+/// will be replaced), so a run does not find out at its end.
+pub fn check_target(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let is_checkpoint = dir.join(MANIFEST).exists() || dir.join(STATE).exists();
+        let empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_none();
+        if !is_checkpoint && !empty {
+            return Err(Error::Usage(format!(
+                "--checkpoint `{}`: not a checkpoint directory and not empty: refusing to replace it \
+                 (give a new or empty directory)",
+                dir.display()
+            )));
+        }
+    }
+    sibling(dir, "new").map(|_| ())
+}
+
+/// Writes a checkpoint of `window`, `state` and the processed ids `seen_ids` to `dir`,
+/// replacing the checkpoint there (if any) atomically.
+pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids: &[u128]) -> Result<()> {
+    check_target(dir)?;
+    let parent = parent_of(dir);
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    // a writer killed earlier may have left its half-written directory
+    for old in leftovers(dir, "new") {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    let new = sibling(dir, "new")?;
+    std::fs::create_dir(&new).map_err(|e| Error::io(&new, e))?;
+
+    let mut manifest = Manifest { format: FORMAT, files: BTreeMap::new() };
+    let wpath = new.join(WINDOW);
     let mut w = ParquetOut::create(&wpath, schema::enriched_schema())?;
     for b in window.batches() {
         w.write(b)?;
     }
     w.close()?;
-    let spath = dir.join("state.json");
-    let tmp = dir.join("state.json.tmp");
+    let wbytes = std::fs::read(&wpath).map_err(|e| Error::io(&wpath, e))?;
+    File::open(&wpath).and_then(|f| f.sync_all()).map_err(|e| Error::io(&wpath, e))?;
+    manifest.files.insert(WINDOW.into(), sum_of(&wbytes));
+    drop(wbytes);
+
+    let mut ids = seen_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut bytes = Vec::with_capacity(ids.len() * 16);
+    for id in &ids {
+        bytes.extend_from_slice(&id.to_le_bytes());
+    }
+    write_synced(&new.join(SEEN), &bytes)?;
+    manifest.files.insert(SEEN.into(), sum_of(&bytes));
+
     let text = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))?;
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &spath).map_err(|e| Error::io(&spath, e))?;
+    write_synced(&new.join(STATE), &text)?;
+    manifest.files.insert(STATE.into(), sum_of(&text));
+
+    let text =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
+    write_synced(&new.join(MANIFEST), &text)?;
+    sync_dir(&new)?;
+
+    // swap it in: the old one aside, the new one in place, the old one removed
+    let aside = sibling(dir, "old")?;
+    let had_old = dir.exists();
+    if had_old {
+        std::fs::rename(dir, &aside).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::rename(&new, dir).map_err(|e| Error::io(dir, e))?;
+    sync_dir(&parent)?;
+    if had_old {
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+    }
+    for old in leftovers(dir, "old") {
+        let _ = std::fs::remove_dir_all(&old);
+    }
     Ok(())
 }
 
-/// Reads the checkpoint in `dir`.
+/// Reads the checkpoint in `dir`, verifying every file against its manifest.
 pub fn load(dir: &Path) -> Result<Checkpoint> {
-    let spath = dir.join("state.json");
-    let text = std::fs::read(&spath).map_err(|e| Error::io(&spath, e))?;
-    let state: CheckpointState =
-        serde_json::from_slice(&text).map_err(|e| Error::input(&spath, format!("not a mirrorflow checkpoint: {e}")))?;
-    if state.format != FORMAT {
-        return Err(Error::input(
-            &spath,
-            format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format),
-        ));
+    if !dir.join(MANIFEST).exists() && !dir.join(STATE).exists() {
+        // killed between the two renames of `save`: the old checkpoint is whole, aside
+        if let Some(old) = leftovers(dir, "old").into_iter().rev().find(|p| p.join(MANIFEST).exists()) {
+            tracing::warn!(
+                checkpoint = %dir.display(),
+                using = %old.display(),
+                "a checkpoint write was interrupted: resuming from the previous checkpoint, kept whole beside it"
+            );
+            let mut c = load_verified(&old, dir)?;
+            c.dir = dir.to_path_buf();
+            return Ok(c);
+        }
     }
-    let wpath = dir.join("window.parquet");
+    load_verified(dir, dir)
+}
+
+fn load_verified(from: &Path, named: &Path) -> Result<Checkpoint> {
+    let bad = |what: String| Error::input(named, format!("checkpoint refused: {what}"));
+    let mpath = from.join(MANIFEST);
+    let mtext = match std::fs::read(&mpath) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(if from.join(STATE).exists() {
+                format!("`{MANIFEST}` is missing (written by an older mirrorflow, or an interrupted write)")
+            } else {
+                "no checkpoint here (no `manifest.json`, no `state.json`)".to_string()
+            }));
+        }
+        Err(e) => return Err(Error::io(&mpath, e)),
+    };
+    let manifest: Manifest =
+        serde_json::from_slice(&mtext).map_err(|e| bad(format!("`{MANIFEST}` is not a checkpoint manifest: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(bad(format!("checkpoint format {} (this mirrorflow reads {FORMAT})", manifest.format)));
+    }
+    let mut contents: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for name in [WINDOW, SEEN, STATE] {
+        let Some(want) = manifest.files.get(name) else {
+            return Err(bad(format!("`{name}` is not in `{MANIFEST}`")));
+        };
+        let path = from.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(bad(format!("`{name}` is missing"))),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let got = sum_of(&bytes);
+        if &got != want {
+            return Err(bad(format!(
+                "checksum of `{name}` does not match `{MANIFEST}` ({} bytes, xxh3-128 {}; expected {} bytes, {}): \
+                 the checkpoint is torn or was changed",
+                got.bytes, got.xxh3_128, want.bytes, want.xxh3_128
+            )));
+        }
+        contents.insert(name, bytes);
+    }
+    let spath = from.join(STATE);
+    let state: CheckpointState = serde_json::from_slice(&contents[STATE])
+        .map_err(|e| Error::input(&spath, format!("not a mirrorflow checkpoint: {e}")))?;
+    if state.format != FORMAT {
+        return Err(bad(format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format)));
+    }
+    let seen = &contents[SEEN];
+    if !seen.len().is_multiple_of(16) {
+        return Err(bad(format!("`{SEEN}` is not a whole number of 16-byte ids")));
+    }
+    let seen_ids: Vec<u128> =
+        seen.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
+
+    let wpath = from.join(WINDOW);
+    drop(contents);
+    // verified above; read through the file (the reader wants a seekable source)
     let file = File::open(&wpath).map_err(|e| Error::io(&wpath, e))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(65_536).build())
@@ -92,5 +290,5 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
                 .map_err(|e| Error::arrow("checkpoint window", e))?,
         );
     }
-    Ok(Checkpoint { dir: dir.to_path_buf(), state, window })
+    Ok(Checkpoint { dir: named.to_path_buf(), state, window, seen_ids })
 }

@@ -79,12 +79,24 @@ pub struct Pipeline {
     pub store: Option<String>,
     /// How store writes are retried before alerts go to the spool (`store_writer`).
     pub store_retry: crate::store::RetryPolicy,
+    /// Live runs: rows dated more than this after the wall clock are refused as
+    /// `future_timestamp` (µs; `None`: no check, as in replays).
+    pub future_lead_us: Option<i64>,
+    /// Live runs: after this much silence the watermark moves up to the newest event
+    /// time (`None`: never, as in replays).
+    pub idle_advance: Option<Duration>,
 }
 
 /// What the order stage sends on.
 enum Ordered {
     Batch(RecordBatch),
-    Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+    Meta {
+        read: u64,
+        rejected: Vec<Rejected>,
+        outside: u64,
+    },
+    /// At the end, for a checkpoint: fingerprints of every tx_id processed (in range).
+    Ids(Vec<u128>),
 }
 
 /// What the detect stage sends to the sinks.
@@ -106,6 +118,29 @@ fn offset_seq(batch: RecordBatch, offset: u64) -> Result<RecordBatch> {
     let mut cols = batch.columns().to_vec();
     cols[i] = shifted;
     RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows after a checkpoint", e))
+}
+
+fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -> Vec<Rejected> {
+    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+    let ts = ts_column(batch);
+    (0..batch.num_rows())
+        .map(|i| {
+            Rejected::new(
+                source,
+                0,
+                tx::TS,
+                Reason::FutureTimestamp,
+                &format!(
+                    "tx_id `{}` at {} is dated after {} (the clock plus `live.max-future-lead` {}s)",
+                    ids.value(i),
+                    format_ts(ts.value(i)),
+                    format_ts(limit),
+                    lead_us / 1_000_000
+                ),
+                render_row(batch, i).as_bytes(),
+            )
+        })
+        .collect()
 }
 
 fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
@@ -153,6 +188,9 @@ impl Pipeline {
             keep_previous_outputs(&self.out_dir)?;
         }
         let mut alerts_out = JsonlAlertSink::create(&self.out_dir.join("alerts.jsonl"))?;
+        // a restarted live run: earlier runs' alerts are not written again
+        let kept_files = if self.command == "run" { kept_alert_files(&self.out_dir)? } else { Vec::new() };
+        let kept = alerts_out.skip_kept(&kept_files)?;
         // the alert store is written on its own thread, one transaction per batch
         let store = match &self.store {
             Some(url) => Some(StoreWriter::start(url, self.store_retry, &self.out_dir).await?),
@@ -167,6 +205,7 @@ impl Pipeline {
         let progress = Arc::new(Progress::default());
         let ticker = Ticker::start(progress.clone(), self.progress);
         let inputs = source.inputs();
+        let is_dir_source = source.is_dir();
         let source_name = inputs.join(", ");
         let cap = self.channel_capacity;
 
@@ -187,22 +226,52 @@ impl Pipeline {
         // Stage 2: time range, watermarks, pacing.
         let (ord_tx, mut ord_rx) = mpsc::channel::<Ordered>(cap);
         let (from_us, to_us, lateness_us, speed) = (self.from_us, self.to_us, self.lateness_us, self.speed);
+        let (future_lead_us, idle_advance) = (self.future_lead_us, self.idle_advance);
         let resume = self.resume.take();
         let seq_offset = resume.as_ref().map_or(0, |c| c.state.next_seq);
         let resume_ts = resume.as_ref().map(|c| c.state.max_ts);
+        // A checkpoint carries the ids processed (the resumed ones and this run's rows in
+        // range), so a resumed run refuses the rows it overlaps as duplicates.
+        let mut processed_ids: Option<Vec<u128>> =
+            self.checkpoint.is_some().then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default());
         let order_task = tokio::spawn(async move {
             let mut orderer = Orderer::new(lateness_us);
             if let Some(ts) = resume_ts {
                 orderer.resume_at(ts);
             }
             let mut pacer = Pacer::new(speed);
-            while let Some(chunk) = src_rx.recv().await {
+            loop {
+                let chunk = match idle_advance {
+                    None => src_rx.recv().await,
+                    Some(quiet) => match tokio::time::timeout(quiet, src_rx.recv()).await {
+                        Ok(c) => c,
+                        Err(_) => {
+                            // live and silent: what is held goes on to the detectors
+                            if let Some(b) = orderer.advance_idle()?
+                                && !pacer.send(b, &ord_tx).await
+                            {
+                                break;
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let Some(chunk) = chunk else { break };
                 let Chunk { batch, mut rejected, rows_read } = chunk;
                 let batch = offset_seq(batch, seq_offset)?;
                 let (batch, outside) = filter_range(batch, from_us, to_us)?;
-                let released = orderer.push(batch)?;
+                if let Some(ids) = processed_ids.as_mut() {
+                    let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+                    ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
+                }
+                let future_limit =
+                    future_lead_us.map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
+                let released = orderer.push_limited(batch, future_limit)?;
                 if let Some(late) = &released.late {
                     rejected.extend(late_records(late, &source_name, orderer.watermark(), lateness_us));
+                }
+                if let (Some(future), Some(lead)) = (&released.future, future_lead_us) {
+                    rejected.extend(future_records(future, &source_name, future_limit, lead));
                 }
                 if ord_tx.send(Ordered::Meta { read: rows_read, rejected, outside }).await.is_err() {
                     break;
@@ -215,6 +284,9 @@ impl Pipeline {
             }
             if let Some(b) = orderer.flush()? {
                 pacer.send(b, &ord_tx).await;
+            }
+            if let Some(ids) = processed_ids {
+                let _ = ord_tx.send(Ordered::Ids(ids)).await;
             }
             Ok::<(), Error>(())
         });
@@ -245,6 +317,7 @@ impl Pipeline {
                 }
             }
             let mut window_max = 0u64;
+            let mut seen_ids = Vec::new();
             while let Some(msg) = ord_rx.blocking_recv() {
                 // Adaptive micro-batches: batches already waiting are taken together (up
                 // to `detect_rows`), so a replay or a stream that ran ahead is judged in
@@ -266,6 +339,7 @@ impl Pipeline {
                                         return Ok(());
                                     }
                                 }
+                                Ok(Ordered::Ids(ids)) => seen_ids = ids,
                                 Err(_) => break,
                             }
                         }
@@ -286,6 +360,7 @@ impl Pipeline {
                             return Ok(());
                         }
                     }
+                    Ordered::Ids(ids) => seen_ids = ids,
                     Ordered::Batch(b) => {
                         let enriched = enricher.enrich(&b)?;
                         if let Some(w) = ordered_out.as_mut() {
@@ -339,7 +414,7 @@ impl Pipeline {
                     for d in detectors.iter() {
                         state.detectors.insert(d.id().to_string(), d.save_state()?);
                     }
-                    checkpoint::save(dir, &state, &window)?;
+                    checkpoint::save(dir, &state, &window, &seen_ids)?;
                 }
                 None => {
                     for d in detectors.iter_mut() {
@@ -413,6 +488,8 @@ impl Pipeline {
                             fresh.push(a.clone());
                         }
                     }
+                    // every batch reaches the file whole before the next is taken
+                    alerts_out.flush()?;
                     if let Some(st) = &store
                         && !fresh.is_empty()
                     {
@@ -452,6 +529,23 @@ impl Pipeline {
         // a store failure still writes the summary (naming it) before the run fails
         let (store_summary, store_err) = stored.map_or((None, None), |(sum, err)| (Some(sum), err));
         s.store = store_summary;
+        if !kept_files.is_empty() {
+            s.kept_alerts = Some(summary::KeptAlertsSummary {
+                files: kept_files.len() as u64,
+                alert_ids: kept.ids,
+                not_written_again: alerts_out.skipped_kept,
+                torn_lines_cut: kept.torn_lines_cut,
+            });
+        }
+        if is_dir_source {
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            s.dir_files = Some(summary::DirFiles {
+                read: n(&progress.files_read),
+                empty_skipped: n(&progress.files_empty),
+                growth_read: n(&progress.files_grown),
+                changed_unread: n(&progress.files_changed_unread),
+            });
+        }
         if first_ts != i64::MAX {
             s.first_event_time = Some(format_ts(first_ts));
             s.last_event_time = Some(format_ts(last_ts));
@@ -506,7 +600,8 @@ fn run_detectors(
 /// the previous run wrote: its `alerts.jsonl`, `quarantine.jsonl` and `summary.json` are
 /// renamed with the time they were last written (`alerts.20260130T101500Z.jsonl`), so each
 /// run's files stay whole and reconcile on their own. (A replay recomputes its outputs and
-/// overwrites them.)
+/// overwrites them.) The new run then cuts a torn last line off the kept alert files and
+/// does not write again the alerts they hold (`JsonlAlertSink::skip_kept`).
 fn keep_previous_outputs(dir: &std::path::Path) -> Result<()> {
     for name in ["alerts.jsonl", "quarantine.jsonl", "summary.json"] {
         let path = dir.join(name);
@@ -524,6 +619,21 @@ fn keep_previous_outputs(dir: &std::path::Path) -> Result<()> {
         tracing::info!(from = %path.display(), to = %kept.display(), "kept the previous run's output");
     }
     Ok(())
+}
+
+/// The alert files earlier live runs left in `dir` (`alerts.<time>.jsonl`), in name order.
+fn kept_alert_files(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with("alerts.") && n.ends_with(".jsonl") && n != "alerts.jsonl" && n.matches('.').count() == 2
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Drops rows outside `[from, to)`; returns the rest and how many were dropped.

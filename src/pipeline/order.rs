@@ -6,7 +6,10 @@
 //! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
 //! the watermark when it arrives is late. So a live stream and a replay of the same data
 //! (with disorder within the lateness) release the same rows in the same order.
-//! Must not: do I/O.
+//! A live run also gives a limit in event time (the wall clock plus `live.max-future-lead`):
+//! a row dated after it is refused as future and never moves the watermark, so one
+//! mistyped year cannot make every later row late.
+//! Must not: do I/O or read the clock (the caller passes the limit).
 
 use std::sync::Arc;
 
@@ -52,6 +55,8 @@ pub struct Released {
     pub ordered: Option<RecordBatch>,
     /// Rows that arrived below the watermark (to quarantine).
     pub late: Option<RecordBatch>,
+    /// Rows dated after the limit given to [`Orderer::push_limited`] (to quarantine).
+    pub future: Option<RecordBatch>,
 }
 
 impl Orderer {
@@ -79,6 +84,12 @@ impl Orderer {
 
     /// Takes a batch (any order); releases what the advanced watermark allows.
     pub fn push(&mut self, batch: RecordBatch) -> Result<Released> {
+        self.push_limited(batch, i64::MAX)
+    }
+
+    /// [`Orderer::push`], refusing rows dated after `future_limit` (µs) as future: they
+    /// are neither buffered nor counted in the watermark.
+    pub fn push_limited(&mut self, batch: RecordBatch, future_limit: i64) -> Result<Released> {
         let mut out = Released::default();
         if batch.num_rows() == 0 {
             return Ok(out);
@@ -89,23 +100,35 @@ impl Orderer {
         let ts = ts_column(&batch);
         let mut max_ts = self.max_ts;
         let mut late = Vec::new();
+        let mut future = Vec::new();
         for (i, &t) in ts.values().iter().enumerate() {
             let wm = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
-            if max_ts != i64::MIN && t < wm {
+            if t > future_limit {
+                future.push(i);
+            } else if max_ts != i64::MIN && t < wm {
                 late.push(i);
             } else {
                 max_ts = max_ts.max(t);
             }
         }
         let mut batch = batch;
-        if !late.is_empty() {
-            let mut mask = vec![false; batch.num_rows()];
-            for i in late {
-                mask[i] = true;
+        if !late.is_empty() || !future.is_empty() {
+            let mask = |rows: &[usize]| {
+                let mut m = vec![false; batch.num_rows()];
+                for &i in rows {
+                    m[i] = true;
+                }
+                BooleanArray::from(m)
+            };
+            let (late_mask, future_mask) = (mask(&late), mask(&future));
+            if !late.is_empty() {
+                out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
             }
-            let late_mask = BooleanArray::from(mask);
-            let keep = arrow::compute::not(&late_mask).map_err(fail)?;
-            out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
+            if !future.is_empty() {
+                out.future = Some(filter_record_batch(&batch, &future_mask).map_err(fail)?);
+            }
+            let refused = arrow::compute::or(&late_mask, &future_mask).map_err(fail)?;
+            let keep = arrow::compute::not(&refused).map_err(fail)?;
             batch = filter_record_batch(&batch, &keep).map_err(fail)?;
         }
         if batch.num_rows() > 0 {
@@ -123,6 +146,17 @@ impl Orderer {
             out.ordered = self.release_below(self.watermark)?;
         }
         Ok(out)
+    }
+
+    /// The input has been silent (a live run's `idle-advance`): the watermark moves up to
+    /// the newest event time seen and every buffered row is released. A row that then
+    /// arrives older than that time is late; one at that very time is still taken.
+    pub fn advance_idle(&mut self) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() || self.max_ts == i64::MIN {
+            return Ok(None);
+        }
+        self.watermark = self.watermark.max(self.max_ts);
+        self.release_below(self.max_ts.saturating_add(1))
     }
 
     /// Releases every buffered row (end of input).
@@ -196,6 +230,30 @@ mod tests {
         let r = o.push(batch(&[("late", 104), ("e", 121)], &mut st)).unwrap();
         assert_eq!(ids(r.late.as_ref().unwrap()), ["late"]);
         assert_eq!(ids(&o.flush().unwrap().unwrap()), ["d", "e"]);
+    }
+
+    #[test]
+    fn rows_after_the_future_limit_are_refused_and_do_not_move_the_watermark() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(10 * 1_000_000);
+        let r = o.push_limited(batch(&[("a", 100), ("far", 100_000), ("b", 101)], &mut st), 1_000_000_000).unwrap();
+        assert_eq!(ids(r.future.as_ref().unwrap()), ["far"]);
+        assert_eq!(o.watermark(), 91 * 1_000_000);
+        let r = o.push_limited(batch(&[("c", 102)], &mut st), 1_000_000_000).unwrap();
+        assert!(r.late.is_none() && r.future.is_none());
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn an_idle_advance_releases_what_is_buffered() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(3_600 * 1_000_000);
+        assert!(o.push(batch(&[("a", 100), ("b", 50)], &mut st)).unwrap().ordered.is_none());
+        assert_eq!(ids(&o.advance_idle().unwrap().unwrap()), ["b", "a"]);
+        assert!(o.advance_idle().unwrap().is_none());
+        let r = o.push(batch(&[("old", 99), ("same", 100)], &mut st)).unwrap();
+        assert_eq!(ids(r.late.as_ref().unwrap()), ["old"]);
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["same"]);
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub struct Progress {
     pub event_time: AtomicI64,
     /// Alerts written.
     pub alerts: AtomicU64,
+    /// A followed directory: files read, empty files skipped, files read again after
+    /// they grew, and files that changed after they were read but could not be read again.
+    pub files_read: AtomicU64,
+    pub files_empty: AtomicU64,
+    pub files_grown: AtomicU64,
+    pub files_changed_unread: AtomicU64,
     started: Instant,
 }
 
@@ -35,6 +41,10 @@ impl Default for Progress {
             processed: AtomicU64::new(0),
             event_time: AtomicI64::new(i64::MIN),
             alerts: AtomicU64::new(0),
+            files_read: AtomicU64::new(0),
+            files_empty: AtomicU64::new(0),
+            files_grown: AtomicU64::new(0),
+            files_changed_unread: AtomicU64::new(0),
             started: Instant::now(),
         }
     }

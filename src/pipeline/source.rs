@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use crate::config::InputConfig;
+use crate::config::{Format, InputConfig};
 use crate::error::{Error, Result};
 use crate::ingest::jsonl::JsonLineParser;
 use crate::ingest::{Chunk, IngestState, TxReader, open_transactions};
@@ -35,6 +35,11 @@ pub trait Source: Send + 'static {
     /// `out`. Row-level problems travel inside chunks; an `Err` means the input could
     /// not be read at all.
     fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>>;
+
+    /// A followed directory (its file counts go into the summary).
+    fn is_dir(&self) -> bool {
+        false
+    }
 }
 
 fn rejected_only(c: Chunk) -> (Chunk, RecordBatch) {
@@ -49,6 +54,8 @@ pub struct ReplaySource {
     /// The input is known to be in event-time order already (Parquet files whose `ts`
     /// never decreases): no sort, and ingest overlaps detection.
     presorted: bool,
+    /// Ids processed before (a checkpoint's): refused as duplicates.
+    seen: Vec<u128>,
 }
 
 impl ReplaySource {
@@ -63,7 +70,14 @@ impl ReplaySource {
         if presorted {
             tracing::info!("the ledger is already in event-time order: replaying without a sort");
         }
-        Ok(ReplaySource { readers, sort, presorted })
+        Ok(ReplaySource { readers, sort, presorted, seen: Vec::new() })
+    }
+
+    /// Refuses rows whose tx_id fingerprint is in `fps` (a checkpoint's processed ids) as
+    /// `duplicate_tx_id`, as one run over both inputs would.
+    pub fn with_seen_ids(mut self, fps: &[u128]) -> Self {
+        self.seen = fps.to_vec();
+        self
     }
 }
 
@@ -77,11 +91,12 @@ impl Source for ReplaySource {
             let (to_sort, sort_input) = mpsc::channel::<RecordBatch>(4);
             let side = out.clone();
             let mut readers = self.readers;
+            let seen = self.seen;
             if self.presorted {
                 // File order is event-time order: chunks go straight on.
                 drop((to_sort, sort_input));
                 let reading = tokio::task::spawn_blocking(move || -> Result<()> {
-                    let mut state = IngestState::default();
+                    let mut state = IngestState::with_seen(&seen);
                     for r in readers.iter_mut() {
                         while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                             progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
@@ -95,7 +110,7 @@ impl Source for ReplaySource {
                 return reading.await.map_err(|e| Error::Internal(format!("ingest thread: {e}")))?;
             }
             let reading = tokio::task::spawn_blocking(move || -> Result<()> {
-                let mut state = IngestState::default();
+                let mut state = IngestState::with_seen(&seen);
                 for r in readers.iter_mut() {
                     while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                         progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
@@ -266,7 +281,14 @@ impl Source for StdinSource {
 
 /// Follows a directory: every new transactions file (CSV, NDJSON, Parquet; names
 /// starting with `.` or ending in `.tmp`/`.part` are ignored until renamed) is read once
-/// its size has been stable for `settle`, in name order.
+/// its size has been stable for `settle`, in name order. Symbolic links are followed
+/// (as `replay` does); a dangling one is reported once. An empty file is skipped with a
+/// warning and counted (read when it grows). A plain CSV or NDJSON file that grows after
+/// it was read is read again from where the last read ended, once the growth has settled
+/// (line numbers continue); a compressed or Parquet file that grows cannot be read from
+/// an offset: that is reported (warning, counted), never silently dropped. A file replaced
+/// under the same name (another inode) or deleted and written again is a new file, read
+/// from its start (rows it repeats are refused as duplicate ids).
 pub struct DirSource {
     dir: PathBuf,
     input: InputConfig,
@@ -300,55 +322,197 @@ fn eligible(name: &str) -> bool {
     ledger_file && !partial && !side_table
 }
 
+/// What the directory source knows of one file.
+struct Tracked {
+    /// Size last seen, and since when.
+    size: u64,
+    since: Instant,
+    /// Bytes read so far (`None`: not read yet).
+    read_to: Option<u64>,
+    /// The size at which a problem (empty, growth that cannot be read, shrinking) was
+    /// last reported, so each is reported once.
+    reported_at: Option<u64>,
+    /// Which file this is (device, inode): a file replaced under the same name (renamed
+    /// over, or deleted and written again) is a new file, read from its start.
+    id: Option<(u64, u64)>,
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// One read of a file: bytes `from..to`.
+struct Part {
+    name: String,
+    from: u64,
+    to: u64,
+}
+
+/// Reads `part` of `path`: the whole file from 0 (any format), or the bytes appended to a
+/// plain CSV (after its header line) or NDJSON file, with blank lines in front so line
+/// numbers continue from the earlier read.
+fn open_part(path: &std::path::Path, part: &Part, input: &InputConfig) -> Result<Box<dyn TxReader>> {
+    use std::io::{Read, Seek};
+    let format = crate::ingest::format_of(path, input.format)?;
+    let plain = !part.name.to_ascii_lowercase().ends_with(".gz");
+    let name = path.display().to_string();
+    let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+    if part.from == 0 {
+        if !plain || format == Format::Parquet {
+            return open_transactions(path, input);
+        }
+        let stream = Box::new(std::io::BufReader::new(open()?.take(part.to)));
+        return Ok(match format {
+            Format::Csv => Box::new(crate::ingest::csv::CsvTxReader::from_reader(name, stream, path, input)?),
+            _ => Box::new(crate::ingest::jsonl::JsonlTxReader::from_reader(name, stream, input)),
+        });
+    }
+    // the lines before `from`, and the header line
+    let mut before = std::io::BufReader::new(open()?.take(part.from));
+    let mut header = Vec::new();
+    before.read_until(b'\n', &mut header).map_err(|e| Error::io(path, e))?;
+    let mut newlines = header.iter().filter(|&&b| b == b'\n').count();
+    loop {
+        let buf = before.fill_buf().map_err(|e| Error::io(path, e))?;
+        if buf.is_empty() {
+            break;
+        }
+        newlines += buf.iter().filter(|&&b| b == b'\n').count();
+        let n = buf.len();
+        before.consume(n);
+    }
+    let mut f = open()?;
+    f.seek(std::io::SeekFrom::Start(part.from)).map_err(|e| Error::io(path, e))?;
+    let added = f.take(part.to - part.from);
+    Ok(match format {
+        Format::Csv => {
+            // the header again, then a blank line (skipped, counted) per line already read
+            let mut head = header;
+            head.resize(head.len() + newlines.saturating_sub(1), b'\n');
+            let stream = Box::new(std::io::BufReader::new(std::io::Cursor::new(head).chain(added)));
+            Box::new(crate::ingest::csv::CsvTxReader::from_reader(name, stream, path, input)?)
+        }
+        _ => {
+            let stream = Box::new(std::io::BufReader::new(std::io::Cursor::new(vec![b'\n'; newlines]).chain(added)));
+            Box::new(crate::ingest::jsonl::JsonlTxReader::from_reader(name, stream, input))
+        }
+    })
+}
+
 impl Source for DirSource {
     fn inputs(&self) -> Vec<String> {
         vec![self.dir.display().to_string()]
     }
 
+    fn is_dir(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
-            let mut done: HashSet<String> = HashSet::new();
-            // name -> (size seen, since when)
-            let mut watching: BTreeMap<String, (u64, Instant)> = BTreeMap::new();
+            let mut files: BTreeMap<String, Tracked> = BTreeMap::new();
+            let mut dangling: HashSet<String> = HashSet::new();
             let mut state = Some(IngestState::default());
             let mut last_activity = Instant::now();
             loop {
                 let mut ready = Vec::new();
+                let mut busy = false;
+                let mut listed: HashSet<String> = HashSet::new();
                 let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
                 for entry in entries.flatten() {
                     let name = entry.file_name().to_string_lossy().to_string();
-                    if done.contains(&name) || !eligible(&name) {
+                    if !eligible(&name) {
                         continue;
                     }
-                    let Ok(meta) = entry.metadata() else { continue };
+                    // follows symbolic links, as a replay does
+                    let meta = match std::fs::metadata(entry.path()) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            if dangling.insert(name.clone()) {
+                                tracing::warn!(file = %entry.path().display(), "cannot follow `{name}`, skipped: {e}");
+                            }
+                            continue;
+                        }
+                    };
                     if !meta.is_file() {
                         continue;
                     }
+                    dangling.remove(&name);
                     let size = meta.len();
-                    match watching.get(&name) {
-                        Some((s, since)) if *s == size && since.elapsed() >= self.settle => ready.push(name.clone()),
-                        Some((s, _)) if *s == size => {}
-                        _ => {
-                            watching.insert(name.clone(), (size, Instant::now()));
-                            last_activity = Instant::now();
+                    let id = file_id(&meta);
+                    listed.insert(name.clone());
+                    if files.get(&name).is_some_and(|t| t.id != id) {
+                        files.remove(&name); // replaced: a new file
+                    }
+                    let t = files.entry(name.clone()).or_insert_with(|| {
+                        last_activity = Instant::now();
+                        Tracked { size, since: Instant::now(), read_to: None, reported_at: None, id }
+                    });
+                    if t.size != size {
+                        (t.size, t.since) = (size, Instant::now());
+                        last_activity = Instant::now();
+                    }
+                    if t.since.elapsed() < self.settle {
+                        busy |= t.read_to != Some(size);
+                        continue;
+                    }
+                    let path = self.dir.join(&name);
+                    let appendable = {
+                        let lower = name.to_ascii_lowercase();
+                        !lower.ends_with(".gz") && !lower.ends_with(".parquet")
+                    };
+                    match t.read_to {
+                        None if size == 0 && t.reported_at != Some(0) => {
+                            t.reported_at = Some(0);
+                            progress.files_empty.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(file = %path.display(), "empty file skipped (read if it grows)");
                         }
+                        None if size == 0 => {}
+                        None => ready.push(Part { name: name.clone(), from: 0, to: size }),
+                        Some(r) if size > r && appendable => {
+                            progress.files_grown.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(file = %path.display(), from = r, to = size, "reading what was appended");
+                            ready.push(Part { name: name.clone(), from: r, to: size });
+                        }
+                        Some(r) if size != r && t.reported_at != Some(size) => {
+                            t.reported_at = Some(size);
+                            progress.files_changed_unread.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                file = %path.display(),
+                                "changed after it was read ({r} -> {size} bytes): {}; put new records in a new file",
+                                if size > r {
+                                    "a compressed or Parquet file cannot be read from where it ended, so what was added is NOT read"
+                                } else {
+                                    "it shrank, so it is NOT read again"
+                                }
+                            );
+                        }
+                        _ => {}
                     }
                 }
-                ready.sort();
-                for name in ready {
-                    watching.remove(&name);
-                    done.insert(name.clone());
+                // a file gone from the directory is forgotten: one written again later under
+                // its name is a new file
+                files.retain(|name, _| listed.contains(name));
+                for part in ready {
                     last_activity = Instant::now();
-                    let path = self.dir.join(&name);
+                    let path = self.dir.join(&part.name);
                     let input = self.input.clone();
                     let out2 = out.clone();
-                    let progress = progress.clone();
+                    let progress2 = progress.clone();
                     let mut st = state.take().expect("state is returned after each file");
+                    let (from, to, name) = (part.from, part.to, part.name.clone());
                     let res = tokio::task::spawn_blocking(move || -> (IngestState, Result<bool>) {
                         let r = (|| -> Result<bool> {
-                            let mut reader = open_transactions(&path, &input)?;
+                            let mut reader = open_part(&path, &part, &input)?;
                             while let Some(chunk) = crate::metrics::timed("ingest", || reader.next_chunk(&mut st))? {
-                                progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
+                                progress2.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
                                 if out2.blocking_send(chunk).is_err() {
                                     return Ok(false);
                                 }
@@ -361,14 +525,21 @@ impl Source for DirSource {
                     .map_err(|e| Error::Internal(format!("directory source: {e}")))?;
                     state = Some(res.0);
                     match res.1 {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            if from == 0 {
+                                progress.files_read.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if let Some(t) = files.get_mut(&name) {
+                                t.read_to = Some(to);
+                            }
+                        }
                         Ok(false) => return Ok(()),
                         // A file that cannot be read at all stops the run, naming it.
                         Err(e) => return Err(e),
                     }
                 }
                 if let Some(idle) = self.idle_exit
-                    && watching.is_empty()
+                    && !busy
                     && last_activity.elapsed() >= idle
                 {
                     return Ok(());

@@ -48,11 +48,45 @@ pub struct Summary {
     /// Rows in the event-time window at the end, and the largest it held.
     pub window_rows_at_end: u64,
     pub window_rows_max: u64,
+    /// A live run restarted in the same output directory: what the alert files kept from
+    /// earlier runs held (absent when there were none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_alerts: Option<KeptAlertsSummary>,
+    /// A followed directory's files (absent for other sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir_files: Option<DirFiles>,
     /// What the alert store took (absent when it is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSummary>,
     /// Wall-clock timings.
     pub timings: Timings,
+}
+
+/// The alert files earlier live runs left in the output directory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeptAlertsSummary {
+    /// Kept `alerts.<time>.jsonl` files read.
+    pub files: u64,
+    /// Distinct alert ids they hold.
+    pub alert_ids: u64,
+    /// Alerts this run found again and did not write, since a kept file holds them.
+    pub not_written_again: u64,
+    /// Kept files whose torn last line (a crash mid-write) was cut off.
+    pub torn_lines_cut: Vec<String>,
+}
+
+/// What `run --dir` did with the files it saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirFiles {
+    /// Files read (from their start).
+    pub read: u64,
+    /// Empty files skipped (with a warning; read if they grow).
+    pub empty_skipped: u64,
+    /// Times a plain CSV/NDJSON file grew after it was read and what was appended was read.
+    pub growth_read: u64,
+    /// Files that changed after they were read and could not be read again (compressed or
+    /// Parquet files that grew, files that shrank), each with a warning.
+    pub changed_unread: u64,
 }
 
 /// Alerts written to the alert store by this run.

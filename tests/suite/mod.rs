@@ -5,6 +5,7 @@ mod cli;
 mod fuzz_corpus;
 pub mod common;
 mod graph;
+mod hardening_live;
 mod ingest;
 mod live;
 mod mirror;
