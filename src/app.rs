@@ -87,8 +87,9 @@ fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>,
         checkpoint: None,
         store: cfg.store.clone(),
         store_retry: cfg.store_retry,
-        // the wall clock only in live runs: replays stay deterministic
-        future_lead_us: (command == "run").then_some(cfg.max_future_lead.map(|d| d.as_micros() as i64)).flatten(),
+        // rows dated after the run's own time are refused in replays too (a historical
+        // ledger has none, so its results do not depend on when it is replayed)
+        future_lead_us: cfg.max_future_lead.map(|d| d.as_micros() as i64),
         idle_advance: (command == "run").then_some(cfg.idle_advance).flatten(),
     }
 }

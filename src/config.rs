@@ -201,6 +201,8 @@ pub struct RawPipeline {
     pub window: String,
     /// Allowed lateness of records.
     pub allowed_lateness: String,
+    /// How far after the wall clock a record may be dated; 0 = no limit.
+    pub max_future_lead: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,8 +235,6 @@ pub struct RawLive {
     pub fx_rates: String,
     /// Exit after this long without data; 0 = never.
     pub idle_exit: String,
-    /// How far after the wall clock a live record may be dated; 0 = no limit.
-    pub max_future_lead: String,
     /// Silence after which a live run's watermark moves up to the newest event time; 0 = never.
     pub idle_advance: String,
 }
@@ -347,7 +347,7 @@ pub struct Config {
     pub live_accounts: Option<PathBuf>,
     pub live_fx_rates: Option<PathBuf>,
     pub idle_exit: Option<Duration>,
-    /// `live.max-future-lead`: `None` when off.
+    /// `pipeline.max-future-lead`: `None` when off.
     pub max_future_lead: Option<Duration>,
     /// `live.idle-advance`: `None` when off.
     pub idle_advance: Option<Duration>,
@@ -450,7 +450,7 @@ impl RawConfig {
         let store_busy_timeout = dur("output.store-busy-timeout", &self.output.store_busy_timeout);
         let store_retry_backoff = dur("output.store-retry-backoff", &self.output.store_retry_backoff);
         let queue_cache_ttl = dur("serve.queue-cache-ttl", &self.serve.queue_cache_ttl);
-        let max_future_lead = dur("live.max-future-lead", &self.live.max_future_lead);
+        let max_future_lead = dur("pipeline.max-future-lead", &self.pipeline.max_future_lead);
         let idle_advance = dur("live.idle-advance", &self.live.idle_advance);
         if self.output.store_write_attempts == 0 {
             errs.push("`output.store-write-attempts` must be at least 1".into());

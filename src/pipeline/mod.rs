@@ -79,8 +79,8 @@ pub struct Pipeline {
     pub store: Option<String>,
     /// How store writes are retried before alerts go to the spool (`store_writer`).
     pub store_retry: crate::store::RetryPolicy,
-    /// Live runs: rows dated more than this after the wall clock are refused as
-    /// `future_timestamp` (µs; `None`: no check, as in replays).
+    /// Rows dated more than this after the wall clock are refused as `future_timestamp`
+    /// (µs; `None`: no check).
     pub future_lead_us: Option<i64>,
     /// Live runs: after this much silence the watermark moves up to the newest event
     /// time (`None`: never, as in replays).
@@ -131,7 +131,7 @@ fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -
                 tx::TS,
                 Reason::FutureTimestamp,
                 &format!(
-                    "tx_id `{}` at {} is dated after {} (the clock plus `live.max-future-lead` {}s)",
+                    "tx_id `{}` at {} is dated after {} (the clock plus `pipeline.max-future-lead` {}s)",
                     ids.value(i),
                     format_ts(ts.value(i)),
                     format_ts(limit),

@@ -6,7 +6,7 @@
 //! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
 //! the watermark when it arrives is late. So a live stream and a replay of the same data
 //! (with disorder within the lateness) release the same rows in the same order.
-//! A live run also gives a limit in event time (the wall clock plus `live.max-future-lead`):
+//! The caller also gives a limit in event time (the wall clock plus `pipeline.max-future-lead`):
 //! a row dated after it is refused as future and never moves the watermark, so one
 //! mistyped year cannot make every later row late.
 //! Must not: do I/O or read the clock (the caller passes the limit).

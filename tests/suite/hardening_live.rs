@@ -452,3 +452,40 @@ fn a_file_replaced_under_the_same_name_is_read_from_its_start() {
     assert_eq!(s["dir_files"]["growth_read"], 0);
     assert_eq!(ordered_ids(&out), ["r1", "r2", "n1", "n2", "n3"]);
 }
+
+/// Item 8 in a replay: a row dated 2199 is refused there too (a historical ledger has no
+/// row after the clock), so a checkpoint does not carry its year into the resumed run,
+/// whose rows would otherwise all be late.
+#[test]
+fn a_far_future_row_in_a_replay_is_refused_and_a_resumed_run_is_not_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let mut text = structuring("d", 0, "ACCT-S")[..1].join("");
+    text.push_str(&row_at("far", "2199-12-31T00:00:00Z", "wire", "b", "10.00"));
+    std::fs::write(first.join("transactions.jsonl"), text).unwrap();
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::write(second.join("transactions.jsonl"), structuring("d", 0, "ACCT-S")[1..].join("")).unwrap();
+    let ck = dir.path().join("ck");
+    let (o1, o2) = (dir.path().join("o1"), dir.path().join("o2"));
+    let a = ["--store", "off", "--progress", "off"];
+    ok(&mirrorflow(
+        &[&["replay", first.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()][..], &a[..]]
+            .concat(),
+        None,
+    ));
+    let s = summary(&o1);
+    assert_eq!(s["quarantined_by_reason"]["future_timestamp"], 1, "{s:#}");
+    assert_eq!(s["rows_accepted"], 1);
+    ok(&mirrorflow(
+        &[&["replay", second.to_str().unwrap(), "--out", o2.to_str().unwrap(), "--resume", ck.to_str().unwrap()][..], &a[..]]
+            .concat(),
+        None,
+    ));
+    let s = summary(&o2);
+    assert_eq!((s["rows_accepted"].as_u64(), s["rows_quarantined"].as_u64()), (Some(2), Some(0)), "{s:#}");
+    let alerts = jsonl(&o2.join("alerts.jsonl"));
+    let st = alerts.iter().find(|a| a["rule_id"] == "010_structuring").expect("the structuring alert");
+    assert_eq!(st["tx_ids"], serde_json::json!(["d0", "d1", "d2"]));
+}
