@@ -145,6 +145,13 @@ pub fn format_decimal(value: i128, scale: u32) -> String {
     out
 }
 
+/// Largest USD value one row may have, at scale 6: 1e15 USD (a thousand trillion, far
+/// beyond any real payment). The detectors sum USD values as Decimal128(38, 6), which
+/// holds up to 1e32 USD: with rows below this bound a sum overflows only past 1e17 rows,
+/// so no SQL rule or window total can overflow. A row above it is quarantined
+/// (`usd_out_of_range`) by the enrich stage, never fatal.
+pub const MAX_USD_PER_ROW: i128 = 10i128.pow(15 + 6);
+
 /// `amount` (scale 18) times `rate` (USD per unit, scale 18), rounded half away from zero
 /// to scale 6 (micro-dollars). `None` if the result does not fit.
 pub fn to_usd(amount: i128, rate: i128) -> Option<i128> {
