@@ -435,7 +435,10 @@ impl TxBuilder {
             .ok_or_else(|| reject(Slot::Amount, Reason::MissingField, "amount is missing".into()))?;
         let amount = parse_decimal(amount_bytes, schema::AMOUNT_SCALE as u32).map_err(|e| {
             let reason = match e {
-                DecimalError::NotDecimal | DecimalError::TooPrecise | DecimalError::Overflow => Reason::BadAmount,
+                DecimalError::NotDecimal
+                | DecimalError::TooPrecise
+                | DecimalError::Overflow
+                | DecimalError::Exponent => Reason::BadAmount,
             };
             reject(Slot::Amount, reason, format!("amount `{}` {e}", shown(amount_bytes)))
         })?;

@@ -17,8 +17,8 @@ use arrow::compute::take;
 use arrow::datatypes::Decimal128Type;
 
 use crate::error::{Error, Result};
-use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::quarantine::{Reason, Rejected, render_row};
+use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::values::format_ts;
 use crate::money::{MAX_USD_PER_ROW, format_decimal, to_usd};
 use crate::pipeline::order::ts_column;
