@@ -3,6 +3,7 @@
 mod cli;
 pub mod common;
 mod graph;
+mod hostile_input;
 mod ingest;
 mod live;
 mod mirror;
