@@ -7,7 +7,6 @@
 //! Must not: order, filter or detect.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::config::InputConfig;
 use crate::error::{Error, Result};
 use crate::ingest::jsonl::JsonLineParser;
-use crate::ingest::{Chunk, IngestState, TxReader, open_transactions};
+use crate::ingest::{Chunk, IngestState, LineRead, Rejected, TxReader, open_transactions};
 use crate::pipeline::progress::Progress;
 use crate::replay::{SortOptions, sort_by_event_time};
 use crate::schema;
@@ -163,7 +162,10 @@ impl Source for StdinSource {
         Box::pin(async move {
             // A plain thread reads lines (stdin blocks); the batching loop releases a
             // batch when it is full or when the input pauses.
-            let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8192);
+            // A line longer than `input.max-record-bytes` is not held: its prefix comes
+            // with its size, for quarantine (`record_too_long`).
+            let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel::<std::io::Result<(Vec<u8>, Option<u64>)>>(8192);
+            let max_record = self.input.max_record_bytes;
             std::thread::Builder::new()
                 .name("stdin-reader".into())
                 .spawn(move || {
@@ -171,17 +173,17 @@ impl Source for StdinSource {
                     let mut lock = stdin.lock();
                     loop {
                         let mut buf = Vec::new();
-                        match lock.read_until(b'\n', &mut buf) {
-                            Ok(0) => return,
-                            Ok(_) => {
-                                if lines_tx.send(Ok(buf)).is_err() {
-                                    return;
-                                }
-                            }
+                        let sent = match crate::ingest::append_line_bounded(&mut lock, &mut buf, max_record) {
+                            Ok(LineRead::End) => return,
+                            Ok(LineRead::Line) => lines_tx.send(Ok((buf, None))),
+                            Ok(LineRead::TooLong { bytes }) => lines_tx.send(Ok((buf, Some(bytes)))),
                             Err(e) => {
                                 let _ = lines_tx.send(Err(e));
                                 return;
                             }
+                        };
+                        if sent.is_err() {
+                            return;
                         }
                     }
                 })
@@ -223,7 +225,13 @@ impl Source for StdinSource {
                         lines_rx.recv_timeout(pause)
                     };
                     match next {
-                        Ok(Ok(buf)) => {
+                        Ok(Ok((buf, Some(bytes)))) => {
+                            line += 1;
+                            pending.rows_read += 1;
+                            progress.read.fetch_add(1, Ordering::Relaxed);
+                            pending.rejected.push(Rejected::too_long("<stdin>", line, max_record, bytes, &buf));
+                        }
+                        Ok(Ok((buf, None))) => {
                             line += 1;
                             let rec = buf.trim_ascii();
                             if rec.is_empty() {

@@ -357,3 +357,38 @@ fn usd_values_beyond_the_bound_are_quarantined_not_fatal() {
     assert_counts(&out, 5, 2, 3);
     assert_eq!(summary(&out)["quarantined_by_reason"]["usd_out_of_range"], 3);
 }
+
+#[test]
+fn an_endless_line_on_stdin_is_quarantined_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let rss_file = dir.path().join("peak-rss-kb.txt");
+    let mut child = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o", rss_file.to_str().unwrap(), env!("CARGO_BIN_EXE_mirrorflow")])
+        .args(["--config", rules_off(dir.path()).to_str().unwrap()])
+        .args(["run", "--stdin", "--progress", "off", "--out", out.to_str().unwrap()])
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/time runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        writeln!(stdin, "{JSON_1}").unwrap();
+        stdin.write_all(b"{\"tx_id\":\"t2\",\"memo\":\"").unwrap();
+        let chunk = vec![b'0'; 1 << 20];
+        for _ in 0..BOMB_MIB {
+            stdin.write_all(&chunk).unwrap();
+        }
+        writeln!(stdin, "\"}}\n{JSON_3}").unwrap();
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    ok(&o);
+    let peak_mb =
+        std::fs::read_to_string(&rss_file).unwrap().lines().last().unwrap().trim().parse::<u64>().unwrap() / 1024;
+    assert_eq!(quarantined(&out), [("<stdin>".into(), 2, "record".into(), "record_too_long".into())]);
+    assert_counts(&out, 3, 2, 1);
+    assert!(peak_mb < PEAK_MB, "peak RSS {peak_mb} MB for a {BOMB_MIB} MiB line");
+}
