@@ -344,8 +344,46 @@ fn usd_values_beyond_the_bound_are_quarantined_not_fatal() {
     );
     std::fs::write(ledger.join("fx_rates.csv"), "date,currency,usd_per_unit\n2026-03-01,XAU,15000000000000\n").unwrap();
     let out = dir.path().join("out");
-    let o = replay(&ledger, &out, None);
-    ok(&o);
+    // metrics stay up after the run: the counters must reconcile like the summary
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()])
+        .args(["--metrics-addr", "127.0.0.1:0", "--metrics-hold", "120s"])
+        .env("MIRRORFLOW_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = err.next().unwrap().unwrap();
+    let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    std::thread::spawn(move || for _ in err {});
+    let mut finished = false;
+    for l in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if l.unwrap().starts_with("outputs in") {
+            finished = true;
+            break;
+        }
+    }
+    if !finished {
+        // stdout closed without the closing lines: the run failed (and has exited)
+        panic!("the replay did not end normally: {:?}", child.wait().unwrap());
+    }
+    let (status, scrape) = super::serve::http(&addr, "GET", "/metrics", None, None);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200);
+    let metric = |name: &str, label: &str| -> f64 {
+        scrape
+            .lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(metric("mirrorflow_rows_read_total", ""), 5.0, "{scrape}");
+    assert_eq!(metric("mirrorflow_rows_accepted_total", ""), 2.0, "{scrape}");
+    assert_eq!(metric("mirrorflow_rows_quarantined_total", "reason=\"usd_out_of_range\""), 3.0, "{scrape}");
+    assert_eq!(metric("mirrorflow_rows_quarantined_total", ""), 3.0, "{scrape}");
     let q = jsonl(&out.join("quarantine.jsonl"));
     let reasons: Vec<(&str, &str)> =
         q.iter().map(|r| (r["reason"].as_str().unwrap(), r["field"].as_str().unwrap())).collect();
