@@ -430,3 +430,15 @@ fn an_endless_line_on_stdin_is_quarantined_in_bounded_memory() {
     assert_counts(&out, 3, 2, 1);
     assert!(peak_mb < PEAK_MB, "peak RSS {peak_mb} MB for a {BOMB_MIB} MiB line");
 }
+
+#[test]
+fn a_csv_header_past_the_limit_is_a_clear_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    std::fs::write(ledger.join("transactions.csv"), format!("{}\n{ROW_1}\n", "h,".repeat(1 << 20))).unwrap();
+    let o = replay(&ledger, &dir.path().join("out"), Some(&rules_off(dir.path())));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("transactions.csv") && err.contains("header row has 2097153 bytes"), "{err}");
+}
