@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::open_maybe_gz;
 use crate::ingest::mapping::Source;
 use crate::ingest::{
-    Chunk, IngestState, LineRead, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
+    CHUNK_BYTES, Chunk, IngestState, LineRead, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
     append_line_bounded, slot_fields, strip_bom,
 };
 
@@ -172,7 +172,13 @@ impl TxReader for JsonlTxReader {
         }
         let mut rejected = Vec::new();
         let mut rows_read = 0u64;
-        while self.parser.pending() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
+        // a chunk also ends after CHUNK_BYTES of input: rows near the record limit cannot
+        // make one chunk hold batch-rows megabyte rows
+        let mut bytes = 0usize;
+        while self.parser.pending() < self.batch_rows
+            && (rows_read as usize) < self.batch_rows * 2
+            && bytes < CHUNK_BYTES
+        {
             self.line_buf.clear();
             let read = append_line_bounded(&mut self.input, &mut self.line_buf, self.max_record)
                 .map_err(|e| Error::io(&self.parser.name, e))?;
@@ -181,6 +187,7 @@ impl TxReader for JsonlTxReader {
                 break;
             }
             self.line += 1;
+            bytes += self.line_buf.len();
             if let LineRead::TooLong { bytes } = read {
                 rows_read += 1;
                 rejected.push(Rejected::too_long(&self.parser.name, self.line, self.max_record, bytes, &self.line_buf));

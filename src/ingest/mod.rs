@@ -154,6 +154,11 @@ impl FingerprintSet {
     }
 }
 
+/// Input bytes after which a line reader ends its chunk even short of `input.batch-rows`
+/// rows, so one chunk (its rows, and the raw text kept for refusals) stays near this size
+/// whatever the record sizes. An internal buffer size, like the CSV reader's blocks.
+pub const CHUNK_BYTES: usize = 64 << 20;
+
 /// What [`append_line_bounded`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineRead {

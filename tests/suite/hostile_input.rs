@@ -442,3 +442,30 @@ fn a_csv_header_past_the_limit_is_a_clear_error_naming_the_file() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("transactions.csv") && err.contains("header row has 2097153 bytes"), "{err}");
 }
+
+#[test]
+fn rows_near_the_record_limit_do_not_pile_up_in_one_chunk() {
+    // 300 valid rows with a memo of 1,000,000 bytes each (under the 1 MiB limit): a chunk
+    // of batch-rows rows would hold all 300 MB twice (memo column and raw text); chunks
+    // also end after 64 MiB of input
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    let memo = gz_member(&[b'm'; 1_000_000]);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(ledger.join("transactions.jsonl.gz")).unwrap());
+    for i in 0..300 {
+        let head = format!(
+            r#"{{"tx_id":"t{i}","ts":"2026-03-01T10:00:00Z","src_account":"a","dst_account":"b","amount":"1","currency":"USD","channel":"wire","memo":""#
+        );
+        f.write_all(&gz_member(head.as_bytes())).unwrap();
+        f.write_all(&memo).unwrap();
+        f.write_all(&gz_member(b"\"}\n")).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let (o, peak_mb) = run_measured(dir.path(), &["ingest", ledger.to_str().unwrap()]);
+    ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((report["rows_read"].as_u64(), report["rows_accepted"].as_u64()), (Some(300), Some(300)), "{report}");
+    assert!(peak_mb < PEAK_MB, "peak RSS {peak_mb} MB for 300 rows of 1 MB");
+}
