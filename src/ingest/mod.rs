@@ -698,7 +698,7 @@ mod tests {
         let r = b.push(&ctx, &f, &m).unwrap_err();
         assert_eq!((r.reason, r.field.as_str()), (Reason::InvalidText, "memo"));
         assert!(r.message.starts_with("line 7 of `t.csv`: memo holds a NUL"), "{}", r.message);
-        let mut f = test_fields("t\02", "2026-03-01T00:00:00Z");
+        let mut f = test_fields("t2", "2026-03-01T00:00:00Z");
         f[Slot::TxId as usize] = Some(Cow::Borrowed(b"t\x002"));
         assert_eq!(b.push(&ctx, &f, &m).unwrap_err().reason, Reason::InvalidText);
         assert!(b.is_empty());
