@@ -182,6 +182,8 @@ pub struct RawInput {
     pub default_currency: String,
     /// CSV field separator.
     pub csv_delimiter: String,
+    /// Longest record (line, or CSV record with its quoted newlines) read, bytes.
+    pub max_record_bytes: usize,
     /// Contract column -> file column(s).
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnRef>,
@@ -325,6 +327,9 @@ pub struct InputConfig {
     pub ts_unit: Option<TsUnit>,
     pub default_currency: Option<String>,
     pub csv_delimiter: u8,
+    /// Longest record read, in bytes; a longer one is quarantined (`record_too_long`)
+    /// and skipped without being held.
+    pub max_record_bytes: usize,
     pub columns: BTreeMap<String, ColumnRef>,
     pub channel_values: BTreeMap<String, String>,
 }
@@ -489,6 +494,9 @@ impl RawConfig {
         };
         if i.batch_rows == 0 {
             errs.push("`input.batch-rows` must be at least 1".into());
+        }
+        if i.max_record_bytes < 1024 {
+            errs.push(format!("`input.max-record-bytes` = {}: must be at least 1024", i.max_record_bytes));
         }
         let csv_delimiter = match i.csv_delimiter.as_bytes() {
             [b] if b.is_ascii() && *b != b'"' && *b != b'\n' => *b,
@@ -679,6 +687,7 @@ impl RawConfig {
                 ts_unit,
                 default_currency: (!i.default_currency.is_empty()).then(|| i.default_currency.clone()),
                 csv_delimiter,
+                max_record_bytes: i.max_record_bytes,
                 columns: i.columns.clone(),
                 channel_values: i.channel_values.clone(),
             },
@@ -843,6 +852,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.window, Duration::from_secs(30 * 86_400));
         assert_eq!(c.input.batch_rows, 65_536);
+        assert_eq!(c.input.max_record_bytes, 1 << 20);
         assert_eq!(c.out_dir, PathBuf::from("mirrorflow-out"));
     }
 

@@ -16,7 +16,8 @@ use crate::config::InputConfig;
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{dedupe_header, mapping_for_header};
 use crate::ingest::{
-    Chunk, IngestState, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader, slot_fields,
+    Chunk, IngestState, LineRead, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
+    skip_line, slot_fields, strip_bom,
 };
 
 /// Opens `path` for reading, gunzipping when it starts with the gzip magic bytes.
@@ -91,20 +92,35 @@ impl RecordScanner {
 }
 
 /// Reads CSV records from a buffered byte stream, keeping raw bytes and line numbers.
+/// A record longer than `max` bytes is not held: see [`RecordReader::too_long`].
 pub struct RecordReader {
     input: Box<dyn BufRead + Send>,
     scanner: RecordScanner,
-    /// The current record's raw bytes (without the final newline).
+    max: usize,
+    /// The current record's raw bytes (without the final newline); for a record that is
+    /// too long, a short prefix of it.
     pub buf: Vec<u8>,
     /// Physical lines consumed so far.
     lines: u64,
     /// First physical line of the current record.
     pub line: u64,
+    /// `Some(bytes)` when the current record ran past `max` bytes: it was skipped up to
+    /// the next line break past the limit (a quote still open there is not trusted to
+    /// close) and `buf` holds only its prefix.
+    pub too_long: Option<u64>,
 }
 
 impl RecordReader {
-    pub fn new(input: Box<dyn BufRead + Send>, delim: u8) -> Self {
-        RecordReader { input, scanner: RecordScanner::new(delim), buf: Vec::with_capacity(512), lines: 0, line: 0 }
+    pub fn new(input: Box<dyn BufRead + Send>, delim: u8, max: usize) -> Self {
+        RecordReader {
+            input,
+            scanner: RecordScanner::new(delim),
+            max,
+            buf: Vec::with_capacity(512),
+            lines: 0,
+            line: 0,
+            too_long: None,
+        }
     }
 
     /// The underlying stream, positioned after the last record read.
@@ -116,17 +132,25 @@ impl RecordReader {
     pub fn next_record(&mut self) -> std::io::Result<bool> {
         loop {
             self.buf.clear();
+            self.too_long = None;
             self.line = self.lines + 1;
             self.scanner = RecordScanner::new(self.scanner.delim);
             loop {
                 let start = self.buf.len();
-                let n = self.input.read_until(b'\n', &mut self.buf)?;
-                if n == 0 {
-                    break;
-                }
-                self.lines += 1;
-                if self.scanner.feed(&self.buf[start..]).is_some() {
-                    break;
+                let room = self.max.saturating_sub(start);
+                match crate::ingest::append_line_bounded(&mut self.input, &mut self.buf, room)? {
+                    LineRead::End => break,
+                    LineRead::TooLong { bytes } => {
+                        self.lines += 1;
+                        self.too_long = Some(start as u64 + bytes);
+                        return Ok(true);
+                    }
+                    LineRead::Line => {
+                        self.lines += 1;
+                        if self.scanner.feed(&self.buf[start..]).is_some() {
+                            break;
+                        }
+                    }
                 }
             }
             if self.buf.is_empty() {
@@ -210,10 +234,16 @@ pub fn read_header(reader: &mut RecordReader, path: &Path, delim: u8) -> Result<
     if !reader.next_record().map_err(|e| Error::io(path, e))? {
         return Err(Error::input(path, "the file is empty: expected a header row"));
     }
-    let mut rec: &[u8] = &reader.buf;
-    if rec.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        rec = &rec[3..];
+    if let Some(bytes) = reader.too_long {
+        return Err(Error::input(
+            path,
+            format!(
+                "the header row has {bytes} bytes, more than `input.max-record-bytes` ({}): is this a CSV file?",
+                reader.max
+            ),
+        ));
     }
+    let rec = strip_bom(&reader.buf);
     let mut fields = Vec::new();
     split_record(rec, delim, &mut fields);
     let header: Vec<String> = fields
@@ -225,32 +255,44 @@ pub fn read_header(reader: &mut RecordReader, path: &Path, delim: u8) -> Result<
 }
 
 /// A run of whole records: raw bytes cut at a record boundary, where each record ends
-/// (index just past its newline, or the end of data) and the line it starts on.
+/// (index just past its newline, or the end of data) and the line it starts on. A
+/// record too long to hold comes alone: `too_long` has its size, `data` its prefix and
+/// `lines` its first line.
 struct Block {
     data: Vec<u8>,
     ends: Vec<usize>,
     lines: Vec<u64>,
+    too_long: Option<u64>,
 }
 
 /// Bytes per block handed from the reading thread to the parser.
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// Longest record we hold before deciding a quote was never closed.
-const MAX_RECORD_BYTES: usize = 16 << 20;
-
 /// Reads (and gunzips) on its own thread and cuts the stream into whole-record blocks,
-/// so reading and record splitting overlap parsing.
+/// so reading and record splitting overlap parsing. Holds at most `max_record` +
+/// [`BLOCK_BYTES`] of one record: a record with no end within `max_record` bytes is
+/// handed on as too long, and reading resumes after the first line break past the limit
+/// (a quote still open there is not trusted to close: an unterminated quote cannot
+/// swallow the rest of the file), skipping the rest without holding it.
 fn spawn_block_reader(
     mut input: Box<dyn BufRead + Send>,
     first_line: u64,
     delim: u8,
+    max_record: usize,
 ) -> Receiver<std::io::Result<Block>> {
     let (tx, rx) = sync_channel(4);
     std::thread::Builder::new()
         .name("csv-reader".into())
         .spawn(move || {
+            // The partial record carried to the next block is never scanned twice: the
+            // scanner keeps its state and `carried_nl` the line breaks already seen in it.
             let mut carry: Vec<u8> = Vec::new();
+            let mut scanner = RecordScanner::new(delim);
+            let mut carried_nl = 0u64;
+            // how much of `carry` the scanner has seen
+            let mut scanned = 0usize;
             let mut line = first_line;
+            let nl = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
             loop {
                 let mut data = std::mem::take(&mut carry);
                 let start = data.len();
@@ -266,15 +308,23 @@ fn spawn_block_reader(
                 if data.is_empty() {
                     return;
                 }
-                // Every block starts at a record start: scan it whole.
-                let mut scanner = RecordScanner::new(delim);
                 let (mut ends, mut lines) = (Vec::new(), Vec::new());
-                let mut pos = 0;
-                while let Some(k) = scanner.feed(&data[pos..]) {
-                    lines.push(line);
-                    line += memchr::memchr_iter(b'\n', &data[pos..pos + k]).count() as u64;
-                    pos += k;
-                    ends.push(pos);
+                let (mut pos, mut at) = (0, scanned);
+                loop {
+                    match scanner.feed(&data[at..]) {
+                        Some(k) => {
+                            lines.push(line);
+                            line += carried_nl + nl(&data[at..at + k]);
+                            carried_nl = 0;
+                            at += k;
+                            pos = at;
+                            ends.push(pos);
+                        }
+                        None => {
+                            carried_nl += nl(&data[at..]);
+                            break;
+                        }
+                    }
                 }
                 if n == 0 && pos < data.len() {
                     // last record without a final newline
@@ -282,22 +332,50 @@ fn spawn_block_reader(
                     ends.push(data.len());
                     pos = data.len();
                 }
-                if ends.is_empty() && data.len() > MAX_RECORD_BYTES {
-                    // An unterminated quote would swallow the rest of the file: cut at the
-                    // last newline; the broken record is then refused, not held in memory.
-                    if let Some(nl) = memchr::memrchr(b'\n', &data) {
-                        lines.push(line);
-                        line += memchr::memchr_iter(b'\n', &data[..=nl]).count() as u64;
-                        ends.push(nl + 1);
-                        pos = nl + 1;
+                if ends.is_empty() && data.len() > max_record {
+                    let prefix = data[..data.len().min(crate::ingest::quarantine::TOO_LONG_PREFIX)].to_vec();
+                    let first = line;
+                    scanner = RecordScanner::new(delim);
+                    let bytes = match memchr::memchr(b'\n', &data[max_record..]) {
+                        Some(k) => {
+                            let cut = max_record + k + 1;
+                            carry = data.split_off(cut);
+                            line += carried_nl - nl(&carry);
+                            cut as u64
+                        }
+                        None => {
+                            line += carried_nl;
+                            let held = data.len() as u64;
+                            drop(data);
+                            match skip_line(&mut input) {
+                                Ok((skipped, found)) => {
+                                    line += found as u64;
+                                    held + skipped
+                                }
+                                Err(e) => {
+                                    let _ = tx.send(Err(e));
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    carried_nl = 0;
+                    let block = Block { data: prefix, ends: Vec::new(), lines: vec![first], too_long: Some(bytes) };
+                    if tx.send(Ok(block)).is_err() {
+                        return;
                     }
+                    // the rest of this block, after the cut, is scanned afresh (at most a block)
+                    scanned = 0;
+                    continue;
                 }
                 if ends.is_empty() {
+                    scanned = data.len();
                     carry = data; // one record longer than a block: read on
                     continue;
                 }
                 carry = data.split_off(pos);
-                if tx.send(Ok(Block { data, ends, lines })).is_err() || n == 0 {
+                scanned = carry.len();
+                if tx.send(Ok(Block { data, ends, lines, too_long: None })).is_err() || n == 0 {
                     return;
                 }
             }
@@ -314,6 +392,7 @@ struct CsvPlan {
     resolved: Vec<Resolved>,
     delim: u8,
     batch_rows: usize,
+    max_record: usize,
 }
 
 /// A piece of a block: validated rows (duplicates not yet checked) and refused rows.
@@ -329,6 +408,10 @@ fn parse_block(plan: &CsvPlan, block: &Block) -> Vec<Parsed> {
     let mut builder = TxBuilder::new();
     let mut rejected = Vec::new();
     let mut rows_read = 0u64;
+    if let Some(bytes) = block.too_long {
+        let r = Rejected::too_long(&plan.name, block.lines[0], plan.max_record, bytes, &block.data);
+        return vec![Parsed { rows: builder.take(), rejected: vec![r], rows_read: 1 }];
+    }
     for i in 0..block.ends.len() {
         let start = if i == 0 { 0 } else { block.ends[i - 1] };
         let mut end = block.ends[i];
@@ -341,6 +424,11 @@ fn parse_block(plan: &CsvPlan, block: &Block) -> Vec<Parsed> {
         let (line, rec) = (block.lines[i], &block.data[start..end]);
         rows_read += 1;
         let mut fields = Vec::with_capacity(plan.header_len);
+        if rec.len() > plan.max_record {
+            // whole in this block, but still longer than allowed
+            rejected.push(Rejected::too_long(&plan.name, line, plan.max_record, (end - start) as u64, rec));
+            continue;
+        }
         split_record(rec, plan.delim, &mut fields);
         if fields.len() != plan.header_len {
             rejected.push(Rejected::new(
@@ -378,7 +466,7 @@ type Done = (usize, std::io::Result<Vec<Parsed>>);
 
 /// Starts the reader and the parsers; results come back tagged with their block index.
 fn spawn_parsers(input: Box<dyn BufRead + Send>, first_line: u64, plan: Arc<CsvPlan>) -> Receiver<Done> {
-    let blocks = spawn_block_reader(input, first_line, plan.delim);
+    let blocks = spawn_block_reader(input, first_line, plan.delim, plan.max_record);
     let (job_tx, job_rx) = sync_channel::<Job>(PARSE_THREADS * 2);
     std::thread::Builder::new()
         .name("csv-dispatch".into())
@@ -439,7 +527,7 @@ impl CsvTxReader {
         path: &Path,
         input: &InputConfig,
     ) -> Result<Self> {
-        let mut records = RecordReader::new(input_stream, input.csv_delimiter);
+        let mut records = RecordReader::new(input_stream, input.csv_delimiter, input.max_record_bytes);
         let delim = input.csv_delimiter;
         let header = read_header(&mut records, path, delim)?;
         if header.len() < 2 {
@@ -462,6 +550,7 @@ impl CsvTxReader {
             resolved,
             delim,
             batch_rows: input.batch_rows,
+            max_record: input.max_record_bytes,
         });
         let results = spawn_parsers(records.into_inner(), next_line, plan.clone());
         Ok(CsvTxReader { plan, results, early: BTreeMap::new(), next_block: 0, ready: VecDeque::new() })
@@ -523,6 +612,58 @@ mod tests {
         assert_eq!(split("\"multi\nline\",2"), ["multi\nline", "2"]);
         assert_eq!(split(""), [""]);
         assert_eq!(split(r#"12" TV,x"#), [r#"12" TV"#, "x"]);
+    }
+
+    /// Every (line, outcome) the block reader and parser give for `text` with a limit.
+    fn parse_all(text: &str, max: usize) -> Vec<(u64, String)> {
+        let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+        let mut out = Vec::new();
+        for block in spawn_block_reader(input, 2, b',', max) {
+            let block = block.unwrap();
+            if let Some(bytes) = block.too_long {
+                assert!(block.data.len() <= crate::ingest::quarantine::TOO_LONG_PREFIX);
+                out.push((block.lines[0], format!("too long {bytes}")));
+                continue;
+            }
+            for i in 0..block.ends.len() {
+                let start = if i == 0 { 0 } else { block.ends[i - 1] };
+                let rec = String::from_utf8_lossy(&block.data[start..block.ends[i]]).trim_end().to_string();
+                out.push((block.lines[i], rec));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn records_past_the_limit_are_cut_at_the_next_line_break_past_it() {
+        let max = 2 * BLOCK_BYTES;
+        let long = "y".repeat(5 * BLOCK_BYTES);
+        let text = format!("a,1\nb,{long}\nc,2\n\"open,{long}\nmore\nd,3\n\"q\nuoted\",4\ne,5");
+        let got = parse_all(&text, max);
+        let want: Vec<(u64, String)> = vec![
+            (2, "a,1".into()),
+            (3, format!("too long {}", long.len() + 3)),
+            (4, "c,2".into()),
+            (5, format!("too long {}", long.len() + 7)),
+            (6, "more".into()),
+            (7, "d,3".into()),
+            (8, "\"q\nuoted\",4".into()),
+            (10, "e,5".into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_record_reader_skips_a_record_past_the_limit() {
+        let text = format!("h1,h2\n\"{}\n{}\",x\nok,1\n", "z".repeat(3000), "z".repeat(3000));
+        let mut rr = RecordReader::new(Box::new(std::io::Cursor::new(text.into_bytes())), b',', 4000);
+        assert!(rr.next_record().unwrap());
+        assert_eq!((rr.line, rr.buf.as_slice(), rr.too_long), (1, &b"h1,h2"[..], None));
+        assert!(rr.next_record().unwrap());
+        assert_eq!((rr.line, rr.too_long), (2, Some(3002 + 3004)));
+        assert!(rr.next_record().unwrap());
+        assert_eq!((rr.line, rr.buf.as_slice(), rr.too_long), (4, &b"ok,1"[..], None));
+        assert!(!rr.next_record().unwrap());
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::ingest::csv::open_maybe_gz;
 use crate::ingest::mapping::Source;
 use crate::ingest::{
-    Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader, slot_fields,
+    CHUNK_BYTES, Chunk, IngestState, LineRead, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
+    append_line_bounded, slot_fields, strip_bom,
 };
 
 /// Parses NDJSON lines one at a time into a batch: the core of the NDJSON file reader
@@ -98,6 +99,7 @@ pub struct JsonlTxReader {
     input: Box<dyn BufRead + Send>,
     parser: JsonLineParser,
     batch_rows: usize,
+    max_record: usize,
     line_buf: Vec<u8>,
     line: u64,
     done: bool,
@@ -115,6 +117,7 @@ impl JsonlTxReader {
             input: stream,
             parser: JsonLineParser::new(name, input),
             batch_rows: input.batch_rows,
+            max_record: input.max_record_bytes,
             line_buf: Vec::with_capacity(512),
             line: 0,
             done: false,
@@ -130,6 +133,8 @@ fn push_json_line(
     layout: &JsonLayout,
     builder: &mut TxBuilder,
 ) -> Option<Rejected> {
+    // a byte order mark may open the input (editors on Windows write one)
+    let rec = if line == 1 { strip_bom(rec) } else { rec };
     if let Err(e) = std::str::from_utf8(rec) {
         return Some(Rejected::new(
             file,
@@ -167,14 +172,27 @@ impl TxReader for JsonlTxReader {
         }
         let mut rejected = Vec::new();
         let mut rows_read = 0u64;
-        while self.parser.pending() < self.batch_rows && (rows_read as usize) < self.batch_rows * 2 {
+        // a chunk also ends after CHUNK_BYTES of input: rows near the record limit cannot
+        // make one chunk hold batch-rows megabyte rows
+        let mut bytes = 0usize;
+        while self.parser.pending() < self.batch_rows
+            && (rows_read as usize) < self.batch_rows * 2
+            && bytes < CHUNK_BYTES
+        {
             self.line_buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.line_buf).map_err(|e| Error::io(&self.parser.name, e))?;
-            if n == 0 {
+            let read = append_line_bounded(&mut self.input, &mut self.line_buf, self.max_record)
+                .map_err(|e| Error::io(&self.parser.name, e))?;
+            if read == LineRead::End {
                 self.done = true;
                 break;
             }
             self.line += 1;
+            bytes += self.line_buf.len();
+            if let LineRead::TooLong { bytes } = read {
+                rows_read += 1;
+                rejected.push(Rejected::too_long(&self.parser.name, self.line, self.max_record, bytes, &self.line_buf));
+                continue;
+            }
             let rec = self.line_buf.trim_ascii();
             if rec.is_empty() {
                 continue;

@@ -165,6 +165,112 @@ impl FingerprintSet {
     }
 }
 
+/// Input bytes after which a line reader ends its chunk even short of `input.batch-rows`
+/// rows, so one chunk (its rows, and the raw text kept for refusals) stays near this size
+/// whatever the record sizes. An internal buffer size, like the CSV reader's blocks.
+pub const CHUNK_BYTES: usize = 64 << 20;
+
+/// What [`append_line_bounded`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineRead {
+    /// The end of the input: nothing was read.
+    End,
+    /// A line (with its `\n`, unless it is the last) was appended.
+    Line,
+    /// The line is longer than allowed: it was read to its end without being held, and
+    /// the buffer keeps only a short prefix of the record ([`quarantine::TOO_LONG_PREFIX`]).
+    TooLong {
+        /// Bytes the line had, including its `\n`.
+        bytes: u64,
+    },
+}
+
+/// Appends the next line of `input` (through its `\n`) to `buf`, holding at most `room`
+/// bytes of it (not counting the `\n`). A longer line is consumed to its end by scanning
+/// forward, never held: `buf` is then cut to a short prefix and the size is reported.
+/// Memory stays bounded by `buf.len() + room` whatever the input (an endless line, or a
+/// decompression bomb of one).
+pub fn append_line_bounded(
+    input: &mut (impl std::io::BufRead + ?Sized),
+    buf: &mut Vec<u8>,
+    room: usize,
+) -> std::io::Result<LineRead> {
+    let base = buf.len();
+    let mut total = 0u64;
+    let mut too_long = false;
+    let mut newline = false;
+    loop {
+        let avail = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            break;
+        }
+        let (take, done) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if !too_long && buf.len() - base + take > room + done as usize {
+            too_long = true;
+            buf.truncate(quarantine::TOO_LONG_PREFIX);
+        }
+        if too_long {
+            let want = quarantine::TOO_LONG_PREFIX.saturating_sub(buf.len()).min(take);
+            buf.extend_from_slice(&avail[..want]);
+        } else {
+            buf.extend_from_slice(&avail[..take]);
+        }
+        total += take as u64;
+        input.consume(take);
+        if done {
+            newline = true;
+            break;
+        }
+    }
+    if total == 0 {
+        return Ok(LineRead::End);
+    }
+    if too_long || total - newline as u64 > room as u64 {
+        buf.truncate(quarantine::TOO_LONG_PREFIX);
+        return Ok(LineRead::TooLong { bytes: total });
+    }
+    Ok(LineRead::Line)
+}
+
+/// Reads past the rest of the current line without holding it; returns the bytes
+/// skipped (with the `\n`) and whether a `\n` was found (false: the input ended).
+pub fn skip_line(input: &mut (impl std::io::BufRead + ?Sized)) -> std::io::Result<(u64, bool)> {
+    let mut total = 0u64;
+    loop {
+        let avail = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok((total, false));
+        }
+        match memchr::memchr(b'\n', avail) {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok((total + i as u64 + 1, true));
+            }
+            None => {
+                let n = avail.len();
+                input.consume(n);
+                total += n as u64;
+            }
+        }
+    }
+}
+
+/// `rec` without a leading UTF-8 byte order mark.
+pub fn strip_bom(rec: &[u8]) -> &[u8] {
+    rec.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(rec)
+}
+
 /// A reader of one transactions input.
 pub trait TxReader: Send {
     /// The name used in messages (the path, or `<stdin>`).
@@ -316,6 +422,11 @@ impl TxBuilder {
             Rejected::new(ctx.file, ctx.line, slot.name(), reason, &what, ctx.raw)
         };
         let f = |s: Slot| &fields[s as usize];
+        // NUL is refused by PostgreSQL (for the whole batch) and means a broken export
+        if let Some(i) = fields.iter().position(|v| v.as_deref().is_some_and(|b| memchr::memchr(0, b).is_some())) {
+            let slot = mapping::SLOTS[i];
+            return Err(reject(slot, Reason::InvalidText, format!("{} holds a NUL character", slot.name())));
+        }
 
         let tx_id = opt_str(ctx, Slot::TxId, f(Slot::TxId))?
             .ok_or_else(|| reject(Slot::TxId, Reason::MissingField, "tx_id is missing".into()))?;
@@ -340,7 +451,10 @@ impl TxBuilder {
             .ok_or_else(|| reject(Slot::Amount, Reason::MissingField, "amount is missing".into()))?;
         let amount = parse_decimal(amount_bytes, schema::AMOUNT_SCALE as u32).map_err(|e| {
             let reason = match e {
-                DecimalError::NotDecimal | DecimalError::TooPrecise | DecimalError::Overflow => Reason::BadAmount,
+                DecimalError::NotDecimal
+                | DecimalError::TooPrecise
+                | DecimalError::Overflow
+                | DecimalError::Exponent => Reason::BadAmount,
             };
             reject(Slot::Amount, reason, format!("amount `{}` {e}", shown(amount_bytes)))
         })?;
@@ -551,5 +665,53 @@ mod tests {
             }
         }
         assert_eq!(st.distinct_ids(), reference.len());
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_skipped_and_only_its_prefix_kept() {
+        let long = "x".repeat(5000);
+        let text = format!("short\n{long}\nnext\nlast");
+        let mut r = std::io::BufReader::with_capacity(64, text.as_bytes());
+        let mut buf = Vec::new();
+        let mut read = |buf: &mut Vec<u8>| {
+            buf.clear();
+            append_line_bounded(&mut r, buf, 1000).unwrap()
+        };
+        assert_eq!(read(&mut buf), LineRead::Line);
+        assert_eq!(buf, b"short\n");
+        assert_eq!(read(&mut buf), LineRead::TooLong { bytes: 5001 });
+        assert_eq!(buf.len(), quarantine::TOO_LONG_PREFIX);
+        assert_eq!(read(&mut buf), LineRead::Line);
+        assert_eq!(buf, b"next\n");
+        assert_eq!(read(&mut buf), LineRead::Line);
+        assert_eq!(buf, b"last");
+        assert_eq!(read(&mut buf), LineRead::End);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_kept() {
+        let text = format!("{}\n{}", "a".repeat(1000), "b".repeat(1001));
+        let mut r = std::io::BufReader::with_capacity(64, text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(append_line_bounded(&mut r, &mut buf, 1000).unwrap(), LineRead::Line);
+        assert_eq!(buf.len(), 1001);
+        buf.clear();
+        assert_eq!(append_line_bounded(&mut r, &mut buf, 1000).unwrap(), LineRead::TooLong { bytes: 1001 });
+    }
+
+    #[test]
+    fn a_nul_in_any_field_is_refused_as_invalid_text() {
+        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+        let mut b = TxBuilder::new();
+        let ctx = RowCtx { file: "t.csv", line: 7, raw: b"" };
+        let mut f = test_fields("t1", "2026-03-01T00:00:00Z");
+        f[Slot::Memo as usize] = Some(Cow::Borrowed(b"a\0b"));
+        let r = b.push(&ctx, &f, &m).unwrap_err();
+        assert_eq!((r.reason, r.field.as_str()), (Reason::InvalidText, "memo"));
+        assert!(r.message.starts_with("line 7 of `t.csv`: memo holds a NUL"), "{}", r.message);
+        let mut f = test_fields("t2", "2026-03-01T00:00:00Z");
+        f[Slot::TxId as usize] = Some(Cow::Borrowed(b"t\x002"));
+        assert_eq!(b.push(&ctx, &f, &m).unwrap_err().reason, Reason::InvalidText);
+        assert!(b.is_empty());
     }
 }

@@ -473,6 +473,27 @@ impl Plan {
             Resolved::Column(c) => b.column(*c).clone(),
             _ => arrow::array::new_null_array(&DataType::Boolean, n),
         };
+        // NUL is refused by PostgreSQL (for the whole batch): such rows go to quarantine
+        for (slot, col) in [
+            (Slot::TxId, &tx_id),
+            (Slot::Src, &src),
+            (Slot::Dst, &dst),
+            (Slot::Currency, &currency),
+            (Slot::Channel, &channel),
+            (Slot::Location, &location),
+            (Slot::Memo, &memo),
+            (Slot::LabelScheme, &scheme),
+        ] {
+            let s = col.as_string::<i32>();
+            if memchr::memchr(0, s.values().as_slice()).is_none() {
+                continue;
+            }
+            for i in 0..n {
+                if s.is_valid(i) && s.value(i).contains('\0') {
+                    errs.set(i, slot, Reason::InvalidText, format!("{} holds a NUL character", slot.name()));
+                }
+            }
+        }
         let fps: Vec<u128> = {
             let s = tx_id.as_string::<i32>();
             (0..n).filter(|&i| errs.errs[i].is_none()).map(|i| fingerprint(trimmed(s.value(i)).as_bytes())).collect()

@@ -119,6 +119,25 @@ impl Rejected {
     }
 }
 
+impl Rejected {
+    /// A record longer than `max` bytes (it had `bytes`): only `prefix` was kept.
+    pub fn too_long(file: &str, line: u64, max: usize, bytes: u64, prefix: &[u8]) -> Self {
+        let mut r = Rejected::new(
+            file,
+            line,
+            "record",
+            Reason::RecordTooLong,
+            &format!("the record has {bytes} bytes, more than `input.max-record-bytes` ({max}): skipped"),
+            &prefix[..prefix.len().min(TOO_LONG_PREFIX)],
+        );
+        r.raw.push_str(&format!("...[{} bytes in all]", bytes));
+        r
+    }
+}
+
+/// Bytes of a too-long record kept (its raw text in quarantine is this prefix).
+pub const TOO_LONG_PREFIX: usize = 256;
+
 /// Longest raw text kept in a quarantine record.
 pub const MAX_RAW_BYTES: usize = 64 * 1024;
 

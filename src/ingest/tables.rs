@@ -20,47 +20,105 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::config::{Format, InputConfig};
 use crate::error::{Error, Result};
 use crate::ingest::csv::{RecordReader, open_maybe_gz, read_header, split_record};
-use crate::ingest::{Reason, Rejected, format_of};
+use crate::ingest::{LineRead, Reason, Rejected, append_line_bounded, format_of, strip_bom};
 use crate::money::parse_decimal;
 use crate::schema::{self, acct, fx};
 
 /// The bundled default FX table (approximate yearly rates; supply `fx_rates` for real work).
 pub const DEFAULT_FX_CSV: &str = include_str!("../../config/fx_default.csv");
 
-/// A whole text table: header and rows (line number, raw text, fields).
+/// A whole text table, cut down to the columns the table uses: `header` is those of the
+/// wanted columns the file has, and each row holds (line number, raw text cut to
+/// [`SIDE_RAW_BYTES`], the values of `header`'s columns). Other columns (and, for
+/// NDJSON, other keys) are never kept, so memory grows with rows, not rows x keys.
 struct TextTable {
     header: Vec<String>,
     rows: Vec<(u64, String, Vec<Option<String>>)>,
 }
 
-fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<TextTable> {
+/// Raw text kept per side-table row, for its quarantine record if it is refused later.
+pub const SIDE_RAW_BYTES: usize = 1024;
+
+fn side_raw(rec: &[u8]) -> String {
+    if rec.len() <= SIDE_RAW_BYTES {
+        String::from_utf8_lossy(rec).into_owned()
+    } else {
+        format!("{}...[{} bytes in all]", String::from_utf8_lossy(&rec[..SIDE_RAW_BYTES]), rec.len())
+    }
+}
+
+/// The refusal of a side-table row holding a NUL (no store accepts it), if it does.
+fn nul_in(name: &str, line: u64, header: &[String], vals: &[Option<String>], raw: &[u8]) -> Option<Rejected> {
+    let i = vals.iter().position(|v| v.as_deref().is_some_and(|v| v.contains('\0')))?;
+    Some(Rejected::new(
+        name,
+        line,
+        &header[i],
+        Reason::InvalidText,
+        &format!("{} holds a NUL character", header[i]),
+        &raw[..raw.len().min(SIDE_RAW_BYTES)],
+    ))
+}
+
+fn read_text_table(
+    path: &Path,
+    input: &InputConfig,
+    wanted: &[&str],
+    rejected: &mut Vec<Rejected>,
+) -> Result<TextTable> {
     let name = path.display().to_string();
     match format_of(path, input.format)? {
-        Format::Csv => read_csv_table(open_maybe_gz(path)?, path, input.csv_delimiter, rejected),
+        Format::Csv => {
+            read_csv_table(open_maybe_gz(path)?, path, input.csv_delimiter, input.max_record_bytes, wanted, rejected)
+        }
         Format::Jsonl => {
-            let mut header: Vec<String> = Vec::new();
-            let mut objs = Vec::new();
+            // Values of every wanted key, whether or not the file has it yet.
+            let mut seen = vec![false; wanted.len()];
+            let mut rows = Vec::new();
             let mut line = 0u64;
             let mut buf = Vec::new();
-            let mut input = open_maybe_gz(path)?;
+            let mut input_stream = open_maybe_gz(path)?;
             loop {
                 buf.clear();
-                if input.read_until(b'\n', &mut buf).map_err(|e| Error::io(path, e))? == 0 {
-                    break;
-                }
+                let read = append_line_bounded(&mut input_stream, &mut buf, input.max_record_bytes)
+                    .map_err(|e| Error::io(path, e))?;
                 line += 1;
-                let rec = buf.trim_ascii();
+                match read {
+                    LineRead::End => break,
+                    LineRead::TooLong { bytes } => {
+                        rejected.push(Rejected::too_long(&name, line, input.max_record_bytes, bytes, &buf));
+                        continue;
+                    }
+                    LineRead::Line => {}
+                }
+                let mut rec = buf.trim_ascii();
+                if line == 1 {
+                    rec = strip_bom(rec).trim_ascii();
+                }
                 if rec.is_empty() {
                     continue;
                 }
                 match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(rec) {
-                    Ok(o) => {
-                        for k in o.keys() {
-                            if !header.contains(k) {
-                                header.push(k.clone());
-                            }
+                    Ok(mut o) => {
+                        let vals: Vec<Option<String>> = wanted
+                            .iter()
+                            .zip(seen.iter_mut())
+                            .map(|(k, seen)| {
+                                let v = o.remove(*k);
+                                *seen |= v.is_some();
+                                match v {
+                                    None | Some(serde_json::Value::Null) => None,
+                                    Some(serde_json::Value::String(s)) => Some(s),
+                                    Some(v) => Some(v.to_string()),
+                                }
+                            })
+                            .collect();
+                        let header: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+                        if let Some(r) = nul_in(&name, line, &header, &vals, rec) {
+                            rejected.push(r);
+                            continue;
                         }
-                        objs.push((line, String::from_utf8_lossy(rec).to_string(), o));
+                        rows.push((line, side_raw(rec), vals));
                     }
                     Err(e) => rejected.push(Rejected::new(
                         &name,
@@ -72,19 +130,13 @@ fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected
                     )),
                 }
             }
-            let rows = objs
+            // Only the keys some row had make the header (a table without `account_id`
+            // at all is refused by the caller, as for CSV).
+            let keep: Vec<usize> = (0..wanted.len()).filter(|&i| seen[i]).collect();
+            let header = keep.iter().map(|&i| wanted[i].to_string()).collect();
+            let rows = rows
                 .into_iter()
-                .map(|(l, raw, o)| {
-                    let f = header
-                        .iter()
-                        .map(|h| match o.get(h) {
-                            None | Some(serde_json::Value::Null) => None,
-                            Some(serde_json::Value::String(s)) => Some(s.clone()),
-                            Some(v) => Some(v.to_string()),
-                        })
-                        .collect();
-                    (l, raw, f)
-                })
+                .map(|(l, raw, mut vals)| (l, raw, keep.iter().map(|&i| vals[i].take()).collect()))
                 .collect();
             Ok(TextTable { header, rows })
         }
@@ -92,17 +144,18 @@ fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
-            let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let all: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let keep: Vec<usize> = (0..all.len()).filter(|&i| wanted.contains(&all[i].as_str())).collect();
+            let header: Vec<String> = keep.iter().map(|&i| all[i].clone()).collect();
             let reader =
                 builder.build().map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
             let mut rows = Vec::new();
             let mut line = 0u64;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::input(path, e.to_string()))?;
-                let cols: Vec<ArrayRef> = batch
-                    .columns()
+                let cols: Vec<ArrayRef> = keep
                     .iter()
-                    .map(|c| cast(c, &DataType::Utf8))
+                    .map(|&c| cast(batch.column(c), &DataType::Utf8))
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| Error::input(path, format!("a column cannot be read as text: {e}")))?;
                 for i in 0..batch.num_rows() {
@@ -115,7 +168,11 @@ fn read_text_table(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected
                         })
                         .collect();
                     let raw = f.iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>().join(",");
-                    rows.push((line, raw, f));
+                    if let Some(r) = nul_in(&name, line, &header, &f, raw.as_bytes()) {
+                        rejected.push(r);
+                        continue;
+                    }
+                    rows.push((line, side_raw(raw.as_bytes()), f));
                 }
             }
             Ok(TextTable { header, rows })
@@ -128,50 +185,58 @@ fn read_csv_table(
     stream: Box<dyn BufRead + Send>,
     path: &Path,
     delim: u8,
+    max_record: usize,
+    wanted: &[&str],
     rejected: &mut Vec<Rejected>,
 ) -> Result<TextTable> {
     let name = path.display().to_string();
-    let mut rr = RecordReader::new(stream, delim);
-    let header = read_header(&mut rr, path, delim)?;
+    let mut rr = RecordReader::new(stream, delim, max_record);
+    let all = read_header(&mut rr, path, delim)?;
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| wanted.contains(&all[i].as_str())).collect();
+    let header: Vec<String> = keep.iter().map(|&i| all[i].clone()).collect();
     let mut rows = Vec::new();
     while rr.next_record().map_err(|e| Error::io(path, e))? {
         let rec = &rr.buf;
-        let mut fields = Vec::new();
+        let mut fields = Vec::with_capacity(all.len());
+        if let Some(bytes) = rr.too_long {
+            rejected.push(Rejected::too_long(&name, rr.line, max_record, bytes, rec));
+            continue;
+        }
         split_record(rec, delim, &mut fields);
-        if fields.len() != header.len() {
+        if fields.len() != all.len() {
             rejected.push(Rejected::new(
                 &name,
                 rr.line,
                 "record",
                 Reason::WrongColumnCount,
-                &format!("{} fields where the header has {}", fields.len(), header.len()),
+                &format!("{} fields where the header has {}", fields.len(), all.len()),
                 rec,
             ));
             continue;
         }
-        let mut vals = Vec::with_capacity(fields.len());
-        let mut bad = None;
-        for (i, f) in fields.iter().enumerate() {
-            match std::str::from_utf8(f) {
-                Ok(s) => vals.push((!s.trim().is_empty()).then(|| s.trim().to_string())),
-                Err(_) => {
-                    bad = Some(i);
-                    break;
-                }
-            }
-        }
-        if let Some(i) = bad {
+        if let Some(i) = fields.iter().position(|f| std::str::from_utf8(f).is_err()) {
             rejected.push(Rejected::new(
                 &name,
                 rr.line,
-                &header[i],
+                &all[i],
                 Reason::InvalidUtf8,
-                &format!("{} is not valid UTF-8", header[i]),
+                &format!("{} is not valid UTF-8", all[i]),
                 rec,
             ));
             continue;
         }
-        rows.push((rr.line, String::from_utf8_lossy(rec).to_string(), vals));
+        let vals: Vec<Option<String>> = keep
+            .iter()
+            .map(|&i| {
+                let s = std::str::from_utf8(&fields[i]).expect("checked above").trim();
+                (!s.is_empty()).then(|| s.to_string())
+            })
+            .collect();
+        if let Some(r) = nul_in(&name, rr.line, &header, &vals, rec) {
+            rejected.push(r);
+            continue;
+        }
+        rows.push((rr.line, side_raw(rec), vals));
     }
     Ok(TextTable { header, rows })
 }
@@ -208,12 +273,13 @@ impl AccountsTable {
     /// Reads `path`; bad rows go to `rejected`.
     pub fn read(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(Self, u64)> {
         let name = path.display().to_string();
-        let t = read_text_table(path, input, rejected)?;
+        let schema = schema::accounts_schema();
+        let wanted: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let t = read_text_table(path, input, &wanted, rejected)?;
         let col = |n: &str| t.header.iter().position(|h| h == n);
         let Some(id_col) = col(acct::ACCOUNT_ID) else {
             return Err(Error::input(path, "the header has no column `account_id`"));
         };
-        let schema = schema::accounts_schema();
         let text_cols: Vec<(usize, Option<usize>)> =
             schema.fields().iter().enumerate().map(|(i, f)| (i, col(f.name()))).collect();
         let mut strings: Vec<StringBuilder> = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
@@ -302,6 +368,8 @@ impl FxTable {
             Box::new(std::io::Cursor::new(DEFAULT_FX_CSV.as_bytes())),
             Path::new("<bundled fx_rates>"),
             b',',
+            DEFAULT_FX_CSV.len(),
+            &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT],
             &mut rej,
         )
         .expect("bundled fx table reads");
@@ -315,7 +383,7 @@ impl FxTable {
     pub fn read(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(Self, u64)> {
         let name = path.display().to_string();
         let before = rejected.len();
-        let t = read_text_table(path, input, rejected)?;
+        let t = read_text_table(path, input, &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT], rejected)?;
         for c in [fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT] {
             if !t.header.iter().any(|h| h == c) {
                 return Err(Error::input(path, format!("the header has no column `{c}`")));

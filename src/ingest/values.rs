@@ -110,6 +110,9 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// Most digits of a fraction of a second (attoseconds; only microseconds are kept).
+const MAX_FRACTION_DIGITS: usize = 18;
+
 /// Fast RFC 3339 reader (the common case on hot paths).
 fn parse_rfc3339ish(t: &[u8]) -> Option<i64> {
     if t.len() < 10 || t[4] != b'-' || t[7] != b'-' {
@@ -149,7 +152,7 @@ fn parse_rfc3339ish(t: &[u8]) -> Option<i64> {
         secs += h as i64 * 3600 + mi as i64 * 60 + s as i64;
         if rest.first() == Some(&b'.') {
             let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 {
+            if n == 0 || n > MAX_FRACTION_DIGITS {
                 return None;
             }
             let frac = &rest[1..1 + n];
@@ -165,6 +168,11 @@ fn parse_rfc3339ish(t: &[u8]) -> Option<i64> {
             [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] | [sign @ (b'+' | b'-'), oh1, oh2, om1, om2] => {
                 let oh = digits(&[*oh1, *oh2])? as i64;
                 let om = digits(&[*om1, *om2])? as i64;
+                // RFC 3339 offsets: hours 00-23, minutes 00-59 (`+99:99` would move the
+                // event by days)
+                if oh > 23 || om > 59 {
+                    return None;
+                }
                 let off = oh * 3600 + om * 60;
                 secs += if *sign == b'+' { -off } else { off };
             }
@@ -225,6 +233,26 @@ mod tests {
         assert!(p("2026-03-01T25:00:00Z").is_err());
         assert!(p("").is_err());
         assert!(p("99999999999999999").is_err());
+    }
+
+    #[test]
+    fn rejects_absurd_fields() {
+        // offsets beyond RFC 3339 (hours 00-23, minutes 00-59)
+        assert!(p("2026-03-01T14:05:09+99:99").is_err());
+        assert!(p("2026-03-01T14:05:09+24:00").is_err());
+        assert!(p("2026-03-01T14:05:09-0060").is_err());
+        assert_eq!(p("2026-03-01T14:05:09+23:59"), Ok(1_772_373_909_000_000 - (23 * 3600 + 59 * 60) * 1_000_000));
+        // a fraction of a million digits, a year of ten digits, an epoch of forty
+        let long_frac = format!("2026-03-01T14:05:09.{}Z", "1".repeat(1_000_000));
+        assert!(p(&long_frac).is_err());
+        assert!(p("2026-03-01T14:05:09.123456789012345678Z").is_ok());
+        assert!(p("2026-03-01T14:05:09.1234567890123456789Z").is_err());
+        assert!(p("2026000000-03-01T14:05:09Z").is_err());
+        assert!(p(&"9".repeat(40)).is_err());
+        assert!(p("-9223372036854775808").is_err());
+        let o = TsOptions { format: Some("%Y-%m-%d %H:%M:%S %z".into()), unit: None };
+        assert!(parse_ts(b"2026-03-01 14:05:09 +9999", &o).is_err());
+        assert!(parse_ts(b"+999999999-03-01 14:05:09 +0000", &o).is_err());
     }
 
     #[test]

@@ -4,19 +4,23 @@
 //! Owns: appending `amount_usd` (exact, micro-dollars) with the rate of the latest date
 //! on or before the row's date (rows in currencies with no rate get null and are
 //! counted), and `src_/dst_` `kind`, `industry`, `country` from the accounts table (looked
-//! up once here, so no rule joins `accounts` for them).
-//! Must not: drop or reorder rows.
+//! up once here, so no rule joins `accounts` for them). A row whose USD value is beyond
+//! [`MAX_USD_PER_ROW`] (1e15 USD) is taken out of the batch and handed back as a
+//! rejection (`usd_out_of_range`), so no detector's sum can overflow.
+//! Must not: drop rows silently, or reorder them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Decimal128Builder, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Decimal128Builder, RecordBatch, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::Decimal128Type;
 
 use crate::error::{Error, Result};
+use crate::ingest::quarantine::{Reason, Rejected, render_row};
 use crate::ingest::tables::{AccountsTable, FxTable};
-use crate::money::to_usd;
+use crate::ingest::values::format_ts;
+use crate::money::{MAX_USD_PER_ROW, format_decimal, to_usd};
 use crate::pipeline::order::ts_column;
 use crate::schema::{self, acct, tx};
 
@@ -34,8 +38,12 @@ impl Enricher {
         Enricher { fx, accounts, cache: HashMap::new(), missing_rate: BTreeMap::new() }
     }
 
-    /// `batch` (transactions schema) with `amount_usd` appended (enriched schema).
-    pub fn enrich(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+    /// `batch` (transactions schema) with `amount_usd` appended (enriched schema), less
+    /// the rows whose USD value is out of range: those come back as rejections naming
+    /// `source` (the batch no longer knows its file and line).
+    pub fn enrich(&mut self, batch: &RecordBatch, source: &str) -> Result<(RecordBatch, Vec<Rejected>)> {
+        let mut out_of_range = Vec::new();
+        let mut keep = Vec::with_capacity(batch.num_rows());
         let ts = ts_column(batch);
         let amount = batch.column_by_name(tx::AMOUNT).expect("amount").as_primitive::<Decimal128Type>();
         let currency = batch.column_by_name(tx::CURRENCY).expect("currency").as_string::<i32>();
@@ -56,9 +64,32 @@ impl Enricher {
                     r
                 }
             });
-            match rate.and_then(|r| to_usd(amount.value(i), r)) {
-                Some(v) => out.append_value(v),
+            match rate.map(|r| (r, to_usd(amount.value(i), r))) {
+                Some((_, Some(v))) if v.abs() <= MAX_USD_PER_ROW => {
+                    keep.push(true);
+                    out.append_value(v)
+                }
+                Some((r, _)) => {
+                    keep.push(false);
+                    out_of_range.push(Rejected::new(
+                        source,
+                        0,
+                        tx::AMOUNT,
+                        Reason::UsdOutOfRange,
+                        &format!(
+                            "tx_id `{}`: amount {} {cur} at {} USD per unit on {} is more than {} USD",
+                            batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>().value(i),
+                            format_decimal(amount.value(i), schema::AMOUNT_SCALE as u32),
+                            format_decimal(r, schema::AMOUNT_SCALE as u32),
+                            &format_ts(ts.value(i))[..10],
+                            format_decimal(MAX_USD_PER_ROW, schema::USD_SCALE as u32),
+                        ),
+                        render_row(batch, i).as_bytes(),
+                    ));
+                    out.append_null();
+                }
                 None => {
+                    keep.push(true);
                     *self.missing_rate.entry(cur.to_string()).or_default() += 1;
                     out.append_null();
                 }
@@ -75,6 +106,54 @@ impl Enricher {
                 cols.push(take(col, &rows, None).map_err(|e| Error::arrow("looking up account attributes", e))?);
             }
         }
-        RecordBatch::try_new(schema::enriched_schema(), cols).map_err(|e| Error::arrow("enriching with USD amounts", e))
+        let enriched = RecordBatch::try_new(schema::enriched_schema(), cols)
+            .map_err(|e| Error::arrow("enriching with USD amounts", e))?;
+        if out_of_range.is_empty() {
+            return Ok((enriched, out_of_range));
+        }
+        let keep = BooleanArray::from(keep);
+        let kept = arrow::compute::filter_record_batch(&enriched, &keep)
+            .map_err(|e| Error::arrow("taking out rows beyond the USD range", e))?;
+        Ok((kept, out_of_range))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::ingest::{IngestState, RowCtx, Slot, TxBuilder, TxMapping, test_fields};
+
+    #[test]
+    fn a_usd_value_beyond_the_bound_is_taken_out_and_handed_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fx_rates.csv");
+        std::fs::write(&path, "date,currency,usd_per_unit\n2026-03-01,XAU,15000000000000\n").unwrap();
+        let cfg = crate::config::Config::default();
+        let (fx, _) = FxTable::read(&path, &cfg.input, &mut Vec::new()).unwrap();
+        let mut enricher = Enricher::new(Arc::new(fx), Arc::new(AccountsTable::empty()));
+        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &cfg.input);
+        let mut b = TxBuilder::new();
+        let ctx = RowCtx { file: "t", line: 1, raw: b"" };
+        // 1e19 XAU at 1.5e13 USD: beyond i128 micro-dollars; 66 XAU: just under 1e15
+        // USD; 67 XAU: just over it; 1 unknown-currency unit: no rate, kept (null)
+        for (id, amount, cur) in
+            [("big", "1e19", "XAU"), ("under", "66", "XAU"), ("over", "67", "XAU"), ("nofx", "1", "ZZZ")]
+        {
+            let mut f = test_fields(id, "2026-03-02T00:00:00Z");
+            f[Slot::Amount as usize] = Some(Cow::Borrowed(amount.as_bytes()));
+            f[Slot::Currency as usize] = Some(Cow::Borrowed(cur.as_bytes()));
+            b.push(&ctx, &f, &m).unwrap();
+        }
+        let (batch, _) = b.finish(&mut IngestState::default());
+        let (out, rejected) = enricher.enrich(&batch, "ledger").unwrap();
+        let ids: Vec<&str> = out.column_by_name(tx::TX_ID).unwrap().as_string::<i32>().iter().flatten().collect();
+        assert_eq!(ids, ["under", "nofx"]);
+        let why: Vec<(Reason, &str)> = rejected.iter().map(|r| (r.reason, r.field.as_str())).collect();
+        assert_eq!(why, [(Reason::UsdOutOfRange, "amount"), (Reason::UsdOutOfRange, "amount")]);
+        assert!(rejected[0].message.contains("tx_id `big`"), "{}", rejected[0].message);
+        assert!(rejected[1].message.contains("more than 1000000000000000 USD"), "{}", rejected[1].message);
+        assert_eq!(enricher.missing_rate.get("ZZZ"), Some(&1));
     }
 }

@@ -207,6 +207,7 @@ impl Pipeline {
         let inputs = source.inputs();
         let is_dir_source = source.is_dir();
         let source_name = inputs.join(", ");
+        let enrich_source = source_name.clone();
         let cap = self.channel_capacity;
 
         // Stage 1: the source.
@@ -362,15 +363,26 @@ impl Pipeline {
                     }
                     Ordered::Ids(ids) => seen_ids = ids,
                     Ordered::Batch(b) => {
-                        let enriched = enricher.enrich(&b)?;
+                        let seqs = b.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
+                        next_seq = next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
+                        let (enriched, out_of_range) = enricher.enrich(&b, &enrich_source)?;
+                        if !out_of_range.is_empty() {
+                            // refused here, after ingest: counted as quarantined (read
+                            // already counted them), so read = accepted + quarantined holds
+                            let meta = ToSink::Meta { read: 0, rejected: out_of_range, outside: 0 };
+                            if sink_tx.blocking_send(meta).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        if enriched.num_rows() == 0 {
+                            continue;
+                        }
                         if let Some(w) = ordered_out.as_mut() {
                             w.write(&enriched)?;
                         }
                         window.push(enriched.clone());
                         window_max = window_max.max(window.rows() as u64);
                         crate::metrics::metrics().window_transactions.set(window.rows() as i64);
-                        let seqs = enriched.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
-                        next_seq = next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
                         max_ts = max_ts.max(window.now());
                         let alerts = run_detectors(&mut detectors, &enriched, &window, &ctx)?;
                         let ts = ts_column(&enriched);

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::config::{Format, InputConfig};
 use crate::error::{Error, Result};
 use crate::ingest::jsonl::JsonLineParser;
-use crate::ingest::{Chunk, IngestState, TxReader, open_transactions};
+use crate::ingest::{CHUNK_BYTES, Chunk, IngestState, LineRead, Rejected, TxReader, open_transactions};
 use crate::pipeline::progress::Progress;
 use crate::replay::{SortOptions, sort_by_event_time};
 use crate::schema;
@@ -178,7 +178,14 @@ impl Source for StdinSource {
         Box::pin(async move {
             // A plain thread reads lines (stdin blocks); the batching loop releases a
             // batch when it is full or when the input pauses.
-            let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8192);
+            // A line longer than `input.max-record-bytes` is not held: its prefix comes
+            // with its size, for quarantine (`record_too_long`).
+            let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel::<std::io::Result<(Vec<u8>, Option<u64>)>>(8192);
+            let max_record = self.input.max_record_bytes;
+            // Bytes of lines read but not yet parsed: the reader waits while more than
+            // CHUNK_BYTES are queued (so 8,192 queued lines cannot be 8,192 MiB).
+            let queued = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+            let reader_queued = queued.clone();
             std::thread::Builder::new()
                 .name("stdin-reader".into())
                 .spawn(move || {
@@ -186,17 +193,29 @@ impl Source for StdinSource {
                     let mut lock = stdin.lock();
                     loop {
                         let mut buf = Vec::new();
-                        match lock.read_until(b'\n', &mut buf) {
-                            Ok(0) => return,
-                            Ok(_) => {
-                                if lines_tx.send(Ok(buf)).is_err() {
-                                    return;
-                                }
+                        let read = crate::ingest::append_line_bounded(&mut lock, &mut buf, max_record);
+                        if let Ok(LineRead::Line | LineRead::TooLong { .. }) = read {
+                            let (n, cv) = &*reader_queued;
+                            let Ok(mut n) = n.lock() else { return };
+                            while *n > 0 && *n + buf.len() > CHUNK_BYTES {
+                                n = match cv.wait(n) {
+                                    Ok(n) => n,
+                                    Err(_) => return,
+                                };
                             }
+                            *n += buf.len();
+                        }
+                        let sent = match read {
+                            Ok(LineRead::End) => return,
+                            Ok(LineRead::Line) => lines_tx.send(Ok((buf, None))),
+                            Ok(LineRead::TooLong { bytes }) => lines_tx.send(Ok((buf, Some(bytes)))),
                             Err(e) => {
                                 let _ = lines_tx.send(Err(e));
                                 return;
                             }
+                        };
+                        if sent.is_err() {
+                            return;
                         }
                     }
                 })
@@ -206,6 +225,15 @@ impl Source for StdinSource {
                 let mut parser = JsonLineParser::new("<stdin>".into(), &input);
                 let mut state = IngestState::default();
                 let mut line = 0u64;
+                // bytes of the lines in `pending` (0 again once it is flushed)
+                let mut pending_bytes = 0usize;
+                let unqueue = |len: usize| {
+                    let (n, cv) = &*queued;
+                    if let Ok(mut n) = n.lock() {
+                        *n = n.saturating_sub(len);
+                        cv.notify_one();
+                    }
+                };
                 let mut pending = Chunk {
                     batch: RecordBatch::new_empty(schema::transactions_schema()),
                     rejected: Vec::new(),
@@ -238,18 +266,30 @@ impl Source for StdinSource {
                         lines_rx.recv_timeout(pause)
                     };
                     match next {
-                        Ok(Ok(buf)) => {
+                        Ok(Ok((buf, Some(bytes)))) => {
+                            unqueue(buf.len());
+                            line += 1;
+                            pending.rows_read += 1;
+                            progress.read.fetch_add(1, Ordering::Relaxed);
+                            pending.rejected.push(Rejected::too_long("<stdin>", line, max_record, bytes, &buf));
+                        }
+                        Ok(Ok((buf, None))) => {
+                            unqueue(buf.len());
                             line += 1;
                             let rec = buf.trim_ascii();
                             if rec.is_empty() {
                                 continue;
                             }
+                            if pending.rows_read == 0 {
+                                pending_bytes = 0;
+                            }
+                            pending_bytes += rec.len();
                             pending.rows_read += 1;
                             progress.read.fetch_add(1, Ordering::Relaxed);
                             if let Some(r) = parser.push_line(line, rec) {
                                 pending.rejected.push(r);
                             }
-                            if pending.rows_read as usize >= batch_rows
+                            if (pending.rows_read as usize >= batch_rows || pending_bytes >= CHUNK_BYTES)
                                 && let Some(c) = flush(&mut parser, &mut pending, &mut state)
                                 && out.blocking_send(c).is_err()
                             {

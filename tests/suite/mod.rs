@@ -6,6 +6,7 @@ mod fuzz_corpus;
 pub mod common;
 mod graph;
 mod hardening_live;
+mod hostile_input;
 mod ingest;
 mod live;
 mod mirror;
