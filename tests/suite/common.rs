@@ -113,10 +113,8 @@ pub fn test_config(out: &Path, extra: &str) -> mirrorflow::config::Config {
 }
 
 /// Runs the binary with `args` like [`mirrorflow`] (no stdin) and samples the child's
-/// peak resident memory (`VmHWM` from `/proc`, every 10 ms) while it runs: the output and
-/// the peak in bytes.
+/// peak resident memory: the output and the peak in bytes (see [`wait_peak_rss`]).
 pub fn mirrorflow_peak_rss(args: &[&str]) -> (Output, u64) {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let child = Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(args)
         .env("MIRRORFLOW_LOG", "warn")
@@ -125,6 +123,13 @@ pub fn mirrorflow_peak_rss(args: &[&str]) -> (Output, u64) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("binary runs");
+    wait_peak_rss(child)
+}
+
+/// Waits for `child` (its stdout and stderr piped) while sampling its peak resident
+/// memory (`VmHWM` from `/proc`, every 10 ms): the output and the peak in bytes.
+pub fn wait_peak_rss(child: std::process::Child) -> (Output, u64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let status = format!("/proc/{}/status", child.id());
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {

@@ -2,7 +2,7 @@
 //! numbers and times, NUL bytes, byte order marks, side tables built to grow memory, and
 //! USD values beyond what the rules can sum. Every run must end normally (exit 0) with
 //! the refused records in `quarantine.jsonl` and counts that reconcile; the memory tests
-//! read the child's peak RSS (`/usr/bin/time`, `%M`) and assert a generous bound.
+//! read the child's peak RSS (`VmHWM`, sampled from `/proc`) and assert a generous bound.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,23 +38,10 @@ fn write_bomb(path: &Path, head: &[u8], chunk: &[u8], repeats: usize, tail: &[u8
     f.flush().unwrap();
 }
 
-/// Runs the binary under `/usr/bin/time` and returns its output and peak RSS in MB.
-fn run_measured(dir: &Path, args: &[&str]) -> (Output, u64) {
-    let rss_file = dir.join("peak-rss-kb.txt");
-    let o = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o", rss_file.to_str().unwrap(), env!("CARGO_BIN_EXE_mirrorflow")])
-        .args(args)
-        .env("MIRRORFLOW_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("/usr/bin/time runs (install GNU time for the memory tests)");
-    let kb: u64 = std::fs::read_to_string(&rss_file)
-        .expect("/usr/bin/time wrote the peak RSS")
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("peak RSS in KB");
-    (o, kb / 1024)
+/// Runs the binary and returns its output and peak RSS in MB (sampled from `/proc`).
+fn run_measured(_dir: &Path, args: &[&str]) -> (Output, u64) {
+    let (o, bytes) = mirrorflow_peak_rss(args);
+    (o, bytes / (1024 * 1024))
 }
 
 fn replay_measured(dir: &Path, ledger: &Path, out: &Path) -> (Output, u64) {
@@ -400,9 +387,7 @@ fn usd_values_beyond_the_bound_are_quarantined_not_fatal() {
 fn an_endless_line_on_stdin_is_quarantined_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let rss_file = dir.path().join("peak-rss-kb.txt");
-    let mut child = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o", rss_file.to_str().unwrap(), env!("CARGO_BIN_EXE_mirrorflow")])
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(["--config", rules_off(dir.path()).to_str().unwrap()])
         .args(["run", "--stdin", "--progress", "off", "--out", out.to_str().unwrap()])
         .env("MIRRORFLOW_LOG", "warn")
@@ -410,7 +395,7 @@ fn an_endless_line_on_stdin_is_quarantined_in_bounded_memory() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("/usr/bin/time runs");
+        .expect("binary runs");
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         writeln!(stdin, "{JSON_1}").unwrap();
@@ -421,11 +406,10 @@ fn an_endless_line_on_stdin_is_quarantined_in_bounded_memory() {
         }
         writeln!(stdin, "\"}}\n{JSON_3}").unwrap();
     });
-    let o = child.wait_with_output().unwrap();
+    let (o, peak) = wait_peak_rss(child);
     writer.join().unwrap();
     ok(&o);
-    let peak_mb =
-        std::fs::read_to_string(&rss_file).unwrap().lines().last().unwrap().trim().parse::<u64>().unwrap() / 1024;
+    let peak_mb = peak / (1024 * 1024);
     assert_eq!(quarantined(&out), [("<stdin>".into(), 2, "record".into(), "record_too_long".into())]);
     assert_counts(&out, 3, 2, 1);
     assert!(peak_mb < PEAK_MB, "peak RSS {peak_mb} MB for a {BOMB_MIB} MiB line");
