@@ -120,50 +120,42 @@ fn offset_seq(batch: RecordBatch, offset: u64) -> Result<RecordBatch> {
     RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows after a checkpoint", e))
 }
 
-fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -> Vec<Rejected> {
+/// Every row of `batch` refused for its time, with `reason` and the message `why(tx_id,
+/// event time)`.
+fn time_records(
+    batch: &RecordBatch,
+    source: &str,
+    reason: Reason,
+    why: impl Fn(&str, String) -> String,
+) -> Vec<Rejected> {
     let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
     let ts = ts_column(batch);
     (0..batch.num_rows())
         .map(|i| {
-            Rejected::new(
-                source,
-                0,
-                tx::TS,
-                Reason::FutureTimestamp,
-                &format!(
-                    "tx_id `{}` at {} is dated after {} (the clock plus `pipeline.max-future-lead` {}s)",
-                    ids.value(i),
-                    format_ts(ts.value(i)),
-                    format_ts(limit),
-                    lead_us / 1_000_000
-                ),
-                render_row(batch, i).as_bytes(),
-            )
+            let message = why(ids.value(i), format_ts(ts.value(i)));
+            Rejected::new(source, 0, tx::TS, reason, &message, render_row(batch, i).as_bytes())
         })
         .collect()
 }
 
+fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -> Vec<Rejected> {
+    time_records(batch, source, Reason::FutureTimestamp, |id, ts| {
+        format!(
+            "tx_id `{id}` at {ts} is dated after {} (the clock plus `pipeline.max-future-lead` {}s)",
+            format_ts(limit),
+            lead_us / 1_000_000
+        )
+    })
+}
+
 fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
-    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
-    let ts = ts_column(batch);
-    (0..batch.num_rows())
-        .map(|i| {
-            Rejected::new(
-                source,
-                0,
-                tx::TS,
-                Reason::LateEvent,
-                &format!(
-                    "tx_id `{}` at {} arrived after the watermark {} (allowed lateness {}s)",
-                    ids.value(i),
-                    format_ts(ts.value(i)),
-                    format_ts(watermark),
-                    lateness_us / 1_000_000
-                ),
-                render_row(batch, i).as_bytes(),
-            )
-        })
-        .collect()
+    time_records(batch, source, Reason::LateEvent, |id, ts| {
+        format!(
+            "tx_id `{id}` at {ts} arrived after the watermark {} (allowed lateness {}s)",
+            format_ts(watermark),
+            lateness_us / 1_000_000
+        )
+    })
 }
 
 impl Pipeline {

@@ -169,19 +169,7 @@ fn serve_on_postgres_answers_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let cfg = config(dir.path(), "");
-    ok(&mirrorflow(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "replay",
-            demo().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            &pg.url,
-        ],
-        None,
-    ));
+    replay_demo_into(&cfg, &out, &pg.url);
     let file = jsonl(&out.join("alerts.jsonl"));
     let server = super::serve::start(&pg.url);
     let (status, body) =
@@ -272,25 +260,21 @@ fn two_analysts_at_once(store: &str) {
     }
 }
 
+/// Replays the bundled demo with config `cfg` into `out` and the store `store`.
+fn replay_demo_into(cfg: &Path, out: &Path, store: &str) {
+    ok(&mirrorflow(
+        &["--config", cfg.to_str().unwrap(), "replay", demo().to_str().unwrap(), "--out", out.to_str().unwrap(), "--store", store],
+        None,
+    ));
+}
+
 #[test]
 fn two_analysts_deciding_at_once_on_postgres_keep_the_workflow() {
     let pg = PgDb::new();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let out = dir.path().join("out");
-    ok(&mirrorflow(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "replay",
-            demo().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            &pg.url,
-        ],
-        None,
-    ));
+    replay_demo_into(&cfg, &out, &pg.url);
     two_analysts_at_once(&pg.url);
 }
 
@@ -473,19 +457,7 @@ fn a_spool_is_imported_by_alerts_import() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let out = dir.path().join("out");
-    ok(&mirrorflow(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "replay",
-            demo().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            "off",
-        ],
-        None,
-    ));
+    replay_demo_into(&cfg, &out, "off");
     // a spool is alert lines, as alerts.jsonl
     let spool = dir.path().join("store-spool.jsonl");
     std::fs::copy(out.join("alerts.jsonl"), &spool).unwrap();
@@ -502,19 +474,7 @@ fn nul_bytes_in_alert_text_do_not_lose_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let out = dir.path().join("out");
-    ok(&mirrorflow(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "replay",
-            demo().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            "off",
-        ],
-        None,
-    ));
+    replay_demo_into(&cfg, &out, "off");
     let mut alerts = jsonl(&out.join("alerts.jsonl"));
     alerts[0]["subjects"][0] = serde_json::Value::String("US\u{0}1234".into());
     alerts[0]["narrative"] = serde_json::Value::String("cash\u{0} deposits".into());
@@ -540,19 +500,7 @@ fn two_writers_at_once_on_postgres_store_every_alert_once() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let out = dir.path().join("out");
-    ok(&mirrorflow(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "replay",
-            demo().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--store",
-            &alone.url,
-        ],
-        None,
-    ));
+    replay_demo_into(&cfg, &out, &alone.url);
     let file = out.join("alerts.jsonl");
     let import = |url: String, file: PathBuf| {
         std::thread::spawn(move || mirrorflow(&["alerts", "--store", &url, "import", file.to_str().unwrap()], None))
