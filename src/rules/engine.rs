@@ -38,6 +38,10 @@ use crate::rules::steps::{Step, split};
 use crate::rules::{Rule, RuleSet};
 use crate::schema::{self, acct};
 
+/// Most new rows the rules judge in one step (see `on_batch`): bounds the memory a rule's
+/// per-anchor work takes however large the detect stage's batches are.
+pub const RULE_STEP_ROWS: usize = 65_536;
+
 /// Columns every rule must return.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["subject", "tx_ids", "first_ts", "last_ts", "amount_usd"];
 
@@ -399,8 +403,28 @@ impl Detector for SqlRules {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        let parts: Vec<RecordBatch> = window.batches().cloned().collect();
-        self.evaluate(batch, &parts, window.now())
+        let mut parts: Vec<RecordBatch> = window.batches().cloned().collect();
+        let rows = batch.num_rows();
+        // The window ends with this batch (pushed before the detectors run). A large batch
+        // is judged in steps of at most RULE_STEP_ROWS new rows, each against the window up
+        // to its last row, as a live run of smaller batches would be: the same alerts, and
+        // a rule's working memory bounded by the step, not by the batch.
+        let ends_with_batch = parts.last().is_some_and(|l| l.num_rows() == rows);
+        if rows <= RULE_STEP_ROWS || !ends_with_batch {
+            return self.evaluate(batch, &parts, window.now());
+        }
+        parts.pop();
+        let ts = ts_column(batch);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let end = (start + RULE_STEP_ROWS).min(rows);
+            let mut upto = parts.clone();
+            upto.push(batch.slice(0, end));
+            out.extend(self.evaluate(&batch.slice(start, end - start), &upto, ts.value(end - 1))?);
+            start = end;
+        }
+        Ok(out)
     }
 
     fn save_state(&self) -> Result<serde_json::Value> {
