@@ -1,5 +1,5 @@
 -- rule: 040_pass_through
--- version: 1
+-- version: 2
 -- typology: T4
 -- severity: medium
 -- episode_gap: 72h
@@ -15,6 +15,7 @@
 -- param: exempt_kinds = 'msb,exchange'
 -- param: business_industries = 'consulting,holding,professional_services,real_estate,investment'
 -- param: exempt_payee_industries = 'education'
+-- param: max_outflows = 64
 -- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
 --
 -- business_industries: businesses that buy and sell goods or serve customers (shops,
@@ -26,8 +27,17 @@
 -- many small receipts and paying them on (a shop, a marketplace seller) is not one.
 -- Each new outflow anchors a match: the inflows in the max_hours before it and the
 -- outflows since the first of those inflows, up to the anchor (ties by `seq`).
--- Gate: only accounts that took at least min_amount_usd in the part of the window this
--- batch can look back over are examined anchor by anchor (a necessary condition).
+-- max_outflows: a pass-through passes a few credits on in a few payments; an account
+-- making more than this many payments of min_outflow_usd or more within max_hours before
+-- an outflow (a payer of wages or suppliers) is not judged at that outflow.
+-- Gates, cheapest first, so a flooded account costs its rows and not their square:
+-- 1. only accounts that took at least min_amount_usd in the part of the window this batch
+--    can look back over are examined (a necessary condition);
+-- 2. per anchor, the account's credits and qualifying payments in the max_hours up to it
+--    are counted by a window over its own rows (the whole seconds at both ends: a
+--    credit in the same second as the anchor counts even if it came later in `seq`);
+--    only anchors with 1 to max_inflows credits and at most max_outflows payments go on
+--    to the per-anchor joins, whose sizes those counts then bound.
 WITH gate AS (
     SELECT dst_account AS subject
     FROM window_tx
@@ -46,9 +56,36 @@ anchors AS (
            OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
       AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(n.dst_industry, ''))
 ),
+subjects AS (
+    SELECT DISTINCT subject FROM anchors
+),
+marks AS (
+    SELECT w.dst_account AS subject, w.ts, w.seq, 1 AS is_in
+    FROM window_tx w JOIN subjects s ON w.dst_account = s.subject
+    WHERE w.src_account IS NULL OR w.src_account <> w.dst_account
+    UNION ALL
+    SELECT w.src_account AS subject, w.ts, w.seq, 0 AS is_in
+    FROM window_tx w JOIN subjects s ON w.src_account = s.subject
+    WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
+      AND w.amount_usd >= {{min_outflow_usd}}
+      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, ''))
+),
+counted AS (
+    SELECT subject, seq, is_in,
+           sum(is_in) OVER recent AS n_in,
+           sum(1 - is_in) OVER recent AS n_out
+    FROM marks
+    WINDOW recent AS (PARTITION BY subject ORDER BY ts
+                      RANGE BETWEEN INTERVAL '{{max_hours}} hours' PRECEDING AND CURRENT ROW)
+),
+judged AS (
+    SELECT a.subject, a.anchor_ts, a.anchor_seq
+    FROM anchors a JOIN counted c ON c.subject = a.subject AND c.seq = a.anchor_seq AND c.is_in = 0
+    WHERE c.n_in BETWEEN 1 AND {{max_inflows}} AND c.n_out <= {{max_outflows}}
+),
 ins AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
-    FROM window_tx w JOIN anchors a ON w.dst_account = a.subject
+    FROM window_tx w JOIN judged a ON w.dst_account = a.subject
     WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{max_hours}} hours'
