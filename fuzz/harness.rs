@@ -11,6 +11,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("amount", fuzz_amount),
     ("timestamp", fuzz_timestamp),
     ("rule_header", fuzz_rule_header),
+    ("alerts_import", fuzz_alerts_import),
 ];
 
 fn fuzz_input_config() -> mirrorflow::config::InputConfig {
@@ -101,5 +102,34 @@ pub fn fuzz_rule_header(data: &[u8]) {
             let _ = rule.sql();
             let _ = rule.lookback_duration();
         }
+    }
+}
+
+/// `alerts import`: a file of JSON lines is either refused with the line it stops at, or
+/// every alert in it is stored (in one SQLite store kept across inputs) and reads back.
+pub fn fuzz_alerts_import(data: &[u8]) {
+    use std::sync::{Mutex, OnceLock};
+    static STORE: OnceLock<(std::path::PathBuf, Mutex<mirrorflow::store::AlertStore>)> = OnceLock::new();
+    let (dir, store) = STORE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("mirrorflow-fuzz-import-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = mirrorflow::store::AlertStore::open(dir.join("alerts.db").to_str().expect("utf-8 path"))
+            .expect("a fresh store opens");
+        (dir, Mutex::new(store))
+    });
+    let file = dir.join("import.jsonl");
+    std::fs::write(&file, data).expect("temp file");
+    match mirrorflow::store::import::read_alerts(&file) {
+        Ok(alerts) => {
+            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = store.put(&alerts) {
+                panic!("checked alerts refused by the store: {e}");
+            }
+            for a in &alerts {
+                assert!(store.get(&a.alert_id).expect("get").is_some(), "stored alert `{}` reads back", a.alert_id);
+            }
+        }
+        Err(e) => assert!(e.to_string().contains("line "), "a refusal names its line: {e}"),
     }
 }
