@@ -161,8 +161,20 @@ impl Db {
         let conn = rusqlite::Connection::open(path).map_err(|e| db_err(&location, e))?;
         // the busy timeout first: switching to WAL waits for a lock too
         conn.busy_timeout(busy_timeout).map_err(|e| db_err(&location, e))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(|e| db_err(&location, e))?;
+        // SQLite may answer SQLITE_BUSY to the switch at once, without its busy handler,
+        // while another process opens the same new file: try again within the timeout
+        let started = std::time::Instant::now();
+        loop {
+            match conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < busy_timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(db_err(&location, e)),
+            }
+        }
         Ok(Db { backend: Backend::Sqlite(conn), location })
     }
 
