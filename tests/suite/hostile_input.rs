@@ -110,17 +110,25 @@ const JSON_3: &str = r#"{"tx_id":"t3","ts":"2026-03-01T11:00:00Z","src_account":
 const BOMB_MIB: usize = 320;
 const PEAK_MB: u64 = 300;
 
-#[test]
-fn an_endless_ndjson_line_in_a_gzip_bomb_is_quarantined_in_bounded_memory() {
+/// Writes `file` of a new ledger as a gzip bomb (`head`, `chunk` repeated for BOMB_MIB,
+/// `tail`), replays it and checks the run ended well: the temp dir (kept alive), the
+/// output dir and the replay's peak RSS in MB.
+fn replay_bomb(file: &str, head: &str, chunk: &[u8], tail: &str) -> (tempfile::TempDir, PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger");
     std::fs::create_dir_all(&ledger).unwrap();
-    let head = format!("{JSON_1}\n{{\"tx_id\":\"t2\",\"memo\":\"");
-    let tail = format!("\"}}\n{JSON_3}\n");
-    write_bomb(&ledger.join("transactions.jsonl.gz"), head.as_bytes(), &[b'0'; 1 << 20], BOMB_MIB, tail.as_bytes());
+    write_bomb(&ledger.join(file), head.as_bytes(), chunk, BOMB_MIB, tail.as_bytes());
     let out = dir.path().join("out");
     let (o, peak_mb) = replay_measured(dir.path(), &ledger, &out);
     ok(&o);
+    (dir, out, peak_mb)
+}
+
+#[test]
+fn an_endless_ndjson_line_in_a_gzip_bomb_is_quarantined_in_bounded_memory() {
+    let head = format!("{JSON_1}\n{{\"tx_id\":\"t2\",\"memo\":\"");
+    let tail = format!("\"}}\n{JSON_3}\n");
+    let (_dir, out, peak_mb) = replay_bomb("transactions.jsonl.gz", &head, &[b'0'; 1 << 20], &tail);
     assert_eq!(quarantined(&out), [("transactions.jsonl.gz".into(), 2, "record".into(), "record_too_long".into())]);
     let rec = &jsonl(&out.join("quarantine.jsonl"))[0];
     let raw = rec["raw"].as_str().unwrap();
@@ -132,15 +140,9 @@ fn an_endless_ndjson_line_in_a_gzip_bomb_is_quarantined_in_bounded_memory() {
 
 #[test]
 fn an_endless_csv_line_in_a_gzip_bomb_is_quarantined_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger");
-    std::fs::create_dir_all(&ledger).unwrap();
     let head = format!("{HEADER}\n{ROW_1}\nt2,2026-03-01T10:30:00Z,a,b,1,USD,wire,,");
     let tail = format!("\n{ROW_3}\n");
-    write_bomb(&ledger.join("transactions.csv.gz"), head.as_bytes(), &[b'0'; 1 << 20], BOMB_MIB, tail.as_bytes());
-    let out = dir.path().join("out");
-    let (o, peak_mb) = replay_measured(dir.path(), &ledger, &out);
-    ok(&o);
+    let (_dir, out, peak_mb) = replay_bomb("transactions.csv.gz", &head, &[b'0'; 1 << 20], &tail);
     assert_eq!(quarantined(&out), [("transactions.csv.gz".into(), 3, "record".into(), "record_too_long".into())]);
     let raw = jsonl(&out.join("quarantine.jsonl"))[0]["raw"].as_str().unwrap().to_string();
     assert!(raw.starts_with("t2,2026-03-01T10:30:00Z") && raw.len() < 1024, "raw: {} bytes", raw.len());
@@ -153,17 +155,11 @@ fn an_unclosed_csv_quote_in_a_gzip_bomb_does_not_swallow_the_file_or_memory() {
     // a quote opened and never closed, then 320 MiB of short lines: each line break is
     // inside the quote, so the record never ends; it is refused once past the limit and
     // reading resumes at the next line break (the rest are one-field lines, refused too)
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger");
-    std::fs::create_dir_all(&ledger).unwrap();
     let head = format!("{HEADER}\n{ROW_1}\nt2,2026-03-01T10:30:00Z,a,b,1,USD,wire,,\"open\n");
     let mut chunk = vec![b'z'; 1 << 20];
     chunk[(1 << 20) - 1] = b'\n'; // one line per MiB
     let tail = format!("{ROW_3}\n");
-    write_bomb(&ledger.join("transactions.csv.gz"), head.as_bytes(), &chunk, BOMB_MIB, tail.as_bytes());
-    let out = dir.path().join("out");
-    let (o, peak_mb) = replay_measured(dir.path(), &ledger, &out);
-    ok(&o);
+    let (_dir, out, peak_mb) = replay_bomb("transactions.csv.gz", &head, &chunk, &tail);
     let q = quarantined(&out);
     assert_eq!(q[0], ("transactions.csv.gz".into(), 3, "record".into(), "record_too_long".into()));
     assert!(q[1..].iter().all(|r| r.3 == "wrong_column_count" || r.3 == "record_too_long"), "{q:?}");
