@@ -4,8 +4,11 @@
 // the test suite's corpus replay (`tests/suite/fuzz_corpus.rs`), so the smoke in
 // `cargo test` runs exactly what the fuzzer ran.
 
+/// A fuzz harness: arbitrary bytes in, a panic when something that must hold does not.
+pub type Harness = fn(&[u8]);
+
 /// The targets by name, as the corpus folders are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("csv_reader", fuzz_csv_reader),
     ("ndjson_reader", fuzz_ndjson_reader),
     ("amount", fuzz_amount),
@@ -97,11 +100,11 @@ pub fn fuzz_timestamp(data: &[u8]) {
 
 /// Rule files: header comments and `{{param}}` placeholders.
 pub fn fuzz_rule_header(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(rule) = mirrorflow::rules::Rule::parse("900_fuzz.sql", text, "fuzz") {
-            let _ = rule.sql();
-            let _ = rule.lookback_duration();
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(rule) = mirrorflow::rules::Rule::parse("900_fuzz.sql", text, "fuzz")
+    {
+        let _ = rule.sql();
+        let _ = rule.lookback_duration();
     }
 }
 
