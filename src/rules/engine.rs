@@ -409,7 +409,9 @@ impl Detector for SqlRules {
         // is judged in steps of at most RULE_STEP_ROWS new rows, each against the window up
         // to its last row, as a live run of smaller batches would be: the same alerts, and
         // a rule's working memory bounded by the step, not by the batch.
-        let ends_with_batch = parts.last().is_some_and(|l| l.num_rows() == rows);
+        let ends_with_batch = parts.last().is_some_and(|l| {
+            l.num_rows() == rows && l.columns().iter().zip(batch.columns()).all(|(a, b)| Arc::ptr_eq(a, b))
+        });
         if rows <= RULE_STEP_ROWS || !ends_with_batch {
             return self.evaluate(batch, &parts, window.now());
         }
