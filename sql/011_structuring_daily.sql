@@ -1,5 +1,5 @@
 -- rule: 011_structuring_daily
--- version: 2
+-- version: 3
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
@@ -19,6 +19,14 @@
 -- returned; `matched` says whether enough days are. A day lifted above the band clears
 -- an open episode that counted it. Other deposits cannot change the verdict, so they
 -- are not anchors (and a window that merely slid on clears nothing).
+--
+-- Bunching, not chance: a cash business's nightly takings fall in the band now and then
+-- as they fall anywhere else. The days are compared with the days whose totals fall in
+-- the bands of the same width either side of it ([2 x floor - CTR, floor) and
+-- [CTR, 2 x CTR - floor): USD 8,000-9,000 and 10,000-11,000 by default): the pattern
+-- holds only when more days sit in the band than in both neighbours together. A
+-- structurer keeps under the threshold and seldom lands just above it; a restaurant's
+-- takings thin out smoothly across 10,000. The neighbour days count in the details.
 WITH touched AS (
     SELECT DISTINCT dst_account AS subject, date_trunc('day', ts) AS day
     FROM new_tx
@@ -67,15 +75,24 @@ days AS (
     SELECT * FROM earlier_days
     UNION ALL
     SELECT * FROM own_day
+),
+judged AS (
+    SELECT *,
+           total >= {{band_floor_usd}} AND total < {{ctr_threshold_usd}} AS in_band,
+           (total >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}} AND total < {{band_floor_usd}})
+           OR (total >= {{ctr_threshold_usd}} AND total < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}}) AS neighbour
+    FROM days
 )
 SELECT subject, anchor_ts, anchor_seq,
-       flatten(array_agg(ids ORDER BY day)) AS tx_ids,
-       min(first_ts) AS first_ts,
-       max(last_ts) AS last_ts,
-       sum(total) AS amount_usd,
-       count(*) AS band_days,
-       array_to_string(array_agg(CAST(CAST(day AS DATE) AS VARCHAR) ORDER BY day), ', ') AS days_list,
-       count(*) >= {{min_days}} AS matched
-FROM days
-WHERE total >= {{band_floor_usd}} AND total < {{ctr_threshold_usd}}
+       flatten(array_agg(ids ORDER BY day) FILTER (WHERE in_band)) AS tx_ids,
+       min(first_ts) FILTER (WHERE in_band) AS first_ts,
+       max(last_ts) FILTER (WHERE in_band) AS last_ts,
+       sum(total) FILTER (WHERE in_band) AS amount_usd,
+       count(*) FILTER (WHERE in_band) AS band_days,
+       count(*) FILTER (WHERE neighbour) AS neighbour_days,
+       array_to_string(array_agg(CAST(CAST(day AS DATE) AS VARCHAR) ORDER BY day) FILTER (WHERE in_band), ', ') AS days_list,
+       count(*) FILTER (WHERE in_band) >= {{min_days}}
+       AND count(*) FILTER (WHERE in_band) > count(*) FILTER (WHERE neighbour) AS matched
+FROM judged
 GROUP BY subject, anchor_ts, anchor_seq
+HAVING count(*) FILTER (WHERE in_band) >= 1

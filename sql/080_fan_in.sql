@@ -1,11 +1,11 @@
 -- rule: 080_fan_in
--- version: 2
+-- version: 3
 -- typology: T8
 -- severity: medium
--- episode_gap: 7d
--- lookback: {{lookback_days}}d
+-- episode_gap: {{hold_days}}d
+-- lookback: {{history_days}}d
 -- score: 0.55
--- description: Money gathered from more individuals than the account's segment allows (4 for people, 5 for businesses) within a week, outside businesses paid by the public
+-- description: Money gathered from more individuals than the account's segment allows (4 for people, 5 for businesses) within a week, from payers who had not been paying it on a cadence (rent, dues and regular customers recur; a collection from fresh people does not)
 -- param: lookback_days = 7
 -- param: min_counterparties = 4
 -- param: min_counterparties_business = 5
@@ -16,60 +16,67 @@
 -- param: counterparty_kinds = 'personal'
 -- param: exempt_kinds = 'msb,exchange'
 -- param: exempt_industries = 'property_management,education,online_marketplace,money_services,crypto_exchange,utilities,telecom,grocery,retail,fuel,pharmacy,apparel,restaurant'
--- param: exempt_memos = 'PAYROLL,SELLER PAYOUT'
+-- param: history_days = 35
+-- param: min_cadence_days = 5
+-- param: recurrence_amount_ratio = 3
+-- param: hold_days = 35
 -- param: max_legs = 64
 -- narrative: Account {subject} ({segment} account) received USD {amount_usd} in {transfers} transfers from {counterparties} different individuals ({counterparty_list}) between {first_ts} and {last_ts}, at or above its segment's threshold of {threshold} counterparties within {lookback_days} days: money gathered from many people into one account, a fan-in typical of collection and money-mule accounts.
 --
--- Calibration (T8 is "> 3 counterparties, calibrate per segment"):
+-- Calibration (T8 is "> 3 counterparties, calibrate per segment"); the mirror image of
+-- 081_fan_out. Behaviour decides, never a memo or an industry label:
 -- - Counterparties are individuals (KYC kind in counterparty_kinds, or not in the
 --   accounts table): businesses paying a business is trade, and a person's bills and
 --   rent go to businesses.
 -- - Thresholds per segment of the receiving account: min_counterparties (the domain's
 --   "more than 3") for people and unknown accounts, min_counterparties_business for
 --   businesses, which deal with more parties by nature.
--- - Segments paid by the public by design are not judged: money-services businesses and
---   exchanges (exempt_kinds), and landlords, schools, marketplaces and consumer-facing
---   merchants (exempt_industries). Only accounts in hub_countries are judged (domestic
---   P2P in China, for one, runs at several transfers a week per person and needs its
---   own calibration before it is added); accounts missing from KYC are judged.
--- - min_amount_usd: smaller transfers (splitting a dinner, a bill) do not count.
--- - min_spread_usd: what the counterparties other than the largest one moved in all. A
---   fan is many people each moving real money; everyday P2P (friends paying back a few
---   hundred dollars each) stays under it, and so does one large payer plus small change
---   (a student's family sending living money or tuition while three friends pay back a
---   dinner, which a plain total would let through). On the generated schemes (5-9
---   counterparties of USD 300-4,000) it drops fewer than 1 in 2,000.
--- - exempt_memos: payroll and marketplace settlement batches (exact memo, any case)
---   are not fan activity.
--- Measured on generated 1M-row ledgers (seeds 11, 12 and 13): every T8 fan-in scheme found, every
--- alert true (other typologies' layering, e.g. T2 and T9 hubs, is true evidence too),
--- none on a look-alike population (payroll, marketplaces, merchants, landlords, schools,
--- money-services businesses, exchanges, importers, students) or a near miss.
--- Each new counted transfer anchors a match: the counted transfers into the same hub in
--- the lookback (anchor - lookback_days, anchor], ties in time by `seq`.
+-- - Money-services businesses and exchanges (exempt_kinds, a KYC fact a bank holds)
+--   are paid by the public by design and are not judged; so are the KYC segments in
+--   exempt_industries (landlords, schools, merchants), whose first rent or fee day in a
+--   short ledger cannot yet show recurrence. This segment list is the one place a label
+--   still decides here; empty it (`[rules.params.080_fan_in] exempt_industries = ''`)
+--   for ledgers whose industry vocabulary differs, and recurrence alone judges. Only accounts in hub_countries are
+--   judged (domestic P2P in China runs at several transfers a week per person and needs
+--   its own calibration); accounts missing from KYC are judged.
+-- - Recurrence: a transfer from a payer who already paid the hub at least min_cadence_days
+--   before (within history_days, the amount within a factor recurrence_amount_ratio of
+--   the earlier one) is a recurring payment -- rent from tenants, dues, regular
+--   customers, a family's allowance -- and does not count towards a fan. A landlord's first rent day in a ledger
+--   has no history yet: its fan is held (episode_gap = hold_days, longer than a
+--   monthly cadence) and the next round clears it -- when the hub receives at
+--   least its segment's threshold of recurring transfers within lookback_days, each such
+--   transfer returns a clearing row (`matched` false) whose evidence is the earlier
+--   payment it repeats, so an open episode holding that payment is dropped unalerted.
+--   A collection from fresh people that is not repeated is alerted when the hold has passed.
+--   Cost of the hold: a fan-in is alerted hold_days after its last transfer.
+-- - min_amount_usd: smaller transfers (splitting a dinner, a gift) do not count.
+-- - min_spread_usd: what the counterparties other than the largest one paid in all.
+--   A fan is many people each moving real money; everyday P2P (friends paying back a
+--   few hundred dollars each) stays under it, and so does one large payment plus small change.
+-- Each new counted transfer anchors a match: the counted transfers into the same hub
+-- in the lookback (anchor - lookback_days, anchor], ties in time by `seq`.
 --
--- How it stays cheap (the window is read once, and `accounts` not at all: the KYC
--- attributes of both parties are columns of the rows):
+-- How it stays cheap (`accounts` is not read: the KYC attributes of both parties are
+-- columns of the rows):
 -- 1. candidates: the hubs an individual paid at least min_amount_usd in this batch,
 --    outside the exempt segments (the batch alone);
--- 2. legs: the hubs' transfers from individuals over the window read (the candidates
+-- 2. legs: the hubs' transfers from individuals over the history read (the candidates
 --    are the hash table, the window only probes it);
--- 3. gate: per hub over the whole window read (a hash aggregate, GROUP BY hub), at least
---    as many transfers as its segment's threshold and at least min_spread_usd besides
---    the largest single transfer (both necessary conditions for any anchor); most hubs
---    stop here, and only then are channels and memos looked at (`legs` is read twice, so
---    the engine computes it once);
--- 4. per anchor (the gated hubs' legs from the batch, from the hub's first new row on),
---    over the gated hubs' legs only, in (ts, seq) order: the legs up to the anchor, minus
---    those lookback_days or more older than it, at most the anchor and the max_legs
---    legs before it, totalled per counterparty. The cap bounds the work and memory to
---    (new legs x max_legs) however many legs a hub has in the window: a hub flooded
---    with transfers is judged on its most recent ones at each anchor, and an episode
---    still gathers every anchor's evidence (only legs from max_legs before the hub's
---    first new leg are read into the frames)
+-- 3. gate: per hub, at least as many transfers as its segment's threshold and at least
+--    min_spread_usd besides the largest single transfer (necessary for any anchor and
+--    for any clearing row); most hubs stop here;
+-- 4. recurrence: each gated leg against the payer's previous transfer to the hub
+--    (lag over (hub, payer) in time order);
+-- 5. per anchor, over the hub's fresh (non-recurring) legs in (ts, seq) order: the legs
+--    up to the anchor, minus those lookback_days or more older than it, at most the
+--    anchor and the max_legs legs before it, totalled per counterparty. The cap bounds
+--    the work and memory to (new legs x max_legs) however many legs a hub has: a hub
+--    flooded with transfers is judged on its most recent ones at each anchor, and an
+--    episode still gathers every anchor's evidence
 --    (parallel lists, no structs: DataFusion 55 may group a struct field access by the
 --    whole struct);
--- 5. the hub's segment (its KYC kind, on the batch's rows) picks its threshold.
+-- 6. the hub's segment (its KYC kind, on the batch's rows) picks its threshold.
 WITH candidates AS (
     SELECT dst_account AS hub,
            min(ts) AS first_new_ts,
@@ -86,7 +93,7 @@ WITH candidates AS (
     GROUP BY dst_account
 ),
 legs AS (
-    SELECT c.hub, c.segment, c.threshold, c.first_new_ts, w.src_account AS cp, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel, w.memo
+    SELECT c.hub, c.segment, c.threshold, c.first_new_ts, w.src_account AS cp, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel
     FROM candidates c
     JOIN window_tx w ON w.dst_account = c.hub AND w.src_account <> c.hub
     WHERE w.amount_usd >= {{min_amount_usd}} AND w.src_account IS NOT NULL
@@ -97,10 +104,24 @@ gate AS (
     GROUP BY hub, threshold
     HAVING count(*) >= threshold AND sum(amount_usd) - max(amount_usd) >= {{min_spread_usd}}
 ),
-gated AS (
-    SELECT l.* FROM gate g JOIN legs l ON l.hub = g.hub
+paired AS (
+    SELECT l.hub, l.segment, l.threshold, l.first_new_ts, l.cp, l.tx_id, l.ts, l.seq, l.amount_usd,
+           lag(l.ts) OVER pair AS prev_ts,
+           lag(l.amount_usd) OVER pair AS prev_usd,
+           lag(l.tx_id) OVER pair AS prev_id
+    FROM gate g JOIN legs l ON l.hub = g.hub
     WHERE array_has(string_to_array('{{channels}}', ','), l.channel)
-      AND NOT array_has(string_to_array(upper('{{exempt_memos}}'), ','), upper(coalesce(l.memo, '')))
+    WINDOW pair AS (PARTITION BY l.hub, l.cp ORDER BY l.ts, l.seq)
+),
+flagged AS (
+    SELECT hub, segment, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd, prev_id,
+           coalesce(prev_ts <= ts - INTERVAL '{{min_cadence_days}} days'
+                    AND prev_usd * {{recurrence_amount_ratio}} >= amount_usd
+                    AND amount_usd * {{recurrence_amount_ratio}} >= prev_usd, false) AS recurring
+    FROM paired
+),
+gated AS (
+    SELECT * FROM flagged WHERE NOT recurring
 ),
 numbered AS (
     SELECT hub, segment, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd,
@@ -156,10 +177,29 @@ judged AS (
     FROM per_counterparty
     GROUP BY hub, segment, threshold, anchor_ts, anchor_seq
     HAVING count(*) >= threshold AND sum(cp_usd) - max(cp_usd) >= {{min_spread_usd}}
+),
+recurring AS (
+    SELECT hub, segment, threshold, first_new_ts, tx_id, ts, seq, amount_usd, prev_id,
+           count(*) OVER (PARTITION BY hub ORDER BY ts
+                          RANGE BETWEEN INTERVAL '{{lookback_days}} days' PRECEDING AND CURRENT ROW) AS n_recurring
+    FROM flagged WHERE recurring
 )
 SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        array_slice(s.ids, s.first_i, s.last_i) AS tx_ids,
        array_element(s.times, s.first_i) AS first_ts,
        j.anchor_ts AS last_ts,
-       j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd
+       j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd,
+       true AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
+UNION ALL
+-- clearing rows: the hub is paid by a recurring set (at least its threshold within the
+-- lookback); each recurring transfer clears an open episode holding the payment it repeats
+SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
+       make_array(prev_id) AS tx_ids,
+       ts AS first_ts,
+       ts AS last_ts,
+       amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
+       CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
+       false AS matched
+FROM recurring
+WHERE ts >= first_new_ts AND n_recurring >= threshold

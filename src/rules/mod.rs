@@ -89,8 +89,11 @@ pub struct Rule {
     pub description: String,
     pub narrative: String,
     /// How long an episode of this rule stays open after its last evidence (header
-    /// `episode_gap`, e.g. `72h`); `None`: the engine's default.
+    /// `episode_gap`, e.g. `72h` or `{{hold_days}}d`, filled from the parameters);
+    /// `None`: the engine's default.
     pub episode_gap: Option<std::time::Duration>,
+    /// The `episode_gap` header as written (placeholders unfilled).
+    pub episode_gap_text: Option<String>,
     /// How far back from an anchoring row the rule reads `window_tx` (header `lookback`,
     /// e.g. `{{lookback_hours}}h`: placeholders are filled from the parameters); the
     /// engine hands the rule only that part of the window. `None`: the whole window.
@@ -165,12 +168,9 @@ impl Rule {
                 .ok_or(format!("score `{s}`: expected a number in [0, 1]"))?,
             None => 0.5,
         };
-        let episode_gap = match header.get("episode_gap") {
-            Some(g) => Some(crate::config::parse_duration(g).map_err(|e| format!("episode_gap `{g}`: {e}"))?),
-            None => None,
-        };
-        let rule = Rule {
-            episode_gap,
+        let mut rule = Rule {
+            episode_gap: None,
+            episode_gap_text: header.get("episode_gap").cloned(),
             lookback: header.get("lookback").cloned(),
             id,
             version: get("version")?,
@@ -188,6 +188,7 @@ impl Rule {
                 return Err(format!("the SQL uses `{{{{{name}}}}}` but no `-- param: {name} = ...` declares it"));
             }
         }
+        rule.episode_gap = rule.episode_gap_duration()?;
         Ok(rule)
     }
 
@@ -202,6 +203,13 @@ impl Rule {
             out = out.replace(&format!("{{{{{k}}}}}"), &v.sql());
         }
         out
+    }
+
+    /// The `episode_gap` header with the parameters filled in, as a duration.
+    pub fn episode_gap_duration(&self) -> std::result::Result<Option<std::time::Duration>, String> {
+        let Some(t) = &self.episode_gap_text else { return Ok(None) };
+        let text = self.fill(t);
+        crate::config::parse_duration(text.trim()).map(Some).map_err(|e| format!("episode_gap `{text}`: {e}"))
     }
 
     /// The `lookback` header with the parameters filled in, as a duration.
@@ -289,6 +297,10 @@ impl RuleSet {
                     }
                     if let Err(e) = rule.lookback_duration() {
                         errors.push(format!("rule `{source}`: {e}"));
+                    }
+                    match rule.episode_gap_duration() {
+                        Ok(gap) => rule.episode_gap = gap,
+                        Err(e) => errors.push(format!("rule `{source}`: {e}")),
                     }
                     if cfg.disabled.contains(&rule.id) {
                         disabled.push(rule.id);
