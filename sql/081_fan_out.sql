@@ -1,5 +1,5 @@
 -- rule: 081_fan_out
--- version: 3
+-- version: 4
 -- typology: T8
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -19,6 +19,8 @@
 -- param: min_cadence_days = 5
 -- param: recurrence_amount_ratio = 3
 -- param: hold_days = 35
+-- param: burst_factor = 2
+-- param: min_peers = 5
 -- param: max_legs = 64
 -- narrative: Account {subject} ({segment} account) sent USD {amount_usd} in {transfers} transfers to {counterparties} different individuals ({counterparty_list}) between {first_ts} and {last_ts}, at or above its segment's threshold of {threshold} counterparties within {lookback_days} days: money spread from one account over many people, a fan-out typical of layering through money mules.
 --
@@ -45,6 +47,18 @@
 --   payment it repeats, so an open episode holding that payment is dropped unalerted.
 --   A fan to fresh people that is not repeated is alerted when the hold has passed.
 --   Cost of the hold: a fan-out is alerted hold_days after its last transfer.
+-- - Baselines: a fan is judged against what is ordinary for the hub. It is typical, and
+--   returns a clearing row instead of a match, when its counterparties are at most
+--   burst_factor times
+--   - the hub's own rate of fresh counterparties before the lookback (over the history,
+--     once at least lookback_days of it are seen): a business that has always paid many
+--     new people (a marketplace, a platform) is not bursting; or
+--   - the median of its peer group in the lookback_days before the anchor's day (complete
+--     days, so batching does not matter): accounts of the same KYC kind and industry,
+--     at least min_peers of them active. A peer group is a baseline, not an exemption:
+--     a hub fanning out several times as widely as its peers is still judged.
+--   A held episode shares its evidence with the typical anchors that follow it and is
+--   cleared by them; a sudden fan from a quiet account is not typical of anything.
 -- - min_amount_usd: smaller transfers (splitting a dinner, a gift) do not count.
 -- - min_spread_usd: what the counterparties other than the largest one received in all.
 --   A fan is many people each getting real money; everyday P2P (a few hundred dollars
@@ -76,6 +90,7 @@ WITH candidates AS (
     SELECT src_account AS hub,
            min(ts) AS first_new_ts,
            coalesce(max(src_kind), 'unknown') AS segment,
+           max(src_kind) AS kind, max(src_industry) AS industry,
            CASE WHEN max(src_kind) = 'business' THEN {{min_counterparties_business}} ELSE {{min_counterparties}} END AS threshold
     FROM new_tx
     WHERE amount_usd >= {{min_amount_usd}}
@@ -87,7 +102,7 @@ WITH candidates AS (
     GROUP BY src_account
 ),
 legs AS (
-    SELECT c.hub, c.segment, c.threshold, c.first_new_ts, w.dst_account AS cp, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel
+    SELECT c.hub, c.segment, c.kind, c.industry, c.threshold, c.first_new_ts, w.dst_account AS cp, w.tx_id, w.ts, w.seq, w.amount_usd, w.channel
     FROM candidates c
     JOIN window_tx w ON w.src_account = c.hub AND w.dst_account <> c.hub
     WHERE w.amount_usd >= {{min_amount_usd}} AND w.dst_account IS NOT NULL
@@ -99,7 +114,7 @@ gate AS (
     HAVING count(*) >= threshold AND sum(amount_usd) - max(amount_usd) >= {{min_spread_usd}}
 ),
 paired AS (
-    SELECT l.hub, l.segment, l.threshold, l.first_new_ts, l.cp, l.tx_id, l.ts, l.seq, l.amount_usd,
+    SELECT l.hub, l.segment, l.kind, l.industry, l.threshold, l.first_new_ts, l.cp, l.tx_id, l.ts, l.seq, l.amount_usd,
            lag(l.ts) OVER pair AS prev_ts,
            lag(l.amount_usd) OVER pair AS prev_usd,
            lag(l.tx_id) OVER pair AS prev_id
@@ -108,7 +123,7 @@ paired AS (
     WINDOW pair AS (PARTITION BY l.hub, l.cp ORDER BY l.ts, l.seq)
 ),
 flagged AS (
-    SELECT hub, segment, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd, prev_id,
+    SELECT hub, segment, kind, industry, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd, prev_id,
            coalesce(prev_ts <= ts - INTERVAL '{{min_cadence_days}} days'
                     AND prev_usd * {{recurrence_amount_ratio}} >= amount_usd
                     AND amount_usd * {{recurrence_amount_ratio}} >= prev_usd, false) AS recurring
@@ -118,9 +133,15 @@ gated AS (
     SELECT * FROM flagged WHERE NOT recurring
 ),
 numbered AS (
-    SELECT hub, segment, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd,
+    SELECT hub, segment, kind, industry, threshold, first_new_ts, cp, tx_id, ts, seq, amount_usd,
            count(*) OVER (PARTITION BY hub ORDER BY ts
                           RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL '{{lookback_days}} days' PRECEDING) AS n_older,
+           -- the hub's own baseline: fresh legs in the history before the lookback, and
+           -- how many days of history they cover (from its first fresh leg seen)
+           count(*) OVER (PARTITION BY hub ORDER BY ts
+                          RANGE BETWEEN INTERVAL '{{history_days}} days' PRECEDING AND INTERVAL '{{lookback_days}} days' PRECEDING) AS n_before,
+           (to_unixtime(ts) - greatest(to_unixtime(min(ts) OVER (PARTITION BY hub)),
+                                       to_unixtime(ts) - {{history_days}} * 86400)) / 86400.0 - {{lookback_days}} AS before_days,
            CAST(row_number() OVER (PARTITION BY hub ORDER BY ts, seq) AS BIGINT) AS n_upto
     FROM gated
 ),
@@ -128,7 +149,8 @@ first_anchor AS (
     SELECT hub, min(n_upto) AS first_n FROM numbered WHERE ts >= first_new_ts GROUP BY hub
 ),
 frames AS (
-    SELECT n.hub, n.segment, n.threshold, n.first_new_ts, n.ts, n.seq, n.n_older, n.n_upto,
+    SELECT n.hub, n.segment, n.kind, n.industry, n.threshold, n.first_new_ts, n.ts, n.seq, n.n_older, n.n_upto,
+           n.n_before, n.before_days,
            array_agg(n.tx_id) OVER recent AS ids,
            array_agg(n.cp) OVER recent AS cps,
            array_agg(n.amount_usd) OVER recent AS amounts,
@@ -140,7 +162,8 @@ frames AS (
 sliced AS (
     -- the frame holds the anchor and up to max_legs legs before it: the lookback's legs
     -- start at array position (n_older + 1) - (n_upto - cardinality), or at 1
-    SELECT hub, segment, threshold, first_new_ts, ts, seq, ids, cps, amounts, times,
+    SELECT hub, segment, kind, industry, threshold, first_new_ts, ts, seq, ids, cps, amounts, times,
+           n_before, before_days,
            CAST(cardinality(ids) AS BIGINT) AS last_i,
            CASE WHEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) > 1
                 THEN n_older + 1 - n_upto + CAST(cardinality(ids) AS BIGINT) ELSE 1 END AS first_i
@@ -161,7 +184,7 @@ per_counterparty AS (
     FROM anchored
     GROUP BY hub, segment, threshold, anchor_ts, anchor_seq, cp
 ),
-judged AS (
+fans AS (
     SELECT hub, anchor_ts, anchor_seq, segment, threshold,
            sum(cp_usd) AS amount_usd,
            sum(transfers) AS transfers,
@@ -171,6 +194,46 @@ judged AS (
     FROM per_counterparty
     GROUP BY hub, segment, threshold, anchor_ts, anchor_seq
     HAVING count(*) >= threshold AND sum(cp_usd) - max(cp_usd) >= {{min_spread_usd}}
+),
+anchor_days AS (
+    SELECT DISTINCT s.kind, s.industry, date_trunc('day', f.anchor_ts) AS day
+    FROM fans f JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
+),
+peer_legs AS (
+    -- the peer groups' counted transfers over the history, per account and day
+    SELECT w.src_kind AS kind, w.src_industry AS industry, w.src_account AS account,
+           date_trunc('day', w.ts) AS day, count(*) AS n
+    FROM window_tx w
+    JOIN (SELECT DISTINCT kind, industry FROM anchor_days) g
+      ON (w.src_kind IS NOT DISTINCT FROM g.kind) AND (w.src_industry IS NOT DISTINCT FROM g.industry)
+    WHERE w.amount_usd >= {{min_amount_usd}} AND w.src_account IS NOT NULL AND w.dst_account IS NOT NULL
+      AND w.src_account <> w.dst_account
+      AND array_has(string_to_array('{{channels}}', ','), w.channel)
+      AND (w.dst_kind IS NULL OR array_has(string_to_array('{{counterparty_kinds}}', ','), w.dst_kind))
+    GROUP BY w.src_kind, w.src_industry, w.src_account, date_trunc('day', w.ts)
+),
+peer_weeks AS (
+    -- each active peer's transfers in the lookback_days before the anchor's day
+    SELECT a.kind, a.industry, a.day, p.account, sum(p.n) AS n
+    FROM anchor_days a
+    JOIN peer_legs p ON (p.kind IS NOT DISTINCT FROM a.kind) AND (p.industry IS NOT DISTINCT FROM a.industry)
+    WHERE p.day < a.day AND p.day >= a.day - INTERVAL '{{lookback_days}} days'
+    GROUP BY a.kind, a.industry, a.day, p.account
+),
+peers AS (
+    SELECT kind, industry, day, count(*) AS active_peers, median(n) AS peer_median
+    FROM peer_weeks
+    GROUP BY kind, industry, day
+),
+judged AS (
+    SELECT f.*, s.n_before, s.before_days,
+           CASE WHEN s.before_days >= {{lookback_days}}
+                THEN s.n_before * {{lookback_days}} / s.before_days END AS own_rate,
+           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_median END AS peer_median
+    FROM fans f
+    JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
+    LEFT JOIN peers p ON (p.kind IS NOT DISTINCT FROM s.kind) AND (p.industry IS NOT DISTINCT FROM s.industry)
+                     AND p.day = date_trunc('day', f.anchor_ts)
 ),
 recurring AS (
     SELECT hub, segment, threshold, first_new_ts, tx_id, ts, seq, amount_usd, prev_id,
@@ -183,7 +246,9 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        array_element(s.times, s.first_i) AS first_ts,
        j.anchor_ts AS last_ts,
        j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd,
-       true AS matched
+       CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
+       NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
 UNION ALL
 -- clearing rows: the hub pays a recurring set (at least its threshold within the
@@ -194,6 +259,7 @@ SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
        ts AS last_ts,
        amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
        CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
+       '' AS own_weekly_rate, '' AS peer_median,
        false AS matched
 FROM recurring
 WHERE ts >= first_new_ts AND n_recurring >= threshold
