@@ -1,5 +1,5 @@
 -- rule: 050_profile_mismatch
--- version: 3
+-- version: 4
 -- typology: T5
 -- severity: medium
 -- episode_gap: 30d
@@ -13,11 +13,22 @@
 -- param: min_inflow_usd = 5000
 -- param: exempt_payee_industries = 'education'
 -- param: own_funds_payer_kinds = 'exchange'
+-- param: income_payer_kinds = 'business'
+-- param: min_cadence_days = 5
+-- param: regular_amount_ratio = 1.5
 -- narrative: Account {subject} ({occupation}, opened {opened_at}, declared monthly income USD {declared_income_usd}) received USD {amount_usd} in {payments} payments from {first_ts} to {last_ts} ({net_inflow_usd} net of tuition paid on): {mismatch}. Nationality is not a factor.
 --
 -- own_funds_payer_kinds: money paid out by the customer's own account at an exchange is
 -- the proceeds of assets the customer already held, not a receipt from others: it does
 -- not count as inflow here (crypto off-ramps are T11's matter). Cash deposits do count.
+--
+-- Explained inflows, judged by behaviour (no memo or label): transfers from another
+-- account of the same customer (customer_id) move the customer's own money; and regular
+-- income -- a business (KYC kind in income_payer_kinds) that paid the account at least
+-- twice, min_cadence_days or more apart, amounts within regular_amount_ratio of each
+-- other (a salary, a pension) --
+-- is the kind of income a profile describes, even when the declared figure is stale.
+-- Neither counts as inflow. Money that arrives once from many payers still does.
 --
 -- Inflows in the lookback up to each new row of the account (ties by arrival order
 -- `seq`), minus what the account paid on to schools in the same period, against the KYC
@@ -46,7 +57,7 @@ gate AS (
        OR (a.occupation = 'student' AND g.inflow > {{student_monthly_usd}})
 ),
 anchors AS (
-    SELECT n.account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+    SELECT n.account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq, a.customer_id,
            a.monthly_income_usd AS income, coalesce(a.occupation, 'occupation not declared') AS occupation, a.opened_at
     FROM moves n
     JOIN gate g ON n.account = g.subject
@@ -54,20 +65,42 @@ anchors AS (
     WHERE a.kind = 'personal' AND a.opened_at IS NOT NULL
       AND CAST(n.ts AS DATE) < a.opened_at + INTERVAL '{{max_account_age_days}} days'
 ),
-flows AS (
-    -- inflows and outflows as two equi-joins (an OR join would compare every pair)
+inbound AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
-           w.tx_id, w.ts, w.seq, w.amount_usd, true AS inbound, false AS to_school
+           w.src_account AS payer, w.src_kind AS payer_kind, w.tx_id, w.ts, w.seq, w.amount_usd,
+           coalesce(p.customer_id = a.customer_id, false) AS own
     FROM window_tx w
     JOIN anchors a ON w.dst_account = a.subject
+    LEFT JOIN accounts p ON p.account_id = w.src_account
     WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
       AND NOT array_has(string_to_array('{{own_funds_payer_kinds}}', ','), coalesce(w.src_kind, ''))
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+),
+regular AS (
+    -- payers whose payments up to the anchor recur: at least min_cadence_days apart,
+    -- amounts within regular_amount_ratio
+    SELECT subject, anchor_ts, anchor_seq, payer
+    FROM inbound
+    WHERE payer IS NOT NULL AND array_has(string_to_array('{{income_payer_kinds}}', ','), payer_kind)
+    GROUP BY subject, anchor_ts, anchor_seq, payer
+    HAVING count(*) >= 2
+       AND max(ts) >= min(ts) + INTERVAL '{{min_cadence_days}} days'
+       AND max(amount_usd) <= {{regular_amount_ratio}} * min(amount_usd)
+),
+flows AS (
+    -- inflows and outflows as two equi-joins (an OR join would compare every pair)
+    SELECT i.subject, i.anchor_ts, i.anchor_seq, i.income, i.occupation, i.opened_at,
+           i.tx_id, i.ts, i.seq, i.amount_usd, true AS inbound, false AS to_school,
+           i.own OR r.payer IS NOT NULL AS explained
+    FROM inbound i
+    LEFT JOIN regular r ON r.subject = i.subject AND r.anchor_ts = i.anchor_ts AND r.anchor_seq = i.anchor_seq
+                       AND r.payer = i.payer
     UNION ALL
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
            w.tx_id, w.ts, w.seq, w.amount_usd, false AS inbound,
-           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, '')) AS to_school
+           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, '')) AS to_school,
+           false AS explained
     FROM window_tx w
     JOIN anchors a ON w.src_account = a.subject
     WHERE (w.dst_account IS NULL OR w.src_account <> w.dst_account)
@@ -76,19 +109,27 @@ flows AS (
 ),
 totals AS (
     SELECT subject, anchor_ts, anchor_seq, income, occupation, opened_at,
-           array_agg(CASE WHEN inbound THEN tx_id END ORDER BY ts, seq) AS tx_ids,
+           array_agg(tx_id ORDER BY ts, seq) FILTER (WHERE inbound AND NOT explained) AS counted_ids,
+           array_agg(tx_id ORDER BY ts, seq) FILTER (WHERE inbound) AS inbound_ids,
            min(CASE WHEN inbound THEN ts END) AS first_ts,
            max(CASE WHEN inbound THEN ts END) AS last_ts,
-           sum(CASE WHEN inbound THEN amount_usd ELSE 0 END) AS inflow,
+           sum(CASE WHEN inbound AND NOT explained THEN amount_usd ELSE 0 END) AS inflow,
+           sum(CASE WHEN inbound THEN amount_usd ELSE 0 END) AS gross,
+           sum(CASE WHEN inbound AND explained THEN amount_usd ELSE 0 END) AS explained_usd,
            sum(CASE WHEN NOT inbound AND to_school THEN amount_usd ELSE 0 END) AS tuition_out,
-           sum(CASE WHEN inbound THEN 1 ELSE 0 END) AS payments
+           sum(CASE WHEN inbound AND NOT explained THEN 1 ELSE 0 END) AS payments
     FROM flows
     GROUP BY subject, anchor_ts, anchor_seq, income, occupation, opened_at
 )
-SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts, inflow AS amount_usd, payments, occupation,
+-- the evidence is the counted inflows; a clearing row (nothing left counted) carries
+-- every inflow, so it shares evidence with the episode it clears
+SELECT subject, anchor_ts, anchor_seq,
+       CASE WHEN payments > 0 THEN counted_ids ELSE inbound_ids END AS tx_ids,
+       first_ts, last_ts, inflow AS amount_usd, payments, occupation,
        CAST(opened_at AS VARCHAR) AS opened_at,
        coalesce(CAST(income AS VARCHAR), 'not declared') AS declared_income_usd,
        inflow - tuition_out AS net_inflow_usd,
+       explained_usd AS regular_or_own_usd,
        CASE WHEN income IS NOT NULL AND inflow - tuition_out > {{income_multiple}} * income
                 THEN 'more than {{income_multiple}} times the declared monthly income within {{lookback_days}} days'
             ELSE 'more than USD {{student_monthly_usd}} within {{lookback_days}} days into a student account' END AS mismatch,
@@ -96,10 +137,10 @@ SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts, inflow AS amou
          AND ((income IS NOT NULL AND inflow - tuition_out > {{income_multiple}} * income)
               OR (occupation = 'student' AND inflow - tuition_out > {{student_monthly_usd}})) AS matched
 FROM totals
--- Only anchors whose gross inflow exceeds the profile: those where tuition paid on
--- explains the difference come back with `matched` false and clear an open episode;
--- a window that merely slid past old inflows clears nothing.
-WHERE payments > 0
-  AND inflow >= {{min_inflow_usd}}
-  AND ((income IS NOT NULL AND inflow > {{income_multiple}} * income)
-       OR (occupation = 'student' AND inflow > {{student_monthly_usd}}))
+-- Only anchors whose gross inflow exceeds the profile: those where tuition paid on,
+-- regular income or the customer's own money explains the difference come back with
+-- `matched` false and clear an open episode; a window that merely slid past old
+-- inflows clears nothing.
+WHERE gross >= {{min_inflow_usd}}
+  AND ((income IS NOT NULL AND gross > {{income_multiple}} * income)
+       OR (occupation = 'student' AND gross > {{student_monthly_usd}}))

@@ -21,6 +21,7 @@
 -- param: hold_days = 35
 -- param: burst_factor = 2
 -- param: min_peers = 5
+-- param: peer_quantile = 0.9
 -- param: max_legs = 64
 -- narrative: Account {subject} ({segment} account) received USD {amount_usd} in {transfers} transfers from {counterparties} different individuals ({counterparty_list}) between {first_ts} and {last_ts}, at or above its segment's threshold of {threshold} counterparties within {lookback_days} days: money gathered from many people into one account, a fan-in typical of collection and money-mule accounts.
 --
@@ -53,8 +54,9 @@
 --   - the hub's own rate of fresh counterparties before the lookback (over the history,
 --     once at least lookback_days of it are seen): a business that has always been paid by
 --     many new people (a shop, a landlord with turnover) is not bursting; or
---   - the median of its peer group in the lookback_days before the anchor's day (complete
---     days, so batching does not matter): accounts of the same KYC kind and industry,
+--   - its peer group in the lookback_days before the anchor's day (complete days, so
+--     batching does not matter): burst_factor times the peers' median, or at most the
+--     peers' peer_quantile (0.9: as wide as the widest tenth of its peers); accounts of the same KYC kind and industry,
 --     at least min_peers of them active. A peer group is a baseline, not an exemption:
 --     a hub collecting from several times as many people as its peers is still judged.
 --   A held episode shares its evidence with the typical anchors that follow it and is
@@ -221,7 +223,9 @@ peer_weeks AS (
     GROUP BY a.kind, a.industry, a.day, p.account
 ),
 peers AS (
-    SELECT kind, industry, day, count(*) AS active_peers, median(n) AS peer_median
+    SELECT kind, industry, day, count(*) AS active_peers, median(n) AS peer_median,
+           -- exact quantile: the value at rank ceil(peer_quantile x peers)
+           array_element(array_sort(array_agg(n)), CAST(ceil({{peer_quantile}} * count(*)) AS BIGINT)) AS peer_high
     FROM peer_weeks
     GROUP BY kind, industry, day
 ),
@@ -229,7 +233,8 @@ judged AS (
     SELECT f.*, s.n_before, s.before_days,
            CASE WHEN s.before_days >= {{lookback_days}}
                 THEN s.n_before * {{lookback_days}} / s.before_days END AS own_rate,
-           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_median END AS peer_median
+           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_median END AS peer_median,
+           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_high END AS peer_high
     FROM fans f
     JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
     LEFT JOIN peers p ON (p.kind IS NOT DISTINCT FROM s.kind) AND (p.industry IS NOT DISTINCT FROM s.industry)
@@ -247,8 +252,10 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        j.anchor_ts AS last_ts,
        j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
+       CAST(j.peer_high AS VARCHAR) AS peer_high,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
-            OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)) AS matched
+            OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
+            OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
 UNION ALL
 -- clearing rows: the hub is paid by a recurring set (at least its threshold within the
@@ -259,7 +266,7 @@ SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
        ts AS last_ts,
        amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
        CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
-       '' AS own_weekly_rate, '' AS peer_median,
+       '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high,
        false AS matched
 FROM recurring
 WHERE ts >= first_new_ts AND n_recurring >= threshold
