@@ -208,7 +208,9 @@ peer_legs AS (
     FROM window_tx w
     JOIN (SELECT DISTINCT kind, industry FROM anchor_days) g
       ON (w.dst_kind IS NOT DISTINCT FROM g.kind) AND (w.dst_industry IS NOT DISTINCT FROM g.industry)
-    WHERE w.amount_usd >= {{min_amount_usd}} AND w.src_account IS NOT NULL AND w.dst_account IS NOT NULL
+    CROSS JOIN (SELECT min(day) - INTERVAL '{{lookback_days}} days' AS since FROM anchor_days) b
+    WHERE w.ts >= b.since
+      AND w.amount_usd >= {{min_amount_usd}} AND w.src_account IS NOT NULL AND w.dst_account IS NOT NULL
       AND w.src_account <> w.dst_account
       AND array_has(string_to_array('{{channels}}', ','), w.channel)
       AND (w.src_kind IS NULL OR array_has(string_to_array('{{counterparty_kinds}}', ','), w.src_kind))

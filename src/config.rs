@@ -850,7 +850,7 @@ mod tests {
     #[test]
     fn defaults_load() {
         let c = Config::default();
-        assert_eq!(c.window, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.window, Duration::from_secs(35 * 86_400));
         assert_eq!(c.input.batch_rows, 65_536);
         assert_eq!(c.input.max_record_bytes, 1 << 20);
         assert_eq!(c.out_dir, PathBuf::from("mirrorflow-out"));
