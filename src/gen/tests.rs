@@ -410,8 +410,8 @@ fn every_plan_meets_its_thresholds() {
         for seed in [k as u64 + 1, k as u64 + 100] {
             let fx = Fx::new(seed, start, epoch, days);
             let layout = Layout::new(rows, days);
-            let env = Env { seed, start_epoch: epoch, days, fx: &fx, layout: &layout };
-            let plans: Vec<Plan> = plan(seed, rows, days);
+            let env = Env { seed, start_epoch: epoch, days, fx: &fx, layout: &layout, style: GenStyle::Classic };
+            let plans: Vec<Plan> = plan(seed, rows, days, GenStyle::Classic);
             for p in &plans {
                 let inst = instantiate(p, &env);
                 assert!(
