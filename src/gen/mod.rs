@@ -8,7 +8,8 @@
 //!   event-time order, ties in generation order), `accounts.csv`, `fx_rates.csv`;
 //! - `labels.csv` (`tx_id,scheme_id,typology,variant,leg`, one row per transaction and
 //!   scheme; `variant` is set for T6 only: `customer_id`, `phone`, `none`, `netted`,
-//!   `crypto`; `leg` too: `us_cash`, `cn`, `mx`, or empty);
+//!   `crypto`, `network` (varied style); `leg` too: `us_cash`, `cn`, `mx`, `beneficiary`
+//!   (the nominees' payments of a `network` event), or empty);
 //! - `populations.csv` (`account_id,population`: `scheme`, `near_miss`, or the background
 //!   population: `ordinary`, `merchant`, `payroll_employer`, `cash_restaurant`,
 //!   `msb_remittance`, `student_tuition`, `china_trade`, `retail_crypto`, `marketplace`,
