@@ -480,6 +480,26 @@ fn synonyms(industry: &str) -> &'static [&'static str] {
         "real_estate" | "luxury_goods" => {
             &["real estate", "title company", "531210", "escrow", "jewelry", "luxury goods", "448310", "watches"]
         }
+        "consulting" | "holding" | "professional_services" | "investment" => &[
+            "consulting",
+            "management consulting",
+            "541611",
+            "advisory",
+            "professional services",
+            "holding company",
+            "551112",
+            "business services",
+            "investments",
+        ],
+        "crypto_exchange" => &[
+            "crypto_exchange",
+            "virtual currency exchange",
+            "VASP",
+            "digital asset platform",
+            "523999",
+            "fintech",
+            "money transmitter",
+        ],
         _ => &[],
     }
 }
