@@ -10,10 +10,10 @@
 //!   payouts, each side within 5% of the US total, with no single pair of legs matching;
 //! - `crypto`: US cash -> US exchange by ACH -> USDT on Tron over 2-3 broker wallets ->
 //!   Mexican exchange -> MXN to the cartel's account, all within 24 hours;
-//! - `network` (the `varied` style only): one pickup of $100k-$700k placed as cash under
-//!   $10,000 by 3-10 nominees (new accounts of students and low-income customers, homes
+//! - `network` (the `varied` style only): one pickup of $100k-$1M placed as cash under
+//!   $10,000 by 3-14 nominees (new accounts of students and low-income customers, homes
 //!   spread over 2-5 states, half of them opened together) into their accounts at branches
-//!   in those states over 1-4 days; the CNY paid by 2-6 clients, some in two parts, into
+//!   in those states over 1-5 days; the CNY paid by 2-6 clients, some in two parts, into
 //!   1-4 broker accounts (round robin, so several brokers when there are several), worth
 //!   -1.5%..+5% of the US total; the MXN paid out in 1-4 parts to 1-2 accounts, worth
 //!   -4.5%..-0.5%; and 0-3 days after the placement the nominees pay each client's US
@@ -236,7 +236,7 @@ fn network(x: &mut Inst) {
         1 => Link::Phone,
         _ => Link::Nothing,
     };
-    let n_nom = x.rng.range(3, 10) as usize;
+    let n_nom = x.rng.range(3, 14) as usize;
     let n_cn = x.rng.range(1, 4) as usize;
     let n_mx = x.rng.range(1, 3) as usize;
     let b = broker(x, n_nom, n_cn, n_mx, link, true);
@@ -252,11 +252,11 @@ fn network(x: &mut Inst) {
         s.region = states[k % states.len()];
         s.opened_at = Some(day0 - age as i32);
     }
-    let w = (x.rng.range(1, 4) as u32).min(x.avail.saturating_sub(5).max(1));
+    let w = (x.rng.range(1, 5) as u32).min(x.avail.saturating_sub(5).max(1));
     let d = x.start_day(w + 5);
 
     // US cash: every nominee gets a deposit, then random nominees until the pickup is in.
-    let target = x.rng.skewed(100_000, 700_000, 2) * 100;
+    let target = (x.rng.skewed(100_000, 1_000_000, 2) * 100).max(n_nom as i64 * 1_000_000);
     let high = x.rng.chance(0.6);
     let mut total = 0;
     let mut k = 0;
