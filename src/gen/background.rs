@@ -94,12 +94,40 @@ impl<'a> Background<'a> {
         start_epoch: i64,
         home: Vec<&'static str>,
         income: Vec<u32>,
-        style: GenStyle,
     ) -> Self {
         let mut r = Rng::stream(seed, STREAM_FIXED, 0);
         let rest_base = (0..l.restaurants.len).map(|_| r.range(1_200, 5_200) * 100).collect();
-        let mut v = Rng::stream(seed, STREAM_FIXED, 0x40);
+        Background {
+            l,
+            fx,
+            seed,
+            start,
+            start_epoch,
+            home,
+            income,
+            rest_base,
+            rest_last_band: vec![i64::MIN / 2; l.restaurants.len as usize],
+            msb_today: vec![0; l.msb_us.len as usize],
+            msb_yesterday: vec![0; l.msb_us.len as usize],
+            style: GenStyle::Classic,
+            staff: Vec::new(),
+            rest_median: Vec::new(),
+            rest_sigma: Vec::new(),
+            rest_closed: Vec::new(),
+            rest_every: Vec::new(),
+            rest_held: Vec::new(),
+            rng: Rng::new(0),
+            day_start: 0,
+            day: 0,
+        }
+    }
+
+    /// The style of the scheduled populations (`varied`: see `payroll_varied` and the
+    /// functions after it); draws every fixed per-employer and per-restaurant value.
+    pub(crate) fn with_style(mut self, style: GenStyle) -> Self {
+        let mut v = Rng::stream(self.seed, STREAM_FIXED, 0x40);
         let (mut staff, mut next) = (Vec::new(), 0u32);
+        let l = self.l;
         let n_rest = if style == GenStyle::Varied { l.restaurants.len as usize } else { 0 };
         let (mut rest_median, mut rest_sigma, mut rest_closed, mut rest_every) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -122,29 +150,14 @@ impl<'a> Background<'a> {
                 rest_every.push(if v.below(10) < 7 { 1 } else { v.range(2, 3) as u32 });
             }
         }
-        Background {
-            l,
-            fx,
-            seed,
-            start,
-            start_epoch,
-            home,
-            income,
-            rest_base,
-            rest_last_band: vec![i64::MIN / 2; l.restaurants.len as usize],
-            msb_today: vec![0; l.msb_us.len as usize],
-            msb_yesterday: vec![0; l.msb_us.len as usize],
-            style,
-            staff,
-            rest_median,
-            rest_sigma,
-            rest_closed,
-            rest_every,
-            rest_held: vec![0; n_rest],
-            rng: Rng::new(0),
-            day_start: 0,
-            day: 0,
-        }
+        self.style = style;
+        self.staff = staff;
+        self.rest_median = rest_median;
+        self.rest_sigma = rest_sigma;
+        self.rest_closed = rest_closed;
+        self.rest_every = rest_every;
+        self.rest_held = vec![0; n_rest];
+        self
     }
 
     /// A fixed per-entity number (rent, tuition), stable across days.

@@ -262,8 +262,10 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
 
 /// An exact multiplier: (numerator, denominator).
 type Scale = (i128, i128);
+/// A home currency's code and USD per unit on the first day (scale 18).
+type HomeRate = (String, i128);
 
-fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<(String, i128)>, Option<Scale>)> {
+fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<HomeRate>, Option<Scale>)> {
     if surface.layout != GenLayout::Contract && opts.format == GenFormat::Parquet {
         return Err(Error::Usage("--layout amlworld and amlsim are CSV layouts: drop --format parquet".into()));
     }
@@ -422,7 +424,7 @@ pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenRepor
     let weight = |d: u32| -> u128 { [100, 100, 100, 100, 104, 80, 64][((start_wd + d) % 7) as usize] };
     let w_total: u128 = (0..days).map(weight).sum();
     let mut w_cum: u128 = 0;
-    let mut background = Background::new(&layout, &fx, seed, opts.start, start_epoch, home, income, style);
+    let mut background = Background::new(&layout, &fx, seed, opts.start, start_epoch, home, income).with_style(style);
     let mut pending: BTreeMap<u32, Vec<Tx>> = BTreeMap::new();
     let mut next_plan = 0;
     let mut day_txs: Vec<Tx> = Vec::new();
