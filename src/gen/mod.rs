@@ -294,10 +294,13 @@ fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<Home
                     )));
                 }
             };
+            // 0.000001 to 1,000,000 USD a unit keeps every amount inside the contract's decimals
             let rate = crate::money::parse_decimal(text.trim().as_bytes(), 18)
                 .ok()
-                .filter(|r| *r > 0)
-                .ok_or_else(|| Error::Usage(format!("--usd-per-unit `{text}`: expected a positive decimal")))?;
+                .filter(|r| (1_000_000_000_000..=1_000_000 * crate::schema::AMOUNT_ONE).contains(r))
+                .ok_or_else(|| {
+                    Error::Usage(format!("--usd-per-unit `{text}`: expected a decimal from 0.000001 to 1000000"))
+                })?;
             Some((code.to_string(), rate))
         }
     };

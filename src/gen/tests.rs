@@ -772,3 +772,27 @@ fn amlsim_alert_transactions_score_with_eval() {
     }
     assert!(dir.path().join("amlsim_accounts.csv").exists());
 }
+
+#[test]
+fn bad_surfaces_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(dir.path(), 100, 1);
+    let bad = [
+        GenSurface { currency: Some("XYZ".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("CNY".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("sek".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("0".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("1e-18".into()), ..GenSurface::default() },
+        GenSurface { usd_per_unit: Some("0.1".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("0".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("1001".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("0.0000001".into()), ..GenSurface::default() },
+    ];
+    for s in &bad {
+        assert!(matches!(generate_with(&o, s), Err(Error::Usage(_))), "{s:?} accepted");
+    }
+    let pq = GenOptions { format: GenFormat::Parquet, ..o.clone() };
+    assert!(matches!(generate_with(&pq, &surface(GenStyle::Varied, GenLayout::AmlWorld)), Err(Error::Usage(_))));
+    let ok = GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("0.25".into()), ..GenSurface::default() };
+    generate_with(&o, &ok).unwrap();
+}
