@@ -11,9 +11,10 @@
 //! - `crypto`: US cash -> US exchange by ACH -> USDT on Tron over 2-3 broker wallets ->
 //!   Mexican exchange -> MXN to the cartel's account, all within 24 hours;
 //! - `network` (the `varied` style only): one pickup of $100k-$1M placed as cash under
-//!   $10,000 by 3-14 nominees (new accounts of students and low-income customers, homes
-//!   spread over 2-5 states, half of them opened together) into their accounts at branches
-//!   in those states over 1-5 days; the CNY paid by 2-6 clients, some in two parts, into
+//!   $10,000 by 3-24 nominees (3-14, more for a big pickup: new accounts of students and
+//!   low-income customers, homes spread over 2-5 states, half of them opened together)
+//!   into their accounts at branches in those states over 1-5 days; the CNY paid by 2-6
+//!   clients, some in two parts, into
 //!   1-4 broker accounts (round robin, so several brokers when there are several), worth
 //!   -1.5%..+5% of the US total; the MXN paid out in 1-4 parts to 1-2 accounts, worth
 //!   -4.5%..-0.5%; and 0-3 days after the placement the nominees pay each client's US
@@ -236,7 +237,9 @@ fn network(x: &mut Inst) {
         1 => Link::Phone,
         _ => Link::Nothing,
     };
-    let n_nom = x.rng.range(3, 14) as usize;
+    // the pickup, then enough nominees that none takes much more than $60,000 of it
+    let pickup = x.rng.skewed(100_000, 1_000_000, 2);
+    let n_nom = (x.rng.range(3, 14) as usize).max((pickup / 60_000) as usize).min(24);
     let n_cn = x.rng.range(1, 4) as usize;
     let n_mx = x.rng.range(1, 3) as usize;
     let b = broker(x, n_nom, n_cn, n_mx, link, true);
@@ -256,7 +259,7 @@ fn network(x: &mut Inst) {
     let d = x.start_day(w + 5);
 
     // US cash: every nominee gets a deposit, then random nominees until the pickup is in.
-    let target = (x.rng.skewed(100_000, 1_000_000, 2) * 100).max(n_nom as i64 * 1_000_000);
+    let target = (pickup * 100).max(n_nom as i64 * 1_000_000);
     let high = x.rng.chance(0.6);
     let mut total = 0;
     let mut k = 0;
