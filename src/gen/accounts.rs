@@ -391,20 +391,57 @@ fn base(r: &mut Rng, idx: u32, country: &'static str, kind: &'static str, popula
     }
 }
 
+/// How account ids are spelled in the output layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdForm {
+    /// `US04417211`, `tron:T...` (the data contract).
+    Contract,
+    /// `<bank code>/<9 hex digits>`, as the AMLworld reader joins `From Bank` and `Account`.
+    AmlWorld,
+    /// A plain number, as AMLSim's `acct_id`.
+    AmlSim,
+}
+
+/// A numeric bank code for an institution (AMLworld's `From Bank`), three digits or more.
+pub(crate) fn bank_code(institution: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in institution.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    h % 997 + 1
+}
+
 /// All account ids in index order, in one buffer.
 pub(crate) struct Ids {
     buf: String,
     ends: Vec<u32>,
+    form: IdForm,
 }
 
 impl Ids {
+    #[cfg(test)]
     pub(crate) fn with_capacity(n: usize) -> Ids {
-        Ids { buf: String::with_capacity(n * 11), ends: Vec::with_capacity(n) }
+        Ids::with_form(n, IdForm::Contract)
+    }
+
+    pub(crate) fn with_form(n: usize, form: IdForm) -> Ids {
+        Ids { buf: String::with_capacity(n * 14), ends: Vec::with_capacity(n), form }
     }
 
     pub(crate) fn push(&mut self, seed: u64, idx: u32, spec: &AccountSpec) {
+        use std::fmt::Write;
         debug_assert_eq!(idx as usize, self.ends.len());
-        write_account_id(&mut self.buf, seed, idx, spec.style, spec.country);
+        match self.form {
+            IdForm::Contract => write_account_id(&mut self.buf, seed, idx, spec.style, spec.country),
+            IdForm::AmlWorld => {
+                // (idx * odd + b) mod 2^32 is a bijection, so ids stay unique
+                let n = (idx as u64).wrapping_mul(2_654_435_761).wrapping_add(seed) & 0xFFFF_FFFF;
+                let _ = write!(self.buf, "{:03}/{:09X}", bank_code(spec.institution), 0x8_0000_0000u64 | n);
+            }
+            IdForm::AmlSim => {
+                let _ = write!(self.buf, "{}", shuffle_number(idx, 38_259_917, seed % 100_000_000));
+            }
+        }
         self.ends.push(self.buf.len() as u32);
     }
 
@@ -518,6 +555,38 @@ pub(crate) fn write_account_row(
         hash(NS_ADDRESS, s.address),
         hash(NS_DEVICE, s.device),
         s.watchlist,
+    )
+}
+
+/// The header of AMLSim's account table (the columns it has that we can fill).
+pub(crate) const AMLSIM_ACCOUNT_HEADER: &str = "acct_id,dsply_nm,type,acct_stat,acct_rptng_crncy,prior_sar_count,\
+branch_id,open_dt,close_dt,initial_deposit,tx_behavior_id,bank_id,state,country";
+
+/// One row of AMLSim's account table: `type` I (individual) or C (corporate), every
+/// account active, no prior SAR, the home region as `state`.
+pub(crate) fn write_amlsim_account_row(
+    out: &mut impl Write,
+    seed: u64,
+    start: NaiveDate,
+    id: &str,
+    s: &AccountSpec,
+    currency: &str,
+) -> std::io::Result<()> {
+    let kind = if matches!(s.kind, "personal" | "wallet") { "I" } else { "C" };
+    let opened = match s.opened_at {
+        Some(d) if d < 0 => (start - chrono::Days::new((-d) as u64)).format("%Y-%m-%d").to_string(),
+        Some(d) => (start + chrono::Days::new(d as u64)).format("%Y-%m-%d").to_string(),
+        None => String::new(),
+    };
+    let h = mix(seed, NS_ADDRESS ^ 0xAA, id.len() as u64 ^ s.phone);
+    let deposit = 100 + h % 50_000;
+    let branch = bank_code(s.region) + 1000 * (bank_code(s.institution) % 50);
+    writeln!(
+        out,
+        "{id},C_{id},{kind},A,{currency},false,{branch},{opened},,{deposit}.00,1,{},{},{}",
+        bank_code(s.institution),
+        s.region,
+        s.country
     )
 }
 

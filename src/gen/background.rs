@@ -11,10 +11,12 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use super::GenStyle;
 use super::accounts::{Layout, Range, wallet_style};
 use super::fx::Fx;
 use super::model::{Channel, Cur, DAY, HOUR, IdStyle, Memo, NONE, Tx, cents};
 use super::rng::{Rng, mix};
+use super::vary;
 
 const STREAM_DAY: u64 = 0xB0;
 const STREAM_FIXED: u64 = 0xB1;
@@ -66,6 +68,17 @@ pub(crate) struct Background<'a> {
     /// account the next day).
     msb_today: Vec<i64>,
     msb_yesterday: Vec<i64>,
+    style: GenStyle,
+    /// `varied` only: per employer (first employed person, staff, cadence 0 biweekly /
+    /// 1 monthly / 2 semimonthly); per restaurant the median nightly takings (cents), the
+    /// lognormal shape, the closed weekday (7 = open daily), how many nights it saves up
+    /// before depositing, and the takings not yet deposited.
+    staff: Vec<(u32, u32, u8)>,
+    rest_median: Vec<f64>,
+    rest_sigma: Vec<f64>,
+    rest_closed: Vec<u32>,
+    rest_every: Vec<u32>,
+    rest_held: Vec<i64>,
     // per-day
     rng: Rng,
     day_start: i64,
@@ -96,10 +109,55 @@ impl<'a> Background<'a> {
             rest_last_band: vec![i64::MIN / 2; l.restaurants.len as usize],
             msb_today: vec![0; l.msb_us.len as usize],
             msb_yesterday: vec![0; l.msb_us.len as usize],
+            style: GenStyle::Classic,
+            staff: Vec::new(),
+            rest_median: Vec::new(),
+            rest_sigma: Vec::new(),
+            rest_closed: Vec::new(),
+            rest_every: Vec::new(),
+            rest_held: Vec::new(),
             rng: Rng::new(0),
             day_start: 0,
             day: 0,
         }
+    }
+
+    /// The style of the scheduled populations (`varied`: see `payroll_varied` and the
+    /// functions after it); draws every fixed per-employer and per-restaurant value.
+    pub(crate) fn with_style(mut self, style: GenStyle) -> Self {
+        let mut v = Rng::stream(self.seed, STREAM_FIXED, 0x40);
+        let (mut staff, mut next) = (Vec::new(), 0u32);
+        let l = self.l;
+        let n_rest = if style == GenStyle::Varied { l.restaurants.len as usize } else { 0 };
+        let (mut rest_median, mut rest_sigma, mut rest_closed, mut rest_every) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if style == GenStyle::Varied {
+            for _ in 0..l.employers.len {
+                let n = v.range(15, 60) as u32;
+                // a remainder too small for an employer stays unemployed
+                let n = if l.employed - next < 15 { 0 } else { n.min(l.employed - next) };
+                staff.push((next, n, v.below(3) as u8));
+                next += n;
+            }
+            for _ in 0..n_rest {
+                rest_median.push(v.range(1_200, 5_000) as f64 * 100.0);
+                rest_sigma.push(0.30 + 0.25 * v.unit());
+                rest_closed.push(match v.below(10) {
+                    0..=6 => 6,
+                    7 | 8 => 0,
+                    _ => 7,
+                });
+                rest_every.push(if v.below(10) < 7 { 1 } else { v.range(2, 3) as u32 });
+            }
+        }
+        self.style = style;
+        self.staff = staff;
+        self.rest_median = rest_median;
+        self.rest_sigma = rest_sigma;
+        self.rest_closed = rest_closed;
+        self.rest_every = rest_every;
+        self.rest_held = vec![0; n_rest];
+        self
     }
 
     /// A fixed per-entity number (rent, tuition), stable across days.
@@ -129,14 +187,24 @@ impl<'a> Background<'a> {
         let first = out.len();
 
         // Scheduled activity.
-        self.msb_settlement(out);
-        self.payroll(wd, dom, out);
-        self.restaurants(wd, out);
-        if dom <= 3 {
-            self.rent(dom, out);
+        if self.style == GenStyle::Classic {
+            self.msb_settlement(out);
+            self.payroll(wd, dom, out);
+            self.restaurants(wd, out);
+            if dom <= 3 {
+                self.rent(dom, out);
+            }
+            self.tuition(date, out);
+            self.marketplace_payouts(wd, out);
+        } else {
+            self.msb_settlement(out);
+            self.payroll_varied(wd, date, out);
+            self.restaurants_varied(wd, out);
+            self.rent_varied(dom, out);
+            self.subscriptions(dom, out);
+            self.tuition(date, out);
+            self.marketplace_payouts(wd, out);
         }
-        self.tuition(date, out);
-        self.marketplace_payouts(wd, out);
 
         // Unscheduled activity, by share of what is left.
         let scheduled = out.len() - first;
@@ -194,6 +262,130 @@ impl<'a> Background<'a> {
                 out.push(
                     Tx::new(ts, employer, person, cents(amount), Cur::Usd, Channel::Ach).memo(Memo::Static("PAYROLL")),
                 );
+            }
+        }
+    }
+
+    /// `varied` payroll: employers of 15-60 staff paying every other Friday, on the last
+    /// business day of the month, or on the 15th and the last business day, by ACH; net
+    /// pay from the declared income, hourly staff varying by +-15% a period, a rare bonus;
+    /// about one in eight staff joins during the ledger and one in eight leaves.
+    fn payroll_varied(&mut self, wd: u32, date: NaiveDate, out: &mut Vec<Tx>) {
+        if wd >= 5 {
+            return;
+        }
+        let l = self.l;
+        let dom = date.day();
+        let next_bd = date + chrono::Days::new(if wd == 4 { 3 } else { 1 });
+        let last_bd = next_bd.month() != date.month();
+        let mid = (dom == 15) || (wd == 4 && (dom == 13 || dom == 14));
+        let week = (self.day_start / DAY + 3) / 7;
+        for e in 0..self.staff.len() {
+            let (first, n, cadence) = self.staff[e];
+            let pays = match cadence {
+                0 => wd == 4 && (week as u64 + e as u64).is_multiple_of(2),
+                1 => last_bd,
+                _ => last_bd || mid,
+            };
+            if !pays || n == 0 {
+                continue;
+            }
+            let employer = l.employers.start + e as u32;
+            for p in first..first + n {
+                let h = self.fixed(6, p as u64);
+                let joins = h % 100 < 12;
+                let leaves = (h >> 8) % 100 < 12;
+                let day = self.day as u64;
+                if (joins && day < (h >> 16) % 120) || (leaves && day >= 20 + (h >> 32) % 200) {
+                    continue;
+                }
+                let person = l.persons.start + p;
+                let gross = self.income[person as usize] as i64;
+                let net_pct = 68 + (self.fixed(1, p as u64) % 15) as i64;
+                let per_period = match cadence {
+                    0 => gross * 12 / 26,
+                    1 => gross,
+                    _ => gross / 2,
+                };
+                let mut amount = per_period * net_pct / 100;
+                if (h >> 40) % 10 < 4 {
+                    amount = amount * self.rng.range(85, 115) / 100; // hourly
+                }
+                if self.rng.below(100) == 0 {
+                    amount += amount * self.rng.range(10, 50) / 100; // bonus
+                }
+                let ts = self.t(5, 12);
+                let tx = Tx::new(ts, employer, person, cents(amount.max(100)), Cur::Usd, Channel::Ach);
+                out.push(tx.memo(Memo::Static("PAYROLL")));
+            }
+        }
+    }
+
+    /// `varied` restaurants: nightly takings drawn from a lognormal (so some nights land
+    /// between $8,000 and $10,000, and some above, by chance), closed one weekday or none,
+    /// deposited each night or saved up over two or three nights.
+    fn restaurants_varied(&mut self, wd: u32, out: &mut Vec<Tx>) {
+        let factor = [100.0, 95.0, 100.0, 110.0, 135.0, 150.0, 120.0][wd as usize] / 100.0;
+        for i in 0..self.rest_median.len() {
+            if self.rest_closed[i] != wd {
+                let x = vary::lognormal(&mut self.rng, self.rest_median[i] * factor, self.rest_sigma[i]);
+                self.rest_held[i] += (x as i64).max(5_000);
+            }
+            let every = self.rest_every[i];
+            if self.rest_held[i] == 0 || !(self.day + i as u32).is_multiple_of(every) {
+                continue;
+            }
+            let amount = std::mem::take(&mut self.rest_held[i]);
+            let r = self.l.restaurants.start + i as u32;
+            let ts = if self.rng.below(4) == 0 { self.t(13, 17) } else { self.t(21, 24) };
+            let home = self.home[r as usize];
+            out.push(Tx::new(ts, NONE, r, cents(amount), Cur::Usd, Channel::CashDeposit).at(home));
+        }
+    }
+
+    /// `varied` rent: each renter on its own day of the first five, by ACH, check or P2P.
+    fn rent_varied(&mut self, dom: u32, out: &mut Vec<Tx>) {
+        let l = self.l;
+        if dom > 5 {
+            return;
+        }
+        for p in 0..l.renters {
+            let h = self.fixed(2, p as u64);
+            if 1 + (h >> 32) as u32 % 5 != dom {
+                continue;
+            }
+            let person = l.persons.start + p;
+            let rent = (900 + (h % 2_500) as i64) / 5 * 5 * 100;
+            let channel = match p % 5 {
+                0 => Channel::Check,
+                1 => Channel::P2p,
+                _ => Channel::Ach,
+            };
+            let ts = self.t(12, 20);
+            let landlord = l.landlords.at(p);
+            out.push(Tx::new(ts, person, landlord, cents(rent), Cur::Usd, channel).memo(Memo::Static("rent")));
+        }
+    }
+
+    /// `varied` subscriptions: about as many people as pay rent hold 1-3 monthly plans,
+    /// each a fixed price on a fixed day, by card or ACH.
+    fn subscriptions(&mut self, dom: u32, out: &mut Vec<Tx>) {
+        const PRICES: [i64; 10] = [599, 799, 999, 1_299, 1_499, 1_549, 1_999, 2_499, 4_999, 7_999];
+        let l = self.l;
+        for p in 0..l.renters {
+            let person = l.persons.at(p * 7 + 3);
+            let k = 1 + self.fixed(8, p as u64) % 3;
+            for s in 0..k {
+                let h = self.fixed(9, (p as u64) << 2 | s);
+                if 1 + (h % 28) as u32 != dom {
+                    continue;
+                }
+                let merchant = l.merchants.at((h >> 8) as u32);
+                let price = PRICES[((h >> 24) % PRICES.len() as u64) as usize];
+                let channel = if (h >> 40) % 10 < 7 { Channel::Card } else { Channel::Ach };
+                let ts = self.t(6, 14);
+                let tx = Tx::new(ts, person, merchant, cents(price), Cur::Usd, channel);
+                out.push(tx.memo(Memo::Static("subscription")));
             }
         }
     }

@@ -43,7 +43,26 @@ pub(crate) struct Fx {
     start_epoch: i64,
     start_date: NaiveDate,
     rates: Vec<[i128; 6]>,
+    /// The home currency replacing USD (`gen --currency`): its code and daily rates.
+    home: Option<(String, Vec<i128>)>,
 }
+
+/// USD per unit of a few home currencies `gen --currency` knows without `--usd-per-unit`
+/// (rough 2025 levels; the walk moves them from there).
+pub(crate) const HOME_RATES: [(&str, &str); 12] = [
+    ("SEK", "0.095"),
+    ("NOK", "0.093"),
+    ("DKK", "0.145"),
+    ("EUR", "1.08"),
+    ("GBP", "1.27"),
+    ("CHF", "1.12"),
+    ("CAD", "0.73"),
+    ("AUD", "0.66"),
+    ("JPY", "0.0067"),
+    ("INR", "0.012"),
+    ("BRL", "0.19"),
+    ("KRW", "0.00073"),
+];
 
 impl Fx {
     pub(crate) fn new(seed: u64, start_date: NaiveDate, start_epoch: i64, days: u32) -> Fx {
@@ -75,7 +94,41 @@ impl Fx {
             }
             rates.push(day);
         }
-        Fx { start_epoch, start_date, rates }
+        Fx { start_epoch, start_date, rates, home: None }
+    }
+
+    /// Adds a home currency `code` worth `usd_per_unit` (scale 18) on the first day, walking
+    /// like MXN (0.2% a day at most, pulled back towards the start).
+    pub(crate) fn set_home(&mut self, seed: u64, code: &str, usd_per_unit: i128) {
+        let mut v = usd_per_unit.max(1);
+        let anchor = v;
+        let mut rates = Vec::with_capacity(self.rates.len());
+        for d in 0..self.rates.len() {
+            if d > 0 {
+                let mut r = Rng::stream(seed, STREAM_FX, 5_000 + d as u64);
+                let mut ppm = (r.range(-1_000, 1_000) + r.range(-1_000, 1_000)) as i128;
+                ppm -= (v - anchor) * 1_000_000 / anchor / 25;
+                v = (v * (1_000_000 + ppm) / 1_000_000).max(1);
+            }
+            rates.push(v);
+        }
+        self.home = Some((code.to_string(), rates));
+    }
+
+    /// The home currency's code, when one replaces USD.
+    pub(crate) fn home_code(&self) -> Option<&str> {
+        self.home.as_ref().map(|h| h.0.as_str())
+    }
+
+    /// The home-currency amount (scale 18, whole cents) worth `usd_cents` on `day`; USD
+    /// itself when there is no home currency.
+    pub(crate) fn home_for_usd(&self, usd_cents: i64, day: u32) -> i128 {
+        let Some((_, rates)) = &self.home else { return super::model::cents(usd_cents) };
+        let rate = rates[(day as usize).min(rates.len() - 1)];
+        // cents * 10^16 (scale 18) * 10^18 / rate, rounded half up to whole cents
+        let num = usd_cents as i128 * 10i128.pow(18);
+        let c = (num + rate / 2) / rate;
+        c.max(1) * 10i128.pow(16)
     }
 
     #[cfg(test)]
@@ -131,6 +184,10 @@ impl Fx {
                     c.code(),
                     format_decimal(day[c.index()], AMOUNT_SCALE as u32)
                 )?;
+            }
+            if let Some((code, rates)) = &self.home {
+                let r = format_decimal(rates[d], AMOUNT_SCALE as u32);
+                writeln!(out, "{},{code},{r}", date.format("%Y-%m-%d"))?;
             }
         }
         Ok(())

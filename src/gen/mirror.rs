@@ -9,7 +9,18 @@
 //! - `netted`: several US cash days balanced over 2-5 days by several CNY inflows and MXN
 //!   payouts, each side within 5% of the US total, with no single pair of legs matching;
 //! - `crypto`: US cash -> US exchange by ACH -> USDT on Tron over 2-3 broker wallets ->
-//!   Mexican exchange -> MXN to the cartel's account, all within 24 hours.
+//!   Mexican exchange -> MXN to the cartel's account, all within 24 hours;
+//! - `network` (the `varied` style only): one pickup of $100k-$1M placed as cash under
+//!   $10,000 by 3-24 nominees (3-14, more for a big pickup: new accounts of students and
+//!   low-income customers, homes spread over 2-5 states, half of them opened together)
+//!   into their accounts at branches in those states over 1-5 days; the CNY paid by 2-6
+//!   clients, some in two parts, into
+//!   1-4 broker accounts (round robin, so several brokers when there are several), worth
+//!   -1.5%..+5% of the US total; the MXN paid out in 1-4 parts to 1-2 accounts, worth
+//!   -4.5%..-0.5%; and 0-3 days after the placement the nominees pay each client's US
+//!   beneficiary 95-99% of its share in 1-3 payments. Half the networks share no KYC
+//!   attribute at all, a quarter a phone, a quarter a customer id. Every leg carries the
+//!   event's one scheme id; `labels.csv` marks the nominees' payments `beneficiary`.
 //!
 //! One-to-one legs: the CNY leg is worth -1.5%..+5% of the US cash at its day's rate
 //! (tolerance -2%..+6%) and the MXN leg -4.5%..+0.5% (tolerance -6%..+1%), both within
@@ -214,8 +225,132 @@ pub(crate) fn scheme(x: &mut Inst, variant: u8) {
         1 => one_to_one(x, Link::Phone),
         2 => one_to_one(x, Link::Nothing),
         3 => netted(x, false),
+        5 => network(x),
         _ => crypto(x),
     }
+}
+
+/// A network event (variant `network`; see the module docs).
+fn network(x: &mut Inst) {
+    let link = match x.rng.below(4) {
+        0 => Link::Customer,
+        1 => Link::Phone,
+        _ => Link::Nothing,
+    };
+    // the pickup, then enough nominees that none takes much more than $60,000 of it
+    let pickup = x.rng.skewed(100_000, 1_000_000, 2);
+    let n_nom = (x.rng.range(3, 14) as usize).max((pickup / 60_000) as usize).min(24);
+    let n_cn = x.rng.range(1, 4) as usize;
+    let n_mx = x.rng.range(1, 3) as usize;
+    let b = broker(x, n_nom, n_cn, n_mx, link, true);
+    let n_states = x.rng.range(2, 5) as usize;
+    let first = x.acct(b.us[0]).region;
+    let states = distinct_states(&mut x.rng, first, n_states);
+    let cohort = x.rng.chance(0.5);
+    let cohort_age = x.rng.range(20, 200);
+    for (k, &a) in b.us.iter().enumerate() {
+        let age = if cohort { cohort_age + x.rng.range(0, 10) } else { x.rng.range(25, 400) };
+        let day0 = x.day0 as i32;
+        let s = x.acct_mut(a);
+        s.region = states[k % states.len()];
+        s.opened_at = Some(day0 - age as i32);
+    }
+    let w = (x.rng.range(1, 5) as u32).min(x.avail.saturating_sub(5).max(1));
+    let d = x.start_day(w + 5);
+
+    // US cash: every nominee gets a deposit, then random nominees until the pickup is in.
+    let target = (pickup * 100).max(n_nom as i64 * 1_000_000);
+    let high = x.rng.chance(0.6);
+    let mut total = 0;
+    let mut k = 0;
+    while total < target {
+        let i = if k < b.us.len() { k } else { x.rng.index(b.us.len()) };
+        k += 1;
+        let a = b.us[i];
+        let home = x.acct(a).region;
+        let at = if x.rng.chance(0.55) { home } else { states[x.rng.index(states.len())] };
+        let amount = if high { x.rng.range(800_000, 990_000) } else { x.rng.range(300_000, 950_000) };
+        let day = x.rng.below(w as u64) as u32;
+        let ts = x.at(d + day, 13, 23);
+        x.push(Tx::new(ts, NONE, a, cents(amount), Cur::Usd, Channel::CashDeposit).at(at));
+        total += amount;
+    }
+
+    // CNY from several clients into the broker's Chinese accounts.
+    let n_clients = x.rng.range(2, 6) as usize;
+    let cn_ppm = x.rng.range(-15_000, 50_000);
+    let pieces = x.split(total * (1_000_000 + cn_ppm) / 1_000_000, n_clients, 0.4);
+    let mut j = 0;
+    for &piece in &pieces {
+        let client = client_cn(x);
+        let parts = if x.rng.chance(0.4) { 2 } else { 1 };
+        for part in x.split(piece, parts, 0.5) {
+            let to = b.cn[j % b.cn.len()];
+            j += 1;
+            let day = x.rng.below(w as u64 + 1) as u32;
+            let ts = x.at(d + day, 0, 12);
+            let cny = x.fx().amount_for_usd(part, 0, Cur::Cny, x.fx().day_of(ts));
+            let memo = x
+                .rng
+                .pick(&[Memo::None, Memo::None, Memo::Static("goods payment"), Memo::Static("service fee")])
+                .clone();
+            x.push(Tx::new(ts, client, to, cny, Cur::Cny, Channel::Wire).memo(memo));
+        }
+    }
+
+    // MXN out of the broker's Mexican accounts in one or more parts.
+    let mx_ppm = x.rng.range(-45_000, -5_000);
+    let n_parts = x.rng.range(1, 4) as usize;
+    let cartels: Vec<u32> = (0..x.rng.range(1, 2)).map(|_| cartel_mx(x)).collect();
+    let parts = x.split(total * (1_000_000 + mx_ppm) / 1_000_000, n_parts, 0.5);
+    for (k, piece) in parts.into_iter().enumerate() {
+        let (from, to) = (b.mx[k % b.mx.len()], cartels[k % cartels.len()]);
+        let day = x.rng.below(w as u64 + 1) as u32;
+        let ts = x.at(d + day, 15, 23);
+        let mxn = x.fx().amount_for_usd(piece, 0, Cur::Mxn, x.fx().day_of(ts));
+        let memo = Memo::Num("FACTURA ", x.rng.range(1000, 99_999) as u32);
+        x.push(Tx::new(ts, from, to, mxn, Cur::Mxn, Channel::Wire).memo(memo));
+    }
+
+    // The nominees pay each client's US beneficiary.
+    for piece in pieces {
+        let benef = beneficiary(x);
+        let out = piece * x.rng.range(95, 99) / 100;
+        let n = x.rng.range(1, 3) as usize;
+        for p in x.split(out, n, 0.5) {
+            let src = b.us[x.rng.index(b.us.len())];
+            let day = w + x.rng.below(4) as u32;
+            let ts = x.at(d + day, 14, 22);
+            pay(x, &benef, src, ts, p);
+        }
+    }
+    sub_schemes(x, &b.us);
+}
+
+/// A network event: at least 3 nominees, cash in at least 2 states, every deposit under
+/// $10,000, the CNY and the MXN sides each within their tolerance of the US total, all
+/// within 9 days.
+fn check_network(x: &Inst, o: &Oracle) -> Result<(), String> {
+    use std::collections::BTreeSet;
+    let deps: Vec<usize> = (0..x.txs.len()).filter(|&i| x.txs[i].channel == Channel::CashDeposit).collect();
+    let nominees: BTreeSet<u32> = deps.iter().map(|&i| x.txs[i].dst).collect();
+    let states: BTreeSet<&str> = deps.iter().map(|&i| x.txs[i].location).collect();
+    if nominees.len() < 3 || states.len() < 2 {
+        return Err(format!("network cash into {} accounts in {} states", nominees.len(), states.len()));
+    }
+    if deps.iter().any(|&i| o.usd_cents(i) >= 1_000_000) {
+        return Err("network deposit at or above $10,000".into());
+    }
+    let us: i64 = deps.iter().map(|&i| o.usd_cents(i)).sum();
+    let (cn, mx, n_cn) = side_totals(x, o);
+    if n_cn == 0 || !within(cn, us, CNY_TOL) || !within(mx, us, MXN_TOL) {
+        return Err(format!("network sides out of tolerance: us {us} cn {cn} mx {mx}"));
+    }
+    let (lo, hi) = (x.txs.iter().map(|t| t.ts).min().unwrap_or(0), x.txs.iter().map(|t| t.ts).max().unwrap_or(0));
+    if hi - lo > 9 * 86_400 {
+        return Err("network event spans more than 9 days".into());
+    }
+    Ok(())
 }
 
 fn one_to_one(x: &mut Inst, link: Link) {
@@ -509,6 +644,9 @@ pub(crate) fn check_scheme(x: &Inst, variant: u8) -> Result<(), String> {
     let us: i64 = deps.iter().map(|&i| o.usd_cents(i)).sum();
     let near_all = |ts: i64| deps.iter().all(|&d| (ts - x.txs[d].ts).abs() <= LEG_WINDOW);
     let legs = legs(x);
+    if variant == 5 {
+        return check_network(x, &o);
+    }
     if variant == 3 {
         let (cn, mx, _) = side_totals(x, &o);
         if !within(cn, us, (-NETTING_TOL, NETTING_TOL)) || !within(mx, us, (-NETTING_TOL, NETTING_TOL)) {

@@ -8,7 +8,8 @@
 //!   event-time order, ties in generation order), `accounts.csv`, `fx_rates.csv`;
 //! - `labels.csv` (`tx_id,scheme_id,typology,variant,leg`, one row per transaction and
 //!   scheme; `variant` is set for T6 only: `customer_id`, `phone`, `none`, `netted`,
-//!   `crypto`; `leg` too: `us_cash`, `cn`, `mx`, or empty);
+//!   `crypto`, `network` (varied style); `leg` too: `us_cash`, `cn`, `mx`, `beneficiary`
+//!   (the nominees' payments of a `network` event), or empty);
 //! - `populations.csv` (`account_id,population`: `scheme`, `near_miss`, or the background
 //!   population: `ordinary`, `merchant`, `payroll_employer`, `cash_restaurant`,
 //!   `msb_remittance`, `student_tuition`, `china_trade`, `retail_crypto`, `marketplace`,
@@ -30,6 +31,24 @@
 //! evidence is labelled). Near misses are never labelled and meet no account-level
 //! typology at all.
 //!
+//! Surface (`GenSurface`, `gen --style/--layout/--currency/--amount-scale`):
+//! - style `classic` (the default) is the output above, byte for byte; `varied` takes the
+//!   generator's own markers away: memos in many forms or none (`vary`), industry names
+//!   from a wide vocabulary, payroll employers of 15-60 staff on their own cadences with
+//!   staff joining and leaving, rent on the renter's own day, subscriptions, restaurants
+//!   whose nightly takings are lognormal (some nights land in [$8,000, $10,000) by
+//!   chance), and every other mirror swap a `network` event (`mirror`);
+//! - `--currency CODE` writes the domestic (USD) transactions in another home currency
+//!   (`fx_rates.csv` gains its daily rate) and `--amount-scale F` multiplies every amount
+//!   by F (labels keep their transactions; thresholds that held in USD need not hold);
+//! - layout `amlworld` writes `transactions.csv` in IBM AMLworld's columns (no accounts
+//!   table; `labels.csv` names rows `aw-<line>` as the AMLworld reader does); `amlsim`
+//!   writes AMLSim's `transactions.csv` (one currency, every amount converted),
+//!   `alert_transactions.csv` (AMLSim's alert-transaction file, readable by `eval`) and
+//!   its account table as `amlsim_accounts.csv` (the contract reader would take a file
+//!   named `accounts.csv` for the contract's table). `labels.csv`, `populations.csv` and
+//!   `schemes.csv` are written in every layout, with that layout's ids.
+//!
 //! Must not: be read by detection; labels exist for `mirrorflow eval` only.
 
 mod accounts;
@@ -43,6 +62,7 @@ mod schemes;
 mod sink;
 #[cfg(test)]
 mod tests;
+mod vary;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -54,12 +74,12 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::error::{Error, Result};
 
-use accounts::{Ids, Layout, Shuffle};
+use accounts::{IdForm, Ids, Layout, Shuffle};
 use background::Background;
 use fx::Fx;
-use model::{AccountSpec, DAY, LOCAL, NONE, Tx, Typ};
+use model::{AccountSpec, Cur, DAY, LOCAL, NONE, Tx, Typ};
 use schemes::{Env, Plan, instantiate};
-use sink::{CsvFile, CsvSink, ParquetSink, Row, TxSink};
+use sink::{AmlSimSink, AmlWorldSink, CsvFile, CsvSink, ParquetSink, Row, TxSink};
 
 /// Format of the transactions file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +102,49 @@ pub struct GenOptions {
     /// Days covered; default `clamp(rows / 20_000, 30, 365)`.
     pub days: Option<u32>,
 }
+
+/// How the ledger looks on its surface: memos and names, populations' shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GenStyle {
+    /// The generator's original vocabulary (fixed bytes; tests and goldens rely on it).
+    #[default]
+    Classic,
+    /// No tidy markers, natural distributions, network mirror swaps.
+    Varied,
+}
+
+/// Which file layout the transactions (and labels) are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GenLayout {
+    /// The data contract.
+    #[default]
+    Contract,
+    /// IBM AMLworld's CSV (`HI-Small_Trans.csv` style).
+    AmlWorld,
+    /// IBM AMLSim's output files.
+    AmlSim,
+}
+
+/// The surface of a generated ledger beyond `GenOptions`: style, layout, home currency
+/// and amount scale. `Default` is today's ledger (classic, contract, USD, scale 1).
+#[derive(Debug, Clone, Default)]
+pub struct GenSurface {
+    pub style: GenStyle,
+    pub layout: GenLayout,
+    /// ISO code of a home currency replacing USD (`SEK`); `None` or `USD`: dollars.
+    pub currency: Option<String>,
+    /// USD per unit of `currency` on the first day (decimal text); `None`: a built-in
+    /// level for the currencies in `fx::HOME_RATES`.
+    pub usd_per_unit: Option<String>,
+    /// Every amount is multiplied by this decimal (text, at most 6 fractional digits,
+    /// at most 1000); `None`: 1.
+    pub amount_scale: Option<String>,
+}
+
+/// The held-out protocol (also in README and `gen --help`): seeds and styles used while
+/// tuning detection, and the held-out set nobody looks at until a report.
+pub const TUNING_SEEDS: [u64; 3] = [11, 12, 13];
+pub const HELD_OUT_SEEDS: [u64; 5] = [101, 102, 103, 104, 105];
 
 /// What was generated.
 #[derive(Debug, Clone, Default)]
@@ -140,7 +203,7 @@ fn place(env: &Env, rows: u64) -> Placement {
     let cap = rows * MAX_SCHEME_SHARE.0 / MAX_SCHEME_SHARE.1;
     let mut kept = Vec::new();
     let mut txs = 0u64;
-    for plan in schemes::plan(env.seed, rows, env.days) {
+    for plan in schemes::plan(env.seed, rows, env.days, env.style) {
         let inst = instantiate(&plan, env);
         if inst.valid.is_err() {
             // never label what does not meet its thresholds (tests keep this from happening)
@@ -192,8 +255,84 @@ fn flush(path: &Path, mut w: BufWriter<File>) -> Result<()> {
     w.flush().map_err(|e| Error::io(path, e))
 }
 
-/// Generates a ledger into `opts.out`.
+/// Generates a ledger into `opts.out` (classic style, contract layout, USD).
 pub fn generate(opts: &GenOptions) -> Result<GenReport> {
+    generate_with(opts, &GenSurface::default())
+}
+
+/// An exact multiplier: (numerator, denominator).
+type Scale = (i128, i128);
+/// A home currency's code and USD per unit on the first day (scale 18).
+type HomeRate = (String, i128);
+
+fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<HomeRate>, Option<Scale>)> {
+    if surface.layout != GenLayout::Contract && opts.format == GenFormat::Parquet {
+        return Err(Error::Usage("--layout amlworld and amlsim are CSV layouts: drop --format parquet".into()));
+    }
+    let home = match surface.currency.as_deref().map(str::trim) {
+        None | Some("USD") => {
+            if surface.usd_per_unit.is_some() {
+                return Err(Error::Usage("--usd-per-unit needs --currency".into()));
+            }
+            None
+        }
+        Some(code) => {
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(Error::Usage(format!("--currency `{code}`: expected an ISO 4217 code like SEK")));
+            }
+            if Cur::ALL.iter().any(|c| c.code() == code) {
+                return Err(Error::Usage(format!(
+                    "--currency {code}: the ledger already carries {code} as a foreign currency; choose another"
+                )));
+            }
+            let text = match (&surface.usd_per_unit, fx::HOME_RATES.iter().find(|(c, _)| *c == code)) {
+                (Some(t), _) => t.as_str(),
+                (None, Some((_, t))) => t,
+                (None, None) => {
+                    return Err(Error::Usage(format!(
+                        "--currency {code}: no built-in rate; give --usd-per-unit (USD for one {code})"
+                    )));
+                }
+            };
+            // 0.000001 to 1,000,000 USD a unit keeps every amount inside the contract's decimals
+            let rate = crate::money::parse_decimal(text.trim().as_bytes(), 18)
+                .ok()
+                .filter(|r| (1_000_000_000_000..=1_000_000 * crate::schema::AMOUNT_ONE).contains(r))
+                .ok_or_else(|| {
+                    Error::Usage(format!("--usd-per-unit `{text}`: expected a decimal from 0.000001 to 1000000"))
+                })?;
+            Some((code.to_string(), rate))
+        }
+    };
+    let scale = match surface.amount_scale.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => {
+            let v = crate::money::parse_decimal(text.as_bytes(), 6)
+                .ok()
+                .filter(|v| *v > 0 && *v <= 1_000_000_000)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--amount-scale `{text}`: expected a decimal above 0 and at most 1000, \
+                         with at most 6 fractional digits"
+                    ))
+                })?;
+            (v != 1_000_000).then_some((v, 1_000_000))
+        }
+    };
+    Ok((home, scale))
+}
+
+/// `amount` (scale 18) times `scale`, rounded half up to `decimals`, at least one unit.
+fn scaled(amount: i128, (num, den): Scale, decimals: u32) -> i128 {
+    let x = amount.checked_mul(num).map(|v| v / den).unwrap_or(amount / den * num);
+    let q = 10i128.pow(18 - decimals.min(18));
+    ((x + q / 2) / q * q).max(q)
+}
+
+/// Generates a ledger into `opts.out` with the given surface.
+pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenReport> {
+    let (home_cur, scale) = parse_surface(opts, surface)?;
+    let style = surface.style;
     if opts.rows == 0 {
         return Err(Error::Usage("--rows must be at least 1".into()));
     }
@@ -210,7 +349,11 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
     let mut report = GenReport::default();
 
     // FX rates.
-    let fx = Fx::new(seed, opts.start, start_epoch, days);
+    let mut fx = Fx::new(seed, opts.start, start_epoch, days);
+    if let Some((code, rate)) = &home_cur {
+        fx.set_home(seed, code, *rate);
+    }
+    let fx = fx;
     let fx_path = opts.out.join("fx_rates.csv");
     let mut w = create(&fx_path)?;
     fx.write_csv(&mut w).map_err(|e| Error::io(&fx_path, e))?;
@@ -219,11 +362,16 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
 
     // Population and schemes.
     let layout = Layout::new(opts.rows, days);
-    let env = Env { seed, start_epoch, days, fx: &fx, layout: &layout };
+    let env = Env { seed, start_epoch, days, fx: &fx, layout: &layout, style };
     let plc = place(&env, opts.rows);
     let bg_accounts = layout.total;
     let n_accounts = bg_accounts as usize + plc.accounts.len();
-    let mut ids = Ids::with_capacity(n_accounts);
+    let form = match surface.layout {
+        GenLayout::Contract => IdForm::Contract,
+        GenLayout::AmlWorld => IdForm::AmlWorld,
+        GenLayout::AmlSim => IdForm::AmlSim,
+    };
+    let mut ids = Ids::with_form(n_accounts, form);
     let mut home = Vec::with_capacity(bg_accounts as usize);
     let mut income = Vec::with_capacity(bg_accounts as usize);
     for idx in 0..bg_accounts {
@@ -235,7 +383,9 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
     for (i, s) in plc.accounts.iter().enumerate() {
         ids.push(seed, bg_accounts + i as u32, s);
     }
-    report.files.extend(write_accounts(&opts.out, seed, opts.start, &layout, &plc.accounts, &ids)?);
+    let home_code = fx.home_code().unwrap_or("USD").to_string();
+    let acct_out = AccountsOut { style, layout: surface.layout, currency: &home_code };
+    report.files.extend(write_accounts(&opts.out, seed, opts.start, &layout, &plc.accounts, &ids, &acct_out)?);
     report.accounts = ids.len() as u64;
     report.near_misses = plc.near_misses;
 
@@ -244,12 +394,32 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
         GenFormat::Csv => "transactions.csv",
         GenFormat::Parquet => "transactions.parquet",
     });
-    let mut sink: Box<dyn TxSink> = match opts.format {
-        GenFormat::Csv => Box::new(CsvSink::create(&tx_path)?),
-        GenFormat::Parquet => Box::new(ParquetSink::create(&tx_path)?),
+    let mut sink: Box<dyn TxSink> = match (surface.layout, opts.format) {
+        (GenLayout::AmlWorld, _) => Box::new(AmlWorldSink::create(&tx_path)?),
+        (GenLayout::AmlSim, _) => Box::new(AmlSimSink::create(&tx_path)?),
+        (_, GenFormat::Csv) => Box::new(CsvSink::create(&tx_path)?),
+        (_, GenFormat::Parquet) => Box::new(ParquetSink::create(&tx_path)?),
     };
     let labels_path = opts.out.join("labels.csv");
     let mut labels = CsvFile::create(&labels_path, &["tx_id", "scheme_id", "typology", "variant", "leg"])?;
+    let alerts_path = opts.out.join("alert_transactions.csv");
+    let mut alert_txs = match surface.layout {
+        GenLayout::AmlSim => Some(CsvFile::create(
+            &alerts_path,
+            &[
+                "alert_id",
+                "alert_type",
+                "is_sar",
+                "tran_id",
+                "orig_acct",
+                "bene_acct",
+                "tx_type",
+                "base_amt",
+                "tran_timestamp",
+            ],
+        )?),
+        _ => None,
+    };
     let mut stats: Vec<SchemeStats> = (0..plc.schemes.len()).map(|_| SchemeStats::default()).collect();
 
     let bg_total = opts.rows - plc.txs;
@@ -257,7 +427,7 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
     let weight = |d: u32| -> u128 { [100, 100, 100, 100, 104, 80, 64][((start_wd + d) % 7) as usize] };
     let w_total: u128 = (0..days).map(weight).sum();
     let mut w_cum: u128 = 0;
-    let mut background = Background::new(&layout, &fx, seed, opts.start, start_epoch, home, income);
+    let mut background = Background::new(&layout, &fx, seed, opts.start, start_epoch, home, income).with_style(style);
     let mut pending: BTreeMap<u32, Vec<Tx>> = BTreeMap::new();
     let mut next_plan = 0;
     let mut day_txs: Vec<Tx> = Vec::new();
@@ -265,6 +435,9 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
     let mut tx_no = 0u64;
     let mut tx_id = String::with_capacity(16);
     let mut memo = String::with_capacity(64);
+    let mut memo_varied = String::with_capacity(64);
+    let mut alert_id = String::with_capacity(12);
+    let mut amount_text: Vec<u8> = Vec::with_capacity(40);
     for d in 0..days {
         while next_plan < plc.placed.len() && plc.placed[next_plan].plan.start_day == d {
             let p = &plc.placed[next_plan];
@@ -299,25 +472,71 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
         for t in &day_txs {
             tx_no += 1;
             tx_id.clear();
-            let _ = write!(tx_id, "T{tx_no:010}");
+            match surface.layout {
+                GenLayout::Contract => write!(tx_id, "T{tx_no:010}"),
+                GenLayout::AmlWorld => write!(tx_id, "aw-{}", tx_no + 1), // line number, header = 1
+                GenLayout::AmlSim => write!(tx_id, "{tx_no}"),
+            }
+            .map_err(|_| Error::Internal("formatting a transaction id".into()))?;
             memo.clear();
             t.memo.render(&mut memo);
+            if style == GenStyle::Varied {
+                vary::memo(seed, tx_no, (t.src, t.dst), t.ts, &memo, &mut memo_varied);
+                std::mem::swap(&mut memo, &mut memo_varied);
+            }
             let name = |r: u32| if r == NONE { "" } else { ids.get(r) };
-            sink.write(&Row {
+            // The written amount: AMLSim has one currency; a home currency replaces USD.
+            let (mut amount, currency, decimals) = if surface.layout == GenLayout::AmlSim && t.cur != Cur::Usd {
+                let usd = fx.usd_cents(t.amount, t.cur, t.ts);
+                (fx.home_for_usd(usd, fx.day_of(t.ts)), home_code.as_str(), 2)
+            } else if t.cur == Cur::Usd && home_cur.is_some() {
+                let usd = (t.amount / model::cents(1)) as i64;
+                (fx.home_for_usd(usd, fx.day_of(t.ts)), home_code.as_str(), 2)
+            } else {
+                (t.amount, t.cur.code(), t.cur.decimals())
+            };
+            if let Some(sc) = scale {
+                amount = scaled(amount, sc, decimals);
+            }
+            let first_label = t.labels.iter().copied().find(|l| *l != NONE);
+            alert_id.clear();
+            let _ = match first_label {
+                Some(l) => write!(alert_id, "{}", l + 1),
+                None => write!(alert_id, "-1"),
+            };
+            let row = Row {
                 tx_id: &tx_id,
                 ts: t.ts,
                 src: name(t.src),
                 dst: name(t.dst),
-                amount: t.amount,
-                currency: t.cur.code(),
+                amount,
+                currency,
                 channel: t.channel.as_str(),
                 location: t.location,
                 memo: &memo,
-            })?;
+                laundering: first_label.is_some(),
+                alert_id: &alert_id,
+            };
+            sink.write(&row)?;
             let mut labelled = false;
             for &l in t.labels.iter().filter(|l| **l != NONE) {
                 let m = &plc.schemes[l as usize];
-                labels.row(&[&tx_id, &m.id, m.typ.code(), m.variant, mirror_leg(m.typ, t)])?;
+                labels.row(&[&tx_id, &m.id, m.typ.code(), m.variant, mirror_leg(m.typ, m.variant, t)])?;
+                if let Some(a) = alert_txs.as_mut() {
+                    amount_text.clear();
+                    sink::push_amount(&mut amount_text, amount);
+                    a.row(&[
+                        &(l + 1).to_string(),
+                        m.typ.code(),
+                        "True",
+                        &tx_id,
+                        row.src,
+                        row.dst,
+                        sink::amlsim_type(row.channel),
+                        std::str::from_utf8(&amount_text).unwrap_or("0"),
+                        &sink::rfc3339(t.ts),
+                    ])?;
+                }
                 stats[l as usize].add(t);
                 labelled = true;
             }
@@ -331,6 +550,10 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport> {
     report.files.push(tx_path);
     labels.finish()?;
     report.files.push(labels_path);
+    if let Some(a) = alert_txs {
+        a.finish()?;
+        report.files.push(alerts_path);
+    }
     report.transactions = tx_no;
 
     let schemes_path = opts.out.join("schemes.csv");
@@ -390,8 +613,18 @@ fn write_schemes(path: &Path, schemes: &[SchemeMeta], stats: &[SchemeStats], ids
     f.finish()
 }
 
-/// Writes `accounts.csv` and `populations.csv`: background rows in a shuffled order, scheme
-/// and near-miss accounts interleaved at pseudo-random positions.
+/// How `write_accounts` writes: the style (industry names), the layout (which account
+/// table), the home currency (AMLSim's reporting currency).
+struct AccountsOut<'a> {
+    style: GenStyle,
+    layout: GenLayout,
+    currency: &'a str,
+}
+
+/// Writes the account table (`accounts.csv` for the contract, `amlsim_accounts.csv` for
+/// AMLSim, none for AMLworld, whose stale `accounts.csv` is removed) and
+/// `populations.csv`: background rows in a shuffled order, scheme and near-miss accounts
+/// interleaved at pseudo-random positions.
 fn write_accounts(
     dir: &Path,
     seed: u64,
@@ -399,12 +632,31 @@ fn write_accounts(
     layout: &Layout,
     scheme_accounts: &[AccountSpec],
     ids: &Ids,
+    how: &AccountsOut,
 ) -> Result<Vec<PathBuf>> {
-    let acc_path = dir.join("accounts.csv");
+    let acc_path = dir.join(match how.layout {
+        GenLayout::AmlSim => "amlsim_accounts.csv",
+        _ => "accounts.csv",
+    });
+    if how.layout != GenLayout::Contract {
+        // a contract table left by an earlier run would be read with these transactions
+        let stale = dir.join("accounts.csv");
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+        }
+    }
     let pop_path = dir.join("populations.csv");
-    let mut acc = create(&acc_path)?;
+    let mut acc = match how.layout {
+        GenLayout::AmlWorld => None,
+        _ => Some(create(&acc_path)?),
+    };
     let mut pop = create(&pop_path)?;
-    accounts::write_accounts_header(&mut acc).map_err(|e| Error::io(&acc_path, e))?;
+    match (&mut acc, how.layout) {
+        (Some(a), GenLayout::AmlSim) => writeln!(a, "{}", accounts::AMLSIM_ACCOUNT_HEADER),
+        (Some(a), _) => accounts::write_accounts_header(a),
+        (None, _) => Ok(()),
+    }
+    .map_err(|e| Error::io(&acc_path, e))?;
     writeln!(pop, "account_id,population").map_err(|e| Error::io(&pop_path, e))?;
     let n = layout.total as u64;
     let shuffle = Shuffle::new(n, seed);
@@ -414,7 +666,19 @@ fn write_accounts(
     let mut next = 0;
     let mut write = |idx: u32, spec: &AccountSpec| -> Result<()> {
         let id = ids.get(idx);
-        accounts::write_account_row(&mut acc, seed, start, id, spec).map_err(|e| Error::io(&acc_path, e))?;
+        let varied;
+        let spec = if how.style == GenStyle::Varied {
+            varied = AccountSpec { industry: vary::industry(seed, idx, spec.industry), ..spec.clone() };
+            &varied
+        } else {
+            spec
+        };
+        match (&mut acc, how.layout) {
+            (Some(a), GenLayout::AmlSim) => accounts::write_amlsim_account_row(a, seed, start, id, spec, how.currency),
+            (Some(a), _) => accounts::write_account_row(a, seed, start, id, spec),
+            (None, _) => Ok(()),
+        }
+        .map_err(|e| Error::io(&acc_path, e))?;
         writeln!(pop, "{id},{}", spec.population).map_err(|e| Error::io(&pop_path, e))
     };
     for k in 0..n {
@@ -426,16 +690,22 @@ fn write_accounts(
         let idx = shuffle.get(k) as u32;
         write(idx, &layout.spec(seed, idx))?;
     }
-    flush(&acc_path, acc)?;
     flush(&pop_path, pop)?;
-    Ok(vec![acc_path, pop_path])
+    match acc {
+        Some(a) => {
+            flush(&acc_path, a)?;
+            Ok(vec![acc_path, pop_path])
+        }
+        None => Ok(vec![pop_path]),
+    }
 }
 
 /// A mirror swap's transaction by leg (`labels.csv` column `leg`): `us_cash` (the cash
 /// placed in the US), `cn` (the CNY leg), `mx` (the MXN leg); empty for the rest (and for
 /// every other typology). `mirrorflow eval` counts a swap as linked when one T6 alert
-/// holds its US cash and a CN or MX leg.
-fn mirror_leg(typ: model::Typ, t: &model::Tx) -> &'static str {
+/// holds its US cash and a CN or MX leg. A `network` event also marks the nominees'
+/// payments to the clients' US beneficiaries `beneficiary` (not a leg for linkage).
+fn mirror_leg(typ: model::Typ, variant: &str, t: &model::Tx) -> &'static str {
     if typ != model::Typ::T6 {
         return "";
     }
@@ -443,6 +713,7 @@ fn mirror_leg(typ: model::Typ, t: &model::Tx) -> &'static str {
         (model::Channel::CashDeposit, _) => "us_cash",
         (_, model::Cur::Cny) => "cn",
         (_, model::Cur::Mxn) => "mx",
+        (_, model::Cur::Usd) if variant == "network" => "beneficiary",
         _ => "",
     }
 }

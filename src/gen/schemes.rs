@@ -32,6 +32,8 @@ pub(crate) struct Env<'a> {
     pub days: u32,
     pub fx: &'a Fx,
     pub layout: &'a Layout,
+    /// `varied` adds the `network` mirror-swap variant (see `plan`).
+    pub style: super::GenStyle,
 }
 
 /// One scheme or near miss to inject.
@@ -39,7 +41,8 @@ pub(crate) struct Env<'a> {
 pub(crate) struct Plan {
     pub typ: Typ,
     pub near_miss: bool,
-    /// Typology-specific variant (T6: 0 customer_id, 1 phone, 2 none, 3 netted, 4 crypto).
+    /// Typology-specific variant (T6: 0 customer_id, 1 phone, 2 none, 3 netted, 4 crypto,
+    /// 5 network).
     pub variant: u8,
     pub start_day: u32,
     /// Position in the priority order; also the instance's random stream.
@@ -47,7 +50,7 @@ pub(crate) struct Plan {
 }
 
 /// T6 variant names, as written to `labels.csv`.
-pub(crate) const T6_VARIANTS: [&str; 5] = ["customer_id", "phone", "none", "netted", "crypto"];
+pub(crate) const T6_VARIANTS: [&str; 6] = ["customer_id", "phone", "none", "netted", "crypto", "network"];
 
 /// How many days an instance of `typ` may span (it is compressed when the ledger is
 /// shorter).
@@ -75,8 +78,10 @@ fn nominal_span(typ: Typ, near_miss: bool) -> u32 {
 /// balanced mix, so trimming from the end (for tiny ledgers) keeps every typology.
 /// About one scheme per 5,000 rows, 30% of them mirror swaps; at least three of each
 /// typology (ten mirror swaps, two per variant) from 3,000 rows up; near misses about a
-/// third as many as schemes, at least two per typology.
-pub(crate) fn plan(seed: u64, rows: u64, days: u32) -> Vec<Plan> {
+/// third as many as schemes, at least two per typology. In the `varied` style every
+/// other mirror swap is a `network` event (variant 5), the rest cycle through the five
+/// classic variants as before.
+pub(crate) fn plan(seed: u64, rows: u64, days: u32, style: super::GenStyle) -> Vec<Plan> {
     let total = (rows / 5_000) as usize;
     let (min_each, min_t6, min_nm) = match rows {
         r if r >= 3_000 => (3, 10, 2),
@@ -89,13 +94,19 @@ pub(crate) fn plan(seed: u64, rows: u64, days: u32) -> Vec<Plan> {
     let rounds = t6.max(each).max(nm_each);
     let mut out = Vec::new();
     let mut t6_seen = 0u8;
+    let mut t6_n = 0u64;
     for r in 0..rounds {
         for typ in Typ::ALL {
             let n = if typ == Typ::T6 { t6 } else { each };
             if r < n {
                 let variant = if typ == Typ::T6 {
                     t6_seen = t6_seen.wrapping_add(1);
-                    (t6_seen - 1) % 5
+                    t6_n += 1;
+                    match style {
+                        super::GenStyle::Classic => (t6_seen - 1) % 5,
+                        super::GenStyle::Varied if t6_n % 2 == 1 => 5,
+                        super::GenStyle::Varied => ((t6_n / 2 - 1) % 5) as u8,
+                    }
                 } else {
                     0
                 };
@@ -289,7 +300,7 @@ impl<'e> Inst<'e> {
         let schemes = if plan.near_miss {
             Vec::new()
         } else {
-            let variant = if plan.typ == Typ::T6 { T6_VARIANTS[plan.variant as usize % 5] } else { "" };
+            let variant = if plan.typ == Typ::T6 { T6_VARIANTS[plan.variant as usize % T6_VARIANTS.len()] } else { "" };
             vec![(plan.typ, variant)]
         };
         Inst {

@@ -55,6 +55,10 @@ pub(crate) struct Row<'a> {
     pub channel: &'a str,
     pub location: &'a str,
     pub memo: &'a str,
+    /// In a labelled scheme (the outside layouts' label columns).
+    pub laundering: bool,
+    /// AMLSim `alert_id`: the first scheme's number, or `-1`.
+    pub alert_id: &'a str,
 }
 
 /// Where transactions go.
@@ -298,6 +302,163 @@ impl TxSink for ParquetSink {
         let path = self.path.clone();
         self.writer.close().map_err(|e| Error::Parquet { path, source: e })?;
         Ok(())
+    }
+}
+
+/// AMLworld's name of a currency (`US Dollar`, `Yuan`, ...); codes it has no name for are
+/// written as they are (the AMLworld reader keeps unknown values, upper-cased).
+pub(crate) fn amlworld_currency(code: &str) -> &str {
+    match code {
+        "USD" => "US Dollar",
+        "CNY" => "Yuan",
+        "MXN" => "Mexican Peso",
+        "BTC" => "Bitcoin",
+        "EUR" => "Euro",
+        "GBP" => "UK Pound",
+        "JPY" => "Yen",
+        "CAD" => "Canadian Dollar",
+        "AUD" => "Australian Dollar",
+        "CHF" => "Swiss Franc",
+        "INR" => "Rupee",
+        "BRL" => "Brazil Real",
+        other => other,
+    }
+}
+
+/// AMLworld's `Payment Format` for a contract channel (it has no P2P: those go as ACH).
+pub(crate) fn amlworld_format(channel: &str) -> &'static str {
+    match channel {
+        "wire" => "Wire",
+        "check" => "Cheque",
+        "card" => "Credit Card",
+        "cash_deposit" | "cash_withdrawal" => "Cash",
+        "crypto" => "Bitcoin",
+        "internal" => "Reinvestment",
+        _ => "ACH",
+    }
+}
+
+/// AMLSim's `tx_type` for a contract channel.
+pub(crate) fn amlsim_type(channel: &str) -> &'static str {
+    match channel {
+        "cash_deposit" => "CASH-IN",
+        "cash_withdrawal" => "CASH-OUT",
+        "check" => "CHECK",
+        "card" => "CREDIT",
+        "ach" => "PAYMENT",
+        "wire" => "WIRE",
+        _ => "TRANSFER",
+    }
+}
+
+/// `transactions.csv` in IBM AMLworld's layout (`Timestamp,From Bank,Account,To Bank,
+/// Account,Amount Received,Receiving Currency,Amount Paid,Payment Currency,Payment
+/// Format,Is Laundering`). Accounts arrive as `bank/account`; cash, which AMLworld has no
+/// outside party for, is written from and to the account itself with format `Cash`.
+/// Timestamps keep the minute (AMLworld's `YYYY/MM/DD HH:MM`).
+pub(crate) struct AmlWorldSink {
+    path: PathBuf,
+    out: BufWriter<File>,
+    line: Vec<u8>,
+}
+
+pub(crate) const AMLWORLD_HEADER: &str = "Timestamp,From Bank,Account,To Bank,Account,Amount Received,\
+Receiving Currency,Amount Paid,Payment Currency,Payment Format,Is Laundering";
+
+impl AmlWorldSink {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        writeln!(out, "{AMLWORLD_HEADER}").map_err(|e| Error::io(path, e))?;
+        Ok(AmlWorldSink { path: path.to_path_buf(), out, line: Vec::with_capacity(160) })
+    }
+}
+
+impl TxSink for AmlWorldSink {
+    fn write(&mut self, r: &Row) -> Result<()> {
+        let (from, to) = match (r.src.is_empty(), r.dst.is_empty()) {
+            (true, _) => (r.dst, r.dst),
+            (_, true) => (r.src, r.src),
+            _ => (r.src, r.dst),
+        };
+        let split = |a: &str| -> (String, String) {
+            match a.split_once('/') {
+                Some((b, x)) => (b.to_string(), x.to_string()),
+                None => (String::new(), a.to_string()),
+            }
+        };
+        let ((fb, fa), (tb, ta)) = (split(from), split(to));
+        let t = chrono::DateTime::from_timestamp(r.ts, 0).unwrap_or_default().format("%Y/%m/%d %H:%M").to_string();
+        let cur = amlworld_currency(r.currency);
+        let l = &mut self.line;
+        l.clear();
+        for f in [t.as_str(), &fb, &fa, &tb, &ta] {
+            push_field(l, f);
+            l.push(b',');
+        }
+        push_amount(l, r.amount);
+        l.push(b',');
+        push_field(l, cur);
+        l.push(b',');
+        push_amount(l, r.amount);
+        l.push(b',');
+        push_field(l, cur);
+        l.push(b',');
+        l.extend_from_slice(amlworld_format(r.channel).as_bytes());
+        l.extend_from_slice(if r.laundering { b",1\n" } else { b",0\n" });
+        self.out.write_all(l).map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// The columns of AMLSim's `transactions.csv`.
+pub(crate) const AMLSIM_TX_HEADER: [&str; 8] =
+    ["tran_id", "orig_acct", "bene_acct", "tx_type", "base_amt", "tran_timestamp", "is_sar", "alert_id"];
+
+/// `transactions.csv` in IBM AMLSim's layout. AMLSim has one currency: amounts arrive
+/// already converted; a cash deposit has no `orig_acct`, a withdrawal no `bene_acct`.
+pub(crate) struct AmlSimSink {
+    path: PathBuf,
+    out: BufWriter<File>,
+    line: Vec<u8>,
+}
+
+impl AmlSimSink {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        writeln!(out, "{}", AMLSIM_TX_HEADER.join(",")).map_err(|e| Error::io(path, e))?;
+        Ok(AmlSimSink { path: path.to_path_buf(), out, line: Vec::with_capacity(128) })
+    }
+}
+
+/// RFC 3339 UTC with `Z`, seconds kept.
+pub(crate) fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl TxSink for AmlSimSink {
+    fn write(&mut self, r: &Row) -> Result<()> {
+        let l = &mut self.line;
+        l.clear();
+        for f in [r.tx_id, r.src, r.dst, amlsim_type(r.channel)] {
+            push_field(l, f);
+            l.push(b',');
+        }
+        push_amount(l, r.amount);
+        l.push(b',');
+        l.extend_from_slice(rfc3339(r.ts).as_bytes());
+        l.extend_from_slice(if r.laundering { b",True," } else { b",False," });
+        l.extend_from_slice(r.alert_id.as_bytes());
+        l.push(b'\n');
+        self.out.write_all(l).map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
     }
 }
 

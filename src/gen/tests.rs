@@ -410,8 +410,8 @@ fn every_plan_meets_its_thresholds() {
         for seed in [k as u64 + 1, k as u64 + 100] {
             let fx = Fx::new(seed, start, epoch, days);
             let layout = Layout::new(rows, days);
-            let env = Env { seed, start_epoch: epoch, days, fx: &fx, layout: &layout };
-            let plans: Vec<Plan> = plan(seed, rows, days);
+            let env = Env { seed, start_epoch: epoch, days, fx: &fx, layout: &layout, style: GenStyle::Classic };
+            let plans: Vec<Plan> = plan(seed, rows, days, GenStyle::Classic);
             for p in &plans {
                 let inst = instantiate(p, &env);
                 assert!(
@@ -532,4 +532,267 @@ fn bad_options_are_usage_errors() {
     let mut o = opts(dir.path(), 0, 1);
     o.days = None;
     assert!(matches!(generate(&o).unwrap_err(), Error::Usage(_)));
+}
+
+// ---------------------------------------------------------------------------------------
+// The varied style, home currencies and the outside layouts.
+
+fn surface(style: GenStyle, layout: GenLayout) -> GenSurface {
+    GenSurface { style, layout, ..GenSurface::default() }
+}
+
+fn varied(rows: u64, seed: u64) -> (tempfile::TempDir, GenReport, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = generate_with(&opts(dir.path(), rows, seed), &surface(GenStyle::Varied, GenLayout::Contract)).unwrap();
+    let ledger = Ledger::read(dir.path());
+    (dir, report, ledger)
+}
+
+#[test]
+fn varied_output_is_deterministic_in_every_layout() {
+    for layout in [GenLayout::Contract, GenLayout::AmlWorld, GenLayout::AmlSim] {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let s = surface(GenStyle::Varied, layout);
+        let ra = generate_with(&opts(a.path(), 6_000, 11), &s).unwrap();
+        generate_with(&opts(b.path(), 6_000, 11), &s).unwrap();
+        assert!(ra.files.len() >= 5);
+        for f in &ra.files {
+            let name = f.file_name().unwrap();
+            let x = std::fs::read(a.path().join(name)).unwrap();
+            assert!(x == std::fs::read(b.path().join(name)).unwrap(), "{layout:?}: {name:?} differs");
+        }
+    }
+    // and varied is not classic
+    let (c, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    generate(&opts(c.path(), 6_000, 11)).unwrap();
+    generate_with(&opts(d.path(), 6_000, 11), &surface(GenStyle::Varied, GenLayout::Contract)).unwrap();
+    let tx = |p: &Path| std::fs::read(p.join("transactions.csv")).unwrap();
+    assert_ne!(tx(c.path()), tx(d.path()));
+}
+
+#[test]
+fn varied_look_alikes_carry_no_markers() {
+    let (_dir, _report, l) = varied(30_000, 12);
+    let pop = |a: &str| l.populations.get(a).map(String::as_str).unwrap_or("");
+    let mut payroll = 0;
+    let mut forms = BTreeSet::new();
+    let mut staff: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for t in &l.txs {
+        let (src, dst) = (t["src_account"].as_str(), t["dst_account"].as_str());
+        let memo = t["memo"].to_ascii_uppercase();
+        if pop(src) == "payroll_employer" && pop(dst) == "ordinary" && t["channel"] == "ach" {
+            payroll += 1;
+            assert!(!memo.contains("PAYROLL"), "payroll run with memo {memo}");
+            forms.insert(memo.split(' ').next().unwrap_or("").to_string());
+            staff.entry(src).or_default().insert(dst);
+        }
+        if pop(src) == "marketplace" {
+            assert!(!memo.contains("SELLER PAYOUT"), "marketplace payout with memo {memo}");
+        }
+    }
+    assert!(payroll >= 200, "{payroll} payroll payments");
+    assert!(forms.len() >= 4 && forms.contains(""), "payroll memo forms {forms:?}");
+    assert!(staff.values().any(|s| (15..=60).contains(&s.len())), "no employer with 15-60 staff");
+    assert!(staff.values().all(|s| s.len() <= 60));
+    // industry names: a wide vocabulary, some empty
+    let industries: BTreeSet<&str> = l.accounts.values().map(|a| a["industry"].as_str()).collect();
+    assert!(industries.len() >= 30, "{} industry names", industries.len());
+    let restaurant_names: BTreeSet<&str> = l
+        .accounts
+        .values()
+        .filter(|a| pop(&a["account_id"]) == "cash_restaurant")
+        .map(|a| a["industry"].as_str())
+        .collect();
+    assert!(restaurant_names.len() >= 3, "restaurants all called {restaurant_names:?}");
+    // restaurants: nightly takings cross the structuring band and the CTR line by chance
+    let takings: Vec<i64> = l
+        .txs
+        .iter()
+        .filter(|t| t["channel"] == "cash_deposit" && pop(&t["dst_account"]) == "cash_restaurant")
+        .map(|t| cents_of(&t["amount"]))
+        .collect();
+    assert!(takings.iter().any(|c| (800_000..1_000_000).contains(c)), "no restaurant night in [8k, 10k)");
+    assert!(takings.iter().any(|c| *c >= 1_000_000), "no restaurant night of 10k+");
+    // none of the classic fixed memos survives
+    for fixed in ["rent", "utility bill", "seller payout", "prefunding", "remittance", "SPEI remesa", "living expenses"]
+    {
+        assert!(l.txs.iter().all(|t| t["memo"] != fixed), "a memo `{fixed}` in the varied style");
+    }
+}
+
+#[test]
+fn varied_ledgers_have_network_mirror_swaps() {
+    let mut events = 0;
+    let (mut split_cny, mut no_kyc) = (false, false);
+    for seed in [11, 12] {
+        let (_dir, _report, l) = varied(20_000, seed);
+        let mut legs: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+        for lab in l.labels.iter().filter(|x| x["variant"] == "network") {
+            legs.entry(lab["scheme_id"].as_str()).or_default().push((lab["leg"].as_str(), l.by_id[&lab["tx_id"]]));
+        }
+        assert!(legs.len() >= 3, "seed {seed}: {} network events", legs.len());
+        for (id, v) in &legs {
+            events += 1;
+            let of = |leg: &str| v.iter().filter(|x| x.0 == leg).map(|x| &l.txs[x.1]).collect::<Vec<_>>();
+            let (cash, cn, mx, benef) = (of("us_cash"), of("cn"), of("mx"), of("beneficiary"));
+            assert!(v.iter().all(|x| ["us_cash", "cn", "mx", "beneficiary"].contains(&x.0)), "{id}: unlabelled leg");
+            let nominees: BTreeSet<&str> = cash.iter().map(|t| t["dst_account"].as_str()).collect();
+            let states: BTreeSet<&str> = cash.iter().map(|t| t["location"].as_str()).collect();
+            assert!(
+                nominees.len() >= 3 && states.len() >= 2,
+                "{id}: {} nominees, {} states",
+                nominees.len(),
+                states.len()
+            );
+            assert!(cash.iter().all(|t| cents_of(&t["amount"]) < 1_000_000), "{id}: a deposit of 10k+");
+            let us: i64 = cash.iter().map(|t| l.usd(t)).sum();
+            assert!(us >= 10_000_000, "{id}: only {us} cents of cash");
+            assert!(!cn.is_empty() && !mx.is_empty() && !benef.is_empty(), "{id}: a side is missing");
+            let brokers: BTreeSet<&str> = cn.iter().map(|t| t["dst_account"].as_str()).collect();
+            split_cny |= cn.len() >= 2 && brokers.len() >= 2;
+            // nominees are new accounts of students or low-income customers
+            for n in &nominees {
+                let a = &l.accounts[*n];
+                assert!(a["opened_at"].as_str() > "2024-11-01", "{id}: nominee {n} opened {}", a["opened_at"]);
+            }
+            let attrs = |c: &str| nominees.iter().map(|n| l.accounts[*n][c].clone()).collect::<BTreeSet<_>>().len();
+            no_kyc |=
+                ["customer_id", "phone_hash", "device_hash", "address_hash"].iter().all(|c| attrs(c) == nominees.len());
+        }
+    }
+    assert!(events >= 6);
+    assert!(split_cny, "no event with two CNY legs into two broker accounts");
+    assert!(no_kyc, "no network without a shared KYC attribute");
+}
+
+#[test]
+fn varied_plans_meet_their_thresholds() {
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let epoch = start.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    for (rows, days, seed) in [(5_000u64, 30u32, 101u64), (300_000, 30, 11), (200_000, 120, 13), (40_000, 9, 5)] {
+        let fx = Fx::new(seed, start, epoch, days);
+        let layout = Layout::new(rows, days);
+        let env = Env { seed, start_epoch: epoch, days, fx: &fx, layout: &layout, style: GenStyle::Varied };
+        let plans = plan(seed, rows, days, GenStyle::Varied);
+        assert!(plans.iter().any(|p| p.typ == Typ::T6 && p.variant == 5));
+        for p in &plans {
+            let inst = instantiate(p, &env);
+            assert!(
+                inst.valid.is_ok(),
+                "{:?} variant={} ({rows} rows, {days} days): {:?}",
+                p.typ,
+                p.variant,
+                inst.valid
+            );
+        }
+    }
+}
+
+#[test]
+fn a_home_currency_and_an_amount_scale_keep_every_transaction() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    generate(&opts(a.path(), 5_000, 4)).unwrap();
+    let s = GenSurface { currency: Some("SEK".into()), amount_scale: Some("0.5".into()), ..GenSurface::default() };
+    generate_with(&opts(b.path(), 5_000, 4), &s).unwrap();
+    let (x, y) = (Ledger::read(a.path()), Ledger::read(b.path()));
+    assert_eq!(x.txs.len(), y.txs.len());
+    assert_eq!(x.labels, y.labels, "labels keep their transactions");
+    for (t, u) in x.txs.iter().zip(&y.txs) {
+        assert_eq!((&t["tx_id"], &t["ts"], &t["channel"]), (&u["tx_id"], &u["ts"], &u["channel"]));
+        let (ta, ua) =
+            (parse_decimal(t["amount"].as_bytes(), 18).unwrap(), parse_decimal(u["amount"].as_bytes(), 18).unwrap());
+        assert!(ua > 0);
+        if t["currency"] == "USD" {
+            assert_eq!(u["currency"], "SEK");
+            // about 10.5 SEK a dollar, halved
+            assert!(ua > ta * 4 && ua < ta * 7, "{} USD -> {} SEK", t["amount"], u["amount"]);
+        } else {
+            assert_eq!(t["currency"], u["currency"]);
+            let dec = super::model::Cur::ALL.iter().find(|c| c.code() == t["currency"]).unwrap().decimals();
+            assert_eq!(ua, scaled(ta, (1, 2), dec));
+        }
+        // SEK has a rate on every day
+        assert!(y.fx.contains_key(&(u["ts"][..10].to_string(), u["currency"].clone())));
+    }
+}
+
+#[test]
+fn outside_layouts_read_back_through_the_ingest_dialects() {
+    use arrow::array::{Array, AsArray};
+    let cfg = crate::config::Config::default();
+    for (layout, first_id) in [(GenLayout::AmlWorld, "aw-2"), (GenLayout::AmlSim, "1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 5_000;
+        let report = generate_with(&opts(dir.path(), rows, 13), &surface(GenStyle::Varied, layout)).unwrap();
+        assert!(!dir.path().join("accounts.csv").exists(), "{layout:?} writes no contract accounts table");
+        let mut r = crate::ingest::open_transactions(&dir.path().join("transactions.csv"), &cfg.input).unwrap();
+        let mut st = crate::ingest::IngestState::default();
+        let (mut read, mut accepted, mut laundering) = (0u64, 0u64, 0u64);
+        let mut ids = BTreeSet::new();
+        while let Some(c) = r.next_chunk(&mut st).unwrap() {
+            assert!(c.rejected.is_empty(), "{layout:?}: {:?}", c.rejected.first().map(|x| (x.line, &x.field)));
+            read += c.rows_read;
+            accepted += c.batch.num_rows() as u64;
+            let id = c.batch.column_by_name("tx_id").unwrap().as_string::<i32>();
+            ids.extend(id.iter().map(|s| s.unwrap().to_string()));
+            let lab = c.batch.column_by_name("label_laundering").unwrap().as_boolean();
+            laundering += (0..lab.len()).filter(|&i| lab.is_valid(i) && lab.value(i)).count() as u64;
+        }
+        assert_eq!((read, accepted), (rows, rows), "{layout:?}");
+        assert!(ids.contains(first_id), "{layout:?}: no id {first_id}");
+        assert_eq!(laundering, report.labelled_transactions, "{layout:?}: label column");
+        let labels = table(&dir.path().join("labels.csv"));
+        assert!(
+            labels.iter().all(|l| ids.contains(&l["tx_id"])),
+            "{layout:?}: labels name ids the reader does not give"
+        );
+        // populations name the accounts as the reader spells them
+        let pops = table(&dir.path().join("populations.csv"));
+        assert!(pops.iter().take(50).all(|p| match layout {
+            GenLayout::AmlWorld => p["account_id"].contains('/'),
+            _ => p["account_id"].bytes().all(|b| b.is_ascii_digit()),
+        }));
+    }
+}
+
+#[test]
+fn amlsim_alert_transactions_score_with_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = generate_with(&opts(dir.path(), 5_000, 13), &surface(GenStyle::Classic, GenLayout::AmlSim)).unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    std::fs::write(&alerts, "").unwrap();
+    for labels in ["alert_transactions.csv", "labels.csv"] {
+        let r = crate::eval::evaluate(&crate::eval::EvalOptions {
+            labels: dir.path().join(labels),
+            alerts: alerts.clone(),
+            populations: None,
+        })
+        .unwrap();
+        assert_eq!(r.schemes, report.schemes_by_typology.values().sum::<u64>(), "{labels}");
+    }
+    assert!(dir.path().join("amlsim_accounts.csv").exists());
+}
+
+#[test]
+fn bad_surfaces_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(dir.path(), 100, 1);
+    let bad = [
+        GenSurface { currency: Some("XYZ".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("CNY".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("sek".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("0".into()), ..GenSurface::default() },
+        GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("1e-18".into()), ..GenSurface::default() },
+        GenSurface { usd_per_unit: Some("0.1".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("0".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("1001".into()), ..GenSurface::default() },
+        GenSurface { amount_scale: Some("0.0000001".into()), ..GenSurface::default() },
+    ];
+    for s in &bad {
+        assert!(matches!(generate_with(&o, s), Err(Error::Usage(_))), "{s:?} accepted");
+    }
+    let pq = GenOptions { format: GenFormat::Parquet, ..o.clone() };
+    assert!(matches!(generate_with(&pq, &surface(GenStyle::Varied, GenLayout::AmlWorld)), Err(Error::Usage(_))));
+    let ok = GenSurface { currency: Some("XYZ".into()), usd_per_unit: Some("0.25".into()), ..GenSurface::default() };
+    generate_with(&o, &ok).unwrap();
 }

@@ -101,3 +101,50 @@ fn the_readme_demo_replays_the_bundled_ledger() {
     let s = summary(&root().join("mirrorflow-out"));
     assert_eq!(s["rows_accepted"], 5000);
 }
+
+/// `gen --style varied --layout amlworld` writes a ledger that replays through the
+/// AMLworld dialect (found by sniffing, no accounts table) with every row accounted for,
+/// and `eval` scores the run against the labels `gen` wrote in that layout's ids.
+#[test]
+fn a_varied_amlworld_ledger_replays_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, out) = (dir.path().join("aw"), dir.path().join("out"));
+    let o = mirrorflow(
+        &["gen", "--out", ledger.to_str().unwrap(), "--seed", "13", "--rows", "6000", "--style", "varied"]
+            .into_iter()
+            .chain(["--layout", "amlworld"])
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let header = std::fs::read_to_string(ledger.join("transactions.csv")).unwrap();
+    assert!(header.starts_with("Timestamp,From Bank,Account,To Bank,Account,Amount Received,"));
+    assert!(!ledger.join("accounts.csv").exists());
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[output]\nprogress = \"off\"\n").unwrap();
+    let o = mirrorflow(
+        &["--config", cfg.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&out);
+    assert_eq!(s["rows_read"], 6000, "{s}");
+    assert_eq!(s["rows_accepted"], 6000, "{s}");
+    assert_eq!(s["rows_quarantined"], 0, "{s}");
+    assert_eq!(s["accounts_rows"], 0, "{s}");
+    let o = mirrorflow(
+        &[
+            "eval",
+            "--labels",
+            ledger.join("labels.csv").to_str().unwrap(),
+            "--alerts",
+            out.join("alerts.jsonl").to_str().unwrap(),
+            "--populations",
+            ledger.join("populations.csv").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("network"), "no network mirror swaps scored:\n{table}");
+}
