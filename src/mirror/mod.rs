@@ -50,6 +50,13 @@ use crate::pipeline::window::EventWindow;
 use crate::pipeline::{DetectCtx, Detector};
 use crate::schema::{self, acct, tx};
 
+pub mod network;
+mod subset;
+#[cfg(test)]
+mod tests;
+
+pub use network::{NETWORK_RULE_ID, NetworkConfig};
+
 pub const SWAP_RULE_ID: &str = "mirror_swap";
 pub const NETTED_RULE_ID: &str = "mirror_netted";
 pub const RULE_VERSION: &str = "1";
@@ -82,6 +89,8 @@ pub struct MirrorConfig {
     /// Cash reaches an exchange within this after the deposit (µs).
     pub on_ramp_window_us: i64,
     pub parties: PartyConfig,
+    /// Network-level matching (`None`: off).
+    pub network: Option<NetworkConfig>,
 }
 
 impl Default for MirrorConfig {
@@ -98,6 +107,7 @@ impl Default for MirrorConfig {
             exchange_kinds: vec!["exchange".into()],
             on_ramp_window_us: 2 * DAY,
             parties: PartyConfig::default(),
+            network: Some(NetworkConfig::default()),
         }
     }
 }
@@ -197,6 +207,8 @@ pub struct MirrorDetector {
     last_ts: Option<i64>,
     /// The event-time hour the per-party maps were last swept in.
     swept_hour: Option<i64>,
+    /// Network-level matching: recent cash, accounts' cash shape and payees.
+    net: network::NetState,
     pub stats: MirrorStats,
 }
 
@@ -215,6 +227,8 @@ struct Saved {
     last_ts: Option<i64>,
     #[serde(default)]
     spare: Vec<Placement>,
+    #[serde(default)]
+    net: network::SavedNet,
 }
 
 /// What the stage saw (debug log, summary).
@@ -227,11 +241,18 @@ pub struct MirrorStats {
     pub netted: u64,
     /// Most legs held at once.
     pub max_open_legs: u64,
+    /// Network-level matches (several accounts' cash against several legs).
+    pub network: u64,
+    /// Network searches stopped by `network-search-budget` (the best match found by then
+    /// was taken, or none).
+    pub network_bound_hits: u64,
+    /// Candidate sets cut to `network-max-accounts` or `network-max-candidates`.
+    pub network_capped: u64,
 }
 
 impl MirrorDetector {
     pub fn new(cfg: MirrorConfig) -> Self {
-        for how in ["linked", "amount_and_time", "crypto", "netted"] {
+        for how in ["linked", "amount_and_time", "crypto", "netted", "network"] {
             crate::metrics::metrics().mirror_matches.with_label_values(&[how]);
         }
         MirrorDetector {
@@ -253,6 +274,7 @@ impl MirrorDetector {
             names: HashMap::default(),
             last_ts: None,
             swept_hour: None,
+            net: network::NetState::default(),
             stats: MirrorStats::default(),
         }
     }
@@ -306,9 +328,11 @@ impl MirrorDetector {
             }
             Some(_) => {}
         }
+        // network spans: after the day's netting
+        self.net_advance(now, ctx, out);
         // a leg can match a placement that began up to one window before it and is judged
-        // one window after that: keep three
-        let horizon = now - 3 * self.cfg.leg_window_us;
+        // one window after that: keep three (and as long as a network span needs it)
+        let horizon = now - (3 * self.cfg.leg_window_us).max(self.net_leg_horizon());
         while let Some(&(ts, id)) = self.leg_order.front() {
             if ts >= horizon {
                 break;
@@ -324,6 +348,7 @@ impl MirrorDetector {
             return;
         }
         self.swept_hour = Some(hour);
+        self.net_sweep(now);
         let keep_ramps = now - self.cfg.on_ramp_window_us - self.cfg.leg_window_us;
         self.on_ramps.retain(|_, v| {
             while v.front().is_some_and(|t| t.ts < keep_ramps) {
@@ -360,6 +385,7 @@ impl MirrorDetector {
 
     fn add_deposit(&mut self, t: Tx) {
         self.stats.deposits += 1;
+        self.net_deposit(&t);
         let party = self.party(&t.dst);
         let day = t.ts.div_euclid(DAY);
         self.days.entry(party.clone()).or_default().entry(day).or_default().us.push(t.clone());
@@ -1121,6 +1147,17 @@ impl Detector for MirrorDetector {
             } else {
                 None
             };
+            // payments out of accounts with structured cash (shared beneficiaries tie nominees)
+            if self.cfg.network.is_some()
+                && !channel.starts_with("cash")
+                && get(src_country, i) == Some("US")
+                && let (Some(s_), Some(d_)) = (src_a, dst_a)
+                && s_ != d_
+                && self.net.structured_account(s_)
+            {
+                let (s_, d_) = (self.intern(s_), self.intern(d_));
+                self.net_payment(s_, d_, now);
+            }
             let Some(what) = what else { continue };
             let t = Tx {
                 ts: now,
@@ -1166,9 +1203,18 @@ impl Detector for MirrorDetector {
             placements = self.stats.placements,
             swaps = self.stats.swaps,
             netted = self.stats.netted,
+            network = self.stats.network,
+            network_bound_hits = self.stats.network_bound_hits,
+            network_capped = self.stats.network_capped,
             max_open_legs = self.stats.max_open_legs,
             "mirror stage"
         );
+        if self.stats.network_bound_hits > 0 {
+            tracing::warn!(
+                searches = self.stats.network_bound_hits,
+                "mirror: network searches stopped at `mirror.network-search-budget` (matches may have been missed)"
+            );
+        }
         Ok(out)
     }
 
@@ -1227,6 +1273,7 @@ impl MirrorDetector {
             history,
             last_ts: self.last_ts,
             spare: self.spare.iter().cloned().collect(),
+            net: self.net.save(),
         }
     }
 
@@ -1248,6 +1295,7 @@ impl MirrorDetector {
         self.history = s.history.into_iter().collect();
         self.last_ts = s.last_ts;
         self.spare = s.spare.into();
+        self.net = network::NetState::restore(s.net);
     }
 }
 
