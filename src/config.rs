@@ -847,7 +847,6 @@ impl RawConfig {
             }
         }
         let network = m.network.then(|| crate::mirror::NetworkConfig {
-            band,
             max_days: m.network_days,
             min_accounts: m.network_min_accounts,
             min_band_deposits: m.network_min_band_deposits,
@@ -873,6 +872,7 @@ impl RawConfig {
             exchange_kinds: m.exchange_kinds.clone(),
             on_ramp_window_us,
             parties: self.party_config(),
+            band,
             network,
         })
     }

@@ -89,6 +89,9 @@ pub struct MirrorConfig {
     /// Cash reaches an exchange within this after the deposit (µs).
     pub on_ramp_window_us: i64,
     pub parties: PartyConfig,
+    /// Structured cash: [floor, CTR) in USD micro-dollars, the band of the SQL rule
+    /// `010_structuring` (`network::structuring_band`).
+    pub band: (i128, i128),
     /// Network-level matching (`None`: off).
     pub network: Option<NetworkConfig>,
 }
@@ -107,6 +110,7 @@ impl Default for MirrorConfig {
             exchange_kinds: vec!["exchange".into()],
             on_ramp_window_us: 2 * DAY,
             parties: PartyConfig::default(),
+            band: network::structuring_band(None),
             network: Some(NetworkConfig::default()),
         }
     }
@@ -477,7 +481,7 @@ impl MirrorDetector {
             legs.extend(mxn.filter(|m| m.1).map(|m| m.0));
             how = "linked";
         } else if let (Some(c), Some(m)) = (cny, mxn)
-            && !stacked(&p.deposits, ctx).is_empty()
+            && !stacked(&p.deposits, self.cfg.band, ctx).is_empty()
         {
             // nothing but amount and time: both legs, and the cash itself suspicious
             // (structured, funnelled, or placed by a nominee profile)
@@ -500,21 +504,28 @@ impl MirrorDetector {
     /// broker that nothing in the data links. With nothing but amount and time, both a CNY
     /// and an MXN leg must match the combined cash.
     fn judge_combined(&mut self, p: Placement, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        if !structured(&p.deposits) {
-            return;
-        }
         let w = self.cfg.leg_window_us;
         let p_first = p.deposits.first().map_or(0, |d| d.ts);
+        // nominees' cash: structured, into accounts whose cash is mostly structured (a cash
+        // business's nights in the band are not a nominee's placement)
+        let due = p_first + w;
+        let nominee = |me: &Self, q: &Placement| {
+            structured(&q.deposits, me.cfg.band) && q.deposits.iter().all(|d| me.nominee_shaped(&d.dst, due))
+        };
+        if !nominee(self, &p) {
+            return;
+        }
         self.spare.retain(|q| q.deposits.last().is_some_and(|d| d.ts >= p_first - w));
         // candidates: (source, key) in a stable order; source 0 = spare index, 1 = open party
         let mut cands: Vec<(i64, Arc<str>, bool)> = self
             .spare
             .iter()
+            .filter(|q| nominee(self, q))
             .map(|q| (q.deposits[0].ts, q.party.clone(), false))
             .chain(
                 self.open
                     .values()
-                    .filter(|q| !q.deposits.is_empty() && structured(&q.deposits))
+                    .filter(|q| !q.deposits.is_empty() && nominee(self, q))
                     .map(|q| (q.deposits[0].ts, q.party.clone(), true)),
             )
             .filter(|c| c.1 != p.party)
@@ -680,18 +691,18 @@ fn rate_of(ctx: &DetectCtx, t: &Tx) -> Option<String> {
     Some(trim_amount(format_decimal(r, schema::AMOUNT_SCALE as u32)))
 }
 
-/// At least two deposits in the structuring band ($8,000 to $10,000).
-fn structured(deposits: &[Tx]) -> bool {
-    deposits.iter().filter(|t| t.usd >= 8_000_000_000 && t.usd < 10_000_000_000).count() >= 2
+/// At least two deposits in the structuring band (`MirrorConfig::band`).
+fn structured(deposits: &[Tx], band: (i128, i128)) -> bool {
+    deposits.iter().filter(|t| t.usd >= band.0 && t.usd < band.1).count() >= 2
 }
 
 /// Structured placements a combined match looks at, at most (the earliest first).
 const MAX_COMBINED_CANDIDATES: usize = 64;
 
 /// What stacks on a placement's deposits: structuring, funnel, nominee profiles.
-fn stacked(deposits: &[Tx], ctx: &DetectCtx) -> Vec<&'static str> {
+fn stacked(deposits: &[Tx], band: (i128, i128), ctx: &DetectCtx) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if structured(deposits) {
+    if structured(deposits, band) {
         out.push("T1 structuring");
     }
     let states: BTreeSet<&str> = deposits.iter().filter_map(|t| t.location.as_deref()).collect();
@@ -800,7 +811,7 @@ impl MirrorDetector {
                 })
             })
             .collect();
-        let stack = stacked(&p.deposits, ctx);
+        let stack = stacked(&p.deposits, self.cfg.band, ctx);
         let prior = self.history.get(&p.party).map_or(0, Vec::len);
         // score: the strength of the evidence
         let mut score: f64 = 0.5;
@@ -979,7 +990,7 @@ impl MirrorDetector {
         let mut all: Vec<&str> = accounts.clone();
         all.extend(cn.iter().map(|t| &*t.src));
         all.extend(mx.iter().map(|t| &*t.dst));
-        let stack = stacked(us, ctx);
+        let stack = stacked(us, self.cfg.band, ctx);
         let prior = self.history.get(party).map_or(0, Vec::len);
         let mut score = 0.55 + 0.05 * stack.len() as f64;
         if c > 0 && x > 0 {

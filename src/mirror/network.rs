@@ -61,8 +61,6 @@ pub const STRUCTURING_RULE: &str = "010_structuring";
 /// Network-level matching settings (config `[mirror] network-*`).
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
-    /// Structured cash: [floor, CTR) in USD micro-dollars (from `010_structuring`).
-    pub band: (i128, i128),
     /// Spans of 1..=this many days.
     pub max_days: u32,
     /// Fewest US accounts in a network.
@@ -92,7 +90,6 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
-            band: structuring_band(None),
             max_days: 3,
             min_accounts: 2,
             min_band_deposits: 2,
@@ -210,10 +207,29 @@ struct Found {
 impl MirrorDetector {
     /// A US cash deposit (every amount): kept for the span, and in the account's shape.
     pub(super) fn net_deposit(&mut self, t: &Tx) {
-        let Some(n) = &self.cfg.network else { return };
-        let in_band = t.usd >= n.band.0 && t.usd < n.band.1;
+        if self.cfg.network.is_none() {
+            return;
+        }
+        let band = self.cfg.band;
+        let in_band = t.usd >= band.0 && t.usd < band.1;
         self.net.cash.push_back(t.clone());
         self.net.shape.entry(t.dst.clone()).or_default().push_back((t.ts, in_band));
+    }
+
+    /// Whether an account's cash deposits over the history up to `until` (inclusive) fall
+    /// in the structuring band at least `network-band-share` of the time: a nominee's
+    /// shape, not a cash business's. True when network matching is off (nothing kept to
+    /// judge by).
+    pub(super) fn nominee_shaped(&self, account: &str, until: i64) -> bool {
+        let Some(n) = &self.cfg.network else { return true };
+        let (mut all, mut band) = (0i128, 0i128);
+        for (ts, b) in self.net.shape.get(account).into_iter().flatten() {
+            if *ts > until - n.history_us && *ts <= until {
+                all += 1;
+                band += i128::from(*b);
+            }
+        }
+        all > 0 && band * 10_000 >= all * n.min_band_share_bp
     }
 
     /// A payment out of an account that had structured cash.
@@ -293,7 +309,8 @@ impl MirrorDetector {
         for t in self.net.cash.iter().filter(|t| t.ts >= t0 && t.ts < t1 && !self.matched.contains(&t.seq)) {
             by_acct.entry(t.dst.clone()).or_default().push(t.clone());
         }
-        let in_band = |t: &Tx| t.usd >= n.band.0 && t.usd < n.band.1;
+        let band = self.cfg.band;
+        let in_band = |t: &Tx| t.usd >= band.0 && t.usd < band.1;
         let kind_skipped = |a: &str| {
             ctx.accounts
                 .field(a, acct::KIND)
@@ -306,14 +323,7 @@ impl MirrorDetector {
                 continue;
             }
             // the account's own history: mostly just under the threshold
-            let (mut all, mut band) = (0i128, 0i128);
-            for (ts, b) in self.net.shape.get(a).into_iter().flatten() {
-                if *ts >= t1 - n.history_us && *ts < t1 {
-                    all += 1;
-                    band += i128::from(*b);
-                }
-            }
-            if all == 0 || band * 10_000 < all * n.min_band_share_bp {
+            if !self.nominee_shaped(a, t1 - 1) {
                 continue;
             }
             cands.push((banded.iter().map(|t| t.usd).sum(), a.clone()));
@@ -527,7 +537,8 @@ impl MirrorDetector {
         let first = f.deposits.first().map_or(0, |t| t.ts);
         let last = f.deposits.last().map_or(0, |t| t.ts);
         let states: BTreeSet<&str> = f.deposits.iter().filter_map(|t| t.location.as_deref()).collect();
-        let banded = f.deposits.iter().filter(|t| t.usd >= n.band.0 && t.usd < n.band.1).count();
+        let band = self.cfg.band;
+        let banded = f.deposits.iter().filter(|t| t.usd >= band.0 && t.usd < band.1).count();
         let days: BTreeSet<i64> = f.deposits.iter().map(|t| t.ts.div_euclid(DAY)).collect();
         // how the accounts were tied
         let kyc_ties: Vec<&Tie> = f.ties.iter().filter(|t| t.reason.starts_with("kyc")).collect();
@@ -637,8 +648,8 @@ impl MirrorDetector {
             usd_text(f.total),
             f.deposits.len(),
             banded,
-            usd_text(n.band.0),
-            usd_text(n.band.1),
+            usd_text(band.0),
+            usd_text(band.1),
             days.len(),
             day(f.start),
             day(f.end),
@@ -704,7 +715,7 @@ impl MirrorDetector {
                     "gave_up": f.gave_up,
                 },
                 "params": {
-                    "structuring_band_usd": [usd_text(n.band.0), usd_text(n.band.1)],
+                    "structuring_band_usd": [usd_text(band.0), usd_text(band.1)],
                     "cny_band_pct": [self.cfg.cny_band_bp.0 as f64 / 100.0, self.cfg.cny_band_bp.1 as f64 / 100.0],
                     "mxn_band_pct": [self.cfg.mxn_band_bp.0 as f64 / 100.0, self.cfg.mxn_band_bp.1 as f64 / 100.0],
                     "leg_window_hours": hours(self.cfg.leg_window_us),
