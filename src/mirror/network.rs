@@ -19,8 +19,9 @@
 //! - **Match**: subsets of the tied groups (largest first), each against a bounded
 //!   subset-sum of the unused CNY credits (into CN accounts, not paid from the US) and of
 //!   the unused MXN payouts within `leg-window` of the span: each side's sum within its FX
-//!   band of the cash, at each leg's own day's rate. Both sides must match, unless a leg's
-//!   broker account is one party with the cash accounts. Candidate sets and the search are
+//!   band of the cash, at each leg's own day's rate. Both sides must match, and the cash
+//!   accounts must be of at least `network-min-accounts` parties (one party's own flows
+//!   are the one-to-one and netted matches'). Candidate sets and the search are
 //!   capped (`network-max-accounts`, `network-max-candidates`, `network-max-legs`,
 //!   `network-search-budget`); every cap that cuts a set or stops a search is counted
 //!   (`MirrorStats`, the log, the alert's `details.search`).
@@ -63,7 +64,7 @@ pub const STRUCTURING_RULE: &str = "010_structuring";
 pub struct NetworkConfig {
     /// Spans of 1..=this many days.
     pub max_days: u32,
-    /// Fewest US accounts in a network.
+    /// Fewest US accounts of distinct parties in a network.
     pub min_accounts: usize,
     /// Least in-band deposits of an account within the span.
     pub min_band_deposits: usize,
@@ -366,7 +367,10 @@ impl MirrorDetector {
                 }
                 nodes += 1;
                 let accts: Vec<Arc<str>> = pick.iter().flat_map(|&i| units[i].accounts.iter().cloned()).collect();
-                if accts.len() < n.min_accounts {
+                // several parties: one party's accounts are the placements' and netting's
+                // (judged over the party's own days), not a network's
+                let parties: BTreeSet<String> = accts.iter().map(|a| self.parties().name(a)).collect();
+                if parties.len() < n.min_accounts {
                     continue;
                 }
                 let mut deposits: Vec<Tx> = pick.iter().flat_map(|&i| units[i].deposits.iter().cloned()).collect();
@@ -417,9 +421,9 @@ impl MirrorDetector {
                     .chain(&mxn)
                     .filter_map(|s| self.legs.get(s))
                     .any(|l| accts.iter().any(|a| parties.same(a, &l.broker)));
-                let matched =
-                    (!cny.is_empty() && !mxn.is_empty()) || (broker_linked && !(cny.is_empty() && mxn.is_empty()));
-                if matched {
+                // both sides, always: a one-sided match of a party's own broker account is
+                // the one-to-one and netted matches' (judged over the party's own days)
+                if !cny.is_empty() && !mxn.is_empty() {
                     if gave_up {
                         self.stats.network_bound_hits += 1;
                     }
