@@ -19,18 +19,22 @@
 //!   triangle) cash that is itself suspicious (structured, funnelled, or a nominee
 //!   profile's), or an exchange payout must follow an on-ramp (cash to an exchange
 //!   within `on-ramp-window`). Structured placements of unlinked accounts within one
-//!   window may match together (a broker's nominees that nothing links). Each leg matches one placement, best first (linked, closest in
-//!   value, closest in time).
+//!   window may match together (a broker's nominees that nothing links), when their
+//!   accounts' cash is mostly structured (`network::nominee_shaped`). Each leg matches
+//!   one placement, best first (linked, closest in value, closest in time).
 //! - **Netted**: a party whose US cash over 1-7 days is balanced within
 //!   `netting-tolerance` by its CNY inflows or its MXN outflows (the balanced sides are
 //!   the evidence), with no single pair matching: judged a day after the window's last
 //!   day, so one-to-one matches are taken first and not alerted twice.
+//! - **Network** (`network`): several parties' structured cash over 1..`network-days`
+//!   days against the sums of several CNY credits and MXN payouts (bounded subset-sum,
+//!   `subset`), judged after the day's netting.
 //!
 //! Each swap is one alert (legs, FX rates, time gaps, party links and why, stacked
 //! typologies, score, a SAR narrative citing `CMLN-2025-A003`); repeated swaps of one
 //! party carry the count of its earlier ones (the network view).
 //!
-//! Owns: `MirrorDetector`, `MirrorConfig`.
+//! Owns: `MirrorDetector`, `MirrorConfig` (submodules: `network`, `subset`, `tests`).
 //! Must not: depend on batching: rows are taken one by one in `(ts, seq)` order and
 //! everything is judged at event times.
 
