@@ -64,6 +64,32 @@ pub struct RawMirror {
     pub exchange_kinds: Vec<String>,
     /// Cash reaches an exchange within this after the deposit ("48h").
     pub on_ramp_window: String,
+    /// Network-level matching: several accounts' structured cash against several legs.
+    pub network: bool,
+    /// Network spans of 1..=this many days.
+    pub network_days: u32,
+    /// Fewest US accounts in a network.
+    pub network_min_accounts: usize,
+    /// Least structured deposits of a placement account within the span.
+    pub network_min_band_deposits: usize,
+    /// Least share of a placement account's cash deposits (over `network-history`) in the band.
+    pub network_band_share: f64,
+    /// How far back accounts' cash shape and payees are kept ("30d").
+    pub network_history: String,
+    /// Most placement accounts judged in one span.
+    pub network_max_accounts: usize,
+    /// Most legs of one side in a network match.
+    pub network_max_legs: usize,
+    /// Most candidate legs of one side.
+    pub network_max_candidates: usize,
+    /// Search nodes per span.
+    pub network_search_budget: u64,
+    /// Least value of a candidate leg, as a share of the cash.
+    pub network_min_leg_share: f64,
+    /// Accounts opened within this many days of each other are a cohort.
+    pub network_cohort_days: u32,
+    /// Cohorts and nominee profiles: accounts opened within this many days before the cash.
+    pub network_new_account_days: u32,
 }
 
 /// `[parties]`: party resolution (`crate::party`).
@@ -651,7 +677,8 @@ impl RawConfig {
         if self.graph.min_intermediaries < 2 {
             errs.push("`graph.min-intermediaries` must be at least 2".into());
         }
-        let mirror = self.mirror_config(&mut errs);
+        let band = crate::mirror::network::structuring_band(rule_params.get(crate::mirror::network::STRUCTURING_RULE));
+        let mirror = self.mirror_config(band, &mut errs);
         let sv = &self.serve;
         for (key, v) in [("serve.max-body-bytes", sv.max_body_bytes), ("serve.max-text-chars", sv.max_text_chars)] {
             if v == 0 {
@@ -758,7 +785,7 @@ impl RawConfig {
 
 impl RawConfig {
     /// `[mirror]` and `[parties]`, validated (problems pushed to `errs`).
-    fn mirror_config(&self, errs: &mut Vec<String>) -> Option<crate::mirror::MirrorConfig> {
+    fn mirror_config(&self, band: (i128, i128), errs: &mut Vec<String>) -> Option<crate::mirror::MirrorConfig> {
         let m = &self.mirror;
         let p = &self.parties;
         for a in &p.link_attributes {
@@ -784,6 +811,7 @@ impl RawConfig {
         };
         let leg_window_us = dur("leg-window", &m.leg_window);
         let on_ramp_window_us = dur("on-ramp-window", &m.on_ramp_window);
+        let history_us = dur("network-history", &m.network_history);
         for (key, [lo, hi]) in [("cny-band", m.cny_band), ("mxn-band", m.mxn_band)] {
             if !(lo <= hi && lo > -1.0 && hi < 10.0) {
                 errs.push(format!("`mirror.{key}` = [{lo}, {hi}]: expected [min, max] shares with -1 < min <= max"));
@@ -798,6 +826,40 @@ impl RawConfig {
         }
         let bp = |x: f64| (x * 10_000.0).round() as i128;
         let usd = |x: f64| (x * 1e6).round() as i128;
+        for (key, v) in
+            [("network-band-share", m.network_band_share), ("network-min-leg-share", m.network_min_leg_share)]
+        {
+            if !(0.0..=1.0).contains(&v) {
+                errs.push(format!("`mirror.{key}` = {v}: expected a share in [0, 1]"));
+            }
+        }
+        if !(1..=14).contains(&m.network_days) {
+            errs.push(format!("`mirror.network-days` = {}: expected 1 to 14", m.network_days));
+        }
+        for (key, v, max) in [
+            ("network-min-accounts", m.network_min_accounts, 1000),
+            ("network-max-accounts", m.network_max_accounts, 20),
+            ("network-max-legs", m.network_max_legs, 20),
+            ("network-max-candidates", m.network_max_candidates, 64),
+        ] {
+            if !(1..=max).contains(&v) {
+                errs.push(format!("`mirror.{key}` = {v}: expected 1 to {max}"));
+            }
+        }
+        let network = m.network.then(|| crate::mirror::NetworkConfig {
+            max_days: m.network_days,
+            min_accounts: m.network_min_accounts,
+            min_band_deposits: m.network_min_band_deposits,
+            min_band_share_bp: bp(m.network_band_share),
+            history_us,
+            max_accounts: m.network_max_accounts,
+            max_legs: m.network_max_legs,
+            max_candidates: m.network_max_candidates,
+            search_budget: m.network_search_budget,
+            min_leg_share_bp: bp(m.network_min_leg_share),
+            cohort_days: i32::try_from(m.network_cohort_days).unwrap_or(i32::MAX),
+            new_account_days: i32::try_from(m.network_new_account_days).unwrap_or(i32::MAX),
+        });
         m.enabled.then(|| crate::mirror::MirrorConfig {
             cny_band_bp: (bp(m.cny_band[0]), bp(m.cny_band[1])),
             mxn_band_bp: (bp(m.mxn_band[0]), bp(m.mxn_band[1])),
@@ -810,6 +872,8 @@ impl RawConfig {
             exchange_kinds: m.exchange_kinds.clone(),
             on_ramp_window_us,
             parties: self.party_config(),
+            band,
+            network,
         })
     }
 

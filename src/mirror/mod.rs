@@ -19,18 +19,22 @@
 //!   triangle) cash that is itself suspicious (structured, funnelled, or a nominee
 //!   profile's), or an exchange payout must follow an on-ramp (cash to an exchange
 //!   within `on-ramp-window`). Structured placements of unlinked accounts within one
-//!   window may match together (a broker's nominees that nothing links). Each leg matches one placement, best first (linked, closest in
-//!   value, closest in time).
+//!   window may match together (a broker's nominees that nothing links), when their
+//!   accounts' cash is mostly structured (`network::nominee_shaped`). Each leg matches
+//!   one placement, best first (linked, closest in value, closest in time).
 //! - **Netted**: a party whose US cash over 1-7 days is balanced within
 //!   `netting-tolerance` by its CNY inflows or its MXN outflows (the balanced sides are
 //!   the evidence), with no single pair matching: judged a day after the window's last
 //!   day, so one-to-one matches are taken first and not alerted twice.
+//! - **Network** (`network`): several parties' structured cash over 1..`network-days`
+//!   days against the sums of several CNY credits and MXN payouts (bounded subset-sum,
+//!   `subset`), judged after the day's netting.
 //!
 //! Each swap is one alert (legs, FX rates, time gaps, party links and why, stacked
 //! typologies, score, a SAR narrative citing `CMLN-2025-A003`); repeated swaps of one
 //! party carry the count of its earlier ones (the network view).
 //!
-//! Owns: `MirrorDetector`, `MirrorConfig`.
+//! Owns: `MirrorDetector`, `MirrorConfig` (submodules: `network`, `subset`, `tests`).
 //! Must not: depend on batching: rows are taken one by one in `(ts, seq)` order and
 //! everything is judged at event times.
 
@@ -49,6 +53,13 @@ use crate::party::{Link, Parties, PartyConfig};
 use crate::pipeline::window::EventWindow;
 use crate::pipeline::{DetectCtx, Detector};
 use crate::schema::{self, acct, tx};
+
+pub mod network;
+mod subset;
+#[cfg(test)]
+mod tests;
+
+pub use network::{NETWORK_RULE_ID, NetworkConfig};
 
 pub const SWAP_RULE_ID: &str = "mirror_swap";
 pub const NETTED_RULE_ID: &str = "mirror_netted";
@@ -82,6 +93,11 @@ pub struct MirrorConfig {
     /// Cash reaches an exchange within this after the deposit (µs).
     pub on_ramp_window_us: i64,
     pub parties: PartyConfig,
+    /// Structured cash: [floor, CTR) in USD micro-dollars, the band of the SQL rule
+    /// `010_structuring` (`network::structuring_band`).
+    pub band: (i128, i128),
+    /// Network-level matching (`None`: off).
+    pub network: Option<NetworkConfig>,
 }
 
 impl Default for MirrorConfig {
@@ -98,6 +114,8 @@ impl Default for MirrorConfig {
             exchange_kinds: vec!["exchange".into()],
             on_ramp_window_us: 2 * DAY,
             parties: PartyConfig::default(),
+            band: network::structuring_band(None),
+            network: Some(NetworkConfig::default()),
         }
     }
 }
@@ -197,6 +215,8 @@ pub struct MirrorDetector {
     last_ts: Option<i64>,
     /// The event-time hour the per-party maps were last swept in.
     swept_hour: Option<i64>,
+    /// Network-level matching: recent cash, accounts' cash shape and payees.
+    net: network::NetState,
     pub stats: MirrorStats,
 }
 
@@ -215,6 +235,8 @@ struct Saved {
     last_ts: Option<i64>,
     #[serde(default)]
     spare: Vec<Placement>,
+    #[serde(default)]
+    net: network::SavedNet,
 }
 
 /// What the stage saw (debug log, summary).
@@ -227,11 +249,18 @@ pub struct MirrorStats {
     pub netted: u64,
     /// Most legs held at once.
     pub max_open_legs: u64,
+    /// Network-level matches (several accounts' cash against several legs).
+    pub network: u64,
+    /// Network searches stopped by `network-search-budget` (the best match found by then
+    /// was taken, or none).
+    pub network_bound_hits: u64,
+    /// Candidate sets cut to `network-max-accounts` or `network-max-candidates`.
+    pub network_capped: u64,
 }
 
 impl MirrorDetector {
     pub fn new(cfg: MirrorConfig) -> Self {
-        for how in ["linked", "amount_and_time", "crypto", "netted"] {
+        for how in ["linked", "amount_and_time", "crypto", "netted", "network"] {
             crate::metrics::metrics().mirror_matches.with_label_values(&[how]);
         }
         MirrorDetector {
@@ -253,6 +282,7 @@ impl MirrorDetector {
             names: HashMap::default(),
             last_ts: None,
             swept_hour: None,
+            net: network::NetState::default(),
             stats: MirrorStats::default(),
         }
     }
@@ -306,9 +336,11 @@ impl MirrorDetector {
             }
             Some(_) => {}
         }
+        // network spans: after the day's netting
+        self.net_advance(now, ctx, out);
         // a leg can match a placement that began up to one window before it and is judged
-        // one window after that: keep three
-        let horizon = now - 3 * self.cfg.leg_window_us;
+        // one window after that: keep three (and as long as a network span needs it)
+        let horizon = now - (3 * self.cfg.leg_window_us).max(self.net_leg_horizon());
         while let Some(&(ts, id)) = self.leg_order.front() {
             if ts >= horizon {
                 break;
@@ -324,6 +356,7 @@ impl MirrorDetector {
             return;
         }
         self.swept_hour = Some(hour);
+        self.net_sweep(now);
         let keep_ramps = now - self.cfg.on_ramp_window_us - self.cfg.leg_window_us;
         self.on_ramps.retain(|_, v| {
             while v.front().is_some_and(|t| t.ts < keep_ramps) {
@@ -360,6 +393,7 @@ impl MirrorDetector {
 
     fn add_deposit(&mut self, t: Tx) {
         self.stats.deposits += 1;
+        self.net_deposit(&t);
         let party = self.party(&t.dst);
         let day = t.ts.div_euclid(DAY);
         self.days.entry(party.clone()).or_default().entry(day).or_default().us.push(t.clone());
@@ -451,7 +485,7 @@ impl MirrorDetector {
             legs.extend(mxn.filter(|m| m.1).map(|m| m.0));
             how = "linked";
         } else if let (Some(c), Some(m)) = (cny, mxn)
-            && !stacked(&p.deposits, ctx).is_empty()
+            && !stacked(&p.deposits, self.cfg.band, ctx).is_empty()
         {
             // nothing but amount and time: both legs, and the cash itself suspicious
             // (structured, funnelled, or placed by a nominee profile)
@@ -474,21 +508,28 @@ impl MirrorDetector {
     /// broker that nothing in the data links. With nothing but amount and time, both a CNY
     /// and an MXN leg must match the combined cash.
     fn judge_combined(&mut self, p: Placement, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        if !structured(&p.deposits) {
-            return;
-        }
         let w = self.cfg.leg_window_us;
         let p_first = p.deposits.first().map_or(0, |d| d.ts);
+        // nominees' cash: structured, into accounts whose cash is mostly structured (a cash
+        // business's nights in the band are not a nominee's placement)
+        let due = p_first + w;
+        let nominee = |me: &Self, q: &Placement| {
+            structured(&q.deposits, me.cfg.band) && q.deposits.iter().all(|d| me.nominee_shaped(&d.dst, due))
+        };
+        if !nominee(self, &p) {
+            return;
+        }
         self.spare.retain(|q| q.deposits.last().is_some_and(|d| d.ts >= p_first - w));
         // candidates: (source, key) in a stable order; source 0 = spare index, 1 = open party
         let mut cands: Vec<(i64, Arc<str>, bool)> = self
             .spare
             .iter()
+            .filter(|q| nominee(self, q))
             .map(|q| (q.deposits[0].ts, q.party.clone(), false))
             .chain(
                 self.open
                     .values()
-                    .filter(|q| !q.deposits.is_empty() && structured(&q.deposits))
+                    .filter(|q| !q.deposits.is_empty() && nominee(self, q))
                     .map(|q| (q.deposits[0].ts, q.party.clone(), true)),
             )
             .filter(|c| c.1 != p.party)
@@ -654,18 +695,18 @@ fn rate_of(ctx: &DetectCtx, t: &Tx) -> Option<String> {
     Some(trim_amount(format_decimal(r, schema::AMOUNT_SCALE as u32)))
 }
 
-/// At least two deposits in the structuring band ($8,000 to $10,000).
-fn structured(deposits: &[Tx]) -> bool {
-    deposits.iter().filter(|t| t.usd >= 8_000_000_000 && t.usd < 10_000_000_000).count() >= 2
+/// At least two deposits in the structuring band (`MirrorConfig::band`).
+fn structured(deposits: &[Tx], band: (i128, i128)) -> bool {
+    deposits.iter().filter(|t| t.usd >= band.0 && t.usd < band.1).count() >= 2
 }
 
 /// Structured placements a combined match looks at, at most (the earliest first).
 const MAX_COMBINED_CANDIDATES: usize = 64;
 
 /// What stacks on a placement's deposits: structuring, funnel, nominee profiles.
-fn stacked(deposits: &[Tx], ctx: &DetectCtx) -> Vec<&'static str> {
+fn stacked(deposits: &[Tx], band: (i128, i128), ctx: &DetectCtx) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if structured(deposits) {
+    if structured(deposits, band) {
         out.push("T1 structuring");
     }
     let states: BTreeSet<&str> = deposits.iter().filter_map(|t| t.location.as_deref()).collect();
@@ -774,7 +815,7 @@ impl MirrorDetector {
                 })
             })
             .collect();
-        let stack = stacked(&p.deposits, ctx);
+        let stack = stacked(&p.deposits, self.cfg.band, ctx);
         let prior = self.history.get(&p.party).map_or(0, Vec::len);
         // score: the strength of the evidence
         let mut score: f64 = 0.5;
@@ -953,7 +994,7 @@ impl MirrorDetector {
         let mut all: Vec<&str> = accounts.clone();
         all.extend(cn.iter().map(|t| &*t.src));
         all.extend(mx.iter().map(|t| &*t.dst));
-        let stack = stacked(us, ctx);
+        let stack = stacked(us, self.cfg.band, ctx);
         let prior = self.history.get(party).map_or(0, Vec::len);
         let mut score = 0.55 + 0.05 * stack.len() as f64;
         if c > 0 && x > 0 {
@@ -1121,6 +1162,17 @@ impl Detector for MirrorDetector {
             } else {
                 None
             };
+            // payments out of accounts with structured cash (shared beneficiaries tie nominees)
+            if self.cfg.network.is_some()
+                && !channel.starts_with("cash")
+                && get(src_country, i) == Some("US")
+                && let (Some(s_), Some(d_)) = (src_a, dst_a)
+                && s_ != d_
+                && self.net.structured_account(s_)
+            {
+                let (s_, d_) = (self.intern(s_), self.intern(d_));
+                self.net_payment(s_, d_, now);
+            }
             let Some(what) = what else { continue };
             let t = Tx {
                 ts: now,
@@ -1166,9 +1218,18 @@ impl Detector for MirrorDetector {
             placements = self.stats.placements,
             swaps = self.stats.swaps,
             netted = self.stats.netted,
+            network = self.stats.network,
+            network_bound_hits = self.stats.network_bound_hits,
+            network_capped = self.stats.network_capped,
             max_open_legs = self.stats.max_open_legs,
             "mirror stage"
         );
+        if self.stats.network_bound_hits > 0 {
+            tracing::warn!(
+                searches = self.stats.network_bound_hits,
+                "mirror: network searches stopped at `mirror.network-search-budget` (matches may have been missed)"
+            );
+        }
         Ok(out)
     }
 
@@ -1227,6 +1288,7 @@ impl MirrorDetector {
             history,
             last_ts: self.last_ts,
             spare: self.spare.iter().cloned().collect(),
+            net: self.net.save(),
         }
     }
 
@@ -1248,6 +1310,7 @@ impl MirrorDetector {
         self.history = s.history.into_iter().collect();
         self.last_ts = s.last_ts;
         self.spare = s.spare.into();
+        self.net = network::NetState::restore(s.net);
     }
 }
 

@@ -1,0 +1,865 @@
+//! Network-level mirror swaps: one pickup's cash placed by several nominees into several
+//! accounts over one or more days, matched against the sum of several CNY credits and
+//! several MXN payouts.
+//!
+//! Real networks rarely map one deposit run to one foreign leg: the cash of one event is
+//! spread over accounts that share no KYC attribute, the CNY comes from several clients
+//! into more than one broker account, and the MXN leaves in parts. This stage judges, once
+//! a UTC day's legs have all arrived, the spans of 1..`network-days` days ending on it:
+//!
+//! - **Placement accounts**: US accounts that received at least `network-min-band-deposits`
+//!   cash deposits in the structuring band (`[band floor, CTR)`, the band of the SQL rule
+//!   `010_structuring`; the CTR threshold is law) within the span, and whose cash deposits
+//!   over `network-history` fall in that band at least `network-band-share` of the time
+//!   (a nominee's cash is all just under the threshold; a cash business's nightly takings
+//!   spread over every amount). All their US cash in the span counts.
+//! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
+//!   `cohort-days`, both new), or paying the same beneficiary; tied accounts go together.
+//!   Co-timed structured cash is itself the behavioural tie of the rest.
+//! - **Match**: subsets of the tied groups (largest first), each against a bounded
+//!   subset-sum of the unused CNY credits (into CN accounts, not paid from the US) and of
+//!   the unused MXN payouts within `leg-window` of the span: each side's sum within its FX
+//!   band of the cash, at each leg's own day's rate. Both sides must match, and the cash
+//!   accounts must be of at least `network-min-accounts` parties (one party's own flows
+//!   are the one-to-one and netted matches'). Candidate sets and the search are
+//!   capped (`network-max-accounts`, `network-max-candidates`, `network-max-legs`,
+//!   `network-search-budget`); every cap that cuts a set or stops a search is counted
+//!   (`MirrorStats`, the log, the alert's `details.search`).
+//!
+//! One alert per event (rule `mirror_network`), holding the cash and every leg, saying how
+//! the accounts were tied ("kyc", "behaviour: ...", "amount and time only") with the
+//! evidence.
+//!
+//! Owns: `NetworkConfig`, the network state (recent cash, each account's cash shape and
+//! payees, bounded by the event-time window) and its judgement.
+//! Must not: key a decision on a memo, an industry or a dataset's amount range; keep state
+//! beyond `network-history` plus the span.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Date32Type, Decimal128Type};
+use serde::{Deserialize, Serialize};
+
+use super::subset::best_subset;
+use super::{
+    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, hours, jurisdictions, pct, rate_of, severity, subjects,
+    tx_json, usd_text,
+};
+use crate::alerts::{Alert, Status, alert_id};
+use crate::ingest::values::format_ts;
+use crate::pipeline::DetectCtx;
+use crate::schema::{USD_ONE, acct};
+
+pub const NETWORK_RULE_ID: &str = "mirror_network";
+/// The Currency Transaction Report threshold (31 CFR 1010.311): law, not a fit. Used when
+/// the structuring rule does not declare `ctr_threshold_usd`.
+pub const CTR_USD: i128 = 10_000 * USD_ONE;
+/// The SQL rule whose band defines structured cash.
+pub const STRUCTURING_RULE: &str = "010_structuring";
+
+/// Network-level matching settings (config `[mirror] network-*`).
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Spans of 1..=this many days.
+    pub max_days: u32,
+    /// Fewest US accounts of distinct parties in a network.
+    pub min_accounts: usize,
+    /// Least in-band deposits of an account within the span.
+    pub min_band_deposits: usize,
+    /// Least share (bp) of an account's cash deposits over the history in the band.
+    pub min_band_share_bp: i128,
+    /// How far back an account's cash shape and payees are kept (µs).
+    pub history_us: i64,
+    /// Most placement accounts judged in one span (the most structured cash first).
+    pub max_accounts: usize,
+    /// Most legs of one side in a match.
+    pub max_legs: usize,
+    /// Most candidate legs of one side (the closest in time first).
+    pub max_candidates: usize,
+    /// Search nodes per span.
+    pub search_budget: u64,
+    /// A candidate leg is worth at least this share (bp) of the cash.
+    pub min_leg_share_bp: i128,
+    /// Accounts opened within this many days of each other are a cohort...
+    pub cohort_days: i32,
+    /// ...when both were opened within this many days before the span.
+    pub new_account_days: i32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            max_days: 3,
+            min_accounts: 2,
+            min_band_deposits: 2,
+            min_band_share_bp: 3_000,
+            history_us: 30 * DAY,
+            max_accounts: 12,
+            max_legs: 6,
+            max_candidates: 16,
+            search_budget: 200_000,
+            min_leg_share_bp: 500,
+            cohort_days: 7,
+            new_account_days: 180,
+        }
+    }
+}
+
+/// The structuring band `[band_floor_usd, ctr_threshold_usd)` of the SQL rule
+/// `010_structuring`: the config's overrides of its parameters, else the built-in rule's
+/// declared defaults, else (a rule that no longer declares them) the CTR threshold and
+/// 80% of it. In USD micro-dollars.
+pub fn structuring_band(overrides: Option<&BTreeMap<String, crate::rules::ParamValue>>) -> (i128, i128) {
+    let builtin = crate::rules::BUILTIN
+        .iter()
+        .find(|(name, _)| name.strip_suffix(".sql") == Some(STRUCTURING_RULE))
+        .and_then(|(name, text)| crate::rules::Rule::parse(name, text, "built-in").ok());
+    let param = |name: &str| -> Option<i128> {
+        let v = overrides.and_then(|o| o.get(name)).or_else(|| builtin.as_ref().and_then(|r| r.params.get(name)))?;
+        let t = v.display();
+        crate::money::parse_decimal(t.trim().as_bytes(), crate::schema::USD_SCALE as u32).ok().filter(|v| *v > 0)
+    };
+    let ctr = param("ctr_threshold_usd").unwrap_or(CTR_USD);
+    let floor = param("band_floor_usd").filter(|f| *f < ctr).unwrap_or(ctr * 8 / 10);
+    (floor, ctr)
+}
+
+/// What the network stage keeps between rows (bounded by the history and the span).
+#[derive(Default)]
+pub(super) struct NetState {
+    /// US cash deposits of the last few days, oldest first.
+    cash: VecDeque<Tx>,
+    /// Per US account: its cash deposits over the history (ts, in the band).
+    shape: HashMap<Arc<str>, VecDeque<(i64, bool)>>,
+    /// Per account with structured cash: whom it paid over the history (ts, payee).
+    payees: HashMap<Arc<str>, VecDeque<(i64, Arc<str>)>>,
+    /// The last UTC day whose spans were judged.
+    judged_day: Option<i64>,
+}
+
+/// The network state in a checkpoint (sorted: the same state writes the same bytes).
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct SavedNet {
+    cash: Vec<Tx>,
+    shape: Vec<(Arc<str>, Vec<(i64, bool)>)>,
+    payees: Vec<(Arc<str>, Vec<(i64, Arc<str>)>)>,
+    judged_day: Option<i64>,
+}
+
+impl NetState {
+    pub(super) fn save(&self) -> SavedNet {
+        let mut shape: Vec<_> = self.shape.iter().map(|(a, v)| (a.clone(), v.iter().copied().collect())).collect();
+        shape.sort();
+        let mut payees: Vec<_> = self.payees.iter().map(|(a, v)| (a.clone(), v.iter().cloned().collect())).collect();
+        payees.sort();
+        SavedNet { cash: self.cash.iter().cloned().collect(), shape, payees, judged_day: self.judged_day }
+    }
+
+    pub(super) fn restore(s: SavedNet) -> Self {
+        NetState {
+            cash: s.cash.into(),
+            shape: s.shape.into_iter().map(|(a, v)| (a, v.into())).collect(),
+            payees: s.payees.into_iter().map(|(a, v)| (a, v.into())).collect(),
+            judged_day: s.judged_day,
+        }
+    }
+
+    /// Whether `account` had cash in the structuring band within the history (its
+    /// payments are then worth remembering).
+    pub(super) fn structured_account(&self, account: &str) -> bool {
+        self.shape.get(account).is_some_and(|v| v.iter().any(|(_, b)| *b))
+    }
+}
+
+/// Why two placement accounts go together.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Tie {
+    a: Arc<str>,
+    b: Arc<str>,
+    /// `kyc:<attribute>`, `cohort`, `beneficiary`.
+    reason: String,
+    value: String,
+}
+
+/// A group of tied placement accounts and their cash in the span.
+struct Unit {
+    accounts: Vec<Arc<str>>,
+    deposits: Vec<Tx>,
+}
+
+/// A network matched with its foreign legs.
+struct Found {
+    start: i64,
+    end: i64,
+    accounts: Vec<Arc<str>>,
+    deposits: Vec<Tx>,
+    total: i128,
+    cny: Vec<u64>,
+    mxn: Vec<u64>,
+    ties: Vec<Tie>,
+    broker_linked: bool,
+    candidates: (usize, usize),
+    nodes: u64,
+    gave_up: bool,
+}
+
+impl MirrorDetector {
+    /// A US cash deposit (every amount): kept for the span, and in the account's shape.
+    pub(super) fn net_deposit(&mut self, t: &Tx) {
+        if self.cfg.network.is_none() {
+            return;
+        }
+        let band = self.cfg.band;
+        let in_band = t.usd >= band.0 && t.usd < band.1;
+        self.net.cash.push_back(t.clone());
+        self.net.shape.entry(t.dst.clone()).or_default().push_back((t.ts, in_band));
+    }
+
+    /// Whether an account's cash deposits over the history up to `until` (inclusive) fall
+    /// in the structuring band at least `network-band-share` of the time: a nominee's
+    /// shape, not a cash business's. True when network matching is off (nothing kept to
+    /// judge by).
+    pub(super) fn nominee_shaped(&self, account: &str, until: i64) -> bool {
+        let Some(n) = &self.cfg.network else { return true };
+        let (mut all, mut band) = (0i128, 0i128);
+        for (ts, b) in self.net.shape.get(account).into_iter().flatten() {
+            if *ts > until - n.history_us && *ts <= until {
+                all += 1;
+                band += i128::from(*b);
+            }
+        }
+        all > 0 && band * 10_000 >= all * n.min_band_share_bp
+    }
+
+    /// A payment out of an account that had structured cash.
+    pub(super) fn net_payment(&mut self, src: Arc<str>, dst: Arc<str>, ts: i64) {
+        self.net.payees.entry(src).or_default().push_back((ts, dst));
+    }
+
+    /// How long legs must stay for the network spans (µs).
+    pub(super) fn net_leg_horizon(&self) -> i64 {
+        self.cfg.network.as_ref().map_or(0, |n| (i64::from(n.max_days) + 2) * DAY + 2 * self.cfg.leg_window_us)
+    }
+
+    /// Forgets what no span can use any more (called once per event-time hour).
+    pub(super) fn net_sweep(&mut self, now: i64) {
+        let Some(n) = &self.cfg.network else { return };
+        let span = (i64::from(n.max_days) + 2) * DAY + self.cfg.leg_window_us;
+        while self.net.cash.front().is_some_and(|t| t.ts < now - span) {
+            self.net.cash.pop_front();
+        }
+        let keep = now - n.history_us - span;
+        self.net.shape.retain(|_, v| {
+            while v.front().is_some_and(|(ts, _)| *ts < keep) {
+                v.pop_front();
+            }
+            !v.is_empty()
+        });
+        self.net.payees.retain(|_, v| {
+            while v.front().is_some_and(|(ts, _)| *ts < keep) {
+                v.pop_front();
+            }
+            !v.is_empty()
+        });
+    }
+
+    /// Judges the network spans of every day now complete: a day's spans once its legs
+    /// have all arrived (`leg-window` after it) and its netting was judged.
+    pub(super) fn net_advance(&mut self, now: i64, ctx: &DetectCtx, out: &mut Vec<crate::alerts::Alert>) {
+        if self.cfg.network.is_none() {
+            return;
+        }
+        let ready = (now - self.cfg.leg_window_us).div_euclid(DAY) - 1;
+        let last = match self.judged_day {
+            Some(j) => ready.min(j),
+            None => return,
+        };
+        match self.net.judged_day {
+            None => self.net.judged_day = Some(last),
+            Some(j) if j < last => {
+                for d in (j + 1)..=last {
+                    self.judge_network_day(d, ctx, out);
+                }
+                self.net.judged_day = Some(last);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn judge_network_day(&mut self, d: i64, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        let Some(n) = self.cfg.network.clone() else { return };
+        // the longest span first: a multi-day placement is matched whole
+        for k in (1..=n.max_days).rev() {
+            let start = d - i64::from(k) + 1;
+            // several networks may place in one span: take them one by one
+            for _ in 0..n.max_accounts {
+                let Some(f) = self.find_network(start, d, &n, ctx) else { break };
+                self.network_swap(f, &n, ctx, out);
+            }
+        }
+    }
+
+    /// The best network placing in days `start..=end` whose cash the foreign legs match.
+    fn find_network(&mut self, start: i64, end: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Option<Found> {
+        let (t0, t1) = (start * DAY, (end + 1) * DAY);
+        let w = self.cfg.leg_window_us;
+        // unmatched US cash in the span, by account
+        let mut by_acct: BTreeMap<Arc<str>, Vec<Tx>> = BTreeMap::new();
+        for t in self.net.cash.iter().filter(|t| t.ts >= t0 && t.ts < t1 && !self.matched.contains(&t.seq)) {
+            by_acct.entry(t.dst.clone()).or_default().push(t.clone());
+        }
+        let band = self.cfg.band;
+        let in_band = |t: &Tx| t.usd >= band.0 && t.usd < band.1;
+        let kind_skipped = |a: &str| {
+            ctx.accounts
+                .field(a, acct::KIND)
+                .is_some_and(|k| self.cfg.skip_kinds.contains(&k) || self.cfg.exchange_kinds.contains(&k))
+        };
+        let mut cands: Vec<(i128, Arc<str>)> = Vec::new();
+        for (a, deps) in &by_acct {
+            let banded: Vec<&Tx> = deps.iter().filter(|t| in_band(t)).collect();
+            if banded.len() < n.min_band_deposits || kind_skipped(a) {
+                continue;
+            }
+            // the account's own history: mostly just under the threshold
+            if !self.nominee_shaped(a, t1 - 1) {
+                continue;
+            }
+            cands.push((banded.iter().map(|t| t.usd).sum(), a.clone()));
+        }
+        // the span ends on a day with structured cash (else an earlier day judged it)
+        let end_day = end * DAY;
+        if !cands.iter().any(|(_, a)| by_acct[a].iter().any(|t| t.ts >= end_day && in_band(t))) {
+            return None;
+        }
+        if cands.len() > n.max_accounts {
+            cands.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+            cands.truncate(n.max_accounts);
+            self.stats.network_capped += 1;
+        }
+        let mut accounts: Vec<Arc<str>> = cands.into_iter().map(|c| c.1).collect();
+        accounts.sort();
+        let ties = self.ties(&accounts, t1, t1 + w, n, ctx);
+        let units = units(&accounts, &ties, &mut by_acct);
+        // the unused legs that could belong to the span
+        let mut pool: Vec<(LegKind, u64)> = self
+            .legs
+            .values()
+            .filter(|l| !l.used && !self.matched.contains(&l.tx.seq) && l.kind != LegKind::MxnExchange)
+            .filter(|l| l.tx.ts >= t0 - w && l.tx.ts < t1 + w)
+            .filter(|l| l.kind != LegKind::Cny || ctx.accounts.field(&l.tx.src, acct::COUNTRY).as_deref() != Some("US"))
+            .map(|l| (l.kind, l.tx.seq))
+            .collect();
+        pool.sort_by_key(|p| p.1);
+        if pool.is_empty() {
+            return None;
+        }
+        let mut nodes = 0u64;
+        let mut gave_up = false;
+        let nu = units.len();
+        for size in (1..=nu).rev() {
+            for pick in combinations(nu, size) {
+                if nodes >= n.search_budget {
+                    gave_up = true;
+                    break;
+                }
+                nodes += 1;
+                let accts: Vec<Arc<str>> = pick.iter().flat_map(|&i| units[i].accounts.iter().cloned()).collect();
+                // several parties: one party's accounts are the placements' and netting's
+                // (judged over the party's own days), not a network's
+                let parties: BTreeSet<String> = accts.iter().map(|a| self.parties().name(a)).collect();
+                if parties.len() < n.min_accounts {
+                    continue;
+                }
+                let mut deposits: Vec<Tx> = pick.iter().flat_map(|&i| units[i].deposits.iter().cloned()).collect();
+                deposits.sort();
+                let total: i128 = deposits.iter().map(|t| t.usd).sum();
+                let (first, last) = (deposits[0].ts, deposits[deposits.len() - 1].ts);
+                let mut sides: Vec<(Vec<u64>, usize)> = Vec::new();
+                for (kind, band) in [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)] {
+                    let (lo, hi) = (total * (10_000 + band.0) / 10_000, total * (10_000 + band.1) / 10_000);
+                    let target = total * (20_000 + band.0 + band.1) / 20_000;
+                    let least = total * n.min_leg_share_bp / 10_000;
+                    let parties = self.parties();
+                    let mut legs: Vec<(i64, u64, i128)> = pool
+                        .iter()
+                        .filter(|p| p.0 == kind)
+                        .filter_map(|p| self.legs.get(&p.1))
+                        .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && l.tx.usd >= least && l.tx.usd <= hi)
+                        .filter(|l| {
+                            // a broker whose party holds US accounts settles with them: its legs
+                            // match others' cash only through a link
+                            !parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b))
+                                || accts.iter().any(|a| parties.same(a, &l.broker))
+                        })
+                        .map(|l| {
+                            let gap = if l.tx.ts < first { first - l.tx.ts } else { (l.tx.ts - last).max(0) };
+                            (gap, l.tx.seq, l.tx.usd)
+                        })
+                        .collect();
+                    legs.sort();
+                    let seen = legs.len();
+                    if legs.len() > n.max_candidates {
+                        legs.truncate(n.max_candidates);
+                        self.stats.network_capped += 1;
+                    }
+                    let values: Vec<i128> = legs.iter().map(|l| l.2).collect();
+                    let left = n.search_budget.saturating_sub(nodes);
+                    let s = best_subset(&values, lo, hi, target, n.max_legs, left);
+                    nodes += s.nodes;
+                    if s.gave_up {
+                        gave_up = true;
+                    }
+                    sides.push((s.pick.map(|p| p.iter().map(|&i| legs[i].1).collect()).unwrap_or_default(), seen));
+                }
+                let (cny, mxn) = (sides[0].0.clone(), sides[1].0.clone());
+                let parties = self.parties();
+                let broker_linked = cny
+                    .iter()
+                    .chain(&mxn)
+                    .filter_map(|s| self.legs.get(s))
+                    .any(|l| accts.iter().any(|a| parties.same(a, &l.broker)));
+                // both sides, always: a one-sided match of a party's own broker account is
+                // the one-to-one and netted matches' (judged over the party's own days)
+                if !cny.is_empty() && !mxn.is_empty() {
+                    if gave_up {
+                        self.stats.network_bound_hits += 1;
+                    }
+                    let set: BTreeSet<&str> = accts.iter().map(|a| &**a).collect();
+                    let ties = ties.into_iter().filter(|t| set.contains(&*t.a) && set.contains(&*t.b)).collect();
+                    let mut accounts = accts;
+                    accounts.sort();
+                    return Some(Found {
+                        start,
+                        end,
+                        accounts,
+                        deposits,
+                        total,
+                        cny,
+                        mxn,
+                        ties,
+                        broker_linked,
+                        candidates: (sides[0].1, sides[1].1),
+                        nodes,
+                        gave_up,
+                    });
+                }
+                if gave_up {
+                    break;
+                }
+            }
+            if gave_up {
+                break;
+            }
+        }
+        if gave_up {
+            self.stats.network_bound_hits += 1;
+        }
+        None
+    }
+
+    /// The ties among placement accounts: one party, opened together, a shared payee
+    /// (payments before `until`, over the history).
+    fn ties(&self, accounts: &[Arc<str>], span_end: i64, until: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Vec<Tie> {
+        let parties = self.parties();
+        let mut out = Vec::new();
+        let opened: Vec<Option<i32>> = accounts.iter().map(|a| opened_day(ctx, a)).collect();
+        let end_day = span_end.div_euclid(DAY) as i32;
+        let payees: Vec<BTreeSet<&str>> = accounts
+            .iter()
+            .map(|a| {
+                self.net
+                    .payees
+                    .get(a)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(ts, _)| *ts >= span_end - n.history_us && *ts < until)
+                    .map(|(_, p)| &**p)
+                    .collect()
+            })
+            .collect();
+        for i in 0..accounts.len() {
+            for j in (i + 1)..accounts.len() {
+                let (a, b) = (&accounts[i], &accounts[j]);
+                if parties.same(a, b) {
+                    let links = parties.links_between(&[a, b]);
+                    let (reason, value) = links.first().map_or(("kyc:party".to_string(), String::new()), |l| {
+                        (format!("kyc:{}", l.reason), l.value.clone())
+                    });
+                    out.push(Tie { a: a.clone(), b: b.clone(), reason, value });
+                }
+                if let (Some(x), Some(y)) = (opened[i], opened[j])
+                    && (x - y).abs() <= n.cohort_days
+                    && end_day - x.min(y) <= n.new_account_days
+                {
+                    let day = |d: i32| format_ts(i64::from(d) * DAY)[..10].to_string();
+                    out.push(Tie {
+                        a: a.clone(),
+                        b: b.clone(),
+                        reason: "cohort".into(),
+                        value: format!("{} and {}", day(x), day(y)),
+                    });
+                }
+                if let Some(p) =
+                    payees[i].iter().find(|p| payees[j].contains(*p) && !accounts.iter().any(|a| &**a == **p))
+                {
+                    out.push(Tie { a: a.clone(), b: b.clone(), reason: "beneficiary".into(), value: p.to_string() });
+                }
+            }
+        }
+        out
+    }
+
+    /// Marks a network's cash and legs used and alerts it.
+    fn network_swap(&mut self, f: Found, n: &NetworkConfig, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        crate::metrics::metrics().mirror_matches.with_label_values(&["network"]).inc();
+        for id in f.cny.iter().chain(&f.mxn) {
+            if let Some(l) = self.legs.get_mut(id) {
+                l.used = true;
+                self.by_value.remove(&(l.kind, l.tx.usd, l.tx.seq));
+                self.matched.insert(l.tx.seq);
+            }
+        }
+        for d in &f.deposits {
+            self.matched.insert(d.seq);
+        }
+        self.stats.network += 1;
+        let alert = self.network_alert(&f, n, ctx);
+        let key: Arc<str> = Arc::from(network_name(&f.accounts).as_str());
+        self.history.entry(key).or_default().push(alert.alert_id.clone());
+        out.push(alert);
+    }
+
+    fn network_alert(&self, f: &Found, n: &NetworkConfig, ctx: &DetectCtx) -> Alert {
+        let parties = self.parties();
+        let legs: Vec<(LegKind, &Tx, &Arc<str>)> =
+            f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).map(|l| (l.kind, &l.tx, &l.broker)).collect();
+        let sum = |k: LegKind| legs.iter().filter(|l| l.0 == k).map(|l| l.1.usd).sum::<i128>();
+        let (cny, mxn) = (sum(LegKind::Cny), sum(LegKind::Mxn));
+        let first = f.deposits.first().map_or(0, |t| t.ts);
+        let last = f.deposits.last().map_or(0, |t| t.ts);
+        let states: BTreeSet<&str> = f.deposits.iter().filter_map(|t| t.location.as_deref()).collect();
+        let band = self.cfg.band;
+        let banded = f.deposits.iter().filter(|t| t.usd >= band.0 && t.usd < band.1).count();
+        let days: BTreeSet<i64> = f.deposits.iter().map(|t| t.ts.div_euclid(DAY)).collect();
+        // how the accounts were tied
+        let kyc_ties: Vec<&Tie> = f.ties.iter().filter(|t| t.reason.starts_with("kyc")).collect();
+        let behaviour_ties: Vec<&Tie> = f.ties.iter().filter(|t| !t.reason.starts_with("kyc")).collect();
+        let profiles = self.profiles(f, n, ctx);
+        let behaviour = format!(
+            "behaviour: co-timed structured cash across {} accounts in {} state(s)",
+            f.accounts.len(),
+            states.len().max(1)
+        );
+        let tied_by = if !kyc_ties.is_empty() || f.broker_linked {
+            "kyc".to_string()
+        } else if f.accounts.len() >= 3 || states.len() >= 2 || !behaviour_ties.is_empty() || !profiles.is_empty() {
+            behaviour.clone()
+        } else {
+            "amount and time only".to_string()
+        };
+        let mut ties_words: Vec<String> = Vec::new();
+        for t in &f.ties {
+            ties_words.push(match t.reason.as_str() {
+                "cohort" => format!("{} and {} were opened together ({})", t.a, t.b, t.value),
+                "beneficiary" => format!("{} and {} both paid {}", t.a, t.b, t.value),
+                r => format!("{} and {} are one party ({} {})", t.a, t.b, r.trim_start_matches("kyc:"), t.value),
+            });
+        }
+        for l in &legs {
+            if let Some(a) = f.accounts.iter().find(|a| parties.same(a, l.2)) {
+                ties_words.push(format!("broker account {} is one party with {}", l.2, a));
+            }
+        }
+        ties_words.sort();
+        ties_words.dedup();
+        // score: the strength of the evidence
+        let mut score: f64 = 0.55;
+        if cny > 0 && mxn > 0 {
+            score += 0.1;
+        }
+        if tied_by == "kyc" {
+            score += 0.15;
+        } else if tied_by != "amount and time only" {
+            score += 0.05;
+        }
+        score += 0.05 * (behaviour_ties.len().min(2) as f64) + if profiles.is_empty() { 0.0 } else { 0.05 };
+        if states.len() >= 3 {
+            score += 0.05;
+        }
+        let score = (score.min(1.0) * 100.0).round() / 100.0;
+
+        let mut evidence: Vec<&Tx> = f.deposits.iter().chain(legs.iter().map(|l| l.1)).collect();
+        evidence.sort();
+        evidence.dedup();
+        let tx_ids: Vec<String> = evidence.iter().map(|t| t.tx_id.to_string()).collect();
+        let mut all: Vec<&str> = f.accounts.iter().map(|a| &**a).collect();
+        for (_, t, _) in &legs {
+            all.extend([&*t.src, &*t.dst]);
+        }
+        let name = network_name(&f.accounts);
+        let leg_json: Vec<serde_json::Value> = legs
+            .iter()
+            .map(|(kind, t, broker)| {
+                let gap = if t.ts < first { first - t.ts } else { (t.ts - last).max(0) };
+                serde_json::json!({
+                    "leg": kind.name(),
+                    "transaction": tx_json(t),
+                    "broker_account": &***broker,
+                    "fx_rate_usd_per_unit": rate_of(ctx, t),
+                    "share_of_us_cash_pct": (t.usd as f64 * 10_000.0 / f.total.max(1) as f64).round() / 100.0,
+                    "time_gap_hours": hours(gap),
+                    "linked_to_us_accounts": f.accounts.iter().any(|a| parties.same(a, broker)),
+                })
+            })
+            .collect();
+        let leg_words: Vec<String> = legs
+            .iter()
+            .map(|(kind, t, _)| {
+                let what = match kind {
+                    LegKind::Cny => format!("{} paid CNY {} into Chinese account {}", t.src, t.amount, t.dst),
+                    _ => format!("Mexican account {} paid MXN {} to {}", t.src, t.amount, t.dst),
+                };
+                format!(
+                    "on {} {what} (USD {} at {} USD per unit)",
+                    format_ts(t.ts),
+                    usd_text(t.usd),
+                    rate_of(ctx, t).unwrap_or_else(|| "an unknown rate".into())
+                )
+            })
+            .collect();
+        let side = |name: &str, v: i128, k: usize| {
+            if k == 0 {
+                String::new()
+            } else {
+                format!("; {k} {name} worth USD {} ({:+.1}% of the cash)", usd_text(v), pct(v, f.total))
+            }
+        };
+        let n_cny = legs.iter().filter(|l| l.0 == LegKind::Cny).count();
+        let n_mxn = legs.len() - n_cny;
+        let day = |d: i64| format_ts(d * DAY)[..10].to_string();
+        let narrative = format!(
+            "Suspected mirror transfers by a Chinese money-laundering network ({KEY_TERM}), placed through several \
+             accounts. Who: US accounts {} ({}). What: USD {} in cash was deposited in {} deposit(s) ({} of them between \
+             USD {} and USD {}, just under the Currency Transaction Report threshold) over {} day(s) from {} to {}{}{}{}; \
+             {}. Where: cash in {}; legs in {}. Why: the accounts are tied by {}{}{}; the foreign legs' sums match the \
+             cash within the FX bands, with no transaction between the legs. How: value moves between the United States, \
+             China and Mexico by offsetting balances, with no cross-border transfer (score {score:.2}).",
+            f.accounts.iter().map(|a| &**a).collect::<Vec<_>>().join(", "),
+            name,
+            usd_text(f.total),
+            f.deposits.len(),
+            banded,
+            usd_text(band.0),
+            usd_text(band.1),
+            days.len(),
+            day(f.start),
+            day(f.end),
+            if states.is_empty() {
+                String::new()
+            } else {
+                format!(" at branches in {}", states.iter().copied().collect::<Vec<_>>().join(", "))
+            },
+            side("CNY credit(s) into Chinese broker accounts", cny, n_cny),
+            side("MXN payout(s) from Mexican accounts", mxn, n_mxn),
+            leg_words.join("; "),
+            if states.is_empty() {
+                "the US".to_string()
+            } else {
+                states.iter().copied().collect::<Vec<_>>().join(", ")
+            },
+            jurisdictions(&all, ctx).join(", "),
+            tied_by,
+            if ties_words.is_empty() { String::new() } else { format!(" ({})", ties_words.join("; ")) },
+            if profiles.is_empty() {
+                String::new()
+            } else {
+                format!("; nominee profiles: {}", profiles.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; "))
+            },
+        );
+        Alert {
+            alert_id: alert_id(NETWORK_RULE_ID, RULE_VERSION, &tx_ids),
+            rule_id: NETWORK_RULE_ID.into(),
+            rule_version: RULE_VERSION.into(),
+            typology: "T6".into(),
+            severity: severity(score),
+            score,
+            subjects: subjects(&all, ctx),
+            tx_ids,
+            first_ts: format_ts(evidence.first().map_or(0, |t| t.ts)),
+            last_ts: format_ts(evidence.last().map_or(0, |t| t.ts)),
+            amount_usd: usd_text(f.total),
+            jurisdictions: jurisdictions(&all, ctx),
+            details: serde_json::json!({
+                "match": "network",
+                "party": name,
+                "tied_by": tied_by,
+                "ties": f.ties.iter().map(|t| serde_json::json!({"a": &*t.a, "b": &*t.b, "reason": t.reason, "value": t.value})).collect::<Vec<_>>(),
+                "broker_linked": f.broker_linked,
+                "nominee_profiles": profiles.iter().map(|p| serde_json::json!({"account": &*p.0, "why": p.1})).collect::<Vec<_>>(),
+                "days": [day(f.start), day(f.end)],
+                "us_cash": {
+                    "accounts": f.accounts.iter().map(|a| &**a).collect::<Vec<_>>(),
+                    "total_usd": usd_text(f.total),
+                    "structured_deposits": banded,
+                    "deposits": f.deposits.iter().map(tx_json).collect::<Vec<_>>(),
+                    "states": states,
+                },
+                "cny_in_usd": usd_text(cny),
+                "mxn_out_usd": usd_text(mxn),
+                "cny_vs_us_pct": (cny > 0).then(|| (pct(cny, f.total) * 100.0).round() / 100.0),
+                "mxn_vs_us_pct": (mxn > 0).then(|| (pct(mxn, f.total) * 100.0).round() / 100.0),
+                "legs": leg_json,
+                "search": {
+                    "candidate_cny_legs": f.candidates.0,
+                    "candidate_mxn_legs": f.candidates.1,
+                    "nodes": f.nodes,
+                    "gave_up": f.gave_up,
+                },
+                "params": {
+                    "structuring_band_usd": [usd_text(band.0), usd_text(band.1)],
+                    "cny_band_pct": [self.cfg.cny_band_bp.0 as f64 / 100.0, self.cfg.cny_band_bp.1 as f64 / 100.0],
+                    "mxn_band_pct": [self.cfg.mxn_band_bp.0 as f64 / 100.0, self.cfg.mxn_band_bp.1 as f64 / 100.0],
+                    "leg_window_hours": hours(self.cfg.leg_window_us),
+                    "network_days": n.max_days,
+                },
+            }),
+            narrative,
+            status: Status::Open,
+        }
+    }
+
+    /// What KYC says of the placement accounts: new, cash beyond the declared income, a
+    /// student's occupation. Evidence only.
+    fn profiles(&self, f: &Found, n: &NetworkConfig, ctx: &DetectCtx) -> Vec<(Arc<str>, String)> {
+        let mut out = Vec::new();
+        let start_day = f.start as i32;
+        for a in &f.accounts {
+            let mut why = Vec::new();
+            if let Some(o) = opened_day(ctx, a)
+                && start_day - o <= n.new_account_days
+            {
+                why.push(format!("opened {} days before the cash", (start_day - o).max(0)));
+            }
+            let cash: i128 = f.deposits.iter().filter(|t| t.dst == *a).map(|t| t.usd).sum();
+            if let Some(inc) = monthly_income(ctx, a)
+                && inc > 0
+                && cash > inc
+            {
+                why.push(format!(
+                    "USD {} of cash against a declared monthly income of USD {}",
+                    usd_text(cash),
+                    usd_text(inc)
+                ));
+            }
+            if let Some(occ) = ctx.accounts.field(a, acct::OCCUPATION)
+                && occ.eq_ignore_ascii_case("student")
+            {
+                why.push("a student".into());
+            }
+            if !why.is_empty() {
+                out.push((a.clone(), format!("{a}: {}", why.join(", "))));
+            }
+        }
+        out
+    }
+}
+
+/// Tied accounts grouped (union-find over the ties), each with its cash; in account order.
+fn units(accounts: &[Arc<str>], ties: &[Tie], by_acct: &mut BTreeMap<Arc<str>, Vec<Tx>>) -> Vec<Unit> {
+    let idx: HashMap<&str, usize> = accounts.iter().enumerate().map(|(i, a)| (&**a, i)).collect();
+    let mut parent: Vec<usize> = (0..accounts.len()).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for t in ties {
+        if let (Some(&a), Some(&b)) = (idx.get(&*t.a), idx.get(&*t.b)) {
+            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Unit> = BTreeMap::new();
+    for (i, a) in accounts.iter().enumerate() {
+        let r = find(&mut parent, i);
+        let u = groups.entry(r).or_insert_with(|| Unit { accounts: Vec::new(), deposits: Vec::new() });
+        u.accounts.push(a.clone());
+        u.deposits.extend(by_acct.remove(a).unwrap_or_default());
+    }
+    groups.into_values().collect()
+}
+
+/// Subsets of `0..n` of `k` items, in lexicographic order.
+fn combinations(n: usize, k: usize) -> impl Iterator<Item = Vec<usize>> {
+    let mut cur: Option<Vec<usize>> = (k <= n).then(|| (0..k).collect());
+    std::iter::from_fn(move || {
+        let out = cur.clone()?;
+        // next: the rightmost item that can move right
+        let mut next = out.clone();
+        let mut i = k;
+        cur = loop {
+            if i == 0 {
+                break None;
+            }
+            i -= 1;
+            if next[i] < n - k + i {
+                next[i] += 1;
+                for j in (i + 1)..k {
+                    next[j] = next[j - 1] + 1;
+                }
+                break Some(next);
+            }
+        };
+        Some(out)
+    })
+}
+
+/// A stable name for a network: its first account and how many more.
+fn network_name(accounts: &[Arc<str>]) -> String {
+    match accounts {
+        [] => "network:".into(),
+        [a] => format!("network:{a}"),
+        [a, rest @ ..] => format!("network:{a}+{}", rest.len()),
+    }
+}
+
+fn opened_day(ctx: &DetectCtx, account: &str) -> Option<i32> {
+    let row = *ctx.accounts.index.get(account)?;
+    let c = ctx.accounts.batch.column_by_name(acct::OPENED_AT)?.as_primitive_opt::<Date32Type>()?;
+    (!c.is_null(row)).then(|| c.value(row))
+}
+
+fn monthly_income(ctx: &DetectCtx, account: &str) -> Option<i128> {
+    let row = *ctx.accounts.index.get(account)?;
+    let c = ctx.accounts.batch.column_by_name(acct::MONTHLY_INCOME_USD)?.as_primitive_opt::<Decimal128Type>()?;
+    (!c.is_null(row)).then(|| c.value(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_are_lexicographic_and_complete() {
+        let all: Vec<Vec<usize>> = combinations(4, 2).collect();
+        assert_eq!(all, [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(combinations(3, 3).count(), 1);
+        assert_eq!(combinations(2, 3).count(), 0);
+    }
+
+    #[test]
+    fn the_band_is_the_structuring_rules() {
+        let (floor, ctr) = structuring_band(None);
+        assert_eq!((floor, ctr), (8_000 * USD_ONE, CTR_USD), "010_structuring declares band_floor_usd = 8000");
+        let o: BTreeMap<String, crate::rules::ParamValue> =
+            [("band_floor_usd".to_string(), crate::rules::ParamValue::Number("7500".into()))].into();
+        assert_eq!(structuring_band(Some(&o)), (7_500 * USD_ONE, CTR_USD));
+    }
+}
