@@ -1,8 +1,8 @@
 -- rule: 010_structuring
--- version: 2
+-- version: 3
 -- typology: T1
 -- severity: high
--- episode_gap: 72h
+-- episode_gap: {{hold_days}}d
 -- lookback: {{history_days}}d
 -- score: 0.7
 -- description: Two or more cash deposits just under the CTR threshold into one account within a few days
@@ -11,6 +11,7 @@
 -- param: min_deposits = 2
 -- param: lookback_hours = 72
 -- param: history_days = 30
+-- param: hold_days = 14
 -- narrative: Account {subject} received {deposits} cash deposits of between USD {band_floor_usd} and USD {ctr_threshold_usd} each, USD {amount_usd} in all, from {first_ts} to {last_ts}: deposits kept just under the Currency Transaction Report threshold, consistent with structuring.
 --
 -- For every new cash deposit in the band, the deposits in the band into the same account
@@ -25,19 +26,27 @@
 -- holds only when more deposits sit in the band than in both neighbours together: a
 -- structurer keeps under the threshold and seldom lands just above it or well below
 -- the band; a restaurant's takings thin out smoothly across 10,000. Both counts go to
--- the details.
+-- the details. A ledger's first days show no history: an episode is held hold_days
+-- before it is alerted, and every later cash deposit in the band or a neighbouring band
+-- re-judges the shape; where it no longer bunches, a clearing row (`matched` false)
+-- carrying the account's band deposits drops the held episode (the restaurant whose
+-- first two nights happened to land in the band). A structurer's deposits never stop
+-- bunching, so its episode is alerted when the hold has passed.
 WITH anchors AS (
-    SELECT dst_account AS subject, ts AS anchor_ts, seq AS anchor_seq
+    SELECT dst_account AS subject, ts AS anchor_ts, seq AS anchor_seq,
+           amount_usd >= {{band_floor_usd}} AND amount_usd < {{ctr_threshold_usd}} AS in_band
     FROM new_tx
     WHERE channel = 'cash_deposit'
       AND dst_account IS NOT NULL
-      AND amount_usd >= {{band_floor_usd}} AND amount_usd < {{ctr_threshold_usd}}
+      AND amount_usd >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}}
+      AND amount_usd < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}}
 ),
 deposits AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
     FROM window_tx w
     JOIN anchors a ON w.dst_account = a.subject
-    WHERE w.channel = 'cash_deposit'
+    WHERE a.in_band
+      AND w.channel = 'cash_deposit'
       AND w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_hours}} hours'
@@ -47,7 +56,10 @@ shape AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq,
            count(*) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_deposits_history,
            count(*) FILTER (WHERE (w.amount_usd >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}} AND w.amount_usd < {{band_floor_usd}})
-                             OR (w.amount_usd >= {{ctr_threshold_usd}} AND w.amount_usd < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}})) AS neighbour_deposits_history
+                             OR (w.amount_usd >= {{ctr_threshold_usd}} AND w.amount_usd < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}})) AS neighbour_deposits_history,
+           array_agg(w.tx_id ORDER BY w.ts, w.seq) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_ids,
+           sum(w.amount_usd) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_usd,
+           min(w.ts) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_first_ts
     FROM window_tx w
     JOIN anchors a ON w.dst_account = a.subject
     WHERE w.channel = 'cash_deposit'
@@ -66,8 +78,16 @@ matches AS (
     GROUP BY subject, anchor_ts, anchor_seq
     HAVING count(*) >= {{min_deposits}}
 )
-SELECT m.subject, m.tx_ids, m.first_ts, m.last_ts, m.amount_usd, m.deposits,
-       s.band_deposits_history, s.neighbour_deposits_history
+SELECT m.subject, m.anchor_ts, m.anchor_seq, m.tx_ids, m.first_ts, m.last_ts, m.amount_usd, m.deposits,
+       s.band_deposits_history, s.neighbour_deposits_history, true AS matched
 FROM matches m
 JOIN shape s ON s.subject = m.subject AND s.anchor_ts = m.anchor_ts AND s.anchor_seq = m.anchor_seq
 WHERE s.band_deposits_history > s.neighbour_deposits_history
+UNION ALL
+-- clearing rows: the shape no longer bunches; the band deposits are the evidence a held
+-- episode shares
+SELECT subject, anchor_ts, anchor_seq, band_ids AS tx_ids, band_first_ts AS first_ts, anchor_ts AS last_ts,
+       band_usd AS amount_usd, band_deposits_history AS deposits,
+       band_deposits_history, neighbour_deposits_history, false AS matched
+FROM shape
+WHERE band_deposits_history >= 1 AND band_deposits_history <= neighbour_deposits_history

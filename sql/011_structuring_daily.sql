@@ -1,5 +1,5 @@
 -- rule: 011_structuring_daily
--- version: 3
+-- version: 4
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
@@ -27,6 +27,8 @@
 -- holds only when more days sit in the band than in both neighbours together. A
 -- structurer keeps under the threshold and seldom lands just above it; a restaurant's
 -- takings thin out smoothly across 10,000. The neighbour days count in the details.
+-- A day whose running total enters a neighbouring band also anchors, so a later day
+-- re-judges the shape and clears a held episode that no longer bunches.
 WITH touched AS (
     SELECT DISTINCT dst_account AS subject, date_trunc('day', ts) AS day
     FROM new_tx
@@ -45,7 +47,7 @@ anchors AS (
     SELECT r.subject, r.day, r.ts AS anchor_ts, r.seq AS anchor_seq
     FROM running r
     WHERE r.seq IN (SELECT seq FROM new_tx WHERE channel = 'cash_deposit')
-      AND ((r.running >= {{band_floor_usd}} AND r.running < {{ctr_threshold_usd}})
+      AND ((r.running >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}} AND r.running < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}})
            OR (r.running >= {{ctr_threshold_usd}}
                AND r.running - r.amount_usd >= {{band_floor_usd}} AND r.running - r.amount_usd < {{ctr_threshold_usd}}))
 ),

@@ -56,8 +56,10 @@
 --     many new people (a shop, a landlord with turnover) is not bursting; or
 --   - its peer group in the lookback_days before the anchor's day (complete days, so
 --     batching does not matter): burst_factor times the peers' median, or at most the
---     peers' peer_quantile (0.9: as wide as the widest tenth of its peers); accounts of the same KYC kind and industry,
---     at least min_peers of them active. A peer group is a baseline, not an exemption:
+--     peers' peer_quantile (0.9: as wide as the widest tenth of its peers); the peers
+--     are the accounts of the same KYC kind and industry when at least min_peers of
+--     them are active, else those of the same kind (industries come in many
+--     vocabularies; a bank's employers all run payroll). A peer group is a baseline, not an exemption:
 --     a hub collecting from several times as many people as its peers is still judged.
 --   A held episode shares its evidence with the typical anchors that follow it and is
 --   cleared by them; a sudden fan from a quiet account is not typical of anything.
@@ -206,8 +208,7 @@ peer_legs AS (
     SELECT w.dst_kind AS kind, w.dst_industry AS industry, w.dst_account AS account,
            date_trunc('day', w.ts) AS day, count(*) AS n
     FROM window_tx w
-    JOIN (SELECT DISTINCT kind, industry FROM anchor_days) g
-      ON (w.dst_kind IS NOT DISTINCT FROM g.kind) AND (w.dst_industry IS NOT DISTINCT FROM g.industry)
+    JOIN (SELECT DISTINCT kind FROM anchor_days) g ON (w.dst_kind IS NOT DISTINCT FROM g.kind)
     CROSS JOIN (SELECT min(day) - INTERVAL '{{lookback_days}} days' AS since FROM anchor_days) b
     WHERE w.ts >= b.since
       AND w.amount_usd >= {{min_amount_usd}} AND w.src_account IS NOT NULL AND w.dst_account IS NOT NULL
@@ -217,30 +218,41 @@ peer_legs AS (
     GROUP BY w.dst_kind, w.dst_industry, w.dst_account, date_trunc('day', w.ts)
 ),
 peer_weeks AS (
-    -- each active peer's transfers in the lookback_days before the anchor's day
-    SELECT a.kind, a.industry, a.day, p.account, sum(p.n) AS n
-    FROM anchor_days a
-    JOIN peer_legs p ON (p.kind IS NOT DISTINCT FROM a.kind) AND (p.industry IS NOT DISTINCT FROM a.industry)
+    -- each active account of the anchors' kinds: its transfers in the lookback_days
+    -- before the anchor's day
+    SELECT a.kind, a.day, p.industry, p.account, sum(p.n) AS n
+    FROM (SELECT DISTINCT kind, day FROM anchor_days) a
+    JOIN peer_legs p ON (p.kind IS NOT DISTINCT FROM a.kind)
     WHERE p.day < a.day AND p.day >= a.day - INTERVAL '{{lookback_days}} days'
-    GROUP BY a.kind, a.industry, a.day, p.account
+    GROUP BY a.kind, a.day, p.industry, p.account
 ),
-peers AS (
+peers_industry AS (
     SELECT kind, industry, day, count(*) AS active_peers, median(n) AS peer_median,
            -- exact quantile: the value at rank ceil(peer_quantile x peers)
            array_element(array_sort(array_agg(n)), CAST(ceil({{peer_quantile}} * count(*)) AS BIGINT)) AS peer_high
     FROM peer_weeks
     GROUP BY kind, industry, day
 ),
+peers_kind AS (
+    SELECT kind, day, count(*) AS active_peers, median(n) AS peer_median,
+           array_element(array_sort(array_agg(n)), CAST(ceil({{peer_quantile}} * count(*)) AS BIGINT)) AS peer_high
+    FROM peer_weeks
+    GROUP BY kind, day
+),
 judged AS (
     SELECT f.*, s.n_before, s.before_days,
            CASE WHEN s.before_days >= {{lookback_days}}
                 THEN s.n_before * {{lookback_days}} / s.before_days END AS own_rate,
-           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_median END AS peer_median,
-           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_high END AS peer_high
+           -- the industry's peers when enough of them are active, else the kind's
+           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_median
+                WHEN k.active_peers >= {{min_peers}} THEN k.peer_median END AS peer_median,
+           CASE WHEN p.active_peers >= {{min_peers}} THEN p.peer_high
+                WHEN k.active_peers >= {{min_peers}} THEN k.peer_high END AS peer_high
     FROM fans f
     JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
-    LEFT JOIN peers p ON (p.kind IS NOT DISTINCT FROM s.kind) AND (p.industry IS NOT DISTINCT FROM s.industry)
-                     AND p.day = date_trunc('day', f.anchor_ts)
+    LEFT JOIN peers_industry p ON (p.kind IS NOT DISTINCT FROM s.kind) AND (p.industry IS NOT DISTINCT FROM s.industry)
+                              AND p.day = date_trunc('day', f.anchor_ts)
+    LEFT JOIN peers_kind k ON (k.kind IS NOT DISTINCT FROM s.kind) AND k.day = date_trunc('day', f.anchor_ts)
 ),
 recurring AS (
     SELECT hub, segment, threshold, first_new_ts, tx_id, ts, seq, amount_usd, prev_id,
