@@ -1,11 +1,11 @@
 -- rule: 040_pass_through
--- version: 2
+-- version: 3
 -- typology: T4
 -- severity: medium
 -- episode_gap: 72h
--- lookback: {{max_hours}}h
+-- lookback: {{history_days}}d
 -- score: 0.55
--- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
+-- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and payments to businesses the public pays (a school, a landlord)
 -- param: max_hours = 72
 -- param: max_dwell_hours = 48
 -- param: tolerance = 0.10
@@ -14,10 +14,17 @@
 -- param: min_outflow_usd = 500
 -- param: exempt_kinds = 'msb,exchange'
 -- param: business_industries = 'consulting,holding,professional_services,real_estate,investment'
--- param: exempt_payee_industries = 'education'
+-- param: history_days = 35
+-- param: public_payee_min_payers = 10
 -- param: max_outflows = 64
 -- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
 --
+-- Payments to a business the public pays are spending, not passing money on: a payee
+-- (KYC kind business, or not in KYC) that at least public_payee_min_payers different
+-- accounts paid in the history_days before the anchor's day (complete days, so batching
+-- does not matter) -- a school taking tuition, a landlord, a shop -- neither anchors nor
+-- counts as an outflow. A student paying on the tuition the family sent is judged by
+-- what the school is, not by its industry label; a mule's next hop is a fresh account.
 -- business_industries: businesses that buy and sell goods or serve customers (shops,
 -- restaurants, importers) pay out what they take in by design; among businesses only
 -- these service and holding industries are judged (their trade is T13's matter).
@@ -38,12 +45,49 @@
 --    credit in the same second as the anchor counts even if it came later in `seq`);
 --    only anchors with 1 to max_inflows credits and at most max_outflows payments go on
 --    to the per-anchor joins, whose sizes those counts then bound.
-WITH gate AS (
+WITH recent AS (
+    -- the part of the window the flows are judged over (the history beyond it only
+    -- tells which payees the public pays)
+    SELECT w.* FROM window_tx w
+    CROSS JOIN (SELECT min(ts) - INTERVAL '{{max_hours}} hours' AS since FROM new_tx) b
+    WHERE w.ts >= b.since
+),
+gate AS (
     SELECT dst_account AS subject
-    FROM window_tx
+    FROM recent
     WHERE dst_account IS NOT NULL AND (src_account IS NULL OR src_account <> dst_account)
     GROUP BY dst_account
     HAVING sum(amount_usd) >= {{min_amount_usd}}
+),
+candidates AS (
+    SELECT n.src_account AS subject, n.dst_account AS payee, n.ts AS anchor_ts, n.seq AS anchor_seq,
+           date_trunc('day', n.ts) AS day
+    FROM new_tx n
+    JOIN gate g ON n.src_account = g.subject
+    WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
+      AND n.amount_usd >= {{min_outflow_usd}}
+      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
+      AND (coalesce(n.src_kind, '') <> 'business'
+           OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
+      AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
+),
+payee_days AS (
+    -- the business payees of the candidate subjects' outflows in the lookback, per
+    -- anchor day
+    SELECT DISTINCT w.dst_account AS payee, c.day
+    FROM recent w
+    JOIN (SELECT DISTINCT subject, day FROM candidates) c ON w.src_account = c.subject
+    WHERE w.dst_account IS NOT NULL AND w.amount_usd >= {{min_outflow_usd}}
+      AND (w.dst_kind IS NULL OR w.dst_kind = 'business')
+      AND w.ts > c.day - INTERVAL '{{max_hours}} hours'
+),
+public_payees AS (
+    SELECT p.payee, p.day
+    FROM payee_days p
+    JOIN window_tx w ON w.dst_account = p.payee
+    WHERE w.ts < p.day AND w.ts >= p.day - INTERVAL '{{history_days}} days' AND w.src_account IS NOT NULL
+    GROUP BY p.payee, p.day
+    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
 ),
 anchors AS (
     SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq
@@ -54,21 +98,20 @@ anchors AS (
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
       AND (coalesce(n.src_kind, '') <> 'business'
            OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
-      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(n.dst_industry, ''))
+      AND NOT EXISTS (SELECT 1 FROM public_payees p WHERE p.payee = n.dst_account AND p.day = date_trunc('day', n.ts))
 ),
 subjects AS (
     SELECT DISTINCT subject FROM anchors
 ),
 marks AS (
     SELECT w.dst_account AS subject, w.ts, w.seq, 1 AS is_in
-    FROM window_tx w JOIN subjects s ON w.dst_account = s.subject
+    FROM recent w JOIN subjects s ON w.dst_account = s.subject
     WHERE w.src_account IS NULL OR w.src_account <> w.dst_account
     UNION ALL
     SELECT w.src_account AS subject, w.ts, w.seq, 0 AS is_in
-    FROM window_tx w JOIN subjects s ON w.src_account = s.subject
+    FROM recent w JOIN subjects s ON w.src_account = s.subject
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
       AND w.amount_usd >= {{min_outflow_usd}}
-      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, ''))
 ),
 counted AS (
     SELECT subject, seq, is_in,
@@ -85,7 +128,7 @@ judged AS (
 ),
 ins AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
-    FROM window_tx w JOIN judged a ON w.dst_account = a.subject
+    FROM recent w JOIN judged a ON w.dst_account = a.subject
     WHERE (w.src_account IS NULL OR w.src_account <> w.dst_account)
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{max_hours}} hours'
@@ -95,10 +138,11 @@ first_in AS (
 ),
 outs AS (
     SELECT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
-    FROM window_tx w JOIN first_in f ON w.src_account = f.subject
+    FROM recent w JOIN first_in f ON w.src_account = f.subject
+    LEFT JOIN public_payees p ON p.payee = w.dst_account AND p.day = date_trunc('day', f.anchor_ts)
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
       AND w.amount_usd >= {{min_outflow_usd}}
-      AND NOT array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, ''))
+      AND p.payee IS NULL
       AND w.ts >= f.first_in_ts
       AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
 ),

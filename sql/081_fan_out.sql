@@ -20,7 +20,7 @@
 -- param: recurrence_amount_ratio = 3
 -- param: hold_days = 35
 -- param: burst_factor = 2
--- param: min_peers = 5
+-- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
 -- narrative: Account {subject} ({segment} account) sent USD {amount_usd} in {transfers} transfers to {counterparties} different individuals ({counterparty_list}) between {first_ts} and {last_ts}, at or above its segment's threshold of {threshold} counterparties within {lookback_days} days: money spread from one account over many people, a fan-out typical of layering through money mules.
@@ -215,6 +215,7 @@ peer_legs AS (
       AND w.src_account <> w.dst_account
       AND array_has(string_to_array('{{channels}}', ','), w.channel)
       AND (w.dst_kind IS NULL OR array_has(string_to_array('{{counterparty_kinds}}', ','), w.dst_kind))
+      AND (w.src_country IS NULL OR array_has(string_to_array('{{hub_countries}}', ','), w.src_country))
     GROUP BY w.src_kind, w.src_industry, w.src_account, date_trunc('day', w.ts)
 ),
 peer_weeks AS (
