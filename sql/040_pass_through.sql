@@ -13,7 +13,6 @@
 -- param: max_inflows = 3
 -- param: min_outflow_usd = 500
 -- param: exempt_kinds = 'msb,exchange'
--- param: business_industries = 'consulting,holding,professional_services,real_estate,investment'
 -- param: history_days = 35
 -- param: public_payee_min_payers = 10
 -- param: max_outflows = 64
@@ -25,9 +24,13 @@
 -- does not matter) -- a school taking tuition, a landlord, a shop -- neither anchors nor
 -- counts as an outflow. A student paying on the tuition the family sent is judged by
 -- what the school is, not by its industry label; a mule's next hop is a fresh account.
--- business_industries: businesses that buy and sell goods or serve customers (shops,
--- restaurants, importers) pay out what they take in by design; among businesses only
--- these service and holding industries are judged (their trade is T13's matter).
+-- Payments to a payee the account already paid (min_outflow_usd or more) in the
+-- history_days before the money came in are its established dealings (a supplier, a
+-- landlord, a card bill), not passing the money on: a mule's next hop is fresh.
+-- Businesses are judged like everyone else: one whose trade is to take many receipts and
+-- pay suppliers shows more than max_inflows credits, and its suppliers are businesses
+-- the public pays; a business that takes one large credit and sends it straight on to
+-- people and fresh counterparties is a pass-through whatever its industry is called.
 -- min_outflow_usd: outflows smaller than this (card spending, small bills) neither
 -- anchor nor count as passing the money on.
 -- max_inflows: a pass-through moves one or a few large credits; an account gathering
@@ -67,8 +70,6 @@ candidates AS (
     WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
       AND n.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
-      AND (coalesce(n.src_kind, '') <> 'business'
-           OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
       AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
 ),
 payee_days AS (
@@ -96,8 +97,6 @@ anchors AS (
     WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
       AND n.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
-      AND (coalesce(n.src_kind, '') <> 'business'
-           OR array_has(string_to_array('{{business_industries}}', ','), n.src_industry))
       AND NOT EXISTS (SELECT 1 FROM public_payees p WHERE p.payee = n.dst_account AND p.day = date_trunc('day', n.ts))
 ),
 subjects AS (
@@ -136,13 +135,24 @@ ins AS (
 first_in AS (
     SELECT subject, anchor_ts, anchor_seq, min(ts) AS first_in_ts FROM ins GROUP BY subject, anchor_ts, anchor_seq
 ),
+established AS (
+    -- payees the account already paid in the history before the money came in: an
+    -- established supplier or landlord, not a fresh next hop
+    SELECT DISTINCT f.subject, f.anchor_ts, f.anchor_seq, w.dst_account AS payee
+    FROM window_tx w JOIN first_in f ON w.src_account = f.subject
+    WHERE w.dst_account IS NOT NULL AND w.dst_account <> w.src_account
+      AND w.amount_usd >= {{min_outflow_usd}}
+      AND w.ts < f.first_in_ts AND w.ts >= f.anchor_ts - INTERVAL '{{history_days}} days'
+),
 outs AS (
     SELECT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
     FROM recent w JOIN first_in f ON w.src_account = f.subject
     LEFT JOIN public_payees p ON p.payee = w.dst_account AND p.day = date_trunc('day', f.anchor_ts)
+    LEFT JOIN established e ON e.subject = f.subject AND e.anchor_ts = f.anchor_ts AND e.anchor_seq = f.anchor_seq
+                           AND e.payee = w.dst_account
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
       AND w.amount_usd >= {{min_outflow_usd}}
-      AND p.payee IS NULL
+      AND p.payee IS NULL AND e.payee IS NULL
       AND w.ts >= f.first_in_ts
       AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
 ),
