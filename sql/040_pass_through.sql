@@ -1,8 +1,8 @@
 -- rule: 040_pass_through
--- version: 3
+-- version: 4
 -- typology: T4
 -- severity: medium
--- episode_gap: 72h
+-- episode_gap: {{hold_days}}d
 -- lookback: {{history_days}}d
 -- score: 0.55
 -- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and payments to businesses the public pays (a school, a landlord)
@@ -15,6 +15,8 @@
 -- param: exempt_kinds = 'msb,exchange'
 -- param: history_days = 35
 -- param: public_payee_min_payers = 10
+-- param: min_cadence_days = 5
+-- param: hold_days = 35
 -- param: max_outflows = 64
 -- narrative: Account {subject} received USD {inflow_usd} and sent out USD {outflow_usd} ({out_in_ratio} of it) between {first_ts} and {last_ts}, the first outflow {dwell_hours} hours after the money arrived: the account served as a pass-through.
 --
@@ -27,6 +29,12 @@
 -- Payments to a payee the account already paid (min_outflow_usd or more) in the
 -- history_days before the money came in are its established dealings (a supplier, a
 -- landlord, a card bill), not passing the money on: a mule's next hop is fresh.
+-- A ledger's first weeks show no history, so a pass-through is held hold_days before it
+-- is alerted: when the account pays the same payee again at least min_cadence_days
+-- later, the relationship is established after all (an importer's supplier, a rent),
+-- and a clearing row (`matched` false) carrying the earlier payments to that payee
+-- drops the held episode they were evidence of. Cost of the hold: a pass-through is
+-- alerted hold_days after its last transfer.
 -- Businesses are judged like everyone else: one whose trade is to take many receipts and
 -- pay suppliers shows more than max_inflows credits, and its suppliers are businesses
 -- the public pays; a business that takes one large credit and sends it straight on to
@@ -173,14 +181,31 @@ totals AS (
     FROM legs
     GROUP BY subject, anchor_ts, anchor_seq
 )
-SELECT subject, tx_ids, first_ts, last_ts,
+SELECT subject, anchor_ts, anchor_seq, tx_ids, first_ts, last_ts,
        inflow + outflow AS amount_usd,
        inflow AS inflow_usd, outflow AS outflow_usd,
        round(CAST(outflow AS DOUBLE) / CAST(inflow AS DOUBLE), 3) AS out_in_ratio,
-       round(CAST(date_part('epoch', first_out - first_in) AS DOUBLE) / 3600.0, 1) AS dwell_hours
+       round(CAST(date_part('epoch', first_out - first_in) AS DOUBLE) / 3600.0, 1) AS dwell_hours,
+       true AS matched
 FROM totals
 WHERE inflow >= {{min_amount_usd}}
   AND inflows <= {{max_inflows}}
   AND outflow >= inflow * (1 - {{tolerance}}) AND outflow <= inflow * (1 + {{tolerance}})
   AND first_out - first_in < INTERVAL '{{max_dwell_hours}} hours'
   AND last_ts - first_ts <= INTERVAL '{{max_hours}} hours'
+UNION ALL
+-- clearing rows: a new payment to a payee the account paid min_cadence_days or more
+-- before; its evidence is those earlier payments
+SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+       array_agg(w.tx_id ORDER BY w.ts, w.seq) AS tx_ids,
+       min(w.ts) AS first_ts, n.ts AS last_ts,
+       sum(w.amount_usd) AS amount_usd, CAST(NULL AS DECIMAL(38, 6)) AS inflow_usd, sum(w.amount_usd) AS outflow_usd,
+       CAST(NULL AS DOUBLE) AS out_in_ratio, CAST(NULL AS DOUBLE) AS dwell_hours,
+       false AS matched
+FROM new_tx n
+JOIN window_tx w ON w.src_account = n.src_account AND w.dst_account = n.dst_account
+WHERE n.amount_usd >= {{min_outflow_usd}} AND w.amount_usd >= {{min_outflow_usd}}
+  AND n.dst_account <> n.src_account
+  AND w.ts <= n.ts - INTERVAL '{{min_cadence_days}} days'
+  AND w.ts >= n.ts - INTERVAL '{{history_days}} days'
+GROUP BY n.src_account, n.ts, n.seq
