@@ -1122,7 +1122,7 @@ mod tests {
         assert_eq!(sql.len(), set.rules.len());
         assert!(sql.iter().any(|r| r.id == "010_structuring" && r.source.contains("010_structuring.sql")));
         let gaps: BTreeMap<&str, i64> = sql.iter().map(|r| (r.id.as_str(), r.episode_gap_us)).collect();
-        assert_eq!(gaps["010_structuring"], 72 * 3_600_000_000, "the header's episode_gap");
+        assert_eq!(gaps["010_structuring"], 14 * 86_400_000_000, "the header's episode_gap ({{hold_days}}d, 14 days)");
         for r in &sql {
             assert!(!r.sql.contains("{{"), "{}: a placeholder left", r.id);
         }

@@ -35,6 +35,6 @@ fn the_printed_defaults_are_the_embedded_config() {
     let o = mirrorflow(&["config"], None);
     assert!(o.status.success());
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.contains("window = \"30d\""));
+    assert!(text.contains("window = \"35d\""));
     mirrorflow::config::Config::from_toml_str(&text).unwrap();
 }

@@ -358,7 +358,9 @@ fn a_quiet_live_stream_releases_its_last_rows_before_the_input_ends() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("live");
     let cfg = dir.path().join("idle.toml");
-    std::fs::write(&cfg, "[live]\nidle-advance = \"1s\"\n").unwrap();
+    // the rule's hold (14 days by default) cut to its lookback, 72 h: this test is about
+    // the idle advance, not the hold
+    std::fs::write(&cfg, "[live]\nidle-advance = \"1s\"\n[rules.params.010_structuring]\nhold_days = 3\n").unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(["--config", cfg.to_str().unwrap(), "run", "--stdin", "--store", "off", "--progress", "off"])
         .args(["--out", out.to_str().unwrap()])
