@@ -44,6 +44,12 @@ struct Saved {
     /// The pair memory: (src hash, dst hash, last ts).
     pairs: Vec<(u64, u64, i64)>,
     episodes: Episodes,
+    /// The ledger's transfer values so far (relative amount floor): (bucket, count), and
+    /// the 99th percentile in force (micro-dollars, as text).
+    #[serde(default)]
+    scale: Vec<(u32, u64)>,
+    #[serde(default)]
+    scale_p99: Option<String>,
 }
 
 impl GraphDetector {
@@ -100,7 +106,19 @@ impl Detector for GraphDetector {
             if !done.is_empty() {
                 self.close(done, ctx, &mut alerts);
             }
-            if src.is_null(i) || dst.is_null(i) || usd.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
+            if usd.is_null(i) {
+                continue;
+            }
+            let when = (ts.value(i), seq.value(i));
+            let (s_id, d_id) = ((!src.is_null(i)).then(|| src.value(i)), (!dst.is_null(i)).then(|| dst.value(i)));
+            match &self.parties {
+                Some(p) => {
+                    let (a, b) = (s_id.map(|x| p.name(x)), d_id.map(|x| p.name(x)));
+                    self.finder.note_row(a.as_deref(), b.as_deref(), when, usd.value(i));
+                }
+                None => self.finder.note_row(s_id, d_id, when, usd.value(i)),
+            }
+            if src.is_null(i) || dst.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
                 continue;
             }
             let edge = Edge { tx_id: ids.value(i).into(), ts: ts.value(i), seq: seq.value(i), usd: usd.value(i) };
@@ -176,7 +194,9 @@ impl Detector for GraphDetector {
             .map(|(s, d, e, first)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string(), first))
             .collect();
         let pairs = self.finder.graph.pairs.saved();
-        serde_json::to_value(Saved { edges, pairs, episodes: self.episodes.clone() })
+        let scale = self.finder.scale.saved();
+        let scale_p99 = self.finder.scale.p99.map(|p| p.to_string());
+        serde_json::to_value(Saved { edges, pairs, episodes: self.episodes.clone(), scale, scale_p99 })
             .map_err(|e| Error::Internal(format!("graph state: {e}")))
     }
 
@@ -192,6 +212,8 @@ impl Detector for GraphDetector {
             self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
         }
         self.finder.graph.pairs.restore(saved.pairs);
+        let p99 = saved.scale_p99.and_then(|p| p.parse::<i128>().ok());
+        self.finder.scale.restore(&saved.scale, p99);
         self.episodes = saved.episodes;
         Ok(())
     }
