@@ -5,6 +5,7 @@
 -- episode_gap: 72h
 -- lookback: {{max_hours}}h
 -- score: 0.55
+-- needs: kyc (kind)
 -- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and tuition
 -- param: max_hours = 72
 -- param: max_dwell_hours = 48

@@ -158,6 +158,42 @@ impl Detector for GraphDetector {
         Ok(alerts)
     }
 
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        use crate::pipeline::summary::{DetectorNote, thousands};
+        let f = &self.finder;
+        let usd = |v: i128| {
+            let t = format_decimal(v.max(0), schema::USD_SCALE as u32);
+            let t = if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t };
+            t
+        };
+        let floor = usd(f.floor());
+        let why = match f.scale.p99 {
+            Some(p) if f.cfg.min_share_of_p99_bp > 0 && f.floor() < f.cfg.min_usd => format!(
+                "USD {floor}: graph.min-amount-share-of-p99 = {} of the transfers' 99th percentile USD {}, below graph.min-amount-usd = {}",
+                f.cfg.min_share_of_p99_bp as f64 / 10_000.0,
+                usd(p),
+                usd(f.cfg.min_usd)
+            ),
+            _ => format!("graph.min-amount-usd = {floor}"),
+        };
+        let (seen, edges) = (f.offered, f.stats.edges);
+        let text = format!(
+            "graph: {} of {} transfers at or above the amount floor ({why})",
+            thousands(edges),
+            thousands(seen)
+        );
+        let mut n = if seen > 0 && edges == 0 {
+            DetectorNote::warn("graph", text)
+        } else if seen == 0 {
+            DetectorNote::warn("graph", "graph: no transfers between two accounts: nothing to judge".into())
+        } else {
+            DetectorNote::info("graph", text)
+        };
+        n.rows_seen = Some(seen);
+        n.rows_eligible = Some(edges);
+        vec![n]
+    }
+
     fn on_finish(&mut self, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let eps = self.episodes.close_all();
         let mut out = Vec::new();
