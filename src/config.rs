@@ -155,6 +155,12 @@ pub struct RawGraph {
     /// Cycles and flow patterns outside the value band still count when every transfer
     /// in them is a first contact (cycles: >= 3 accounts; flows: one intermediary more).
     pub off_band_first_contacts: bool,
+    /// Of an off-band cycle's transactions, at most this many between accounts that had
+    /// dealt before.
+    pub off_band_cycle_known_edges: usize,
+    /// Event time the graph watches before a transfer can be a first contact or an
+    /// account quiet ("3d"; "0": at once).
+    pub warmup: String,
     /// How long an off-band scatter-gather or gather-scatter may take ("30d").
     pub off_band_window: String,
 }
@@ -630,6 +636,13 @@ impl RawConfig {
         let off_band_window_us = graph_duration("off-band-window", &self.graph.off_band_window);
         let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
         let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
+        let warmup_us = match parse_duration(&self.graph.warmup) {
+            Ok(d) => d.as_micros() as i64,
+            Err(e) => {
+                errs.push(format!("`graph.warmup`: {e}"));
+                0
+            }
+        };
         let pair_memory_us = match parse_duration(&self.graph.pair_memory) {
             Ok(d) => (!d.is_zero()).then_some(d.as_micros() as i64),
             Err(e) => {
@@ -751,6 +764,8 @@ impl RawConfig {
                     quiet_max_tx: g.quiet_max_tx,
                     min_share_of_p99_bp: bp(g.min_amount_share_of_p99),
                     off_band_first_contacts: g.off_band_first_contacts,
+                    off_band_max_known: g.off_band_cycle_known_edges,
+                    warmup_us,
                 },
                 cycles: g.cycles,
                 flows,

@@ -62,6 +62,14 @@ pub struct CycleConfig {
     /// transactions is a first contact and it runs through at least 3 accounts: fresh
     /// counterparties passing money round (amounts drawn anew per hop) rather than trade.
     pub off_band_first_contacts: bool,
+    /// Of an off-band cycle's transactions, at most this many may be between accounts
+    /// that had dealt before (a ring's origin often pays, or is paid by, an established
+    /// counterparty); the rest are first contacts.
+    pub off_band_max_known: usize,
+    /// How much event time the graph must have watched (from its first row) before a
+    /// transfer counts as a first contact or an account as quiet: with no history,
+    /// every pair is new and every account quiet (µs; 0: at once).
+    pub warmup_us: i64,
 }
 
 impl CycleConfig {
@@ -95,6 +103,8 @@ impl Default for CycleConfig {
             quiet_max_tx: 5,
             min_share_of_p99_bp: 0,
             off_band_first_contacts: false,
+            off_band_max_known: 0,
+            warmup_us: 0,
         }
     }
 }
@@ -148,6 +158,8 @@ pub struct CycleFinder {
     pub scale: AmountScale,
     /// Transfers offered to `insert` (not self-transfers), and those at or above the floor.
     pub offered: u64,
+    /// Event time of the first row the graph saw (the start of its history).
+    pub started: Option<i64>,
 }
 
 /// Earliest arrival `(when, hops)` per node, in a slot per node index (stamped, so a new
@@ -229,6 +241,7 @@ impl CycleFinder {
     /// Notes a row for the accounts' activity (every row: cash, small, hubs) and, when it
     /// is a transfer, for the ledger's scale. Called before `insert` for the same row.
     pub fn note_row(&mut self, src: Option<&str>, dst: Option<&str>, when: (i64, u64), usd: i128) {
+        self.started.get_or_insert(when.0);
         let a = &mut self.graph.activity;
         a.evict_before(when.0.saturating_sub(self.cfg.window_us));
         a.note(src, dst, when, usd);
@@ -253,10 +266,13 @@ impl CycleFinder {
     /// amount floor).
     pub fn insert(&mut self, src: &str, dst: &str, edge: Edge) -> Option<EdgeIndex> {
         self.graph.evict_before(edge.ts.saturating_sub(self.cfg.window_us));
-        let first = self.graph.pairs.note(src, dst, edge.ts);
+        let started = *self.started.get_or_insert(edge.ts);
+        let warm = edge.ts.saturating_sub(started) >= self.cfg.warmup_us;
+        let first = self.graph.pairs.note(src, dst, edge.ts) && warm;
         if src == dst {
             return None;
         }
+        self.graph.quiet_known = warm;
         self.offered += 1;
         if edge.usd < self.floor() {
             return None;
@@ -338,6 +354,7 @@ impl CycleFinder {
             lo,
             known_left,
             off_band_ok: self.cfg.off_band_first_contacts,
+            off_band_known: self.cfg.off_band_max_known,
             known_in_path: usize::from(!closing.first),
             off_band_in_path: 0,
             max_len: self.cfg.max_len,
@@ -440,6 +457,8 @@ struct Search<'a> {
     known_left: usize,
     /// Hops outside the value band may be taken when the whole path is first contacts.
     off_band_ok: bool,
+    /// Most transactions of an off-band path between accounts that had dealt before.
+    off_band_known: usize,
     known_in_path: usize,
     off_band_in_path: usize,
     /// In-edges left to look at.
@@ -464,10 +483,12 @@ impl Search<'_> {
             // path is all first contacts
             let in_band = next.usd * 10_000 >= h.usd.saturating_mul(self.keep)
                 && next.usd * 10_000 <= h.usd.saturating_mul(self.grow);
-            if !in_band && !(self.off_band_ok && h.first && self.known_in_path == 0) {
+            let known = usize::from(!h.first);
+            if !in_band && !(self.off_band_ok && self.known_in_path + known <= self.off_band_known) {
                 continue;
             }
-            if !h.first && (self.known_left == 0 || self.off_band_in_path > 0) {
+            if !h.first && (self.known_left == 0 || (self.off_band_in_path > 0 && self.known_in_path + 1 > self.off_band_known))
+            {
                 continue;
             }
             let s = h.other;
@@ -494,7 +515,7 @@ impl Search<'_> {
                 }
             }
             path.push(*h);
-            let (known, off) = (usize::from(!h.first), usize::from(!in_band));
+            let off = usize::from(!in_band);
             self.known_left -= known;
             self.known_in_path += known;
             self.off_band_in_path += off;

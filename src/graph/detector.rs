@@ -34,6 +34,9 @@ pub struct GraphDetector {
     /// Party view: the parties (resolved on the first batch) and how.
     party_cfg: Option<crate::party::PartyConfig>,
     parties: Option<crate::party::Parties>,
+    /// After a checkpoint: rebuild the accounts' activity from the window's rows before
+    /// the first new one.
+    rebuild_activity: bool,
 }
 
 /// What a checkpoint carries for the graph stage.
@@ -50,6 +53,12 @@ struct Saved {
     scale: Vec<(u32, u64)>,
     #[serde(default)]
     scale_p99: Option<String>,
+    /// Each edge's sender activity when it arrived (same order as `edges`), and when the
+    /// graph's history began (the warm-up).
+    #[serde(default)]
+    src_activity: Vec<u32>,
+    #[serde(default)]
+    started: Option<i64>,
 }
 
 impl GraphDetector {
@@ -66,6 +75,7 @@ impl GraphDetector {
             episode_gap_us: cfg.episode_gap_us,
             party_cfg: cfg.parties,
             parties: None,
+            rebuild_activity: false,
         }
     }
 
@@ -77,12 +87,41 @@ impl GraphDetector {
     }
 }
 
+impl GraphDetector {
+    /// The accounts' activity from the window's rows before `upto` (a resumed run: the
+    /// checkpoint's window holds them).
+    fn rebuild(&mut self, window: &EventWindow, upto: (i64, u64)) {
+        for b in window.batches() {
+            let col = |n: &str| b.column_by_name(n).expect("enriched column");
+            let (src, dst) = (col(tx::SRC_ACCOUNT).as_string::<i32>(), col(tx::DST_ACCOUNT).as_string::<i32>());
+            let ts = col(tx::TS).as_primitive::<TimestampMicrosecondType>();
+            let seq = col(tx::SEQ).as_primitive::<UInt64Type>();
+            let usd = col(tx::AMOUNT_USD).as_primitive::<Decimal128Type>();
+            for i in 0..b.num_rows() {
+                let when = (ts.value(i), seq.value(i));
+                if when >= upto || usd.is_null(i) {
+                    continue;
+                }
+                let (s, d) = ((!src.is_null(i)).then(|| src.value(i)), (!dst.is_null(i)).then(|| dst.value(i)));
+                let a = &mut self.finder.graph.activity;
+                match &self.parties {
+                    Some(p) => {
+                        let (x, y) = (s.map(|v| p.name(v)), d.map(|v| p.name(v)));
+                        a.note(x.as_deref(), y.as_deref(), when, usd.value(i));
+                    }
+                    None => a.note(s, d, when, usd.value(i)),
+                }
+            }
+        }
+    }
+}
+
 impl Detector for GraphDetector {
     fn id(&self) -> &str {
         "graph"
     }
 
-    fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+    fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let col = |n: &str| batch.column_by_name(n).expect("enriched column");
         let (ids, src, dst) = (
             col(tx::TX_ID).as_string::<i32>(),
@@ -99,6 +138,9 @@ impl Detector for GraphDetector {
             && self.parties.is_none()
         {
             self.parties = Some(crate::party::Parties::resolve(&ctx.accounts, pc));
+        }
+        if std::mem::take(&mut self.rebuild_activity) && batch.num_rows() > 0 {
+            self.rebuild(window, (ts.value(0), seq.value(0)));
         }
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
@@ -232,7 +274,17 @@ impl Detector for GraphDetector {
         let pairs = self.finder.graph.pairs.saved();
         let scale = self.finder.scale.saved();
         let scale_p99 = self.finder.scale.p99.map(|p| p.to_string());
-        serde_json::to_value(Saved { edges, pairs, episodes: self.episodes.clone(), scale, scale_p99 })
+        let src_activity = self.finder.graph.src_activity_in_order();
+        let started = self.finder.started;
+        serde_json::to_value(Saved {
+            edges,
+            pairs,
+            episodes: self.episodes.clone(),
+            scale,
+            scale_p99,
+            src_activity,
+            started,
+        })
             .map_err(|e| Error::Internal(format!("graph state: {e}")))
     }
 
@@ -242,11 +294,17 @@ impl Detector for GraphDetector {
         }
         let saved: Saved = serde_json::from_value(state)
             .map_err(|e| Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")]))?;
-        for (s, d, id, ts, seq, usd, first) in saved.edges {
+        for (k, (s, d, id, ts, seq, usd, first)) in saved.edges.into_iter().enumerate() {
             let usd: i128 =
                 usd.parse().map_err(|_| Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;
-            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
+            let e = self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
+            if let Some(v) = saved.src_activity.get(k) {
+                self.finder.graph.set_last_src_activity(e, *v);
+            }
         }
+        self.finder.started = saved.started;
+        // the accounts' activity is rebuilt from the window on the first batch
+        self.rebuild_activity = true;
         self.finder.graph.pairs.restore(saved.pairs);
         let p99 = saved.scale_p99.and_then(|p| p.parse::<i128>().ok());
         self.finder.scale.restore(&saved.scale, p99);

@@ -117,6 +117,9 @@ pub struct TemporalGraph {
     /// cash, hubs), when the owner feeds it (`GraphDetector` does); otherwise the graph's
     /// own edges stand for it.
     pub activity: Activity,
+    /// Whether the graph has watched long enough to call an account quiet (see
+    /// `CycleConfig::warmup_us`); before that, `src_activity` is taken as busy.
+    pub quiet_known: bool,
 }
 
 /// The scale of a ledger's transfers, learnt as rows arrive: a histogram of USD values in
@@ -341,7 +344,7 @@ impl TemporalGraph {
         } else {
             self.graph[a].ins.len() + self.graph[a].outs.len()
         };
-        let src_activity = u32::try_from(seen).unwrap_or(u32::MAX);
+        let src_activity = if self.quiet_known { u32::try_from(seen).unwrap_or(u32::MAX) } else { u32::MAX };
         let e = self.graph.add_edge(a, b, edge);
         self.graph[a].outs.push_back(Half { when, usd, first, src_activity, other: b, edge: e });
         self.graph[b].ins.push_back(Half { when, usd, first, src_activity, other: a, edge: e });
@@ -367,6 +370,29 @@ impl TemporalGraph {
         } else {
             self.graph[n].outs_between(lo, hi).map(|h| h.usd).sum()
         }
+    }
+
+    /// Sets the sender's activity of the newest edge (a checkpoint restores what the edge
+    /// carried when it arrived).
+    pub fn set_last_src_activity(&mut self, e: EdgeIndex, v: u32) {
+        let Some((a, b)) = self.graph.edge_endpoints(e) else { return };
+        if let Some(h) = self.graph[a].outs.back_mut().filter(|h| h.edge == e) {
+            h.src_activity = v;
+        }
+        if let Some(h) = self.graph[b].ins.back_mut().filter(|h| h.edge == e) {
+            h.src_activity = v;
+        }
+    }
+
+    /// The sender's activity carried by each edge, in arrival order (for checkpoints).
+    pub fn src_activity_in_order(&self) -> Vec<u32> {
+        self.order
+            .iter()
+            .filter_map(|&(_, e)| {
+                let (a, _) = self.graph.edge_endpoints(e)?;
+                self.graph[a].outs.iter().find(|h| h.edge == e).map(|h| h.src_activity)
+            })
+            .collect()
     }
 
     /// The node of an account, if it has edges in the window.
