@@ -203,10 +203,10 @@ impl Detector for GraphDetector {
     fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
         use crate::pipeline::summary::{DetectorNote, thousands};
         let f = &self.finder;
+        // to the cent
         let usd = |v: i128| {
-            let t = format_decimal(v.max(0), schema::USD_SCALE as u32);
-            let t = if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t };
-            t
+            let t = format_decimal((v.max(0) + 5_000) / 10_000 * 10_000, schema::USD_SCALE as u32);
+            t.strip_suffix("0000").map(str::to_string).unwrap_or(t)
         };
         let floor = usd(f.floor());
         let why = match f.scale.p99 {
