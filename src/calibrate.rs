@@ -257,6 +257,6 @@ mod tests {
         let big: Vec<i128> = (1..=100).map(|x| x * 1_000_000_000).collect();
         assert_eq!(floor_of(&big, 0.06, 3_000_000_000).map(|f| f.0), Some(3_000_000_000));
         assert_eq!(usd(5_940_000), "5.94");
-        assert_eq!(usd(3_000_000_000), "3000.00");
+        assert_eq!(usd(3_000_000_000), "3000");
     }
 }

@@ -1044,8 +1044,8 @@ impl Detector for MirrorDetector {
     fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
         use crate::pipeline::summary::{DetectorNote, thousands};
         let s = &self.stats;
-        let floor = format_decimal(self.cfg.min_usd, 6);
-        let floor = floor.trim_end_matches('0').trim_end_matches('.');
+        let floor = format_decimal((self.cfg.min_usd + 5_000) / 10_000 * 10_000, 6);
+        let floor = floor.strip_suffix("0000").unwrap_or(&floor);
         let mut n = if s.deposits == 0 {
             DetectorNote::warn(
                 "mirror",
