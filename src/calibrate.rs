@@ -139,16 +139,16 @@ fn floor_of(v: &[i128], share: f64, default: i128) -> Option<(i128, i128)> {
 pub fn to_toml(c: &Calibration, cfg: &Config, ledger: &Path) -> String {
     let mut s = String::new();
     let span = match (c.first_ts, c.last_ts) {
-        (Some(a), Some(b)) => format!(
-            "{} .. {}",
-            crate::ingest::values::format_ts(a),
-            crate::ingest::values::format_ts(b)
-        ),
+        (Some(a), Some(b)) => {
+            format!("{} .. {}", crate::ingest::values::format_ts(a), crate::ingest::values::format_ts(b))
+        }
         _ => "no rows".into(),
     };
     let cur: Vec<String> = c.currencies.iter().map(|(k, n)| format!("{k} {}", count(*n as usize))).collect();
-    let _ = writeln!(s, "# mirrorflow calibrate {}: values derived from the ledger's own distribution", ledger.display());
-    let _ = writeln!(s, "# (no labels or alerts read). Merge over the defaults: `mirrorflow replay LEDGER --config THIS`.");
+    let _ =
+        writeln!(s, "# mirrorflow calibrate {}: values derived from the ledger's own distribution", ledger.display());
+    let _ =
+        writeln!(s, "# (no labels or alerts read). Merge over the defaults: `mirrorflow replay LEDGER --config THIS`.");
     let _ = writeln!(
         s,
         "# {} transactions, {span}; currencies: {}; {} transfers between accounts, {} USD cash deposits.",
@@ -169,7 +169,10 @@ pub fn to_toml(c: &Calibration, cfg: &Config, ledger: &Path) -> String {
     if c.accounts_rows == 0 {
         let _ = writeln!(s, "# No accounts table: there is no KYC. Rules that judge by it step aside on their own");
     } else if !c.stepped_aside.is_empty() {
-        let _ = writeln!(s, "# The accounts table lacks some KYC columns. Rules that judge by them step aside on their own");
+        let _ = writeln!(
+            s,
+            "# The accounts table lacks some KYC columns. Rules that judge by them step aside on their own"
+        );
     }
     if !c.stepped_aside.is_empty() {
         let r: Vec<String> = c.stepped_aside.iter().map(|(id, cols)| format!("{id} ({})", cols.join(", "))).collect();

@@ -293,9 +293,9 @@ impl CycleFinder {
                 return false;
             }
             // a cycle outside the value band (all first contacts) runs through >= 3 accounts
-            let off_band = path
-                .windows(2)
-                .any(|w| w[0].usd * 10_000 < w[1].usd.saturating_mul(keep) || w[0].usd * 10_000 > w[1].usd.saturating_mul(grow));
+            let off_band = path.windows(2).any(|w| {
+                w[0].usd * 10_000 < w[1].usd.saturating_mul(keep) || w[0].usd * 10_000 > w[1].usd.saturating_mul(grow)
+            });
             if off_band && path.len() < 3 {
                 return false;
             }
@@ -487,7 +487,8 @@ impl Search<'_> {
             if !in_band && !(self.off_band_ok && self.known_in_path + known <= self.off_band_known) {
                 continue;
             }
-            if !h.first && (self.known_left == 0 || (self.off_band_in_path > 0 && self.known_in_path + 1 > self.off_band_known))
+            if !h.first
+                && (self.known_left == 0 || (self.off_band_in_path > 0 && self.known_in_path + 1 > self.off_band_known))
             {
                 continue;
             }

@@ -285,7 +285,7 @@ impl Detector for GraphDetector {
             src_activity,
             started,
         })
-            .map_err(|e| Error::Internal(format!("graph state: {e}")))
+        .map_err(|e| Error::Internal(format!("graph state: {e}")))
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {

@@ -242,7 +242,8 @@ impl FlowFinder {
         let Some(last) = g[m].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
         let off_ok = self.cfg.off_band_first_contacts && self.cfg.new_pairs_only;
         let strict_lo = (last.when.0 - self.cfg.window_us, 0);
-        let lo = if off_ok { (last.when.0 - self.cfg.window_us.max(self.cfg.off_band_window_us), 0) } else { strict_lo };
+        let lo =
+            if off_ok { (last.when.0 - self.cfg.window_us.max(self.cfg.off_band_window_us), 0) } else { strict_lo };
         // a hop that keeps to the band inside the pattern's window
         let strict = |a: &Half, b: &Half| a.when >= strict_lo && self.in_band(a.usd, b.usd);
         // sources: who paid `m` what it now passes on (within the band, or any amount
@@ -303,7 +304,8 @@ impl FlowFinder {
                 if !off_ok {
                     continue;
                 }
-                chosen = pairs.into_iter().filter(|(mid, (o, f, _))| self.conduit(tg, *mid, o.usd, lo, f.when)).collect();
+                chosen =
+                    pairs.into_iter().filter(|(mid, (o, f, _))| self.conduit(tg, *mid, o.usd, lo, f.when)).collect();
                 if chosen.len() < self.cfg.min_mids || !self.conduit(tg, m, into_m.usd, lo, last.when) {
                     continue;
                 }
@@ -383,7 +385,9 @@ impl FlowFinder {
         let (lo_bp, hi_bp) = self.cfg.balance_bp;
         let balanced = (off_band || scattered * 10_000 >= gathered * lo_bp) && scattered * 10_000 <= gathered * hi_bp;
         let conduit_lo = if off_band { lo } else { (last.when.0 - self.cfg.window_us.max(window_us), 0) };
-        if outs.first().is_none_or(|o| o.when < last_in) || !balanced || !self.conduit(tg, hub, gathered, conduit_lo, last.when)
+        if outs.first().is_none_or(|o| o.when < last_in)
+            || !balanced
+            || !self.conduit(tg, hub, gathered, conduit_lo, last.when)
         {
             return None;
         }

@@ -176,10 +176,8 @@ impl Rule {
         let needs_kyc = match header.get("needs") {
             None => Vec::new(),
             Some(v) => {
-                let rest = v
-                    .strip_prefix("kyc")
-                    .ok_or_else(|| format!("needs `{v}`: expected `kyc (column, ...)`"))?
-                    .trim();
+                let rest =
+                    v.strip_prefix("kyc").ok_or_else(|| format!("needs `{v}`: expected `kyc (column, ...)`"))?.trim();
                 let cols = rest
                     .strip_prefix('(')
                     .and_then(|r| r.strip_suffix(')'))

@@ -29,7 +29,8 @@ fn amlsim_with_the_default_configuration() {
     // stage says how many transfers its amount floor kept (all but the smallest)
     let s = summary(dir.path());
     let notes = s["detector_notes"].as_array().unwrap();
-    let note = |d: &str| notes.iter().find(|n| n["detector"] == d).unwrap_or_else(|| panic!("no note for {d}: {notes:#?}"));
+    let note =
+        |d: &str| notes.iter().find(|n| n["detector"] == d).unwrap_or_else(|| panic!("no note for {d}: {notes:#?}"));
     for rule in ["020_smurfing", "040_pass_through", "050_profile_mismatch", "130_trade_based"] {
         assert_eq!(note(rule)["level"], "warn");
         assert!(note(rule)["message"].as_str().unwrap().contains("is off"), "{:#}", note(rule));
