@@ -484,7 +484,7 @@ impl Search<'_> {
             let in_band = next.usd * 10_000 >= h.usd.saturating_mul(self.keep)
                 && next.usd * 10_000 <= h.usd.saturating_mul(self.grow);
             let known = usize::from(!h.first);
-            if !in_band && !(self.off_band_ok && self.known_in_path + known <= self.off_band_known) {
+            if !in_band && (!self.off_band_ok || self.known_in_path + known > self.off_band_known) {
                 continue;
             }
             if !h.first

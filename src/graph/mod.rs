@@ -166,7 +166,7 @@ impl AmountScale {
         self.buckets[Self::bucket(usd)] += 1;
         self.count += 1;
         let c = self.count;
-        if (c >= SCALE_MIN_SAMPLE && c <= 1024 && c.is_power_of_two()) || (c > 1024 && c % 1024 == 0) {
+        if ((SCALE_MIN_SAMPLE..=1024).contains(&c) && c.is_power_of_two()) || (c > 1024 && c.is_multiple_of(1024)) {
             self.p99 = Some(self.quantile(0.99));
         }
     }
