@@ -5,6 +5,7 @@
 -- episode_gap: {{hold_days}}d
 -- lookback: {{history_days}}d
 -- score: 0.7
+-- needs: kyc (kind, country)
 -- description: Four or more different people each paying under the CTR threshold into one account within a week
 -- param: min_senders = 4
 -- param: lookback_days = 7

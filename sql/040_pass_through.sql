@@ -5,6 +5,7 @@
 -- episode_gap: {{hold_days}}d
 -- lookback: {{history_days}}d
 -- score: 0.55
+-- needs: kyc (kind)
 -- description: A few large credits that leave a personal, wallet or service-business account about as fast and as much as they came in (out within 10% of in, within 72 hours, first outflow within 48 hours), outside money-services businesses and payments to businesses the public pays (a school, a landlord)
 -- param: max_hours = 72
 -- param: max_dwell_hours = 48

@@ -5,6 +5,7 @@
 -- episode_gap: 30d
 -- lookback: {{lookback_days}}d
 -- score: 0.6
+-- needs: kyc (kind, opened_at)
 -- description: A new personal account receiving far more than its declared profile allows (several months of declared income, or more than a student plausibly receives), net of tuition paid on
 -- param: max_account_age_days = 180
 -- param: lookback_days = 30

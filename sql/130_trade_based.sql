@@ -5,6 +5,7 @@
 -- episode_gap: 14d
 -- lookback: {{lookback_days}}d
 -- score: 0.65
+-- needs: kyc (industry, country)
 -- description: An electronics or import business receiving several wires from buyers in MX/CN/HK/AE within a month while its purchases abroad cover less than half of them
 -- param: lookback_days = 30
 -- param: min_inflows = 3

@@ -175,6 +175,20 @@ pub struct RawGraph {
     pub on_ramp_min_cash_usd: f64,
     /// Account kinds of exchanges' fiat accounts.
     pub exchange_kinds: Vec<String>,
+    /// The amount floor relative to the ledger: this share of the 99th percentile of the
+    /// transfers seen so far, when lower than `min-amount-usd` (0: `min-amount-usd` alone).
+    pub min_amount_share_of_p99: f64,
+    /// Cycles and flow patterns outside the value band still count when every transfer
+    /// in them is a first contact (cycles: >= 3 accounts; flows: one intermediary more).
+    pub off_band_first_contacts: bool,
+    /// Of an off-band cycle's transactions, at most this many between accounts that had
+    /// dealt before.
+    pub off_band_cycle_known_edges: usize,
+    /// Event time the graph watches before a transfer can be a first contact or an
+    /// account quiet ("3d"; "0": at once).
+    pub warmup: String,
+    /// How long an off-band scatter-gather or gather-scatter may take ("30d").
+    pub off_band_window: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -617,6 +631,12 @@ impl RawConfig {
         {
             errs.push("`graph.max-hop-gain` must be a share in [0, 1000] and `graph.min-amount-usd` at least 0".into());
         }
+        if !(0.0..=1.0).contains(&self.graph.min_amount_share_of_p99) {
+            errs.push(format!(
+                "`graph.min-amount-share-of-p99` = {}: expected a share in [0, 1]",
+                self.graph.min_amount_share_of_p99
+            ));
+        }
         if !(0.0..=1.0).contains(&self.graph.cycle_quiet_share) || self.graph.cycle_max_known_edges < -1 {
             errs.push(
                 "`graph.cycle-quiet-share` must be a share in [0, 1] and `graph.cycle-max-known-edges` at least -1"
@@ -639,8 +659,16 @@ impl RawConfig {
         let bipartite_window_us = graph_duration("bipartite-window", &self.graph.bipartite_window);
         let gather_scatter_window_us = graph_duration("gather-scatter-window", &self.graph.gather_scatter_window);
         let episode_gap_us = graph_duration("episode-gap", &self.graph.episode_gap);
+        let off_band_window_us = graph_duration("off-band-window", &self.graph.off_band_window);
         let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
         let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
+        let warmup_us = match parse_duration(&self.graph.warmup) {
+            Ok(d) => d.as_micros() as i64,
+            Err(e) => {
+                errs.push(format!("`graph.warmup`: {e}"));
+                0
+            }
+        };
         let pair_memory_us = match parse_duration(&self.graph.pair_memory) {
             Ok(d) => (!d.is_zero()).then_some(d.as_micros() as i64),
             Err(e) => {
@@ -703,6 +731,8 @@ impl RawConfig {
             new_pairs_only: g.new_counterparties_only,
             conduit_bp: (g.conduit_share * 10_000.0).round() as i128,
             balance_bp: ((bal_lo * 10_000.0).round() as i128, (bal_hi * 10_000.0).round() as i128),
+            off_band_first_contacts: g.off_band_first_contacts,
+            off_band_window_us,
             ..crate::graph::flows::FlowConfig::default()
         });
         Ok(Config {
@@ -759,6 +789,10 @@ impl RawConfig {
                     max_known_edges: usize::try_from(g.cycle_max_known_edges).ok(),
                     quiet_share_bp: (g.cycle_quiet_share * 10_000.0).round() as i128,
                     quiet_max_tx: g.quiet_max_tx,
+                    min_share_of_p99_bp: bp(g.min_amount_share_of_p99),
+                    off_band_first_contacts: g.off_band_first_contacts,
+                    off_band_max_known: g.off_band_cycle_known_edges,
+                    warmup_us,
                 },
                 cycles: g.cycles,
                 flows,

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod bench_graph;
 pub mod bench_mirror;
 pub mod bench_rules;
+pub mod calibrate;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -80,6 +80,14 @@ enum Command {
         #[arg(long)]
         metrics_addr: Option<String>,
     },
+    /// Derive amount floors from a ledger's own distribution (no labels read) and write
+    /// them as a config (TOML, the default config's keys), each with its reason
+    Calibrate {
+        ledger: PathBuf,
+        /// Write the config here (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Read and validate a ledger without detection: counts, quarantine, throughput,
     /// peak memory (JSON on stdout); optionally convert it to canonical Parquet.
     Ingest {
@@ -522,6 +530,16 @@ fn run() -> anyhow::Result<ExitCode> {
             let summary = rt.block_on(app::run_live(&cfg))?;
             print!("{}", summary.to_text(&cfg.out_dir));
             Ok(if summary.reconciled { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Calibrate { ledger, out } => {
+            let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;
+            let c = mirrorflow::calibrate::measure(&cfg, ledger)?;
+            let text = mirrorflow::calibrate::to_toml(&c, &cfg, ledger);
+            match out {
+                Some(p) => std::fs::write(p, &text).map_err(|e| anyhow::anyhow!("writing `{}`: {e}", p.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { ledger, quarantine, to_parquet } => {
             let cfg = load_config(cli.config.as_ref(), |_| Ok(()))?;

@@ -21,7 +21,7 @@
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::NodeIndexable;
 
-use super::{Edge, Half, Node, TemporalGraph};
+use super::{AmountScale, Edge, Half, Node, TemporalGraph};
 
 pub const RULE_ID: &str = "graph_cycles";
 /// 2: one alert per episode of cycles sharing two accounts (1: one per cycle).
@@ -53,6 +53,23 @@ pub struct CycleConfig {
     /// payment (0: not asked).
     pub quiet_share_bp: i128,
     pub quiet_max_tx: usize,
+    /// The amount floor relative to the ledger: an edge needs at least this share (basis
+    /// points) of the 99th percentile of the transfers seen so far, when that is below
+    /// `min_usd` (0: `min_usd` alone). Change is small against a ledger's large
+    /// transfers, in any currency and at any scale.
+    pub min_share_of_p99_bp: i128,
+    /// A cycle whose hops fall outside the value band still counts when every one of its
+    /// transactions is a first contact and it runs through at least 3 accounts: fresh
+    /// counterparties passing money round (amounts drawn anew per hop) rather than trade.
+    pub off_band_first_contacts: bool,
+    /// Of an off-band cycle's transactions, at most this many may be between accounts
+    /// that had dealt before (a ring's origin often pays, or is paid by, an established
+    /// counterparty); the rest are first contacts.
+    pub off_band_max_known: usize,
+    /// How much event time the graph must have watched (from its first row) before a
+    /// transfer counts as a first contact or an account as quiet: with no history,
+    /// every pair is new and every account quiet (µs; 0: at once).
+    pub warmup_us: i64,
 }
 
 impl CycleConfig {
@@ -84,6 +101,10 @@ impl Default for CycleConfig {
             max_known_edges: None,
             quiet_share_bp: 0,
             quiet_max_tx: 5,
+            min_share_of_p99_bp: 0,
+            off_band_first_contacts: false,
+            off_band_max_known: 0,
+            warmup_us: 0,
         }
     }
 }
@@ -133,6 +154,12 @@ pub struct CycleFinder {
     pub stats: CycleStats,
     /// Scratch: earliest arrival `(when, hops)` from the closing edge's target.
     reach: Reach,
+    /// The ledger's transfer values so far (for the relative floor).
+    pub scale: AmountScale,
+    /// Transfers offered to `insert` (not self-transfers), and those at or above the floor.
+    pub offered: u64,
+    /// Event time of the first row the graph saw (the start of its history).
+    pub started: Option<i64>,
 }
 
 /// Earliest arrival `(when, hops)` per node, in a slot per node index (stamped, so a new
@@ -211,13 +238,43 @@ impl CycleFinder {
         n
     }
 
+    /// Notes a row for the accounts' activity (every row: cash, small, hubs) and, when it
+    /// is a transfer, for the ledger's scale. Called before `insert` for the same row.
+    pub fn note_row(&mut self, src: Option<&str>, dst: Option<&str>, when: (i64, u64), usd: i128) {
+        self.started.get_or_insert(when.0);
+        let a = &mut self.graph.activity;
+        a.evict_before(when.0.saturating_sub(self.cfg.window_us));
+        a.note(src, dst, when, usd);
+        if src.is_some() && dst.is_some() && src != dst {
+            self.scale.add(usd);
+        }
+    }
+
+    /// The amount floor now: `min_usd`, or the share of the ledger's 99th percentile so
+    /// far when that is lower.
+    pub fn floor(&self) -> i128 {
+        match self.scale.p99 {
+            Some(p) if self.cfg.min_share_of_p99_bp > 0 => {
+                self.cfg.min_usd.min(p.saturating_mul(self.cfg.min_share_of_p99_bp) / 10_000)
+            }
+            _ => self.cfg.min_usd,
+        }
+    }
+
     /// Adds edge `src -> dst` to the window's graph (first evicting what the window left
     /// behind); `None` when it is not an edge of the graph (a self-transfer, or below the
     /// amount floor).
     pub fn insert(&mut self, src: &str, dst: &str, edge: Edge) -> Option<EdgeIndex> {
         self.graph.evict_before(edge.ts.saturating_sub(self.cfg.window_us));
-        let first = self.graph.pairs.note(src, dst, edge.ts);
-        if src == dst || edge.usd < self.cfg.min_usd {
+        let started = *self.started.get_or_insert(edge.ts);
+        let warm = edge.ts.saturating_sub(started) >= self.cfg.warmup_us;
+        let first = self.graph.pairs.note(src, dst, edge.ts) && warm;
+        if src == dst {
+            return None;
+        }
+        self.graph.quiet_known = warm;
+        self.offered += 1;
+        if edge.usd < self.floor() {
             return None;
         }
         self.stats.edges += 1;
@@ -230,8 +287,16 @@ impl CycleFinder {
         self.search(c, &mut found);
         let g = &self.graph.graph;
         let (min_len, quiet_bp, quiet_max) = (self.cfg.min_len, self.cfg.quiet_share_bp, self.cfg.quiet_max_tx);
+        let (keep, grow) = (10_000 - self.cfg.max_hop_loss_bp, 10_000 + self.cfg.max_hop_gain_bp);
         found.retain(|path| {
             if path.len() < min_len {
+                return false;
+            }
+            // a cycle outside the value band (all first contacts) runs through >= 3 accounts
+            let off_band = path.windows(2).any(|w| {
+                w[0].usd * 10_000 < w[1].usd.saturating_mul(keep) || w[0].usd * 10_000 > w[1].usd.saturating_mul(grow)
+            });
+            if off_band && path.len() < 3 {
                 return false;
             }
             if quiet_bp == 0 {
@@ -288,6 +353,10 @@ impl CycleFinder {
             v,
             lo,
             known_left,
+            off_band_ok: self.cfg.off_band_first_contacts,
+            off_band_known: self.cfg.off_band_max_known,
+            known_in_path: usize::from(!closing.first),
+            off_band_in_path: 0,
             max_len: self.cfg.max_len,
             keep: 10_000 - self.cfg.max_hop_loss_bp,
             grow: 10_000 + self.cfg.max_hop_gain_bp,
@@ -386,6 +455,12 @@ struct Search<'a> {
     reach: Option<&'a Reach>,
     /// Edges between accounts that had dealt before that the path may still take.
     known_left: usize,
+    /// Hops outside the value band may be taken when the whole path is first contacts.
+    off_band_ok: bool,
+    /// Most transactions of an off-band path between accounts that had dealt before.
+    off_band_known: usize,
+    known_in_path: usize,
+    off_band_in_path: usize,
     /// In-edges left to look at.
     budget: u64,
     aborted: bool,
@@ -404,13 +479,17 @@ impl Search<'_> {
                 return;
             }
             self.budget -= 1;
-            // the later hop carries at least `keep` and at most `grow` of this one
-            if next.usd * 10_000 < h.usd.saturating_mul(self.keep)
-                || next.usd * 10_000 > h.usd.saturating_mul(self.grow)
-            {
+            // the later hop carries at least `keep` and at most `grow` of this one, or the
+            // path is all first contacts
+            let in_band = next.usd * 10_000 >= h.usd.saturating_mul(self.keep)
+                && next.usd * 10_000 <= h.usd.saturating_mul(self.grow);
+            let known = usize::from(!h.first);
+            if !in_band && (!self.off_band_ok || self.known_in_path + known > self.off_band_known) {
                 continue;
             }
-            if !h.first && self.known_left == 0 {
+            if !h.first
+                && (self.known_left == 0 || (self.off_band_in_path > 0 && self.known_in_path + 1 > self.off_band_known))
+            {
                 continue;
             }
             let s = h.other;
@@ -437,10 +516,14 @@ impl Search<'_> {
                 }
             }
             path.push(*h);
-            let known = usize::from(!h.first);
+            let off = usize::from(!in_band);
             self.known_left -= known;
+            self.known_in_path += known;
+            self.off_band_in_path += off;
             self.back(s, path, found);
             self.known_left += known;
+            self.known_in_path -= known;
+            self.off_band_in_path -= off;
             path.pop();
             if self.aborted {
                 return;

@@ -34,6 +34,9 @@ pub struct GraphDetector {
     /// Party view: the parties (resolved on the first batch) and how.
     party_cfg: Option<crate::party::PartyConfig>,
     parties: Option<crate::party::Parties>,
+    /// After a checkpoint: rebuild the accounts' activity from the window's rows before
+    /// the first new one.
+    rebuild_activity: bool,
 }
 
 /// What a checkpoint carries for the graph stage.
@@ -44,6 +47,18 @@ struct Saved {
     /// The pair memory: (src hash, dst hash, last ts).
     pairs: Vec<(u64, u64, i64)>,
     episodes: Episodes,
+    /// The ledger's transfer values so far (relative amount floor): (bucket, count), and
+    /// the 99th percentile in force (micro-dollars, as text).
+    #[serde(default)]
+    scale: Vec<(u32, u64)>,
+    #[serde(default)]
+    scale_p99: Option<String>,
+    /// Each edge's sender activity when it arrived (same order as `edges`), and when the
+    /// graph's history began (the warm-up).
+    #[serde(default)]
+    src_activity: Vec<u32>,
+    #[serde(default)]
+    started: Option<i64>,
 }
 
 impl GraphDetector {
@@ -60,6 +75,7 @@ impl GraphDetector {
             episode_gap_us: cfg.episode_gap_us,
             party_cfg: cfg.parties,
             parties: None,
+            rebuild_activity: false,
         }
     }
 
@@ -71,12 +87,41 @@ impl GraphDetector {
     }
 }
 
+impl GraphDetector {
+    /// The accounts' activity from the window's rows before `upto` (a resumed run: the
+    /// checkpoint's window holds them).
+    fn rebuild(&mut self, window: &EventWindow, upto: (i64, u64)) {
+        for b in window.batches() {
+            let col = |n: &str| b.column_by_name(n).expect("enriched column");
+            let (src, dst) = (col(tx::SRC_ACCOUNT).as_string::<i32>(), col(tx::DST_ACCOUNT).as_string::<i32>());
+            let ts = col(tx::TS).as_primitive::<TimestampMicrosecondType>();
+            let seq = col(tx::SEQ).as_primitive::<UInt64Type>();
+            let usd = col(tx::AMOUNT_USD).as_primitive::<Decimal128Type>();
+            for i in 0..b.num_rows() {
+                let when = (ts.value(i), seq.value(i));
+                if when >= upto || usd.is_null(i) {
+                    continue;
+                }
+                let (s, d) = ((!src.is_null(i)).then(|| src.value(i)), (!dst.is_null(i)).then(|| dst.value(i)));
+                let a = &mut self.finder.graph.activity;
+                match &self.parties {
+                    Some(p) => {
+                        let (x, y) = (s.map(|v| p.name(v)), d.map(|v| p.name(v)));
+                        a.note(x.as_deref(), y.as_deref(), when, usd.value(i));
+                    }
+                    None => a.note(s, d, when, usd.value(i)),
+                }
+            }
+        }
+    }
+}
+
 impl Detector for GraphDetector {
     fn id(&self) -> &str {
         "graph"
     }
 
-    fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+    fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let col = |n: &str| batch.column_by_name(n).expect("enriched column");
         let (ids, src, dst) = (
             col(tx::TX_ID).as_string::<i32>(),
@@ -94,13 +139,28 @@ impl Detector for GraphDetector {
         {
             self.parties = Some(crate::party::Parties::resolve(&ctx.accounts, pc));
         }
+        if std::mem::take(&mut self.rebuild_activity) && batch.num_rows() > 0 {
+            self.rebuild(window, (ts.value(0), seq.value(0)));
+        }
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
             let done = self.episodes.close_before(ts.value(i), self.episode_gap_us);
             if !done.is_empty() {
                 self.close(done, ctx, &mut alerts);
             }
-            if src.is_null(i) || dst.is_null(i) || usd.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
+            if usd.is_null(i) {
+                continue;
+            }
+            let when = (ts.value(i), seq.value(i));
+            let (s_id, d_id) = ((!src.is_null(i)).then(|| src.value(i)), (!dst.is_null(i)).then(|| dst.value(i)));
+            match &self.parties {
+                Some(p) => {
+                    let (a, b) = (s_id.map(|x| p.name(x)), d_id.map(|x| p.name(x)));
+                    self.finder.note_row(a.as_deref(), b.as_deref(), when, usd.value(i));
+                }
+                None => self.finder.note_row(s_id, d_id, when, usd.value(i)),
+            }
+            if src.is_null(i) || dst.is_null(i) || skipped(src_kind, i) || skipped(dst_kind, i) {
                 continue;
             }
             let edge = Edge { tx_id: ids.value(i).into(), ts: ts.value(i), seq: seq.value(i), usd: usd.value(i) };
@@ -140,6 +200,42 @@ impl Detector for GraphDetector {
         Ok(alerts)
     }
 
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        use crate::pipeline::summary::{DetectorNote, thousands};
+        let f = &self.finder;
+        // to the cent
+        let usd = |v: i128| {
+            let t = format_decimal((v.max(0) + 5_000) / 10_000 * 10_000, schema::USD_SCALE as u32);
+            t.strip_suffix("0000").map(str::to_string).unwrap_or(t)
+        };
+        let floor = usd(f.floor());
+        let why = match f.scale.p99 {
+            Some(p) if f.cfg.min_share_of_p99_bp > 0 && f.floor() < f.cfg.min_usd => format!(
+                "USD {floor}: graph.min-amount-share-of-p99 = {} of the transfers' 99th percentile USD {}, below graph.min-amount-usd = {}",
+                f.cfg.min_share_of_p99_bp as f64 / 10_000.0,
+                usd(p),
+                usd(f.cfg.min_usd)
+            ),
+            _ => format!("graph.min-amount-usd = {floor}"),
+        };
+        let (seen, edges) = (f.offered, f.stats.edges);
+        let text = format!(
+            "graph: {} of {} transfers at or above the amount floor ({why})",
+            thousands(edges),
+            thousands(seen)
+        );
+        let mut n = if seen > 0 && edges == 0 {
+            DetectorNote::warn("graph", text)
+        } else if seen == 0 {
+            DetectorNote::warn("graph", "graph: no transfers between two accounts: nothing to judge".into())
+        } else {
+            DetectorNote::info("graph", text)
+        };
+        n.rows_seen = Some(seen);
+        n.rows_eligible = Some(edges);
+        vec![n]
+    }
+
     fn on_finish(&mut self, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let eps = self.episodes.close_all();
         let mut out = Vec::new();
@@ -176,8 +272,20 @@ impl Detector for GraphDetector {
             .map(|(s, d, e, first)| (s, d, e.tx_id.to_string(), e.ts, e.seq, e.usd.to_string(), first))
             .collect();
         let pairs = self.finder.graph.pairs.saved();
-        serde_json::to_value(Saved { edges, pairs, episodes: self.episodes.clone() })
-            .map_err(|e| Error::Internal(format!("graph state: {e}")))
+        let scale = self.finder.scale.saved();
+        let scale_p99 = self.finder.scale.p99.map(|p| p.to_string());
+        let src_activity = self.finder.graph.src_activity_in_order();
+        let started = self.finder.started;
+        serde_json::to_value(Saved {
+            edges,
+            pairs,
+            episodes: self.episodes.clone(),
+            scale,
+            scale_p99,
+            src_activity,
+            started,
+        })
+        .map_err(|e| Error::Internal(format!("graph state: {e}")))
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
@@ -186,12 +294,20 @@ impl Detector for GraphDetector {
         }
         let saved: Saved = serde_json::from_value(state)
             .map_err(|e| Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")]))?;
-        for (s, d, id, ts, seq, usd, first) in saved.edges {
+        for (k, (s, d, id, ts, seq, usd, first)) in saved.edges.into_iter().enumerate() {
             let usd: i128 =
                 usd.parse().map_err(|_| Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;
-            self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
+            let e = self.finder.graph.add(&s, &d, Edge { tx_id: id.into(), ts, seq, usd }, first);
+            if let Some(v) = saved.src_activity.get(k) {
+                self.finder.graph.set_last_src_activity(e, *v);
+            }
         }
+        self.finder.started = saved.started;
+        // the accounts' activity is rebuilt from the window on the first batch
+        self.rebuild_activity = true;
         self.finder.graph.pairs.restore(saved.pairs);
+        let p99 = saved.scale_p99.and_then(|p| p.parse::<i128>().ok());
+        self.finder.scale.restore(&saved.scale, p99);
         self.episodes = saved.episodes;
         Ok(())
     }

@@ -32,7 +32,8 @@ use super::{Half, TemporalGraph};
 pub struct FlowConfig {
     /// Scatter-gather.
     pub scatter_gather: bool,
-    /// Gather-scatter.
+    /// Gather-scatter within the balance band (the off-band form goes with
+    /// `off_band_first_contacts`).
     pub gather_scatter: bool,
     /// Bipartite / stacked layers.
     pub bipartite: bool,
@@ -65,6 +66,12 @@ pub struct FlowConfig {
     /// received in the window (0: not asked). A busy business's few matching payments
     /// are not a conduit; a mule's are.
     pub conduit_bp: i128,
+    /// A scatter-gather whose forwards fall outside the value band still counts with one
+    /// intermediary more than `min_mids` (every transfer is a first contact already when
+    /// `new_pairs_only`); a gather-scatter's balance is then not asked either.
+    pub off_band_first_contacts: bool,
+    /// How long an off-band pattern may take (µs): patterns drawn out over weeks.
+    pub off_band_window_us: i64,
 }
 
 impl Default for FlowConfig {
@@ -84,6 +91,8 @@ impl Default for FlowConfig {
             new_pairs_only: true,
             balance_bp: (8_500, 10_500),
             conduit_bp: 5_000,
+            off_band_first_contacts: false,
+            off_band_window_us: 30 * DAY,
         }
     }
 }
@@ -185,7 +194,7 @@ impl FlowFinder {
         if self.cfg.conduit_bp == 0 {
             return true;
         }
-        let all: i128 = tg.graph[n].ins_between(lo, hi).map(|h| h.usd).sum();
+        let all = tg.received(n, lo, hi);
         part * 10_000 >= all * self.cfg.conduit_bp
     }
 
@@ -202,7 +211,7 @@ impl FlowFinder {
         if self.cfg.scatter_gather {
             self.scatter_gather(tg, e, &mut budget, &mut out);
         }
-        if self.cfg.gather_scatter {
+        if self.cfg.gather_scatter || (self.cfg.off_band_first_contacts && self.cfg.new_pairs_only) {
             self.gather_scatter(tg, e, &mut budget, &mut out);
         }
         if self.cfg.bipartite {
@@ -231,44 +240,84 @@ impl FlowFinder {
         let g = &tg.graph;
         let Some((m, k)) = g.edge_endpoints(e) else { return };
         let Some(last) = g[m].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
-        let lo = (last.when.0 - self.cfg.window_us, 0);
-        // sources: who paid `m` what it now passes on
+        let off_ok = self.cfg.off_band_first_contacts && self.cfg.new_pairs_only;
+        let strict_lo = (last.when.0 - self.cfg.window_us, 0);
+        let lo =
+            if off_ok { (last.when.0 - self.cfg.window_us.max(self.cfg.off_band_window_us), 0) } else { strict_lo };
+        // a hop that keeps to the band inside the pattern's window
+        let strict = |a: &Half, b: &Half| a.when >= strict_lo && self.in_band(a.usd, b.usd);
+        // sources: who paid `m` what it now passes on (within the band, or any amount
+        // when off-band patterns may count)
         let mut sources: BTreeMap<NodeIndex, Half> = BTreeMap::new();
         for h in g[m].ins_between(lo, last.when) {
             *budget = budget.saturating_sub(1);
-            if h.other != k && h.other != m && self.eligible(h) && self.in_band(h.usd, last.usd) {
-                sources.entry(h.other).or_insert(*h);
+            if h.other != k && h.other != m && self.eligible(h) && (off_ok || strict(h, &last)) {
+                match sources.get(&h.other) {
+                    Some(old) if strict(old, &last) || !strict(h, &last) => {}
+                    _ => {
+                        sources.insert(h.other, *h);
+                    }
+                }
             }
         }
         for (s, into_m) in sources {
             if *budget == 0 {
                 return;
             }
-            // the source's other payments forwarded to `k` (the first matching forward each)
-            let mut pairs: BTreeMap<NodeIndex, (Half, Half)> = BTreeMap::new();
+            // the source's other payments forwarded to `k` (the first matching forward
+            // each: one within the band first, else any when off-band may count)
+            let mut pairs: BTreeMap<NodeIndex, (Half, Half, bool)> = BTreeMap::new();
             for o in g[s].outs_between(lo, last.when) {
                 let mid = o.other;
-                if mid == k || mid == m || pairs.contains_key(&mid) || !self.eligible(o) {
+                if mid == k || mid == m || pairs.get(&mid).is_some_and(|p| p.2) || !self.eligible(o) {
                     continue;
                 }
                 for f in g[mid].outs_between(after(o.when), last.when) {
                     *budget = budget.saturating_sub(1);
-                    if f.other == k && self.eligible(f) && self.in_band(o.usd, f.usd) {
-                        pairs.insert(mid, (*o, *f));
-                        break;
+                    if f.other == k && self.eligible(f) {
+                        if strict(o, f) {
+                            pairs.insert(mid, (*o, *f, true));
+                            break;
+                        }
+                        if off_ok && !pairs.contains_key(&mid) {
+                            pairs.insert(mid, (*o, *f, false));
+                        }
                     }
                 }
                 if *budget == 0 {
                     return;
                 }
             }
-            // each intermediary is a conduit for the source's money
-            pairs.retain(|mid, (o, f)| self.conduit(tg, *mid, o.usd, lo, f.when));
-            if pairs.len() + 1 < self.cfg.min_mids || !self.conduit(tg, m, into_m.usd, lo, last.when) {
-                continue;
+            // within the band: >= min_mids intermediaries, each a conduit for the source's
+            // money over the pattern's window
+            let mut chosen: BTreeMap<NodeIndex, (Half, Half, bool)> = pairs
+                .iter()
+                .filter(|(mid, (o, f, ok))| *ok && self.conduit(tg, **mid, o.usd, strict_lo, f.when))
+                .map(|(a, b)| (*a, *b))
+                .collect();
+            let banded = strict(&into_m, &last)
+                && chosen.len() + 1 >= self.cfg.min_mids
+                && self.conduit(tg, m, into_m.usd, strict_lo, last.when);
+            if !banded {
+                // outside the band: one intermediary more, every transfer a first contact,
+                // conduits over the longer window
+                if !off_ok {
+                    continue;
+                }
+                chosen =
+                    pairs.into_iter().filter(|(mid, (o, f, _))| self.conduit(tg, *mid, o.usd, lo, f.when)).collect();
+                if chosen.len() < self.cfg.min_mids || !self.conduit(tg, m, into_m.usd, lo, last.when) {
+                    continue;
+                }
+                // and the sink is a conduit too: what re-converged is most of what it got in
+                // the window, not a few of a supplier's many receipts
+                let gathered: i128 = last.usd + chosen.values().map(|(_, f, _)| f.usd).sum::<i128>();
+                if !self.conduit(tg, k, gathered, lo, after(last.when)) {
+                    continue;
+                }
             }
             let mut edges = vec![Self::ev(tg, &into_m, s, m), Self::ev(tg, &last, m, k)];
-            for (mid, (o, f)) in &pairs {
+            for (mid, (o, f, _)) in &chosen {
                 edges.push(Self::ev(tg, o, s, *mid));
                 edges.push(Self::ev(tg, f, *mid, k));
             }
@@ -283,45 +332,69 @@ impl FlowFinder {
 
     /// `e = h -> k` as a scatter edge of a gather-scatter through hub `h`: the hub's
     /// inflows over the window before it, and its outflows since the first of them,
-    /// from and to >= `min_mids` accounts, balance within the band.
+    /// from and to >= `min_mids` accounts, balance within the band; or, off the band,
+    /// from and to more than `min_mids` over the off-band window, paying out no more than
+    /// the band's top.
     fn gather_scatter(&self, tg: &TemporalGraph, e: EdgeIndex, budget: &mut u64, out: &mut Vec<FlowMatch>) {
         let g = &tg.graph;
         let Some((hub, _)) = g.edge_endpoints(e) else { return };
         let Some(last) = g[hub].outs.back().copied().filter(|h| h.edge == e && self.eligible(h)) else { return };
-        let lo = (last.when.0 - self.cfg.gather_scatter_window_us, 0);
+        let strict = if self.cfg.gather_scatter {
+            self.gs_window(tg, hub, &last, self.cfg.gather_scatter_window_us, false, budget)
+        } else {
+            None
+        };
+        let found = match strict {
+            Some(m) => Some(m),
+            None if self.cfg.off_band_first_contacts && self.cfg.new_pairs_only => {
+                let w = self.cfg.gather_scatter_window_us.max(self.cfg.off_band_window_us);
+                self.gs_window(tg, hub, &last, w, true, budget)
+            }
+            None => None,
+        };
+        out.extend(found);
+    }
+
+    fn gs_window(
+        &self,
+        tg: &TemporalGraph,
+        hub: NodeIndex,
+        last: &Half,
+        window_us: i64,
+        off_band: bool,
+        budget: &mut u64,
+    ) -> Option<FlowMatch> {
+        let g = &tg.graph;
+        let lo = (last.when.0 - window_us, 0);
         let ins: Vec<&Half> = g[hub].ins_between(lo, last.when).filter(|h| self.eligible(h)).collect();
         *budget = budget.saturating_sub(ins.len() as u64);
-        let Some(first_in) = ins.first() else { return };
+        let first_in = ins.first()?;
         let outs: Vec<&Half> =
             g[hub].outs_between(after(first_in.when), after(last.when)).filter(|h| self.eligible(h)).collect();
         *budget = budget.saturating_sub(outs.len() as u64);
         let sources: BTreeSet<NodeIndex> = ins.iter().map(|h| h.other).collect();
         let sinks: BTreeSet<NodeIndex> = outs.iter().map(|h| h.other).collect();
-        if sources.len() < self.cfg.min_mids || sinks.len() < self.cfg.min_mids || !sources.is_disjoint(&sinks) {
-            return;
+        let need = self.cfg.min_mids + usize::from(off_band);
+        if sources.len() < need || sinks.len() < need || !sources.is_disjoint(&sinks) {
+            return None;
         }
         // the hub is empty again: what came in went out (and nothing went out before it
         // came in: the scatter starts after the last inflow)
         let (gathered, scattered): (i128, i128) = (ins.iter().map(|h| h.usd).sum(), outs.iter().map(|h| h.usd).sum());
         let last_in = ins.last().expect("non-empty").when;
         let (lo_bp, hi_bp) = self.cfg.balance_bp;
-        let balanced = scattered * 10_000 >= gathered * lo_bp && scattered * 10_000 <= gathered * hi_bp;
+        let balanced = (off_band || scattered * 10_000 >= gathered * lo_bp) && scattered * 10_000 <= gathered * hi_bp;
+        let conduit_lo = if off_band { lo } else { (last.when.0 - self.cfg.window_us.max(window_us), 0) };
         if outs.first().is_none_or(|o| o.when < last_in)
             || !balanced
-            || !self.conduit(
-                tg,
-                hub,
-                gathered,
-                (last.when.0 - self.cfg.window_us.max(self.cfg.gather_scatter_window_us), 0),
-                last.when,
-            )
+            || !self.conduit(tg, hub, gathered, conduit_lo, last.when)
         {
-            return;
+            return None;
         }
         let mut edges: Vec<EvEdge> = ins.iter().map(|h| Self::ev(tg, h, h.other, hub)).collect();
         edges.extend(outs.iter().map(|h| Self::ev(tg, h, hub, h.other)));
         edges.sort();
-        out.push(FlowMatch { pattern: Pattern::GatherScatter, key: vec![g[hub].id.to_string()], edges });
+        Some(FlowMatch { pattern: Pattern::GatherScatter, key: vec![g[hub].id.to_string()], edges })
     }
 
     /// `e = a -> b` completing senders x receivers layers: every other sender `a2` that

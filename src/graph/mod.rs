@@ -113,6 +113,182 @@ pub struct TemporalGraph {
     /// Which account pairs dealt with each other, and when last (by hashed ids), for as
     /// long as `pair_memory_us` (`None`: not kept, no edge is a first contact).
     pub pairs: Pairs,
+    /// Every row's part in each account's activity (edges or not: below the amount floor,
+    /// cash, hubs), when the owner feeds it (`GraphDetector` does); otherwise the graph's
+    /// own edges stand for it.
+    pub activity: Activity,
+    /// Whether the graph has watched long enough to call an account quiet (see
+    /// `CycleConfig::warmup_us`); before that, `src_activity` is taken as busy.
+    pub quiet_known: bool,
+}
+
+/// The scale of a ledger's transfers, learnt as rows arrive: a histogram of USD values in
+/// buckets of an eighth of a binary order (integer arithmetic only, so every machine
+/// gives the same floor), and its 99th percentile, recomputed at fixed row counts (64,
+/// 128, ... 1,024, then every 1,024 transfers): the same rows in the same order give the
+/// same floor whatever the batching.
+#[derive(Debug, Clone, Default)]
+pub struct AmountScale {
+    buckets: Vec<u64>,
+    pub count: u64,
+    /// The 99th percentile (the lower bound of its bucket), USD micro-dollars; `None`
+    /// before 64 transfers.
+    pub p99: Option<i128>,
+}
+
+const SCALE_BUCKETS: usize = 1 + 128 * 8;
+/// Transfers seen before the first percentile is taken.
+pub const SCALE_MIN_SAMPLE: u64 = 64;
+
+impl AmountScale {
+    fn bucket(x: i128) -> usize {
+        if x <= 0 {
+            return 0;
+        }
+        let e = 127 - x.leading_zeros() as usize;
+        let m = if e >= 3 { ((x >> (e - 3)) & 7) as usize } else { ((x << (3 - e)) & 7) as usize };
+        1 + e * 8 + m
+    }
+
+    fn lower(b: usize) -> i128 {
+        if b == 0 {
+            return 0;
+        }
+        let (e, m) = ((b - 1) / 8, ((b - 1) % 8) as i128);
+        if e >= 3 { (8 + m) << (e - 3) } else { (8 + m) >> (3 - e) }
+    }
+
+    /// Adds one transfer's value.
+    pub fn add(&mut self, usd: i128) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; SCALE_BUCKETS];
+        }
+        self.buckets[Self::bucket(usd)] += 1;
+        self.count += 1;
+        let c = self.count;
+        if ((SCALE_MIN_SAMPLE..=1024).contains(&c) && c.is_power_of_two()) || (c > 1024 && c.is_multiple_of(1024)) {
+            self.p99 = Some(self.quantile(0.99));
+        }
+    }
+
+    /// The `q` quantile (lower bound of its bucket).
+    pub fn quantile(&self, q: f64) -> i128 {
+        let above = ((1.0 - q) * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for b in (0..self.buckets.len()).rev() {
+            seen += self.buckets[b];
+            if seen >= above {
+                return Self::lower(b);
+            }
+        }
+        0
+    }
+
+    /// For checkpoints: (bucket, count) of the non-empty buckets.
+    pub fn saved(&self) -> Vec<(u32, u64)> {
+        self.buckets.iter().enumerate().filter(|(_, c)| **c > 0).map(|(b, c)| (b as u32, *c)).collect()
+    }
+
+    pub fn restore(&mut self, saved: &[(u32, u64)], p99: Option<i128>) {
+        self.buckets = vec![0; SCALE_BUCKETS];
+        self.count = 0;
+        for &(b, c) in saved {
+            if let Some(slot) = self.buckets.get_mut(b as usize) {
+                *slot += c;
+                self.count += c;
+            }
+        }
+        // the percentile as it stood after the last fixed count the run had reached
+        self.p99 = p99;
+    }
+}
+
+/// What each account did in the window, over all its rows (not only the graph's edges):
+/// how many transactions it made or received before a time, and what it received between
+/// two times. A busy business's small card takings count here, so it is neither quiet nor
+/// a conduit for the few large transfers that are edges.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// Whether rows are fed (`note`); when not, callers fall back to the graph's edges.
+    pub enabled: bool,
+    accounts: HashMap<Arc<str>, VecDeque<Act>, foldhash::fast::RandomState>,
+    /// Rows in arrival order, for eviction: (ts, account).
+    order: VecDeque<(i64, Arc<str>)>,
+}
+
+/// One row as an account saw it: when, and what it had received in all up to and with it.
+#[derive(Debug, Clone, Copy)]
+struct Act {
+    when: (i64, u64),
+    received: i128,
+    cum_received: i128,
+    sent: i128,
+    cum_sent: i128,
+}
+
+impl Activity {
+    /// Notes a row (in `(ts, seq)` order): `src` sent, `dst` received `usd`.
+    pub fn note(&mut self, src: Option<&str>, dst: Option<&str>, when: (i64, u64), usd: i128) {
+        self.enabled = true;
+        for (id, received) in [(src, 0), (dst, usd.max(0))] {
+            let Some(id) = id else { continue };
+            if src.is_some() && src == dst && received == 0 {
+                continue; // a self-transfer is one row of activity
+            }
+            let sent = if received == 0 { usd.max(0) } else { 0 };
+            let key: Arc<str> = match self.accounts.get_key_value(id) {
+                Some((k, _)) => k.clone(),
+                None => Arc::from(id),
+            };
+            let q = self.accounts.entry(key.clone()).or_default();
+            let cum_received = q.back().map_or(0, |a| a.cum_received) + received;
+            let cum_sent = q.back().map_or(0, |a| a.cum_sent) + sent;
+            q.push_back(Act { when, received, cum_received, sent, cum_sent });
+            self.order.push_back((when.0, key));
+        }
+    }
+
+    /// Forgets rows older than `cutoff`.
+    pub fn evict_before(&mut self, cutoff: i64) {
+        while let Some((ts, _)) = self.order.front() {
+            if *ts >= cutoff {
+                break;
+            }
+            let (_, id) = self.order.pop_front().expect("front");
+            if let Some(q) = self.accounts.get_mut(&id) {
+                q.pop_front();
+                if q.is_empty() {
+                    self.accounts.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Rows of `id` in the window before `when`.
+    pub fn count_before(&self, id: &str, when: (i64, u64)) -> usize {
+        self.accounts.get(id).map_or(0, |q| q.partition_point(|a| a.when < when))
+    }
+
+    /// What `id` sent in `[lo, hi)` (USD micro-dollars).
+    pub fn sent(&self, id: &str, lo: (i64, u64), hi: (i64, u64)) -> i128 {
+        let Some(q) = self.accounts.get(id) else { return 0 };
+        let (a, b) = (q.partition_point(|x| x.when < lo), q.partition_point(|x| x.when < hi));
+        if b <= a {
+            return 0;
+        }
+        q[b - 1].cum_sent - (q[a].cum_sent - q[a].sent)
+    }
+
+    /// What `id` received in `[lo, hi)` (USD micro-dollars).
+    pub fn received(&self, id: &str, lo: (i64, u64), hi: (i64, u64)) -> i128 {
+        let Some(q) = self.accounts.get(id) else { return 0 };
+        let (a, b) = (q.partition_point(|x| x.when < lo), q.partition_point(|x| x.when < hi));
+        if b <= a {
+            return 0;
+        }
+        let before = q[a].cum_received - q[a].received;
+        q[b - 1].cum_received - before
+    }
 }
 
 /// When each `(src, dst)` pair last dealt, for `memory_us` of event time: a transaction
@@ -163,12 +339,60 @@ impl TemporalGraph {
     pub fn add(&mut self, src: &str, dst: &str, edge: Edge, first: bool) -> EdgeIndex {
         let (a, b) = (self.node(src), self.node(dst));
         let (when, usd) = (edge.when(), edge.usd);
-        let src_activity = u32::try_from(self.graph[a].ins.len() + self.graph[a].outs.len()).unwrap_or(u32::MAX);
+        let seen = if self.activity.enabled {
+            self.activity.count_before(src, when)
+        } else {
+            self.graph[a].ins.len() + self.graph[a].outs.len()
+        };
+        let src_activity = if self.quiet_known { u32::try_from(seen).unwrap_or(u32::MAX) } else { u32::MAX };
         let e = self.graph.add_edge(a, b, edge);
         self.graph[a].outs.push_back(Half { when, usd, first, src_activity, other: b, edge: e });
         self.graph[b].ins.push_back(Half { when, usd, first, src_activity, other: a, edge: e });
         self.order.push_back((when.0, e));
         e
+    }
+
+    /// What node `n` received in `[lo, hi)`: over all its rows when activity is fed, else
+    /// over its edges.
+    pub fn received(&self, n: NodeIndex, lo: (i64, u64), hi: (i64, u64)) -> i128 {
+        if self.activity.enabled {
+            self.activity.received(&self.graph[n].id, lo, hi)
+        } else {
+            self.graph[n].ins_between(lo, hi).map(|h| h.usd).sum()
+        }
+    }
+
+    /// What node `n` sent in `[lo, hi)`: over all its rows when activity is fed, else over
+    /// its edges.
+    pub fn sent(&self, n: NodeIndex, lo: (i64, u64), hi: (i64, u64)) -> i128 {
+        if self.activity.enabled {
+            self.activity.sent(&self.graph[n].id, lo, hi)
+        } else {
+            self.graph[n].outs_between(lo, hi).map(|h| h.usd).sum()
+        }
+    }
+
+    /// Sets the sender's activity of the newest edge (a checkpoint restores what the edge
+    /// carried when it arrived).
+    pub fn set_last_src_activity(&mut self, e: EdgeIndex, v: u32) {
+        let Some((a, b)) = self.graph.edge_endpoints(e) else { return };
+        if let Some(h) = self.graph[a].outs.back_mut().filter(|h| h.edge == e) {
+            h.src_activity = v;
+        }
+        if let Some(h) = self.graph[b].ins.back_mut().filter(|h| h.edge == e) {
+            h.src_activity = v;
+        }
+    }
+
+    /// The sender's activity carried by each edge, in arrival order (for checkpoints).
+    pub fn src_activity_in_order(&self) -> Vec<u32> {
+        self.order
+            .iter()
+            .filter_map(|&(_, e)| {
+                let (a, _) = self.graph.edge_endpoints(e)?;
+                self.graph[a].outs.iter().find(|h| h.edge == e).map(|h| h.src_activity)
+            })
+            .collect()
     }
 
     /// The node of an account, if it has edges in the window.

@@ -245,6 +245,9 @@ pub struct MirrorStats {
     pub deposits: u64,
     pub legs: u64,
     pub placements: u64,
+    /// Placements judged, and those holding at least `min_usd` of cash.
+    pub judged: u64,
+    pub judged_at_floor: u64,
     pub swaps: u64,
     pub netted: u64,
     /// Most legs held at once.
@@ -450,9 +453,11 @@ impl MirrorDetector {
     }
 
     fn judge(&mut self, p: Placement, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        self.stats.judged += 1;
         if p.total < self.cfg.min_usd {
             return;
         }
+        self.stats.judged_at_floor += 1;
         let first = p.deposits.first().map_or(0, |d| d.ts);
         let last = p.deposits.last().map_or(0, |d| d.ts);
         let w = self.cfg.leg_window_us;
@@ -1075,6 +1080,42 @@ impl MirrorDetector {
 impl Detector for MirrorDetector {
     fn id(&self) -> &str {
         "mirror"
+    }
+
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        use crate::pipeline::summary::{DetectorNote, thousands};
+        let s = &self.stats;
+        let floor = format_decimal((self.cfg.min_usd + 5_000) / 10_000 * 10_000, 6);
+        let floor = floor.strip_suffix("0000").unwrap_or(&floor);
+        let mut n = if s.deposits == 0 {
+            DetectorNote::warn(
+                "mirror",
+                "mirror: no US cash deposits (channel cash_deposit, USD, into a US account): no placement to match"
+                    .into(),
+            )
+        } else if s.judged_at_floor == 0 {
+            DetectorNote::warn(
+                "mirror",
+                format!(
+                    "mirror: 0 of {} placements ({} US cash deposits) at or above the amount floor (mirror.min-amount-usd = {floor})",
+                    thousands(s.judged),
+                    thousands(s.deposits)
+                ),
+            )
+        } else {
+            DetectorNote::info(
+                "mirror",
+                format!(
+                    "mirror: {} of {} placements ({} US cash deposits) at or above the amount floor (mirror.min-amount-usd = {floor})",
+                    thousands(s.judged_at_floor),
+                    thousands(s.judged),
+                    thousands(s.deposits)
+                ),
+            )
+        };
+        n.rows_seen = Some(s.deposits);
+        n.rows_eligible = Some(s.judged_at_floor);
+        vec![n]
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {

@@ -41,6 +41,12 @@ pub trait Detector: Send {
         Ok(serde_json::Value::Null)
     }
 
+    /// What the detector could not judge, for `summary.json` and the log (no account or
+    /// customer ids): asked once at the end of a run. Default: nothing to say.
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        Vec::new()
+    }
+
     /// Takes back what `save_state` gave, before the first batch of a resumed run.
     fn load_state(&mut self, _state: serde_json::Value) -> Result<()> {
         Ok(())

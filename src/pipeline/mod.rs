@@ -104,7 +104,7 @@ enum ToSink {
     Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
     Processed { rows: u64, first_ts: i64, last_ts: i64, unknown_channels: BTreeMap<String, u64> },
     Alerts(Vec<Alert>),
-    End { window_rows: u64, window_max: u64, missing_fx: BTreeMap<String, u64> },
+    End { window_rows: u64, window_max: u64, missing_fx: BTreeMap<String, u64>, notes: Vec<summary::DetectorNote> },
 }
 
 /// Continues a checkpoint's arrival numbering: `seq` + `offset`.
@@ -429,10 +429,15 @@ impl Pipeline {
             if !alerts.is_empty() {
                 let _ = sink_tx.blocking_send(ToSink::Alerts(alerts));
             }
+            let notes: Vec<summary::DetectorNote> = detectors.iter().flat_map(|d| d.notes()).collect();
+            for n in &notes {
+                n.log();
+            }
             let _ = sink_tx.blocking_send(ToSink::End {
                 window_rows: window.rows() as u64,
                 window_max,
                 missing_fx: enricher.missing_rate.clone(),
+                notes,
             });
             Ok(())
         });
@@ -501,7 +506,8 @@ impl Pipeline {
                     }
                     progress.alerts.store(alerts_out.written, Ordering::Relaxed);
                 }
-                ToSink::End { window_rows, window_max, missing_fx } => {
+                ToSink::End { window_rows, window_max, missing_fx, notes } => {
+                    s.detector_notes = notes;
                     crate::metrics::metrics().window_transactions.set(window_rows as i64);
                     s.window_rows_at_end = window_rows;
                     s.window_rows_max = window_max;

@@ -58,8 +58,60 @@ pub struct Summary {
     /// What the alert store took (absent when it is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSummary>,
+    /// What each detector could not judge, or judged little of (no ids): a stage that saw
+    /// no eligible rows, rules that stepped aside for want of KYC. Also logged.
+    pub detector_notes: Vec<DetectorNote>,
     /// Wall-clock timings.
     pub timings: Timings,
+}
+
+/// One detector's account of its coverage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DetectorNote {
+    /// `graph`, `mirror`, `rules` or a rule id.
+    pub detector: String,
+    /// `info` or `warn` (a stage that judged nothing, a rule that is off).
+    pub level: String,
+    /// Rows the stage looks at (transfers for the graph, US cash deposits for mirror).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_seen: Option<u64>,
+    /// Of those, the rows it could judge (at or above its amount floor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_eligible: Option<u64>,
+    /// The sentence the log carries.
+    pub message: String,
+}
+
+impl DetectorNote {
+    pub fn warn(detector: &str, message: String) -> Self {
+        DetectorNote { detector: detector.into(), level: "warn".into(), message, ..Default::default() }
+    }
+
+    pub fn info(detector: &str, message: String) -> Self {
+        DetectorNote { detector: detector.into(), level: "info".into(), message, ..Default::default() }
+    }
+
+    /// Logs it at its level.
+    pub fn log(&self) {
+        if self.level == "warn" {
+            tracing::warn!(detector = %self.detector, "{}", self.message);
+        } else {
+            tracing::info!(detector = %self.detector, "{}", self.message);
+        }
+    }
+}
+
+/// `1234567` as `1,234,567` (notes are read by people).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The alert files earlier live runs left in the output directory.

@@ -64,6 +64,8 @@ pub struct SqlRules {
     lookback_us: Vec<Option<i64>>,
     /// Per rule: time spent planning and running it (for `rule_timings`).
     timings: Vec<RuleTiming>,
+    /// Rules left out for want of KYC columns: (rule id, the columns without a value).
+    stepped_aside: Vec<(String, Vec<String>)>,
 }
 
 /// An open episode: the alert it will be (its id computed when it closes) and its
@@ -146,6 +148,31 @@ impl SqlRules {
         fx: &FxTable,
         episode_gap_us: i64,
     ) -> Result<Self> {
+        // Rules that need KYC columns the accounts table does not carry step aside (and say
+        // so in `notes`), rather than judge nulls.
+        let lacking = |r: &Rule| -> Vec<String> {
+            r.needs_kyc
+                .iter()
+                .filter(|c| accounts.batch.column_by_name(c).is_none_or(|a| a.null_count() == a.len()))
+                .cloned()
+                .collect()
+        };
+        let stepped_aside: Vec<(String, Vec<String>)> = set
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let l = lacking(r);
+                (!l.is_empty()).then(|| (r.id.clone(), l))
+            })
+            .collect();
+        let kept = RuleSet {
+            rules: set.rules.iter().filter(|r| lacking(r).is_empty()).cloned().collect(),
+            disabled: set.disabled.clone(),
+        };
+        let set = &kept;
+        for (id, cols) in &stepped_aside {
+            tracing::info!(rule = %id, "rule {id} steps aside: the accounts table has no {} (KYC)", cols.join(", "));
+        }
         // Rules are independent: each has its own session (its own `window_tx`, sliced to
         // its lookback) and they run side by side, one per core.
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(set.rules.len().max(1));
@@ -184,6 +211,7 @@ impl SqlRules {
             alerted: HashMap::new(),
             held: BTreeMap::new(),
             episode_gap_us,
+            stepped_aside,
         };
         let empty = RecordBatch::new_empty(schema::enriched_schema());
         let mut errors = Vec::new();
@@ -476,6 +504,22 @@ impl Detector for SqlRules {
             self.alerted.entry((index(&rule)?, subject)).or_default().extend(ids);
         }
         Ok(())
+    }
+
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        use crate::pipeline::summary::DetectorNote;
+        self.stepped_aside
+            .iter()
+            .map(|(id, cols)| {
+                DetectorNote::warn(
+                    id,
+                    format!(
+                        "rule {id} is off: it judges by KYC columns the accounts table does not carry ({}), so it steps aside rather than alert on nulls",
+                        cols.join(", ")
+                    ),
+                )
+            })
+            .collect()
     }
 
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {

@@ -104,6 +104,10 @@ pub struct Rule {
     pub template: String,
     /// Where it came from.
     pub source: String,
+    /// The accounts-table (KYC) columns the rule cannot judge without (header
+    /// `needs: kyc (kind, country)`); empty: none. A ledger whose accounts table has no
+    /// value in one of them runs without the rule, and says so.
+    pub needs_kyc: Vec<String>,
 }
 
 impl Rule {
@@ -168,7 +172,20 @@ impl Rule {
                 .ok_or(format!("score `{s}`: expected a number in [0, 1]"))?,
             None => 0.5,
         };
+        let needs_kyc = match header.get("needs") {
+            None => Vec::new(),
+            Some(v) => {
+                let rest =
+                    v.strip_prefix("kyc").ok_or_else(|| format!("needs `{v}`: expected `kyc (column, ...)`"))?.trim();
+                let cols = rest
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(|| format!("needs `{v}`: expected `kyc (column, ...)`"))?;
+                cols.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
+            }
+        };
         let mut rule = Rule {
+            needs_kyc,
             episode_gap: None,
             episode_gap_text: header.get("episode_gap").cloned(),
             lookback: header.get("lookback").cloned(),

@@ -1,42 +1,7 @@
-//! The temporal graph engine end to end: IBM AMLSim's labelled output (outside data, not
-//! tuned on by the generator) read with the AMLSim dialect and scored with `eval`.
+//! The temporal graph engine end to end on small ledgers (AMLSim with the default
+//! configuration: `amlsim_default.rs`).
 
 use super::common::*;
-
-/// Per-pattern recall and alert precision on AMLSim-12k with `config/amlsim.toml` must
-/// not regress (measured: cycles 43 / 50, scatter-gather 46 / 50, gather-scatter 42 / 50;
-/// T7 alerts 61 of 76 true, T9 90 of 91; whole-day timestamps chained in file order).
-#[test]
-fn amlsim_patterns_are_found_with_the_amlsim_config() {
-    let ledger = external().join("amlsim12k/transactions.csv.gz");
-    let labels = external().join("amlsim12k/labels_alert_transactions.csv");
-    let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
-        .args(["replay", ledger.to_str().unwrap(), "--config", "config/amlsim.toml", "--progress", "off", "--out"])
-        .arg(dir.path())
-        .current_dir(root())
-        .env("MIRRORFLOW_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = mirrorflow::eval::evaluate(&mirrorflow::eval::EvalOptions {
-        labels,
-        alerts: dir.path().join("alerts.jsonl"),
-        populations: None,
-    })
-    .unwrap();
-    let cycle = r.by_typology.iter().find(|t| t.typology == "cycle").unwrap();
-    assert_eq!(cycle.schemes, 50);
-    assert!(cycle.detected >= 42, "cycle alerts found: {} of 50", cycle.detected);
-    let found = |p: &str| r.by_typology.iter().find(|t| t.typology == p).unwrap().detected;
-    assert!(found("scatter_gather") >= 44, "scatter-gather found: {} of 50", found("scatter_gather"));
-    assert!(found("gather_scatter") >= 40, "gather-scatter found: {} of 50", found("gather_scatter"));
-    for (typology, floor) in [("T7", 0.75), ("T9", 0.95)] {
-        let a = r.by_alert_typology.iter().find(|a| a.typology == typology).unwrap();
-        let precision = a.true_alerts as f64 / a.alerts as f64;
-        assert!(precision >= floor, "{typology} alert precision {precision:.3} ({} of {})", a.true_alerts, a.alerts);
-    }
-}
 
 /// A ring that sends money round twice in a day is one T7 alert holding every cycle of
 /// both laps (not one alert per cycle); a lap after the window is a new alert.
@@ -62,8 +27,16 @@ fn laps_of_one_ring_are_one_cycle_alert() {
     // (lap 3 is 44 days after lap 1: beyond the 30-day window)
     let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
     csv_ledger(&ledger, &rows);
-    let o =
-        mirrorflow(&["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
+    // a ledger of a few days has no history to call an account quiet by: no warm-up
+    let cfg = dir.path().join("cfg.toml");
+    std::fs::write(&cfg, "[graph]\nwarmup = \"0\"\n").unwrap();
+    let o = mirrorflow(
+        &["replay", ledger.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--progress", "off", "--out"]
+            .into_iter()
+            .chain([out.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let alerts: Vec<_> =
         jsonl(&out.join("alerts.jsonl")).into_iter().filter(|a| a["rule_id"] == "graph_cycles").collect();
@@ -103,7 +76,8 @@ fn the_party_view_sees_a_round_trip_between_two_accounts_of_one_customer() {
     let cycles = |extra: &str| {
         let out = dir.path().join(format!("out{}", extra.len()));
         let cfg = dir.path().join(format!("cfg{}.toml", extra.len()));
-        std::fs::write(&cfg, format!("[rules]\nenabled = false\n[graph]\n{extra}\n")).unwrap();
+        // one day of ledger: no history to wait for (graph.warmup)
+        std::fs::write(&cfg, format!("[rules]\nenabled = false\n[graph]\nwarmup = \"0\"\n{extra}\n")).unwrap();
         let o = mirrorflow(
             &["replay", ledger.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--progress", "off", "--out"]
                 .into_iter()

@@ -1,6 +1,7 @@
 //! Test modules of the integration binary.
 
 mod adversarial;
+mod amlsim_default;
 mod behaviour;
 mod cli;
 mod fuzz_corpus;

@@ -1,0 +1,76 @@
+//! IBM AMLSim's labelled output (outside data, vendored in `fixtures/external/amlsim12k/`)
+//! replayed with the DEFAULT configuration (no `--config`): per-pattern recall and alert
+//! precision, printed and held to floors at what the defaults reach, so a change that
+//! costs them fails here.
+//!
+//! Reproduce: `mirrorflow replay fixtures/external/amlsim12k --out OUT` then
+//! `mirrorflow eval --labels fixtures/external/amlsim12k/labels_alert_transactions.csv
+//! --alerts OUT/alerts.jsonl`.
+
+use super::common::*;
+
+#[test]
+fn amlsim_with_the_default_configuration() {
+    let ledger = external().join("amlsim12k");
+    let labels = ledger.join("labels_alert_transactions.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
+        .args(["replay", ledger.to_str().unwrap(), "--progress", "off", "--store", "off", "--out"])
+        .arg(dir.path())
+        .current_dir(root())
+        .env("MIRRORFLOW_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seconds = started.elapsed().as_secs_f64();
+
+    // no accounts table: the rules that judge by KYC step aside and say so; the graph
+    // stage says how many transfers its amount floor kept (all but the smallest)
+    let s = summary(dir.path());
+    let notes = s["detector_notes"].as_array().unwrap();
+    let note =
+        |d: &str| notes.iter().find(|n| n["detector"] == d).unwrap_or_else(|| panic!("no note for {d}: {notes:#?}"));
+    for rule in ["020_smurfing", "040_pass_through", "050_profile_mismatch", "130_trade_based"] {
+        assert_eq!(note(rule)["level"], "warn");
+        assert!(note(rule)["message"].as_str().unwrap().contains("is off"), "{:#}", note(rule));
+        assert!(s["alerts_by_rule"].get(rule).is_none(), "{rule} alerted without KYC");
+    }
+    let g = note("graph");
+    assert_eq!(g["rows_seen"], 520_559);
+    assert!(g["rows_eligible"].as_u64().unwrap() >= 515_000, "{g:#}");
+    assert_eq!(note("mirror")["rows_seen"], 0);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("rule 020_smurfing is off"), "the log says so too: {stderr}");
+
+    let r = mirrorflow::eval::evaluate(&mirrorflow::eval::EvalOptions {
+        labels,
+        alerts: dir.path().join("alerts.jsonl"),
+        populations: None,
+    })
+    .unwrap();
+    println!("AMLSim-12k, default configuration, replay {seconds:.0} s (debug build)");
+    for t in &r.by_typology {
+        println!("  {:<15} {:>3} / {:<3} (as itself {})", t.typology, t.detected, t.schemes, t.detected_as_itself);
+    }
+    for a in &r.by_alert_typology {
+        println!("  alerts {:<4} {:>5} true {:>4}", a.typology, a.alerts, a.true_alerts);
+    }
+    println!("  all alerts {} true {} precision {:.3}", r.alerts, r.true_alerts, r.precision.unwrap_or(0.0));
+
+    // measured: cycles 42, scatter-gather 42, gather-scatter 42 (as itself) of 50 each;
+    // T7 50 of 52 alerts true, T9 106 of 108
+    let as_itself = |p: &str| r.by_typology.iter().find(|t| t.typology == p).unwrap().detected_as_itself;
+    for p in ["cycle", "scatter_gather", "gather_scatter"] {
+        assert!(as_itself(p) >= 40, "{p} found: {} of 50", as_itself(p));
+    }
+    for (typology, floor) in [("T7", 0.9), ("T9", 0.95)] {
+        let a = r.by_alert_typology.iter().find(|a| a.typology == typology).unwrap();
+        let precision = a.true_alerts as f64 / a.alerts as f64;
+        assert!(precision >= floor, "{typology} alert precision {precision:.3} ({} of {})", a.true_alerts, a.alerts);
+    }
+    // Fans (080_fan_in / 081_fan_out) are judged by the SQL rules, which are being rewritten
+    // for behaviour baselines: today they raise 2,573 alerts here, 44 of them true, and hold
+    // the overall precision down (0.073). Raise this floor with them.
+    assert!(r.precision.unwrap_or(0.0) >= 0.07, "alert precision {:?}", r.precision);
+}
