@@ -1,5 +1,5 @@
 -- rule: 010_structuring
--- version: 4
+-- version: 5
 -- typology: T1
 -- severity: high
 -- episode_gap: {{hold_days}}d
@@ -24,10 +24,12 @@
 -- (businesses, people; null where there is no KYC) put a share p of their cash deposits
 -- in the band over the history_days before the anchor's day (complete days). With at
 -- least min_peer_deposits deposits behind p, an account whose n deposits in the history
--- hold k in the band bunches when k >= n p + peer_sigmas sqrt(n p) + 1: a restaurant
+-- hold k in the band bunches only when k >= n p + peer_sigmas sqrt(n p (1 - p)) + 0.5
+-- (a binomial tail, with half a deposit for continuity): a restaurant
 -- whose big nights land in the band as often as its peers' do is ordinary, a nominee
--- whose every deposit is in the band is not. With fewer peer deposits, the neighbour
--- bands below decide.
+-- whose every deposit is in the band is not. The neighbour bands below must agree (and
+-- decide alone with fewer peer deposits): a big restaurant's band nights come with as
+-- many nights beside the band.
 -- Bunching against the account's own spread (without enough peer deposits): a cash
 -- business's nightly takings fall between 8,000 and 10,000 now and then, as they fall
 -- anywhere else. Over the account's cash deposits in the
@@ -106,10 +108,11 @@ judged AS (
 ),
 verdict AS (
     SELECT *,
-           CASE WHEN peer_band_share IS NOT NULL
-                THEN band_deposits_history >= deposits_history * peer_band_share
-                                              + {{peer_sigmas}} * sqrt(deposits_history * peer_band_share) + 1
-                ELSE band_deposits_history > neighbour_deposits_history END AS bunching
+           band_deposits_history > neighbour_deposits_history
+           AND coalesce(band_deposits_history >= deposits_history * peer_band_share
+                                                 + {{peer_sigmas}} * sqrt(deposits_history * peer_band_share * (1 - peer_band_share))
+                                                 + 0.5,
+                        true) AS bunching
     FROM judged
 ),
 matches AS (

@@ -1,5 +1,5 @@
 -- rule: 011_structuring_daily
--- version: 4
+-- version: 5
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
@@ -22,11 +22,10 @@
 --
 -- Bunching, not chance: a cash business's nightly takings fall in the band now and then
 -- as they fall anywhere else. The days are compared with the days whose totals fall in
--- the bands of the same width either side of it ([2 x floor - CTR, floor) and
--- [CTR, 2 x CTR - floor): USD 8,000-9,000 and 10,000-11,000 by default): the pattern
--- holds only when more days sit in the band than in both neighbours together. A
--- structurer keeps under the threshold and seldom lands just above it; a restaurant's
--- takings thin out smoothly across 10,000. The neighbour days count in the details.
+-- the days just below it ([2 x floor - CTR, floor): USD 8,000-9,000 by default) and the
+-- days at or over the threshold: the pattern holds only when more days sit in the band
+-- than in both together. A structurer keeps every day under the threshold; a busy cash
+-- business crosses it (and files its CTRs) as often as it lands just under. The neighbour days count in the details.
 -- A day whose running total enters a neighbouring band also anchors, so a later day
 -- re-judges the shape and clears a held episode that no longer bunches.
 WITH touched AS (
@@ -82,7 +81,7 @@ judged AS (
     SELECT *,
            total >= {{band_floor_usd}} AND total < {{ctr_threshold_usd}} AS in_band,
            (total >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}} AND total < {{band_floor_usd}})
-           OR (total >= {{ctr_threshold_usd}} AND total < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}}) AS neighbour
+           OR total >= {{ctr_threshold_usd}} AS neighbour
     FROM days
 )
 SELECT subject, anchor_ts, anchor_seq,

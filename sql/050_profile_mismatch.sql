@@ -1,5 +1,5 @@
 -- rule: 050_profile_mismatch
--- version: 4
+-- version: 5
 -- typology: T5
 -- severity: medium
 -- episode_gap: 30d
@@ -12,7 +12,7 @@
 -- param: income_multiple = 3
 -- param: student_monthly_usd = 20000
 -- param: min_inflow_usd = 5000
--- param: exempt_payee_industries = 'education'
+-- param: public_payee_min_payers = 10
 -- param: own_funds_payer_kinds = 'exchange'
 -- param: income_payer_kinds = 'business'
 -- param: min_cadence_days = 5
@@ -32,7 +32,9 @@
 -- Neither counts as inflow. Money that arrives once from many payers still does.
 --
 -- Inflows in the lookback up to each new row of the account (ties by arrival order
--- `seq`), minus what the account paid on to schools in the same period, against the KYC
+-- `seq`), minus what the account paid on in the same period to a business the public
+-- pays (public_payee_min_payers different payers before the anchor's day: a school
+-- taking tuition, a landlord; judged by behaviour, not an industry label), against the KYC
 -- profile. Rows where the profile fits again (`matched` false: tuition was paid on)
 -- clear an episode that has not been alerted yet.
 WITH moves AS (
@@ -65,6 +67,23 @@ anchors AS (
     JOIN accounts a ON n.account = a.account_id
     WHERE a.kind = 'personal' AND a.opened_at IS NOT NULL
       AND CAST(n.ts AS DATE) < a.opened_at + INTERVAL '{{max_account_age_days}} days'
+),
+payee_days AS (
+    -- the business payees of the anchors' outflows, per anchor day
+    SELECT DISTINCT w.dst_account AS payee, date_trunc('day', a.anchor_ts) AS day
+    FROM window_tx w JOIN anchors a ON w.src_account = a.subject
+    WHERE w.dst_account IS NOT NULL AND (w.dst_kind IS NULL OR w.dst_kind = 'business')
+      AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+),
+public_payees AS (
+    -- payees at least public_payee_min_payers accounts paid before the anchor's day
+    -- (complete days): a school, a landlord, a shop
+    SELECT p.payee, p.day
+    FROM payee_days p
+    JOIN window_tx w ON w.dst_account = p.payee
+    WHERE w.ts < p.day AND w.src_account IS NOT NULL
+    GROUP BY p.payee, p.day
+    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
 ),
 inbound AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
@@ -100,10 +119,11 @@ flows AS (
     UNION ALL
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.income, a.occupation, a.opened_at,
            w.tx_id, w.ts, w.seq, w.amount_usd, false AS inbound,
-           array_has(string_to_array('{{exempt_payee_industries}}', ','), coalesce(w.dst_industry, '')) AS to_school,
+           pp.payee IS NOT NULL AS to_school,
            false AS explained
     FROM window_tx w
     JOIN anchors a ON w.src_account = a.subject
+    LEFT JOIN public_payees pp ON pp.payee = w.dst_account AND pp.day = date_trunc('day', a.anchor_ts)
     WHERE (w.dst_account IS NULL OR w.src_account <> w.dst_account)
       AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'

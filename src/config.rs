@@ -129,6 +129,9 @@ pub struct RawGraph {
     /// A quiet account made at most this many transactions in the window before its
     /// cycle payment.
     pub quiet_max_tx: usize,
+    /// How far back an account's transactions count towards quiet ("30d"; capped at the
+    /// window).
+    pub quiet_window: String,
     /// Look for scatter-gather (T9).
     pub scatter_gather: bool,
     /// Look for gather-scatter (T9).
@@ -662,6 +665,7 @@ impl RawConfig {
         let off_band_window_us = graph_duration("off-band-window", &self.graph.off_band_window);
         let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
         let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
+        let quiet_window_us = graph_duration("quiet-window", &self.graph.quiet_window);
         let warmup_us = match parse_duration(&self.graph.warmup) {
             Ok(d) => d.as_micros() as i64,
             Err(e) => {
@@ -793,6 +797,7 @@ impl RawConfig {
                     off_band_first_contacts: g.off_band_first_contacts,
                     off_band_max_known: g.off_band_cycle_known_edges,
                     warmup_us,
+                    quiet_window_us,
                 },
                 cycles: g.cycles,
                 flows,

@@ -70,6 +70,8 @@ pub struct CycleConfig {
     /// transfer counts as a first contact or an account as quiet: with no history,
     /// every pair is new and every account quiet (µs; 0: at once).
     pub warmup_us: i64,
+    /// How far back an account's transactions count towards quiet (µs).
+    pub quiet_window_us: i64,
 }
 
 impl CycleConfig {
@@ -105,6 +107,7 @@ impl Default for CycleConfig {
             off_band_first_contacts: false,
             off_band_max_known: 0,
             warmup_us: 0,
+            quiet_window_us: 30 * 86_400_000_000,
         }
     }
 }
@@ -273,6 +276,7 @@ impl CycleFinder {
             return None;
         }
         self.graph.quiet_known = warm;
+        self.graph.quiet_window_us = self.cfg.quiet_window_us;
         self.offered += 1;
         if edge.usd < self.floor() {
             return None;

@@ -120,6 +120,8 @@ pub struct TemporalGraph {
     /// Whether the graph has watched long enough to call an account quiet (see
     /// `CycleConfig::warmup_us`); before that, `src_activity` is taken as busy.
     pub quiet_known: bool,
+    /// How far back an account's transactions count towards quiet (µs; 0: the window).
+    pub quiet_window_us: i64,
 }
 
 /// The scale of a ledger's transfers, learnt as rows arrive: a histogram of USD values in
@@ -340,7 +342,8 @@ impl TemporalGraph {
         let (a, b) = (self.node(src), self.node(dst));
         let (when, usd) = (edge.when(), edge.usd);
         let seen = if self.activity.enabled {
-            self.activity.count_before(src, when)
+            let from = if self.quiet_window_us > 0 { when.0.saturating_sub(self.quiet_window_us) } else { i64::MIN };
+            self.activity.count_before(src, when) - self.activity.count_before(src, (from, 0))
         } else {
             self.graph[a].ins.len() + self.graph[a].outs.len()
         };
