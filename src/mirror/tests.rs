@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
+use arrow::array::{
+    ArrayRef, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
 
 use super::*;
 use crate::ingest::tables::{AccountsTable, FxTable};
@@ -69,13 +71,16 @@ fn batches(mut rows: Vec<Row>, accts: &Arc<AccountsTable>, fx: &Arc<FxTable>, ch
             .iter()
             .map(|f| match f.name().as_str() {
                 tx::TX_ID => s(&|r| r.0.as_str()),
-                tx::TS => Arc::new(TimestampMicrosecondArray::from(part.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"))
-                    as ArrayRef,
+                tx::TS => Arc::new(
+                    TimestampMicrosecondArray::from(part.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"),
+                ) as ArrayRef,
                 tx::SRC_ACCOUNT => s(&|r| r.2),
                 tx::DST_ACCOUNT => s(&|r| r.3),
                 tx::AMOUNT => Arc::new(
                     Decimal128Array::from(
-                        part.iter().map(|r| crate::money::parse_decimal(r.4.as_bytes(), 18).unwrap()).collect::<Vec<_>>(),
+                        part.iter()
+                            .map(|r| crate::money::parse_decimal(r.4.as_bytes(), 18).unwrap())
+                            .collect::<Vec<_>>(),
                     )
                     .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::AMOUNT_SCALE)
                     .unwrap(),
@@ -83,9 +88,10 @@ fn batches(mut rows: Vec<Row>, accts: &Arc<AccountsTable>, fx: &Arc<FxTable>, ch
                 tx::CURRENCY => s(&|r| r.5),
                 tx::CHANNEL => s(&|r| r.6),
                 tx::LOCATION => s(&|r| r.7),
-                tx::SEQ => Arc::new(UInt64Array::from(
-                    (0..part.len()).map(|i| (c * chunk + i) as u64).collect::<Vec<_>>(),
-                )) as ArrayRef,
+                tx::SEQ => {
+                    Arc::new(UInt64Array::from((0..part.len()).map(|i| (c * chunk + i) as u64).collect::<Vec<_>>()))
+                        as ArrayRef
+                }
                 _ => arrow::array::new_null_array(f.data_type(), part.len()),
             })
             .collect();
@@ -135,7 +141,9 @@ fn network_accounts() -> AccountsTable {
 fn network_cash() -> Vec<Row> {
     let amounts = [9_500, 9_200, 8_800, 8_600, 8_900]; // 45,000 a nominee
     let mut rows = Vec::new();
-    for (n, (acct, state)) in [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate() {
+    for (n, (acct, state)) in
+        [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
+    {
         for (k, usd) in amounts.iter().enumerate() {
             // three deposits on the first day, two on the second
             let (day, hour) = if k < 3 { (0, 9.0 + 2.5 * k as f64) } else { (1, 10.0 + 2.0 * (k - 3) as f64) };

@@ -280,7 +280,11 @@ impl SqlRules {
             let key = (i, m.subjects[0].clone());
             // An episode whose gap had passed when this match happened was closed then,
             // whatever the batching: close it before this match can grow or clear it.
-            if self.held.get(&key).is_some_and(|h| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(i)) < when) {
+            if self
+                .held
+                .get(&key)
+                .is_some_and(|h| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(i)) < when)
+            {
                 let closed = self.held.remove(&key).expect("held");
                 self.close(i, closed, &mut out);
             }

@@ -30,8 +30,14 @@ fn adversarial_ledger(dir: &std::path::Path, hub_edges: u64, fan_in: u64) -> Sha
     }
     // the hub's other edges: paying out to a few thousand accounts, over ten days
     for i in 0..hub_edges {
-        writeln!(t, "H{i},{},ADV_HUB,R{:05},{}.25,USD,ach,,", ts(86_400 + (i * 864_000 / hub_edges) as i64), i % 3_000, 20 + i % 300)
-            .unwrap();
+        writeln!(
+            t,
+            "H{i},{},ADV_HUB,R{:05},{}.25,USD,ach,,",
+            ts(86_400 + (i * 864_000 / hub_edges) as i64),
+            i % 3_000,
+            20 + i % 300
+        )
+        .unwrap();
         rows += 1;
     }
     // a flood of one id: the first is kept, every other is a duplicate
@@ -90,9 +96,16 @@ fn an_adversarial_ledger_ends_with_every_refusal_counted_and_memory_bounded() {
     assert_eq!(q["record_too_long"], shape.too_long);
     assert_eq!(q["future_timestamp"], shape.future);
     let quarantined = jsonl(&out.join("quarantine.jsonl"));
-    assert_eq!(quarantined.len() as u64, s["rows_quarantined"].as_u64().unwrap(), "quarantine file holds every refusal");
+    assert_eq!(
+        quarantined.len() as u64,
+        s["rows_quarantined"].as_u64().unwrap(),
+        "quarantine file holds every refusal"
+    );
     for r in quarantined.iter().filter(|r| r["reason"] == "record_too_long") {
-        assert!(r["raw"].as_str().unwrap().len() < 64 * 1024, "an over-long record is not copied whole into quarantine");
+        assert!(
+            r["raw"].as_str().unwrap().len() < 64 * 1024,
+            "an over-long record is not copied whole into quarantine"
+        );
         assert!(r["line"].as_u64().unwrap() > 1, "the record names its line");
     }
     // 3 records of 3 MiB, 40 of 256 KiB and ~90k rows: a bound well above the debug
@@ -126,14 +139,24 @@ fn a_batch_larger_than_a_rule_step_gives_the_alerts_of_small_batches() {
     let ledger = tmp.path().join("ledger");
     std::fs::create_dir_all(&ledger).unwrap();
     let parquet = ledger.join("transactions.parquet");
+    // the fan rules calibrate per KYC segment: the hub is a person in the accounts table
+    std::fs::write(
+        ledger.join("accounts.csv"),
+        "account_id,customer_id,country,kind,industry,occupation\nHUB,C-HUB,US,personal,,driver\n",
+    )
+    .unwrap();
     let o = mirrorflow(&["ingest", csv.to_str().unwrap(), "--to-parquet", parquet.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let run = |name: &str, batch_rows: usize| {
         let out = tmp.path().join(name);
         let cfg = tmp.path().join(format!("{name}.toml"));
-        std::fs::write(&cfg, format!("[input]\nbatch-rows = {batch_rows}\n[pipeline]\ndetect-batch-rows = {batch_rows}\n"))
-            .unwrap();
-        let args = ["--config", cfg.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        std::fs::write(
+            &cfg,
+            format!("[input]\nbatch-rows = {batch_rows}\n[pipeline]\ndetect-batch-rows = {batch_rows}\n"),
+        )
+        .unwrap();
+        let args =
+            ["--config", cfg.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--out", out.to_str().unwrap()];
         let o = mirrorflow(&[&args[..], &["--store", "none", "--progress", "off"]].concat(), None);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         std::fs::read(out.join("alerts.jsonl")).unwrap()

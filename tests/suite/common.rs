@@ -157,3 +157,27 @@ pub fn wait_peak_rss(child: std::process::Child) -> (Output, u64) {
     assert!(peak > 0, "peak memory read from /proc");
     (out, peak)
 }
+
+/// `mirrorflow gen` with `gen_args` into `<tmp>/ledger`, `mirrorflow replay` of it into
+/// `<tmp>/out` with the embedded defaults (no store), and `eval` of the alerts against
+/// the labels and populations. The temporary directory is returned with the report.
+pub fn generate_replay_evaluate(gen_args: &[&str]) -> (tempfile::TempDir, mirrorflow::eval::EvalReport) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, out) = (dir.path().join("ledger"), dir.path().join("out"));
+    let mut args = vec!["gen", "--out", ledger.to_str().unwrap()];
+    args.extend_from_slice(gen_args);
+    let o = mirrorflow(&args, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = mirrorflow(
+        &["replay", ledger.to_str().unwrap(), "--progress", "off", "--store", "off", "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = mirrorflow::eval::evaluate(&mirrorflow::eval::EvalOptions {
+        labels: ledger.join("labels.csv"),
+        alerts: out.join("alerts.jsonl"),
+        populations: Some(ledger.join("populations.csv")),
+    })
+    .unwrap();
+    (dir, r)
+}

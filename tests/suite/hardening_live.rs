@@ -472,17 +472,32 @@ fn a_far_future_row_in_a_replay_is_refused_and_a_resumed_run_is_not_late() {
     let ck = dir.path().join("ck");
     let (o1, o2) = (dir.path().join("o1"), dir.path().join("o2"));
     let a = ["--store", "off", "--progress", "off"];
-    ok(&mirrorflow(
-        &[&["replay", first.to_str().unwrap(), "--out", o1.to_str().unwrap(), "--checkpoint", ck.to_str().unwrap()][..], &a[..]]
+    ok(
+        &mirrorflow(
+            &[
+                &[
+                    "replay",
+                    first.to_str().unwrap(),
+                    "--out",
+                    o1.to_str().unwrap(),
+                    "--checkpoint",
+                    ck.to_str().unwrap(),
+                ][..],
+                &a[..],
+            ]
             .concat(),
-        None,
-    ));
+            None,
+        ),
+    );
     let s = summary(&o1);
     assert_eq!(s["quarantined_by_reason"]["future_timestamp"], 1, "{s:#}");
     assert_eq!(s["rows_accepted"], 1);
     ok(&mirrorflow(
-        &[&["replay", second.to_str().unwrap(), "--out", o2.to_str().unwrap(), "--resume", ck.to_str().unwrap()][..], &a[..]]
-            .concat(),
+        &[
+            &["replay", second.to_str().unwrap(), "--out", o2.to_str().unwrap(), "--resume", ck.to_str().unwrap()][..],
+            &a[..],
+        ]
+        .concat(),
         None,
     ));
     let s = summary(&o2);

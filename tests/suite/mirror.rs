@@ -6,20 +6,7 @@
 use super::common::*;
 
 fn generate_and_replay(seed: &str, rows: &str) -> (tempfile::TempDir, mirrorflow::eval::EvalReport) {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, out) = (dir.path().join("ledger"), dir.path().join("out"));
-    let o = mirrorflow(&["gen", "--out", ledger.to_str().unwrap(), "--seed", seed, "--rows", rows], None);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o =
-        mirrorflow(&["replay", ledger.to_str().unwrap(), "--progress", "off", "--out", out.to_str().unwrap()], None);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = mirrorflow::eval::evaluate(&mirrorflow::eval::EvalOptions {
-        labels: ledger.join("labels.csv"),
-        alerts: out.join("alerts.jsonl"),
-        populations: Some(ledger.join("populations.csv")),
-    })
-    .unwrap();
-    (dir, r)
+    generate_replay_evaluate(&["--seed", seed, "--rows", rows])
 }
 
 /// Every variant's swaps have their US cash linked to a CN or MX leg in one T6 alert,

@@ -263,7 +263,16 @@ fn two_analysts_at_once(store: &str) {
 /// Replays the bundled demo with config `cfg` into `out` and the store `store`.
 fn replay_demo_into(cfg: &Path, out: &Path, store: &str) {
     ok(&mirrorflow(
-        &["--config", cfg.to_str().unwrap(), "replay", demo().to_str().unwrap(), "--out", out.to_str().unwrap(), "--store", store],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "replay",
+            demo().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--store",
+            store,
+        ],
         None,
     ));
 }
