@@ -139,12 +139,17 @@ pub(super) struct NetState {
     judged_day: Option<i64>,
 }
 
+/// One account's cash deposits in a checkpoint: (ts, in the band).
+type SavedShape = (Arc<str>, Vec<(i64, bool)>);
+/// One account's payees in a checkpoint: (ts, payee).
+type SavedPayees = (Arc<str>, Vec<(i64, Arc<str>)>);
+
 /// The network state in a checkpoint (sorted: the same state writes the same bytes).
 #[derive(Default, Serialize, Deserialize)]
 pub(super) struct SavedNet {
     cash: Vec<Tx>,
-    shape: Vec<(Arc<str>, Vec<(i64, bool)>)>,
-    payees: Vec<(Arc<str>, Vec<(i64, Arc<str>)>)>,
+    shape: Vec<SavedShape>,
+    payees: Vec<SavedPayees>,
     judged_day: Option<i64>,
 }
 

@@ -70,8 +70,11 @@ struct State<'a> {
     gave_up: bool,
     stack: Vec<usize>,
     /// ((distance to target, items, positions), positions)
-    best: Option<((i128, usize, Vec<usize>), Vec<usize>)>,
+    best: Option<(Rank, Vec<usize>)>,
 }
+
+/// How good a subset is: (distance to the target, items, positions); smaller is better.
+type Rank = (i128, usize, Vec<usize>);
 
 impl State<'_> {
     fn dfs(&mut self, from: usize, sum: i128) {
