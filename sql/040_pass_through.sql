@@ -205,6 +205,11 @@ SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
        false AS matched
 FROM new_tx n
 JOIN window_tx w ON w.src_account = n.src_account AND w.dst_account = n.dst_account
+-- only accounts that could hold an episode: a credit large enough to be part of one
+-- (min_amount_usd in at most max_inflows credits) within the hold
+JOIN (SELECT DISTINCT dst_account AS subject FROM window_tx
+      WHERE dst_account IS NOT NULL AND amount_usd * {{max_inflows}} >= {{min_amount_usd}}) h
+  ON h.subject = n.src_account
 WHERE n.amount_usd >= {{min_outflow_usd}} AND w.amount_usd >= {{min_outflow_usd}}
   AND n.dst_account <> n.src_account
   AND w.ts <= n.ts - INTERVAL '{{min_cadence_days}} days'
