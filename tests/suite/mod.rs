@@ -3,6 +3,7 @@
 mod adversarial;
 mod amlsim_default;
 mod behaviour;
+mod calibrate;
 mod cli;
 pub mod common;
 mod fuzz_corpus;
