@@ -595,6 +595,22 @@ impl MirrorDetector {
         self.matched_swap(combined, vec![c, m], Vec::new(), "amount_and_time", ctx, out);
     }
 
+    /// Marks a match's legs used (no later match takes them) and its deposits and legs
+    /// matched, and counts the match by how it was found.
+    fn claim<'a>(&mut self, legs: impl IntoIterator<Item = &'a u64>, deposits: &[Tx], how: &str) {
+        crate::metrics::metrics().mirror_matches.with_label_values(&[how]).inc();
+        for id in legs {
+            if let Some(l) = self.legs.get_mut(id) {
+                l.used = true;
+                self.by_value.remove(&(l.kind, l.tx.usd, l.tx.seq));
+                self.matched.insert(l.tx.seq);
+            }
+        }
+        for d in deposits {
+            self.matched.insert(d.seq);
+        }
+    }
+
     /// Marks a match's legs and deposits used and alerts it.
     fn matched_swap(
         &mut self,
@@ -605,17 +621,7 @@ impl MirrorDetector {
         ctx: &DetectCtx,
         out: &mut Vec<Alert>,
     ) {
-        crate::metrics::metrics().mirror_matches.with_label_values(&[how]).inc();
-        for id in &legs {
-            if let Some(l) = self.legs.get_mut(id) {
-                l.used = true;
-                self.by_value.remove(&(l.kind, l.tx.usd, l.tx.seq));
-                self.matched.insert(l.tx.seq);
-            }
-        }
-        for d in &p.deposits {
-            self.matched.insert(d.seq);
-        }
+        self.claim(&legs, &p.deposits, how);
         let legs: Vec<(LegKind, Tx, Arc<str>)> =
             legs.iter().filter_map(|id| self.legs.get(id)).map(|l| (l.kind, l.tx.clone(), l.broker.clone())).collect();
         self.stats.swaps += 1;

@@ -519,17 +519,7 @@ impl MirrorDetector {
 
     /// Marks a network's cash and legs used and alerts it.
     fn network_swap(&mut self, f: Found, n: &NetworkConfig, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        crate::metrics::metrics().mirror_matches.with_label_values(&["network"]).inc();
-        for id in f.cny.iter().chain(&f.mxn) {
-            if let Some(l) = self.legs.get_mut(id) {
-                l.used = true;
-                self.by_value.remove(&(l.kind, l.tx.usd, l.tx.seq));
-                self.matched.insert(l.tx.seq);
-            }
-        }
-        for d in &f.deposits {
-            self.matched.insert(d.seq);
-        }
+        self.claim(f.cny.iter().chain(&f.mxn), &f.deposits, "network");
         self.stats.network += 1;
         let alert = self.network_alert(&f, n, ctx);
         let key: Arc<str> = Arc::from(network_name(&f.accounts).as_str());
