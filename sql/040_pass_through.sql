@@ -1,5 +1,5 @@
 -- rule: 040_pass_through
--- version: 4
+-- version: 5
 -- typology: T4
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -71,7 +71,8 @@ gate AS (
     GROUP BY dst_account
     HAVING sum(amount_usd) >= {{min_amount_usd}}
 ),
-candidates AS (
+outflows AS (
+    -- the batch's outflows that can anchor, before the payee is judged
     SELECT n.src_account AS subject, n.dst_account AS payee, n.ts AS anchor_ts, n.seq AS anchor_seq,
            date_trunc('day', n.ts) AS day
     FROM new_tx n
@@ -79,14 +80,14 @@ candidates AS (
     WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
       AND n.amount_usd >= {{min_outflow_usd}}
       AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
-      AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
 ),
 payee_days AS (
-    -- the business payees of the candidate subjects' outflows in the lookback, per
-    -- anchor day
+    -- the business payees of the anchoring subjects' outflows in the lookback, per
+    -- anchor day (every subject's, so whether an earlier payment is spending never
+    -- depends on what else the batch holds)
     SELECT DISTINCT w.dst_account AS payee, c.day
     FROM recent w
-    JOIN (SELECT DISTINCT subject, day FROM candidates) c ON w.src_account = c.subject
+    JOIN (SELECT DISTINCT subject, day FROM outflows) c ON w.src_account = c.subject
     WHERE w.dst_account IS NOT NULL AND w.amount_usd >= {{min_outflow_usd}}
       AND (w.dst_kind IS NULL OR w.dst_kind = 'business')
       AND w.ts > c.day - INTERVAL '{{max_hours}} hours'
@@ -100,13 +101,10 @@ public_payees AS (
     HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
 ),
 anchors AS (
-    SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq
-    FROM new_tx n
-    JOIN gate g ON n.src_account = g.subject
-    WHERE (n.dst_account IS NULL OR n.dst_account <> n.src_account)
-      AND n.amount_usd >= {{min_outflow_usd}}
-      AND NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.src_kind, ''))
-      AND NOT EXISTS (SELECT 1 FROM public_payees p WHERE p.payee = n.dst_account AND p.day = date_trunc('day', n.ts))
+    SELECT o.subject, o.anchor_ts, o.anchor_seq
+    FROM outflows o
+    LEFT JOIN public_payees p ON p.payee = o.payee AND p.day = o.day
+    WHERE p.payee IS NULL
 ),
 subjects AS (
     SELECT DISTINCT subject FROM anchors
