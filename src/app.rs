@@ -166,6 +166,9 @@ async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn cra
     if let Some(m) = &cfg.mirror {
         out.push(Box::new(crate::mirror::MirrorDetector::new(m.clone())));
     }
+    if let Some(n) = &cfg.novelty {
+        out.push(Box::new(crate::novelty::NoveltyDetector::new(n.clone())));
+    }
     let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());
     // Planning runs DataFusion on its own runtime: off the async threads.

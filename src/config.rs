@@ -35,6 +35,7 @@ pub struct RawConfig {
     pub graph: RawGraph,
     pub mirror: RawMirror,
     pub parties: RawParties,
+    pub novelty: crate::novelty::RawNovelty,
     pub output: RawOutput,
     pub serve: RawServe,
 }
@@ -414,6 +415,8 @@ pub struct Config {
     pub peel: Option<crate::graph::peel::PeelConfig>,
     /// T6 mirror swaps, when on.
     pub mirror: Option<crate::mirror::MirrorConfig>,
+    /// T8 one-off fans over a long horizon, when on.
+    pub novelty: Option<crate::novelty::NoveltyConfig>,
     /// The review API's bounds.
     pub serve: crate::serve::ServeLimits,
 }
@@ -711,6 +714,7 @@ impl RawConfig {
         }
         let band = crate::mirror::network::structuring_band(rule_params.get(crate::mirror::network::STRUCTURING_RULE));
         let mirror = self.mirror_config(band, &mut errs);
+        let novelty = self.novelty.validate(&mut errs);
         let sv = &self.serve;
         for (key, v) in [("serve.max-body-bytes", sv.max_body_bytes), ("serve.max-text-chars", sv.max_text_chars)] {
             if v == 0 {
@@ -807,6 +811,7 @@ impl RawConfig {
             }),
             peel,
             mirror,
+            novelty,
             serve: crate::serve::ServeLimits {
                 queue_cache_bytes: usize::try_from(sv.queue_cache_bytes).unwrap_or(usize::MAX),
                 queue_cache_ttl,

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod mirror;
 pub mod money;
+pub mod novelty;
 pub mod party;
 pub mod pipeline;
 pub mod replay;

@@ -1,0 +1,651 @@
+//! Counterparty novelty (T8 over a long horizon): an account that pays, or is paid by,
+//! several counterparties once each and never again, in a ledger where relations recur.
+//!
+//! An analyst reads a fan by what is ordinary for the ledger: in most books a payer pays
+//! the same payee again (payroll, rent, suppliers, family), so a relation that starts and
+//! never recurs is unusual, and an account with several of them is a fan-in or fan-out
+//! that a window of days cannot see when the legs are weeks or months apart. Nothing here
+//! looks at memos, industries or amounts:
+//! - a **first contact** is a payment between two accounts that have not dealt within the
+//!   recurrence horizon (`[novelty] recurrence-horizon`, 120 days: a quarterly cadence
+//!   with slack); it is **confirmed** once that horizon has passed, as **one-off** (no
+//!   second payment) or **recurring**;
+//! - the ledger's own **one-off rate** (one-offs over confirmed first contacts, in force
+//!   once `min-baseline` of them are confirmed), and the account's own rate outside the
+//!   span when it has `min-own-history` confirmed first contacts there, whichever is
+//!   higher, is what the account is held to: a shop whose payers are one-off every week
+//!   is ordinary, an account whose relations all recur is not, once it starts collecting
+//!   one-off payers;
+//! - an account's one-offs on one side within `span` (365 days) are a fan when there are
+//!   at least `min-counterparties` of them and more than the binomial tail of its first
+//!   contacts in that span at the held rate (`sigmas` standard deviations).
+//!
+//! Owns: `NoveltyDetector` and its state (the pairs within the horizon, the first contacts
+//! awaiting confirmation, each account's confirmed ones within the span, open episodes).
+//! Must not: depend on batching (rows one by one in `(ts, seq)` order; confirmation and
+//! episodes close on event time), key on anything but who paid whom and when.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{Alert, Severity, Status, alert_id};
+use crate::error::{Error, Result};
+use crate::ingest::values::format_ts;
+use crate::money::format_decimal;
+use crate::pipeline::window::EventWindow;
+use crate::pipeline::{DetectCtx, Detector};
+use crate::schema::{self, acct, tx};
+
+pub const DETECTOR_ID: &str = "novelty";
+pub const FAN_IN_RULE: &str = "novelty_fan_in";
+pub const FAN_OUT_RULE: &str = "novelty_fan_out";
+pub const RULE_VERSION: &str = "1";
+pub const TYPOLOGY: &str = "T8";
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// `[novelty]` as the detector takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoveltyConfig {
+    /// A first contact with no second payment between the same two accounts within this is
+    /// a one-off (microseconds).
+    pub horizon_us: i64,
+    /// One-offs of one account counted together over at most this.
+    pub span_us: i64,
+    /// Fewest one-off counterparties of a fan.
+    pub min_counterparties: usize,
+    /// Standard deviations above the expected one-offs.
+    pub sigmas: f64,
+    /// Confirmed first contacts in the ledger before its one-off rate is trusted.
+    pub min_baseline: u64,
+    /// Confirmed first contacts of the account outside the span before its own rate counts.
+    pub min_own_history: u32,
+    /// Confirmed first contacts of accounts with as many first contacts (a power-of-two
+    /// band) before that band's rate counts.
+    pub min_peer_history: u64,
+    /// An episode is alerted when no one-off has joined it for this long (event time).
+    pub episode_gap_us: i64,
+}
+
+impl Default for NoveltyConfig {
+    fn default() -> Self {
+        NoveltyConfig {
+            horizon_us: 120 * DAY_US,
+            span_us: 365 * DAY_US,
+            min_counterparties: 4,
+            sigmas: 3.0,
+            min_baseline: 500,
+            min_own_history: 10,
+            min_peer_history: 50,
+            episode_gap_us: 60 * DAY_US,
+        }
+    }
+}
+
+impl NoveltyConfig {
+    /// What is wrong with it, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.horizon_us <= 0 || self.span_us <= 0 || self.episode_gap_us <= 0 {
+            out.push("`novelty.recurrence-horizon`, `span` and `episode-gap` must be more than 0".into());
+        }
+        if self.min_counterparties < 2 {
+            out.push("`novelty.min-counterparties` must be at least 2".into());
+        }
+        if !(self.sigmas.is_finite() && self.sigmas >= 0.0) {
+            out.push(format!("`novelty.sigmas` = {}: expected a number >= 0", self.sigmas));
+        }
+        out
+    }
+}
+
+/// `[novelty]` as written in the TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawNovelty {
+    pub enabled: bool,
+    pub recurrence_horizon: String,
+    pub span: String,
+    pub min_counterparties: usize,
+    pub sigmas: f64,
+    pub min_baseline: u64,
+    pub min_own_history: u32,
+    pub min_peer_history: u64,
+    pub episode_gap: String,
+}
+
+impl RawNovelty {
+    /// The detector's config when on; problems pushed to `errs`.
+    pub fn validate(&self, errs: &mut Vec<String>) -> Option<NoveltyConfig> {
+        let mut dur = |key: &str, text: &str| match crate::config::parse_duration(text) {
+            Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+            Err(e) => {
+                errs.push(format!("`novelty.{key}`: {e}"));
+                1
+            }
+        };
+        let cfg = NoveltyConfig {
+            horizon_us: dur("recurrence-horizon", &self.recurrence_horizon),
+            span_us: dur("span", &self.span),
+            episode_gap_us: dur("episode-gap", &self.episode_gap),
+            min_counterparties: self.min_counterparties,
+            sigmas: self.sigmas,
+            min_baseline: self.min_baseline,
+            min_own_history: self.min_own_history,
+            min_peer_history: self.min_peer_history,
+        };
+        errs.extend(cfg.problems());
+        self.enabled.then_some(cfg)
+    }
+}
+
+/// Which side of the account the counterparties are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+enum Side {
+    /// Paid by them (fan-in).
+    In,
+    /// Paid to them (fan-out).
+    Out,
+}
+
+/// One payment, as evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ev {
+    tx_id: String,
+    ts: i64,
+    seq: u64,
+    /// Micro-dollars; `None` without an FX rate.
+    usd: Option<i128>,
+}
+
+/// Two accounts' dealings within the horizon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pair {
+    /// The first contact, until it is confirmed.
+    first: Option<Ev>,
+    /// Payments since the first contact (saturating).
+    count: u32,
+    last_ts: i64,
+}
+
+/// A confirmed one-off on one account's side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OneOff {
+    ev: Ev,
+    other: u32,
+}
+
+/// An account side's confirmed first contacts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Profile {
+    /// (first contact ts, one-offs confirmed on this side before it, one-off) within the
+    /// span of the newest, in time order.
+    firsts: VecDeque<(i64, u32, bool)>,
+    /// One-offs within the span not yet alerted.
+    open: VecDeque<OneOff>,
+    /// All time: confirmed first contacts and one-offs.
+    total_firsts: u32,
+    total_oneoffs: u32,
+}
+
+/// What an episode was judged on, when it last grew.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Judged {
+    evidence: Vec<OneOff>,
+    /// First contacts of the side within the evidence's span.
+    firsts_in_span: u32,
+    expected: f64,
+    threshold: f64,
+    ledger_rate: f64,
+    own_rate: Option<f64>,
+    /// The rate of accounts with as many first contacts in their span (and that number).
+    peer_rate: Option<f64>,
+    peer_band: u32,
+    /// Event time the episode last grew.
+    grew: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    names: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+    /// (payer, payee) -> dealings within the horizon. Serialized as a list.
+    #[serde(with = "pairs_as_list")]
+    pairs: HashMap<(u32, u32), Pair>,
+    /// First contacts awaiting confirmation, oldest first.
+    pending: VecDeque<(i64, u32, u32)>,
+    profiles: BTreeMap<(u32, Side), Profile>,
+    episodes: BTreeMap<(u32, Side), Judged>,
+    ledger_firsts: u64,
+    ledger_oneoffs: u64,
+    /// Per side and band of first contacts within the span (1, 2-3, 4-7, ...): confirmed
+    /// first contacts and one-offs.
+    peers: BTreeMap<(Side, u32), (u64, u64)>,
+    /// Episodes dropped because later first contacts showed the one-offs ordinary.
+    cleared: u64,
+    /// Rows with two accounts, and the newest event time seen.
+    rows_seen: u64,
+    first_ts: Option<i64>,
+    now: i64,
+    /// The day of the last sweep of stale pairs.
+    swept_day: i64,
+    /// First contacts still awaiting confirmation when input ended.
+    unconfirmed_at_end: u64,
+}
+
+mod pairs_as_list {
+    use super::Pair;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::HashMap;
+
+    pub fn serialize<S: Serializer>(m: &HashMap<(u32, u32), Pair>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&(u32, u32), &Pair)> = m.iter().collect();
+        v.sort_by_key(|(k, _)| **k);
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<(u32, u32), Pair>, D::Error> {
+        let v: Vec<((u32, u32), Pair)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
+
+/// The band of `n` first contacts: 1, 2-3, 4-7, 8-15, ...
+fn band(n: usize) -> u32 {
+    usize::BITS - n.leading_zeros()
+}
+
+/// The detector.
+pub struct NoveltyDetector {
+    cfg: NoveltyConfig,
+    st: State,
+}
+
+impl NoveltyDetector {
+    pub fn new(cfg: NoveltyConfig) -> Self {
+        NoveltyDetector { cfg, st: State::default() }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.st.index.get(name) {
+            return i;
+        }
+        let i = self.st.names.len() as u32;
+        self.st.names.push(name.to_string());
+        self.st.index.insert(name.to_string(), i);
+        i
+    }
+
+    /// The ledger's one-off rate, once enough first contacts are confirmed.
+    fn ledger_rate(&self) -> Option<f64> {
+        (self.st.ledger_firsts >= self.cfg.min_baseline.max(1))
+            .then(|| self.st.ledger_oneoffs as f64 / self.st.ledger_firsts as f64)
+    }
+
+    /// One payment from `src` to `dst`.
+    fn push(&mut self, src: u32, dst: u32, ev: Ev, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        let t = ev.ts;
+        self.advance(t, ctx, out);
+        self.st.rows_seen += 1;
+        self.st.first_ts.get_or_insert(t);
+        let horizon = self.cfg.horizon_us;
+        match self.st.pairs.get_mut(&(src, dst)) {
+            Some(p) if p.last_ts + horizon >= t || p.first.is_some() => {
+                p.count = p.count.saturating_add(1);
+                p.last_ts = t;
+            }
+            _ => {
+                self.st.pairs.insert((src, dst), Pair { first: Some(ev), count: 1, last_ts: t });
+                self.st.pending.push_back((t, src, dst));
+            }
+        }
+    }
+
+    /// Event time reached `t`: confirms the first contacts whose horizon has passed,
+    /// alerts the episodes that stopped growing, forgets stale pairs once a day.
+    fn advance(&mut self, t: i64, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        self.st.now = self.st.now.max(t);
+        while let Some(&(ts, src, dst)) = self.st.pending.front() {
+            if ts + self.cfg.horizon_us >= t {
+                break;
+            }
+            self.st.pending.pop_front();
+            self.confirm(src, dst, t);
+        }
+        let gap = self.cfg.episode_gap_us;
+        let due: Vec<(u32, Side)> =
+            self.st.episodes.iter().filter(|(_, j)| j.grew + gap < t).map(|(k, _)| *k).collect();
+        for key in due {
+            self.close(key, ctx, out);
+        }
+        let day = t.div_euclid(DAY_US);
+        if day > self.st.swept_day {
+            self.st.swept_day = day;
+            let horizon = self.cfg.horizon_us;
+            self.st.pairs.retain(|_, p| p.first.is_some() || p.last_ts + horizon >= t);
+        }
+    }
+
+    /// The pair's first contact has had its horizon: one-off or recurring.
+    fn confirm(&mut self, src: u32, dst: u32, now: i64) {
+        let Some(p) = self.st.pairs.get_mut(&(src, dst)) else { return };
+        let Some(ev) = p.first.take() else { return };
+        let one_off = p.count <= 1;
+        self.st.ledger_firsts += 1;
+        self.st.ledger_oneoffs += u64::from(one_off);
+        let span = self.cfg.span_us;
+        for (acct, side, other) in [(dst, Side::In, src), (src, Side::Out, dst)] {
+            let prof = self.st.profiles.entry((acct, side)).or_default();
+            prof.firsts.push_back((ev.ts, prof.total_oneoffs, one_off));
+            prof.total_firsts += 1;
+            prof.total_oneoffs += u32::from(one_off);
+            while prof.firsts.front().is_some_and(|f| f.0 + span < ev.ts) {
+                prof.firsts.pop_front();
+            }
+            while prof.open.front().is_some_and(|o| o.ev.ts + span < ev.ts) {
+                prof.open.pop_front();
+            }
+            let peer = self.st.peers.entry((side, band(prof.firsts.len()))).or_default();
+            peer.0 += 1;
+            peer.1 += u64::from(one_off);
+            if one_off {
+                prof.open.push_back(OneOff { ev: ev.clone(), other });
+                self.judge(acct, side, now);
+            }
+        }
+    }
+
+    /// Are the side's open one-offs more than its first contacts would give at the rate it
+    /// is held to?
+    fn judge(&mut self, acct: u32, side: Side, now: i64) {
+        let Some(ledger_rate) = self.ledger_rate() else { return };
+        let prof = &self.st.profiles[&(acct, side)];
+        let k = prof.open.len();
+        if k < self.cfg.min_counterparties {
+            return;
+        }
+        let (from, to) = (prof.open[0].ev.ts, prof.open[k - 1].ev.ts);
+        // first contacts are confirmed in time order: the span is a slice of them
+        let (lo, hi) = (prof.firsts.partition_point(|f| f.0 < from), prof.firsts.partition_point(|f| f.0 <= to));
+        if hi <= lo {
+            return;
+        }
+        let n = (hi - lo) as u32;
+        let last = prof.firsts[hi - 1];
+        let oneoffs_in_span = last.1 + u32::from(last.2) - prof.firsts[lo].1;
+        let (out_n, out_o) = (prof.total_firsts - n, prof.total_oneoffs - oneoffs_in_span);
+        let own_rate = (out_n >= self.cfg.min_own_history).then(|| out_o as f64 / out_n as f64);
+        let peer_band = band(prof.firsts.len());
+        let peer_rate = self
+            .st
+            .peers
+            .get(&(side, peer_band))
+            .filter(|p| p.0 >= self.cfg.min_peer_history)
+            .map(|p| p.1 as f64 / p.0 as f64);
+        let p = [own_rate, peer_rate].into_iter().flatten().fold(ledger_rate, f64::max).clamp(0.0, 1.0);
+        let expected = n as f64 * p;
+        let threshold = expected + self.cfg.sigmas * (expected * (1.0 - p)).sqrt() + 0.5;
+        if (k as f64) < threshold {
+            // what it holds is ordinary for it after all: an open episode is dropped
+            if self.st.episodes.remove(&(acct, side)).is_some() {
+                self.st.cleared += 1;
+            }
+            return;
+        }
+        let evidence: Vec<OneOff> = prof.open.iter().cloned().collect();
+        self.st.episodes.insert(
+            (acct, side),
+            Judged {
+                evidence,
+                firsts_in_span: n,
+                expected,
+                threshold,
+                ledger_rate,
+                own_rate,
+                peer_rate,
+                peer_band,
+                grew: now,
+            },
+        );
+    }
+
+    /// Alerts the episode and takes its one-offs out of the side's open list.
+    fn close(&mut self, key: (u32, Side), ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        let Some(j) = self.st.episodes.remove(&key) else { return };
+        if let Some(prof) = self.st.profiles.get_mut(&key) {
+            let used: std::collections::HashSet<&str> = j.evidence.iter().map(|e| e.ev.tx_id.as_str()).collect();
+            prof.open.retain(|o| !used.contains(o.ev.tx_id.as_str()));
+        }
+        out.push(self.alert(key.0, key.1, &j, ctx));
+    }
+
+    fn alert(&self, acct: u32, side: Side, j: &Judged, ctx: &DetectCtx) -> Alert {
+        let name = &self.st.names[acct as usize];
+        let mut ev: Vec<&OneOff> = j.evidence.iter().collect();
+        ev.sort_by_key(|o| (o.ev.ts, o.ev.seq));
+        let tx_ids: Vec<String> = ev.iter().map(|o| o.ev.tx_id.clone()).collect();
+        let others: Vec<&str> = ev.iter().map(|o| self.st.names[o.other as usize].as_str()).collect();
+        let total: i128 = ev.iter().filter_map(|o| o.ev.usd).sum();
+        let (first, last) = (ev[0].ev.ts, ev[ev.len() - 1].ev.ts);
+        let k = ev.len();
+        let days = (last - first) as f64 / DAY_US as f64;
+        let horizon_days = self.cfg.horizon_us / DAY_US;
+        let (rule, verb, role) = match side {
+            Side::In => (FAN_IN_RULE, "received a payment from", "payers"),
+            Side::Out => (FAN_OUT_RULE, "sent a payment to", "payees"),
+        };
+        let own = j.own_rate.unwrap_or(0.0);
+        let peer = j.peer_rate.unwrap_or(0.0);
+        let (lo, hi) = (1usize << j.peer_band.saturating_sub(1), (1usize << j.peer_band) - 1);
+        let rate_text = if own > j.ledger_rate && own >= peer {
+            format!(
+                "its own one-off rate outside these days, {:.1}% (the ledger's is {:.2}%)",
+                own * 100.0,
+                j.ledger_rate * 100.0
+            )
+        } else if peer > j.ledger_rate {
+            format!(
+                "the one-off rate of accounts with {lo} to {hi} first contacts in a span, {:.1}% (the ledger's is \
+                 {:.2}%)",
+                peer * 100.0,
+                j.ledger_rate * 100.0
+            )
+        } else {
+            format!("the ledger's one-off rate, {:.2}% of first contacts", j.ledger_rate * 100.0)
+        };
+        let narrative = format!(
+            "Account {name} {verb} {k} different counterparties between {} and {} ({days:.0} days), each for the \
+             first time and never again within {horizon_days} days (USD {} in all). In this ledger relations recur: \
+             held to {rate_text}, its {} first contacts over those days would give {:.1} one-off {role} and at most \
+             {:.1} by chance, not {k}. Counterparties used once each and dropped, over weeks or months, are how a \
+             fan-{} spreads funds so that no window of days shows them together.",
+            format_ts(first),
+            format_ts(last),
+            format_decimal(total, schema::USD_SCALE as u32),
+            j.firsts_in_span,
+            j.expected,
+            (j.threshold - 0.5).max(0.0),
+            if side == Side::In { "in" } else { "out" },
+        );
+        let legs: Vec<serde_json::Value> = ev
+            .iter()
+            .zip(&others)
+            .map(|(o, other)| {
+                serde_json::json!({
+                    "tx_id": o.ev.tx_id, "ts": format_ts(o.ev.ts), "counterparty": other,
+                    "amount_usd": o.ev.usd.map(|u| format_decimal(u, schema::USD_SCALE as u32)),
+                })
+            })
+            .collect();
+        let mut subjects = vec![name.clone()];
+        if let Some(c) = ctx.accounts.field(name, acct::CUSTOMER_ID) {
+            subjects.push(c);
+        }
+        let mut jur: Vec<String> =
+            std::iter::once(name.as_str()).chain(others.iter().copied()).filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
+        jur.sort();
+        jur.dedup();
+        let excess = k as f64 - j.expected;
+        Alert {
+            alert_id: alert_id(rule, RULE_VERSION, &tx_ids),
+            rule_id: rule.into(),
+            rule_version: RULE_VERSION.into(),
+            typology: TYPOLOGY.into(),
+            severity: if k >= 2 * self.cfg.min_counterparties { Severity::High } else { Severity::Medium },
+            score: (0.5 + 0.05 * excess).min(0.9),
+            subjects,
+            tx_ids,
+            first_ts: format_ts(first),
+            last_ts: format_ts(last),
+            amount_usd: format_decimal(total, schema::USD_SCALE as u32),
+            jurisdictions: jur,
+            details: serde_json::json!({
+                "pattern": if side == Side::In { "one_off_fan_in" } else { "one_off_fan_out" },
+                "account": name,
+                "one_off_counterparties": k,
+                "first_contacts_in_span": j.firsts_in_span,
+                "expected_one_offs": format!("{:.2}", j.expected),
+                "threshold": format!("{:.2}", j.threshold),
+                "ledger_one_off_rate": format!("{:.4}", j.ledger_rate),
+                "own_one_off_rate": j.own_rate.map(|o| format!("{o:.4}")),
+                "peer_one_off_rate": j.peer_rate.map(|o| format!("{o:.4}")),
+                "peer_band": [lo, hi],
+                "span_days": format!("{days:.1}"),
+                "legs": legs,
+                "params": {
+                    "recurrence_horizon_days": horizon_days,
+                    "span_days": self.cfg.span_us / DAY_US,
+                    "min_counterparties": self.cfg.min_counterparties,
+                    "sigmas": self.cfg.sigmas,
+                },
+            }),
+            narrative,
+            status: Status::Open,
+        }
+    }
+}
+
+impl Detector for NoveltyDetector {
+    fn id(&self) -> &str {
+        DETECTOR_ID
+    }
+
+    fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let col = |n: &str| {
+            batch.column_by_name(n).ok_or_else(|| Error::Internal(format!("{DETECTOR_ID}: the batch has no `{n}`")))
+        };
+        let (ids, src, dst) = (
+            col(tx::TX_ID)?.as_string::<i32>(),
+            col(tx::SRC_ACCOUNT)?.as_string::<i32>(),
+            col(tx::DST_ACCOUNT)?.as_string::<i32>(),
+        );
+        let ts = col(tx::TS)?.as_primitive::<TimestampMicrosecondType>();
+        let seq = col(tx::SEQ)?.as_primitive::<UInt64Type>();
+        let usd = col(tx::AMOUNT_USD)?.as_primitive::<Decimal128Type>();
+        let mut alerts = Vec::new();
+        for i in 0..batch.num_rows() {
+            if src.is_null(i) || dst.is_null(i) {
+                self.advance(ts.value(i), ctx, &mut alerts);
+                continue;
+            }
+            let (s, d) = (src.value(i), dst.value(i));
+            // an account's own transfers, or between accounts of one customer, are no counterparties
+            let same_customer = || {
+                let c = ctx.accounts.field(s, acct::CUSTOMER_ID);
+                c.is_some() && c == ctx.accounts.field(d, acct::CUSTOMER_ID)
+            };
+            if s == d || same_customer() {
+                self.advance(ts.value(i), ctx, &mut alerts);
+                continue;
+            }
+            let ev = Ev {
+                tx_id: ids.value(i).to_string(),
+                ts: ts.value(i),
+                seq: seq.value(i),
+                usd: (!usd.is_null(i)).then(|| usd.value(i)),
+            };
+            let (si, di) = (self.intern(s), self.intern(d));
+            self.push(si, di, ev, ctx, &mut alerts);
+        }
+        Ok(alerts)
+    }
+
+    /// Input has ended: the open episodes are alerted (first contacts still inside their
+    /// horizon stay unjudged, and the note says how many).
+    fn on_finish(&mut self, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let mut alerts = Vec::new();
+        let keys: Vec<(u32, Side)> = self.st.episodes.keys().copied().collect();
+        for key in keys {
+            self.close(key, ctx, &mut alerts);
+        }
+        self.st.unconfirmed_at_end = self.st.pending.len() as u64;
+        Ok(alerts)
+    }
+
+    fn save_state(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(&self.st).map_err(|e| Error::Internal(format!("{DETECTOR_ID} state: {e}")))
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let mut st: State = serde_json::from_value(state)
+            .map_err(|e| Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")]))?;
+        st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        self.st = st;
+        Ok(())
+    }
+
+    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
+        use crate::pipeline::summary::{DetectorNote, thousands};
+        let st = &self.st;
+        let horizon_days = self.cfg.horizon_us / DAY_US;
+        let seen_days = st.first_ts.map_or(0, |f| (st.now - f) / DAY_US);
+        let mut n = if st.rows_seen == 0 {
+            DetectorNote::warn(DETECTOR_ID, "novelty: no payments between two accounts: nothing to judge".into())
+        } else if st.ledger_firsts == 0 {
+            DetectorNote::warn(
+                DETECTOR_ID,
+                format!(
+                    "novelty: the ledger spans {seen_days} days, not more than novelty.recurrence-horizon = \
+                     {horizon_days} days: no first contact could be confirmed one-off or recurring, so one-off \
+                     fans were not judged"
+                ),
+            )
+        } else if self.ledger_rate().is_none() {
+            DetectorNote::warn(
+                DETECTOR_ID,
+                format!(
+                    "novelty: {} first contacts confirmed, fewer than novelty.min-baseline = {}: the ledger's \
+                     one-off rate is not known, so one-off fans were not judged",
+                    thousands(st.ledger_firsts),
+                    self.cfg.min_baseline
+                ),
+            )
+        } else {
+            DetectorNote::info(
+                DETECTOR_ID,
+                format!(
+                    "novelty: {} first contacts confirmed over {seen_days} days, {:.2}% of them one-off; {} \
+                     episodes cleared by later first contacts; {} first contacts still within the \
+                     {horizon_days}-day recurrence horizon at the end were not judged",
+                    thousands(st.ledger_firsts),
+                    st.ledger_oneoffs as f64 * 100.0 / st.ledger_firsts as f64,
+                    thousands(st.cleared),
+                    thousands(st.pending.len() as u64)
+                ),
+            )
+        };
+        n.rows_seen = Some(st.rows_seen);
+        n.rows_eligible = Some(st.ledger_firsts);
+        vec![n]
+    }
+}
+
+#[cfg(test)]
+mod tests;
