@@ -59,6 +59,9 @@ pub struct NoveltyConfig {
     pub min_counterparties: usize,
     /// Standard deviations above the expected one-offs.
     pub sigmas: f64,
+    /// And at least this many times the expected one-offs (where most first contacts are
+    /// one-off, one-offs say nothing).
+    pub min_ratio: f64,
     /// Confirmed first contacts in the ledger before its one-off rate is trusted.
     pub min_baseline: u64,
     /// Confirmed first contacts of the account outside the span before its own rate counts.
@@ -66,6 +69,10 @@ pub struct NoveltyConfig {
     /// Confirmed first contacts of accounts with as many first contacts (a power-of-two
     /// band) before that band's rate counts.
     pub min_peer_history: u64,
+    /// Only accounts with at least this many first contacts in a span are held to their
+    /// band (busy accounts: shops, schools); below it, few one-offs of a few accounts would
+    /// make a band's rate.
+    pub peer_min_first_contacts: usize,
     /// An episode is alerted when no one-off has joined it for this long (event time).
     pub episode_gap_us: i64,
 }
@@ -77,9 +84,11 @@ impl Default for NoveltyConfig {
             span_us: 365 * DAY_US,
             min_counterparties: 4,
             sigmas: 3.0,
+            min_ratio: 2.0,
             min_baseline: 500,
             min_own_history: 10,
-            min_peer_history: 50,
+            min_peer_history: 200,
+            peer_min_first_contacts: 16,
             episode_gap_us: 60 * DAY_US,
         }
     }
@@ -98,6 +107,9 @@ impl NoveltyConfig {
         if !(self.sigmas.is_finite() && self.sigmas >= 0.0) {
             out.push(format!("`novelty.sigmas` = {}: expected a number >= 0", self.sigmas));
         }
+        if !(self.min_ratio.is_finite() && self.min_ratio >= 1.0) {
+            out.push(format!("`novelty.min-ratio` = {}: expected a number >= 1", self.min_ratio));
+        }
         out
     }
 }
@@ -111,9 +123,11 @@ pub struct RawNovelty {
     pub span: String,
     pub min_counterparties: usize,
     pub sigmas: f64,
+    pub min_ratio: f64,
     pub min_baseline: u64,
     pub min_own_history: u32,
     pub min_peer_history: u64,
+    pub peer_min_first_contacts: usize,
     pub episode_gap: String,
 }
 
@@ -133,9 +147,11 @@ impl RawNovelty {
             episode_gap_us: dur("episode-gap", &self.episode_gap),
             min_counterparties: self.min_counterparties,
             sigmas: self.sigmas,
+            min_ratio: self.min_ratio,
             min_baseline: self.min_baseline,
             min_own_history: self.min_own_history,
             min_peer_history: self.min_peer_history,
+            peer_min_first_contacts: self.peer_min_first_contacts,
         };
         errs.extend(cfg.problems());
         self.enabled.then_some(cfg)
@@ -218,12 +234,15 @@ struct State {
     pairs: HashMap<(u32, u32), Pair>,
     /// First contacts awaiting confirmation, oldest first.
     pending: VecDeque<(i64, u32, u32)>,
+    #[serde(with = "btree_as_list")]
     profiles: BTreeMap<(u32, Side), Profile>,
+    #[serde(with = "btree_as_list")]
     episodes: BTreeMap<(u32, Side), Judged>,
     ledger_firsts: u64,
     ledger_oneoffs: u64,
     /// Per side and band of first contacts within the span (1, 2-3, 4-7, ...): confirmed
     /// first contacts and one-offs.
+    #[serde(with = "btree_as_list")]
     peers: BTreeMap<(Side, u32), (u64, u64)>,
     /// Episodes dropped because later first contacts showed the one-offs ordinary.
     cleared: u64,
@@ -257,6 +276,27 @@ mod pairs_as_list {
 /// The band of `n` first contacts: 1, 2-3, 4-7, 8-15, ...
 fn band(n: usize) -> u32 {
     usize::BITS - n.leading_zeros()
+}
+
+/// Maps with tuple keys, as JSON lists of `[key, value]` (JSON keys are strings).
+mod btree_as_list {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(m: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: DeserializeOwned + Ord,
+        V: DeserializeOwned,
+        D: Deserializer<'de>,
+    {
+        let v: Vec<(K, V)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
 }
 
 /// The detector.
@@ -363,7 +403,7 @@ impl NoveltyDetector {
     /// is held to?
     fn judge(&mut self, acct: u32, side: Side, now: i64) {
         let Some(ledger_rate) = self.ledger_rate() else { return };
-        let prof = &self.st.profiles[&(acct, side)];
+        let Some(prof) = self.st.profiles.get(&(acct, side)) else { return };
         let k = prof.open.len();
         if k < self.cfg.min_counterparties {
             return;
@@ -384,15 +424,20 @@ impl NoveltyDetector {
             .st
             .peers
             .get(&(side, peer_band))
-            .filter(|p| p.0 >= self.cfg.min_peer_history)
+            .filter(|p| prof.firsts.len() >= self.cfg.peer_min_first_contacts && p.0 >= self.cfg.min_peer_history)
             .map(|p| p.1 as f64 / p.0 as f64);
         let p = [own_rate, peer_rate].into_iter().flatten().fold(ledger_rate, f64::max).clamp(0.0, 1.0);
         let expected = n as f64 * p;
-        let threshold = expected + self.cfg.sigmas * (expected * (1.0 - p)).sqrt() + 0.5;
+        let threshold =
+            (expected + self.cfg.sigmas * (expected * (1.0 - p)).sqrt() + 0.5).max(self.cfg.min_ratio * expected);
         if (k as f64) < threshold {
-            // what it holds is ordinary for it after all: an open episode is dropped
+            // what it held is ordinary for it after all: the episode is dropped, and its
+            // one-offs become the account's own history that later ones are held to
             if self.st.episodes.remove(&(acct, side)).is_some() {
                 self.st.cleared += 1;
+                if let Some(prof) = self.st.profiles.get_mut(&(acct, side)) {
+                    prof.open.clear();
+                }
             }
             return;
         }
@@ -460,8 +505,8 @@ impl NoveltyDetector {
         let narrative = format!(
             "Account {name} {verb} {k} different counterparties between {} and {} ({days:.0} days), each for the \
              first time and never again within {horizon_days} days (USD {} in all). In this ledger relations recur: \
-             held to {rate_text}, its {} first contacts over those days would give {:.1} one-off {role} and at most \
-             {:.1} by chance, not {k}. Counterparties used once each and dropped, over weeks or months, are how a \
+             held to {rate_text}, its {} first contacts over those days would give {:.1} one-off {role}, and {:.1} is \
+             as many as it would show by chance, not {k}. Counterparties used once each and dropped, over weeks or months, are how a \
              fan-{} spreads funds so that no window of days shows them together.",
             format_ts(first),
             format_ts(last),
@@ -485,8 +530,10 @@ impl NoveltyDetector {
         if let Some(c) = ctx.accounts.field(name, acct::CUSTOMER_ID) {
             subjects.push(c);
         }
-        let mut jur: Vec<String> =
-            std::iter::once(name.as_str()).chain(others.iter().copied()).filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
+        let mut jur: Vec<String> = std::iter::once(name.as_str())
+            .chain(others.iter().copied())
+            .filter_map(|a| ctx.accounts.field(a, acct::COUNTRY))
+            .collect();
         jur.sort();
         jur.dedup();
         let excess = k as f64 - j.expected;
@@ -521,6 +568,7 @@ impl NoveltyDetector {
                     "span_days": self.cfg.span_us / DAY_US,
                     "min_counterparties": self.cfg.min_counterparties,
                     "sigmas": self.cfg.sigmas,
+                    "min_ratio": self.cfg.min_ratio,
                 },
             }),
             narrative,
