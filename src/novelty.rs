@@ -177,14 +177,62 @@ struct Ev {
     usd: Option<i128>,
 }
 
-/// Two accounts' dealings within the horizon.
+/// Two accounts' dealings within the horizon (16 bytes: a bank's ledger holds millions).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pair {
-    /// The first contact, until it is confirmed.
-    first: Option<Ev>,
+    last_ts: i64,
     /// Payments since the first contact (saturating).
     count: u32,
-    last_ts: i64,
+    /// The first contact awaits confirmation.
+    pending: bool,
+}
+
+/// A first contact awaiting confirmation, compact: its tx id lives in `TxIds`.
+#[derive(Debug, Clone)]
+struct Pending {
+    ts: i64,
+    seq: u64,
+    /// Micro-dollars as two halves (keeps the entry 8-aligned); `has_usd` false without
+    /// an FX rate.
+    usd_hi: i64,
+    usd_lo: u64,
+    id_at: u64,
+    src: u32,
+    dst: u32,
+    id_len: u32,
+    has_usd: bool,
+}
+
+/// The pending first contacts' tx ids, first in first out, in one buffer.
+#[derive(Debug, Default)]
+struct TxIds {
+    text: String,
+    /// Absolute offset of `text`'s first byte, and of the first id still wanted.
+    base: u64,
+    front: u64,
+}
+
+impl TxIds {
+    fn push(&mut self, id: &str) -> (u64, u32) {
+        let at = self.base + self.text.len() as u64;
+        self.text.push_str(id);
+        (at, id.len() as u32)
+    }
+
+    fn get(&self, at: u64, len: u32) -> &str {
+        let from = (at - self.base) as usize;
+        &self.text[from..from + len as usize]
+    }
+
+    /// Ids before `at` are no longer wanted.
+    fn release_to(&mut self, at: u64) {
+        self.front = self.front.max(at);
+        let dead = (self.front - self.base) as usize;
+        if dead > (1 << 20) && dead * 2 > self.text.len() {
+            self.text.drain(..dead);
+            self.base = self.front;
+        }
+    }
 }
 
 /// A confirmed one-off on one account's side.
@@ -229,11 +277,15 @@ struct State {
     names: Vec<String>,
     #[serde(skip)]
     index: HashMap<String, u32>,
-    /// (payer, payee) -> dealings within the horizon. Serialized as a list.
+    /// (payer << 32 | payee) -> dealings within the horizon. Serialized as a list.
     #[serde(with = "pairs_as_list")]
-    pairs: HashMap<(u32, u32), Pair>,
-    /// First contacts awaiting confirmation, oldest first.
-    pending: VecDeque<(i64, u32, u32)>,
+    pairs: HashMap<u64, Pair>,
+    /// First contacts awaiting confirmation, oldest first (checkpoints carry them as
+    /// `pending_first_contacts`).
+    #[serde(skip)]
+    pending: VecDeque<Pending>,
+    #[serde(skip)]
+    ids: TxIds,
     #[serde(with = "btree_as_list")]
     profiles: BTreeMap<(u32, Side), Profile>,
     #[serde(with = "btree_as_list")]
@@ -261,16 +313,20 @@ mod pairs_as_list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::HashMap;
 
-    pub fn serialize<S: Serializer>(m: &HashMap<(u32, u32), Pair>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&(u32, u32), &Pair)> = m.iter().collect();
+    pub fn serialize<S: Serializer>(m: &HashMap<u64, Pair>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&u64, &Pair)> = m.iter().collect();
         v.sort_by_key(|(k, _)| **k);
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<(u32, u32), Pair>, D::Error> {
-        let v: Vec<((u32, u32), Pair)> = Vec::deserialize(d)?;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<u64, Pair>, D::Error> {
+        let v: Vec<(u64, Pair)> = Vec::deserialize(d)?;
         Ok(v.into_iter().collect())
     }
+}
+
+fn pair_key(src: u32, dst: u32) -> u64 {
+    (u64::from(src) << 32) | u64::from(dst)
 }
 
 /// The band of `n` first contacts: 1, 2-3, 4-7, 8-15, ...
@@ -333,15 +389,41 @@ impl NoveltyDetector {
         self.st.rows_seen += 1;
         self.st.first_ts.get_or_insert(t);
         let horizon = self.cfg.horizon_us;
-        match self.st.pairs.get_mut(&(src, dst)) {
-            Some(p) if p.last_ts + horizon >= t || p.first.is_some() => {
+        match self.st.pairs.get_mut(&pair_key(src, dst)) {
+            Some(p) if p.last_ts + horizon >= t || p.pending => {
                 p.count = p.count.saturating_add(1);
                 p.last_ts = t;
             }
             _ => {
-                self.st.pairs.insert((src, dst), Pair { first: Some(ev), count: 1, last_ts: t });
-                self.st.pending.push_back((t, src, dst));
+                self.st.pairs.insert(pair_key(src, dst), Pair { last_ts: t, count: 1, pending: true });
+                self.queue(&ev, src, dst);
             }
+        }
+    }
+
+    fn queue(&mut self, ev: &Ev, src: u32, dst: u32) {
+        let (id_at, id_len) = self.st.ids.push(&ev.tx_id);
+        let usd = ev.usd.unwrap_or(0);
+        self.st.pending.push_back(Pending {
+            ts: ev.ts,
+            seq: ev.seq,
+            usd_hi: (usd >> 64) as i64,
+            usd_lo: usd as u64,
+            id_at,
+            src,
+            dst,
+            id_len,
+            has_usd: ev.usd.is_some(),
+        });
+    }
+
+    /// The pending entry as evidence.
+    fn ev(&self, p: &Pending) -> Ev {
+        Ev {
+            tx_id: self.st.ids.get(p.id_at, p.id_len).to_string(),
+            ts: p.ts,
+            seq: p.seq,
+            usd: p.has_usd.then(|| ((p.usd_hi as i128) << 64) | p.usd_lo as i128),
         }
     }
 
@@ -349,12 +431,21 @@ impl NoveltyDetector {
     /// alerts the episodes that stopped growing, forgets stale pairs once a day.
     fn advance(&mut self, t: i64, ctx: &DetectCtx, out: &mut Vec<Alert>) {
         self.st.now = self.st.now.max(t);
-        while let Some(&(ts, src, dst)) = self.st.pending.front() {
-            if ts + self.cfg.horizon_us >= t {
+        while let Some(p) = self.st.pending.front() {
+            if p.ts + self.cfg.horizon_us >= t {
                 break;
             }
+            let (src, dst, first_ts) = (p.src, p.dst, p.ts);
+            let one_off = self.st.pairs.get(&pair_key(src, dst)).is_none_or(|p| p.count <= 1);
+            // only a one-off's tx id is needed again
+            let ev = one_off.then(|| self.ev(p));
+            let end = p.id_at + u64::from(p.id_len);
             self.st.pending.pop_front();
-            self.confirm(src, dst, t);
+            self.st.ids.release_to(end);
+            if let Some(pair) = self.st.pairs.get_mut(&pair_key(src, dst)) {
+                pair.pending = false;
+            }
+            self.confirm(src, dst, first_ts, ev, t);
         }
         let gap = self.cfg.episode_gap_us;
         let due: Vec<(u32, Side)> =
@@ -366,33 +457,32 @@ impl NoveltyDetector {
         if day > self.st.swept_day {
             self.st.swept_day = day;
             let horizon = self.cfg.horizon_us;
-            self.st.pairs.retain(|_, p| p.first.is_some() || p.last_ts + horizon >= t);
+            self.st.pairs.retain(|_, p| p.pending || p.last_ts + horizon >= t);
         }
     }
 
-    /// The pair's first contact has had its horizon: one-off or recurring.
-    fn confirm(&mut self, src: u32, dst: u32, now: i64) {
-        let Some(p) = self.st.pairs.get_mut(&(src, dst)) else { return };
-        let Some(ev) = p.first.take() else { return };
-        let one_off = p.count <= 1;
+    /// The pair's first contact (at `first_ts`) has had its horizon: one-off (`ev`, the
+    /// evidence) or recurring (`None`).
+    fn confirm(&mut self, src: u32, dst: u32, first_ts: i64, ev: Option<Ev>, now: i64) {
+        let one_off = ev.is_some();
         self.st.ledger_firsts += 1;
         self.st.ledger_oneoffs += u64::from(one_off);
         let span = self.cfg.span_us;
         for (acct, side, other) in [(dst, Side::In, src), (src, Side::Out, dst)] {
             let prof = self.st.profiles.entry((acct, side)).or_default();
-            prof.firsts.push_back((ev.ts, prof.total_oneoffs, one_off));
+            prof.firsts.push_back((first_ts, prof.total_oneoffs, one_off));
             prof.total_firsts += 1;
             prof.total_oneoffs += u32::from(one_off);
-            while prof.firsts.front().is_some_and(|f| f.0 + span < ev.ts) {
+            while prof.firsts.front().is_some_and(|f| f.0 + span < first_ts) {
                 prof.firsts.pop_front();
             }
-            while prof.open.front().is_some_and(|o| o.ev.ts + span < ev.ts) {
+            while prof.open.front().is_some_and(|o| o.ev.ts + span < first_ts) {
                 prof.open.pop_front();
             }
             let peer = self.st.peers.entry((side, band(prof.firsts.len()))).or_default();
             peer.0 += 1;
             peer.1 += u64::from(one_off);
-            if one_off {
+            if let Some(ev) = &ev {
                 prof.open.push_back(OneOff { ev: ev.clone(), other });
                 self.judge(acct, side, now);
             }
@@ -635,17 +725,29 @@ impl Detector for NoveltyDetector {
     }
 
     fn save_state(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(&self.st).map_err(|e| Error::Internal(format!("{DETECTOR_ID} state: {e}")))
+        let err = |e: serde_json::Error| Error::Internal(format!("{DETECTOR_ID} state: {e}"));
+        let mut v = serde_json::to_value(&self.st).map_err(err)?;
+        let pending: Vec<(Ev, u32, u32)> = self.st.pending.iter().map(|p| (self.ev(p), p.src, p.dst)).collect();
+        v["pending_first_contacts"] = serde_json::to_value(pending).map_err(err)?;
+        Ok(v)
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
         if state.is_null() {
             return Ok(());
         }
-        let mut st: State = serde_json::from_value(state)
-            .map_err(|e| Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")]))?;
+        let bad = |e: serde_json::Error| Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")]);
+        let mut state = state;
+        let pending: Vec<(Ev, u32, u32)> = match state.get_mut("pending_first_contacts") {
+            Some(v) => serde_json::from_value(v.take()).map_err(bad)?,
+            None => Vec::new(),
+        };
+        let mut st: State = serde_json::from_value(state).map_err(bad)?;
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         self.st = st;
+        for (ev, src, dst) in pending {
+            self.queue(&ev, src, dst);
+        }
         Ok(())
     }
 
