@@ -1,5 +1,5 @@
 -- rule: 010_structuring
--- version: 5
+-- version: 6
 -- typology: T1
 -- severity: high
 -- episode_gap: {{hold_days}}d
@@ -34,11 +34,12 @@
 -- business's nightly takings fall between 8,000 and 10,000 now and then, as they fall
 -- anywhere else. Over the account's cash deposits in the
 -- history_days up to the anchor, the deposits in the band are compared with those in
--- the bands of the same width either side of it ([2 x floor - CTR, floor) and
--- [CTR, 2 x CTR - floor): USD 6,000-8,000 and 10,000-12,000 by default). The pattern
--- holds only when more deposits sit in the band than in both neighbours together: a
--- structurer keeps under the threshold and seldom lands just above it or well below
--- the band; a restaurant's takings thin out smoothly across 10,000. Both counts go to
+-- the band of the same width below it ([2 x floor - CTR, floor): USD 6,000-8,000 by
+-- default) and every deposit at or over the CTR threshold. The pattern holds only when
+-- more deposits sit in the band than in both neighbours together: a structurer keeps
+-- under the threshold and seldom lands above it or well below the band; a restaurant's
+-- takings thin out smoothly across 10,000, and an account that deposits 15,000 one night
+-- and files the report is not avoiding it. Both counts go to
 -- the details. A ledger's first days show no history: an episode is held hold_days
 -- before it is alerted, and every later cash deposit in the band or a neighbouring band
 -- re-judges the shape; where it no longer bunches, a clearing row (`matched` false)
@@ -52,7 +53,6 @@ WITH anchors AS (
     WHERE channel = 'cash_deposit'
       AND dst_account IS NOT NULL
       AND amount_usd >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}}
-      AND amount_usd < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}}
 ),
 deposits AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
@@ -69,7 +69,7 @@ shape AS (
     SELECT a.subject, a.anchor_ts, a.anchor_seq, a.kind, count(*) AS deposits_history,
            count(*) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_deposits_history,
            count(*) FILTER (WHERE (w.amount_usd >= 2 * {{band_floor_usd}} - {{ctr_threshold_usd}} AND w.amount_usd < {{band_floor_usd}})
-                             OR (w.amount_usd >= {{ctr_threshold_usd}} AND w.amount_usd < 2 * {{ctr_threshold_usd}} - {{band_floor_usd}})) AS neighbour_deposits_history,
+                             OR w.amount_usd >= {{ctr_threshold_usd}}) AS neighbour_deposits_history,
            array_agg(w.tx_id ORDER BY w.ts, w.seq) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_ids,
            sum(w.amount_usd) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_usd,
            min(w.ts) FILTER (WHERE w.amount_usd >= {{band_floor_usd}} AND w.amount_usd < {{ctr_threshold_usd}}) AS band_first_ts
