@@ -1,5 +1,5 @@
 -- rule: 020_smurfing
--- version: 3
+-- version: 4
 -- typology: T2
 -- severity: high
 -- episode_gap: {{hold_days}}d
@@ -20,6 +20,7 @@
 -- param: recurrence_amount_ratio = 3
 -- param: hold_days = 35
 -- param: burst_factor = 2
+-- param: own_sigmas = 3
 -- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
@@ -37,7 +38,8 @@
 -- (see there): a sender who paid the account before on a cadence (rent, dues, fees) is
 -- recurring and does not count, and a first round is held hold_days and cleared by the
 -- next; a collection no wider than burst_factor times the account's own rate of fresh
--- senders, or than its peers' (the KYC kind and industry, else the kind; complete days
+-- senders (or than chance gives at that rate: own_sigmas standard deviations of a
+-- Poisson count), or than its peers' (the KYC kind and industry, else the kind; complete days
 -- before the anchor's day), is typical of it and clears a held episode.
 -- Each new transfer that counts anchors a match: the counted transfers into the same
 -- account in the lookback (anchor - lookback_days, anchor], ties in time by `seq`;
@@ -221,6 +223,7 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
        CAST(j.peer_high AS VARCHAR) AS peer_high,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(j.counterparties <= j.own_rate + {{own_sigmas}} * sqrt(j.own_rate), false)
             OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
             OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq

@@ -1,5 +1,5 @@
 -- rule: 080_fan_in
--- version: 4
+-- version: 5
 -- typology: T8
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -21,6 +21,8 @@
 -- param: recurrence_amount_ratio = 3
 -- param: hold_days = 35
 -- param: burst_factor = 2
+-- param: own_sigmas = 3
+-- param: min_fan_share = 0.25
 -- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
@@ -54,7 +56,10 @@
 --   burst_factor times
 --   - the hub's own rate of fresh counterparties before the lookback (over the history,
 --     once at least lookback_days of it are seen): a business that has always been paid by
---     many new people (a shop, a landlord with turnover) is not bursting; or
+--     many new people (a shop, a landlord with turnover) is not bursting;
+--     nor is one whose week holds no more than chance gives at that rate (own_sigmas
+--     standard deviations of a Poisson count: a shop paid by 5 new people a week sees
+--     10 now and then); or
 --   - its peer group in the lookback_days before the anchor's day (complete days, so
 --     batching does not matter): burst_factor times the peers' median, or at most the
 --     peers' peer_quantile (0.9: as wide as the widest tenth of its peers); the peers
@@ -64,6 +69,10 @@
 --     a hub collecting from several times as many people as its peers is still judged.
 --   A held episode shares its evidence with the typical anchors that follow it and is
 --   cleared by them; a sudden fan from a quiet account is not typical of anything.
+-- - Materiality: a fan that brings less than min_fan_share of everything the hub took in
+--   over the fan's span, first leg to anchor (every channel: card takings, invoices, transfers) is a sideline of
+--   a busy account -- a shop some customers pay by transfer -- and typical; a collection
+--   account lives on its fan.
 -- - min_amount_usd: smaller transfers (splitting a dinner, a gift) do not count.
 -- - min_spread_usd: what the counterparties other than the largest one paid in all.
 --   A fan is many people each moving real money; everyday P2P (friends paying back a
@@ -260,6 +269,17 @@ judged AS (
                               AND p.day = date_trunc('day', f.anchor_ts)
     LEFT JOIN peers_kind k ON (k.kind IS NOT DISTINCT FROM s.kind) AND k.day = date_trunc('day', f.anchor_ts)
 ),
+inflow AS (
+    -- everything the hub took in over the fan's own span (its first leg to the anchor),
+    -- every channel (card takings too)
+    SELECT f.hub, f.anchor_seq, sum(w.amount_usd) AS inflow_usd
+    FROM fans f
+    JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
+    JOIN window_tx w ON w.dst_account = f.hub
+    WHERE (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
+      AND w.ts >= array_element(s.times, s.first_i)
+    GROUP BY f.hub, f.anchor_seq
+),
 recurring AS (
     SELECT hub, segment, threshold, first_new_ts, tx_id, ts, seq, amount_usd, prev_id,
            count(*) OVER (PARTITION BY hub ORDER BY ts
@@ -273,10 +293,14 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
        CAST(j.peer_high AS VARCHAR) AS peer_high,
+       CAST(round(CAST(j.amount_usd AS DOUBLE) / CAST(i.inflow_usd AS DOUBLE), 3) AS VARCHAR) AS fan_share_of_inflow,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(CAST(j.amount_usd AS DOUBLE) < {{min_fan_share}} * CAST(i.inflow_usd AS DOUBLE), false)
+            OR coalesce(j.counterparties <= j.own_rate + {{own_sigmas}} * sqrt(j.own_rate), false)
             OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
             OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
+LEFT JOIN inflow i ON i.hub = j.hub AND i.anchor_seq = j.anchor_seq
 UNION ALL
 -- clearing rows: the hub is paid by a recurring set (at least its threshold within the
 -- lookback); each recurring transfer clears an open episode holding the payment it repeats
@@ -286,7 +310,7 @@ SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
        ts AS last_ts,
        amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
        CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
-       '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high,
+       '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high, '' AS fan_share_of_inflow,
        false AS matched
 FROM recurring
 WHERE ts >= first_new_ts AND n_recurring >= threshold

@@ -1,5 +1,5 @@
 -- rule: 081_fan_out
--- version: 4
+-- version: 5
 -- typology: T8
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -21,6 +21,7 @@
 -- param: recurrence_amount_ratio = 3
 -- param: hold_days = 35
 -- param: burst_factor = 2
+-- param: own_sigmas = 3
 -- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
@@ -54,7 +55,10 @@
 --   burst_factor times
 --   - the hub's own rate of fresh counterparties before the lookback (over the history,
 --     once at least lookback_days of it are seen): a business that has always paid many
---     new people (a marketplace, a platform) is not bursting; or
+--     new people (a marketplace, a platform) is not bursting;
+--     nor is one whose week holds no more than chance gives at that rate (own_sigmas
+--     standard deviations of a Poisson count: a shop paid by 5 new people a week sees
+--     10 now and then); or
 --   - its peer group in the lookback_days before the anchor's day (complete days, so
 --     batching does not matter): burst_factor times the peers' median, or at most the
 --     peers' peer_quantile (0.9: as wide as the widest tenth of its peers); the peers
@@ -274,6 +278,7 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
        CAST(j.peer_high AS VARCHAR) AS peer_high,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(j.counterparties <= j.own_rate + {{own_sigmas}} * sqrt(j.own_rate), false)
             OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
             OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq

@@ -736,7 +736,9 @@ impl Detector for NoveltyDetector {
         if state.is_null() {
             return Ok(());
         }
-        let bad = |e: serde_json::Error| Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")]);
+        let bad = |e: serde_json::Error| {
+            Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")])
+        };
         let mut state = state;
         let pending: Vec<(Ev, u32, u32)> = match state.get_mut("pending_first_contacts") {
             Some(v) => serde_json::from_value(v.take()).map_err(bad)?,
