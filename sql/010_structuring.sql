@@ -14,6 +14,7 @@
 -- param: hold_days = 14
 -- param: min_peer_deposits = 200
 -- param: peer_sigmas = 3
+-- param: neighbour_factor = 2
 -- narrative: Account {subject} received {deposits} cash deposits of between USD {band_floor_usd} and USD {ctr_threshold_usd} each, USD {amount_usd} in all, from {first_ts} to {last_ts}: deposits kept just under the Currency Transaction Report threshold, consistent with structuring.
 --
 -- For every new cash deposit in the band, the deposits in the band into the same account
@@ -36,7 +37,9 @@
 -- history_days up to the anchor, the deposits in the band are compared with those in
 -- the band of the same width below it ([2 x floor - CTR, floor): USD 6,000-8,000 by
 -- default) and every deposit at or over the CTR threshold. The pattern holds only when
--- more deposits sit in the band than in both neighbours together: a structurer keeps
+-- more than neighbour_factor (2) times as many deposits sit in the band as in both
+-- neighbours together (a restaurant whose takings peak near 9,000 puts nearly as many
+-- beside the band as in it): a structurer keeps
 -- under the threshold and seldom lands above it or well below the band; a restaurant's
 -- takings thin out smoothly across 10,000, and an account that deposits 15,000 one night
 -- and files the report is not avoiding it. Both counts go to
@@ -108,7 +111,7 @@ judged AS (
 ),
 verdict AS (
     SELECT *,
-           band_deposits_history > neighbour_deposits_history
+           band_deposits_history > {{neighbour_factor}} * neighbour_deposits_history
            AND coalesce(band_deposits_history >= deposits_history * peer_band_share
                                                  + {{peer_sigmas}} * sqrt(deposits_history * peer_band_share * (1 - peer_band_share))
                                                  + 0.5,

@@ -1,5 +1,5 @@
 -- rule: 011_structuring_daily
--- version: 5
+-- version: 6
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
@@ -10,6 +10,7 @@
 -- param: band_floor_usd = 9000
 -- param: min_days = 3
 -- param: lookback_days = 14
+-- param: neighbour_factor = 2
 -- narrative: Account {subject} received daily cash totals of between USD {band_floor_usd} and USD {ctr_threshold_usd} on {band_days} days ({days_list}), USD {amount_usd} in all, from {first_ts} to {last_ts}: each day's cash kept just under the Currency Transaction Report threshold, consistent with structuring.
 --
 -- A new cash deposit anchors a look at the account's daily cash totals over the lookback
@@ -23,8 +24,9 @@
 -- Bunching, not chance: a cash business's nightly takings fall in the band now and then
 -- as they fall anywhere else. The days are compared with the days whose totals fall in
 -- the days just below it ([2 x floor - CTR, floor): USD 8,000-9,000 by default) and the
--- days at or over the threshold: the pattern holds only when more days sit in the band
--- than in both together. A structurer keeps every day under the threshold; a busy cash
+-- days at or over the threshold: the pattern holds only when more than neighbour_factor
+-- (2) times as many days sit in the band as in both together (a distribution whose peak
+-- happens to sit near the threshold puts nearly as many days beside the band as in it). A structurer keeps every day under the threshold; a busy cash
 -- business crosses it (and files its CTRs) as often as it lands just under. The neighbour days count in the details.
 -- A day whose running total enters a neighbouring band also anchors, so a later day
 -- re-judges the shape and clears a held episode that no longer bunches.
@@ -93,7 +95,7 @@ SELECT subject, anchor_ts, anchor_seq,
        count(*) FILTER (WHERE neighbour) AS neighbour_days,
        array_to_string(array_agg(CAST(CAST(day AS DATE) AS VARCHAR) ORDER BY day) FILTER (WHERE in_band), ', ') AS days_list,
        count(*) FILTER (WHERE in_band) >= {{min_days}}
-       AND count(*) FILTER (WHERE in_band) > count(*) FILTER (WHERE neighbour) AS matched
+       AND count(*) FILTER (WHERE in_band) > {{neighbour_factor}} * count(*) FILTER (WHERE neighbour) AS matched
 FROM judged
 GROUP BY subject, anchor_ts, anchor_seq
 HAVING count(*) FILTER (WHERE in_band) >= 1
