@@ -1,5 +1,5 @@
 -- rule: 081_fan_out
--- version: 5
+-- version: 6
 -- typology: T8
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -22,6 +22,7 @@
 -- param: hold_days = 35
 -- param: burst_factor = 2
 -- param: own_sigmas = 3
+-- param: income_cover = 1
 -- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
@@ -68,6 +69,10 @@
 --     a hub fanning out several times as widely as its peers is still judged.
 --   A held episode shares its evidence with the typical anchors that follow it and is
 --   cleared by them; a sudden fan from a quiet account is not typical of anything.
+-- - Within its means: a person whose week of payments to others totals no more than
+--   income_cover times the monthly income the bank's KYC declares for them is spending
+--   their pay (friends, family, a shared trip); a mule fans out money that came from
+--   elsewhere, far beyond what the account's holder earns.
 -- - min_amount_usd: smaller transfers (splitting a dinner, a gift) do not count.
 -- - min_spread_usd: what the counterparties other than the largest one received in all.
 --   A fan is many people each getting real money; everyday P2P (a few hundred dollars
@@ -277,11 +282,14 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        j.amount_usd, j.transfers, j.counterparties, j.counterparty_list, j.largest_counterparty_usd,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
        CAST(j.peer_high AS VARCHAR) AS peer_high,
+       CAST(a.monthly_income_usd AS VARCHAR) AS declared_monthly_income_usd,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(j.segment = 'personal' AND j.amount_usd <= {{income_cover}} * a.monthly_income_usd, false)
             OR coalesce(j.counterparties <= j.own_rate + {{own_sigmas}} * sqrt(j.own_rate), false)
             OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
             OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
+LEFT JOIN accounts a ON a.account_id = j.hub
 UNION ALL
 -- clearing rows: the hub pays a recurring set (at least its threshold within the
 -- lookback); each recurring transfer clears an open episode holding the payment it repeats
@@ -291,7 +299,7 @@ SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
        ts AS last_ts,
        amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
        CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
-       '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high,
+       '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high, '' AS declared_monthly_income_usd,
        false AS matched
 FROM recurring
 WHERE ts >= first_new_ts AND n_recurring >= threshold
