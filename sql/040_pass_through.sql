@@ -1,5 +1,5 @@
 -- rule: 040_pass_through
--- version: 5
+-- version: 6
 -- typology: T4
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -34,7 +34,11 @@
 -- is alerted: when the account pays the same payee again at least min_cadence_days
 -- later, the relationship is established after all (an importer's supplier, a rent),
 -- and a clearing row (`matched` false) carrying the earlier payments to that payee
--- drops the held episode they were evidence of. Cost of the hold: a pass-through is
+-- drops the held episode they were evidence of; so does the payment at which a payee
+-- becomes one the public pays (public_payee_min_payers payers counted up to it, on the
+-- day it crosses): the earlier payments to it within the hold were spending -- the
+-- tuition paid in a term's first days, before the school's other payers were seen.
+-- Cost of the hold: a pass-through is
 -- alerted hold_days after its last transfer.
 -- Businesses are judged like everyone else: one whose trade is to take many receipts and
 -- pay suppliers shows more than max_inflows credits, and its suppliers are businesses
@@ -99,6 +103,34 @@ public_payees AS (
     WHERE w.ts < p.day AND w.ts >= p.day - INTERVAL '{{history_days}} days' AND w.src_account IS NOT NULL
     GROUP BY p.payee, p.day
     HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
+),
+batch_payees AS (
+    -- the payees this batch pays that were not yet ones the public pays when its first
+    -- day began: only they can become one during the batch
+    SELECT n.dst_account AS payee
+    FROM new_tx n
+    LEFT JOIN window_tx w ON w.dst_account = n.dst_account AND w.src_account IS NOT NULL
+         AND w.ts < date_trunc('day', n.ts) AND w.ts >= date_trunc('day', n.ts) - INTERVAL '{{history_days}} days'
+    WHERE n.dst_account IS NOT NULL AND n.amount_usd >= {{min_outflow_usd}}
+      AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
+      AND (n.src_account IS NULL OR n.src_account <> n.dst_account)
+    GROUP BY n.dst_account, date_trunc('day', n.ts)
+    HAVING count(DISTINCT w.src_account) < {{public_payee_min_payers}}
+),
+crossings AS (
+    -- a payment at or after which, on its day, the payee is one the public pays
+    -- (counting payers up to it), though it was not when the day began
+    SELECT n.dst_account AS payee, n.ts, n.seq
+    FROM new_tx n
+    JOIN (SELECT DISTINCT payee FROM batch_payees) b ON b.payee = n.dst_account
+    JOIN window_tx w ON w.dst_account = n.dst_account AND w.src_account IS NOT NULL
+    WHERE n.amount_usd >= {{min_outflow_usd}}
+      AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
+      AND (w.ts < n.ts OR (w.ts = n.ts AND w.seq <= n.seq))
+      AND w.ts >= date_trunc('day', n.ts) - INTERVAL '{{history_days}} days'
+    GROUP BY n.dst_account, n.ts, n.seq
+    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
+       AND count(DISTINCT w.src_account) FILTER (WHERE w.ts < date_trunc('day', n.ts)) < {{public_payee_min_payers}}
 ),
 anchors AS (
     SELECT o.subject, o.anchor_ts, o.anchor_seq
@@ -213,3 +245,18 @@ WHERE n.amount_usd >= {{min_outflow_usd}} AND w.amount_usd >= {{min_outflow_usd}
   AND w.ts <= n.ts - INTERVAL '{{min_cadence_days}} days'
   AND w.ts >= n.ts - INTERVAL '{{history_days}} days'
 GROUP BY n.src_account, n.ts, n.seq
+UNION ALL
+-- clearing rows: a payee has just become one the public pays (a school whose term began
+-- with the ledger): the earlier payments to it within the hold were spending, and each
+-- clears the held episode it was evidence of
+SELECT w.src_account AS subject, c.ts AS anchor_ts, c.seq AS anchor_seq,
+       make_array(w.tx_id) AS tx_ids, w.ts AS first_ts, c.ts AS last_ts,
+       w.amount_usd AS amount_usd, CAST(NULL AS DECIMAL(38, 6)) AS inflow_usd, w.amount_usd AS outflow_usd,
+       CAST(NULL AS DOUBLE) AS out_in_ratio, CAST(NULL AS DOUBLE) AS dwell_hours,
+       false AS matched
+FROM crossings c
+JOIN window_tx w ON w.dst_account = c.payee
+WHERE w.src_account IS NOT NULL AND w.src_account <> w.dst_account
+  AND w.amount_usd >= {{min_outflow_usd}}
+  AND (w.ts < c.ts OR (w.ts = c.ts AND w.seq < c.seq))
+  AND w.ts >= c.ts - INTERVAL '{{hold_days}} days'
