@@ -37,6 +37,15 @@ pub struct GraphDetector {
     /// After a checkpoint: rebuild the accounts' activity from the window's rows before
     /// the first new one.
     rebuild_activity: bool,
+    /// Off-band gather-scatters left out as trade between businesses.
+    trade_chains: u64,
+}
+
+/// Whether the match's hub and every account that paid into it are KYC businesses.
+fn business_chain(m: &FlowMatch, accounts: &crate::ingest::tables::AccountsTable) -> bool {
+    let Some(hub) = m.key.first() else { return false };
+    let business = |a: &str| accounts.field(a, acct::KIND).as_deref() == Some("business");
+    business(hub) && m.edges.iter().filter(|e| *e.dst == **hub).all(|e| business(&e.src))
 }
 
 /// What a checkpoint carries for the graph stage.
@@ -76,14 +85,17 @@ impl GraphDetector {
             party_cfg: cfg.parties,
             parties: None,
             rebuild_activity: false,
+            trade_chains: 0,
         }
     }
 
     fn close(&mut self, eps: Vec<Episode>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        out.extend(eps.iter().map(|ep| match ep.pattern {
-            Pattern::Cycle => cycle_alert(ep, ctx, &self.finder.cfg),
-            _ => flow_alert(ep, ctx),
-        }));
+        for ep in &eps {
+            out.push(match ep.pattern {
+                Pattern::Cycle => cycle_alert(ep, ctx, &self.finder.cfg),
+                _ => flow_alert(ep, ctx),
+            });
+        }
     }
 }
 
@@ -183,12 +195,19 @@ impl Detector for GraphDetector {
                             usd: cycle.usd[h],
                         })
                         .collect();
-                    let m = FlowMatch { pattern: Pattern::Cycle, key: cycle.accounts, edges };
+                    let m = FlowMatch { pattern: Pattern::Cycle, key: cycle.accounts, edges, balanced: false };
                     self.episodes.add_cycle(m, cycle.tx_ids, ts.value(i));
                 }
             }
             if let Some(f) = &mut self.flows {
                 for m in f.on_edge(&self.finder.graph, e) {
+                    // found off the value band, through first contacts alone: when KYC says
+                    // the hub and everyone who paid it are businesses, it is a trade chain
+                    // (customers paying a supplier who pays its own), not a pooling account
+                    if m.pattern == Pattern::GatherScatter && !m.balanced && business_chain(&m, &ctx.accounts) {
+                        self.trade_chains += 1;
+                        continue;
+                    }
                     self.episodes.add(m, ts.value(i));
                 }
             }
@@ -219,11 +238,17 @@ impl Detector for GraphDetector {
             _ => format!("graph.min-amount-usd = {floor}"),
         };
         let (seen, edges) = (f.offered, f.stats.edges);
-        let text = format!(
+        let mut text = format!(
             "graph: {} of {} transfers at or above the amount floor ({why})",
             thousands(edges),
             thousands(seen)
         );
+        if self.trade_chains > 0 {
+            text.push_str(&format!(
+                "; {} off-band gather-scatter matches left out as trade between businesses",
+                thousands(self.trade_chains)
+            ));
+        }
         let mut n = if seen > 0 && edges == 0 {
             DetectorNote::warn("graph", text)
         } else if seen == 0 {
@@ -551,5 +576,67 @@ fn flow_alert(ep: &Episode, ctx: &DetectCtx) -> Alert {
         }),
         narrative,
         status: Status::Open,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+
+    use super::*;
+    use crate::ingest::tables::AccountsTable;
+
+    /// Accounts with only an id and a KYC kind.
+    fn kinds(rows: &[(&str, &str)]) -> AccountsTable {
+        let schema = crate::schema::accounts_schema();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                acct::ACCOUNT_ID => {
+                    Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())) as ArrayRef
+                }
+                acct::KIND => Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())) as ArrayRef,
+                _ => arrow::array::new_null_array(f.data_type(), rows.len()),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        AccountsTable { batch, index: rows.iter().enumerate().map(|(i, r)| (r.0.to_string(), i)).collect() }
+    }
+
+    fn edge(src: &str, dst: &str, ts: i64) -> EvEdge {
+        EvEdge {
+            ts,
+            seq: ts as u64,
+            tx_id: format!("{src}-{dst}"),
+            src: src.into(),
+            dst: dst.into(),
+            usd: 5_000_000_000,
+        }
+    }
+
+    fn gather_scatter(sources: &[&str], hub: &str, sinks: &[&str]) -> FlowMatch {
+        let mut edges: Vec<EvEdge> = sources.iter().enumerate().map(|(i, s)| edge(s, hub, i as i64)).collect();
+        edges.extend(sinks.iter().enumerate().map(|(i, k)| edge(hub, k, 100 + i as i64)));
+        FlowMatch { pattern: Pattern::GatherScatter, key: vec![hub.into()], edges, balanced: false }
+    }
+
+    #[test]
+    fn businesses_paying_a_business_that_pays_on_is_a_trade_chain() {
+        let accts = kinds(&[
+            ("B1", "business"),
+            ("B2", "business"),
+            ("B3", "business"),
+            ("HUB", "business"),
+            ("P1", "personal"),
+        ]);
+        assert!(business_chain(&gather_scatter(&["B1", "B2", "B3"], "HUB", &["P1", "X9"]), &accts));
+        // a person among those who paid in, or a hub that is not a business, is judged
+        assert!(!business_chain(&gather_scatter(&["B1", "P1", "B3"], "HUB", &["X8", "X9"]), &accts));
+        assert!(!business_chain(&gather_scatter(&["B1", "B2"], "P1", &["X8", "X9"]), &accts));
+        // accounts KYC does not know are not businesses (AMLSim, AMLworld: nothing is left out)
+        assert!(!business_chain(&gather_scatter(&["U1", "U2", "U3"], "U4", &["X8", "X9"]), &kinds(&[])));
     }
 }

@@ -164,6 +164,9 @@ pub struct FlowMatch {
     /// Scatter-gather: [source, sink]; gather-scatter: [hub]; bipartite: every account.
     pub key: Vec<String>,
     pub edges: Vec<EvEdge>,
+    /// Gather-scatter: the match kept the value band (`gather_scatter_balance`); false for
+    /// off-band matches (found through first contacts alone) and other patterns.
+    pub balanced: bool,
 }
 
 /// Finds the flow patterns each arriving edge completes.
@@ -326,6 +329,7 @@ impl FlowFinder {
                 pattern: Pattern::ScatterGather,
                 key: vec![g[s].id.to_string(), g[k].id.to_string()],
                 edges,
+                balanced: false,
             });
         }
     }
@@ -394,7 +398,12 @@ impl FlowFinder {
         let mut edges: Vec<EvEdge> = ins.iter().map(|h| Self::ev(tg, h, h.other, hub)).collect();
         edges.extend(outs.iter().map(|h| Self::ev(tg, h, hub, h.other)));
         edges.sort();
-        Some(FlowMatch { pattern: Pattern::GatherScatter, key: vec![g[hub].id.to_string()], edges })
+        Some(FlowMatch {
+            pattern: Pattern::GatherScatter,
+            key: vec![g[hub].id.to_string()],
+            edges,
+            balanced: !off_band,
+        })
     }
 
     /// `e = a -> b` completing senders x receivers layers: every other sender `a2` that
@@ -455,7 +464,7 @@ impl FlowFinder {
         }
         let mut key: Vec<String> = accounts.iter().map(|n| g[*n].id.to_string()).collect();
         key.sort();
-        out.push(FlowMatch { pattern: Pattern::Bipartite, key, edges: edges.into_iter().collect() });
+        out.push(FlowMatch { pattern: Pattern::Bipartite, key, edges: edges.into_iter().collect(), balanced: false });
     }
 }
 
