@@ -13,6 +13,7 @@ mod hostile_input;
 mod ingest;
 mod live;
 mod mirror;
+mod novelty;
 mod observability;
 mod replay;
 mod rules;
