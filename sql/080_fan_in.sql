@@ -1,5 +1,5 @@
 -- rule: 080_fan_in
--- version: 5
+-- version: 6
 -- typology: T8
 -- severity: medium
 -- episode_gap: {{hold_days}}d
@@ -23,6 +23,7 @@
 -- param: burst_factor = 2
 -- param: own_sigmas = 3
 -- param: min_fan_share = 0.25
+-- param: income_cover = 1
 -- param: min_peers = 10
 -- param: peer_quantile = 0.9
 -- param: max_legs = 64
@@ -73,6 +74,10 @@
 --   over the fan's span, first leg to anchor (every channel: card takings, invoices, transfers) is a sideline of
 --   a busy account -- a shop some customers pay by transfer -- and typical; a collection
 --   account lives on its fan.
+-- - Within its means: a person whose week of money from others totals no more than
+--   income_cover times the monthly income their KYC declares is living an ordinary life
+--   of shared bills and paid-back dinners; a collection account gathers far beyond what
+--   its holder earns.
 -- - min_amount_usd: smaller transfers (splitting a dinner, a gift) do not count.
 -- - min_spread_usd: what the counterparties other than the largest one paid in all.
 --   A fan is many people each moving real money; everyday P2P (friends paying back a
@@ -294,13 +299,16 @@ SELECT j.hub AS subject, j.anchor_ts, j.anchor_seq, j.segment, j.threshold,
        CAST(round(j.own_rate, 1) AS VARCHAR) AS own_weekly_rate, CAST(j.peer_median AS VARCHAR) AS peer_median,
        CAST(j.peer_high AS VARCHAR) AS peer_high,
        CAST(round(CAST(j.amount_usd AS DOUBLE) / CAST(i.inflow_usd AS DOUBLE), 3) AS VARCHAR) AS fan_share_of_inflow,
+       CAST(a.monthly_income_usd AS VARCHAR) AS declared_monthly_income_usd,
        NOT (coalesce(j.counterparties <= {{burst_factor}} * j.own_rate, false)
+            OR coalesce(j.segment = 'personal' AND j.amount_usd <= {{income_cover}} * a.monthly_income_usd, false)
             OR coalesce(CAST(j.amount_usd AS DOUBLE) < {{min_fan_share}} * CAST(i.inflow_usd AS DOUBLE), false)
             OR coalesce(j.counterparties <= j.own_rate + {{own_sigmas}} * sqrt(j.own_rate), false)
             OR coalesce(j.counterparties <= {{burst_factor}} * j.peer_median, false)
             OR coalesce(j.counterparties <= j.peer_high, false)) AS matched
 FROM judged j JOIN sliced s ON s.hub = j.hub AND s.seq = j.anchor_seq
 LEFT JOIN inflow i ON i.hub = j.hub AND i.anchor_seq = j.anchor_seq
+LEFT JOIN accounts a ON a.account_id = j.hub
 UNION ALL
 -- clearing rows: the hub is paid by a recurring set (at least its threshold within the
 -- lookback); each recurring transfer clears an open episode holding the payment it repeats
@@ -311,6 +319,7 @@ SELECT hub AS subject, ts AS anchor_ts, seq AS anchor_seq, segment, threshold,
        amount_usd, n_recurring AS transfers, n_recurring AS counterparties, '' AS counterparty_list,
        CAST(amount_usd AS DECIMAL(38, 2)) AS largest_counterparty_usd,
        '' AS own_weekly_rate, '' AS peer_median, '' AS peer_high, '' AS fan_share_of_inflow,
+       '' AS declared_monthly_income_usd,
        false AS matched
 FROM recurring
 WHERE ts >= first_new_ts AND n_recurring >= threshold
