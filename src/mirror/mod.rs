@@ -250,6 +250,8 @@ pub struct MirrorStats {
     pub judged_at_floor: u64,
     pub swaps: u64,
     pub netted: u64,
+    /// Netting windows that balanced on a single leg a side (left to the swap matcher).
+    pub netting_single_legs: u64,
     /// Most legs held at once.
     pub max_open_legs: u64,
     /// Network-level matches (several accounts' cash against several legs).
@@ -669,6 +671,12 @@ impl MirrorDetector {
                 if balanced(c) || balanced(x) {
                     let cn = if balanced(c) { cn } else { Vec::new() };
                     let mx = if balanced(x) { mx } else { Vec::new() };
+                    // netting is a book of several flows: one CNY credit and one MXN payout
+                    // are a pair of legs, judged by the swap matcher's bands and window
+                    if cn.len() < 2 && mx.len() < 2 {
+                        self.stats.netting_single_legs += 1;
+                        continue;
+                    }
                     found = Some((start, us, cn, mx));
                     break;
                 }

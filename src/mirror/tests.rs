@@ -300,3 +300,41 @@ fn one_partys_cash_and_its_own_cny_broker_account_are_a_linked_swap() {
     assert_eq!(t6[0].details["party_links"][0]["reason"], "customer_id");
     assert_eq!((stats.swaps, stats.network), (1, 0));
 }
+
+/// A party with US, CN and MX accounts (one customer): USD 13,000 of cash on day 0.
+fn netting_party() -> AccountsTable {
+    accounts(&[
+        Acct("NU1", "C31", "US", "US-NJ", "personal", None, ""),
+        Acct("NB1", "C31", "CN", "", "personal", None, ""),
+        Acct("NM1", "C31", "MX", "", "personal", None, ""),
+    ])
+}
+
+fn netting_cash() -> Vec<Row> {
+    vec![cash("N1", at(0, 10.0), "NU1", 6_000, "US-NJ"), cash("N2", at(0, 15.0), "NU1", 7_000, "US-NJ")]
+}
+
+#[test]
+fn one_cny_credit_and_one_mxn_payout_too_late_for_a_swap_are_not_netted_books() {
+    // balanced legs, but 30 hours after the cash: outside the swap matcher's window, and a
+    // single leg a side is a pair of legs, not a book of flows to net
+    let mut rows = netting_cash();
+    rows.push(wire("C1", at(1, 21.0), "KX1", "NB1", 93_000, "CNY"));
+    rows.push(wire("M1", at(1, 22.0), "NM1", "RX1", 224_000, "MXN"));
+    let (alerts, stats) = run(MirrorConfig::default(), rows, netting_party(), 1000);
+    assert!(t6(&alerts).is_empty(), "{:#?}", t6(&alerts));
+    assert!(stats.netting_single_legs >= 1, "{stats:?}");
+}
+
+#[test]
+fn several_cny_credits_that_net_the_cash_over_two_days_are_netted_books() {
+    let mut rows = netting_cash();
+    rows.push(wire("C1", at(1, 2.0), "KX1", "NB1", 30_000, "CNY"));
+    rows.push(wire("C2", at(1, 3.0), "KX2", "NB1", 35_000, "CNY"));
+    rows.push(wire("C3", at(1, 21.0), "KX3", "NB1", 28_000, "CNY"));
+    let (alerts, stats) = run(MirrorConfig::default(), rows, netting_party(), 1000);
+    let t6 = t6(&alerts);
+    assert_eq!(t6.len(), 1, "{t6:#?}");
+    assert_eq!(t6[0].rule_id, NETTED_RULE_ID);
+    assert_eq!(stats.netted, 1);
+}
