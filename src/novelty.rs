@@ -27,8 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
+use arrow::array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alert, Severity, Status, alert_id};
@@ -37,7 +36,7 @@ use crate::ingest::values::format_ts;
 use crate::money::format_decimal;
 use crate::pipeline::window::EventWindow;
 use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct, tx};
+use crate::schema::{self, acct};
 
 pub const DETECTOR_ID: &str = "novelty";
 pub const FAN_IN_RULE: &str = "novelty_fan_in";
@@ -673,17 +672,8 @@ impl Detector for NoveltyDetector {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        let col = |n: &str| {
-            batch.column_by_name(n).ok_or_else(|| Error::Internal(format!("{DETECTOR_ID}: the batch has no `{n}`")))
-        };
-        let (ids, src, dst) = (
-            col(tx::TX_ID)?.as_string::<i32>(),
-            col(tx::SRC_ACCOUNT)?.as_string::<i32>(),
-            col(tx::DST_ACCOUNT)?.as_string::<i32>(),
-        );
-        let ts = col(tx::TS)?.as_primitive::<TimestampMicrosecondType>();
-        let seq = col(tx::SEQ)?.as_primitive::<UInt64Type>();
-        let usd = col(tx::AMOUNT_USD)?.as_primitive::<Decimal128Type>();
+        let crate::pipeline::detect::TxColumns { ids, src, dst, ts, seq, usd } =
+            crate::pipeline::detect::TxColumns::of(batch, DETECTOR_ID)?;
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
             if src.is_null(i) || dst.is_null(i) {

@@ -48,7 +48,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
+use arrow::datatypes::Decimal128Type;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alert, Severity, Status, alert_id};
@@ -519,18 +519,12 @@ impl Detector for PeelDetector {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
+        let crate::pipeline::detect::TxColumns { ids, src, dst, ts, seq, usd } =
+            crate::pipeline::detect::TxColumns::of(batch, DETECTOR_ID)?;
         let col = |n: &str| {
             batch.column_by_name(n).ok_or_else(|| Error::Internal(format!("{DETECTOR_ID}: the batch has no `{n}`")))
         };
-        let (ids, src, dst) = (
-            col(tx::TX_ID)?.as_string::<i32>(),
-            col(tx::SRC_ACCOUNT)?.as_string::<i32>(),
-            col(tx::DST_ACCOUNT)?.as_string::<i32>(),
-        );
-        let ts = col(tx::TS)?.as_primitive::<TimestampMicrosecondType>();
-        let seq = col(tx::SEQ)?.as_primitive::<UInt64Type>();
         let amount = col(tx::AMOUNT)?.as_primitive::<Decimal128Type>();
-        let usd = col(tx::AMOUNT_USD)?.as_primitive::<Decimal128Type>();
         let (currency, channel, location) = (
             col(tx::CURRENCY)?.as_string::<i32>(),
             col(tx::CHANNEL)?.as_string::<i32>(),

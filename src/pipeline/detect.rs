@@ -52,3 +52,36 @@ pub trait Detector: Send {
         Ok(())
     }
 }
+
+/// The columns every enriched transfer batch carries, as a detector reads them row by row.
+pub struct TxColumns<'a> {
+    pub ids: &'a arrow::array::StringArray,
+    pub src: &'a arrow::array::StringArray,
+    pub dst: &'a arrow::array::StringArray,
+    pub ts: &'a arrow::array::TimestampMicrosecondArray,
+    pub seq: &'a arrow::array::UInt64Array,
+    /// USD at the day's rate (null without one).
+    pub usd: &'a arrow::array::Decimal128Array,
+}
+
+impl<'a> TxColumns<'a> {
+    /// The batch's columns, or an internal error naming `detector` and the missing column.
+    pub fn of(batch: &'a RecordBatch, detector: &str) -> Result<Self> {
+        use crate::schema::tx;
+        use arrow::array::AsArray;
+        use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .ok_or_else(|| crate::error::Error::Internal(format!("{detector}: the batch has no `{n}`")))
+        };
+        Ok(TxColumns {
+            ids: col(tx::TX_ID)?.as_string::<i32>(),
+            src: col(tx::SRC_ACCOUNT)?.as_string::<i32>(),
+            dst: col(tx::DST_ACCOUNT)?.as_string::<i32>(),
+            ts: col(tx::TS)?.as_primitive::<TimestampMicrosecondType>(),
+            seq: col(tx::SEQ)?.as_primitive::<UInt64Type>(),
+            usd: col(tx::AMOUNT_USD)?.as_primitive::<Decimal128Type>(),
+        })
+    }
+}
