@@ -166,6 +166,16 @@ enum Side {
     Out,
 }
 
+/// One payment as it arrives, borrowed from the batch.
+#[derive(Debug, Clone, Copy)]
+struct Payment<'a> {
+    tx_id: &'a str,
+    ts: i64,
+    seq: u64,
+    /// Micro-dollars; `None` without an FX rate.
+    usd: Option<i128>,
+}
+
 /// One payment, as evidence.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Ev {
@@ -277,7 +287,7 @@ struct State {
     #[serde(skip)]
     index: HashMap<String, u32>,
     /// (payer << 32 | payee) -> dealings within the horizon. Serialized as a list.
-    #[serde(with = "pairs_as_list")]
+    #[serde(with = "map_as_list")]
     pairs: HashMap<u64, Pair>,
     /// First contacts awaiting confirmation, oldest first (checkpoints carry them as
     /// `pending_first_contacts`).
@@ -285,15 +295,15 @@ struct State {
     pending: VecDeque<Pending>,
     #[serde(skip)]
     ids: TxIds,
-    #[serde(with = "btree_as_list")]
+    #[serde(with = "map_as_list")]
     profiles: BTreeMap<(u32, Side), Profile>,
-    #[serde(with = "btree_as_list")]
+    #[serde(with = "map_as_list")]
     episodes: BTreeMap<(u32, Side), Judged>,
     ledger_firsts: u64,
     ledger_oneoffs: u64,
     /// Per side and band of first contacts within the span (1, 2-3, 4-7, ...): confirmed
     /// first contacts and one-offs.
-    #[serde(with = "btree_as_list")]
+    #[serde(with = "map_as_list")]
     peers: BTreeMap<(Side, u32), (u64, u64)>,
     /// Episodes dropped because later first contacts showed the one-offs ordinary.
     cleared: u64,
@@ -303,25 +313,6 @@ struct State {
     now: i64,
     /// The day of the last sweep of stale pairs.
     swept_day: i64,
-    /// First contacts still awaiting confirmation when input ended.
-    unconfirmed_at_end: u64,
-}
-
-mod pairs_as_list {
-    use super::Pair;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::HashMap;
-
-    pub fn serialize<S: Serializer>(m: &HashMap<u64, Pair>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&u64, &Pair)> = m.iter().collect();
-        v.sort_by_key(|(k, _)| **k);
-        v.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<u64, Pair>, D::Error> {
-        let v: Vec<(u64, Pair)> = Vec::deserialize(d)?;
-        Ok(v.into_iter().collect())
-    }
 }
 
 fn pair_key(src: u32, dst: u32) -> u64 {
@@ -333,19 +324,28 @@ fn band(n: usize) -> u32 {
     usize::BITS - n.leading_zeros()
 }
 
-/// Maps with tuple keys, as JSON lists of `[key, value]` (JSON keys are strings).
-mod btree_as_list {
+/// Maps with tuple or integer keys, as JSON lists of `[key, value]` in key order (JSON
+/// keys are strings; a hash map's order is not deterministic).
+mod map_as_list {
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(m: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter())
+    pub fn serialize<'m, M, K, V, S>(m: &'m M, s: S) -> Result<S::Ok, S::Error>
+    where
+        &'m M: IntoIterator<Item = (&'m K, &'m V)>,
+        K: Serialize + Ord + 'm,
+        V: Serialize + 'm,
+        S: Serializer,
+    {
+        let mut v: Vec<(&K, &V)> = m.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        s.collect_seq(v)
     }
 
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    pub fn deserialize<'de, M, K, V, D>(d: D) -> Result<M, D::Error>
     where
-        K: DeserializeOwned + Ord,
+        M: FromIterator<(K, V)>,
+        K: DeserializeOwned,
         V: DeserializeOwned,
         D: Deserializer<'de>,
     {
@@ -381,8 +381,8 @@ impl NoveltyDetector {
             .then(|| self.st.ledger_oneoffs as f64 / self.st.ledger_firsts as f64)
     }
 
-    /// One payment from `src` to `dst`.
-    fn push(&mut self, src: u32, dst: u32, ev: Ev, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+    /// One payment from `src` to `dst` (its tx id is copied only if it is a first contact).
+    fn push(&mut self, src: u32, dst: u32, ev: Payment<'_>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
         let t = ev.ts;
         self.advance(t, ctx, out);
         self.st.rows_seen += 1;
@@ -395,13 +395,13 @@ impl NoveltyDetector {
             }
             _ => {
                 self.st.pairs.insert(pair_key(src, dst), Pair { last_ts: t, count: 1, pending: true });
-                self.queue(&ev, src, dst);
+                self.queue(ev, src, dst);
             }
         }
     }
 
-    fn queue(&mut self, ev: &Ev, src: u32, dst: u32) {
-        let (id_at, id_len) = self.st.ids.push(&ev.tx_id);
+    fn queue(&mut self, ev: Payment<'_>, src: u32, dst: u32) {
+        let (id_at, id_len) = self.st.ids.push(ev.tx_id);
         let usd = ev.usd.unwrap_or(0);
         self.st.pending.push_back(Pending {
             ts: ev.ts,
@@ -422,7 +422,7 @@ impl NoveltyDetector {
             tx_id: self.st.ids.get(p.id_at, p.id_len).to_string(),
             ts: p.ts,
             seq: p.seq,
-            usd: p.has_usd.then(|| ((p.usd_hi as i128) << 64) | p.usd_lo as i128),
+            usd: p.has_usd.then_some(((p.usd_hi as i128) << 64) | p.usd_lo as i128),
         }
     }
 
@@ -446,11 +446,14 @@ impl NoveltyDetector {
             }
             self.confirm(src, dst, first_ts, ev, t);
         }
-        let gap = self.cfg.episode_gap_us;
-        let due: Vec<(u32, Side)> =
-            self.st.episodes.iter().filter(|(_, j)| j.grew + gap < t).map(|(k, _)| *k).collect();
-        for key in due {
-            self.close(key, ctx, out);
+        // most rows find no open episode: no scan, no list
+        if !self.st.episodes.is_empty() {
+            let gap = self.cfg.episode_gap_us;
+            let due: Vec<(u32, Side)> =
+                self.st.episodes.iter().filter(|(_, j)| j.grew + gap < t).map(|(k, _)| *k).collect();
+            for key in due {
+                self.close(key, ctx, out);
+            }
         }
         let day = t.div_euclid(DAY_US);
         if day > self.st.swept_day {
@@ -683,15 +686,15 @@ impl Detector for NoveltyDetector {
             let (s, d) = (src.value(i), dst.value(i));
             // an account's own transfers, or between accounts of one customer, are no counterparties
             let same_customer = || {
-                let c = ctx.accounts.field(s, acct::CUSTOMER_ID);
-                c.is_some() && c == ctx.accounts.field(d, acct::CUSTOMER_ID)
+                let c = ctx.accounts.field_str(s, acct::CUSTOMER_ID);
+                c.is_some() && c == ctx.accounts.field_str(d, acct::CUSTOMER_ID)
             };
             if s == d || same_customer() {
                 self.advance(ts.value(i), ctx, &mut alerts);
                 continue;
             }
-            let ev = Ev {
-                tx_id: ids.value(i).to_string(),
+            let ev = Payment {
+                tx_id: ids.value(i),
                 ts: ts.value(i),
                 seq: seq.value(i),
                 usd: (!usd.is_null(i)).then(|| usd.value(i)),
@@ -710,7 +713,6 @@ impl Detector for NoveltyDetector {
         for key in keys {
             self.close(key, ctx, &mut alerts);
         }
-        self.st.unconfirmed_at_end = self.st.pending.len() as u64;
         Ok(alerts)
     }
 
@@ -738,7 +740,7 @@ impl Detector for NoveltyDetector {
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         self.st = st;
         for (ev, src, dst) in pending {
-            self.queue(&ev, src, dst);
+            self.queue(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst);
         }
         Ok(())
     }

@@ -44,7 +44,7 @@ pub struct GraphDetector {
 /// Whether the match's hub and every account that paid into it are KYC businesses.
 fn business_chain(m: &FlowMatch, accounts: &crate::ingest::tables::AccountsTable) -> bool {
     let Some(hub) = m.key.first() else { return false };
-    let business = |a: &str| accounts.field(a, acct::KIND).as_deref() == Some("business");
+    let business = |a: &str| accounts.field_str(a, acct::KIND) == Some("business");
     business(hub) && m.edges.iter().filter(|e| *e.dst == **hub).all(|e| business(&e.src))
 }
 
@@ -90,12 +90,10 @@ impl GraphDetector {
     }
 
     fn close(&mut self, eps: Vec<Episode>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
-        for ep in &eps {
-            out.push(match ep.pattern {
-                Pattern::Cycle => cycle_alert(ep, ctx, &self.finder.cfg),
-                _ => flow_alert(ep, ctx),
-            });
-        }
+        out.extend(eps.iter().map(|ep| match ep.pattern {
+            Pattern::Cycle => cycle_alert(ep, ctx, &self.finder.cfg),
+            _ => flow_alert(ep, ctx),
+        }));
     }
 }
 

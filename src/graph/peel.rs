@@ -521,9 +521,7 @@ impl Detector for PeelDetector {
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let crate::pipeline::detect::TxColumns { ids, src, dst, ts, seq, usd } =
             crate::pipeline::detect::TxColumns::of(batch, DETECTOR_ID)?;
-        let col = |n: &str| {
-            batch.column_by_name(n).ok_or_else(|| Error::Internal(format!("{DETECTOR_ID}: the batch has no `{n}`")))
-        };
+        let col = |n: &str| crate::pipeline::detect::column(batch, DETECTOR_ID, n);
         let amount = col(tx::AMOUNT)?.as_primitive::<Decimal128Type>();
         let (currency, channel, location) = (
             col(tx::CURRENCY)?.as_string::<i32>(),

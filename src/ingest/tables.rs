@@ -260,9 +260,14 @@ pub struct AccountsTable {
 impl AccountsTable {
     /// Text field `column` of account `id` (None: unknown account, no such column, or null).
     pub fn field(&self, id: &str, column: &str) -> Option<String> {
+        self.field_str(id, column).map(str::to_string)
+    }
+
+    /// `field`, borrowed from the table (for per-row comparisons that need no copy).
+    pub fn field_str(&self, id: &str, column: &str) -> Option<&str> {
         let row = *self.index.get(id)?;
         let c = self.batch.column_by_name(column)?.as_string_opt::<i32>()?;
-        (!c.is_null(row)).then(|| c.value(row).to_string())
+        (!c.is_null(row)).then(|| c.value(row))
     }
 
     /// An empty table (no KYC context).

@@ -22,7 +22,8 @@ fn run(det: &mut NoveltyDetector, mut rows: Vec<(i64, String, String)>) -> Vec<A
     let c = ctx();
     let mut out = Vec::new();
     for (seq, (d, s, t)) in rows.into_iter().enumerate() {
-        let ev = Ev { tx_id: format!("T{seq:06}"), ts: day(d), seq: seq as u64, usd: Some(500_000_000) };
+        let id = format!("T{seq:06}");
+        let ev = Payment { tx_id: &id, ts: day(d), seq: seq as u64, usd: Some(500_000_000) };
         let (si, di) = (det.intern(&s), det.intern(&t));
         det.push(si, di, ev, &c, &mut out);
     }
@@ -134,7 +135,8 @@ fn a_checkpoint_in_the_middle_gives_the_same_alerts() {
     let mut out = Vec::new();
     let feed = |det: &mut NoveltyDetector, from: usize, to: usize, out: &mut Vec<Alert>| {
         for (seq, (d, s, t)) in rows.iter().enumerate().take(to).skip(from) {
-            let ev = Ev { tx_id: format!("T{seq:06}"), ts: day(*d), seq: seq as u64, usd: Some(500_000_000) };
+            let id = format!("T{seq:06}");
+            let ev = Payment { tx_id: &id, ts: day(*d), seq: seq as u64, usd: Some(500_000_000) };
             let (si, di) = (det.intern(s), det.intern(t));
             det.push(si, di, ev, &c, out);
         }

@@ -53,6 +53,13 @@ pub trait Detector: Send {
     }
 }
 
+/// Column `name` of a batch, or an internal error naming `detector` and the column.
+pub fn column<'a>(batch: &'a RecordBatch, detector: &str, name: &str) -> Result<&'a arrow::array::ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| crate::error::Error::Internal(format!("{detector}: the batch has no `{name}`")))
+}
+
 /// The columns every enriched transfer batch carries, as a detector reads them row by row.
 pub struct TxColumns<'a> {
     pub ids: &'a arrow::array::StringArray,
@@ -70,11 +77,7 @@ impl<'a> TxColumns<'a> {
         use crate::schema::tx;
         use arrow::array::AsArray;
         use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
-        let col = |n: &str| {
-            batch
-                .column_by_name(n)
-                .ok_or_else(|| crate::error::Error::Internal(format!("{detector}: the batch has no `{n}`")))
-        };
+        let col = |n: &str| column(batch, detector, n);
         Ok(TxColumns {
             ids: col(tx::TX_ID)?.as_string::<i32>(),
             src: col(tx::SRC_ACCOUNT)?.as_string::<i32>(),
