@@ -9,8 +9,8 @@
 //!   account) within `leg-window` of its first one. A placement is judged once event time
 //!   is `leg-window` past its first deposit: every leg that could match it has arrived.
 //! - **Legs**: CNY credits into CN accounts, MXN debits from MX accounts (money-services
-//!   accounts excepted: remittances are their business), and MXN payouts from MX
-//!   exchanges (crypto settlement), kept for a few windows in a value-ordered index.
+//!   accounts excepted: remittances are their business) paid within Mexico (a mirror leg
+//!   never crosses a border), and MXN payouts from MX exchanges (crypto settlement), kept for a few windows in a value-ordered index.
 //! - **One-to-one match**: a leg within `leg-window` of every deposit, its USD value
 //!   (at its own day's rate) within the CNY band (-2%..+6% by default) or the MXN band
 //!   (-6%..+1%) of the placement. When the leg's broker account is in the placement's
@@ -1201,6 +1201,10 @@ impl Detector for MirrorDetector {
                 && src_a.is_some()
                 && dst_a.is_some()
                 && get(src_country, i) == Some("MX")
+                // paid within Mexico (or to an account the bank does not know): an MXN
+                // wire to a known foreign account crosses the border, and a mirror leg
+                // never does
+                && get(dst_country, i).is_none_or(|c| c == "MX")
                 && !is_kind(src_kind, &self.cfg.skip_kinds)
             {
                 Some(Row::Leg(if is_kind(src_kind, &self.cfg.exchange_kinds) {
@@ -1217,13 +1221,13 @@ impl Detector for MirrorDetector {
             } else {
                 None
             };
-            // payments out of accounts with structured cash (shared beneficiaries tie nominees)
+            // payments out of accounts with cash (shared beneficiaries tie nominees)
             if self.cfg.network.is_some()
                 && !channel.starts_with("cash")
                 && get(src_country, i) == Some("US")
                 && let (Some(s_), Some(d_)) = (src_a, dst_a)
                 && s_ != d_
-                && self.net.structured_account(s_)
+                && self.net.cash_account(s_)
             {
                 let (s_, d_) = (self.intern(s_), self.intern(d_));
                 self.net_payment(s_, d_, now);

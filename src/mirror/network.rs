@@ -12,7 +12,10 @@
 //!   `010_structuring`; the CTR threshold is law) within the span, and whose cash deposits
 //!   over `network-history` fall in that band at least `network-band-share` of the time
 //!   (a nominee's cash is all just under the threshold; a cash business's nightly takings
-//!   spread over every amount). All their US cash in the span counts.
+//!   spread over every amount); or whose cash in the span is a burst new to them (more
+//!   deposits than that, several on one day, none over the history before the span: a
+//!   nominee fed one pickup's cash at any amounts). All their US cash in the span counts;
+//!   the most cash first when `network-max-accounts` cuts.
 //! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
 //!   `cohort-days`, both new), or paying the same beneficiary; tied accounts go together.
 //!   Co-timed structured cash is itself the behavioural tie of the rest.
@@ -96,7 +99,7 @@ impl Default for NetworkConfig {
             min_band_deposits: 2,
             min_band_share_bp: 3_000,
             history_us: 30 * DAY,
-            max_accounts: 12,
+            max_accounts: 20,
             max_legs: 6,
             max_candidates: 16,
             search_budget: 200_000,
@@ -171,10 +174,10 @@ impl NetState {
         }
     }
 
-    /// Whether `account` had cash in the structuring band within the history (its
-    /// payments are then worth remembering).
-    pub(super) fn structured_account(&self, account: &str) -> bool {
-        self.shape.get(account).is_some_and(|v| v.iter().any(|(_, b)| *b))
+    /// Whether `account` had cash deposits within the history (its payments are then
+    /// worth remembering: nominees that pay the same beneficiary are tied).
+    pub(super) fn cash_account(&self, account: &str) -> bool {
+        self.shape.contains_key(account)
     }
 }
 
@@ -220,6 +223,22 @@ impl MirrorDetector {
         let in_band = t.usd >= band.0 && t.usd < band.1;
         self.net.cash.push_back(t.clone());
         self.net.shape.entry(t.dst.clone()).or_default().push_back((t.ts, in_band));
+    }
+
+    /// Whether an account's cash in a span (`deps`, from `t0`) is a burst new to it: at
+    /// least `network-min-band-deposits` + 1 deposits, more than one on some day, and no
+    /// cash deposit over the history before the span (a nominee fed cash for
+    /// one event, not a business's nightly takings).
+    pub(super) fn burst_shaped(&self, account: &str, deps: &[Tx], t0: i64) -> bool {
+        let Some(n) = &self.cfg.network else { return false };
+        if deps.len() < n.min_band_deposits + 1 {
+            return false;
+        }
+        let days: BTreeSet<i64> = deps.iter().map(|t| t.ts.div_euclid(DAY)).collect();
+        if deps.len() <= days.len() {
+            return false;
+        }
+        !self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
     }
 
     /// Whether an account's cash deposits over the history up to `until` (inclusive) fall
@@ -324,19 +343,21 @@ impl MirrorDetector {
         };
         let mut cands: Vec<(i128, Arc<str>)> = Vec::new();
         for (a, deps) in &by_acct {
-            let banded: Vec<&Tx> = deps.iter().filter(|t| in_band(t)).collect();
-            if banded.len() < n.min_band_deposits || kind_skipped(a) {
+            if kind_skipped(a) {
                 continue;
             }
-            // the account's own history: mostly just under the threshold
-            if !self.nominee_shaped(a, t1 - 1) {
+            let banded = deps.iter().filter(|t| in_band(t)).count();
+            // the account's own history: mostly just under the threshold; or cash that is
+            // new to it, several deposits a day
+            let structured = banded >= n.min_band_deposits && self.nominee_shaped(a, t1 - 1);
+            if !structured && !self.burst_shaped(a, deps, t0) {
                 continue;
             }
-            cands.push((banded.iter().map(|t| t.usd).sum(), a.clone()));
+            cands.push((deps.iter().map(|t| t.usd).sum(), a.clone()));
         }
-        // the span ends on a day with structured cash (else an earlier day judged it)
+        // the span ends on a day with a candidate's cash (else an earlier day judged it)
         let end_day = end * DAY;
-        if !cands.iter().any(|(_, a)| by_acct[a].iter().any(|t| t.ts >= end_day && in_band(t))) {
+        if !cands.iter().any(|(_, a)| by_acct[a].iter().any(|t| t.ts >= end_day)) {
             return None;
         }
         if cands.len() > n.max_accounts {

@@ -268,6 +268,69 @@ fn a_cash_business_whose_nights_sometimes_land_in_the_band_is_not_a_nominee() {
     assert_eq!(t6(&alerts).len(), 1, "{alerts:#?}");
 }
 
+/// The network's 180,000 USD placed below the structuring band: nine deposits a nominee
+/// of 3,000-7,000 over two days.
+fn network_cash_below_band() -> Vec<Row> {
+    let amounts = [3_000, 7_000, 4_500, 6_500, 5_000, 3_500, 6_000, 4_000, 5_500]; // 45,000
+    let mut rows = Vec::new();
+    for (n, (acct, state)) in
+        [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
+    {
+        for (k, usd) in amounts.iter().enumerate() {
+            let (day, hour) = if k < 5 { (0, 8.0 + 1.5 * k as f64) } else { (1, 9.0 + 1.5 * (k - 5) as f64) };
+            rows.push(cash(&format!("D{n}{k}"), at(day, hour + 0.2 * n as f64), acct, *usd, state));
+        }
+    }
+    rows
+}
+
+#[test]
+fn nominees_fed_cash_below_the_band_for_one_event_are_a_network() {
+    let rows: Vec<Row> = network_cash_below_band().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule_id, NETWORK_RULE_ID);
+    assert_eq!(found[0].amount_usd, "180000");
+    assert_eq!(found[0].tx_ids.len(), 36 + 5);
+    assert_eq!(stats.network, 1);
+    // the same deposits into accounts that took cash every night of the month before are
+    // a business's takings, not a burst: no network
+    let mut with_history = rows;
+    for night in 1..28 {
+        for acct in ["N1", "N2", "N3", "N4"] {
+            with_history.push(cash(&format!("{acct}-{night}"), at(-night, 21.0), acct, 2_400, "US-CA"));
+        }
+    }
+    let (alerts, stats) = run(MirrorConfig::default(), with_history, network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
+
+#[test]
+fn an_mxn_wire_to_a_foreign_account_is_not_a_mirror_leg() {
+    // the second MXN part goes to a US account: a cross-border wire, which no mirror leg
+    // is; without it the MXN side is 99,000 of 180,000 and nothing matches
+    let accts = accounts(&[
+        Acct("N1", "C01", "US", "US-CA", "personal", OPENED_RECENTLY, "student"),
+        Acct("N2", "C02", "US", "US-TX", "personal", Some(20_482), ""),
+        Acct("N3", "C03", "US", "US-NY", "personal", None, "cashier"),
+        Acct("N4", "C04", "US", "US-NY", "personal", None, ""),
+        Acct("B1", "C11", "CN", "", "personal", None, ""),
+        Acct("B2", "C12", "CN", "", "business", None, ""),
+        Acct("K1", "C21", "CN", "", "personal", None, ""),
+        Acct("K2", "C22", "CN", "", "personal", None, ""),
+        Acct("K3", "C23", "CN", "", "personal", None, ""),
+        Acct("M1", "C31", "MX", "", "business", None, ""),
+        Acct("R1", "C41", "MX", "", "personal", None, ""),
+        Acct("R2", "C42", "US", "US-TX", "personal", None, ""),
+    ]);
+    let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), rows, accts, 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
+
 #[test]
 fn a_search_stopped_by_its_budget_is_counted() {
     let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
