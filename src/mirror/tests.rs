@@ -121,7 +121,11 @@ const OPENED_RECENTLY: Option<i32> = Some(20_480); // 2026-01-27
 /// Four nominees with nothing in common in KYC, in three states; two CNY brokers fed by
 /// three clients; one Mexican broker paying out in two parts; clients and recipients.
 fn network_accounts() -> AccountsTable {
-    accounts(&[
+    accounts(&network_rows())
+}
+
+fn network_rows() -> Vec<Acct> {
+    vec![
         Acct("N1", "C01", "US", "US-CA", "personal", OPENED_RECENTLY, "student"),
         Acct("N2", "C02", "US", "US-TX", "personal", Some(20_482), ""),
         Acct("N3", "C03", "US", "US-NY", "personal", None, "cashier"),
@@ -134,19 +138,23 @@ fn network_accounts() -> AccountsTable {
         Acct("M1", "C31", "MX", "", "business", None, ""),
         Acct("R1", "C41", "MX", "", "personal", None, ""),
         Acct("R2", "C42", "MX", "", "personal", None, ""),
-    ])
+    ]
 }
 
 /// 180,000 USD of structured cash by four nominees over two days in three states.
 fn network_cash() -> Vec<Row> {
-    let amounts = [9_500, 9_200, 8_800, 8_600, 8_900]; // 45,000 a nominee
+    nominee_cash(&[9_500, 9_200, 8_800, 8_600, 8_900], 3) // 45,000 a nominee
+}
+
+/// Each of the four nominees deposits `amounts`, the first `day0` of them on the first
+/// day (from 09:00, 1.5 hours apart) and the rest on the second (from 10:00).
+fn nominee_cash(amounts: &[u32], day0: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     for (n, (acct, state)) in
         [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
     {
         for (k, usd) in amounts.iter().enumerate() {
-            // three deposits on the first day, two on the second
-            let (day, hour) = if k < 3 { (0, 9.0 + 2.5 * k as f64) } else { (1, 10.0 + 2.0 * (k - 3) as f64) };
+            let (day, hour) = if k < day0 { (0, 9.0 + 1.5 * k as f64) } else { (1, 10.0 + 1.5 * (k - day0) as f64) };
             rows.push(cash(&format!("D{n}{k}"), at(day, hour + 0.3 * n as f64), acct, *usd, state));
         }
     }
@@ -271,17 +279,7 @@ fn a_cash_business_whose_nights_sometimes_land_in_the_band_is_not_a_nominee() {
 /// The network's 180,000 USD placed below the structuring band: nine deposits a nominee
 /// of 3,000-7,000 over two days.
 fn network_cash_below_band() -> Vec<Row> {
-    let amounts = [3_000, 7_000, 4_500, 6_500, 5_000, 3_500, 6_000, 4_000, 5_500]; // 45,000
-    let mut rows = Vec::new();
-    for (n, (acct, state)) in
-        [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
-    {
-        for (k, usd) in amounts.iter().enumerate() {
-            let (day, hour) = if k < 5 { (0, 8.0 + 1.5 * k as f64) } else { (1, 9.0 + 1.5 * (k - 5) as f64) };
-            rows.push(cash(&format!("D{n}{k}"), at(day, hour + 0.2 * n as f64), acct, *usd, state));
-        }
-    }
-    rows
+    nominee_cash(&[3_000, 7_000, 4_500, 6_500, 5_000, 3_500, 6_000, 4_000, 5_500], 5) // 45,000
 }
 
 #[test]
@@ -311,22 +309,12 @@ fn nominees_fed_cash_below_the_band_for_one_event_are_a_network() {
 fn an_mxn_wire_to_a_foreign_account_is_not_a_mirror_leg() {
     // the second MXN part goes to a US account: a cross-border wire, which no mirror leg
     // is; without it the MXN side is 99,000 of 180,000 and nothing matches
-    let accts = accounts(&[
-        Acct("N1", "C01", "US", "US-CA", "personal", OPENED_RECENTLY, "student"),
-        Acct("N2", "C02", "US", "US-TX", "personal", Some(20_482), ""),
-        Acct("N3", "C03", "US", "US-NY", "personal", None, "cashier"),
-        Acct("N4", "C04", "US", "US-NY", "personal", None, ""),
-        Acct("B1", "C11", "CN", "", "personal", None, ""),
-        Acct("B2", "C12", "CN", "", "business", None, ""),
-        Acct("K1", "C21", "CN", "", "personal", None, ""),
-        Acct("K2", "C22", "CN", "", "personal", None, ""),
-        Acct("K3", "C23", "CN", "", "personal", None, ""),
-        Acct("M1", "C31", "MX", "", "business", None, ""),
-        Acct("R1", "C41", "MX", "", "personal", None, ""),
-        Acct("R2", "C42", "US", "US-TX", "personal", None, ""),
-    ]);
-    let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
-    let (alerts, stats) = run(MirrorConfig::default(), rows, accts, 1000);
+    let mut rows = network_rows();
+    let r2 = rows.iter_mut().find(|a| a.0 == "R2").unwrap();
+    (r2.2, r2.3) = ("US", "US-TX");
+    let accts = accounts(&rows);
+    let ledger: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), ledger, accts, 1000);
     assert!(t6(&alerts).is_empty(), "{alerts:#?}");
     assert_eq!(stats.network, 0);
 }
