@@ -15,10 +15,10 @@
 //!   (at its own day's rate) within the CNY band (-2%..+6% by default) or the MXN band
 //!   (-6%..+1%) of the placement. When the leg's broker account is in the placement's
 //!   party (`party::Parties`: customer id, shared phone or device), the pair is a swap;
-//!   with nothing but amount and time, both a CNY and an MXN leg must match (a
-//!   triangle) cash that is itself suspicious (structured, funnelled, or a nominee
-//!   profile's), or an exchange payout must follow an on-ramp (cash to an exchange
-//!   within `on-ramp-window`). Structured placements of unlinked accounts within one
+//!   an exchange payout that follows an on-ramp (cash to an exchange within
+//!   `on-ramp-window`) is the next best (the same money traced); with nothing but amount
+//!   and time, both a CNY and an MXN leg must match (a triangle) cash that is itself
+//!   suspicious (structured, funnelled, or a nominee profile's). Structured placements of unlinked accounts within one
 //!   window may match together (a broker's nominees that nothing links), when their
 //!   accounts' cash is mostly structured (`network::nominee_shaped`). Each leg matches
 //!   one placement, best first (linked, closest in value, closest in time).
@@ -491,6 +491,11 @@ impl MirrorDetector {
             legs.extend(cny.filter(|c| c.1).map(|c| c.0));
             legs.extend(mxn.filter(|m| m.1).map(|m| m.0));
             how = "linked";
+        } else if let Some(e) = exch {
+            // the cash traced to an exchange, and the exchange paying out its value: a
+            // flow of the same money, stronger than amount and time alone
+            legs.push(e.0);
+            how = "crypto";
         } else if let (Some(c), Some(m)) = (cny, mxn)
             && !stacked(&p.deposits, self.cfg.band, ctx).is_empty()
         {
@@ -498,9 +503,6 @@ impl MirrorDetector {
             // (structured, funnelled, or placed by a nominee profile)
             legs.extend([c.0, m.0]);
             how = "amount_and_time";
-        } else if let Some(e) = exch {
-            legs.push(e.0);
-            how = "crypto";
         } else {
             self.judge_combined(p, ctx, out);
             return;

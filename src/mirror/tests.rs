@@ -320,6 +320,39 @@ fn an_mxn_wire_to_a_foreign_account_is_not_a_mirror_leg() {
 }
 
 #[test]
+fn cash_traced_to_an_exchange_is_matched_by_its_payout_before_a_coincidence_of_amount_and_time() {
+    let accts = accounts(&[
+        Acct("A1", "C01", "US", "US-CA", "personal", None, ""),
+        Acct("XU", "C90", "US", "", "exchange", None, ""),
+        Acct("XM", "C91", "MX", "", "exchange", None, ""),
+        Acct("R9", "C92", "MX", "", "personal", None, ""),
+        Acct("K1", "C21", "CN", "", "personal", None, ""),
+        Acct("B1", "C11", "CN", "", "personal", None, ""),
+        Acct("M1", "C31", "MX", "", "business", None, ""),
+        Acct("R1", "C41", "MX", "", "personal", None, ""),
+    ]);
+    // 27,000 USD of structured cash, sent on to an exchange the same evening
+    let mut rows = vec![
+        cash("D1", at(0, 10.0), "A1", 9_000, "US-CA"),
+        cash("D2", at(0, 12.0), "A1", 9_000, "US-CA"),
+        cash("D3", at(0, 14.0), "A1", 9_000, "US-CA"),
+        ("R".into(), at(0, 18.0), "A1", "XU", "27000".into(), "USD", "ach", ""),
+    ];
+    // the Mexican exchange pays out 26,400 USD of MXN (-2.2%) that night; an unrelated
+    // CNY credit and MXN payout of the same value fall in the same hours
+    rows.push(wire("X1", at(0, 23.0), "XM", "R9", 480_000, "MXN"));
+    rows.push(wire("L1", at(0, 15.0), "K1", "B1", 195_000, "CNY")); // 27,300: +1.1%
+    rows.push(wire("L2", at(0, 16.0), "M1", "R1", 482_000, "MXN")); // 26,510: -1.8%
+    let (alerts, stats) = run(MirrorConfig::default(), rows, accts, 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].details["match"], "crypto", "{:#}", found[0].details);
+    assert!(found[0].tx_ids.iter().any(|t| t == "X1"), "{:?}", found[0].tx_ids);
+    assert!(!found[0].tx_ids.iter().any(|t| t == "L1" || t == "L2"), "{:?}", found[0].tx_ids);
+    assert_eq!(stats.swaps, 1);
+}
+
+#[test]
 fn a_search_stopped_by_its_budget_is_counted() {
     let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
     let mut cfg = MirrorConfig::default();
