@@ -21,7 +21,9 @@
 //!   suspicious (structured, funnelled, or a nominee profile's). Structured placements of unlinked accounts within one
 //!   window may match together (a broker's nominees that nothing links), when their
 //!   accounts' cash is mostly structured (`network::nominee_shaped`). Each leg matches
-//!   one placement, best first (linked, closest in value, closest in time).
+//!   one placement, best first (linked, closest in value, closest in time); legs tied by
+//!   amount and time alone are left to another open placement they fit better
+//!   (`fits_another_better`).
 //! - **Netted**: a party whose US cash over 1-7 days is balanced within
 //!   `netting-tolerance` by its CNY inflows or its MXN outflows (the balanced sides are
 //!   the evidence), with no single pair matching: judged a day after the window's last
@@ -498,6 +500,7 @@ impl MirrorDetector {
             how = "crypto";
         } else if let (Some(c), Some(m)) = (cny, mxn)
             && !stacked(&p.deposits, self.cfg.band, ctx).is_empty()
+            && !self.fits_another_better(&p, c.0, m.0, ctx)
         {
             // nothing but amount and time: both legs, and the cash itself suspicious
             // (structured, funnelled, or placed by a nominee profile)
@@ -509,6 +512,39 @@ impl MirrorDetector {
         }
         let ramps = if how == "crypto" { ramps } else { Vec::new() };
         self.matched_swap(p, legs, ramps, how, ctx, out);
+    }
+
+    /// How far a CNY leg `c` and an MXN leg `m` sit from the middle of their bands against
+    /// `total` (bp, summed): the closer, the better the pair fits that cash.
+    fn misfit(&self, total: i128, c: &Leg, m: &Leg) -> i128 {
+        let off = |l: &Leg, band: (i128, i128)| {
+            let bp = (l.tx.usd - total) * 10_000 / total.max(1);
+            (bp - (band.0 + band.1) / 2).abs()
+        };
+        off(c, self.cfg.cny_band_bp) + off(m, self.cfg.mxn_band_bp)
+    }
+
+    /// Whether the legs that amount and time alone give placement `p` fit another open
+    /// placement of suspicious cash better (both in its bands and within the leg window
+    /// of its deposits, closer to the middle of the bands): each leg matches one
+    /// placement, the closest in value, not the one judged first. `p` then leaves them.
+    fn fits_another_better(&self, p: &Placement, c: u64, m: u64, ctx: &DetectCtx) -> bool {
+        let (Some(cl), Some(ml)) = (self.legs.get(&c), self.legs.get(&m)) else { return false };
+        let mine = self.misfit(p.total, cl, ml);
+        let w = self.cfg.leg_window_us;
+        let in_band = |total: i128, l: &Leg, band: (i128, i128)| {
+            l.tx.usd >= total * (10_000 + band.0) / 10_000 && l.tx.usd <= total * (10_000 + band.1) / 10_000
+        };
+        self.open.values().any(|q| {
+            let (Some(first), Some(last)) = (q.deposits.first(), q.deposits.last()) else { return false };
+            q.party != p.party
+                && q.total >= self.cfg.min_usd
+                && [cl, ml].iter().all(|l| l.tx.ts >= last.ts - w && l.tx.ts <= first.ts + w)
+                && in_band(q.total, cl, self.cfg.cny_band_bp)
+                && in_band(q.total, ml, self.cfg.mxn_band_bp)
+                && self.misfit(q.total, cl, ml) < mine
+                && !stacked(&q.deposits, self.cfg.band, ctx).is_empty()
+        })
     }
 
     /// A structured placement that matched nothing alone, tried together with one or two
