@@ -13,8 +13,8 @@
 //!   over `network-history` fall in that band at least `network-band-share` of the time
 //!   (a nominee's cash is all just under the threshold; a cash business's nightly takings
 //!   spread over every amount); or whose cash in the span is a burst new to them (more
-//!   deposits than that, several on one day, none over the history before the span: a
-//!   nominee fed one pickup's cash at any amounts). All their US cash in the span counts;
+//!   deposits than that, worth at least `min-amount-usd`, several on one day, none over
+//!   the history before the span: a nominee fed a share of one pickup at any amounts). All their US cash in the span counts;
 //!   the most cash first when `network-max-accounts` cuts.
 //! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
 //!   `cohort-days`, both new), or paying the same beneficiary; tied accounts go together.
@@ -226,12 +226,14 @@ impl MirrorDetector {
     }
 
     /// Whether an account's cash in a span (`deps`, from `t0`) is a burst new to it: at
-    /// least `network-min-band-deposits` + 1 deposits, more than one on some day, and no
-    /// cash deposit over the history before the span (a nominee fed cash for
-    /// one event, not a business's nightly takings).
+    /// least `network-min-band-deposits` + 1 deposits worth at least `min-amount-usd`,
+    /// more than one on some day, and no cash deposit over the history before the span (a
+    /// nominee fed a share of one pickup, not a business's nightly takings, nor a few small
+    /// deposits).
     pub(super) fn burst_shaped(&self, account: &str, deps: &[Tx], t0: i64) -> bool {
         let Some(n) = &self.cfg.network else { return false };
-        if deps.len() < n.min_band_deposits + 1 {
+        // a nominee's share of a pickup, not a few small deposits
+        if deps.len() < n.min_band_deposits + 1 || deps.iter().map(|t| t.usd).sum::<i128>() < self.cfg.min_usd {
             return false;
         }
         let days: BTreeSet<i64> = deps.iter().map(|t| t.ts.div_euclid(DAY)).collect();

@@ -292,6 +292,14 @@ fn nominees_fed_cash_below_the_band_for_one_event_are_a_network() {
     assert_eq!(found[0].amount_usd, "180000");
     assert_eq!(found[0].tx_ids.len(), 36 + 5);
     assert_eq!(stats.network, 1);
+    // a few small deposits each (2,400 USD a nominee, under mirror.min-amount-usd) are
+    // no nominee's share of a pickup
+    // (legs of 9,800 USD of CNY and 9,350 of MXN would match their 9,600 together)
+    let mut small = nominee_cash(&[300, 700, 450, 650, 300], 3);
+    small.push(wire("S1", at(1, 15.0), "K1", "B1", 70_000, "CNY"));
+    small.push(wire("S2", at(1, 16.0), "M1", "R1", 170_000, "MXN"));
+    let (alerts, _) = run(MirrorConfig::default(), small, network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
     // the same deposits into accounts that took cash every night of the month before are
     // a business's takings, not a burst: no network
     let mut with_history = rows;
