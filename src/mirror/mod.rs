@@ -10,7 +10,8 @@
 //!   is `leg-window` past its first deposit: every leg that could match it has arrived.
 //! - **Legs**: CNY credits into CN accounts, MXN debits from MX accounts (money-services
 //!   accounts excepted: remittances are their business) paid within Mexico (a mirror leg
-//!   never crosses a border), and MXN payouts from MX exchanges (crypto settlement), kept for a few windows in a value-ordered index.
+//!   never crosses a border), and MXN payouts from MX exchanges (crypto settlement), kept
+//!   for a few windows in a value-ordered index.
 //! - **One-to-one match**: a leg within `leg-window` of every deposit, its USD value
 //!   (at its own day's rate) within the CNY band (-2%..+6% by default) or the MXN band
 //!   (-6%..+1%) of the placement. When the leg's broker account is in the placement's
@@ -18,8 +19,8 @@
 //!   an exchange payout that follows an on-ramp (cash to an exchange within
 //!   `on-ramp-window`) is the next best (the same money traced); with nothing but amount
 //!   and time, both a CNY and an MXN leg must match (a triangle) cash that is itself
-//!   suspicious (structured, funnelled, or a nominee profile's). Structured placements of unlinked accounts within one
-//!   window may match together (a broker's nominees that nothing links), when their
+//!   suspicious (structured, funnelled, or a nominee profile's). Structured placements of
+//!   unlinked accounts within one window may match together (a broker's nominees that nothing links), when their
 //!   accounts' cash is mostly structured (`network::nominee_shaped`). Each leg matches
 //!   one placement, best first (linked, closest in value, closest in time); legs tied by
 //!   amount and time alone are left to another open placement they fit better
@@ -429,7 +430,7 @@ impl MirrorDetector {
         hi: i64,
         accounts: &[&str],
     ) -> Option<(u64, bool)> {
-        let (min, max) = (usd * (10_000 + band.0) / 10_000, usd * (10_000 + band.1) / 10_000);
+        let (min, max) = band_range(usd, band);
         let parties = self.parties();
         let mut best: Option<((bool, i128, i128, u64), u64, bool)> = None;
         for (&(_, v, seq), _) in self.by_value.range((kind, min, 0)..=(kind, max, u64::MAX)) {
@@ -533,7 +534,8 @@ impl MirrorDetector {
         let mine = self.misfit(p.total, cl, ml);
         let w = self.cfg.leg_window_us;
         let in_band = |total: i128, l: &Leg, band: (i128, i128)| {
-            l.tx.usd >= total * (10_000 + band.0) / 10_000 && l.tx.usd <= total * (10_000 + band.1) / 10_000
+            let (lo, hi) = band_range(total, band);
+            (lo..=hi).contains(&l.tx.usd)
         };
         self.open.values().any(|q| {
             let (Some(first), Some(last)) = (q.deposits.first(), q.deposits.last()) else { return false };
@@ -732,6 +734,11 @@ impl MirrorDetector {
             }
         }
     }
+}
+
+/// The USD values `[lo, hi]` a leg may carry against `usd` of cash, for a band in bp.
+fn band_range(usd: i128, band: (i128, i128)) -> (i128, i128) {
+    (usd * (10_000 + band.0) / 10_000, usd * (10_000 + band.1) / 10_000)
 }
 
 fn usd_text(v: i128) -> String {

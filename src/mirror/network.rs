@@ -14,8 +14,9 @@
 //!   (a nominee's cash is all just under the threshold; a cash business's nightly takings
 //!   spread over every amount); or whose cash in the span is a burst new to them (more
 //!   deposits than that, worth at least `min-amount-usd`, several on one day, none over
-//!   the history before the span: a nominee fed a share of one pickup at any amounts). All their US cash in the span counts;
-//!   the most cash first when `network-max-accounts` cuts.
+//!   the history before the span: a nominee fed a share of one pickup at any amounts).
+//!   All their US cash in the span counts; the most cash first when
+//!   `network-max-accounts` cuts.
 //! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
 //!   `cohort-days`, both new), or paying the same beneficiary; tied accounts go together.
 //!   Co-timed structured cash is itself the behavioural tie of the rest.
@@ -47,8 +48,8 @@ use serde::{Deserialize, Serialize};
 
 use super::subset::best_subset;
 use super::{
-    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, hours, jurisdictions, pct, rate_of, severity, subjects,
-    tx_json, usd_text,
+    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, band_range, hours, jurisdictions, pct, rate_of, severity,
+    subjects, tx_json, usd_text,
 };
 use crate::alerts::{Alert, Status, alert_id};
 use crate::ingest::values::format_ts;
@@ -407,7 +408,7 @@ impl MirrorDetector {
                 let (first, last) = (deposits[0].ts, deposits[deposits.len() - 1].ts);
                 let mut sides: Vec<(Vec<u64>, usize)> = Vec::new();
                 for (kind, band) in [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)] {
-                    let (lo, hi) = (total * (10_000 + band.0) / 10_000, total * (10_000 + band.1) / 10_000);
+                    let (lo, hi) = band_range(total, band);
                     let target = total * (20_000 + band.0 + band.1) / 20_000;
                     let least = total * n.min_leg_share_bp / 10_000;
                     let parties = self.parties();
