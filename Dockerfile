@@ -7,7 +7,7 @@
 #
 # Stage 1 builds the release binary; stage 2 is a slim Debian runtime with only the
 # binary, the demo ledger and the config files. The BuildKit cache mounts keep the cargo
-# registry and target/ between builds (one crate with a lib and a bin: there is no cheap
+# registry and target/ between builds (a workspace whose product crate has a lib and a bin: no cheap
 # "dependencies only" layer, so the cache mounts do that job).
 
 # At least Cargo.toml's rust-version (DataFusion 55 needs 1.94); the test suite checks it.

@@ -337,13 +337,7 @@ pub enum Dialect {
     AmlSim,
 }
 
-/// Unit of integer timestamps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TsUnit {
-    Seconds,
-    Millis,
-    Micros,
-}
+pub use mirrorflow_core::time::TsUnit;
 
 /// Where live records come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

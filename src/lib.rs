@@ -6,27 +6,22 @@
 //! whole Arrow `RecordBatch`es over bounded channels ([`pipeline`]).
 
 pub mod alerts;
+/// The bottom floor, re-exported at the paths the rest of the crate has used.
+pub use mirrorflow_core::{error, money, schema};
+/// The lab (generator and scorer), reached by `mirrorflow gen` and `mirrorflow eval`.
+pub use mirrorflow_lab::{eval, r#gen};
 pub mod app;
-pub mod bench;
-pub mod bench_graph;
-pub mod bench_mirror;
-pub mod bench_rules;
 pub mod calibrate;
 pub mod config;
-pub mod error;
-pub mod eval;
-pub mod r#gen;
 pub mod graph;
 pub mod ingest;
 pub mod metrics;
 pub mod mirror;
-pub mod money;
 pub mod novelty;
 pub mod party;
 pub mod pipeline;
 pub mod replay;
 pub mod rules;
-pub mod schema;
 pub mod serve;
 pub mod store;
 

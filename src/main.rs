@@ -186,11 +186,6 @@ enum Command {
         #[command(subcommand)]
         rules: RulesCommand,
     },
-    /// Benchmarks (build with `--release` for honest figures).
-    Bench {
-        #[command(subcommand)]
-        bench: BenchCommand,
-    },
     /// Print the embedded default configuration (every key documented).
     Config,
 }
@@ -222,40 +217,6 @@ enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// What every benchmark takes.
-#[derive(clap::Args)]
-struct BenchCommon {
-    /// Where the generated data (and the runs' outputs) are kept and reused [default: bench-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// The Python with the peers' packages (`duckdb`; `snapml` and `networkx` for `bench graph`)
-    /// [default: python3].
-    #[arg(long)]
-    python: Option<String>,
-    /// Seed of the generated data (`mirrorflow gen`, the graph generator) [default: 42].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Runs per engine and size; the fastest time is reported [default: 3].
-    #[arg(long)]
-    repeats: Option<u32>,
-    /// Also write every figure as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-/// What both ledger benchmarks take.
-#[derive(clap::Args)]
-struct BenchArgs {
-    /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
-    #[arg(long, value_delimiter = ',')]
-    rows: Vec<u64>,
-    /// Measure mirrorflow only (no DuckDB, no agreement check).
-    #[arg(long)]
-    no_duckdb: bool,
-    #[command(flatten)]
-    common: BenchCommon,
 }
 
 #[derive(Subcommand)]
@@ -340,76 +301,6 @@ enum AlertsCommand {
     },
     /// Store the alerts of an alerts.jsonl (idempotent: storing twice changes nothing).
     Import { file: PathBuf },
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Ingest throughput and peak memory, mirrorflow vs DuckDB, on the same generated files.
-    Ingest {
-        #[command(flatten)]
-        run: BenchArgs,
-        /// Formats, comma-separated: csv, csv.gz, parquet [default: csv,parquet].
-        #[arg(long, value_delimiter = ',')]
-        formats: Vec<String>,
-    },
-    /// The SQL rule pack end to end: `mirrorflow replay` (streaming) vs DuckDB running the same
-    /// rules' SQL as one batch over the same rows, with a per-rule agreement check. `--config`
-    /// applies to the rules and every replay.
-    Rules {
-        #[command(flatten)]
-        run: BenchArgs,
-    },
-    /// Temporal cycle enumeration: mirrorflow's cycle finder vs IBM snapml's
-    /// GraphFeaturePreprocessor and networkx on the same generated graphs, with a count
-    /// agreement check. The Python may also come from MIRRORFLOW_PYTHON.
-    Graph {
-        /// Graph sizes in edges, comma-separated [default: 100000,1000000,10000000].
-        #[arg(long, value_delimiter = ',')]
-        edges: Vec<u64>,
-        /// Cycle window in seconds: the last edge at most this long after the first [default: 86400].
-        #[arg(long)]
-        window_s: Option<i64>,
-        /// Longest cycle, in edges [default: 6].
-        #[arg(long)]
-        max_len: Option<usize>,
-        /// Peers, comma-separated: snapml, snapml-batched, networkx, or none [default: all three].
-        #[arg(long, value_delimiter = ',')]
-        peers: Vec<String>,
-        /// snapml's num_threads [default: 2].
-        #[arg(long)]
-        threads: Option<u32>,
-        /// networkx's time budget per size, in seconds [default: 600].
-        #[arg(long)]
-        networkx_budget_s: Option<u64>,
-        #[command(flatten)]
-        common: BenchCommon,
-    },
-    /// Mirror-swap leg matching: replay throughput and peak memory with the mirror stage on
-    /// (rules, graph and peel off) against a baseline without it, for several leg windows,
-    /// with the most legs held open and the T6 alerts' quality against the labels.
-    Mirror {
-        /// Ledger sizes in rows, comma-separated [default: 1000000,10000000].
-        #[arg(long, value_delimiter = ',')]
-        rows: Vec<u64>,
-        /// Leg windows in hours, comma-separated [default: 24,48,96].
-        #[arg(long, value_delimiter = ',')]
-        windows_h: Vec<u32>,
-        #[command(flatten)]
-        common: BenchCommon,
-    },
-    /// One mirrorflow measurement of `bench graph`: streams an edge list (`edge_id,src,dst,ts`,
-    /// ts in seconds, in time order) through the cycle finder and prints JSON.
-    #[command(name = "graph-run", hide = true)]
-    GraphRun {
-        file: PathBuf,
-        #[arg(long)]
-        window_s: i64,
-        #[arg(long, default_value_t = mirrorflow::bench_graph::DEFAULT_MAX_LEN)]
-        max_len: usize,
-        /// Also write the JSON here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
 }
 
 fn load_config(
@@ -636,76 +527,6 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { bench: BenchCommand::Ingest { run, formats } } => {
-            let (d, c) = (mirrorflow::bench::BenchOptions::default(), &run.common);
-            let opts = mirrorflow::bench::BenchOptions {
-                rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
-                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
-                formats: if formats.is_empty() { d.formats } else { formats.clone() },
-                duckdb: !run.no_duckdb,
-                python: c.python.clone().unwrap_or(d.python),
-                seed: c.seed.unwrap_or(d.seed),
-                repeats: c.repeats.unwrap_or(d.repeats),
-                json_out: c.json.clone(),
-            };
-            print!("{}", mirrorflow::bench::run_ingest_bench(&opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench { bench: BenchCommand::Rules { run } } => {
-            let (d, c) = (mirrorflow::bench_rules::RulesBenchOptions::default(), &run.common);
-            let opts = mirrorflow::bench_rules::RulesBenchOptions {
-                rows: if run.rows.is_empty() { d.rows } else { run.rows.clone() },
-                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
-                duckdb: !run.no_duckdb,
-                python: c.python.clone().unwrap_or(d.python),
-                seed: c.seed.unwrap_or(d.seed),
-                repeats: c.repeats.unwrap_or(d.repeats),
-                json_out: c.json.clone(),
-                config: cli.config.clone(),
-            };
-            print!("{}", mirrorflow::bench_rules::run_rules_bench(&opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            bench: BenchCommand::Graph { edges, window_s, max_len, peers, threads, networkx_budget_s, common: c },
-        } => {
-            let d = mirrorflow::bench_graph::GraphBenchOptions::default();
-            let opts = mirrorflow::bench_graph::GraphBenchOptions {
-                edges: if edges.is_empty() { d.edges } else { edges.clone() },
-                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
-                python: c.python.clone().or_else(|| std::env::var("MIRRORFLOW_PYTHON").ok()).unwrap_or(d.python),
-                seed: c.seed.unwrap_or(d.seed),
-                repeats: c.repeats.unwrap_or(d.repeats),
-                json_out: c.json.clone(),
-                window_s: window_s.unwrap_or(d.window_s),
-                max_len: max_len.unwrap_or(d.max_len),
-                peers: match peers.as_slice() {
-                    [] => d.peers,
-                    [none] if none == "none" => Vec::new(),
-                    p => p.to_vec(),
-                },
-                threads: threads.unwrap_or(d.threads),
-                networkx_budget_s: networkx_budget_s.unwrap_or(d.networkx_budget_s),
-            };
-            print!("{}", mirrorflow::bench_graph::run_graph_bench(&opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench { bench: BenchCommand::Mirror { rows, windows_h, common: c } } => {
-            let d = mirrorflow::bench_mirror::MirrorBenchOptions::default();
-            let opts = mirrorflow::bench_mirror::MirrorBenchOptions {
-                rows: if rows.is_empty() { d.rows } else { rows.clone() },
-                windows_h: if windows_h.is_empty() { d.windows_h } else { windows_h.clone() },
-                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
-                seed: c.seed.unwrap_or(d.seed),
-                json_out: c.json.clone(),
-            };
-            print!("{}", mirrorflow::bench_mirror::run_mirror_bench(&opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench { bench: BenchCommand::GraphRun { file, window_s, max_len, out } } => {
-            println!("{}", mirrorflow::bench_graph::graph_run_command(file, *window_s, *max_len, out.as_deref())?);
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Rules { rules } => {
             let dir = match rules {
                 RulesCommand::List { dir, .. } | RulesCommand::Check { dir } | RulesCommand::Sql { dir, .. } => {
@@ -755,12 +576,12 @@ fn run() -> anyhow::Result<ExitCode> {
                             known.join(", ")
                         );
                     }
-                    let mut sql = mirrorflow::bench_rules::rules_sql(&set);
+                    let mut sql = mirrorflow::rules::export::rules_sql(&set);
                     sql.retain(|r| ids.is_empty() || ids.contains(&r.id));
                     if *json {
                         println!("{}", serde_json::to_string_pretty(&sql)?);
                     } else {
-                        print!("{}", mirrorflow::bench_rules::format_rules_sql(&sql));
+                        print!("{}", mirrorflow::rules::export::format_rules_sql(&sql));
                     }
                 }
             }

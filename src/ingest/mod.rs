@@ -18,7 +18,7 @@ pub mod mapping;
 pub mod parquet;
 pub mod quarantine;
 pub mod tables;
-pub mod values;
+pub use mirrorflow_core::time as values;
 
 use std::borrow::Cow;
 use std::path::Path;

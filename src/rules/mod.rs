@@ -17,6 +17,7 @@
 //! `details`. See `sql/README.md`.
 
 pub mod engine;
+pub mod export;
 pub mod steps;
 
 use std::collections::BTreeMap;

@@ -148,3 +148,72 @@ fn a_varied_amlworld_ledger_replays_and_scores() {
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("network"), "no network mirror swaps scored:\n{table}");
 }
+
+// ---------------------------------------------------------------------------------------
+// The generator's outside layouts read back through the product's ingest dialects (a
+// library-level check across the lab and ingest crates).
+
+use mirrorflow::r#gen::{GenFormat, GenLayout, GenOptions, GenStyle, GenSurface, generate_with};
+
+fn gen_opts(dir: &std::path::Path, rows: u64, seed: u64) -> GenOptions {
+    GenOptions {
+        out: dir.to_path_buf(),
+        seed,
+        rows,
+        format: GenFormat::Csv,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        days: None,
+    }
+}
+
+/// A CSV file as header-keyed rows.
+fn csv_table(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let split = |l: &str| mirrorflow::eval::split_csv(l).expect("balanced quotes");
+    let header = split(lines.next().unwrap());
+    lines.map(|l| header.iter().cloned().zip(split(l)).collect()).collect()
+}
+
+#[test]
+fn outside_layouts_read_back_through_the_ingest_dialects() {
+    use arrow::array::{Array, AsArray};
+    let cfg = mirrorflow::config::Config::default();
+    for (layout, first_id) in [(GenLayout::AmlWorld, "aw-2"), (GenLayout::AmlSim, "1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 5_000;
+        let report = generate_with(
+            &gen_opts(dir.path(), rows, 13),
+            &GenSurface { style: GenStyle::Varied, layout, ..GenSurface::default() },
+        )
+        .unwrap();
+        assert!(!dir.path().join("accounts.csv").exists(), "{layout:?} writes no contract accounts table");
+        let mut r = mirrorflow::ingest::open_transactions(&dir.path().join("transactions.csv"), &cfg.input).unwrap();
+        let mut st = mirrorflow::ingest::IngestState::default();
+        let (mut read, mut accepted, mut laundering) = (0u64, 0u64, 0u64);
+        let mut ids = std::collections::BTreeSet::new();
+        while let Some(c) = r.next_chunk(&mut st).unwrap() {
+            assert!(c.rejected.is_empty(), "{layout:?}: {:?}", c.rejected.first().map(|x| (x.line, &x.field)));
+            read += c.rows_read;
+            accepted += c.batch.num_rows() as u64;
+            let id = c.batch.column_by_name("tx_id").unwrap().as_string::<i32>();
+            ids.extend(id.iter().map(|s| s.unwrap().to_string()));
+            let lab = c.batch.column_by_name("label_laundering").unwrap().as_boolean();
+            laundering += (0..lab.len()).filter(|&i| lab.is_valid(i) && lab.value(i)).count() as u64;
+        }
+        assert_eq!((read, accepted), (rows, rows), "{layout:?}");
+        assert!(ids.contains(first_id), "{layout:?}: no id {first_id}");
+        assert_eq!(laundering, report.labelled_transactions, "{layout:?}: label column");
+        let labels = csv_table(&dir.path().join("labels.csv"));
+        assert!(
+            labels.iter().all(|l| ids.contains(&l["tx_id"])),
+            "{layout:?}: labels name ids the reader does not give"
+        );
+        // populations name the accounts as the reader spells them
+        let pops = csv_table(&dir.path().join("populations.csv"));
+        assert!(pops.iter().take(50).all(|p| match layout {
+            GenLayout::AmlWorld => p["account_id"].contains('/'),
+            _ => p["account_id"].bytes().all(|b| b.is_ascii_digit()),
+        }));
+    }
+}

@@ -20,9 +20,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::error::{Error, Result};
-use crate::money::format_decimal;
-use crate::schema::{self, AMOUNT_ONE, DECIMAL_PRECISION, tx as col};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::{self, AMOUNT_ONE, DECIMAL_PRECISION, tx as col};
 
 /// The contract's transaction columns, in file order.
 pub(crate) const TX_COLUMNS: [&str; 9] = [
@@ -498,7 +498,7 @@ impl CsvFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::parse_decimal;
+    use mirrorflow_core::money::parse_decimal;
 
     #[test]
     fn amounts_print_like_format_decimal() {

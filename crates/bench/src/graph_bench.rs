@@ -1,10 +1,10 @@
-//! `mirrorflow bench graph`: temporal cycle enumeration, mirrorflow's cycle finder next to
+//! `mirrorflow-bench graph`: temporal cycle enumeration, mirrorflow's cycle finder next to
 //! IBM snapml's `GraphFeaturePreprocessor` and networkx, on the same generated graphs.
 //!
 //! Owns: the graph generator (seeded, deterministic: sparse temporal graphs with hubs and
 //! planted money flows that return to their origin) and its edge lists under
 //! `data_dir/graph-<edges>/` (reused while their marker matches); the internal
-//! `mirrorflow bench graph-run FILE` (streams an edge list through
+//! `mirrorflow-bench graph-run FILE` (streams an edge list through
 //! `CycleFinder::count` and prints JSON); running it and `bench/graph_peers.py` as child
 //! processes (peak memory from the shared sampler, best of `repeats`); the count
 //! agreement check with the definitional differences established for snapml; the report
@@ -29,16 +29,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{
+use crate::harness::{
     Machine, Marker, build_note, child_failure, last_json_line, ledger_is_current, machine_line, mib,
     render_markdown_table, run_measured, thousands, vm_hwm_bytes, write_json, write_script,
 };
-use crate::error::{Error, Result};
-use crate::graph::Edge;
-use crate::graph::cycles::{CycleConfig, CycleFinder};
+use mirrorflow::error::{Error, Result};
+use mirrorflow::graph::Edge;
+use mirrorflow::graph::cycles::{CycleConfig, CycleFinder};
 
 /// The peers' script, compiled in so the benchmark runs from any directory.
-const PEERS_SCRIPT: &str = include_str!("../bench/graph_peers.py");
+const PEERS_SCRIPT: &str = include_str!("../scripts/graph_peers.py");
 
 /// The edge list's header: what the generator writes and every engine reads.
 pub const HEADER: &str = "edge_id,src,dst,ts";
@@ -70,7 +70,7 @@ const MIN_FLOWS: u64 = 4;
 /// Weights of a flow's cycle length 2..=8 (it returns to its origin after that many hops).
 const FLOW_LENGTHS: [(usize, u64); 7] = [(2, 20), (3, 25), (4, 20), (5, 15), (6, 10), (7, 5), (8, 5)];
 
-/// Defaults of `mirrorflow bench graph`.
+/// Defaults of `mirrorflow-bench graph`.
 pub const DEFAULT_WINDOW_S: i64 = 86_400;
 pub const DEFAULT_MAX_LEN: usize = 6;
 pub const DEFAULT_THREADS: u32 = 2;
@@ -89,7 +89,7 @@ const EDGE_USD: i128 = 1_000_000;
 /// The peer engines.
 pub const PEERS: [&str; 3] = ["snapml", "snapml-batched", "networkx"];
 
-/// Options of `mirrorflow bench graph`.
+/// Options of `mirrorflow-bench graph`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphBenchOptions {
     /// Graph sizes in edges (default 100k, 1M and 10M).
@@ -543,7 +543,7 @@ pub struct PeersInfo {
 }
 
 // ---------------------------------------------------------------------------------------
-// `mirrorflow bench graph-run`: one mirrorflow measurement
+// `mirrorflow-bench graph-run`: one mirrorflow measurement
 
 /// One parsed line of an edge list: byte ranges into the chunk's text.
 struct Row {
@@ -670,7 +670,7 @@ pub fn run_graph_file(path: &Path, window_s: i64, max_len: usize) -> Result<Engi
     })
 }
 
-/// `mirrorflow bench graph-run`: runs [`run_graph_file`], writes the JSON to `out` (if
+/// `mirrorflow-bench graph-run`: runs [`run_graph_file`], writes the JSON to `out` (if
 /// given) and returns it as one line.
 pub fn graph_run_command(path: &Path, window_s: i64, max_len: usize, out: Option<&Path>) -> Result<String> {
     if window_s < 1 || max_len < 2 {
@@ -974,11 +974,11 @@ pub fn run_graph_bench(opts: &GraphBenchOptions) -> Result<String> {
         for i in 0..opts.repeats {
             let out = runs_dir.join("mirrorflow.json");
             let mut cmd = Command::new(&exe);
-            cmd.args(["bench", "graph-run"]).arg(&graph.csv);
+            cmd.args(["graph-run"]).arg(&graph.csv);
             cmd.arg("--window-s").arg(opts.window_s.to_string());
             cmd.arg("--max-len").arg(opts.max_len.to_string()).arg("--out").arg(&out);
             let run =
-                run_engine(cmd, "mirrorflow bench graph-run", &out).map_err(|why| Error::input(&graph.csv, why))?;
+                run_engine(cmd, "mirrorflow-bench graph-run", &out).map_err(|why| Error::input(&graph.csv, why))?;
             mf_runs.push(run);
             for peer in &peers {
                 // networkx runs once (it has a budget, not a timing to refine)
@@ -1090,7 +1090,7 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# mirrorflow bench graph: temporal cycles, mirrorflow vs IBM snapml GraphFeaturePreprocessor vs networkx\n"
+        "# mirrorflow-bench graph: temporal cycles, mirrorflow vs IBM snapml GraphFeaturePreprocessor vs networkx\n"
     );
     if !m.release_build {
         let _ = writeln!(
@@ -1123,13 +1123,13 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
          within the window, so snapml's definition is mirrorflow's",
         r.seed,
         HUB_SHARE * 100.0,
-        crate::ingest::values::format_ts(START_TS * 1_000_000),
+        mirrorflow::ingest::values::format_ts(START_TS * 1_000_000),
         FLOW_SHARE * 100.0,
         GraphSpec { edges: 0, seed: r.seed, window_s: r.window_s }.flows()
     );
     let _ = writeln!(
         out,
-        "- mirrorflow {} ({}): `mirrorflow bench graph-run FILE` child, one thread: reads {} edges at a time and \
+        "- mirrorflow {} ({}): `mirrorflow-bench graph-run FILE` child, one thread: reads {} edges at a time and \
          streams each through `CycleFinder::count` (`CycleConfig::temporal_only`); s = time in the finder, total = \
          with reading and parsing; peak = the child's VmHWM",
         m.mirrorflow_version,

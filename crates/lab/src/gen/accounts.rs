@@ -12,8 +12,8 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use crate::money::format_decimal;
-use crate::schema::acct as col;
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::acct as col;
 
 use super::model::{AccountSpec, IdStyle, NONE, bank_for, region_for};
 use super::rng::{Rng, mix};

@@ -5,9 +5,9 @@
 # Prometheus scrape of /metrics (issue 7: the queue, its oldest pending alert and the
 # decisions, read from the store at each scrape) with 4 connections; prints wrk's latency
 # distribution.
-# Usage: bench/api-load.sh [ALERTS] [SECONDS]   (uses target/release/mirrorflow)
+# Usage: crates/bench/scripts/api-load.sh [ALERTS] [SECONDS]   (uses target/release/mirrorflow)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 n=${1:-100000}
 secs=${2:-20}
 bin=${MIRRORFLOW_BIN:-target/release/mirrorflow}

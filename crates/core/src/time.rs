@@ -1,11 +1,19 @@
-//! Field-level parsers shared by every reader: timestamps, labels, text.
+//! Time in one place: parsing a timestamp field, epoch units, and the one text form of
+//! an event time (`format_ts`) that every alert, log line and report uses; also the
+//! boolean field parser the readers share.
 //!
-//! Owns: turning one field's bytes into a typed value, or saying why not.
+//! Owns: `TsUnit`, `TsOptions`, `parse_ts`, `epoch_to_us`, `format_ts`, `parse_bool`.
 //! Must not: know about files, lines or batches.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::config::TsUnit;
+/// Unit of integer timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsUnit {
+    Seconds,
+    Millis,
+    Micros,
+}
 
 /// How timestamps are read.
 #[derive(Debug, Clone, Default)]

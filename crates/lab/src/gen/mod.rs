@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 use accounts::{IdForm, Ids, Layout, Shuffle};
 use background::Background;
@@ -295,9 +295,9 @@ fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<Home
                 }
             };
             // 0.000001 to 1,000,000 USD a unit keeps every amount inside the contract's decimals
-            let rate = crate::money::parse_decimal(text.trim().as_bytes(), 18)
+            let rate = mirrorflow_core::money::parse_decimal(text.trim().as_bytes(), 18)
                 .ok()
-                .filter(|r| (1_000_000_000_000..=1_000_000 * crate::schema::AMOUNT_ONE).contains(r))
+                .filter(|r| (1_000_000_000_000..=1_000_000 * mirrorflow_core::schema::AMOUNT_ONE).contains(r))
                 .ok_or_else(|| {
                     Error::Usage(format!("--usd-per-unit `{text}`: expected a decimal from 0.000001 to 1000000"))
                 })?;
@@ -307,7 +307,7 @@ fn parse_surface(opts: &GenOptions, surface: &GenSurface) -> Result<(Option<Home
     let scale = match surface.amount_scale.as_deref().map(str::trim) {
         None => None,
         Some(text) => {
-            let v = crate::money::parse_decimal(text.as_bytes(), 6)
+            let v = mirrorflow_core::money::parse_decimal(text.as_bytes(), 6)
                 .ok()
                 .filter(|v| *v > 0 && *v <= 1_000_000_000)
                 .ok_or_else(|| {

@@ -9,8 +9,8 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use crate::money::{format_decimal, to_usd};
-use crate::schema::{AMOUNT_SCALE, fx as col};
+use mirrorflow_core::money::{format_decimal, to_usd};
+use mirrorflow_core::schema::{AMOUNT_SCALE, fx as col};
 
 use super::model::{Cur, DAY};
 use super::rng::Rng;

@@ -53,12 +53,13 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
 
-    /// DataFusion failed (planning or execution).
+    /// The query engine failed (planning or execution). Boxed so that this crate, the
+    /// bottom floor, does not depend on DataFusion.
     #[error("datafusion error in {context}: {source}")]
     DataFusion {
         context: String,
         #[source]
-        source: Box<datafusion::error::DataFusionError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// An invariant of ours broke: this is a bug to report.
@@ -83,7 +84,7 @@ impl Error {
     }
 
     /// A `DataFusion` error with the place it happened.
-    pub fn datafusion(context: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
+    pub fn datafusion(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::DataFusion { context: context.into(), source: Box::new(source) }
     }
 }

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 /// What to score.
 #[derive(Debug, Clone)]
@@ -233,7 +233,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> R
 }
 
 /// Splits one CSV line with RFC 4180 quoting (a quoted field may hold commas and `""`).
-pub(crate) fn split_csv(line: &str) -> std::result::Result<Vec<String>, &'static str> {
+pub fn split_csv(line: &str) -> std::result::Result<Vec<String>, &'static str> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();

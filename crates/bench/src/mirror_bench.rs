@@ -1,4 +1,4 @@
-//! `mirrorflow bench mirror`: replay throughput with mirror-swap leg matching on, and how
+//! `mirrorflow-bench mirror`: replay throughput with mirror-swap leg matching on, and how
 //! it grows with the leg window (and so with the number of open legs).
 //!
 //! For each size, one generated ledger (`mirrorflow gen`, kept in `bench-data/mirror-<rows>/`)
@@ -18,11 +18,11 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use crate::bench::{
+use crate::harness::{
     Marker, generate_ledger, ledger_is_current, mib, render_markdown_table, render_table, run_measured, thousands,
     write_json,
 };
-use crate::error::{Error, Result};
+use mirrorflow::error::{Error, Result};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ const STAGES_OFF: &str = "[rules]\nenabled = false\n[graph]\ncycles = false\nsca
 
 /// Runs the benchmark and returns the report (plain table and Markdown).
 pub fn run_mirror_bench(opts: &MirrorBenchOptions) -> Result<String> {
-    let exe = std::env::current_exe().map_err(|e| Error::Internal(format!("own executable: {e}")))?;
+    let exe = crate::harness::product_exe()?;
     let mut runs = Vec::new();
     for &rows in &opts.rows {
         let dir = opts.data_dir.join(format!("mirror-{rows}"));
@@ -109,7 +109,7 @@ fn run_one(exe: &Path, dir: &Path, rows: u64, name: &str, toml: &str) -> Result<
     if !m.status.success() {
         return Err(Error::Internal(format!(
             "mirrorflow replay ({name}) failed: {}",
-            crate::bench::tail_lines(&m.stderr, 5)
+            crate::harness::tail_lines(&m.stderr, 5)
         )));
     }
     let summary_path = out.join("summary.json");
@@ -126,7 +126,7 @@ fn run_one(exe: &Path, dir: &Path, rows: u64, name: &str, toml: &str) -> Result<
     let (mut swaps, mut linked, mut precision) = (None, None, None);
     let labels = dir.join("labels.csv");
     if t6_alerts > 0 && labels.is_file() {
-        let r = crate::eval::evaluate(&crate::eval::EvalOptions {
+        let r = mirrorflow_lab::eval::evaluate(&mirrorflow_lab::eval::EvalOptions {
             labels,
             alerts: out.join("alerts.jsonl"),
             populations: None,

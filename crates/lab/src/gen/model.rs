@@ -6,7 +6,7 @@
 //! helpers on them (money in cents to scaled amounts, time arithmetic).
 //! Must not: do I/O or draw random numbers itself (callers pass an `Rng`).
 
-use crate::schema::AMOUNT_ONE;
+use mirrorflow_core::schema::AMOUNT_ONE;
 
 use super::rng::Rng;
 

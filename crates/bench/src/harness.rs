@@ -1,4 +1,4 @@
-//! `mirrorflow bench ingest`: mirrorflow's ingest against DuckDB, on the same files.
+//! `mirrorflow-bench ingest`: mirrorflow's ingest against DuckDB, on the same files.
 //!
 //! Owns: the benchmark ledgers under `data_dir/ingest-<rows>/` (made once by spawning
 //! `mirrorflow gen`, then `mirrorflow ingest --to-parquet` for the same rows as Parquet;
@@ -12,7 +12,7 @@
 //!
 //! The pieces every benchmark needs (generated ledgers behind a marker file, child
 //! processes and their peak memory, the DuckDB probe, the machine, tables, best-of-N) are
-//! `pub(crate)` here and shared with `bench_rules` (`mirrorflow bench rules`).
+//! `pub(crate)` here and shared with `rules_bench` (`mirrorflow-bench rules`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use mirrorflow::error::{Error, Result};
 
 /// The DuckDB loader, compiled in so the benchmark runs from any directory; cargo
 /// rebuilds when the script changes.
-const DUCKDB_SCRIPT: &str = include_str!("../bench/duckdb_ingest.py");
+const DUCKDB_SCRIPT: &str = include_str!("../scripts/duckdb_ingest.py");
 
 /// The formats a size can be measured in.
 pub const FORMATS: [&str; 3] = ["csv", "csv.gz", "parquet"];
@@ -38,7 +38,7 @@ pub(crate) const MARKER: &str = "bench-ledger.json";
 /// Exit status of the DuckDB scripts when the `duckdb` package is missing.
 pub(crate) const EXIT_NO_DUCKDB: i32 = 3;
 
-/// Options of `mirrorflow bench ingest`.
+/// Options of `mirrorflow-bench ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchOptions {
     /// Ledger sizes to measure, in rows (default 1M and 10M).
@@ -211,10 +211,29 @@ pub struct BenchReport {
     pub duckdb_note: Option<String>,
 }
 
+/// The product's binary the benchmarks drive: `MIRRORFLOW_BIN`, else the `mirrorflow`
+/// beside this binary (cargo builds both into one target directory).
+pub fn product_exe() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("MIRRORFLOW_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let exe = me.with_file_name(format!("mirrorflow{}", std::env::consts::EXE_SUFFIX));
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(Error::Usage(format!(
+            "no mirrorflow binary at `{}`: build it with the same profile (`cargo build --release --bins`) or set \
+             MIRRORFLOW_BIN",
+            exe.display()
+        )))
+    }
+}
+
 /// Runs the ingest benchmark and returns the report to print.
 pub fn run_ingest_bench(opts: &BenchOptions) -> Result<String> {
     opts.validate()?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let exe = product_exe()?;
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::io(&opts.data_dir, e))?;
 
     let (duckdb, duckdb_note) = if opts.duckdb {

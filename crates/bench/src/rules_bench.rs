@@ -1,4 +1,4 @@
-//! `mirrorflow bench rules`: the SQL rule pack end to end, mirrorflow's streaming replay
+//! `mirrorflow-bench rules`: the SQL rule pack end to end, mirrorflow's streaming replay
 //! next to DuckDB running the same rules' SQL as one batch job over the same rows.
 //!
 //! Owns: the rules ledgers under `data_dir/rules-<rows>/` (made once with `mirrorflow gen
@@ -21,17 +21,17 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{
+use crate::harness::{
     Best, DuckdbInfo, Machine, Marker, Run, best_of, build_note, check_sizes, child_failure, generate_ledger,
     last_json_line, ledger_is_current, machine_line, mib, probe_duckdb, render_markdown_table, run_measured, thousands,
     write_json, write_script,
 };
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::rules::RuleSet;
+use mirrorflow::config::Config;
+use mirrorflow::error::{Error, Result};
+use mirrorflow::rules::RuleSet;
 
 /// The DuckDB side, compiled in so the benchmark runs from any directory.
-const DUCKDB_RULES_SCRIPT: &str = include_str!("../bench/duckdb_rules.py");
+const DUCKDB_RULES_SCRIPT: &str = include_str!("../scripts/duckdb_rules.py");
 
 /// Threads DuckDB is given (the issue's 2-core machine).
 pub const DUCKDB_THREADS: u32 = 2;
@@ -44,7 +44,7 @@ pub const GOAL_ROWS_PER_SECOND: f64 = 500_000.0;
 /// How many differing tx_ids a note shows per side.
 const EXAMPLES: usize = 5;
 
-/// Options of `mirrorflow bench rules`.
+/// Options of `mirrorflow-bench rules`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RulesBenchOptions {
     /// Ledger sizes in rows (default 1M and 10M).
@@ -83,45 +83,7 @@ impl Default for RulesBenchOptions {
 // ---------------------------------------------------------------------------------------
 // The rules' SQL (`mirrorflow rules sql`)
 
-/// One enabled rule's SQL with its parameters filled: what the engine runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleSql {
-    pub id: String,
-    pub version: String,
-    /// Where the rule came from (`built-in sql/010_structuring.sql` or a path).
-    pub source: String,
-    /// How long an episode stays open after its last evidence (the rule's `episode_gap`,
-    /// else the engine's default), in microseconds.
-    pub episode_gap_us: i64,
-    pub sql: String,
-}
-
-/// The engine's episode gap for rules without `episode_gap` (`SqlRules::try_new`): 24 h.
-pub const DEFAULT_EPISODE_GAP_US: i64 = 24 * 3_600_000_000;
-
-/// The SQL of every rule of `set`, in rule order.
-pub fn rules_sql(set: &RuleSet) -> Vec<RuleSql> {
-    set.rules
-        .iter()
-        .map(|r| RuleSql {
-            id: r.id.clone(),
-            version: r.version.clone(),
-            source: r.source.clone(),
-            episode_gap_us: r.episode_gap.map_or(DEFAULT_EPISODE_GAP_US, |d| d.as_micros() as i64),
-            sql: r.sql(),
-        })
-        .collect()
-}
-
-/// `rules` as a SQL script: each rule after a comment naming it, ended by `;`.
-pub fn format_rules_sql(rules: &[RuleSql]) -> String {
-    let mut out = String::new();
-    for r in rules {
-        let _ = writeln!(out, "-- ==== {} v{} ({}), parameters filled ====", r.id, r.version, r.source);
-        let _ = writeln!(out, "{}\n;\n", r.sql.trim_end().trim_end_matches(';').trim_end());
-    }
-    out
-}
+pub use mirrorflow::rules::export::{RuleSql, rules_sql};
 
 // ---------------------------------------------------------------------------------------
 // What the children report
@@ -388,8 +350,8 @@ pub fn duckdb_evidence(rule: &RuleSql, rows: &[ResultRow], has_matched: bool) ->
         }
         matches.push(EpisodeMatch {
             when: (r.anchor_us.unwrap_or(last_us), r.anchor_seq.unwrap_or(u64::MAX)),
-            first: crate::ingest::values::format_ts(first_us),
-            alert_id: crate::alerts::alert_id(&rule.id, &rule.version, &tx_ids),
+            first: mirrorflow::ingest::values::format_ts(first_us),
+            alert_id: mirrorflow::alerts::alert_id(&rule.id, &rule.version, &tx_ids),
             matched,
             subject: subject.clone(),
             tx_ids,
@@ -447,7 +409,7 @@ pub fn duckdb_evidence(rule: &RuleSql, rows: &[ResultRow], has_matched: bool) ->
                         }
                     }
                     h.last_us = m.last_us;
-                    h.alert_id = crate::alerts::alert_id(&rule.id, &rule.version, &h.tx_ids);
+                    h.alert_id = mirrorflow::alerts::alert_id(&rule.id, &rule.version, &h.tx_ids);
                     continue;
                 }
                 let closed = held.remove(&m.subject).expect("held");
@@ -465,7 +427,7 @@ pub fn duckdb_evidence(rule: &RuleSql, rows: &[ResultRow], has_matched: bool) ->
     }
     let mut rest: Vec<(String, Held)> = std::mem::take(&mut held).into_iter().collect();
     rest.sort_by(|(_, a), (_, b)| {
-        let key = |h: &Held| (crate::ingest::values::format_ts(h.last_us), h.alert_id.clone());
+        let key = |h: &Held| (mirrorflow::ingest::values::format_ts(h.last_us), h.alert_id.clone());
         key(a).cmp(&key(b))
     });
     for (k, h) in rest {
@@ -645,7 +607,7 @@ fn examples(ids: &[String]) -> String {
 pub fn format_rules_report(r: &RulesBenchReport) -> String {
     let m = &r.machine;
     let mut out = String::new();
-    let _ = writeln!(out, "# mirrorflow bench rules: the SQL rule pack, streaming replay vs DuckDB one-shot batch\n");
+    let _ = writeln!(out, "# mirrorflow-bench rules: the SQL rule pack, streaming replay vs DuckDB one-shot batch\n");
     if !m.release_build {
         let _ = writeln!(
             out,
@@ -984,7 +946,7 @@ pub fn run_rules_bench(opts: &RulesBenchOptions) -> Result<String> {
     if set.rules.is_empty() {
         return Err(Error::Usage("every rule is disabled in the config: nothing to benchmark".into()));
     }
-    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let exe = crate::harness::product_exe()?;
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::io(&opts.data_dir, e))?;
 
     // The reference replay's config: the user's, plus write-ordered.
@@ -999,7 +961,7 @@ pub fn run_rules_bench(opts: &RulesBenchOptions) -> Result<String> {
     let sql = rules_sql(&set);
     let (duckdb, duckdb_note) = if opts.duckdb {
         let script = write_script(&opts.data_dir, "duckdb_rules.py", DUCKDB_RULES_SCRIPT)?;
-        let fx_default = write_script(&opts.data_dir, "fx_default.csv", crate::ingest::tables::DEFAULT_FX_CSV)?;
+        let fx_default = write_script(&opts.data_dir, "fx_default.csv", mirrorflow::ingest::tables::DEFAULT_FX_CSV)?;
         let rules_json = opts.data_dir.join("bench-rules.json");
         write_json(&rules_json, &sql)?;
         match probe_duckdb(&opts.python, &script) {
@@ -1109,36 +1071,9 @@ fn read_evidence_dir(dir: &Path, run: &DuckdbRulesRun, rules: &[RuleSql]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RulesConfig;
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn the_rules_sql_has_every_parameter_filled() {
-        let set = RuleSet::load(&RulesConfig::default()).unwrap();
-        let sql = rules_sql(&set);
-        assert_eq!(sql.len(), set.rules.len());
-        assert!(sql.iter().any(|r| r.id == "010_structuring" && r.source.contains("010_structuring.sql")));
-        let gaps: BTreeMap<&str, i64> = sql.iter().map(|r| (r.id.as_str(), r.episode_gap_us)).collect();
-        assert_eq!(gaps["010_structuring"], 14 * 86_400_000_000, "the header's episode_gap ({{hold_days}}d, 14 days)");
-        for r in &sql {
-            assert!(!r.sql.contains("{{"), "{}: a placeholder left", r.id);
-        }
-        let text = format_rules_sql(&sql[..1]);
-        assert!(text.starts_with(&format!("-- ==== {} v{} (", sql[0].id, sql[0].version)), "{text}");
-        assert!(text.ends_with("\n;\n\n"), "{text}");
-        let back: Vec<RuleSql> = serde_json::from_str(&serde_json::to_string(&sql).unwrap()).unwrap();
-        assert_eq!(back, sql);
-    }
-
-    #[test]
-    fn the_rules_sql_follows_config_overrides() {
-        let cfg = Config::from_toml_str("[rules.params.010_structuring]\nmin_deposits = 5\n").unwrap();
-        let set = RuleSet::load(&cfg.rules.unwrap()).unwrap();
-        let s = rules_sql(&set).into_iter().find(|r| r.id == "010_structuring").unwrap();
-        assert!(s.sql.contains(">= 5"), "{}", s.sql);
     }
 
     const SUMMARY: &str = r#"{"mirrorflow_version": "0.1.0", "command": "replay", "inputs": ["x"],

@@ -4,9 +4,9 @@
 # (the repository's scrape config with its targets pointed here, `scripts/obs-deps.sh`
 # installs Prometheus when missing). RUNS alternating runs each: median and best time,
 # rows/s at the median, peak memory.
-# Usage: bench/metrics-overhead.sh [ROWS] [RUNS]   (MIRRORFLOW_BIN, default target/release/mirrorflow)
+# Usage: crates/bench/scripts/metrics-overhead.sh [ROWS] [RUNS]   (MIRRORFLOW_BIN, default target/release/mirrorflow)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 rows=${1:-1000000}
 runs=${2:-3}
 bin=${MIRRORFLOW_BIN:-target/release/mirrorflow}
