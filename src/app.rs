@@ -55,11 +55,11 @@ pub struct SideTables {
 pub fn load_side_tables(accounts: Option<&Path>, fx: Option<&Path>, cfg: &Config) -> Result<SideTables> {
     let mut rejected = Vec::new();
     let (accounts, accounts_rows) = match accounts {
-        Some(p) => AccountsTable::read(p, &cfg.input, &mut rejected)?,
+        Some(p) => crate::ingest::tables::read_accounts(p, &cfg.input, &mut rejected)?,
         None => (AccountsTable::empty(), 0),
     };
     let (fx, fx_rows) = match fx {
-        Some(p) => FxTable::read(p, &cfg.input, &mut rejected)?,
+        Some(p) => crate::ingest::tables::read_fx(p, &cfg.input, &mut rejected)?,
         None => (FxTable::bundled(), 0),
     };
     Ok(SideTables { accounts, fx, accounts_rows, fx_rows, rejected })

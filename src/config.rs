@@ -925,25 +925,7 @@ impl RawConfig {
     }
 }
 
-/// Parses "30d", "48h", "15m", "10s", "500ms" (also "0").
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| "expected a number and a unit like 30d, 48h, 15m, 10s, 500ms".to_string())?;
-    let secs = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        "ms" => return Ok(Duration::from_millis(n)),
-        _ => return Err(format!("unknown unit `{unit}` (expected d, h, m, s or ms)")),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| "too long".to_string())
-}
+pub use mirrorflow_core::time::parse_duration;
 
 #[cfg(test)]
 mod tests {

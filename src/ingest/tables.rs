@@ -11,10 +11,9 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder};
+use arrow::array::{ArrayRef, AsArray, Date32Builder, Decimal128Builder, RecordBatch, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::{Format, InputConfig};
@@ -24,8 +23,7 @@ use crate::ingest::{LineRead, Reason, Rejected, append_line_bounded, format_of, 
 use crate::money::parse_decimal;
 use crate::schema::{self, acct, fx};
 
-/// The bundled default FX table (approximate yearly rates; supply `fx_rates` for real work).
-pub const DEFAULT_FX_CSV: &str = include_str!("../../config/fx_default.csv");
+pub use mirrorflow_core::tables::{AccountIndex, AccountsTable, DEFAULT_FX_CSV, FxTable, parse_date};
 
 /// A whole text table, cut down to the columns the table uses: `header` is those of the
 /// wanted columns the file has, and each row holds (line number, raw text cut to
@@ -241,254 +239,138 @@ fn read_csv_table(
     Ok(TextTable { header, rows })
 }
 
-fn parse_date(s: &str) -> Option<i32> {
-    let d = NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok()?;
-    Some(d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
-}
-
-/// Account id -> row of the accounts batch.
-pub type AccountIndex = HashMap<String, usize, foldhash::fast::RandomState>;
-
-/// The accounts table: one Arrow batch in the canonical schema and an index by id.
-#[derive(Debug, Clone)]
-pub struct AccountsTable {
-    pub batch: RecordBatch,
-    /// Account id -> row (foldhash: looked up twice per transaction in the enrich stage).
-    pub index: AccountIndex,
-}
-
-impl AccountsTable {
-    /// Text field `column` of account `id` (None: unknown account, no such column, or null).
-    pub fn field(&self, id: &str, column: &str) -> Option<String> {
-        self.field_str(id, column).map(str::to_string)
-    }
-
-    /// `field`, borrowed from the table (for per-row comparisons that need no copy).
-    pub fn field_str(&self, id: &str, column: &str) -> Option<&str> {
-        let row = *self.index.get(id)?;
-        let c = self.batch.column_by_name(column)?.as_string_opt::<i32>()?;
-        (!c.is_null(row)).then(|| c.value(row))
-    }
-
-    /// An empty table (no KYC context).
-    pub fn empty() -> Self {
-        AccountsTable { batch: RecordBatch::new_empty(schema::accounts_schema()), index: AccountIndex::default() }
-    }
-
-    /// Reads `path`; bad rows go to `rejected`.
-    pub fn read(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(Self, u64)> {
-        let name = path.display().to_string();
-        let schema = schema::accounts_schema();
-        let wanted: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let t = read_text_table(path, input, &wanted, rejected)?;
-        let col = |n: &str| t.header.iter().position(|h| h == n);
-        let Some(id_col) = col(acct::ACCOUNT_ID) else {
-            return Err(Error::input(path, "the header has no column `account_id`"));
+/// Reads the accounts table at `path`; bad rows go to `rejected`. Returns the table and
+/// rows read.
+pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(AccountsTable, u64)> {
+    let name = path.display().to_string();
+    let schema = schema::accounts_schema();
+    let wanted: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let t = read_text_table(path, input, &wanted, rejected)?;
+    let col = |n: &str| t.header.iter().position(|h| h == n);
+    let Some(id_col) = col(acct::ACCOUNT_ID) else {
+        return Err(Error::input(path, "the header has no column `account_id`"));
+    };
+    let text_cols: Vec<(usize, Option<usize>)> =
+        schema.fields().iter().enumerate().map(|(i, f)| (i, col(f.name()))).collect();
+    let mut strings: Vec<StringBuilder> = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
+    let mut opened = Date32Builder::new();
+    let mut income = Decimal128Builder::new()
+        .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::USD_SCALE)
+        .expect("valid decimal");
+    let mut index = AccountIndex::default();
+    let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
+    for (line, raw, f) in &t.rows {
+        let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());
+        let rej =
+            |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
+        let Some(id) = f[id_col].as_deref() else {
+            rejected.push(rej(acct::ACCOUNT_ID, Reason::MissingField, "account_id is missing".into()));
+            continue;
         };
-        let text_cols: Vec<(usize, Option<usize>)> =
-            schema.fields().iter().enumerate().map(|(i, f)| (i, col(f.name()))).collect();
-        let mut strings: Vec<StringBuilder> = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
-        let mut opened = Date32Builder::new();
-        let mut income = Decimal128Builder::new()
-            .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::USD_SCALE)
-            .expect("valid decimal");
-        let mut index = AccountIndex::default();
-        let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
-        for (line, raw, f) in &t.rows {
-            let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());
-            let rej =
-                |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
-            let Some(id) = f[id_col].as_deref() else {
-                rejected.push(rej(acct::ACCOUNT_ID, Reason::MissingField, "account_id is missing".into()));
-                continue;
-            };
-            if index.contains_key(id) {
-                rejected.push(rej(acct::ACCOUNT_ID, Reason::BadValue, format!("account_id `{id}` was seen before")));
-                continue;
-            }
-            let date = match get(col(acct::OPENED_AT)) {
-                None => None,
-                Some(s) => match parse_date(s) {
-                    Some(d) => Some(d),
-                    None => {
-                        rejected.push(rej(
-                            acct::OPENED_AT,
-                            Reason::BadValue,
-                            format!("opened_at `{s}` is not a YYYY-MM-DD date"),
-                        ));
-                        continue;
-                    }
-                },
-            };
-            let inc = match get(col(acct::MONTHLY_INCOME_USD)) {
-                None => None,
-                Some(s) => match parse_decimal(s.as_bytes(), schema::USD_SCALE as u32) {
-                    Ok(v) if v >= 0 => Some(v),
-                    _ => {
-                        rejected.push(rej(
-                            acct::MONTHLY_INCOME_USD,
-                            Reason::BadValue,
-                            format!("monthly_income_usd `{s}` is not a non-negative decimal"),
-                        ));
-                        continue;
-                    }
-                },
-            };
-            index.insert(id.to_string(), index.len());
-            opened.append_option(date);
-            income.append_option(inc);
-            for (i, c) in &text_cols {
-                strings[*i].append_option(get(*c));
-            }
+        if index.contains_key(id) {
+            rejected.push(rej(acct::ACCOUNT_ID, Reason::BadValue, format!("account_id `{id}` was seen before")));
+            continue;
         }
-        let cols: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| -> ArrayRef {
-                match f.name().as_str() {
-                    acct::OPENED_AT => Arc::new(opened.finish()),
-                    acct::MONTHLY_INCOME_USD => Arc::new(income.finish()),
-                    _ => Arc::new(strings[i].finish()),
-                }
-            })
-            .collect();
-        let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::arrow("building accounts", e))?;
-        Ok((AccountsTable { batch, index }, rows_read))
-    }
-}
-
-/// FX rates: USD per unit by currency and day.
-#[derive(Debug, Clone, Default)]
-pub struct FxTable {
-    /// Per currency, (day since epoch, rate at scale 18), sorted by day.
-    rates: HashMap<String, Vec<(i32, i128)>>,
-}
-
-impl FxTable {
-    /// The bundled default table.
-    pub fn bundled() -> Self {
-        let mut rej = Vec::new();
-        let t = read_csv_table(
-            Box::new(std::io::Cursor::new(DEFAULT_FX_CSV.as_bytes())),
-            Path::new("<bundled fx_rates>"),
-            b',',
-            DEFAULT_FX_CSV.len(),
-            &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT],
-            &mut rej,
-        )
-        .expect("bundled fx table reads");
-        let (table, _) = Self::from_text(t, "<bundled fx_rates>", &mut rej);
-        debug_assert!(rej.is_empty(), "bundled fx table is valid: {rej:?}");
-        table
-    }
-
-    /// Reads `path` over the bundled defaults (the file's rates win on the same day);
-    /// bad rows go to `rejected`. Returns the table and rows read.
-    pub fn read(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(Self, u64)> {
-        let name = path.display().to_string();
-        let before = rejected.len();
-        let t = read_text_table(path, input, &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT], rejected)?;
-        for c in [fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT] {
-            if !t.header.iter().any(|h| h == c) {
-                return Err(Error::input(path, format!("the header has no column `{c}`")));
-            }
-        }
-        let n = t.rows.len() as u64 + (rejected.len() - before) as u64;
-        let (file, _) = Self::from_text(t, &name, rejected);
-        let mut merged = Self::bundled();
-        for (cur, rates) in file.rates {
-            let e = merged.rates.entry(cur).or_default();
-            e.retain(|(d, _)| !rates.iter().any(|(fd, _)| fd == d));
-            e.extend(rates);
-            e.sort_unstable();
-        }
-        Ok((merged, n))
-    }
-
-    fn from_text(t: TextTable, name: &str, rejected: &mut Vec<Rejected>) -> (Self, u64) {
-        let col = |n: &str| t.header.iter().position(|h| h == n).expect("checked");
-        let (dc, cc, rc) = (col(fx::DATE), col(fx::CURRENCY), col(fx::USD_PER_UNIT));
-        let mut rates: HashMap<String, Vec<(i32, i128)>> = HashMap::new();
-        for (line, raw, f) in &t.rows {
-            let rej =
-                |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
-            let Some(day) = f[dc].as_deref().and_then(parse_date) else {
-                rejected.push(rej(
-                    fx::DATE,
-                    format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default()),
-                ));
-                continue;
-            };
-            let Some(cur) = f[cc].as_deref() else {
-                rejected.push(rej(fx::CURRENCY, "currency is missing".into()));
-                continue;
-            };
-            let rate = match f[rc].as_deref().map(|s| parse_decimal(s.as_bytes(), schema::AMOUNT_SCALE as u32)) {
-                Some(Ok(v)) if v > 0 => v,
-                _ => {
+        let date = match get(col(acct::OPENED_AT)) {
+            None => None,
+            Some(s) => match parse_date(s) {
+                Some(d) => Some(d),
+                None => {
                     rejected.push(rej(
-                        fx::USD_PER_UNIT,
-                        format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default()),
+                        acct::OPENED_AT,
+                        Reason::BadValue,
+                        format!("opened_at `{s}` is not a YYYY-MM-DD date"),
                     ));
                     continue;
                 }
-            };
-            rates.entry(cur.to_ascii_uppercase()).or_default().push((day, rate));
+            },
+        };
+        let inc = match get(col(acct::MONTHLY_INCOME_USD)) {
+            None => None,
+            Some(s) => match parse_decimal(s.as_bytes(), schema::USD_SCALE as u32) {
+                Ok(v) if v >= 0 => Some(v),
+                _ => {
+                    rejected.push(rej(
+                        acct::MONTHLY_INCOME_USD,
+                        Reason::BadValue,
+                        format!("monthly_income_usd `{s}` is not a non-negative decimal"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        index.insert(id.to_string(), index.len());
+        opened.append_option(date);
+        income.append_option(inc);
+        for (i, c) in &text_cols {
+            strings[*i].append_option(get(*c));
         }
-        for v in rates.values_mut() {
-            v.sort_unstable();
-            v.dedup_by_key(|(d, _)| *d);
-        }
-        let n = t.rows.len() as u64;
-        (FxTable { rates }, n)
     }
-
-    /// USD per unit of `currency` on `day` (days since 1970-01-01): the latest rate on or
-    /// before that day; before the first known date, the first rate. `None` if the
-    /// currency is unknown.
-    pub fn rate(&self, currency: &str, day: i32) -> Option<i128> {
-        let v = self.rates.get(currency)?;
-        let i = v.partition_point(|(d, _)| *d <= day);
-        Some(if i == 0 { v[0].1 } else { v[i - 1].1 })
-    }
-
-    /// The table as an Arrow batch in the canonical schema (for SQL rules).
-    pub fn to_batch(&self) -> RecordBatch {
-        let mut keys: Vec<&String> = self.rates.keys().collect();
-        keys.sort();
-        let mut d = Date32Builder::new();
-        let mut c = StringBuilder::new();
-        let mut r = Decimal128Builder::new()
-            .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::AMOUNT_SCALE)
-            .expect("valid decimal");
-        for k in keys {
-            for (day, rate) in &self.rates[k] {
-                d.append_value(*day);
-                c.append_value(k);
-                r.append_value(*rate);
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| -> ArrayRef {
+            match f.name().as_str() {
+                acct::OPENED_AT => Arc::new(opened.finish()),
+                acct::MONTHLY_INCOME_USD => Arc::new(income.finish()),
+                _ => Arc::new(strings[i].finish()),
             }
-        }
-        RecordBatch::try_new(
-            schema::fx_rates_schema(),
-            vec![Arc::new(d.finish()), Arc::new(c.finish()), Arc::new(r.finish())],
-        )
-        .expect("fx columns match the schema")
-    }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::arrow("building accounts", e))?;
+    Ok((AccountsTable { batch, index }, rows_read))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
 
-    #[test]
-    fn bundled_rates_cover_the_mirror_currencies() {
-        let fx = FxTable::bundled();
-        let day = parse_date("2026-03-01").unwrap();
-        for c in ["USD", "MXN", "CNY", "USDT", "BTC", "ETH"] {
-            assert!(fx.rate(c, day).is_some(), "{c}");
+/// Reads `path` over the bundled defaults (the file's rates win on the same day);
+/// bad rows go to `rejected`. Returns the table and rows read.
+pub fn read_fx(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(FxTable, u64)> {
+    let name = path.display().to_string();
+    let before = rejected.len();
+    let t = read_text_table(path, input, &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT], rejected)?;
+    for c in [fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT] {
+        if !t.header.iter().any(|h| h == c) {
+            return Err(Error::input(path, format!("the header has no column `{c}`")));
         }
-        assert_eq!(fx.rate("USD", day), Some(crate::schema::AMOUNT_ONE));
-        assert_eq!(fx.rate("XYZ", day), None);
     }
+    let n = t.rows.len() as u64 + (rejected.len() - before) as u64;
+    let (file, _) = fx_from_text(t, &name, rejected);
+    let mut merged = FxTable::bundled();
+    merged.overlay(file);
+    Ok((merged, n))
+}
+
+fn fx_from_text(t: TextTable, name: &str, rejected: &mut Vec<Rejected>) -> (FxTable, u64) {
+    let col = |n: &str| t.header.iter().position(|h| h == n).expect("checked");
+    let (dc, cc, rc) = (col(fx::DATE), col(fx::CURRENCY), col(fx::USD_PER_UNIT));
+    let mut rates: HashMap<String, Vec<(i32, i128)>> = HashMap::new();
+    for (line, raw, f) in &t.rows {
+        let rej =
+            |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
+        let Some(day) = f[dc].as_deref().and_then(parse_date) else {
+            rejected.push(rej(
+                fx::DATE,
+                format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default()),
+            ));
+            continue;
+        };
+        let Some(cur) = f[cc].as_deref() else {
+            rejected.push(rej(fx::CURRENCY, "currency is missing".into()));
+            continue;
+        };
+        let rate = match f[rc].as_deref().map(|s| parse_decimal(s.as_bytes(), schema::AMOUNT_SCALE as u32)) {
+            Some(Ok(v)) if v > 0 => v,
+            _ => {
+                rejected.push(rej(
+                    fx::USD_PER_UNIT,
+                    format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default()),
+                ));
+                continue;
+            }
+        };
+        rates.entry(cur.to_ascii_uppercase()).or_default().push((day, rate));
+    }
+    let n = t.rows.len() as u64;
+    (FxTable::from_rates(rates), n)
 }

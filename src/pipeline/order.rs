@@ -16,15 +16,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::kernels::cmp::{gt_eq, lt};
 use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
-use arrow::datatypes::TimestampMicrosecondType;
 
 use crate::error::{Error, Result};
 use crate::schema::{self, tx};
 
-/// Event time (UTC microseconds) of every row of a transactions batch.
-pub fn ts_column(batch: &RecordBatch) -> &arrow::array::TimestampMicrosecondArray {
-    batch.column_by_name(tx::TS).expect("transactions batches have ts").as_primitive::<TimestampMicrosecondType>()
-}
+pub use mirrorflow_core::schema::ts_column;
 
 /// Sorts a transactions batch by `(ts, seq)`.
 pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {

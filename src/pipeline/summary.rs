@@ -65,54 +65,7 @@ pub struct Summary {
     pub timings: Timings,
 }
 
-/// One detector's account of its coverage.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DetectorNote {
-    /// `graph`, `mirror`, `rules` or a rule id.
-    pub detector: String,
-    /// `info` or `warn` (a stage that judged nothing, a rule that is off).
-    pub level: String,
-    /// Rows the stage looks at (transfers for the graph, US cash deposits for mirror).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows_seen: Option<u64>,
-    /// Of those, the rows it could judge (at or above its amount floor).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows_eligible: Option<u64>,
-    /// The sentence the log carries.
-    pub message: String,
-}
-
-impl DetectorNote {
-    pub fn warn(detector: &str, message: String) -> Self {
-        DetectorNote { detector: detector.into(), level: "warn".into(), message, ..Default::default() }
-    }
-
-    pub fn info(detector: &str, message: String) -> Self {
-        DetectorNote { detector: detector.into(), level: "info".into(), message, ..Default::default() }
-    }
-
-    /// Logs it at its level.
-    pub fn log(&self) {
-        if self.level == "warn" {
-            tracing::warn!(detector = %self.detector, "{}", self.message);
-        } else {
-            tracing::info!(detector = %self.detector, "{}", self.message);
-        }
-    }
-}
-
-/// `1234567` as `1,234,567` (notes are read by people).
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use mirrorflow_core::detect::{DetectorNote, thousands};
 
 /// The alert files earlier live runs left in the output directory.
 #[derive(Debug, Clone, Default, Serialize)]

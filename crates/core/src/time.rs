@@ -2,7 +2,8 @@
 //! an event time (`format_ts`) that every alert, log line and report uses; also the
 //! boolean field parser the readers share.
 //!
-//! Owns: `TsUnit`, `TsOptions`, `parse_ts`, `epoch_to_us`, `format_ts`, `parse_bool`.
+//! Owns: `TsUnit`, `TsOptions`, `parse_ts`, `epoch_to_us`, `format_ts`, `parse_bool`,
+//! and `parse_duration` (the config's "30d", "48h").
 //! Must not: know about files, lines or batches.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -206,6 +207,26 @@ pub fn format_ts(us: i64) -> String {
         Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         None => us.to_string(),
     }
+}
+
+/// Parses "30d", "48h", "15m", "10s", "500ms" (also "0").
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| "expected a number and a unit like 30d, 48h, 15m, 10s, 500ms".to_string())?;
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        _ => return Err(format!("unknown unit `{unit}` (expected d, h, m, s or ms)")),
+    };
+    n.checked_mul(secs).map(std::time::Duration::from_secs).ok_or_else(|| "too long".to_string())
 }
 
 #[cfg(test)]
