@@ -706,7 +706,7 @@ impl RawConfig {
         if self.graph.min_intermediaries < 2 {
             errs.push("`graph.min-intermediaries` must be at least 2".into());
         }
-        let band = crate::mirror::network::structuring_band(rule_params.get(crate::mirror::network::STRUCTURING_RULE));
+        let band = crate::rules::structuring_band(rule_params.get(crate::rules::STRUCTURING_RULE));
         let mirror = self.mirror_config(band, &mut errs);
         let novelty = self.novelty.validate(&mut errs);
         let sv = &self.serve;

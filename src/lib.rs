@@ -8,17 +8,15 @@
 pub mod alerts;
 /// The bottom floor, re-exported at the paths the rest of the crate has used.
 pub use mirrorflow_core::{error, money, schema};
+/// The detectors outside SQL (graph, mirror, novelty, party).
+pub use mirrorflow_detect::{graph, mirror, novelty, party};
 /// The lab (generator and scorer), reached by `mirrorflow gen` and `mirrorflow eval`.
 pub use mirrorflow_lab::{eval, r#gen};
 pub mod app;
 pub mod calibrate;
 pub mod config;
-pub mod graph;
 pub mod ingest;
 pub mod metrics;
-pub mod mirror;
-pub mod novelty;
-pub mod party;
 pub mod pipeline;
 pub mod replay;
 pub mod rules;

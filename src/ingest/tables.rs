@@ -261,8 +261,7 @@ pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Reject
     let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
     for (line, raw, f) in &t.rows {
         let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());
-        let rej =
-            |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
+        let rej = |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
         let Some(id) = f[id_col].as_deref() else {
             rejected.push(rej(acct::ACCOUNT_ID, Reason::MissingField, "account_id is missing".into()));
             continue;
@@ -322,7 +321,6 @@ pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Reject
     Ok((AccountsTable { batch, index }, rows_read))
 }
 
-
 /// Reads `path` over the bundled defaults (the file's rates win on the same day);
 /// bad rows go to `rejected`. Returns the table and rows read.
 pub fn read_fx(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(FxTable, u64)> {
@@ -349,10 +347,8 @@ fn fx_from_text(t: TextTable, name: &str, rejected: &mut Vec<Rejected>) -> (FxTa
         let rej =
             |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
         let Some(day) = f[dc].as_deref().and_then(parse_date) else {
-            rejected.push(rej(
-                fx::DATE,
-                format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default()),
-            ));
+            rejected
+                .push(rej(fx::DATE, format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default())));
             continue;
         };
         let Some(cur) = f[cc].as_deref() else {

@@ -14,8 +14,8 @@ mod tests {
     use super::*;
     use crate::ingest::Reason;
     use crate::ingest::tables::AccountsTable;
-    use crate::schema::tx;
     use crate::ingest::{IngestState, RowCtx, Slot, TxBuilder, TxMapping, test_fields};
+    use crate::schema::tx;
 
     #[test]
     fn a_usd_value_beyond_the_bound_is_taken_out_and_handed_back() {

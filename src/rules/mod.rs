@@ -361,6 +361,28 @@ fn read_dir_rules(dir: &Path) -> Result<Vec<(String, String, String)>> {
     Ok(files)
 }
 
+/// The SQL rule whose band defines structured cash (the mirror stage's placements).
+pub const STRUCTURING_RULE: &str = "010_structuring";
+
+/// The structuring band `[band_floor_usd, ctr_threshold_usd)` of the SQL rule
+/// `010_structuring`: the config's overrides of its parameters, else the built-in rule's
+/// declared defaults, else (a rule that no longer declares them) the CTR threshold and
+/// 80% of it. In USD micro-dollars.
+pub fn structuring_band(overrides: Option<&std::collections::BTreeMap<String, ParamValue>>) -> (i128, i128) {
+    let builtin = BUILTIN
+        .iter()
+        .find(|(name, _)| name.strip_suffix(".sql") == Some(STRUCTURING_RULE))
+        .and_then(|(name, text)| Rule::parse(name, text, "built-in").ok());
+    let param = |name: &str| -> Option<i128> {
+        let v = overrides.and_then(|o| o.get(name)).or_else(|| builtin.as_ref().and_then(|r| r.params.get(name)))?;
+        let t = v.display();
+        crate::money::parse_decimal(t.trim().as_bytes(), crate::schema::USD_SCALE as u32).ok().filter(|v| *v > 0)
+    };
+    let ctr = param("ctr_threshold_usd").unwrap_or(crate::mirror::network::CTR_USD);
+    let floor = param("band_floor_usd").filter(|f| *f < ctr).unwrap_or(ctr * 8 / 10);
+    (floor, ctr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +427,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("{{a}}"), "{e}");
+    }
+
+    #[test]
+    fn the_band_is_the_structuring_rules() {
+        assert_eq!(
+            structuring_band(None),
+            crate::mirror::network::DEFAULT_BAND,
+            "the mirror stage's default band is the rule's"
+        );
+        let (floor, ctr) = structuring_band(None);
+        assert_eq!(
+            (floor, ctr),
+            (8_000 * crate::schema::USD_ONE, crate::mirror::network::CTR_USD),
+            "010_structuring declares band_floor_usd = 8000"
+        );
+        let o: BTreeMap<String, ParamValue> =
+            [("band_floor_usd".to_string(), ParamValue::Number("7500".into()))].into();
+        assert_eq!(structuring_band(Some(&o)), (7_500 * crate::schema::USD_ONE, crate::mirror::network::CTR_USD));
     }
 }

@@ -94,3 +94,95 @@ fn the_party_view_sees_a_round_trip_between_two_accounts_of_one_customer() {
     assert_eq!(found[0]["tx_ids"], serde_json::json!(["R1", "R2", "R3"]));
     assert!(found[0]["subjects"].as_array().unwrap().contains(&serde_json::json!("party:A1")), "{:#}", found[0]);
 }
+
+/// End to end on a generated ledger: the detector alone (no SQL rules) through
+/// `app::replay_with`, scored by `eval`, then replayed again in two halves through a
+/// checkpoint (same alerts). Rows and seed from `PEEL_ROWS` / `PEEL_SEED`; `PEEL_KEEP`
+/// keeps alerts, labels and populations there. Run with
+/// `cargo test --test tests peel_generated_ledger_scores -- --ignored --nocapture` (1M rows: about a minute in a
+/// debug build).
+#[test]
+#[ignore = "generates and replays a ledger"]
+fn peel_generated_ledger_scores() {
+    use std::collections::BTreeMap;
+
+    use mirrorflow::alerts::Alert;
+    use mirrorflow::app::{ReplayArgs, replay_with};
+    use mirrorflow::graph::peel::{PEEL_RULE_ID, PeelConfig, PeelDetector, RAMP_RULE_ID};
+    use mirrorflow::ingest::values::format_ts;
+    use mirrorflow::pipeline::Detector;
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (rows, seed) = (env("PEEL_ROWS", 200_000), env("PEEL_SEED", 11));
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    let started = std::time::Instant::now();
+    mirrorflow::r#gen::generate(&mirrorflow::r#gen::GenOptions {
+        out: ledger.clone(),
+        seed,
+        rows,
+        format: mirrorflow::r#gen::GenFormat::Parquet,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        days: None,
+    })
+    .unwrap();
+    let gen_s = started.elapsed().as_secs_f64();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // replays into `out` with this detector alone (no rules, no graph stage), alerts by id
+    let replay = |out: &str, args: ReplayArgs| {
+        let cfg = mirrorflow::config::Config {
+            rules: None,
+            graph: None,
+            out_dir: dir.path().join(out),
+            progress: mirrorflow::config::Progress::Off,
+            ..Default::default()
+        };
+        std::fs::create_dir_all(&cfg.out_dir).unwrap();
+        let peel: Box<dyn Detector> = Box::new(PeelDetector::new(PeelConfig::default()));
+        let summary = rt.block_on(replay_with(&cfg, &ledger, &args, vec![peel])).unwrap();
+        let path = cfg.out_dir.join("alerts.jsonl");
+        let mut mine = String::new();
+        let mut by_id = BTreeMap::new();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let a: Alert = serde_json::from_str(line).unwrap();
+            if a.rule_id == PEEL_RULE_ID || a.rule_id == RAMP_RULE_ID {
+                mine.push_str(line);
+                mine.push('\n');
+                by_id.insert(a.alert_id.clone(), a);
+            }
+        }
+        std::fs::write(&path, mine).unwrap();
+        (summary, by_id, path)
+    };
+    let started = std::time::Instant::now();
+    let (summary, whole, alerts_path) = replay("whole", ReplayArgs::default());
+    let replay_s = started.elapsed().as_secs_f64();
+    let report = mirrorflow::eval::evaluate(&mirrorflow::eval::EvalOptions {
+        labels: ledger.join("labels.csv"),
+        alerts: alerts_path.clone(),
+        populations: Some(ledger.join("populations.csv")),
+    })
+    .unwrap();
+    println!("{rows} rows, seed {seed}: gen {gen_s:.1} s, replay {replay_s:.1} s; {summary:?}");
+    println!("{}", report.to_table());
+    if let Ok(keep) = std::env::var("PEEL_KEEP") {
+        let keep = std::path::Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        std::fs::copy(&alerts_path, keep.join("alerts.jsonl")).unwrap();
+        for f in ["labels.csv", "populations.csv"] {
+            std::fs::copy(ledger.join(f), keep.join(f)).unwrap();
+        }
+    }
+    // two halves through a checkpoint give the alerts of one replay
+    let t = |v: &Option<String>| {
+        mirrorflow::ingest::values::parse_ts(v.as_ref().unwrap().as_bytes(), &Default::default()).unwrap()
+    };
+    let mid = (t(&summary.first_event_time) + t(&summary.last_event_time)) / 2 / 1_000_000 * 1_000_000;
+    let (cut, ck) = (format_ts(mid), dir.path().join("ck"));
+    let first = ReplayArgs { to: Some(cut.clone()), checkpoint: Some(ck.clone()), ..Default::default() };
+    let (_, mut halves, _) = replay("first", first);
+    let before = halves.len();
+    let (_, second, _) = replay("second", ReplayArgs { from: Some(cut), resume: Some(ck), ..Default::default() });
+    halves.extend(second);
+    println!("checkpoint at {}: {before} alerts before, {} after", format_ts(mid), halves.len() - before);
+    assert_eq!(halves, whole);
+}

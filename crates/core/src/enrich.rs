@@ -17,12 +17,12 @@ use arrow::compute::take;
 use arrow::datatypes::Decimal128Type;
 
 use crate::error::{Error, Result};
-use crate::quarantine::{Reason, Rejected, render_row};
-use crate::tables::{AccountsTable, FxTable};
-use crate::time::format_ts;
 use crate::money::{MAX_USD_PER_ROW, format_decimal, to_usd};
+use crate::quarantine::{Reason, Rejected, render_row};
 use crate::schema::ts_column;
 use crate::schema::{self, acct, tx};
+use crate::tables::{AccountsTable, FxTable};
+use crate::time::format_ts;
 
 /// Converts amounts to USD, caching rates per (currency, day).
 pub struct Enricher {

@@ -181,7 +181,10 @@ pub fn fx_rates_schema() -> SchemaRef {
 /// Event time (UTC microseconds) of every row of a transactions batch.
 pub fn ts_column(batch: &arrow::array::RecordBatch) -> &arrow::array::TimestampMicrosecondArray {
     {
-    use arrow::array::AsArray;
-    batch.column_by_name(tx::TS).expect("transactions batches have ts").as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-}
+        use arrow::array::AsArray;
+        batch
+            .column_by_name(tx::TS)
+            .expect("transactions batches have ts")
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+    }
 }

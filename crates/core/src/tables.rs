@@ -20,7 +20,6 @@ pub const DEFAULT_FX_CSV: &str = include_str!("../../../config/fx_default.csv");
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (anything after the tenth byte ignored).
 pub fn parse_date(s: &str) -> Option<i32> {
-
     let d = NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok()?;
     Some(d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
 }

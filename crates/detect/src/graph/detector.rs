@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::cycles::{CycleConfig, CycleFinder};
 use super::flows::{Episode, Episodes, EvEdge, FlowFinder, FlowMatch, Pattern, roles};
 use super::{Edge, GraphConfig};
-use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::error::{Error, Result};
-use crate::ingest::values::format_ts;
-use crate::money::format_decimal;
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct, tx};
+use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
+use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::{self, acct, tx};
+use mirrorflow_core::time::format_ts;
+use mirrorflow_core::window::EventWindow;
 
 pub const FLOW_RULE_VERSION: &str = "1";
 
@@ -42,7 +42,7 @@ pub struct GraphDetector {
 }
 
 /// Whether the match's hub and every account that paid into it are KYC businesses.
-fn business_chain(m: &FlowMatch, accounts: &crate::ingest::tables::AccountsTable) -> bool {
+fn business_chain(m: &FlowMatch, accounts: &mirrorflow_core::tables::AccountsTable) -> bool {
     let Some(hub) = m.key.first() else { return false };
     let business = |a: &str| accounts.field_str(a, acct::KIND) == Some("business");
     business(hub) && m.edges.iter().filter(|e| *e.dst == **hub).all(|e| business(&e.src))
@@ -211,14 +211,14 @@ impl Detector for GraphDetector {
             }
         }
         let (edges, nodes) = self.finder.graph.size();
-        let m = crate::metrics::metrics();
+        let m = mirrorflow_core::metrics::metrics();
         m.graph_nodes.set(nodes as i64);
         m.graph_edges.set(edges as i64);
         Ok(alerts)
     }
 
-    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
-        use crate::pipeline::summary::{DetectorNote, thousands};
+    fn notes(&self) -> Vec<mirrorflow_core::detect::DetectorNote> {
+        use mirrorflow_core::detect::{DetectorNote, thousands};
         let f = &self.finder;
         // to the cent
         let usd = |v: i128| {
@@ -584,11 +584,11 @@ mod tests {
     use arrow::array::{ArrayRef, RecordBatch, StringArray};
 
     use super::*;
-    use crate::ingest::tables::AccountsTable;
+    use mirrorflow_core::tables::AccountsTable;
 
     /// Accounts with only an id and a KYC kind.
     fn kinds(rows: &[(&str, &str)]) -> AccountsTable {
-        let schema = crate::schema::accounts_schema();
+        let schema = mirrorflow_core::schema::accounts_schema();
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()

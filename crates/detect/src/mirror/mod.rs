@@ -48,14 +48,14 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::error::Result;
-use crate::ingest::values::format_ts;
-use crate::money::format_decimal;
 use crate::party::{Link, Parties, PartyConfig};
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct, tx};
+use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
+use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::error::Result;
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::{self, acct, tx};
+use mirrorflow_core::time::format_ts;
+use mirrorflow_core::window::EventWindow;
 
 pub mod network;
 mod subset;
@@ -117,7 +117,7 @@ impl Default for MirrorConfig {
             exchange_kinds: vec!["exchange".into()],
             on_ramp_window_us: 2 * DAY,
             parties: PartyConfig::default(),
-            band: network::structuring_band(None),
+            band: network::DEFAULT_BAND,
             network: Some(NetworkConfig::default()),
         }
     }
@@ -269,7 +269,7 @@ pub struct MirrorStats {
 impl MirrorDetector {
     pub fn new(cfg: MirrorConfig) -> Self {
         for how in ["linked", "amount_and_time", "crypto", "netted", "network"] {
-            crate::metrics::metrics().mirror_matches.with_label_values(&[how]);
+            mirrorflow_core::metrics::metrics().mirror_matches.with_label_values(&[how]);
         }
         MirrorDetector {
             cfg,
@@ -640,7 +640,7 @@ impl MirrorDetector {
     /// Marks a match's legs used (no later match takes them) and its deposits and legs
     /// matched, and counts the match by how it was found.
     fn claim<'a>(&mut self, legs: impl IntoIterator<Item = &'a u64>, deposits: &[Tx], how: &str) {
-        crate::metrics::metrics().mirror_matches.with_label_values(&[how]).inc();
+        mirrorflow_core::metrics::metrics().mirror_matches.with_label_values(&[how]).inc();
         for id in legs {
             if let Some(l) = self.legs.get_mut(id) {
                 l.used = true;
@@ -727,7 +727,7 @@ impl MirrorDetector {
                     self.matched.insert(t.seq);
                 }
                 self.stats.netted += 1;
-                crate::metrics::metrics().mirror_matches.with_label_values(&["netted"]).inc();
+                mirrorflow_core::metrics::metrics().mirror_matches.with_label_values(&["netted"]).inc();
                 let alert = self.netted_alert(&party, start, d, &us, &cn, &mx, ctx);
                 self.history.entry(party.clone()).or_default().push(alert.alert_id.clone());
                 out.push(alert);
@@ -1141,8 +1141,8 @@ impl Detector for MirrorDetector {
         "mirror"
     }
 
-    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
-        use crate::pipeline::summary::{DetectorNote, thousands};
+    fn notes(&self) -> Vec<mirrorflow_core::detect::DetectorNote> {
+        use mirrorflow_core::detect::{DetectorNote, thousands};
         let s = &self.stats;
         let floor = format_decimal((self.cfg.min_usd + 5_000) / 10_000 * 10_000, 6);
         let floor = floor.strip_suffix("0000").unwrap_or(&floor);
@@ -1302,7 +1302,7 @@ impl Detector for MirrorDetector {
                 }
             }
         }
-        crate::metrics::metrics().mirror_open_legs.set(self.legs.values().filter(|l| !l.used).count() as i64);
+        mirrorflow_core::metrics::metrics().mirror_open_legs.set(self.legs.values().filter(|l| !l.used).count() as i64);
         Ok(out)
     }
 
@@ -1340,7 +1340,8 @@ impl Detector for MirrorDetector {
     /// Open placements, live legs, netting days and what was matched: a resumed run must
     /// match legs across the cut.
     fn save_state(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self.saved()).map_err(|e| crate::error::Error::Internal(format!("mirror state: {e}")))
+        serde_json::to_value(self.saved())
+            .map_err(|e| mirrorflow_core::error::Error::Internal(format!("mirror state: {e}")))
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
@@ -1348,7 +1349,9 @@ impl Detector for MirrorDetector {
             return Ok(());
         }
         let saved: Saved = serde_json::from_value(state).map_err(|e| {
-            crate::error::Error::Config(vec![format!("checkpoint: the mirror stage's state does not read: {e}")])
+            mirrorflow_core::error::Error::Config(vec![format!(
+                "checkpoint: the mirror stage's state does not read: {e}"
+            )])
         })?;
         self.restore(saved);
         Ok(())

@@ -30,13 +30,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use arrow::array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::error::{Error, Result};
-use crate::ingest::values::format_ts;
-use crate::money::format_decimal;
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct};
+use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
+use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::{self, acct};
+use mirrorflow_core::time::format_ts;
+use mirrorflow_core::window::EventWindow;
 
 pub const DETECTOR_ID: &str = "novelty";
 pub const FAN_IN_RULE: &str = "novelty_fan_in";
@@ -133,7 +133,7 @@ pub struct RawNovelty {
 impl RawNovelty {
     /// The detector's config when on; problems pushed to `errs`.
     pub fn validate(&self, errs: &mut Vec<String>) -> Option<NoveltyConfig> {
-        let mut dur = |key: &str, text: &str| match crate::config::parse_duration(text) {
+        let mut dur = |key: &str, text: &str| match mirrorflow_core::time::parse_duration(text) {
             Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
             Err(e) => {
                 errs.push(format!("`novelty.{key}`: {e}"));
@@ -675,8 +675,8 @@ impl Detector for NoveltyDetector {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        let crate::pipeline::detect::TxColumns { ids, src, dst, ts, seq, usd } =
-            crate::pipeline::detect::TxColumns::of(batch, DETECTOR_ID)?;
+        let mirrorflow_core::detect::TxColumns { ids, src, dst, ts, seq, usd } =
+            mirrorflow_core::detect::TxColumns::of(batch, DETECTOR_ID)?;
         let mut alerts = Vec::new();
         for i in 0..batch.num_rows() {
             if src.is_null(i) || dst.is_null(i) {
@@ -745,8 +745,8 @@ impl Detector for NoveltyDetector {
         Ok(())
     }
 
-    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
-        use crate::pipeline::summary::{DetectorNote, thousands};
+    fn notes(&self) -> Vec<mirrorflow_core::detect::DetectorNote> {
+        use mirrorflow_core::detect::{DetectorNote, thousands};
         let st = &self.st;
         let horizon_days = self.cfg.horizon_us / DAY_US;
         let seen_days = st.first_ts.map_or(0, |f| (st.now - f) / DAY_US);

@@ -51,13 +51,13 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::Decimal128Type;
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{Alert, Severity, Status, alert_id};
-use crate::error::{Error, Result};
-use crate::ingest::values::format_ts;
-use crate::money::format_decimal;
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
-use crate::schema::{self, acct, tx};
+use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
+use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::format_decimal;
+use mirrorflow_core::schema::{self, acct, tx};
+use mirrorflow_core::time::format_ts;
+use mirrorflow_core::window::EventWindow;
 
 /// Id of the detector (its checkpoint state is kept under it).
 pub const DETECTOR_ID: &str = "graph_peel";
@@ -519,9 +519,9 @@ impl Detector for PeelDetector {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        let crate::pipeline::detect::TxColumns { ids, src, dst, ts, seq, usd } =
-            crate::pipeline::detect::TxColumns::of(batch, DETECTOR_ID)?;
-        let col = |n: &str| crate::pipeline::detect::column(batch, DETECTOR_ID, n);
+        let mirrorflow_core::detect::TxColumns { ids, src, dst, ts, seq, usd } =
+            mirrorflow_core::detect::TxColumns::of(batch, DETECTOR_ID)?;
+        let col = |n: &str| mirrorflow_core::detect::column(batch, DETECTOR_ID, n);
         let amount = col(tx::AMOUNT)?.as_primitive::<Decimal128Type>();
         let (currency, channel, location) = (
             col(tx::CURRENCY)?.as_string::<i32>(),

@@ -51,17 +51,19 @@ use super::{
     DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, band_range, hours, jurisdictions, pct, rate_of, severity,
     subjects, tx_json, usd_text,
 };
-use crate::alerts::{Alert, Status, alert_id};
-use crate::ingest::values::format_ts;
-use crate::pipeline::DetectCtx;
-use crate::schema::{USD_ONE, acct};
+use mirrorflow_core::alert::{Alert, Status, alert_id};
+use mirrorflow_core::detect::DetectCtx;
+use mirrorflow_core::schema::{USD_ONE, acct};
+use mirrorflow_core::time::format_ts;
 
 pub const NETWORK_RULE_ID: &str = "mirror_network";
 /// The Currency Transaction Report threshold (31 CFR 1010.311): law, not a fit. Used when
 /// the structuring rule does not declare `ctr_threshold_usd`.
 pub const CTR_USD: i128 = 10_000 * USD_ONE;
-/// The SQL rule whose band defines structured cash.
-pub const STRUCTURING_RULE: &str = "010_structuring";
+/// The default structuring band `[8000, 10000)` USD: the declared defaults of the SQL rule
+/// `010_structuring` (`band_floor_usd`, `ctr_threshold_usd`). The product's config passes
+/// the rule's actual band (`rules::structuring_band`), overrides included.
+pub const DEFAULT_BAND: (i128, i128) = (8_000 * USD_ONE, CTR_USD);
 
 /// Network-level matching settings (config `[mirror] network-*`).
 #[derive(Debug, Clone)]
@@ -109,25 +111,6 @@ impl Default for NetworkConfig {
             new_account_days: 180,
         }
     }
-}
-
-/// The structuring band `[band_floor_usd, ctr_threshold_usd)` of the SQL rule
-/// `010_structuring`: the config's overrides of its parameters, else the built-in rule's
-/// declared defaults, else (a rule that no longer declares them) the CTR threshold and
-/// 80% of it. In USD micro-dollars.
-pub fn structuring_band(overrides: Option<&BTreeMap<String, crate::rules::ParamValue>>) -> (i128, i128) {
-    let builtin = crate::rules::BUILTIN
-        .iter()
-        .find(|(name, _)| name.strip_suffix(".sql") == Some(STRUCTURING_RULE))
-        .and_then(|(name, text)| crate::rules::Rule::parse(name, text, "built-in").ok());
-    let param = |name: &str| -> Option<i128> {
-        let v = overrides.and_then(|o| o.get(name)).or_else(|| builtin.as_ref().and_then(|r| r.params.get(name)))?;
-        let t = v.display();
-        crate::money::parse_decimal(t.trim().as_bytes(), crate::schema::USD_SCALE as u32).ok().filter(|v| *v > 0)
-    };
-    let ctr = param("ctr_threshold_usd").unwrap_or(CTR_USD);
-    let floor = param("band_floor_usd").filter(|f| *f < ctr).unwrap_or(ctr * 8 / 10);
-    (floor, ctr)
 }
 
 /// What the network stage keeps between rows (bounded by the history and the span).
@@ -294,7 +277,7 @@ impl MirrorDetector {
 
     /// Judges the network spans of every day now complete: a day's spans once its legs
     /// have all arrived (`leg-window` after it) and its netting was judged.
-    pub(super) fn net_advance(&mut self, now: i64, ctx: &DetectCtx, out: &mut Vec<crate::alerts::Alert>) {
+    pub(super) fn net_advance(&mut self, now: i64, ctx: &DetectCtx, out: &mut Vec<mirrorflow_core::alert::Alert>) {
         if self.cfg.network.is_none() {
             return;
         }
@@ -871,14 +854,5 @@ mod tests {
         assert_eq!(all, [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
         assert_eq!(combinations(3, 3).count(), 1);
         assert_eq!(combinations(2, 3).count(), 0);
-    }
-
-    #[test]
-    fn the_band_is_the_structuring_rules() {
-        let (floor, ctr) = structuring_band(None);
-        assert_eq!((floor, ctr), (8_000 * USD_ONE, CTR_USD), "010_structuring declares band_floor_usd = 8000");
-        let o: BTreeMap<String, crate::rules::ParamValue> =
-            [("band_floor_usd".to_string(), crate::rules::ParamValue::Number("7500".into()))].into();
-        assert_eq!(structuring_band(Some(&o)), (7_500 * USD_ONE, CTR_USD));
     }
 }

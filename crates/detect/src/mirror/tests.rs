@@ -8,9 +8,9 @@ use arrow::array::{
 };
 
 use super::*;
-use crate::ingest::tables::{AccountsTable, FxTable};
-use crate::pipeline::enrich::Enricher;
-use crate::pipeline::window::EventWindow;
+use mirrorflow_core::enrich::Enricher;
+use mirrorflow_core::tables::{AccountsTable, FxTable};
+use mirrorflow_core::window::EventWindow;
 
 /// One account: id, customer id, country, region, kind, opened (days since 1970), occupation.
 struct Acct(&'static str, &'static str, &'static str, &'static str, &'static str, Option<i32>, &'static str);
@@ -19,7 +19,7 @@ fn accounts(rows: &[Acct]) -> AccountsTable {
     let text = |f: &dyn Fn(&Acct) -> &'static str| -> ArrayRef {
         Arc::new(StringArray::from(rows.iter().map(|r| Some(f(r)).filter(|v| !v.is_empty())).collect::<Vec<_>>()))
     };
-    let schema = crate::schema::accounts_schema();
+    let schema = mirrorflow_core::schema::accounts_schema();
     let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
@@ -65,7 +65,7 @@ fn batches(mut rows: Vec<Row>, accts: &Arc<AccountsTable>, fx: &Arc<FxTable>, ch
         let s = |f: &dyn Fn(&Row) -> &str| -> ArrayRef {
             Arc::new(StringArray::from(part.iter().map(|r| Some(f(r)).filter(|v| !v.is_empty())).collect::<Vec<_>>()))
         };
-        let schema = crate::schema::transactions_schema();
+        let schema = mirrorflow_core::schema::transactions_schema();
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()
@@ -79,7 +79,7 @@ fn batches(mut rows: Vec<Row>, accts: &Arc<AccountsTable>, fx: &Arc<FxTable>, ch
                 tx::AMOUNT => Arc::new(
                     Decimal128Array::from(
                         part.iter()
-                            .map(|r| crate::money::parse_decimal(r.4.as_bytes(), 18).unwrap())
+                            .map(|r| mirrorflow_core::money::parse_decimal(r.4.as_bytes(), 18).unwrap())
                             .collect::<Vec<_>>(),
                     )
                     .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::AMOUNT_SCALE)

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -6,8 +5,8 @@ use arrow::array::{
 };
 
 use super::*;
-use crate::ingest::tables::{AccountIndex, AccountsTable, FxTable};
-use crate::money::parse_decimal;
+use mirrorflow_core::money::parse_decimal;
+use mirrorflow_core::tables::{AccountIndex, AccountsTable, FxTable};
 
 const H: i64 = HOUR_US;
 const DAY: i64 = 24 * H;
@@ -603,90 +602,4 @@ fn shares_are_exact_and_do_not_overflow() {
     let huge = 10i128.pow(37);
     assert!(within_bp(huge / 100 * 95, huge, 9_000, 9_900));
     assert!(!within_bp(1, 0, 9_000, 9_900));
-}
-
-/// End to end on a generated ledger: the detector alone (no SQL rules) through
-/// `app::replay_with`, scored by `eval`, then replayed again in two halves through a
-/// checkpoint (same alerts). Rows and seed from `PEEL_ROWS` / `PEEL_SEED`; `PEEL_KEEP`
-/// keeps alerts, labels and populations there. Run with
-/// `cargo test --lib graph::peel -- --ignored --nocapture` (1M rows: about a minute in a
-/// debug build).
-#[test]
-#[ignore = "generates and replays a ledger"]
-fn generated_ledger_scores() {
-    use crate::app::{ReplayArgs, replay_with};
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let (rows, seed) = (env("PEEL_ROWS", 200_000), env("PEEL_SEED", 11));
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger");
-    let started = std::time::Instant::now();
-    crate::r#gen::generate(&crate::r#gen::GenOptions {
-        out: ledger.clone(),
-        seed,
-        rows,
-        format: crate::r#gen::GenFormat::Parquet,
-        start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        days: None,
-    })
-    .unwrap();
-    let gen_s = started.elapsed().as_secs_f64();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    // replays into `out` with this detector alone (no rules, no graph stage), alerts by id
-    let replay = |out: &str, args: ReplayArgs| {
-        let cfg = crate::config::Config {
-            rules: None,
-            graph: None,
-            out_dir: dir.path().join(out),
-            progress: crate::config::Progress::Off,
-            ..Default::default()
-        };
-        std::fs::create_dir_all(&cfg.out_dir).unwrap();
-        let peel: Box<dyn Detector> = Box::new(PeelDetector::new(PeelConfig::default()));
-        let summary = rt.block_on(replay_with(&cfg, &ledger, &args, vec![peel])).unwrap();
-        let path = cfg.out_dir.join("alerts.jsonl");
-        let mut mine = String::new();
-        let mut by_id = BTreeMap::new();
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let a: Alert = serde_json::from_str(line).unwrap();
-            if a.rule_id == PEEL_RULE_ID || a.rule_id == RAMP_RULE_ID {
-                mine.push_str(line);
-                mine.push('\n');
-                by_id.insert(a.alert_id.clone(), a);
-            }
-        }
-        std::fs::write(&path, mine).unwrap();
-        (summary, by_id, path)
-    };
-    let started = std::time::Instant::now();
-    let (summary, whole, alerts_path) = replay("whole", ReplayArgs::default());
-    let replay_s = started.elapsed().as_secs_f64();
-    let report = crate::eval::evaluate(&crate::eval::EvalOptions {
-        labels: ledger.join("labels.csv"),
-        alerts: alerts_path.clone(),
-        populations: Some(ledger.join("populations.csv")),
-    })
-    .unwrap();
-    println!("{rows} rows, seed {seed}: gen {gen_s:.1} s, replay {replay_s:.1} s; {summary:?}");
-    println!("{}", report.to_table());
-    if let Ok(keep) = std::env::var("PEEL_KEEP") {
-        let keep = std::path::Path::new(&keep);
-        std::fs::create_dir_all(keep).unwrap();
-        std::fs::copy(&alerts_path, keep.join("alerts.jsonl")).unwrap();
-        for f in ["labels.csv", "populations.csv"] {
-            std::fs::copy(ledger.join(f), keep.join(f)).unwrap();
-        }
-    }
-    // two halves through a checkpoint give the alerts of one replay
-    let t = |v: &Option<String>| {
-        crate::ingest::values::parse_ts(v.as_ref().unwrap().as_bytes(), &Default::default()).unwrap()
-    };
-    let mid = (t(&summary.first_event_time) + t(&summary.last_event_time)) / 2 / 1_000_000 * 1_000_000;
-    let (cut, ck) = (format_ts(mid), dir.path().join("ck"));
-    let first = ReplayArgs { to: Some(cut.clone()), checkpoint: Some(ck.clone()), ..Default::default() };
-    let (_, mut halves, _) = replay("first", first);
-    let before = halves.len();
-    let (_, second, _) = replay("second", ReplayArgs { from: Some(cut), resume: Some(ck), ..Default::default() });
-    halves.extend(second);
-    println!("checkpoint at {}: {before} alerts before, {} after", format_ts(mid), halves.len() - before);
-    assert_eq!(halves, whole);
 }

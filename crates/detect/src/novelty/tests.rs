@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::ingest::tables::{AccountsTable, FxTable};
+use mirrorflow_core::tables::{AccountsTable, FxTable};
 
 fn ctx() -> DetectCtx {
     DetectCtx { accounts: Arc::new(AccountsTable::empty()), fx: Arc::new(FxTable::bundled()) }

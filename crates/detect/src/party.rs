@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::array::{Array, AsArray};
 use serde::Serialize;
 
-use crate::ingest::tables::AccountsTable;
-use crate::schema::acct;
+use mirrorflow_core::schema::acct;
+use mirrorflow_core::tables::AccountsTable;
 
 /// Party resolution settings (config `[parties]`).
 #[derive(Debug, Clone)]
@@ -277,7 +277,7 @@ mod tests {
                     .collect::<Vec<_>>(),
             ))
         };
-        let schema = crate::schema::accounts_schema();
+        let schema = mirrorflow_core::schema::accounts_schema();
         let columns: Vec<Arc<dyn Array>> = schema
             .fields()
             .iter()
