@@ -971,4 +971,12 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("5 parsecs").is_err());
     }
+
+    #[test]
+    fn the_rules_sql_follows_config_overrides() {
+        let cfg = Config::from_toml_str("[rules.params.010_structuring]\nmin_deposits = 5\n").unwrap();
+        let set = crate::rules::RuleSet::load(&cfg.rules.unwrap()).unwrap();
+        let s = crate::rules::export::rules_sql(&set).into_iter().find(|r| r.id == "010_structuring").unwrap();
+        assert!(s.sql.contains(">= 5"), "{}", s.sql);
+    }
 }

@@ -12,6 +12,9 @@ pub use mirrorflow_core::{error, money, schema};
 pub use mirrorflow_detect::{graph, mirror, novelty, party};
 /// The lab (generator and scorer), reached by `mirrorflow gen` and `mirrorflow eval`.
 pub use mirrorflow_lab::{eval, r#gen};
+/// The review side (the alert store and the review API), and the stop signal both the
+/// jobs and the server wait for.
+pub use mirrorflow_review::{serve, shutdown_signal, store};
 pub mod app;
 pub mod calibrate;
 pub mod config;
@@ -20,31 +23,5 @@ pub mod metrics;
 pub mod pipeline;
 pub mod replay;
 pub mod rules;
-pub mod serve;
-pub mod store;
 
 pub use error::{Error, Result};
-
-/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
-/// `docker stop` and Kubernetes send). Jobs flush what they read; the server drains.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}

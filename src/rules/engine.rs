@@ -28,15 +28,15 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::alerts::{Alert, Status, alert_id};
 use crate::error::{Error, Result};
-use crate::ingest::tables::{AccountsTable, FxTable};
-use crate::ingest::values::format_ts;
 use crate::money::format_decimal;
-use crate::pipeline::order::ts_column;
-use crate::pipeline::window::EventWindow;
-use crate::pipeline::{DetectCtx, Detector};
 use crate::rules::steps::{Step, split};
 use crate::rules::{Rule, RuleSet};
 use crate::schema::{self, acct};
+use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::schema::ts_column;
+use mirrorflow_core::tables::{AccountsTable, FxTable};
+use mirrorflow_core::time::format_ts;
+use mirrorflow_core::window::EventWindow;
 
 /// Most new rows the rules judge in one step (see `on_batch`): bounds the memory a rule's
 /// per-anchor work takes however large the detect stage's batches are.
@@ -510,8 +510,8 @@ impl Detector for SqlRules {
         Ok(())
     }
 
-    fn notes(&self) -> Vec<crate::pipeline::summary::DetectorNote> {
-        use crate::pipeline::summary::DetectorNote;
+    fn notes(&self) -> Vec<mirrorflow_core::detect::DetectorNote> {
+        use mirrorflow_core::detect::DetectorNote;
         self.stepped_aside
             .iter()
             .map(|(id, cols)| {
@@ -556,7 +556,7 @@ fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
 }
 
 fn parse_rfc3339(t: &str) -> i64 {
-    crate::ingest::values::parse_ts(t.as_bytes(), &Default::default()).unwrap_or(i64::MIN)
+    mirrorflow_core::time::parse_ts(t.as_bytes(), &Default::default()).unwrap_or(i64::MIN)
 }
 
 fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {

@@ -75,12 +75,4 @@ mod tests {
         let back: Vec<RuleSql> = serde_json::from_str(&serde_json::to_string(&sql).unwrap()).unwrap();
         assert_eq!(back, sql);
     }
-
-    #[test]
-    fn the_rules_sql_follows_config_overrides() {
-        let cfg = crate::config::Config::from_toml_str("[rules.params.010_structuring]\nmin_deposits = 5\n").unwrap();
-        let set = RuleSet::load(&cfg.rules.unwrap()).unwrap();
-        let s = rules_sql(&set).into_iter().find(|r| r.id == "010_structuring").unwrap();
-        assert!(s.sql.contains(">= 5"), "{}", s.sql);
-    }
 }

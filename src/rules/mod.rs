@@ -227,14 +227,14 @@ impl Rule {
     pub fn episode_gap_duration(&self) -> std::result::Result<Option<std::time::Duration>, String> {
         let Some(t) = &self.episode_gap_text else { return Ok(None) };
         let text = self.fill(t);
-        crate::config::parse_duration(text.trim()).map(Some).map_err(|e| format!("episode_gap `{text}`: {e}"))
+        mirrorflow_core::time::parse_duration(text.trim()).map(Some).map_err(|e| format!("episode_gap `{text}`: {e}"))
     }
 
     /// The `lookback` header with the parameters filled in, as a duration.
     pub fn lookback_duration(&self) -> std::result::Result<Option<std::time::Duration>, String> {
         let Some(t) = &self.lookback else { return Ok(None) };
         let text = self.fill(t);
-        crate::config::parse_duration(text.trim()).map(Some).map_err(|e| format!("lookback `{text}`: {e}"))
+        mirrorflow_core::time::parse_duration(text.trim()).map(Some).map_err(|e| format!("lookback `{text}`: {e}"))
     }
 }
 

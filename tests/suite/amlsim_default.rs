@@ -73,7 +73,7 @@ fn amlsim_with_the_default_configuration() {
     }
     // The fan rules (080_fan_in / 081_fan_out) calibrate per KYC segment and step aside
     // without one (above): AMLSim's fans run over months, one transfer every few weeks, and
-    // no window rule sees them. The novelty detector does (src/novelty.rs): counterparties
+    // no window rule sees them. The novelty detector does (crates/detect/src/novelty.rs): counterparties
     // paid once and never again, in a ledger where 97% of relations recur.
     // measured: fan-in 38, fan-out 37 of 50; T8 186 of 192 alerts true
     for p in ["fan_in", "fan_out"] {

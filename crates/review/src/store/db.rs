@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 /// How long a SQLite statement waits for another connection's write lock unless the
 /// caller says otherwise (`output.store-busy-timeout` for jobs).

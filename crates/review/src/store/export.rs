@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::StoredAlert;
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 /// `json`, `csv` or `sar`.
 pub fn export(alerts: &[StoredAlert], format: &str) -> Result<String> {

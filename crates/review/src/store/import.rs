@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
-use crate::alerts::Alert;
-use crate::error::{Error, Result};
+use mirrorflow_core::alert::Alert;
+use mirrorflow_core::error::{Error, Result};
 
 /// Longest `alert_id`, `rule_id` or `rule_version`, in characters.
 const MAX_ID_CHARS: usize = 200;

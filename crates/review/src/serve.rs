@@ -31,9 +31,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::alerts::Severity;
-use crate::error::{Error, Result};
 use crate::store::{AlertStore, Filter};
+use mirrorflow_core::alert::Severity;
+use mirrorflow_core::error::{Error, Result};
 
 /// The bounds the server enforces (`[serve]` in the configuration).
 #[derive(Debug, Clone)]
@@ -468,7 +468,7 @@ fn int_param(name: &str, v: Option<String>, lo: u64, hi: u64) -> std::result::Re
 /// An exact decimal amount of USD (at most cents), finite and within `MAX_FILTER_USD`.
 fn usd_param(name: &str, v: Option<String>) -> std::result::Result<Option<f64>, ApiError> {
     let Some(x) = v.filter(|x| !x.is_empty()) else { return Ok(None) };
-    let cents = crate::money::parse_decimal(x.as_bytes(), 2).map_err(|e| {
+    let cents = mirrorflow_core::money::parse_decimal(x.as_bytes(), 2).map_err(|e| {
         ApiError::bad_param(name, format!("`{}` {e} (expected a decimal such as 2500 or 99.50)", shown(&x)))
     })?;
     if cents.abs() > MAX_FILTER_USD * 100 {
@@ -732,7 +732,7 @@ async fn ready(State(s): State<Shared>) -> Response {
 /// decisions in the audit trail, read from the store at each scrape.
 async fn metrics_page(State(s): State<Shared>) -> Response {
     if let Ok((counts, stats)) = with_store(&s, |st| Ok((st.counts()?, st.review_stats()?))).await {
-        let m = crate::metrics::metrics();
+        let m = mirrorflow_core::metrics::metrics();
         m.alert_queue.reset();
         for ((status, severity), n) in counts {
             m.alert_queue.with_label_values(&[severity.as_str(), status.as_str()]).set(n);
@@ -750,7 +750,10 @@ async fn metrics_page(State(s): State<Shared>) -> Response {
             m.review_decisions.with_label_values(&[status]).set(stats.decisions.get(*status).copied().unwrap_or(0));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::encode(crate::metrics::Exposer::Review))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        mirrorflow_core::metrics::encode(mirrorflow_core::metrics::Exposer::Review),
+    )
         .into_response()
 }
 

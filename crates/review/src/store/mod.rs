@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::alerts::{Alert, Severity, Status};
-use crate::error::{Error, Result};
 use db::{Db, Migration, Val};
+use mirrorflow_core::alert::{Alert, Severity, Status};
+use mirrorflow_core::error::{Error, Result};
 
 /// Now, RFC 3339 in UTC with microseconds (audit times).
 pub fn now() -> String {

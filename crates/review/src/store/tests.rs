@@ -4,12 +4,12 @@
 //! throwaway cluster it starts).
 
 use super::*;
-use crate::alerts::{Alert, Severity, Status};
+use mirrorflow_core::alert::{Alert, Severity, Status};
 
 fn alert(rule: &str, subjects: &[&str], txs: &[&str], usd: &str) -> Alert {
     let tx_ids: Vec<String> = txs.iter().map(|t| t.to_string()).collect();
     Alert {
-        alert_id: crate::alerts::alert_id(rule, "1", &tx_ids),
+        alert_id: mirrorflow_core::alert::alert_id(rule, "1", &tx_ids),
         rule_id: rule.into(),
         rule_version: "1".into(),
         typology: "T6".into(),
@@ -50,7 +50,7 @@ fn fresh_pg_database() -> Option<(String, String)> {
         Ok(u) if !u.is_empty() => u,
         // the project's script finds the server on :5432 or starts a throwaway one
         _ => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-test-server.sh");
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-test-server.sh");
             let o = std::process::Command::new("bash").arg(script).output().expect("bash runs");
             assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8_lossy(&o.stdout).trim().to_string()
