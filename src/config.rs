@@ -979,4 +979,9 @@ mod tests {
         let s = crate::rules::export::rules_sql(&set).into_iter().find(|r| r.id == "010_structuring").unwrap();
         assert!(s.sql.contains(">= 5"), "{}", s.sql);
     }
+
+    #[test]
+    fn the_mirror_stage_default_band_is_the_structuring_rules() {
+        assert_eq!(crate::rules::structuring_band(None), crate::mirror::network::DEFAULT_BAND);
+    }
 }

@@ -15,6 +15,8 @@ pub use mirrorflow_lab::{eval, r#gen};
 /// The review side (the alert store and the review API), and the stop signal both the
 /// jobs and the server wait for.
 pub use mirrorflow_review::{serve, shutdown_signal, store};
+/// The SQL rule pack and its streaming engine (the DataFusion crate).
+pub use mirrorflow_rules as rules;
 pub mod app;
 pub mod calibrate;
 pub mod config;
@@ -22,6 +24,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;
-pub mod rules;
 
 pub use error::{Error, Result};

@@ -146,6 +146,10 @@ pub fn format_decimal(value: i128, scale: u32) -> String {
     out
 }
 
+/// The Currency Transaction Report threshold (31 CFR 1010.311), in USD micro-dollars: law,
+/// not a fit. Used where the structuring rule does not declare `ctr_threshold_usd`.
+pub const CTR_USD: i128 = 10_000 * crate::schema::USD_ONE;
+
 /// Largest USD value one row may have, at scale 6: 1e15 USD (a thousand trillion, far
 /// beyond any real payment). The detectors sum USD values as Decimal128(38, 6), which
 /// holds up to 1e32 USD: with rows below this bound a sum overflows only past 1e17 rows,

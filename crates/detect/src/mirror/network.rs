@@ -57,9 +57,7 @@ use mirrorflow_core::schema::{USD_ONE, acct};
 use mirrorflow_core::time::format_ts;
 
 pub const NETWORK_RULE_ID: &str = "mirror_network";
-/// The Currency Transaction Report threshold (31 CFR 1010.311): law, not a fit. Used when
-/// the structuring rule does not declare `ctr_threshold_usd`.
-pub const CTR_USD: i128 = 10_000 * USD_ONE;
+pub use mirrorflow_core::money::CTR_USD;
 /// The default structuring band `[8000, 10000)` USD: the declared defaults of the SQL rule
 /// `010_structuring` (`band_floor_usd`, `ctr_threshold_usd`). The product's config passes
 /// the rule's actual band (`rules::structuring_band`), overrides included.

@@ -5,7 +5,7 @@
 //! their headers, filling `{{param}}` placeholders from defaults and config overrides,
 //! and planning every rule at start-up so all failures are reported together
 //! ([`RuleSet::check`]). `engine` runs them per micro-batch (the `Detector`).
-//! All `datafusion::` use for detection stays in this module.
+//! All `datafusion::` use for detection stays in this crate (`mirrorflow-rules`).
 //!
 //! A rule file starts with `-- key: value` lines: `rule`, `version`, `typology`,
 //! `severity`, `score`, `description`, `narrative` (a template with `{column}` and
@@ -23,22 +23,22 @@ pub mod steps;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::alerts::Severity;
-use crate::error::{Error, Result};
-use crate::money::parse_decimal;
+use mirrorflow_core::alert::Severity;
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::parse_decimal;
 
 /// The rule pack built into the binary (this repository's `sql/`).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("010_structuring.sql", include_str!("../../sql/010_structuring.sql")),
-    ("011_structuring_daily.sql", include_str!("../../sql/011_structuring_daily.sql")),
-    ("020_smurfing.sql", include_str!("../../sql/020_smurfing.sql")),
-    ("030_funnel_account.sql", include_str!("../../sql/030_funnel_account.sql")),
-    ("040_pass_through.sql", include_str!("../../sql/040_pass_through.sql")),
-    ("050_profile_mismatch.sql", include_str!("../../sql/050_profile_mismatch.sql")),
-    ("080_fan_in.sql", include_str!("../../sql/080_fan_in.sql")),
-    ("081_fan_out.sql", include_str!("../../sql/081_fan_out.sql")),
-    ("120_precursor_supplier.sql", include_str!("../../sql/120_precursor_supplier.sql")),
-    ("130_trade_based.sql", include_str!("../../sql/130_trade_based.sql")),
+    ("010_structuring.sql", include_str!("../../../sql/010_structuring.sql")),
+    ("011_structuring_daily.sql", include_str!("../../../sql/011_structuring_daily.sql")),
+    ("020_smurfing.sql", include_str!("../../../sql/020_smurfing.sql")),
+    ("030_funnel_account.sql", include_str!("../../../sql/030_funnel_account.sql")),
+    ("040_pass_through.sql", include_str!("../../../sql/040_pass_through.sql")),
+    ("050_profile_mismatch.sql", include_str!("../../../sql/050_profile_mismatch.sql")),
+    ("080_fan_in.sql", include_str!("../../../sql/080_fan_in.sql")),
+    ("081_fan_out.sql", include_str!("../../../sql/081_fan_out.sql")),
+    ("120_precursor_supplier.sql", include_str!("../../../sql/120_precursor_supplier.sql")),
+    ("130_trade_based.sql", include_str!("../../../sql/130_trade_based.sql")),
 ];
 
 /// A parameter value: a number (kept as its exact text) or a string.
@@ -376,9 +376,11 @@ pub fn structuring_band(overrides: Option<&std::collections::BTreeMap<String, Pa
     let param = |name: &str| -> Option<i128> {
         let v = overrides.and_then(|o| o.get(name)).or_else(|| builtin.as_ref().and_then(|r| r.params.get(name)))?;
         let t = v.display();
-        crate::money::parse_decimal(t.trim().as_bytes(), crate::schema::USD_SCALE as u32).ok().filter(|v| *v > 0)
+        mirrorflow_core::money::parse_decimal(t.trim().as_bytes(), mirrorflow_core::schema::USD_SCALE as u32)
+            .ok()
+            .filter(|v| *v > 0)
     };
-    let ctr = param("ctr_threshold_usd").unwrap_or(crate::mirror::network::CTR_USD);
+    let ctr = param("ctr_threshold_usd").unwrap_or(mirrorflow_core::money::CTR_USD);
     let floor = param("band_floor_usd").filter(|f| *f < ctr).unwrap_or(ctr * 8 / 10);
     (floor, ctr)
 }
@@ -431,19 +433,17 @@ mod tests {
 
     #[test]
     fn the_band_is_the_structuring_rules() {
-        assert_eq!(
-            structuring_band(None),
-            crate::mirror::network::DEFAULT_BAND,
-            "the mirror stage's default band is the rule's"
-        );
         let (floor, ctr) = structuring_band(None);
         assert_eq!(
             (floor, ctr),
-            (8_000 * crate::schema::USD_ONE, crate::mirror::network::CTR_USD),
+            (8_000 * mirrorflow_core::schema::USD_ONE, mirrorflow_core::money::CTR_USD),
             "010_structuring declares band_floor_usd = 8000"
         );
         let o: BTreeMap<String, ParamValue> =
             [("band_floor_usd".to_string(), ParamValue::Number("7500".into()))].into();
-        assert_eq!(structuring_band(Some(&o)), (7_500 * crate::schema::USD_ONE, crate::mirror::network::CTR_USD));
+        assert_eq!(
+            structuring_band(Some(&o)),
+            (7_500 * mirrorflow_core::schema::USD_ONE, mirrorflow_core::money::CTR_USD)
+        );
     }
 }

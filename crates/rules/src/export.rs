@@ -56,7 +56,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::rules::RulesConfig;
+    use crate::RulesConfig;
 
     #[test]
     fn the_rules_sql_has_every_parameter_filled() {
