@@ -10,6 +10,8 @@ pub mod alerts;
 pub use mirrorflow_core::{error, money, schema};
 /// The detectors outside SQL (graph, mirror, novelty, party).
 pub use mirrorflow_detect::{graph, mirror, novelty, party};
+/// The readers (CSV, NDJSON, Parquet; contract and outside layouts) and the side tables' loaders.
+pub use mirrorflow_ingest as ingest;
 /// The lab (generator and scorer), reached by `mirrorflow gen` and `mirrorflow eval`.
 pub use mirrorflow_lab::{eval, r#gen};
 /// The review side (the alert store and the review API), and the stop signal both the
@@ -20,7 +22,6 @@ pub use mirrorflow_rules as rules;
 pub mod app;
 pub mod calibrate;
 pub mod config;
-pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;

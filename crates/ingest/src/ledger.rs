@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 /// The files of one ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,12 +13,12 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::config::InputConfig;
-use crate::error::{Error, Result};
-use crate::ingest::mapping::{dedupe_header, mapping_for_header};
-use crate::ingest::{
+use crate::mapping::{dedupe_header, mapping_for_header};
+use crate::{
     Chunk, IngestState, LineRead, PendingRows, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
     skip_line, slot_fields, strip_bom,
 };
+use mirrorflow_core::error::{Error, Result};
 
 /// Opens `path` for reading, gunzipping when it starts with the gzip magic bytes.
 pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
@@ -138,7 +138,7 @@ impl RecordReader {
             loop {
                 let start = self.buf.len();
                 let room = self.max.saturating_sub(start);
-                match crate::ingest::append_line_bounded(&mut self.input, &mut self.buf, room)? {
+                match crate::append_line_bounded(&mut self.input, &mut self.buf, room)? {
                     LineRead::End => break,
                     LineRead::TooLong { bytes } => {
                         self.lines += 1;
@@ -333,7 +333,7 @@ fn spawn_block_reader(
                     pos = data.len();
                 }
                 if ends.is_empty() && data.len() > max_record {
-                    let prefix = data[..data.len().min(crate::ingest::quarantine::TOO_LONG_PREFIX)].to_vec();
+                    let prefix = data[..data.len().min(crate::quarantine::TOO_LONG_PREFIX)].to_vec();
                     let first = line;
                     scanner = RecordScanner::new(delim);
                     let bytes = match memchr::memchr(b'\n', &data[max_record..]) {
@@ -621,7 +621,7 @@ mod tests {
         for block in spawn_block_reader(input, 2, b',', max) {
             let block = block.unwrap();
             if let Some(bytes) = block.too_long {
-                assert!(block.data.len() <= crate::ingest::quarantine::TOO_LONG_PREFIX);
+                assert!(block.data.len() <= crate::quarantine::TOO_LONG_PREFIX);
                 out.push((block.lines[0], format!("too long {bytes}")));
                 continue;
             }

@@ -12,13 +12,13 @@ use std::path::Path;
 use serde_json::value::RawValue;
 
 use crate::config::{Dialect, InputConfig};
-use crate::error::{Error, Result};
-use crate::ingest::csv::open_maybe_gz;
-use crate::ingest::mapping::Source;
-use crate::ingest::{
+use crate::csv::open_maybe_gz;
+use crate::mapping::Source;
+use crate::{
     CHUNK_BYTES, Chunk, IngestState, LineRead, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
     append_line_bounded, slot_fields, strip_bom,
 };
+use mirrorflow_core::error::{Error, Result};
 
 /// Parses NDJSON lines one at a time into a batch: the core of the NDJSON file reader
 /// and of the live stdin source.

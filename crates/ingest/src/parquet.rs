@@ -21,15 +21,15 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::config::InputConfig;
-use crate::error::{Error, Result};
-use crate::ingest::mapping::mapping_for_header;
-use crate::ingest::quarantine::render_row;
-use crate::ingest::values::{TS_MAX_US, TS_MIN_US};
-use crate::ingest::{
+use crate::mapping::mapping_for_header;
+use crate::quarantine::render_row;
+use crate::values::{TS_MAX_US, TS_MIN_US};
+use crate::{
     Chunk, IngestState, Reason, Rejected, Resolved, RowCtx, Slot, TxBuilder, TxMapping, TxReader, fingerprint,
     slot_fields,
 };
-use crate::schema;
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::schema;
 
 /// Background decoders in flight; two matches this project's 2-core machines.
 const DECODE_THREADS: usize = 2;

@@ -17,11 +17,11 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::{Format, InputConfig};
-use crate::error::{Error, Result};
-use crate::ingest::csv::{RecordReader, open_maybe_gz, read_header, split_record};
-use crate::ingest::{LineRead, Reason, Rejected, append_line_bounded, format_of, strip_bom};
-use crate::money::parse_decimal;
-use crate::schema::{self, acct, fx};
+use crate::csv::{RecordReader, open_maybe_gz, read_header, split_record};
+use crate::{LineRead, Reason, Rejected, append_line_bounded, format_of, strip_bom};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::parse_decimal;
+use mirrorflow_core::schema::{self, acct, fx};
 
 pub use mirrorflow_core::tables::{AccountIndex, AccountsTable, DEFAULT_FX_CSV, FxTable, parse_date};
 

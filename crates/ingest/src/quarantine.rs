@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use mirrorflow_core::error::{Error, Result};
 
 pub use mirrorflow_core::quarantine::{MAX_RAW_BYTES, Reason, Rejected, TOO_LONG_PREFIX, render_row};
 

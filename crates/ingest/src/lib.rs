@@ -11,6 +11,7 @@
 //! Counting rule: every record read is either accepted (in a batch) or rejected (in
 //! `Chunk::rejected`): `rows_read = accepted + rejected`, per chunk and so per run.
 
+pub mod config;
 pub mod csv;
 pub mod jsonl;
 pub mod ledger;
@@ -31,10 +32,10 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 
 use crate::config::{Format, InputConfig};
-use crate::error::{Error, Result};
-use crate::money::{DecimalError, parse_decimal};
-use crate::schema;
 pub use mapping::{N_SLOTS, Resolved, Slot, TxMapping};
+use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::money::{DecimalError, parse_decimal};
+use mirrorflow_core::schema;
 pub use quarantine::{Reason, Rejected};
 
 /// What a reader hands on: accepted rows as one batch, and the rows it refused.
@@ -609,8 +610,8 @@ pub fn slot_fields<'a>(resolved: &[Resolved], cols: &[Cow<'a, [u8]>], line: u64)
 }
 
 /// Slot fields of a minimal valid row (id, time, 100 USD wire from `a` to `b`), for tests.
-#[cfg(test)]
-pub(crate) fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] {
+#[doc(hidden)]
+pub fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] {
     let mut f: [Field<'a>; N_SLOTS] = Default::default();
     f[Slot::TxId as usize] = Some(Cow::Borrowed(id.as_bytes()));
     f[Slot::Ts as usize] = Some(Cow::Borrowed(ts.as_bytes()));
@@ -623,10 +624,10 @@ pub(crate) fn test_fields<'a>(id: &'a str, ts: &'a str) -> [Field<'a>; N_SLOTS] 
 }
 
 /// A transactions batch of minimal valid rows `(tx_id, epoch seconds)`, for tests.
-#[cfg(test)]
-pub(crate) fn test_batch(rows: &[(&str, i64)], state: &mut IngestState) -> arrow::record_batch::RecordBatch {
+#[doc(hidden)]
+pub fn test_batch(rows: &[(&str, i64)], state: &mut IngestState) -> arrow::record_batch::RecordBatch {
     let mut b = TxBuilder::new();
-    let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+    let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::default_input());
     for (id, secs) in rows {
         let ts = values::format_ts(secs * 1_000_000);
         b.push(&RowCtx { file: "t", line: 1, raw: b"" }, &test_fields(id, &ts), &m).unwrap();
@@ -701,7 +702,7 @@ mod tests {
 
     #[test]
     fn a_nul_in_any_field_is_refused_as_invalid_text() {
-        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::Config::default().input);
+        let m = TxMapping::for_dialect(crate::config::Dialect::Contract, &crate::config::default_input());
         let mut b = TxBuilder::new();
         let ctx = RowCtx { file: "t.csv", line: 7, raw: b"" };
         let mut f = test_fields("t1", "2026-03-01T00:00:00Z");

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::config::{ColumnRef, Dialect, InputConfig};
-use crate::ingest::values::TsOptions;
+use crate::values::TsOptions;
 
 /// The transactions columns a reader fills, in schema order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub const SLOTS: [Slot; N_SLOTS] = [
 impl Slot {
     /// The contract column name.
     pub fn name(self) -> &'static str {
-        use crate::schema::tx;
+        use mirrorflow_core::schema::tx;
         match self {
             Slot::TxId => tx::TX_ID,
             Slot::Ts => tx::TS,
