@@ -18,8 +18,8 @@ use crate::ingest::quarantine::QuarantineSink;
 use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::values::{TsOptions, parse_ts};
 use crate::ingest::{IngestState, Rejected, open_transactions};
+use crate::pipeline::sort::SortOptions;
 use crate::pipeline::{DetectCtx, DirSource, Pipeline, ReplaySource, StdinSource, Summary};
-use crate::replay::SortOptions;
 use crate::rules::RuleSet;
 use crate::rules::engine::SqlRules;
 
@@ -133,7 +133,7 @@ pub async fn replay_with(
         source = source.with_seen_ids(&c.seen_ids);
     }
     let mut p = pipeline("replay", cfg, side, from, to);
-    p.detectors = rule_detectors(cfg, &p.ctx).await?;
+    p.detectors = build_detectors(cfg, &p.ctx).await?;
     p.detectors.extend(detectors);
     p.resume = resume;
     p.checkpoint = args.checkpoint.clone();
@@ -150,18 +150,19 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
         }
     };
     let mut p = pipeline("run", cfg, side, None, None);
-    p.detectors = rule_detectors(cfg, &p.ctx).await?;
+    p.detectors = build_detectors(cfg, &p.ctx).await?;
     p.run(source).await
 }
 
-/// The SQL rule stage, planned now (every rule that fails to plan is reported at once).
-async fn rule_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
+/// Every detector the config turns on: the graph, peel, mirror and novelty detectors and
+/// the SQL rule stage, planned now (every rule that fails to plan is reported at once).
+async fn build_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn crate::pipeline::Detector>>> {
     let mut out: Vec<Box<dyn crate::pipeline::Detector>> = Vec::new();
     if let Some(g) = &cfg.graph {
         out.push(Box::new(crate::graph::detector::GraphDetector::new(g.clone())));
     }
     if let Some(p) = &cfg.peel {
-        out.push(Box::new(crate::graph::peel::PeelDetector::new(p.clone())));
+        out.push(Box::new(crate::peel::PeelDetector::new(p.clone())));
     }
     if let Some(m) = &cfg.mirror {
         out.push(Box::new(crate::mirror::MirrorDetector::new(m.clone())));

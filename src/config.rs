@@ -337,7 +337,7 @@ pub struct Config {
     /// The temporal graph stage (T7, T9, T10), when any of its patterns is on.
     pub graph: Option<crate::graph::GraphConfig>,
     /// T11 peel chains and crypto on-ramps, when on.
-    pub peel: Option<crate::graph::peel::PeelConfig>,
+    pub peel: Option<crate::peel::PeelConfig>,
     /// T6 mirror swaps, when on.
     pub mirror: Option<crate::mirror::MirrorConfig>,
     /// T8 one-off fans over a long horizon, when on.
@@ -551,7 +551,7 @@ impl RawConfig {
         }
         let bp = |x: f64| (x * 10_000.0).round() as i128;
         let g = &self.graph;
-        let peel = g.peel_chains.then(|| crate::graph::peel::PeelConfig {
+        let peel = g.peel_chains.then(|| crate::peel::PeelConfig {
             min_hops: g.peel_min_hops,
             min_split_bp: bp(g.peel_split[0]),
             max_split_bp: bp(g.peel_split[1]),

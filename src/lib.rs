@@ -9,7 +9,7 @@ pub mod alerts;
 /// The bottom floor, re-exported at the paths the rest of the crate has used.
 pub use mirrorflow_core::{error, money, schema};
 /// The detectors outside SQL (graph, mirror, novelty, party).
-pub use mirrorflow_detect::{graph, mirror, novelty, party};
+pub use mirrorflow_detect::{graph, mirror, novelty, party, peel};
 /// The readers (CSV, NDJSON, Parquet; contract and outside layouts) and the side tables' loaders.
 pub use mirrorflow_ingest as ingest;
 /// The lab (generator and scorer), reached by `mirrorflow gen` and `mirrorflow eval`.
@@ -24,6 +24,5 @@ pub mod calibrate;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
-pub mod replay;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ pub mod detect;
 pub mod enrich;
 pub mod order;
 pub mod progress;
+pub mod sort;
 pub mod source;
 pub mod store_writer;
 pub mod summary;

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::ingest::jsonl::JsonLineParser;
 use crate::ingest::{CHUNK_BYTES, Chunk, IngestState, LineRead, Rejected, TxReader, open_transactions};
 use crate::pipeline::progress::Progress;
-use crate::replay::{SortOptions, sort_by_event_time};
+use crate::pipeline::sort::{SortOptions, sort_by_event_time};
 use crate::schema;
 
 /// A source of transactions.

@@ -108,8 +108,8 @@ fn peel_generated_ledger_scores() {
 
     use mirrorflow::alerts::Alert;
     use mirrorflow::app::{ReplayArgs, replay_with};
-    use mirrorflow::graph::peel::{PEEL_RULE_ID, PeelConfig, PeelDetector, RAMP_RULE_ID};
     use mirrorflow::ingest::values::format_ts;
+    use mirrorflow::peel::{PEEL_RULE_ID, PeelConfig, PeelDetector, RAMP_RULE_ID};
     use mirrorflow::pipeline::Detector;
     let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (rows, seed) = (env("PEEL_ROWS", 200_000), env("PEEL_SEED", 11));

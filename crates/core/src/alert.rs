@@ -118,3 +118,68 @@ pub fn alert_id(rule_id: &str, rule_version: &str, tx_ids: &[String]) -> String 
     let h = xxhash_rust::xxh3::xxh3_128(&buf);
     format!("{rule_id}-{h:032x}")
 }
+
+/// What every alert builder shares: the one spelling of a USD figure, a duration, a share
+/// and a deviation, and the one way to list jurisdictions and subjects, so two detectors
+/// never write the same figure two ways.
+pub mod build {
+    use crate::money::format_decimal;
+    use crate::schema::{USD_SCALE, acct};
+    use crate::tables::AccountsTable;
+
+    /// Micro-dollars as decimal text (`12345.6`).
+    pub fn usd_text(v: i128) -> String {
+        format_decimal(v, USD_SCALE as u32)
+    }
+
+    /// Microseconds as hours, one decimal.
+    pub fn hours(us: i64) -> f64 {
+        (us as f64 / 3_600_000_000.0 * 10.0).round() / 10.0
+    }
+
+    /// `part` as a percentage of `whole`, two decimals (0 when `whole` is 0).
+    pub fn share_pct(part: i128, whole: i128) -> f64 {
+        if whole == 0 { 0.0 } else { (part as f64 / whole as f64 * 10_000.0).round() / 100.0 }
+    }
+
+    /// How far `value` is from `base`, in percent of `base`, unrounded (0 when `base` is 0).
+    pub fn deviation_pct(value: i128, base: i128) -> f64 {
+        if base == 0 { 0.0 } else { (value - base) as f64 * 100.0 / base as f64 }
+    }
+
+    /// Countries of `accounts` where the accounts table knows them, sorted, once each.
+    pub fn jurisdictions<'a>(accounts: impl IntoIterator<Item = &'a str>, table: &AccountsTable) -> Vec<String> {
+        let mut out: Vec<String> = accounts.into_iter().filter_map(|a| table.field(a, acct::COUNTRY)).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The accounts as given, then the customer ids behind them (each once, not repeating
+    /// an account) in the order their accounts come: a chain's subjects read along it.
+    pub fn subjects_in_order<'a>(accounts: impl IntoIterator<Item = &'a str>, table: &AccountsTable) -> Vec<String> {
+        let accounts: Vec<&str> = accounts.into_iter().collect();
+        let mut out: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+        for a in &accounts {
+            if let Some(c) = table.field(a, acct::CUSTOMER_ID)
+                && !out.contains(&c)
+            {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The accounts in their order (once each), then the customer ids behind them sorted:
+    /// a set of parties (a network, a swap's sides) has no order of its own.
+    pub fn subjects_by_party<'a>(accounts: impl IntoIterator<Item = &'a str>, table: &AccountsTable) -> Vec<String> {
+        let accounts: Vec<&str> = accounts.into_iter().collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out: Vec<String> = accounts.iter().filter(|a| seen.insert(**a)).map(|a| a.to_string()).collect();
+        let mut customers: Vec<String> = accounts.iter().filter_map(|a| table.field(a, acct::CUSTOMER_ID)).collect();
+        customers.sort();
+        customers.dedup();
+        out.extend(customers);
+        out
+    }
+}

@@ -2,7 +2,7 @@
 //! `Detector` seam.
 //!
 //! Owns: the temporal graph engine ([`graph`]: time-respecting cycles, fan and
-//! scatter-gather flows, peel chains), mirror-swap matching ([`mirror`]: placements,
+//! scatter-gather flows), peel chains and on-ramps ([`peel`]: per-wallet state, no graph), mirror-swap matching ([`mirror`]: placements,
 //! legs, netting, crypto settlement, network matches), party resolution ([`party`]) and
 //! counterparty novelty ([`novelty`]). Each detector owns its config struct.
 //! Must not: depend on DataFusion, the pipeline, the store or the product's config; read
@@ -12,3 +12,4 @@ pub mod graph;
 pub mod mirror;
 pub mod novelty;
 pub mod party;
+pub mod peel;

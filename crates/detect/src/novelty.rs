@@ -30,11 +30,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use arrow::array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 
+use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
 use mirrorflow_core::error::{Error, Result};
-use mirrorflow_core::money::format_decimal;
-use mirrorflow_core::schema::{self, acct};
+use mirrorflow_core::schema::acct;
 use mirrorflow_core::time::format_ts;
 use mirrorflow_core::window::EventWindow;
 
@@ -602,7 +602,7 @@ impl NoveltyDetector {
              fan-{} spreads funds so that no window of days shows them together.",
             format_ts(first),
             format_ts(last),
-            format_decimal(total, schema::USD_SCALE as u32),
+            usd_text(total),
             j.firsts_in_span,
             j.expected,
             (j.threshold - 0.5).max(0.0),
@@ -614,7 +614,7 @@ impl NoveltyDetector {
             .map(|(o, other)| {
                 serde_json::json!({
                     "tx_id": o.ev.tx_id, "ts": format_ts(o.ev.ts), "counterparty": other,
-                    "amount_usd": o.ev.usd.map(|u| format_decimal(u, schema::USD_SCALE as u32)),
+                    "amount_usd": o.ev.usd.map(usd_text),
                 })
             })
             .collect();
@@ -640,7 +640,7 @@ impl NoveltyDetector {
             tx_ids,
             first_ts: format_ts(first),
             last_ts: format_ts(last),
-            amount_usd: format_decimal(total, schema::USD_SCALE as u32),
+            amount_usd: usd_text(total),
             jurisdictions: jur,
             details: serde_json::json!({
                 "pattern": if side == Side::In { "one_off_fan_in" } else { "one_off_fan_out" },

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::config::{Dialect, InputConfig};
 use crate::csv::open_maybe_gz;
-use crate::mapping::Source;
+use crate::mapping::FieldSource;
 use crate::{
     CHUNK_BYTES, Chunk, IngestState, LineRead, Reason, Rejected, Resolved, RowCtx, TxBuilder, TxMapping, TxReader,
     append_line_bounded, slot_fields, strip_bom,
@@ -68,8 +68,8 @@ impl JsonLayout {
         let mut names: Vec<String> = Vec::new();
         for s in &mapping.sources {
             match s {
-                Source::Column(c) => names.push(c.clone()),
-                Source::Joined(cs) => names.extend(cs.iter().cloned()),
+                FieldSource::Column(c) => names.push(c.clone()),
+                FieldSource::Joined(cs) => names.extend(cs.iter().cloned()),
                 _ => {}
             }
         }

@@ -73,7 +73,7 @@ impl Slot {
 
 /// Where one slot's value comes from, by name.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Source {
+pub enum FieldSource {
     /// Not present: null.
     Absent,
     /// A file column.
@@ -91,7 +91,7 @@ pub enum Source {
 pub struct TxMapping {
     /// Dialect the mapping came from (for messages and the summary).
     pub dialect: &'static str,
-    pub sources: [Source; N_SLOTS],
+    pub sources: [FieldSource; N_SLOTS],
     pub ts: TsOptions,
     /// Timestamps are day steps counted from this epoch microsecond (AMLSim `tx_log`).
     pub ts_step_base_us: Option<i64>,
@@ -140,10 +140,10 @@ impl TxMapping {
         let mut out = Vec::with_capacity(N_SLOTS);
         for (slot, src) in SLOTS.iter().zip(&self.sources) {
             let r = match src {
-                Source::Absent => Resolved::Absent,
-                Source::Const(v) => Resolved::Const(v.clone()),
-                Source::LineId(p) => Resolved::LineId(p.clone()),
-                Source::Column(name) => match index.get(name.as_str()) {
+                FieldSource::Absent => Resolved::Absent,
+                FieldSource::Const(v) => Resolved::Const(v.clone()),
+                FieldSource::LineId(p) => Resolved::LineId(p.clone()),
+                FieldSource::Column(name) => match index.get(name.as_str()) {
                     Some(&i) => Resolved::Column(i),
                     None if slot.required_column() => {
                         missing.push(format!("`{name}` (for {})", slot.name()));
@@ -151,7 +151,7 @@ impl TxMapping {
                     }
                     None => Resolved::Absent,
                 },
-                Source::Joined(names) => {
+                FieldSource::Joined(names) => {
                     let mut idx = Vec::new();
                     for n in names {
                         match index.get(n.as_str()) {
@@ -208,9 +208,9 @@ fn contract(
     channel_values: HashMap<String, String>,
 ) -> TxMapping {
     let sources = SLOTS.map(|slot| match columns.get(slot.name()) {
-        Some(ColumnRef::One(c)) => Source::Column(c.clone()),
-        Some(ColumnRef::Joined(cs)) => Source::Joined(cs.clone()),
-        None => Source::Column(slot.name().to_string()),
+        Some(ColumnRef::One(c)) => FieldSource::Column(c.clone()),
+        Some(ColumnRef::Joined(cs)) => FieldSource::Joined(cs.clone()),
+        None => FieldSource::Column(slot.name().to_string()),
     });
     let mut m = TxMapping {
         dialect: "contract",
@@ -222,13 +222,13 @@ fn contract(
         scheme_null_values: Vec::new(),
     };
     if let (Some(cur), None) = (default_currency, columns.get("currency")) {
-        m.sources[Slot::Currency as usize] = Source::Const(cur.to_string());
+        m.sources[Slot::Currency as usize] = FieldSource::Const(cur.to_string());
     }
     m
 }
 
-fn col(s: &str) -> Source {
-    Source::Column(s.to_string())
+fn col(s: &str) -> FieldSource {
+    FieldSource::Column(s.to_string())
 }
 
 fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -245,17 +245,17 @@ fn amlworld(mut ts: TsOptions) -> TxMapping {
     TxMapping {
         dialect: "amlworld",
         sources: [
-            Source::LineId("aw-".into()),
+            FieldSource::LineId("aw-".into()),
             col("Timestamp"),
-            Source::Joined(vec!["From Bank".into(), "Account".into()]),
-            Source::Joined(vec!["To Bank".into(), "Account.1".into()]),
+            FieldSource::Joined(vec!["From Bank".into(), "Account".into()]),
+            FieldSource::Joined(vec!["To Bank".into(), "Account.1".into()]),
             col("Amount Paid"),
             col("Payment Currency"),
             col("Payment Format"),
-            Source::Absent,
-            Source::Absent,
+            FieldSource::Absent,
+            FieldSource::Absent,
             col("Is Laundering"),
-            Source::Absent,
+            FieldSource::Absent,
         ],
         ts,
         ts_step_base_us: None,
@@ -302,10 +302,10 @@ fn amlsim(ts: TsOptions) -> TxMapping {
             col("orig_acct"),
             col("bene_acct"),
             col("base_amt"),
-            Source::Const("USD".into()),
+            FieldSource::Const("USD".into()),
             col("tx_type"),
-            Source::Absent,
-            Source::Absent,
+            FieldSource::Absent,
+            FieldSource::Absent,
             col("is_sar"),
             col("alert_id"),
         ],
@@ -335,15 +335,15 @@ pub fn amlsim_txlog(ts: TsOptions) -> TxMapping {
     TxMapping {
         dialect: "amlsim",
         sources: [
-            Source::LineId("sim-".into()),
+            FieldSource::LineId("sim-".into()),
             col("step"),
             col("nameOrig"),
             col("nameDest"),
             col("amount"),
-            Source::Const("USD".into()),
+            FieldSource::Const("USD".into()),
             col("type"),
-            Source::Absent,
-            Source::Absent,
+            FieldSource::Absent,
+            FieldSource::Absent,
             col("isSAR"),
             col("alertID"),
         ],

@@ -28,10 +28,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::steps::{Step, split};
 use crate::{Rule, RuleSet};
+use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
 use mirrorflow_core::error::{Error, Result};
-use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::ts_column;
 use mirrorflow_core::schema::{self, acct};
 use mirrorflow_core::tables::{AccountsTable, FxTable};
@@ -619,8 +619,7 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
             continue;
         }
         let (first_ts, last_ts) = (format_ts(first.value(r)), format_ts(last.value(r)));
-        let amount_usd =
-            if usd.is_null(r) { "0".to_string() } else { format_decimal(usd.value(r), schema::USD_SCALE as u32) };
+        let amount_usd = if usd.is_null(r) { "0".to_string() } else { usd_text(usd.value(r)) };
         let mut details = serde_json::Map::new();
         let mut jurisdictions: Vec<String> = account_country(&subject).into_iter().collect();
         let mut values: HashMap<String, String> = HashMap::new();

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::cycles::{CycleConfig, CycleFinder};
 use super::flows::{Episode, Episodes, EvEdge, FlowFinder, FlowMatch, Pattern, roles};
 use super::{Edge, GraphConfig};
+use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
 use mirrorflow_core::error::{Error, Result};
@@ -344,7 +345,7 @@ const LISTED_CYCLES: usize = 20;
 /// with another, until `episode-gap` passed without a new one.
 fn cycle_alert(ep: &Episode, ctx: &DetectCtx, cfg: &CycleConfig) -> Alert {
     use super::cycles::{RULE_ID, RULE_VERSION};
-    let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
+    let usd = usd_text;
     let by_id: std::collections::HashMap<&str, &EvEdge> = ep.edges.iter().map(|e| (e.tx_id.as_str(), e)).collect();
     let mut cycles: Vec<Vec<&EvEdge>> =
         ep.cycles.iter().map(|c| c.iter().filter_map(|t| by_id.get(t.as_str()).copied()).collect()).collect();
@@ -456,7 +457,7 @@ fn cycle_alert(ep: &Episode, ctx: &DetectCtx, cfg: &CycleConfig) -> Alert {
 
 /// The alert of one flow episode.
 fn flow_alert(ep: &Episode, ctx: &DetectCtx) -> Alert {
-    let usd = |v: i128| format_decimal(v, schema::USD_SCALE as u32);
+    let usd = usd_text;
     let (senders, middle, receivers) = roles(ep);
     let edges: Vec<_> = ep.edges.iter().collect();
     let tx_ids: Vec<String> = edges.iter().map(|e| e.tx_id.clone()).collect();

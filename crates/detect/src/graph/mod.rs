@@ -17,7 +17,6 @@
 pub mod cycles;
 pub mod detector;
 pub mod flows;
-pub mod peel;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

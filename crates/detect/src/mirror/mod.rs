@@ -49,6 +49,7 @@ use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType, UInt64Type};
 use serde::{Deserialize, Serialize};
 
 use crate::party::{Link, Parties, PartyConfig};
+use mirrorflow_core::alert::build::{self, deviation_pct, hours, usd_text};
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
 use mirrorflow_core::error::Result;
@@ -741,18 +742,6 @@ fn band_range(usd: i128, band: (i128, i128)) -> (i128, i128) {
     (usd * (10_000 + band.0) / 10_000, usd * (10_000 + band.1) / 10_000)
 }
 
-fn usd_text(v: i128) -> String {
-    format_decimal(v, schema::USD_SCALE as u32)
-}
-
-fn pct(bp_num: i128, den: i128) -> f64 {
-    if den == 0 { 0.0 } else { (bp_num - den) as f64 * 100.0 / den as f64 }
-}
-
-fn hours(us: i64) -> f64 {
-    (us as f64 / HOUR as f64 * 10.0).round() / 10.0
-}
-
 /// The day's rate the leg was valued at, as text.
 fn rate_of(ctx: &DetectCtx, t: &Tx) -> Option<String> {
     let r = ctx.fx.rate(&t.currency, t.ts.div_euclid(DAY) as i32)?;
@@ -825,22 +814,14 @@ fn link_words(links: &[Link]) -> String {
     reasons.join("; ")
 }
 
+/// Countries of `accounts`, sorted (the shared builder's, over this run's accounts table).
 fn jurisdictions(accounts: &[&str], ctx: &DetectCtx) -> Vec<String> {
-    let mut j: Vec<String> = accounts.iter().filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
-    j.sort();
-    j.dedup();
-    j
+    build::jurisdictions(accounts.iter().copied(), &ctx.accounts)
 }
 
-/// Accounts, then the customer ids behind them.
+/// Accounts, then the customer ids behind them, sorted (a swap's parties have no order).
 fn subjects(accounts: &[&str], ctx: &DetectCtx) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let mut out: Vec<String> = accounts.iter().filter(|a| seen.insert(**a)).map(|a| a.to_string()).collect();
-    let mut customers: Vec<String> = accounts.iter().filter_map(|a| ctx.accounts.field(a, acct::CUSTOMER_ID)).collect();
-    customers.sort();
-    customers.dedup();
-    out.extend(customers);
-    out
+    build::subjects_by_party(accounts.iter().copied(), &ctx.accounts)
 }
 
 impl MirrorDetector {
@@ -873,7 +854,7 @@ impl MirrorDetector {
                     "transaction": tx_json(t),
                     "broker_account": &**broker,
                     "fx_rate_usd_per_unit": rate_of(ctx, t),
-                    "value_vs_us_cash_pct": (pct(t.usd, p.total) * 100.0).round() / 100.0,
+                    "value_vs_us_cash_pct": (deviation_pct(t.usd, p.total) * 100.0).round() / 100.0,
                     "time_gap_hours": hours(gap),
                     "linked_to_us_accounts": parties.same(broker, us_accounts[0]) || us_accounts.iter().any(|a| parties.same(a, broker)),
                 })
@@ -898,7 +879,7 @@ impl MirrorDetector {
                 let band = if *kind == LegKind::Cny { self.cfg.cny_band_bp } else { self.cfg.mxn_band_bp };
                 let mid = (band.0 + band.1) as f64 / 2.0;
                 let half = ((band.1 - band.0) as f64 / 2.0).max(1.0);
-                1.0 - ((pct(t.usd, p.total) * 100.0 - mid).abs() / half).min(1.0)
+                1.0 - ((deviation_pct(t.usd, p.total) * 100.0 - mid).abs() / half).min(1.0)
             })
             .fold(0.0, f64::max);
         score += 0.05 * closeness;
@@ -933,7 +914,7 @@ impl MirrorDetector {
                     format_ts(t.ts),
                     usd_text(t.usd),
                     rate_of(ctx, t).unwrap_or_else(|| "an unknown rate".into()),
-                    pct(t.usd, p.total)
+                    deviation_pct(t.usd, p.total)
                 )
             })
             .collect();
@@ -1077,7 +1058,7 @@ impl MirrorDetector {
             if n == 0 {
                 String::new()
             } else {
-                format!("; {name} USD {} in {n} transfer(s) ({:+.1}%)", usd_text(v), pct(v, u))
+                format!("; {name} USD {} in {n} transfer(s) ({:+.1}%)", usd_text(v), deviation_pct(v, u))
             }
         };
         let narrative = format!(
@@ -1120,8 +1101,8 @@ impl MirrorDetector {
                 "us_cash_usd": usd_text(u),
                 "cny_in_usd": usd_text(c),
                 "mxn_out_usd": usd_text(x),
-                "cny_vs_us_pct": if c > 0 { Some((pct(c, u) * 100.0).round() / 100.0) } else { None },
-                "mxn_vs_us_pct": if x > 0 { Some((pct(x, u) * 100.0).round() / 100.0) } else { None },
+                "cny_vs_us_pct": if c > 0 { Some((deviation_pct(c, u) * 100.0).round() / 100.0) } else { None },
+                "mxn_vs_us_pct": if x > 0 { Some((deviation_pct(x, u) * 100.0).round() / 100.0) } else { None },
                 "us_cash": us.iter().map(tx_json).collect::<Vec<_>>(),
                 "cny_legs": cn.iter().map(|t| { let mut j = tx_json(t); j["fx_rate_usd_per_unit"] = rate_of(ctx, t).into(); j }).collect::<Vec<_>>(),
                 "mxn_legs": mx.iter().map(|t| { let mut j = tx_json(t); j["fx_rate_usd_per_unit"] = rate_of(ctx, t).into(); j }).collect::<Vec<_>>(),

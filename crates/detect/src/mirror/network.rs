@@ -48,8 +48,8 @@ use serde::{Deserialize, Serialize};
 
 use super::subset::best_subset;
 use super::{
-    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, band_range, hours, jurisdictions, pct, rate_of, severity,
-    subjects, tx_json, usd_text,
+    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, band_range, deviation_pct, hours, jurisdictions, rate_of,
+    severity, subjects, tx_json, usd_text,
 };
 use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::DetectCtx;
@@ -634,7 +634,7 @@ impl MirrorDetector {
             if k == 0 {
                 String::new()
             } else {
-                format!("; {k} {name} worth USD {} ({:+.1}% of the cash)", usd_text(v), pct(v, f.total))
+                format!("; {k} {name} worth USD {} ({:+.1}% of the cash)", usd_text(v), deviation_pct(v, f.total))
             }
         };
         let n_cny = legs.iter().filter(|l| l.0 == LegKind::Cny).count();
@@ -709,8 +709,8 @@ impl MirrorDetector {
                 },
                 "cny_in_usd": usd_text(cny),
                 "mxn_out_usd": usd_text(mxn),
-                "cny_vs_us_pct": (cny > 0).then(|| (pct(cny, f.total) * 100.0).round() / 100.0),
-                "mxn_vs_us_pct": (mxn > 0).then(|| (pct(mxn, f.total) * 100.0).round() / 100.0),
+                "cny_vs_us_pct": (cny > 0).then(|| (deviation_pct(cny, f.total) * 100.0).round() / 100.0),
+                "mxn_vs_us_pct": (mxn > 0).then(|| (deviation_pct(mxn, f.total) * 100.0).round() / 100.0),
                 "legs": leg_json,
                 "search": {
                     "candidate_cny_legs": f.candidates.0,

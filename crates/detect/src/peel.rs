@@ -51,6 +51,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::Decimal128Type;
 use serde::{Deserialize, Serialize};
 
+use mirrorflow_core::alert::build::{hours, jurisdictions, share_pct, subjects_in_order, usd_text};
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
 use mirrorflow_core::error::{Error, Result};
@@ -584,41 +585,8 @@ impl Detector for PeelDetector {
 // ---------------------------------------------------------------------------------------
 // Alerts.
 
-fn usd_text(v: i128) -> String {
-    format_decimal(v, schema::USD_SCALE as u32)
-}
-
 fn amount_text(v: i128) -> String {
     format_decimal(v, schema::AMOUNT_SCALE as u32)
-}
-
-fn pct(bp_num: i128, den: i128) -> f64 {
-    if den == 0 { 0.0 } else { (bp_num as f64 / den as f64 * 10_000.0).round() / 100.0 }
-}
-
-fn hours(us: i64) -> f64 {
-    (us as f64 / HOUR_US as f64 * 10.0).round() / 10.0
-}
-
-/// Countries of `accounts` where the accounts table knows them, sorted.
-fn jurisdictions<'a>(accounts: impl Iterator<Item = &'a str>, ctx: &DetectCtx) -> Vec<String> {
-    let mut out: Vec<String> = accounts.filter_map(|a| ctx.accounts.field(a, acct::COUNTRY)).collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Accounts in order, then the customer ids behind them where known.
-fn subjects(accounts: &[String], ctx: &DetectCtx) -> Vec<String> {
-    let mut out = accounts.to_vec();
-    for a in accounts {
-        if let Some(c) = ctx.accounts.field(a, acct::CUSTOMER_ID)
-            && !out.contains(&c)
-        {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn peel_alert(cfg: &PeelConfig, chain: &[&Hop], ctx: &DetectCtx) -> Alert {
@@ -659,7 +627,7 @@ fn peel_alert(cfg: &PeelConfig, chain: &[&Hop], ctx: &DetectCtx) -> Alert {
     touched.extend(head.input.src.as_deref());
     let (first_ts, last_ts) = (legs[0].ts, legs[legs.len() - 1].ts);
     let n = chain.len();
-    let shares: Vec<f64> = chain.iter().map(|h| pct(h.big.amount, h.big.amount + h.small.amount)).collect();
+    let shares: Vec<f64> = chain.iter().map(|h| share_pct(h.big.amount, h.big.amount + h.small.amount)).collect();
     let (lo, hi) = shares.iter().fold((f64::MAX, f64::MIN), |(a, b), &s| (a.min(s), b.max(s)));
     let narrative = format!(
         "Wallet {} received {} {cur} (USD {}) from {} on {} and passed it down a peel chain of {n} hops ({}) until \
@@ -689,12 +657,12 @@ fn peel_alert(cfg: &PeelConfig, chain: &[&Hop], ctx: &DetectCtx) -> Alert {
         typology: TYPOLOGY.into(),
         severity: Severity::High,
         score,
-        subjects: subjects(&wallets, ctx),
+        subjects: subjects_in_order(wallets.iter().map(String::as_str), &ctx.accounts),
         tx_ids,
         first_ts: format_ts(first_ts),
         last_ts: format_ts(last_ts),
         amount_usd: usd_text(start_usd),
-        jurisdictions: jurisdictions(touched.into_iter(), ctx),
+        jurisdictions: jurisdictions(touched, &ctx.accounts),
         details: serde_json::json!({
             "pattern": "peel_chain",
             "hops": hop_details,
@@ -724,7 +692,7 @@ fn ramp_alert(cfg: &PeelConfig, account: &str, deps: &[(Leg, i128)], cash: i128,
     tx_ids.push(f.tx_id.clone());
     let (first, last) = (deps[0].0.ts, deps[deps.len() - 1].0.ts);
     let deposited: i128 = deps.iter().filter_map(|d| d.0.usd).sum();
-    let share = pct(usd, cash);
+    let share = share_pct(usd, cash);
     let exchange = ctx.accounts.field(&f.dst, acct::INSTITUTION);
     let exchange_name = match &exchange {
         Some(name) => format!("{} ({name})", f.dst),
@@ -772,12 +740,12 @@ fn ramp_alert(cfg: &PeelConfig, account: &str, deps: &[(Leg, i128)], cash: i128,
         typology: TYPOLOGY.into(),
         severity: Severity::Medium,
         score: 0.55,
-        subjects: subjects(&accounts, ctx),
+        subjects: subjects_in_order(accounts.iter().map(String::as_str), &ctx.accounts),
         tx_ids,
         first_ts: format_ts(first),
         last_ts: format_ts(f.ts),
         amount_usd: usd_text(cash),
-        jurisdictions: jurisdictions(accounts.iter().map(String::as_str), ctx),
+        jurisdictions: jurisdictions(accounts.iter().map(String::as_str), &ctx.accounts),
         details: serde_json::json!({
             "pattern": "on_ramp",
             "account": account,

@@ -1,7 +1,7 @@
 //! Event-time ordering of historical ledgers: DataFusion's external sort, which spills
 //! to disk beyond `replay.sort-memory-mb`, so ledgers larger than memory replay in order.
 //!
-//! Owns: the one place outside `rules/` that uses DataFusion: a `StreamingTable` whose
+//! Owns: the one place outside the rules crate that uses DataFusion: a `StreamingTable` whose
 //! single partition is fed by the ingest thread, sorted by `(ts, seq)`. `seq` is the
 //! arrival order, so ties in time keep file order and the result is deterministic.
 //! Must not: validate, filter or detect; pacing and watermarks live in the pipeline.
