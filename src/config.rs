@@ -296,7 +296,7 @@ pub enum LiveSource {
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub enum ProgressMode {
     Auto,
     Bar,
     Log,
@@ -326,7 +326,7 @@ pub struct Config {
     /// `live.idle-advance`: `None` when off.
     pub idle_advance: Option<Duration>,
     pub out_dir: PathBuf,
-    pub progress: Progress,
+    pub progress: ProgressMode,
     pub write_ordered: bool,
     /// The alert store's URL (`None`: off); see `[output] store`.
     pub store: Option<String>,
@@ -452,13 +452,13 @@ impl RawConfig {
             errs.push("`live.stdin-batch-rows` must be at least 1".into());
         }
         let progress = match self.output.progress.as_str() {
-            "auto" => Progress::Auto,
-            "bar" => Progress::Bar,
-            "log" => Progress::Log,
-            "off" => Progress::Off,
+            "auto" => ProgressMode::Auto,
+            "bar" => ProgressMode::Bar,
+            "log" => ProgressMode::Log,
+            "off" => ProgressMode::Off,
             other => {
                 errs.push(format!("`output.progress` = \"{other}\": expected auto, bar, log or off"));
-                Progress::Auto
+                ProgressMode::Auto
             }
         };
         if self.output.dir.is_empty() {

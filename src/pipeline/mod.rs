@@ -29,7 +29,7 @@ use arrow::datatypes::UInt64Type;
 use tokio::sync::mpsc;
 
 use crate::alerts::{Alert, JsonlAlertSink};
-use crate::config::Progress as ProgressMode;
+use crate::config::ProgressMode;
 use crate::error::{Error, Result};
 use crate::ingest::parquet::ParquetOut;
 use crate::ingest::quarantine::{QuarantineSink, render_row};

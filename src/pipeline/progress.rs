@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::Progress as Mode;
+use crate::config::ProgressMode as Mode;
 use crate::ingest::values::format_ts;
 
 /// Counters shared by the stages.

@@ -133,7 +133,7 @@ fn peel_generated_ledger_scores() {
             rules: None,
             graph: None,
             out_dir: dir.path().join(out),
-            progress: mirrorflow::config::Progress::Off,
+            progress: mirrorflow::config::ProgressMode::Off,
             ..Default::default()
         };
         std::fs::create_dir_all(&cfg.out_dir).unwrap();
