@@ -26,9 +26,11 @@ use crate::harness::{
     last_json_line, ledger_is_current, machine_line, mib, probe_duckdb, render_markdown_table, run_measured, thousands,
     write_json, write_script,
 };
+use mirrorflow::alerts::{Alert, Severity, Status};
 use mirrorflow::config::Config;
 use mirrorflow::error::{Error, Result};
 use mirrorflow::rules::RuleSet;
+use mirrorflow_core::episode::Episodes;
 
 /// The DuckDB side, compiled in so the benchmark runs from any directory.
 const DUCKDB_RULES_SCRIPT: &str = include_str!("../scripts/duckdb_rules.py");
@@ -287,7 +289,7 @@ pub fn parse_result_rows(jsonl: &str) -> std::result::Result<Vec<ResultRow>, Str
 /// What mirrorflow's engine would alert for a rule whose result rows, over the whole
 /// ledger, are `rows`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Episodes {
+pub struct EpisodeCount {
     pub alerts: u64,
     pub tx_ids: BTreeSet<String>,
 }
@@ -299,7 +301,7 @@ pub struct DuckdbEvidence {
     /// The distinct tx_ids of the rows with a subject (and `matched` true).
     pub raw: BTreeSet<String>,
     /// The same rows through mirrorflow's episode rules.
-    pub episodes: Episodes,
+    pub episodes: EpisodeCount,
 }
 
 /// One match as the engine sees it (`rules::engine::to_alerts`).
@@ -315,16 +317,33 @@ struct EpisodeMatch {
     last_us: i64,
 }
 
-/// An open episode.
-struct Held {
-    tx_ids: Vec<String>,
-    set: std::collections::HashSet<String>,
-    last_us: i64,
-    alert_id: String,
+impl EpisodeMatch {
+    /// The match as the alert the engine would hold (what the episode machine reads: the
+    /// rule, the subject, the evidence and its times).
+    fn alert(&self, rule: &RuleSql) -> Alert {
+        Alert {
+            alert_id: self.alert_id.clone(),
+            rule_id: rule.id.clone(),
+            rule_version: rule.version.clone(),
+            typology: String::new(),
+            severity: Severity::Low,
+            score: 0.0,
+            subjects: vec![self.subject.clone()],
+            tx_ids: self.tx_ids.clone(),
+            first_ts: self.first.clone(),
+            last_ts: mirrorflow::ingest::values::format_ts(self.last_us),
+            amount_usd: String::new(),
+            jurisdictions: Vec::new(),
+            details: serde_json::Value::Null,
+            narrative: String::new(),
+            status: Status::Open,
+        }
+    }
 }
 
-/// DuckDB's evidence for `rule` from its result rows. The episode rules are those of
-/// `src/rules/engine.rs` (`SqlRules::evaluate`, `flush`), applied one anchor at a time:
+/// DuckDB's evidence for `rule` from its result rows, through the engine's own episode
+/// state machine (`mirrorflow_core::episode`, as `SqlRules::evaluate` and `flush` use it),
+/// applied one anchor at a time:
 /// matches in (anchor, first_ts, alert id, matched) order; a match of a subject with an
 /// open episode joins it if it shares evidence and comes within the rule's episode gap,
 /// else the episode is alerted and a new one opens; a row with `matched` false drops an
@@ -360,78 +379,28 @@ pub fn duckdb_evidence(rule: &RuleSql, rows: &[ResultRow], has_matched: bool) ->
     }
     matches.sort_by(|a, b| (a.when, &a.first, &a.alert_id, a.matched).cmp(&(b.when, &b.first, &b.alert_id, b.matched)));
 
-    let mut held: BTreeMap<String, Held> = BTreeMap::new();
-    let mut alerted: BTreeMap<String, std::collections::HashSet<String>> = BTreeMap::new();
-    let mut episodes = Episodes::default();
-    let mut close = |subject: &str, h: Held, episodes: &mut Episodes| {
-        let seen = alerted.entry(subject.to_string()).or_default();
-        if h.tx_ids.iter().all(|t| seen.contains(t)) {
-            return;
-        }
-        seen.extend(h.tx_ids.iter().cloned());
-        episodes.alerts += 1;
-        episodes.tx_ids.extend(h.tx_ids);
-    };
-    // Episodes whose last evidence is more than the gap before `now` are alerted.
-    let close_due = |now: i64,
-                     held: &mut BTreeMap<String, Held>,
-                     episodes: &mut Episodes,
-                     close: &mut dyn FnMut(&str, Held, &mut Episodes)| {
-        let due: Vec<String> =
-            held.iter().filter(|(_, h)| h.last_us.saturating_add(gap) < now).map(|(k, _)| k.clone()).collect();
-        for k in due {
-            let h = held.remove(&k).expect("due");
-            close(&k, h, episodes);
-        }
-    };
+    // The engine's own episode state machine, fed one anchor at a time.
+    let mut book: Episodes<String> = Episodes::default();
+    let mut closed: Vec<Alert> = Vec::new();
     let mut i = 0;
     while i < matches.len() {
         let now = matches[i].when;
         // The engine closes an episode due at a match's event time before that match can
         // grow or clear it, and every due episode at the end of each batch; closing the
         // others now too changes nothing (only their own subject's matches touch them).
-        close_due(now.0, &mut held, &mut episodes, &mut close);
+        book.close_due(now.0, |_| gap, &mut closed);
         while i < matches.len() && matches[i].when == now {
             let m = &matches[i];
             i += 1;
-            let shares = |h: &Held| m.tx_ids.iter().any(|t| h.set.contains(t));
-            if !m.matched {
-                if held.get(&m.subject).is_some_and(shares) {
-                    held.remove(&m.subject);
-                }
-                continue;
-            }
-            if let Some(h) = held.get_mut(&m.subject) {
-                if m.last_us <= h.last_us.saturating_add(gap) && shares(h) {
-                    for t in &m.tx_ids {
-                        if h.set.insert(t.clone()) {
-                            h.tx_ids.push(t.clone());
-                        }
-                    }
-                    h.last_us = m.last_us;
-                    h.alert_id = mirrorflow::alerts::alert_id(&rule.id, &rule.version, &h.tx_ids);
-                    continue;
-                }
-                let closed = held.remove(&m.subject).expect("held");
-                close(&m.subject, closed, &mut episodes);
-            }
-            let h = Held {
-                set: m.tx_ids.iter().cloned().collect(),
-                tx_ids: m.tx_ids.clone(),
-                last_us: m.last_us,
-                alert_id: m.alert_id.clone(),
-            };
-            held.insert(m.subject.clone(), h);
+            book.offer(m.subject.clone(), m.alert(rule), m.matched, now.0, gap, &mut closed);
         }
-        close_due(now.0, &mut held, &mut episodes, &mut close);
+        book.close_due(now.0, |_| gap, &mut closed);
     }
-    let mut rest: Vec<(String, Held)> = std::mem::take(&mut held).into_iter().collect();
-    rest.sort_by(|(_, a), (_, b)| {
-        let key = |h: &Held| (mirrorflow::ingest::values::format_ts(h.last_us), h.alert_id.clone());
-        key(a).cmp(&key(b))
-    });
-    for (k, h) in rest {
-        close(&k, h, &mut episodes);
+    closed.extend(book.flush());
+    let mut episodes = EpisodeCount::default();
+    for a in closed {
+        episodes.alerts += 1;
+        episodes.tx_ids.extend(a.tx_ids);
     }
     DuckdbEvidence { raw, episodes }
 }
@@ -1252,7 +1221,7 @@ mod tests {
 
     /// DuckDB evidence: `raw` as found, `episodes` after the episode rules (one alert).
     fn ev(raw: &[&str], episodes: &[&str]) -> DuckdbEvidence {
-        DuckdbEvidence { raw: set(raw), episodes: Episodes { alerts: 1, tx_ids: set(episodes) } }
+        DuckdbEvidence { raw: set(raw), episodes: EpisodeCount { alerts: 1, tx_ids: set(episodes) } }
     }
 
     #[test]

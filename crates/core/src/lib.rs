@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod detect;
 pub mod enrich;
+pub mod episode;
 pub mod error;
 pub mod metrics;
 pub mod money;

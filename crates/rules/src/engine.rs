@@ -16,7 +16,7 @@
 //! Must not: do I/O or keep anything but the evidence already alerted (and the open
 //! episodes, which a checkpoint carries to the next run).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -31,6 +31,7 @@ use crate::{Rule, RuleSet};
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::episode::{Episode, Episodes};
 use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::schema::ts_column;
 use mirrorflow_core::schema::{self, acct};
@@ -54,10 +55,9 @@ pub struct SqlRules {
     steps: Vec<Vec<Step>>,
     runtime: tokio::runtime::Runtime,
     accounts: Arc<AccountsTable>,
-    /// Per (rule, subject): tx ids already alerted.
-    alerted: HashMap<(usize, String), HashSet<String>>,
-    /// Per (rule, subject): the open episode, not yet alerted.
-    held: BTreeMap<(usize, String), Episode>,
+    /// Per (rule, subject): the open episode and the evidence already alerted (the one
+    /// episode state machine, `mirrorflow_core::episode`).
+    episodes: Episodes<(usize, String)>,
     /// Event time an episode stays open after its last evidence (µs).
     episode_gap_us: i64,
     /// Per rule: how far back from the batch's first row it reads the window (µs).
@@ -66,47 +66,6 @@ pub struct SqlRules {
     timings: Vec<RuleTiming>,
     /// Rules left out for want of KYC columns: (rule id, the columns without a value).
     stepped_aside: Vec<(String, Vec<String>)>,
-}
-
-/// An open episode: the alert it will be (its id computed when it closes) and its
-/// evidence as a set, so growing it by a match costs the match's size, not the episode's.
-struct Episode {
-    alert: Alert,
-    ids: HashSet<String>,
-}
-
-impl Episode {
-    fn new(alert: Alert) -> Self {
-        let ids = alert.tx_ids.iter().cloned().collect();
-        Episode { alert, ids }
-    }
-
-    /// Whether `m` shares evidence with the episode.
-    fn shares(&self, m: &Alert) -> bool {
-        m.tx_ids.iter().any(|t| self.ids.contains(t))
-    }
-
-    /// Grows the episode with a later match: its evidence joins (time order kept), and
-    /// the later match's figures (which cover the lookback up to it) are taken.
-    fn merge(&mut self, later: Alert) {
-        let mut tx_ids = std::mem::take(&mut self.alert.tx_ids);
-        for t in &later.tx_ids {
-            if self.ids.insert(t.clone()) {
-                tx_ids.push(t.clone());
-            }
-        }
-        let first_ts = self.alert.first_ts.clone().min(later.first_ts.clone());
-        self.alert = later;
-        self.alert.first_ts = first_ts;
-        self.alert.tx_ids = tx_ids;
-    }
-
-    /// The alert, with the id its whole evidence gives.
-    fn into_alert(self, rule: &Rule) -> Alert {
-        let mut a = self.alert;
-        a.alert_id = alert_id(&rule.id, &rule.version, &a.tx_ids);
-        a
-    }
 }
 
 /// What the rules carry from one run to the next (a checkpoint): open episodes and the
@@ -208,8 +167,7 @@ impl SqlRules {
             ctxs,
             runtime,
             accounts,
-            alerted: HashMap::new(),
-            held: BTreeMap::new(),
+            episodes: Episodes::default(),
             episode_gap_us,
             stepped_aside,
         };
@@ -278,47 +236,13 @@ impl SqlRules {
         let mut out = Vec::new();
         for (i, m, matched, (when, _)) in matches {
             let key = (i, m.subjects[0].clone());
-            // An episode whose gap had passed when this match happened was closed then,
-            // whatever the batching: close it before this match can grow or clear it.
-            if self
-                .held
-                .get(&key)
-                .is_some_and(|h| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(i)) < when)
-            {
-                let closed = self.held.remove(&key).expect("held");
-                self.close(i, closed, &mut out);
-            }
-            if !matched {
-                // The pattern no longer holds for this subject: an open episode sharing
-                // this evidence was innocent after all (e.g. tuition paid on).
-                if self.held.get(&key).is_some_and(|h| h.shares(&m)) {
-                    self.held.remove(&key);
-                }
-                continue;
-            }
-            let m_last = parse_rfc3339(&m.last_ts);
             let gap = self.gap_us(i);
-            if let Some(h) = self.held.get_mut(&key) {
-                let open = m_last <= parse_rfc3339(&h.alert.last_ts).saturating_add(gap);
-                if open && h.shares(&m) {
-                    h.merge(m);
-                    continue;
-                }
-                let closed = self.held.remove(&key).expect("held");
-                self.close(i, closed, &mut out);
-            }
-            self.held.insert(key, Episode::new(m));
+            self.episodes.offer(key, m, matched, when, gap, &mut out);
         }
-        let due: Vec<(usize, String)> = self
-            .held
-            .iter()
-            .filter(|((i, _), h)| parse_rfc3339(&h.alert.last_ts).saturating_add(self.gap_us(*i)) < now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in due {
-            let h = self.held.remove(&k).expect("due");
-            self.close(k.0, h, &mut out);
-        }
+        let rules = &self.rules;
+        let default_gap = self.episode_gap_us;
+        let gap_of = |k: &(usize, String)| rules[k.0].episode_gap.map(|d| d.as_micros() as i64).unwrap_or(default_gap);
+        self.episodes.close_due(now, gap_of, &mut out);
         Ok(out)
     }
 
@@ -327,29 +251,9 @@ impl SqlRules {
         self.rules[i].episode_gap.map(|d| d.as_micros() as i64).unwrap_or(self.episode_gap_us)
     }
 
-    /// Alerts a closed episode unless the rule already alerted all of its evidence for
-    /// this subject.
-    fn close(&mut self, rule: usize, episode: Episode, out: &mut Vec<Alert>) {
-        let alert = episode.into_alert(&self.rules[rule]);
-        let seen = self.alerted.entry((rule, alert.subjects[0].clone())).or_default();
-        if alert.tx_ids.iter().all(|t| seen.contains(t)) {
-            return;
-        }
-        seen.extend(alert.tx_ids.iter().cloned());
-        out.push(alert);
-    }
-
     /// Closes every open episode (end of input), in the order they last grew.
     pub fn flush(&mut self) -> Vec<Alert> {
-        let rules = &self.rules;
-        let mut held: Vec<(usize, Alert)> =
-            std::mem::take(&mut self.held).into_iter().map(|((i, _), h)| (i, h.into_alert(&rules[i]))).collect();
-        held.sort_by(|(_, a), (_, b)| (&a.last_ts, &a.alert_id).cmp(&(&b.last_ts, &b.alert_id)));
-        let mut out = Vec::new();
-        for (i, h) in held {
-            self.close(i, Episode::new(h), &mut out);
-        }
-        out
+        self.episodes.flush()
     }
 
     /// Time each rule took so far.
@@ -465,6 +369,7 @@ impl Detector for SqlRules {
         let id = |i: usize| self.rules[i].id.clone();
         let state = RulesState {
             open: self
+                .episodes
                 .held
                 .iter()
                 .map(|((i, s), h)| {
@@ -474,6 +379,7 @@ impl Detector for SqlRules {
                 })
                 .collect(),
             alerted: self
+                .episodes
                 .alerted
                 .iter()
                 .map(|((i, s), t)| {
@@ -502,10 +408,10 @@ impl Detector for SqlRules {
             })
         };
         for (rule, subject, alert) in state.open {
-            self.held.insert((index(&rule)?, subject), Episode::new(alert));
+            self.episodes.held.insert((index(&rule)?, subject), Episode::new(alert));
         }
         for (rule, subject, ids) in state.alerted {
-            self.alerted.entry((index(&rule)?, subject)).or_default().extend(ids);
+            self.episodes.alerted.entry((index(&rule)?, subject)).or_default().extend(ids);
         }
         Ok(())
     }
@@ -553,10 +459,6 @@ fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
         out.push(if start == 0 { b.clone() } else { b.slice(start, b.num_rows() - start) });
     }
     out
-}
-
-fn parse_rfc3339(t: &str) -> i64 {
-    mirrorflow_core::time::parse_ts(t.as_bytes(), &Default::default()).unwrap_or(i64::MIN)
 }
 
 fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
