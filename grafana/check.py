@@ -44,8 +44,8 @@ ALLOWED_VARIABLES = {"__range", "__rate_interval", "__interval"}
 SCHEMA_VERSION = 39
 
 # Exported metric names: the `pub const ... = "mirrorflow_..."` constants of
-# src/metrics.rs (the one list; histograms add their _bucket, _sum and _count series).
-_METRICS_RS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "metrics.rs")
+# crates/core/src/metrics.rs (the one list; histograms add their _bucket, _sum and _count series).
+_METRICS_RS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "core", "src", "metrics.rs")
 
 
 def _exported_metrics():

@@ -2,7 +2,7 @@
 # Prints a PostgreSQL URL for the test suite: the server on 127.0.0.1:5432 when one
 # answers, otherwise a throwaway cluster started here on 127.0.0.1:15432 (data under
 # target/pg-test, run as the `postgres` user when started by root: initdb refuses root).
-# Used by the alert store's tests (src/store/tests.rs) when MIRRORFLOW_TEST_PG is unset.
+# Used by the alert store's tests (crates/review/src/store/tests.rs) when MIRRORFLOW_TEST_PG is unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
