@@ -216,3 +216,32 @@ fn a_replays_alert_file_is_the_same_bytes_for_any_batching() {
         .collect();
     assert!(keys.windows(2).all(|w| w[0] <= w[1]));
 }
+
+/// A ledger longer than the rules' history (`010`'s peer shares count whole days over 30
+/// days): its alerts are the same bytes whether rows arrive in large or small batches.
+/// A rule's window slice starts at a day boundary, so the oldest day of a history is
+/// never cut where a batch happens to begin.
+#[test]
+fn alerts_of_a_ledger_longer_than_the_rules_history_are_the_same_for_any_batching() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    let o = mirrorflow(
+        &["gen", "--out", ledger.to_str().unwrap(), "--seed", "5", "--rows", "40000", "--days", "60"],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |name: &str, cfg: &str| -> Vec<u8> {
+        let c = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&c, cfg).unwrap();
+        let out = dir.path().join(name);
+        let args = ["--config", c.to_str().unwrap(), "replay", ledger.to_str().unwrap(), "--store", "off"];
+        let o = mirrorflow(&[&args[..], &["--progress", "off", "--out", out.to_str().unwrap()]].concat(), None);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out.join("alerts.jsonl")).unwrap()
+    };
+    let whole = run("whole", "[output]\nprogress = \"off\"\n");
+    let small = run("small", "[input]\nbatch-rows = 997\n[pipeline]\ndetect-batch-rows = 991\n");
+    let peer_shares = String::from_utf8_lossy(&whole).matches("\"peer_band_share\":\"0.").count();
+    assert!(peer_shares > 0, "the ledger raises structuring alerts with a peer share");
+    assert!(whole == small, "alerts.jsonl differs between batchings");
+}

@@ -193,9 +193,11 @@ impl SqlRules {
         let mut tasks = Vec::new();
         for i in 0..self.rules.len() {
             // Only the part of the window the rule looks back over (the window's batches
-            // are in event-time order): zero-copy slices.
+            // are in event-time order), as zero-copy slices, from the start of that UTC
+            // day: a rule that counts whole days (a peer group's history) then sees every
+            // row of its oldest day, however the rows were batched.
             let parts = match self.lookback_us[i] {
-                Some(back) => since(window, first_ts.saturating_sub(back)),
+                Some(back) => since(window, day_start(first_ts.saturating_sub(back))),
                 None => window.to_vec(),
             };
             let ctx = self.ctxs[i].clone();
@@ -448,6 +450,12 @@ impl Detector for SqlRules {
 }
 
 /// The rows of time-ordered `batches` at or after `from` (slices, no copy).
+/// The start of the UTC day of `us` (µs).
+fn day_start(us: i64) -> i64 {
+    const DAY_US: i64 = 86_400_000_000;
+    us.div_euclid(DAY_US) * DAY_US
+}
+
 fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     for b in batches {
