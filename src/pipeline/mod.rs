@@ -706,3 +706,6 @@ impl Pacer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;
