@@ -225,10 +225,8 @@ fn a_replays_alert_file_is_the_same_bytes_for_any_batching() {
 fn alerts_of_a_ledger_longer_than_the_rules_history_are_the_same_for_any_batching() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger");
-    let o = mirrorflow(
-        &["gen", "--out", ledger.to_str().unwrap(), "--seed", "5", "--rows", "40000", "--days", "60"],
-        None,
-    );
+    let o =
+        mirrorflow(&["gen", "--out", ledger.to_str().unwrap(), "--seed", "5", "--rows", "40000", "--days", "60"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let run = |name: &str, cfg: &str| -> Vec<u8> {
         let c = dir.path().join(format!("{name}.toml"));
