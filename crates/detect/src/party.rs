@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, AsArray};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use mirrorflow_core::schema::acct;
 use mirrorflow_core::tables::AccountsTable;
@@ -255,6 +255,43 @@ impl Parties {
             }
         }
         used.into_iter().map(|i| links[i].clone()).collect()
+    }
+}
+
+/// `[parties]` as written in the TOML: party resolution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawParties {
+    /// Link attributes that join accounts besides `customer_id`.
+    pub link_attributes: Vec<String>,
+    /// A value shared by more accounts than this links none of them.
+    pub max_link_accounts: usize,
+    /// No attribute link grows a party beyond this many accounts.
+    pub max_party_accounts: usize,
+}
+
+impl RawParties {
+    /// Pushes every problem of the section to `errs`.
+    pub fn check(&self, errs: &mut Vec<String>) {
+        for a in &self.link_attributes {
+            if !["phone_hash", "address_hash", "device_hash"].contains(&a.as_str()) {
+                errs.push(format!(
+                    "`parties.link-attributes`: `{a}` is not a link attribute (phone_hash, address_hash, device_hash)"
+                ));
+            }
+        }
+        if self.max_link_accounts < 2 || self.max_party_accounts < 2 {
+            errs.push("`parties.max-link-accounts` and `parties.max-party-accounts` must be at least 2".into());
+        }
+    }
+
+    /// The section as the resolver's config (after `check`).
+    pub fn config(&self) -> PartyConfig {
+        PartyConfig {
+            link_attributes: self.link_attributes.clone(),
+            max_link_accounts: self.max_link_accounts,
+            max_party_accounts: self.max_party_accounts,
+        }
     }
 }
 

@@ -58,11 +58,13 @@ use mirrorflow_core::schema::{self, acct, tx};
 use mirrorflow_core::time::format_ts;
 use mirrorflow_core::window::EventWindow;
 
+mod config;
 pub mod network;
 mod subset;
 #[cfg(test)]
 mod tests;
 
+pub use config::RawMirror;
 pub use network::{NETWORK_RULE_ID, NetworkConfig};
 
 pub const SWAP_RULE_ID: &str = "mirror_swap";
