@@ -54,6 +54,34 @@ impl AccountsTable {
     }
 }
 
+/// The field of an `fx_rates` row that does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FxRowError {
+    /// Missing or not a `YYYY-MM-DD` date.
+    Date,
+    /// Missing.
+    Currency,
+    /// Missing or not a positive decimal.
+    Rate,
+}
+
+/// One `fx_rates` row (`date`, `currency`, `usd_per_unit` as text) as (upper-case
+/// currency, days since 1970-01-01, rate at scale 18): the one reading of a rate row, for
+/// the bundled table and for a user's file.
+pub fn parse_fx_row(
+    date: Option<&str>,
+    currency: Option<&str>,
+    rate: Option<&str>,
+) -> Result<(String, i32, i128), FxRowError> {
+    let day = date.and_then(parse_date).ok_or(FxRowError::Date)?;
+    let cur = currency.ok_or(FxRowError::Currency)?;
+    let rate = match rate.map(|s| parse_decimal(s.as_bytes(), schema::AMOUNT_SCALE as u32)) {
+        Some(Ok(v)) if v > 0 => v,
+        _ => return Err(FxRowError::Rate),
+    };
+    Ok((cur.to_ascii_uppercase(), day, rate))
+}
+
 /// FX rates: USD per unit by currency and day.
 #[derive(Debug, Clone, Default)]
 pub struct FxTable {
@@ -77,16 +105,11 @@ impl FxTable {
     pub fn bundled() -> Self {
         let mut rates: HashMap<String, Vec<(i32, i128)>> = HashMap::new();
         for line in DEFAULT_FX_CSV.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            let mut f = line.split(',');
-            let (Some(day), Some(cur), Some(rate)) = (
-                f.next().and_then(parse_date),
-                f.next(),
-                f.next().and_then(|r| parse_decimal(r.trim().as_bytes(), schema::AMOUNT_SCALE as u32).ok()),
-            ) else {
-                debug_assert!(false, "bundled fx line `{line}` is valid");
-                continue;
-            };
-            rates.entry(cur.trim().to_ascii_uppercase()).or_default().push((day, rate));
+            let mut f = line.split(',').map(str::trim);
+            match parse_fx_row(f.next(), f.next(), f.next()) {
+                Ok((cur, day, rate)) => rates.entry(cur).or_default().push((day, rate)),
+                Err(e) => debug_assert!(false, "bundled fx line `{line}`: {e:?}"),
+            }
         }
         Self::from_rates(rates)
     }

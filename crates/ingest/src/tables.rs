@@ -23,7 +23,9 @@ use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::money::parse_decimal;
 use mirrorflow_core::schema::{self, acct, fx};
 
-pub use mirrorflow_core::tables::{AccountIndex, AccountsTable, DEFAULT_FX_CSV, FxTable, parse_date};
+pub use mirrorflow_core::tables::{
+    AccountIndex, AccountsTable, DEFAULT_FX_CSV, FxRowError, FxTable, parse_date, parse_fx_row,
+};
 
 /// A whole text table, cut down to the columns the table uses: `header` is those of the
 /// wanted columns the file has, and each row holds (line number, raw text cut to
@@ -346,27 +348,43 @@ fn fx_from_text(t: TextTable, name: &str, rejected: &mut Vec<Rejected>) -> (FxTa
     for (line, raw, f) in &t.rows {
         let rej =
             |field: &str, what: String| Rejected::new(name, *line, field, Reason::BadValue, &what, raw.as_bytes());
-        let Some(day) = f[dc].as_deref().and_then(parse_date) else {
-            rejected
-                .push(rej(fx::DATE, format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default())));
-            continue;
-        };
-        let Some(cur) = f[cc].as_deref() else {
-            rejected.push(rej(fx::CURRENCY, "currency is missing".into()));
-            continue;
-        };
-        let rate = match f[rc].as_deref().map(|s| parse_decimal(s.as_bytes(), schema::AMOUNT_SCALE as u32)) {
-            Some(Ok(v)) if v > 0 => v,
-            _ => {
-                rejected.push(rej(
-                    fx::USD_PER_UNIT,
-                    format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default()),
-                ));
-                continue;
-            }
-        };
-        rates.entry(cur.to_ascii_uppercase()).or_default().push((day, rate));
+        match parse_fx_row(f[dc].as_deref(), f[cc].as_deref(), f[rc].as_deref()) {
+            Ok((cur, day, rate)) => rates.entry(cur).or_default().push((day, rate)),
+            Err(FxRowError::Date) => rejected
+                .push(rej(fx::DATE, format!("date `{}` is not a YYYY-MM-DD date", f[dc].clone().unwrap_or_default()))),
+            Err(FxRowError::Currency) => rejected.push(rej(fx::CURRENCY, "currency is missing".into())),
+            Err(FxRowError::Rate) => rejected.push(rej(
+                fx::USD_PER_UNIT,
+                format!("usd_per_unit `{}` is not a positive decimal", f[rc].clone().unwrap_or_default()),
+            )),
+        }
     }
     let n = t.rows.len() as u64;
     (FxTable::from_rates(rates), n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_fx_file_over_the_bundled_rates_refuses_each_bad_row_naming_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fx_rates.csv");
+        std::fs::write(
+            &path,
+            "date,currency,usd_per_unit\n2026-03-01,mxn,0.05\n2026-13-01,MXN,0.05\n2026-03-02,,0.05\n2026-03-03,MXN,-1\n",
+        )
+        .unwrap();
+        let mut rejected = Vec::new();
+        let (fx, read) = read_fx(&path, &crate::config::default_input(), &mut rejected).unwrap();
+        assert_eq!(read, 4);
+        let got: Vec<(u64, &str)> = rejected.iter().map(|r| (r.line, r.field.as_str())).collect();
+        assert_eq!(got, [(3, fx::DATE), (4, fx::CURRENCY), (5, fx::USD_PER_UNIT)]);
+        assert!(rejected[0].message.contains("is not a YYYY-MM-DD date"), "{}", rejected[0].message);
+        assert!(rejected[2].message.contains("is not a positive decimal"), "{}", rejected[2].message);
+        let day = parse_date("2026-03-01").unwrap();
+        assert_eq!(fx.rate("MXN", day), Some(5 * 10i128.pow(16)), "the file's rate, upper-cased, wins on its day");
+        assert_eq!(fx.rate("CNY", day), FxTable::bundled().rate("CNY", day), "the bundled rates stay under it");
+    }
 }

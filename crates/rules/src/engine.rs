@@ -94,7 +94,7 @@ impl SqlRules {
     /// Registers the side tables and plans every rule against empty stream tables; every
     /// rule that fails to plan (or lacks a required column) is reported at once.
     pub fn try_new(set: &RuleSet, accounts: Arc<AccountsTable>, fx: &FxTable) -> Result<Self> {
-        Self::with_episode_gap(set, accounts, fx, 24 * 3_600_000_000)
+        Self::with_episode_gap(set, accounts, fx, crate::DEFAULT_EPISODE_GAP_US)
     }
 
     /// [`SqlRules::try_new`] with the episode gap: matches of one rule on one subject that
@@ -238,19 +238,12 @@ impl SqlRules {
         let mut out = Vec::new();
         for (i, m, matched, (when, _)) in matches {
             let key = (i, m.subjects[0].clone());
-            let gap = self.gap_us(i);
+            let gap = self.rules[i].episode_gap_us(self.episode_gap_us);
             self.episodes.offer(key, m, matched, when, gap, &mut out);
         }
-        let rules = &self.rules;
-        let default_gap = self.episode_gap_us;
-        let gap_of = |k: &(usize, String)| rules[k.0].episode_gap.map(|d| d.as_micros() as i64).unwrap_or(default_gap);
-        self.episodes.close_due(now, gap_of, &mut out);
+        let (rules, default) = (&self.rules, self.episode_gap_us);
+        self.episodes.close_due(now, |k| rules[k.0].episode_gap_us(default), &mut out);
         Ok(out)
-    }
-
-    /// The episode gap of rule `i` (µs).
-    fn gap_us(&self, i: usize) -> i64 {
-        self.rules[i].episode_gap.map(|d| d.as_micros() as i64).unwrap_or(self.episode_gap_us)
     }
 
     /// Closes every open episode (end of input), in the order they last grew.

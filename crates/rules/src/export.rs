@@ -24,9 +24,6 @@ pub struct RuleSql {
     pub sql: String,
 }
 
-/// The engine's episode gap for rules without `episode_gap` (`SqlRules::try_new`): 24 h.
-pub const DEFAULT_EPISODE_GAP_US: i64 = 24 * 3_600_000_000;
-
 /// The SQL of every rule of `set`, in rule order.
 pub fn rules_sql(set: &RuleSet) -> Vec<RuleSql> {
     set.rules
@@ -35,7 +32,7 @@ pub fn rules_sql(set: &RuleSet) -> Vec<RuleSql> {
             id: r.id.clone(),
             version: r.version.clone(),
             source: r.source.clone(),
-            episode_gap_us: r.episode_gap.map_or(DEFAULT_EPISODE_GAP_US, |d| d.as_micros() as i64),
+            episode_gap_us: r.episode_gap_us(crate::DEFAULT_EPISODE_GAP_US),
             sql: r.sql(),
         })
         .collect()

@@ -78,6 +78,9 @@ impl ParamValue {
     }
 }
 
+/// The engine's episode gap for rules without an `episode_gap` header: 24 h (µs).
+pub const DEFAULT_EPISODE_GAP_US: i64 = 24 * 3_600_000_000;
+
 /// One rule: its header and SQL with parameters filled.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -221,6 +224,12 @@ impl Rule {
             out = out.replace(&format!("{{{{{k}}}}}"), &v.sql());
         }
         out
+    }
+
+    /// How long an episode of this rule stays open after its last evidence (µs): its
+    /// `episode_gap`, else `default` (the engine's).
+    pub fn episode_gap_us(&self, default: i64) -> i64 {
+        self.episode_gap.map_or(default, |d| d.as_micros() as i64)
     }
 
     /// The `episode_gap` header with the parameters filled in, as a duration.

@@ -816,6 +816,17 @@ fn link_words(links: &[Link]) -> String {
     reasons.join("; ")
 }
 
+/// Where the cash was placed, for a narrative: " at branches in CA, NV" (nothing when
+/// the deposits carry no location).
+fn at_branches(states: &BTreeSet<&str>) -> String {
+    if states.is_empty() { String::new() } else { format!(" at branches in {}", cash_states(states)) }
+}
+
+/// The states where the cash was placed, or "the US" when the deposits carry no location.
+fn cash_states(states: &BTreeSet<&str>) -> String {
+    if states.is_empty() { "the US".to_string() } else { states.iter().copied().collect::<Vec<_>>().join(", ") }
+}
+
 /// Countries of `accounts`, sorted (the shared builder's, over this run's accounts table).
 fn jurisdictions(accounts: &[&str], ctx: &DetectCtx) -> Vec<String> {
     build::jurisdictions(accounts.iter().copied(), &ctx.accounts)
@@ -946,19 +957,11 @@ impl MirrorDetector {
             if prior > 0 { format!(", seen in {prior} earlier swap(s)") } else { String::new() },
             usd_text(p.total),
             p.deposits.len(),
-            if states.is_empty() {
-                String::new()
-            } else {
-                format!(" at branches in {}", states.iter().copied().collect::<Vec<_>>().join(", "))
-            },
+            at_branches(&states),
             leg_words.join("; and "),
             format_ts(first_ts),
             format_ts(last_ts),
-            if states.is_empty() {
-                "the US".to_string()
-            } else {
-                states.iter().copied().collect::<Vec<_>>().join(", ")
-            },
+            cash_states(&states),
             jurisdictions(&all_accounts, ctx).join(", "),
             why,
             if stack.is_empty() { String::new() } else { format!("; the deposits also show {}", stack.join(", ")) },

@@ -48,8 +48,8 @@ use serde::{Deserialize, Serialize};
 
 use super::subset::best_subset;
 use super::{
-    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, band_range, deviation_pct, hours, jurisdictions, rate_of,
-    severity, subjects, tx_json, usd_text,
+    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, at_branches, band_range, cash_states, deviation_pct,
+    hours, jurisdictions, rate_of, severity, subjects, tx_json, usd_text,
 };
 use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::DetectCtx;
@@ -657,19 +657,11 @@ impl MirrorDetector {
             days.len(),
             day(f.start),
             day(f.end),
-            if states.is_empty() {
-                String::new()
-            } else {
-                format!(" at branches in {}", states.iter().copied().collect::<Vec<_>>().join(", "))
-            },
+            at_branches(&states),
             side("CNY credit(s) into Chinese broker accounts", cny, n_cny),
             side("MXN payout(s) from Mexican accounts", mxn, n_mxn),
             leg_words.join("; "),
-            if states.is_empty() {
-                "the US".to_string()
-            } else {
-                states.iter().copied().collect::<Vec<_>>().join(", ")
-            },
+            cash_states(&states),
             jurisdictions(&all, ctx).join(", "),
             tied_by,
             if ties_words.is_empty() { String::new() } else { format!(" ({})", ties_words.join("; ")) },
