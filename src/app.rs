@@ -19,7 +19,9 @@ use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::values::{TsOptions, parse_ts};
 use crate::ingest::{IngestState, Rejected, open_transactions};
 use crate::pipeline::sort::SortOptions;
-use crate::pipeline::{DetectCtx, DirSource, Pipeline, ReplaySource, StdinSource, Summary};
+use crate::pipeline::{
+    DetectCtx, DirSource, Pipeline, PipelineBuilder, ReplaySource, Settings, SideCounts, StdinSource, Summary,
+};
 use crate::rules::RuleSet;
 use crate::rules::engine::SqlRules;
 
@@ -65,33 +67,30 @@ pub fn load_side_tables(accounts: Option<&Path>, fx: Option<&Path>, cfg: &Config
     Ok(SideTables { accounts, fx, accounts_rows, fx_rows, rejected })
 }
 
-fn pipeline(command: &str, cfg: &Config, side: SideTables, from_us: Option<i64>, to_us: Option<i64>) -> Pipeline {
-    Pipeline {
-        command: command.into(),
-        ctx: DetectCtx { accounts: Arc::new(side.accounts), fx: Arc::new(side.fx) },
-        detectors: Vec::new(),
+/// The pipeline's tunables from the config.
+fn settings(cfg: &Config) -> Settings {
+    Settings {
         channel_capacity: cfg.channel_capacity,
         detect_rows: cfg.detect_batch_rows,
         window_us: cfg.window.as_micros() as i64,
         lateness_us: cfg.allowed_lateness.as_micros() as i64,
-        from_us,
-        to_us,
         speed: cfg.speed,
-        out_dir: cfg.out_dir.clone(),
         progress: cfg.progress,
-        accounts_rows: side.accounts_rows,
-        fx_rate_rows: side.fx_rows,
-        side_rejected: side.rejected,
         write_ordered: cfg.write_ordered,
-        resume: None,
-        checkpoint: None,
         store: cfg.store.clone(),
         store_retry: cfg.store_retry,
         // rows dated after the run's own time are refused in replays too (a historical
         // ledger has none, so its results do not depend on when it is replayed)
         future_lead_us: cfg.max_future_lead.map(|d| d.as_micros() as i64),
-        idle_advance: (command == "run").then_some(cfg.idle_advance).flatten(),
     }
+}
+
+/// A pipeline labelled `label` with the side tables and every detector the config turns on.
+async fn pipeline(label: &str, cfg: &Config, side: SideTables) -> Result<PipelineBuilder> {
+    let ctx = DetectCtx { accounts: Arc::new(side.accounts), fx: Arc::new(side.fx) };
+    let detectors = build_detectors(cfg, &ctx).await?;
+    let counts = SideCounts { accounts_rows: side.accounts_rows, fx_rate_rows: side.fx_rows, rejected: side.rejected };
+    Ok(Pipeline::builder(label, ctx, settings(cfg), cfg.out_dir.clone()).side_tables(counts).detectors(detectors))
 }
 
 /// Replays the ledger at `path` in event-time order through the pipeline.
@@ -132,12 +131,9 @@ pub async fn replay_with(
     if let Some(c) = &resume {
         source = source.with_seen_ids(&c.seen_ids);
     }
-    let mut p = pipeline("replay", cfg, side, from, to);
-    p.detectors = build_detectors(cfg, &p.ctx).await?;
-    p.detectors.extend(detectors);
-    p.resume = resume;
-    p.checkpoint = args.checkpoint.clone();
-    p.run(Box::new(source)).await
+    let p = pipeline("replay", cfg, side).await?;
+    let p = p.detectors(detectors).range(from, to).resume(resume).checkpoint(args.checkpoint.clone());
+    p.build().run(Box::new(source)).await
 }
 
 /// Runs the live pipeline on the configured source (stdin or a followed directory).
@@ -149,9 +145,8 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
             Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?)
         }
     };
-    let mut p = pipeline("run", cfg, side, None, None);
-    p.detectors = build_detectors(cfg, &p.ctx).await?;
-    p.run(source).await
+    let p = pipeline("run", cfg, side).await?;
+    p.live(cfg.idle_advance).build().run(source).await
 }
 
 /// Every detector the config turns on: the graph, peel, mirror and novelty detectors and

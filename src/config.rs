@@ -5,7 +5,6 @@
 //! durations parsed, enums checked). Every validation problem is reported at once.
 //! Must not: read ledgers or start anything.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,117 +22,13 @@ pub struct RawConfig {
     pub pipeline: RawPipeline,
     pub replay: RawReplay,
     pub live: RawLive,
-    pub rules: RawRules,
-    pub graph: RawGraph,
+    pub rules: crate::rules::RawRules,
+    pub graph: crate::graph::config::RawGraph,
     pub mirror: crate::mirror::RawMirror,
     pub parties: crate::party::RawParties,
     pub novelty: crate::novelty::RawNovelty,
     pub output: RawOutput,
-    pub serve: RawServe,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawGraph {
-    /// Look for time-respecting cycles (T7).
-    pub cycles: bool,
-    /// Longest cycle, in transactions.
-    pub max_cycle_len: usize,
-    /// Largest share of value a hop may lose against the one before it.
-    pub max_hop_loss: f64,
-    /// Largest share a hop may carry beyond the one before it.
-    pub max_hop_gain: f64,
-    /// Smallest transaction (USD) that is an edge of the cycle graph.
-    pub min_amount_usd: f64,
-    /// Account kinds left out of the graph.
-    pub skip_kinds: Vec<String>,
-    /// Shortest cycle, in transactions.
-    pub min_cycle_len: usize,
-    /// At most this many of a cycle's transactions between accounts that had dealt
-    /// before (-1: any).
-    pub cycle_max_known_edges: i64,
-    /// Least share of a cycle's accounts that are quiet (0: not asked).
-    pub cycle_quiet_share: f64,
-    /// A quiet account made at most this many transactions in the window before its
-    /// cycle payment.
-    pub quiet_max_tx: usize,
-    /// How far back an account's transactions count towards quiet ("30d"; capped at the
-    /// window).
-    pub quiet_window: String,
-    /// Look for scatter-gather (T9).
-    pub scatter_gather: bool,
-    /// Look for gather-scatter (T9).
-    pub gather_scatter: bool,
-    /// Look for bipartite and stacked layers (T10).
-    pub bipartite: bool,
-    /// How long a scatter-gather or gather-scatter may take ("7d").
-    pub flow_window: String,
-    /// How long one bipartite layer may take.
-    pub bipartite_window: String,
-    /// How long a gather-scatter may take, first inflow to last outflow.
-    pub gather_scatter_window: String,
-    /// Fewest intermediaries (scatter-gather), sources and sinks (gather-scatter).
-    pub min_intermediaries: usize,
-    /// Event time without a new match after which an episode of cycles or of a flow
-    /// pattern is alerted.
-    pub episode_gap: String,
-    /// How long the graph remembers that two accounts dealt ("90d"; "0": not at all).
-    pub pair_memory: String,
-    /// Flow patterns (T9, T10) only through first contacts within the pair memory.
-    pub new_counterparties_only: bool,
-    /// Nodes are parties (`[parties]`: customer id, shared link attributes), not accounts.
-    pub party_view: bool,
-    /// Gather-scatter: the scattered total as a share of the gathered, [min, max].
-    pub gather_scatter_balance: [f64; 2],
-    /// Least share of an intermediary's (hub's, receiver's) window inflow that the
-    /// pattern brings it (0: not asked).
-    pub conduit_share: f64,
-    /// Look for T11 peel chains and crypto on-ramps.
-    pub peel_chains: bool,
-    /// Fewest hops of a peel chain.
-    pub peel_min_hops: usize,
-    /// Share of a hop's two outputs that the forwarded one carries, [min, max].
-    pub peel_split: [f64; 2],
-    /// A hop's outputs come within this of its input, and no third within this after ("24h").
-    pub peel_hop_gap: String,
-    /// Share of a hop's input that its two outputs carry, [min, max].
-    pub peel_hop_value: [f64; 2],
-    /// Cash deposits count toward an exchange funding within this before it ("48h").
-    pub on_ramp_window: String,
-    /// Share of that cash the funding carries, [min, max].
-    pub on_ramp_share: [f64; 2],
-    /// Least cash (USD) behind an on-ramp alert.
-    pub on_ramp_min_cash_usd: f64,
-    /// Account kinds of exchanges' fiat accounts.
-    pub exchange_kinds: Vec<String>,
-    /// The amount floor relative to the ledger: this share of the 99th percentile of the
-    /// transfers seen so far, when lower than `min-amount-usd` (0: `min-amount-usd` alone).
-    pub min_amount_share_of_p99: f64,
-    /// Cycles and flow patterns outside the value band still count when every transfer
-    /// in them is a first contact (cycles: >= 3 accounts; flows: one intermediary more).
-    pub off_band_first_contacts: bool,
-    /// Of an off-band cycle's transactions, at most this many between accounts that had
-    /// dealt before.
-    pub off_band_cycle_known_edges: usize,
-    /// Event time the graph watches before a transfer can be a first contact or an
-    /// account quiet ("3d"; "0": at once).
-    pub warmup: String,
-    /// How long an off-band scatter-gather or gather-scatter may take ("30d").
-    pub off_band_window: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawRules {
-    /// Run the SQL rules.
-    pub enabled: bool,
-    /// Rule directory; empty for the built-in pack.
-    pub dir: String,
-    /// Rule ids turned off.
-    pub disabled: Vec<String>,
-    /// Per rule id, parameter overrides.
-    #[serde(default)]
-    pub params: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    pub serve: crate::serve::RawServe,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,20 +98,6 @@ pub struct RawOutput {
     pub store_write_attempts: u32,
     /// Wait before the second try, doubled before each later one.
     pub store_retry_backoff: String,
-}
-
-/// `[serve]`: the review API's bounds (`crate::serve`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawServe {
-    /// Most bytes of served queue pages kept for reuse.
-    pub queue_cache_bytes: u64,
-    /// How long a served queue page may be reused ("1s").
-    pub queue_cache_ttl: String,
-    /// Largest request body accepted.
-    pub max_body_bytes: u64,
-    /// Longest note or decision reason, in characters.
-    pub max_text_chars: u64,
 }
 
 pub use mirrorflow_core::time::TsUnit;
@@ -345,7 +226,6 @@ impl RawConfig {
         let idle_exit = dur("live.idle-exit", &self.live.idle_exit);
         let store_busy_timeout = dur("output.store-busy-timeout", &self.output.store_busy_timeout);
         let store_retry_backoff = dur("output.store-retry-backoff", &self.output.store_retry_backoff);
-        let queue_cache_ttl = dur("serve.queue-cache-ttl", &self.serve.queue_cache_ttl);
         let max_future_lead = dur("pipeline.max-future-lead", &self.pipeline.max_future_lead);
         let idle_advance = dur("live.idle-advance", &self.live.idle_advance);
         if self.output.store_write_attempts == 0 {
@@ -399,144 +279,16 @@ impl RawConfig {
         if self.output.dir.is_empty() {
             errs.push("`output.dir` must not be empty".into());
         }
-        let mut rule_params = BTreeMap::new();
-        for (rule, params) in &self.rules.params {
-            let mut m = BTreeMap::new();
-            for (k, v) in params {
-                let pv = match v {
-                    toml::Value::Integer(i) => crate::rules::ParamValue::Number(i.to_string()),
-                    toml::Value::Float(f) => crate::rules::ParamValue::Number(f.to_string()),
-                    toml::Value::String(s) => crate::rules::ParamValue::Text(s.clone()),
-                    other => {
-                        errs.push(format!("`rules.params.{rule}.{k}` = {other}: expected a number or a string"));
-                        continue;
-                    }
-                };
-                m.insert(k.clone(), pv);
-            }
-            rule_params.insert(rule.clone(), m);
-        }
-        if !(2..=12).contains(&self.graph.max_cycle_len) {
-            errs.push(format!("`graph.max-cycle-len` = {}: expected 2 to 12", self.graph.max_cycle_len));
-        }
-        if !(2..=self.graph.max_cycle_len.max(2)).contains(&self.graph.min_cycle_len) {
-            errs.push(format!("`graph.min-cycle-len` = {}: expected 2 to max-cycle-len", self.graph.min_cycle_len));
-        }
-        if !(0.0..=1.0).contains(&self.graph.max_hop_loss) {
-            errs.push(format!("`graph.max-hop-loss` = {}: expected a share in [0, 1]", self.graph.max_hop_loss));
-        }
-        if !(0.0..=1000.0).contains(&self.graph.max_hop_gain)
-            || self.graph.min_amount_usd.is_nan()
-            || self.graph.min_amount_usd < 0.0
-        {
-            errs.push("`graph.max-hop-gain` must be a share in [0, 1000] and `graph.min-amount-usd` at least 0".into());
-        }
-        if !(0.0..=1.0).contains(&self.graph.min_amount_share_of_p99) {
-            errs.push(format!(
-                "`graph.min-amount-share-of-p99` = {}: expected a share in [0, 1]",
-                self.graph.min_amount_share_of_p99
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.graph.cycle_quiet_share) || self.graph.cycle_max_known_edges < -1 {
-            errs.push(
-                "`graph.cycle-quiet-share` must be a share in [0, 1] and `graph.cycle-max-known-edges` at least -1"
-                    .into(),
-            );
-        }
-        let mut graph_duration = |key: &str, text: &str| match parse_duration(text) {
-            // the graph holds the pipeline's window: no pattern can look further back
-            Ok(d) if !d.is_zero() => d.min(window).as_micros() as i64,
-            Ok(_) => {
-                errs.push(format!("`graph.{key}` = \"{text}\": expected more than 0"));
-                0
-            }
-            Err(e) => {
-                errs.push(format!("`graph.{key}`: {e}"));
-                0
-            }
-        };
-        let flow_window_us = graph_duration("flow-window", &self.graph.flow_window);
-        let bipartite_window_us = graph_duration("bipartite-window", &self.graph.bipartite_window);
-        let gather_scatter_window_us = graph_duration("gather-scatter-window", &self.graph.gather_scatter_window);
-        let episode_gap_us = graph_duration("episode-gap", &self.graph.episode_gap);
-        let off_band_window_us = graph_duration("off-band-window", &self.graph.off_band_window);
-        let hop_gap_us = graph_duration("peel-hop-gap", &self.graph.peel_hop_gap);
-        let ramp_window_us = graph_duration("on-ramp-window", &self.graph.on_ramp_window);
-        let quiet_window_us = graph_duration("quiet-window", &self.graph.quiet_window);
-        let warmup_us = match parse_duration(&self.graph.warmup) {
-            Ok(d) => d.as_micros() as i64,
-            Err(e) => {
-                errs.push(format!("`graph.warmup`: {e}"));
-                0
-            }
-        };
-        let pair_memory_us = match parse_duration(&self.graph.pair_memory) {
-            Ok(d) => (!d.is_zero()).then_some(d.as_micros() as i64),
-            Err(e) => {
-                errs.push(format!("`graph.pair-memory`: {e}"));
-                None
-            }
-        };
-        if !(0.0..=1.0).contains(&self.graph.conduit_share) {
-            errs.push(format!("`graph.conduit-share` = {}: expected a share in [0, 1]", self.graph.conduit_share));
-        }
-        let [bal_lo, bal_hi] = self.graph.gather_scatter_balance;
-        if !(bal_lo >= 0.0 && bal_lo <= bal_hi) {
-            errs.push("`graph.gather-scatter-balance` must be [min, max] with 0 <= min <= max".into());
-        }
-        let bp = |x: f64| (x * 10_000.0).round() as i128;
-        let g = &self.graph;
-        let peel = g.peel_chains.then(|| crate::peel::PeelConfig {
-            min_hops: g.peel_min_hops,
-            min_split_bp: bp(g.peel_split[0]),
-            max_split_bp: bp(g.peel_split[1]),
-            hop_gap_us,
-            min_hop_value_bp: bp(g.peel_hop_value[0]),
-            max_hop_value_bp: bp(g.peel_hop_value[1]),
-            skip_kinds: g.skip_kinds.clone(),
-            ramp_window_us,
-            ramp_min_share_bp: bp(g.on_ramp_share[0]),
-            ramp_max_share_bp: bp(g.on_ramp_share[1]),
-            ramp_min_cash_usd: (g.on_ramp_min_cash_usd * 1e6).round() as i128,
-            exchange_kinds: g.exchange_kinds.clone(),
-        });
-        if let Some(p) = &peel {
-            errs.extend(p.problems().into_iter().map(|e| format!("`graph`: {e}")));
-        }
-        if self.graph.min_intermediaries < 2 {
-            errs.push("`graph.min-intermediaries` must be at least 2".into());
-        }
-        let band = crate::rules::structuring_band(rule_params.get(crate::rules::STRUCTURING_RULE));
+        let rules = self.rules.validate(&mut errs);
+        let (graph, peel) = self.graph.validate(window, &self.parties, &mut errs);
+        let band = crate::rules::structuring_band(rules.params.get(crate::rules::STRUCTURING_RULE));
         let mirror = self.mirror.validate(&self.parties, band, &mut errs);
         let novelty = self.novelty.validate(&mut errs);
-        let sv = &self.serve;
-        for (key, v) in [("serve.max-body-bytes", sv.max_body_bytes), ("serve.max-text-chars", sv.max_text_chars)] {
-            if v == 0 {
-                errs.push(format!("`{key}` must be at least 1"));
-            }
-        }
+        let serve = self.serve.validate(&mut errs);
         if !errs.is_empty() {
             return Err(Error::Config(errs));
         }
         let opt_path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-        let flows = (g.scatter_gather || g.gather_scatter || g.bipartite).then(|| crate::graph::flows::FlowConfig {
-            scatter_gather: g.scatter_gather,
-            gather_scatter: g.gather_scatter,
-            bipartite: g.bipartite,
-            window_us: flow_window_us,
-            bipartite_window_us,
-            gather_scatter_window_us,
-            min_mids: g.min_intermediaries,
-            max_loss_bp: (g.max_hop_loss * 10_000.0).round() as i128,
-            max_gain_bp: (g.max_hop_gain * 10_000.0).round() as i128,
-            episode_gap_us,
-            new_pairs_only: g.new_counterparties_only,
-            conduit_bp: (g.conduit_share * 10_000.0).round() as i128,
-            balance_bp: ((bal_lo * 10_000.0).round() as i128, (bal_hi * 10_000.0).round() as i128),
-            off_band_first_contacts: g.off_band_first_contacts,
-            off_band_window_us,
-            ..crate::graph::flows::FlowConfig::default()
-        });
         Ok(Config {
             input,
             channel_capacity: self.pipeline.channel_capacity,
@@ -568,44 +320,12 @@ impl RawConfig {
                 attempts: self.output.store_write_attempts.max(1),
                 backoff: store_retry_backoff,
             },
-            graph: (g.cycles || flows.is_some()).then(|| crate::graph::GraphConfig {
-                edges: crate::graph::cycles::CycleConfig {
-                    max_len: g.max_cycle_len,
-                    max_hop_loss_bp: (g.max_hop_loss * 10_000.0).round() as i128,
-                    max_hop_gain_bp: (g.max_hop_gain * 10_000.0).round() as i128,
-                    min_usd: (g.min_amount_usd * 1e6).round() as i128,
-                    window_us: window.as_micros() as i64,
-                    skip_kinds: g.skip_kinds.clone(),
-                    min_len: g.min_cycle_len,
-                    max_known_edges: usize::try_from(g.cycle_max_known_edges).ok(),
-                    quiet_share_bp: (g.cycle_quiet_share * 10_000.0).round() as i128,
-                    quiet_max_tx: g.quiet_max_tx,
-                    min_share_of_p99_bp: bp(g.min_amount_share_of_p99),
-                    off_band_first_contacts: g.off_band_first_contacts,
-                    off_band_max_known: g.off_band_cycle_known_edges,
-                    warmup_us,
-                    quiet_window_us,
-                },
-                cycles: g.cycles,
-                flows,
-                pair_memory_us,
-                episode_gap_us,
-                parties: g.party_view.then(|| self.parties.config()),
-            }),
+            graph,
             peel,
             mirror,
             novelty,
-            serve: crate::serve::ServeLimits {
-                queue_cache_bytes: usize::try_from(sv.queue_cache_bytes).unwrap_or(usize::MAX),
-                queue_cache_ttl,
-                max_body_bytes: usize::try_from(sv.max_body_bytes).unwrap_or(usize::MAX),
-                max_text_chars: usize::try_from(sv.max_text_chars).unwrap_or(usize::MAX),
-            },
-            rules: self.rules.enabled.then(|| crate::rules::RulesConfig {
-                dir: opt_path(&self.rules.dir),
-                disabled: self.rules.disabled.clone(),
-                params: rule_params,
-            }),
+            serve,
+            rules: self.rules.enabled.then_some(rules),
         })
     }
 }

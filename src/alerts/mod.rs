@@ -71,7 +71,7 @@ impl JsonlAlertSink {
     }
 
     /// A live run restarted in the same output directory: the alert files the previous
-    /// runs left there (`alerts.<time>.jsonl`, see `pipeline::keep_previous_outputs`) are
+    /// runs left there (`alerts.<time>.jsonl`, see `pipeline::sinks::OutputMode::Append`) are
     /// made whole (a torn last line, from a crash mid-write, is cut off and reported) and
     /// their alert ids are taken as already written, so this run does not write them
     /// again.

@@ -1,4 +1,321 @@
-//! The seam where detectors plug into the pipeline (`Detector`, `DetectCtx`,
-//! `TxColumns`) is the core crate's, so that detector crates build without the pipeline.
+//! Stage 3, detect: ordered rows enriched (USD value, KYC), added to the event-time
+//! window and shown to every detector, off the async threads.
+//!
+//! Owns: `DetectStage` and what it sends on (`ToSink`): adaptive micro-batches (batches
+//! already waiting are judged together, up to `pipeline.detect-batch-rows`; results do not
+//! depend on the batching), the window, running the detectors side by side, the end of
+//! the run (open episodes closed, or kept in a checkpoint), and `ordered.parquet`.
+//! Must not: decide what is suspicious (the detectors do) or write alerts (the sinks do).
+//! The seam detectors plug into (`Detector`, `DetectCtx`, `TxColumns`) is the core
+//! crate's, so that detector crates build without the pipeline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::UInt64Type;
+use tokio::sync::mpsc;
 
 pub use mirrorflow_core::detect::*;
+
+use crate::alerts::Alert;
+use crate::error::{Error, Result};
+use crate::ingest::Rejected;
+use crate::ingest::parquet::ParquetOut;
+use crate::schema::{KNOWN_CHANNELS, tx};
+
+use super::checkpoint::{self, Checkpoint};
+use super::enrich::Enricher;
+use super::order::Ordered;
+use super::summary;
+use super::watermark::ts_column;
+use super::window::EventWindow;
+
+/// What the detect stage sends to the sinks.
+pub enum ToSink {
+    /// Counts and refused rows (the source's, the order stage's, enrichment's).
+    Meta {
+        read: u64,
+        rejected: Vec<Rejected>,
+        outside: u64,
+    },
+    /// Rows that went through the detectors.
+    Processed {
+        rows: u64,
+        first_ts: i64,
+        last_ts: i64,
+        unknown_channels: BTreeMap<String, u64>,
+    },
+    Alerts(Vec<Alert>),
+    End {
+        window_rows: u64,
+        window_max: u64,
+        missing_fx: BTreeMap<String, u64>,
+        notes: Vec<summary::DetectorNote>,
+    },
+}
+
+/// The detect stage (see the module docs).
+pub struct DetectStage {
+    ctx: DetectCtx,
+    detectors: Vec<Box<dyn Detector>>,
+    detect_rows: usize,
+    source_name: String,
+    enricher: Enricher,
+    window: EventWindow,
+    ordered_out: Option<ParquetOut>,
+    /// End in a checkpoint here instead of closing open episodes.
+    checkpoint: Option<PathBuf>,
+    next_seq: u64,
+    max_ts: i64,
+    window_max: u64,
+    seen_ids: Vec<u128>,
+}
+
+/// Whether the stage goes on: `Stop` when the sinks are gone (the run is stopping).
+#[derive(PartialEq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl DetectStage {
+    /// A stage with an empty window, or with the window and detectors' state of `resume`.
+    pub fn new(
+        ctx: DetectCtx,
+        mut detectors: Vec<Box<dyn Detector>>,
+        window_us: i64,
+        detect_rows: usize,
+        source_name: String,
+        resume: Option<Checkpoint>,
+    ) -> Result<Self> {
+        let enricher = Enricher::new(ctx.fx.clone(), ctx.accounts.clone());
+        let mut window = EventWindow::new(window_us);
+        let (mut next_seq, mut max_ts) = (0, i64::MIN);
+        if let Some(mut c) = resume {
+            for b in c.window.drain(..) {
+                window.push(b);
+            }
+            (next_seq, max_ts) = (c.state.next_seq, c.state.max_ts);
+            for d in detectors.iter_mut() {
+                d.load_state(c.state.detectors.remove(d.id()).unwrap_or(serde_json::Value::Null))?;
+            }
+        }
+        Ok(DetectStage {
+            ctx,
+            detectors,
+            detect_rows,
+            source_name,
+            enricher,
+            window,
+            ordered_out: None,
+            checkpoint: None,
+            next_seq,
+            max_ts,
+            window_max: 0,
+            seen_ids: Vec::new(),
+        })
+    }
+
+    /// Also writes the enriched stream to this Parquet file.
+    pub fn write_ordered(mut self, out: ParquetOut) -> Self {
+        self.ordered_out = Some(out);
+        self
+    }
+
+    /// Ends in a checkpoint written to `dir` instead of closing open episodes.
+    pub fn checkpoint_to(mut self, dir: PathBuf) -> Self {
+        self.checkpoint = Some(dir);
+        self
+    }
+
+    /// Runs to the end of the ordered stream (blocking: call it off the async threads).
+    pub fn run(mut self, mut input: mpsc::Receiver<Ordered>, out: mpsc::Sender<ToSink>) -> Result<()> {
+        while let Some(msg) = input.blocking_recv() {
+            let flow = match msg {
+                Ordered::Batch(first) => match self.take_waiting(first, &mut input, &out)? {
+                    Some(b) => self.process(b, &out)?,
+                    None => Flow::Stop,
+                },
+                Ordered::Meta { read, rejected, outside } => send(&out, ToSink::Meta { read, rejected, outside }),
+                Ordered::Ids(ids) => {
+                    self.seen_ids = ids;
+                    Flow::Go
+                }
+            };
+            if flow == Flow::Stop {
+                return Ok(());
+            }
+        }
+        self.finish(&out)
+    }
+
+    /// Adaptive micro-batches: batches already waiting are taken together (up to
+    /// `detect_rows`), so a replay or a stream that ran ahead is judged in fewer, larger
+    /// steps, while a live stream that keeps up is not delayed. Counts met on the way go
+    /// on to the sinks at once. `None`: the sinks are gone.
+    fn take_waiting(
+        &mut self,
+        first: RecordBatch,
+        input: &mut mpsc::Receiver<Ordered>,
+        out: &mpsc::Sender<ToSink>,
+    ) -> Result<Option<RecordBatch>> {
+        let mut rows = first.num_rows();
+        let mut parts = vec![first];
+        while rows < self.detect_rows {
+            match input.try_recv() {
+                Ok(Ordered::Batch(b)) => {
+                    rows += b.num_rows();
+                    parts.push(b);
+                }
+                Ok(Ordered::Meta { read, rejected, outside }) => {
+                    if send(out, ToSink::Meta { read, rejected, outside }) == Flow::Stop {
+                        return Ok(None);
+                    }
+                }
+                Ok(Ordered::Ids(ids)) => self.seen_ids = ids,
+                Err(_) => break,
+            }
+        }
+        if parts.len() == 1 {
+            return Ok(parts.pop());
+        }
+        let joined = arrow::compute::concat_batches(&parts[0].schema(), &parts)
+            .map_err(|e| Error::arrow("joining batches", e))?;
+        Ok(Some(joined))
+    }
+
+    /// One micro-batch: enriched, into the window, through the detectors.
+    fn process(&mut self, b: RecordBatch, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+        let seqs = b.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
+        self.next_seq = self.next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
+        let (enriched, out_of_range) = self.enricher.enrich(&b, &self.source_name)?;
+        if !out_of_range.is_empty() {
+            // refused here, after ingest: counted as quarantined (read already counted
+            // them), so read = accepted + quarantined holds
+            if send(out, ToSink::Meta { read: 0, rejected: out_of_range, outside: 0 }) == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        if enriched.num_rows() == 0 {
+            return Ok(Flow::Go);
+        }
+        if let Some(w) = self.ordered_out.as_mut() {
+            w.write(&enriched)?;
+        }
+        self.window.push(enriched.clone());
+        self.window_max = self.window_max.max(self.window.rows() as u64);
+        crate::metrics::metrics().window_transactions.set(self.window.rows() as i64);
+        self.max_ts = self.max_ts.max(self.window.now());
+        let alerts = run_detectors(&mut self.detectors, &enriched, &self.window, &self.ctx)?;
+        let ts = ts_column(&enriched);
+        let processed = ToSink::Processed {
+            rows: enriched.num_rows() as u64,
+            first_ts: ts.value(0),
+            last_ts: ts.value(ts.len() - 1),
+            unknown_channels: unknown_channels(&enriched),
+        };
+        if send(out, processed) == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+        Ok(if alerts.is_empty() { Flow::Go } else { send(out, ToSink::Alerts(alerts)) })
+    }
+
+    /// The end of input: open episodes closed (their alerts sent), or kept in the
+    /// checkpoint; the detectors' notes and the window's figures sent last.
+    fn finish(mut self, out: &mpsc::Sender<ToSink>) -> Result<()> {
+        if let Some(w) = self.ordered_out.take() {
+            w.close()?;
+        }
+        let mut alerts = Vec::new();
+        match &self.checkpoint {
+            // Open episodes stay open: the next run resumes them.
+            Some(dir) => {
+                let mut state = checkpoint::CheckpointState {
+                    format: checkpoint::FORMAT,
+                    next_seq: self.next_seq,
+                    max_ts: self.max_ts,
+                    window_rows: self.window.rows() as u64,
+                    ..Default::default()
+                };
+                for d in self.detectors.iter() {
+                    state.detectors.insert(d.id().to_string(), d.save_state()?);
+                }
+                checkpoint::save(dir, &state, &self.window, &self.seen_ids)?;
+            }
+            None => {
+                for d in self.detectors.iter_mut() {
+                    alerts.extend(d.on_finish(&self.window, &self.ctx)?);
+                }
+            }
+        }
+        if !alerts.is_empty() {
+            let _ = send(out, ToSink::Alerts(alerts));
+        }
+        let notes: Vec<summary::DetectorNote> = self.detectors.iter().flat_map(|d| d.notes()).collect();
+        for n in &notes {
+            n.log();
+        }
+        let _ = send(
+            out,
+            ToSink::End {
+                window_rows: self.window.rows() as u64,
+                window_max: self.window_max,
+                missing_fx: self.enricher.missing_rate.clone(),
+                notes,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn send(out: &mpsc::Sender<ToSink>, msg: ToSink) -> Flow {
+    if out.blocking_send(msg).is_ok() { Flow::Go } else { Flow::Stop }
+}
+
+/// Channel values outside the contract's list, with counts.
+fn unknown_channels(batch: &RecordBatch) -> BTreeMap<String, u64> {
+    let mut unknown = BTreeMap::new();
+    let ch = batch.column_by_name(tx::CHANNEL).expect("channel").as_string::<i32>();
+    let mut known: HashMap<&str, bool, foldhash::fast::RandomState> = HashMap::default();
+    for c in ch.iter().flatten() {
+        if !*known.entry(c).or_insert_with(|| KNOWN_CHANNELS.contains(&c)) {
+            *unknown.entry(c.to_string()).or_insert(0u64) += 1;
+        }
+    }
+    unknown
+}
+
+/// Runs every detector on one batch, side by side (each on its own scoped thread: they
+/// share nothing but the read-only batch, window and context); the alerts in detector
+/// order, so the output does not depend on which finished first. Each detector's time goes
+/// to its stage histogram.
+fn run_detectors(
+    detectors: &mut [Box<dyn Detector>],
+    batch: &RecordBatch,
+    window: &EventWindow,
+    ctx: &DetectCtx,
+) -> Result<Vec<Alert>> {
+    let timed = |d: &mut Box<dyn Detector>| {
+        let t = Instant::now();
+        let r = d.on_batch(batch, window, ctx);
+        crate::metrics::metrics().stage_seconds.with_label_values(&[d.id()]).observe(t.elapsed().as_secs_f64());
+        r
+    };
+    if detectors.len() == 1 {
+        return timed(&mut detectors[0]);
+    }
+    let results: Vec<Result<Vec<Alert>>> = std::thread::scope(|sc| {
+        let running: Vec<_> = detectors.iter_mut().map(|d| sc.spawn(|| timed(d))).collect();
+        running
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a detector panicked".into()))))
+            .collect()
+    });
+    let mut alerts = Vec::new();
+    for r in results {
+        alerts.extend(r?);
+    }
+    Ok(alerts)
+}

@@ -1,262 +1,235 @@
-//! Watermarks and the reorder buffer: out-of-order records within the allowed lateness
-//! are put back in event-time order; records later than that are refused.
+//! Stage 2, order: the rows a source read, put in event-time order and judged for their
+//! time before any detector sees them.
 //!
-//! Owns: `Orderer`, a pure function of the batches pushed into it. The watermark is
-//! `max event time seen - allowed lateness`; a row is released once its time is below
-//! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
-//! the watermark when it arrives is late. So a live stream and a replay of the same data
-//! (with disorder within the lateness) release the same rows in the same order.
-//! The caller also gives a limit in event time (the wall clock plus `pipeline.max-future-lead`):
-//! a row dated after it is refused as future and never moves the watermark, so one
-//! mistyped year cannot make every later row late.
-//! Must not: do I/O or read the clock (the caller passes the limit).
+//! Owns: `OrderStage` and what it sends on (`Ordered`): continuing a checkpoint's
+//! numbering, the `--from`/`--to` range (rows outside are counted, not refused), the
+//! watermark (`watermark::Orderer`: disorder within the allowed lateness put back, later
+//! rows refused as `late_event`), rows dated too far past the clock refused as
+//! `future_timestamp`, the idle advance of a silent live stream, pacing to N x real time,
+//! and the fingerprints of the ids processed (for a checkpoint).
+//! Must not: enrich, detect or write outputs; it reads the wall clock only for the future
+//! limit and pacing, so a replay's order does not depend on when it runs.
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
-use arrow::compute::kernels::cmp::{gt_eq, lt};
-use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt64Array};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::schema::{self, tx};
+use crate::ingest::quarantine::render_row;
+use crate::ingest::values::format_ts;
+use crate::ingest::{Chunk, Reason, Rejected};
+use crate::schema::tx;
 
-pub use mirrorflow_core::schema::ts_column;
+use super::watermark::{Orderer, ts_column};
 
-/// Sorts a transactions batch by `(ts, seq)`.
-pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
-    let cols = [tx::TS, tx::SEQ]
-        .map(|c| SortColumn { values: batch.column_by_name(c).expect("transactions column").clone(), options: None });
-    let idx = lexsort_to_indices(&cols, None).map_err(|e| Error::arrow("sorting by event time", e))?;
-    take_record_batch(batch, &idx).map_err(|e| Error::arrow("sorting by event time", e))
+/// What the order stage sends on.
+pub enum Ordered {
+    /// Rows in `(ts, seq)` order, below the watermark.
+    Batch(RecordBatch),
+    /// A source chunk's counts and the rows refused for it (including this stage's).
+    Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
+    /// At the end, for a checkpoint: fingerprints of every tx_id processed (in range).
+    Ids(Vec<u128>),
 }
 
-fn ts_scalar(v: i64) -> arrow::array::Scalar<ArrayRef> {
-    let a: ArrayRef = Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
-    arrow::array::Scalar::new(a)
+/// The order stage's settings (see the module docs).
+pub struct OrderStage {
+    /// The inputs' names, for the provenance of refused rows.
+    pub source_name: String,
+    pub lateness_us: i64,
+    /// Inclusive start and exclusive end of event time to process (µs).
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// 0: as fast as possible; N: N x real time.
+    pub speed: f64,
+    /// Rows dated more than this after the wall clock are refused (`None`: no check).
+    pub future_lead_us: Option<i64>,
+    /// Live runs: after this much silence the watermark moves up to the newest event time.
+    pub idle_advance: Option<Duration>,
+    /// A resumed run: the checkpoint's next arrival number and newest event time.
+    pub seq_offset: u64,
+    pub resume_ts: Option<i64>,
+    /// `Some` when the run ends in a checkpoint: the ids processed so far (a resumed
+    /// run's), to which this run's rows in range are added.
+    pub processed_ids: Option<Vec<u128>>,
 }
 
-/// The reorder buffer.
-pub struct Orderer {
-    lateness_us: i64,
-    max_ts: i64,
-    watermark: i64,
-    pending: Vec<RecordBatch>,
-    pending_min: i64,
-}
-
-/// What one push gives back.
-#[derive(Debug, Default)]
-pub struct Released {
-    /// Rows now below the watermark, in `(ts, seq)` order.
-    pub ordered: Option<RecordBatch>,
-    /// Rows that arrived below the watermark (to quarantine).
-    pub late: Option<RecordBatch>,
-    /// Rows dated after the limit given to [`Orderer::push_limited`] (to quarantine).
-    pub future: Option<RecordBatch>,
-}
-
-impl Orderer {
-    /// A buffer with the given allowed lateness (microseconds).
-    pub fn new(lateness_us: i64) -> Self {
-        Orderer { lateness_us, max_ts: i64::MIN, watermark: i64::MIN, pending: Vec::new(), pending_min: i64::MAX }
-    }
-
-    /// Continues after a checkpoint whose newest event time was `max_ts`: rows more than
-    /// the allowed lateness before it are late.
-    pub fn resume_at(&mut self, max_ts: i64) {
-        self.max_ts = self.max_ts.max(max_ts);
-        self.watermark = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
-    }
-
-    /// The current watermark (`i64::MIN` before any row).
-    pub fn watermark(&self) -> i64 {
-        self.watermark
-    }
-
-    /// Rows buffered, not yet released.
-    pub fn pending_rows(&self) -> usize {
-        self.pending.iter().map(|b| b.num_rows()).sum()
-    }
-
-    /// Takes a batch (any order); releases what the advanced watermark allows.
-    pub fn push(&mut self, batch: RecordBatch) -> Result<Released> {
-        self.push_limited(batch, i64::MAX)
-    }
-
-    /// [`Orderer::push`], refusing rows dated after `future_limit` (µs) as future: they
-    /// are neither buffered nor counted in the watermark.
-    pub fn push_limited(&mut self, batch: RecordBatch, future_limit: i64) -> Result<Released> {
-        let mut out = Released::default();
-        if batch.num_rows() == 0 {
-            return Ok(out);
+impl OrderStage {
+    /// Takes chunks from the source until it ends (or the next stage is gone), then
+    /// flushes what the watermark still holds.
+    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Ordered>) -> Result<()> {
+        let mut orderer = Orderer::new(self.lateness_us);
+        if let Some(ts) = self.resume_ts {
+            orderer.resume_at(ts);
         }
-        let fail = |e| Error::arrow("ordering by event time", e);
-        // Row by row in arrival order, so lateness does not depend on how rows were
-        // batched: a row is late when it is below the watermark as of its arrival.
-        let ts = ts_column(&batch);
-        let mut max_ts = self.max_ts;
-        let mut late = Vec::new();
-        let mut future = Vec::new();
-        for (i, &t) in ts.values().iter().enumerate() {
-            let wm = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
-            if t > future_limit {
-                future.push(i);
-            } else if max_ts != i64::MIN && t < wm {
-                late.push(i);
-            } else {
-                max_ts = max_ts.max(t);
-            }
-        }
-        let mut batch = batch;
-        if !late.is_empty() || !future.is_empty() {
-            let mask = |rows: &[usize]| {
-                let mut m = vec![false; batch.num_rows()];
-                for &i in rows {
-                    m[i] = true;
-                }
-                BooleanArray::from(m)
+        let mut pacer = Pacer::new(self.speed);
+        loop {
+            let chunk = match self.idle_advance {
+                None => input.recv().await,
+                Some(quiet) => match tokio::time::timeout(quiet, input.recv()).await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        // live and silent: what is held goes on to the detectors
+                        if let Some(b) = orderer.advance_idle()?
+                            && !pacer.send(b, &out).await
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                },
             };
-            let (late_mask, future_mask) = (mask(&late), mask(&future));
-            if !late.is_empty() {
-                out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
+            let Some(chunk) = chunk else { break };
+            let (meta, ordered) = self.admit(chunk, &mut orderer)?;
+            if out.send(meta).await.is_err() {
+                break;
             }
-            if !future.is_empty() {
-                out.future = Some(filter_record_batch(&batch, &future_mask).map_err(fail)?);
+            if let Some(b) = ordered
+                && !pacer.send(b, &out).await
+            {
+                break;
             }
-            let refused = arrow::compute::or(&late_mask, &future_mask).map_err(fail)?;
-            let keep = arrow::compute::not(&refused).map_err(fail)?;
-            batch = filter_record_batch(&batch, &keep).map_err(fail)?;
         }
-        if batch.num_rows() > 0 {
-            let ts = ts_column(&batch);
-            let (min, max) = (arrow::compute::min(ts).unwrap_or(i64::MAX), arrow::compute::max(ts).unwrap_or(i64::MIN));
-            self.pending_min = self.pending_min.min(min);
-            self.max_ts = self.max_ts.max(max);
-            self.pending.push(batch);
+        if let Some(b) = orderer.flush()? {
+            pacer.send(b, &out).await;
         }
-        let wm = self.max_ts.saturating_sub(self.lateness_us);
-        if wm > self.watermark {
-            self.watermark = wm;
+        if let Some(ids) = self.processed_ids {
+            let _ = out.send(Ordered::Ids(ids)).await;
         }
-        if self.pending_min < self.watermark {
-            out.ordered = self.release_below(self.watermark)?;
-        }
-        Ok(out)
+        Ok(())
     }
 
-    /// The input has been silent (a live run's `idle-advance`): the watermark moves up to
-    /// the newest event time seen and every buffered row is released. A row that then
-    /// arrives older than that time is late; one at that very time is still taken.
-    pub fn advance_idle(&mut self) -> Result<Option<RecordBatch>> {
-        if self.pending.is_empty() || self.max_ts == i64::MIN {
-            return Ok(None);
+    /// One chunk through numbering, the range and the watermark: its counts and refused
+    /// rows, and the rows the watermark releases.
+    fn admit(&mut self, chunk: Chunk, orderer: &mut Orderer) -> Result<(Ordered, Option<RecordBatch>)> {
+        let Chunk { batch, mut rejected, rows_read } = chunk;
+        let batch = offset_seq(batch, self.seq_offset)?;
+        let (batch, outside) = filter_range(batch, self.from_us, self.to_us)?;
+        if let Some(ids) = self.processed_ids.as_mut() {
+            let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+            ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
         }
-        self.watermark = self.watermark.max(self.max_ts);
-        self.release_below(self.max_ts.saturating_add(1))
-    }
-
-    /// Releases every buffered row (end of input).
-    pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        if self.max_ts != i64::MIN {
-            self.watermark = self.watermark.max(self.max_ts.saturating_add(1));
+        let future_limit =
+            self.future_lead_us.map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
+        let released = orderer.push_limited(batch, future_limit)?;
+        if let Some(late) = &released.late {
+            rejected.extend(late_records(late, &self.source_name, orderer.watermark(), self.lateness_us));
         }
-        self.release_below(i64::MAX)
-    }
-
-    fn release_below(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
-        if self.pending.is_empty() {
-            return Ok(None);
+        if let (Some(future), Some(lead)) = (&released.future, self.future_lead_us) {
+            rejected.extend(future_records(future, &self.source_name, future_limit, lead));
         }
-        let fail = |e| Error::arrow("ordering by event time", e);
-        let all = concat_batches(&schema::transactions_schema(), &self.pending).map_err(fail)?;
-        self.pending.clear();
-        let ts = ts_column(&all);
-        let release: BooleanArray = if wm == i64::MAX {
-            BooleanArray::from(vec![true; all.num_rows()])
-        } else {
-            lt(ts, &ts_scalar(wm)).map_err(fail)?
-        };
-        let keep = if wm == i64::MAX { None } else { Some(gt_eq(ts, &ts_scalar(wm)).map_err(fail)?) };
-        let out = filter_record_batch(&all, &release).map_err(fail)?;
-        self.pending_min = i64::MAX;
-        if let Some(keep) = keep {
-            let rest = filter_record_batch(&all, &keep).map_err(fail)?;
-            if rest.num_rows() > 0 {
-                self.pending_min = arrow::compute::min(ts_column(&rest)).unwrap_or(i64::MAX);
-                self.pending.push(rest);
-            }
-        }
-        if out.num_rows() == 0 {
-            return Ok(None);
-        }
-        // Already sorted input (replays) skips the sort.
-        let t = ts_column(&out);
-        let sorted = t.values().windows(2).all(|w| w[0] <= w[1]) && !t.is_empty();
-        if sorted {
-            let seq = out.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
-            let v = t.values();
-            let s = seq.values();
-            if (1..v.len()).all(|i| v[i - 1] < v[i] || s[i - 1] <= s[i]) {
-                return Ok(Some(out));
-            }
-        }
-        sort_by_time(&out).map(Some)
+        Ok((Ordered::Meta { read: rows_read, rejected, outside }, released.ordered))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ingest::{IngestState, test_batch as batch};
+/// Continues a checkpoint's arrival numbering: `seq` + `offset`.
+fn offset_seq(batch: RecordBatch, offset: u64) -> Result<RecordBatch> {
+    if offset == 0 || batch.num_rows() == 0 {
+        return Ok(batch);
+    }
+    let i = batch.schema().index_of(tx::SEQ).map_err(|e| Error::arrow("seq column", e))?;
+    let shifted = arrow::compute::kernels::numeric::add(batch.column(i), &UInt64Array::new_scalar(offset))
+        .map_err(|e| Error::arrow("numbering rows after a checkpoint", e))?;
+    let mut cols = batch.columns().to_vec();
+    cols[i] = shifted;
+    RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows after a checkpoint", e))
+}
 
-    fn ids(b: &RecordBatch) -> Vec<String> {
-        b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect()
+/// Drops rows outside `[from, to)`; returns the rest and how many were dropped.
+fn filter_range(batch: RecordBatch, from: Option<i64>, to: Option<i64>) -> Result<(RecordBatch, u64)> {
+    if batch.num_rows() == 0 || (from.is_none() && to.is_none()) {
+        return Ok((batch, 0));
+    }
+    let ts = ts_column(&batch);
+    let keep: BooleanArray =
+        ts.values().iter().map(|&t| Some(from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e))).collect();
+    let kept = keep.true_count();
+    if kept == batch.num_rows() {
+        return Ok((batch, 0));
+    }
+    let out =
+        arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("filtering the time range", e))?;
+    let dropped = (batch.num_rows() - kept) as u64;
+    Ok((out, dropped))
+}
+
+/// Every row of `batch` refused for its time, with `reason` and the message `why(tx_id,
+/// event time)`.
+fn time_records(
+    batch: &RecordBatch,
+    source: &str,
+    reason: Reason,
+    why: impl Fn(&str, String) -> String,
+) -> Vec<Rejected> {
+    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+    let ts = ts_column(batch);
+    (0..batch.num_rows())
+        .map(|i| {
+            let message = why(ids.value(i), format_ts(ts.value(i)));
+            Rejected::new(source, 0, tx::TS, reason, &message, render_row(batch, i).as_bytes())
+        })
+        .collect()
+}
+
+fn future_records(batch: &RecordBatch, source: &str, limit: i64, lead_us: i64) -> Vec<Rejected> {
+    time_records(batch, source, Reason::FutureTimestamp, |id, ts| {
+        format!(
+            "tx_id `{id}` at {ts} is dated after {} (the clock plus `pipeline.max-future-lead` {}s)",
+            format_ts(limit),
+            lead_us / 1_000_000
+        )
+    })
+}
+
+fn late_records(batch: &RecordBatch, source: &str, watermark: i64, lateness_us: i64) -> Vec<Rejected> {
+    time_records(batch, source, Reason::LateEvent, |id, ts| {
+        format!(
+            "tx_id `{id}` at {ts} arrived after the watermark {} (allowed lateness {}s)",
+            format_ts(watermark),
+            lateness_us / 1_000_000
+        )
+    })
+}
+
+/// Paces ordered batches to N x real time (or not at all).
+struct Pacer {
+    speed: f64,
+    origin: Option<(Instant, i64)>,
+}
+
+impl Pacer {
+    fn new(speed: f64) -> Self {
+        Pacer { speed, origin: None }
     }
 
-    #[test]
-    fn reorders_within_lateness_and_refuses_later() {
-        let mut st = IngestState::default();
-        let mut o = Orderer::new(10 * 1_000_000);
-        let r = o.push(batch(&[("a", 100), ("c", 105), ("b", 103)], &mut st)).unwrap();
-        assert!(r.ordered.is_none()); // watermark 95: nothing below it yet
-        let r = o.push(batch(&[("x", 99), ("d", 120)], &mut st)).unwrap();
-        // watermark 110: a, x, b, c released in time order
-        assert_eq!(ids(r.ordered.as_ref().unwrap()), ["x", "a", "b", "c"]);
-        assert!(r.late.is_none());
-        let r = o.push(batch(&[("late", 104), ("e", 121)], &mut st)).unwrap();
-        assert_eq!(ids(r.late.as_ref().unwrap()), ["late"]);
-        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["d", "e"]);
-    }
-
-    #[test]
-    fn rows_after_the_future_limit_are_refused_and_do_not_move_the_watermark() {
-        let mut st = IngestState::default();
-        let mut o = Orderer::new(10 * 1_000_000);
-        let r = o.push_limited(batch(&[("a", 100), ("far", 100_000), ("b", 101)], &mut st), 1_000_000_000).unwrap();
-        assert_eq!(ids(r.future.as_ref().unwrap()), ["far"]);
-        assert_eq!(o.watermark(), 91 * 1_000_000);
-        let r = o.push_limited(batch(&[("c", 102)], &mut st), 1_000_000_000).unwrap();
-        assert!(r.late.is_none() && r.future.is_none());
-        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn an_idle_advance_releases_what_is_buffered() {
-        let mut st = IngestState::default();
-        let mut o = Orderer::new(3_600 * 1_000_000);
-        assert!(o.push(batch(&[("a", 100), ("b", 50)], &mut st)).unwrap().ordered.is_none());
-        assert_eq!(ids(&o.advance_idle().unwrap().unwrap()), ["b", "a"]);
-        assert!(o.advance_idle().unwrap().is_none());
-        let r = o.push(batch(&[("old", 99), ("same", 100)], &mut st)).unwrap();
-        assert_eq!(ids(r.late.as_ref().unwrap()), ["old"]);
-        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["same"]);
-    }
-
-    #[test]
-    fn ties_keep_arrival_order() {
-        let mut st = IngestState::default();
-        let mut o = Orderer::new(0);
-        o.push(batch(&[("b", 5), ("a", 5)], &mut st)).unwrap();
-        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["b", "a"]);
+    /// Sends `batch` (in slices when pacing); false if the receiver is gone.
+    async fn send(&mut self, batch: RecordBatch, out: &mpsc::Sender<Ordered>) -> bool {
+        if self.speed <= 0.0 {
+            return out.send(Ordered::Batch(batch)).await.is_ok();
+        }
+        // Pieces span at most 50 ms of wall time; each goes out when its last row is due.
+        const MAX_PIECE_WALL_US: f64 = 50_000.0;
+        let ts = ts_column(&batch).clone();
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let t0 = ts.value(start);
+            let mut end = start + 1;
+            while end < batch.num_rows()
+                && end - start < 4096
+                && ((ts.value(end) - t0) as f64 / self.speed) < MAX_PIECE_WALL_US
+            {
+                end += 1;
+            }
+            let last = ts.value(end - 1);
+            let (wall0, event0) = *self.origin.get_or_insert((Instant::now(), t0));
+            let due = Duration::from_secs_f64(((last - event0).max(0) as f64 / 1e6) / self.speed);
+            tokio::time::sleep_until((wall0 + due).into()).await;
+            if out.send(Ordered::Batch(batch.slice(start, end - start))).await.is_err() {
+                return false;
+            }
+            start = end;
+        }
+        true
     }
 }

@@ -11,9 +11,13 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::alerts::Alert;
+use crate::config::ProgressMode;
+use crate::error::Result;
 use crate::ingest::{Chunk, IngestState, test_batch};
 use mirrorflow_core::detect::TxColumns;
 use mirrorflow_core::tables::{AccountsTable, FxTable};
+use window::EventWindow;
 
 const S: i64 = 1_000_000;
 
@@ -62,30 +66,23 @@ fn chunk(rows: &[(&str, i64)], st: &mut IngestState) -> Chunk {
 fn run(chunks: Vec<Chunk>, from_us: Option<i64>, to_us: Option<i64>, detect_rows: usize) -> (Vec<String>, Summary) {
     let out = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let p = Pipeline {
-        command: "replay".into(),
-        ctx: DetectCtx { accounts: Arc::new(AccountsTable::empty()), fx: Arc::new(FxTable::bundled()) },
-        detectors: vec![Box::new(Recorder(seen.clone()))],
+    let settings = Settings {
         channel_capacity: 2,
         detect_rows,
         window_us: 86_400 * S,
         lateness_us: 150 * S,
-        from_us,
-        to_us,
         speed: 0.0,
-        out_dir: out.path().to_path_buf(),
         progress: ProgressMode::Off,
-        accounts_rows: 0,
-        fx_rate_rows: 0,
-        side_rejected: Vec::new(),
         write_ordered: false,
-        resume: None,
-        checkpoint: None,
         store: None,
         store_retry: crate::store::RetryPolicy::default(),
         future_lead_us: None,
-        idle_advance: None,
     };
+    let ctx = DetectCtx { accounts: Arc::new(AccountsTable::empty()), fx: Arc::new(FxTable::bundled()) };
+    let p = Pipeline::builder("replay", ctx, settings, out.path().to_path_buf())
+        .detectors([Box::new(Recorder(seen.clone())) as Box<dyn Detector>])
+        .range(from_us, to_us)
+        .build();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let summary = rt.block_on(p.run(Box::new(VecSource(chunks)))).unwrap();
     let seen = seen.lock().unwrap().clone();

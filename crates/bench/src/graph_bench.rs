@@ -1086,6 +1086,23 @@ fn peer_cycles(b: Option<&EngineBest>) -> String {
 
 /// The report: how it was measured, one table, the aims and the notes.
 pub fn format_graph_report(r: &GraphBenchReport) -> String {
+    let mut out = graph_report_method(r);
+    out.push('\n');
+    out.push_str(&graph_report_table(r));
+    out.push('\n');
+    out.push_str(&graph_report_aims(r));
+    let notes = graph_report_notes(r);
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            let _ = writeln!(out, "- note: {n}");
+        }
+    }
+    out
+}
+
+/// The report's title and how each side was measured.
+fn graph_report_method(r: &GraphBenchReport) -> String {
     let m = &r.machine;
     let mut out = String::new();
     let _ = writeln!(
@@ -1170,8 +1187,11 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
         r.repeats,
         thousands(r.goal_edges_per_second as u64)
     );
-    out.push('\n');
+    out
+}
 
+/// One row per size: counts, times, rates and peaks side by side.
+fn graph_report_table(r: &GraphBenchReport) -> String {
     let headers = [
         "edges",
         "nodes",
@@ -1219,9 +1239,12 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
             ]
         })
         .collect();
-    out.push_str(&render_markdown_table(&headers, &rows, &[14]));
+    render_markdown_table(&headers, &rows, &[14])
+}
 
-    out.push('\n');
+/// Per size: the aims (faster than snapml, the edges/s goal), met or not.
+fn graph_report_aims(r: &GraphBenchReport) -> String {
+    let mut out = String::new();
     for x in &r.results {
         let mf = &x.mirrorflow;
         let met = |ok: bool| if ok { "met" } else { "NOT met" };
@@ -1252,6 +1275,11 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
         let _ = writeln!(out, "- aim at {} edges: {}", thousands(x.edges), parts.join("; "));
     }
 
+    out
+}
+
+/// What each size's graph held, and what each side reported or failed.
+fn graph_report_notes(r: &GraphBenchReport) -> Vec<String> {
     let mut notes: Vec<String> = r.notes.clone();
     for x in &r.results {
         let at = format!("{} edges", thousands(x.edges));
@@ -1299,13 +1327,7 @@ pub fn format_graph_report(r: &GraphBenchReport) -> String {
             }
         }
     }
-    if !notes.is_empty() {
-        out.push('\n');
-        for n in notes {
-            let _ = writeln!(out, "- note: {n}");
-        }
-    }
-    out
+    notes
 }
 
 #[cfg(test)]

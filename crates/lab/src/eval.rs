@@ -438,7 +438,50 @@ fn typology_key(t: &str) -> (u32, String) {
     }
 }
 
+/// Which schemes the alerts detected and which alerts are true (see the module docs).
+struct Matched<'a> {
+    /// Per scheme: one alert holds at least half of its labelled transactions.
+    detected: Vec<bool>,
+    /// ... in an alert of the scheme's own typology.
+    detected_self: Vec<bool>,
+    /// Per alert: it detects a scheme, or at least half its transactions are labelled.
+    alert_true: Vec<bool>,
+    /// Per mirror scheme: one T6 alert holds both its US cash and a foreign leg.
+    linked: Vec<bool>,
+    /// Every transaction in some alert.
+    alerted: HashSet<&'a str>,
+}
+
 fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<String, String>>) -> EvalReport {
+    let n_schemes = labels.schemes.len();
+    let m = match_alerts(labels, alerts);
+    let (by_typology, by_variant) = by_scheme(labels, &m);
+    let populations = populations.map(|pops| population_scores(pops, alerts, &m.alert_true));
+    let n_detected = m.detected.iter().filter(|&&d| d).count() as u64;
+    let n_true = m.alert_true.iter().filter(|&&t| t).count() as u64;
+    EvalReport {
+        labels_format: match labels.format {
+            LabelsFormat::Mirrorflow => "mirrorflow",
+            LabelsFormat::AmlSim => "amlsim",
+        }
+        .to_string(),
+        schemes: n_schemes as u64,
+        detected: n_detected,
+        recall: ratio(n_detected, n_schemes as u64),
+        alerts: alerts.len() as u64,
+        true_alerts: n_true,
+        precision: ratio(n_true, alerts.len() as u64),
+        by_typology,
+        by_variant,
+        by_alert_typology: by_alert_typology(alerts, &m.alert_true),
+        transactions: tx_score(labels, &m.alerted),
+        populations,
+        mirror_linkage: mirror_linkage(labels, &m.linked),
+    }
+}
+
+/// Matches every alert to the schemes whose labelled transactions it holds.
+fn match_alerts<'a>(labels: &Labels, alerts: &'a [AlertIn]) -> Matched<'a> {
     let n_schemes = labels.schemes.len();
     let mut detected = vec![false; n_schemes];
     let mut detected_self = vec![false; n_schemes];
@@ -483,7 +526,11 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
             }
         }
     }
-    // Mirror linkage, by variant and in all.
+    Matched { detected, detected_self, alert_true, linked, alerted }
+}
+
+/// Mirror linkage, by variant and in all (`all` last); `None` without mirror schemes.
+fn mirror_linkage(labels: &Labels, linked: &[bool]) -> Option<Vec<LinkageScore>> {
     let mut link_var: BTreeMap<String, LinkageScore> = BTreeMap::new();
     for (i, s) in labels.schemes.iter().enumerate() {
         if s.us_cash.is_empty() || s.foreign.is_empty() {
@@ -500,7 +547,7 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
             e.linked += linked[i] as u64;
         }
     }
-    let mirror_linkage = (!link_var.is_empty()).then(|| {
+    (!link_var.is_empty()).then(|| {
         let mut v: Vec<LinkageScore> = link_var
             .into_values()
             .map(|mut l| {
@@ -511,9 +558,12 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         // `all` last
         v.sort_by_key(|l| l.variant == "all");
         v
-    });
+    })
+}
 
-    // By scheme typology and variant.
+/// Recall by scheme typology and by variant.
+fn by_scheme(labels: &Labels, m: &Matched) -> (Vec<TypologyScore>, Vec<VariantScore>) {
+    let (detected, detected_self) = (&m.detected, &m.detected_self);
     let mut by_typ: BTreeMap<(u32, String), TypologyScore> = BTreeMap::new();
     let mut by_var: BTreeMap<((u32, String), String), VariantScore> = BTreeMap::new();
     for (i, s) in labels.schemes.iter().enumerate() {
@@ -560,9 +610,13 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         })
         .collect();
 
-    // By alert typology.
+    (by_typology, by_variant)
+}
+
+/// Precision by the alerts' typology.
+fn by_alert_typology(alerts: &[AlertIn], alert_true: &[bool]) -> Vec<AlertScore> {
     let mut by_alert: BTreeMap<(u32, String), AlertScore> = BTreeMap::new();
-    for (a, &ok) in alerts.iter().zip(&alert_true) {
+    for (a, &ok) in alerts.iter().zip(alert_true) {
         let t = a.typology.trim();
         let e = by_alert.entry(typology_key(t)).or_insert_with(|| AlertScore {
             typology: t.to_string(),
@@ -573,15 +627,17 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         e.alerts += 1;
         e.true_alerts += ok as u64;
     }
-    let by_alert_typology: Vec<AlertScore> = by_alert
+    by_alert
         .into_values()
         .map(|mut a| {
             a.precision = ratio(a.true_alerts, a.alerts);
             a
         })
-        .collect();
+        .collect()
+}
 
-    // Transactions.
+/// Transactions: labelled ones in some alert, against all alerted and all labelled.
+fn tx_score(labels: &Labels, alerted: &HashSet<&str>) -> TxScore {
     let labelled = labels.tx_index.len() as u64;
     let tp = alerted.iter().filter(|id| labels.tx_index.contains_key(**id)).count() as u64;
     let precision = ratio(tp, alerted.len() as u64);
@@ -591,49 +647,27 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         (Some(_), Some(_)) => Some(0.0),
         _ => None,
     };
-    let transactions = TxScore { labelled, alerted: alerted.len() as u64, true_positives: tp, precision, recall, f1 };
+    TxScore { labelled, alerted: alerted.len() as u64, true_positives: tp, precision, recall, f1 }
+}
 
-    // Look-alike populations.
-    let populations = populations.map(|pops| {
-        let mut out: BTreeMap<String, PopulationScore> = BTreeMap::new();
-        for p in pops.values().filter(|p| p.as_str() != "scheme") {
-            out.entry(p.clone())
-                .or_insert_with(|| PopulationScore { population: p.clone(), accounts: 0, alerts: 0, false_alerts: 0 })
-                .accounts += 1;
-        }
-        for (a, &ok) in alerts.iter().zip(&alert_true) {
-            let touched: BTreeSet<&str> = a.subjects.iter().filter_map(|s| pops.get(s)).map(String::as_str).collect();
-            for p in touched {
-                if let Some(e) = out.get_mut(p) {
-                    e.alerts += 1;
-                    e.false_alerts += !ok as u64;
-                }
+/// Look-alike populations: how many of their accounts' alerts are false.
+fn population_scores(pops: &HashMap<String, String>, alerts: &[AlertIn], alert_true: &[bool]) -> Vec<PopulationScore> {
+    let mut out: BTreeMap<String, PopulationScore> = BTreeMap::new();
+    for p in pops.values().filter(|p| p.as_str() != "scheme") {
+        out.entry(p.clone())
+            .or_insert_with(|| PopulationScore { population: p.clone(), accounts: 0, alerts: 0, false_alerts: 0 })
+            .accounts += 1;
+    }
+    for (a, &ok) in alerts.iter().zip(alert_true) {
+        let touched: BTreeSet<&str> = a.subjects.iter().filter_map(|s| pops.get(s)).map(String::as_str).collect();
+        for p in touched {
+            if let Some(e) = out.get_mut(p) {
+                e.alerts += 1;
+                e.false_alerts += !ok as u64;
             }
         }
-        out.into_values().collect()
-    });
-
-    let n_detected = detected.iter().filter(|&&d| d).count() as u64;
-    let n_true = alert_true.iter().filter(|&&t| t).count() as u64;
-    EvalReport {
-        labels_format: match labels.format {
-            LabelsFormat::Mirrorflow => "mirrorflow",
-            LabelsFormat::AmlSim => "amlsim",
-        }
-        .to_string(),
-        schemes: n_schemes as u64,
-        detected: n_detected,
-        recall: ratio(n_detected, n_schemes as u64),
-        alerts: alerts.len() as u64,
-        true_alerts: n_true,
-        precision: ratio(n_true, alerts.len() as u64),
-        by_typology,
-        by_variant,
-        by_alert_typology,
-        transactions,
-        populations,
-        mirror_linkage,
     }
+    out.into_values().collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ use crate::store::{AlertStore, Filter};
 use mirrorflow_core::alert::Severity;
 use mirrorflow_core::error::{Error, Result};
 
+mod config;
+pub use config::RawServe;
+
 /// The bounds the server enforces (`[serve]` in the configuration).
 #[derive(Debug, Clone)]
 pub struct ServeLimits {

@@ -16,9 +16,12 @@
 //! `first_ts`, `last_ts` and `amount_usd`; every other column goes to the alert's
 //! `details`. See `sql/README.md`.
 
+mod config;
 pub mod engine;
 pub mod export;
 pub mod steps;
+
+pub use config::RawRules;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@
 //! Ties in time: an edge follows another when its `(ts, seq)` is greater, `seq` being the
 //! arrival order. Whole-day timestamps (AMLSim) therefore chain in file order within a day.
 
+pub mod config;
 pub mod cycles;
 pub mod detector;
 pub mod flows;

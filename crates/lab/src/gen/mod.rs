@@ -390,38 +390,7 @@ pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenRepor
     report.near_misses = plc.near_misses;
 
     // Transactions, day by day.
-    let tx_path = opts.out.join(match opts.format {
-        GenFormat::Csv => "transactions.csv",
-        GenFormat::Parquet => "transactions.parquet",
-    });
-    let mut sink: Box<dyn TxSink> = match (surface.layout, opts.format) {
-        (GenLayout::AmlWorld, _) => Box::new(AmlWorldSink::create(&tx_path)?),
-        (GenLayout::AmlSim, _) => Box::new(AmlSimSink::create(&tx_path)?),
-        (_, GenFormat::Csv) => Box::new(CsvSink::create(&tx_path)?),
-        (_, GenFormat::Parquet) => Box::new(ParquetSink::create(&tx_path)?),
-    };
-    let labels_path = opts.out.join("labels.csv");
-    let mut labels = CsvFile::create(&labels_path, &["tx_id", "scheme_id", "typology", "variant", "leg"])?;
-    let alerts_path = opts.out.join("alert_transactions.csv");
-    let mut alert_txs = match surface.layout {
-        GenLayout::AmlSim => Some(CsvFile::create(
-            &alerts_path,
-            &[
-                "alert_id",
-                "alert_type",
-                "is_sar",
-                "tran_id",
-                "orig_acct",
-                "bene_acct",
-                "tx_type",
-                "base_amt",
-                "tran_timestamp",
-            ],
-        )?),
-        _ => None,
-    };
-    let mut stats: Vec<SchemeStats> = (0..plc.schemes.len()).map(|_| SchemeStats::default()).collect();
-
+    let mut out = TxOut::open(opts, surface, &fx, &ids, &plc.schemes, scale)?;
     let bg_total = opts.rows - plc.txs;
     let start_wd = opts.start.weekday().num_days_from_monday();
     let weight = |d: u32| -> u128 { [100, 100, 100, 100, 104, 80, 64][((start_wd + d) % 7) as usize] };
@@ -432,28 +401,9 @@ pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenRepor
     let mut next_plan = 0;
     let mut day_txs: Vec<Tx> = Vec::new();
     let mut order = 0u64;
-    let mut tx_no = 0u64;
-    let mut tx_id = String::with_capacity(16);
-    let mut memo = String::with_capacity(64);
-    let mut memo_varied = String::with_capacity(64);
-    let mut alert_id = String::with_capacity(12);
-    let mut amount_text: Vec<u8> = Vec::with_capacity(40);
     for d in 0..days {
         while next_plan < plc.placed.len() && plc.placed[next_plan].plan.start_day == d {
-            let p = &plc.placed[next_plan];
-            let inst = instantiate(&p.plan, &env);
-            if inst.txs.len() != p.n_txs {
-                return Err(Error::Internal(format!("scheme plan {} rebuilt with a different size", p.plan.key)));
-            }
-            for mut t in inst.txs {
-                t.src = global(t.src, p.acct_base);
-                t.dst = global(t.dst, p.acct_base);
-                for l in t.labels.iter_mut().filter(|l| **l != NONE) {
-                    *l += p.scheme_base;
-                }
-                let day = ((t.ts - start_epoch).div_euclid(DAY)) as u32;
-                pending.entry(day).or_default().push(t);
-            }
+            schedule(&plc.placed[next_plan], &env, &mut pending)?;
             next_plan += 1;
         }
         let before = bg_total as u128 * w_cum / w_total;
@@ -470,92 +420,13 @@ pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenRepor
         }
         day_txs.sort_unstable_by_key(|t| (t.ts, t.order));
         for t in &day_txs {
-            tx_no += 1;
-            tx_id.clear();
-            match surface.layout {
-                GenLayout::Contract => write!(tx_id, "T{tx_no:010}"),
-                GenLayout::AmlWorld => write!(tx_id, "aw-{}", tx_no + 1), // line number, header = 1
-                GenLayout::AmlSim => write!(tx_id, "{tx_no}"),
-            }
-            .map_err(|_| Error::Internal("formatting a transaction id".into()))?;
-            memo.clear();
-            t.memo.render(&mut memo);
-            if style == GenStyle::Varied {
-                vary::memo(seed, tx_no, (t.src, t.dst), t.ts, &memo, &mut memo_varied);
-                std::mem::swap(&mut memo, &mut memo_varied);
-            }
-            let name = |r: u32| if r == NONE { "" } else { ids.get(r) };
-            // The written amount: AMLSim has one currency; a home currency replaces USD.
-            let (mut amount, currency, decimals) = if surface.layout == GenLayout::AmlSim && t.cur != Cur::Usd {
-                let usd = fx.usd_cents(t.amount, t.cur, t.ts);
-                (fx.home_for_usd(usd, fx.day_of(t.ts)), home_code.as_str(), 2)
-            } else if t.cur == Cur::Usd && home_cur.is_some() {
-                let usd = (t.amount / model::cents(1)) as i64;
-                (fx.home_for_usd(usd, fx.day_of(t.ts)), home_code.as_str(), 2)
-            } else {
-                (t.amount, t.cur.code(), t.cur.decimals())
-            };
-            if let Some(sc) = scale {
-                amount = scaled(amount, sc, decimals);
-            }
-            let first_label = t.labels.iter().copied().find(|l| *l != NONE);
-            alert_id.clear();
-            let _ = match first_label {
-                Some(l) => write!(alert_id, "{}", l + 1),
-                None => write!(alert_id, "-1"),
-            };
-            let row = Row {
-                tx_id: &tx_id,
-                ts: t.ts,
-                src: name(t.src),
-                dst: name(t.dst),
-                amount,
-                currency,
-                channel: t.channel.as_str(),
-                location: t.location,
-                memo: &memo,
-                laundering: first_label.is_some(),
-                alert_id: &alert_id,
-            };
-            sink.write(&row)?;
-            let mut labelled = false;
-            for &l in t.labels.iter().filter(|l| **l != NONE) {
-                let m = &plc.schemes[l as usize];
-                labels.row(&[&tx_id, &m.id, m.typ.code(), m.variant, mirror_leg(m.typ, m.variant, t)])?;
-                if let Some(a) = alert_txs.as_mut() {
-                    amount_text.clear();
-                    sink::push_amount(&mut amount_text, amount);
-                    a.row(&[
-                        &(l + 1).to_string(),
-                        m.typ.code(),
-                        "True",
-                        &tx_id,
-                        row.src,
-                        row.dst,
-                        sink::amlsim_type(row.channel),
-                        std::str::from_utf8(&amount_text).unwrap_or("0"),
-                        &sink::rfc3339(t.ts),
-                    ])?;
-                }
-                stats[l as usize].add(t);
-                labelled = true;
-            }
-            report.labelled_transactions += labelled as u64;
+            out.write(t)?;
         }
     }
-    if !pending.is_empty() || tx_no != opts.rows {
-        return Err(Error::Internal(format!("wrote {tx_no} transactions instead of {}", opts.rows)));
+    if !pending.is_empty() || out.tx_no != opts.rows {
+        return Err(Error::Internal(format!("wrote {} transactions instead of {}", out.tx_no, opts.rows)));
     }
-    sink.finish()?;
-    report.files.push(tx_path);
-    labels.finish()?;
-    report.files.push(labels_path);
-    if let Some(a) = alert_txs {
-        a.finish()?;
-        report.files.push(alerts_path);
-    }
-    report.transactions = tx_no;
-
+    let stats = out.finish(&mut report)?;
     let schemes_path = opts.out.join("schemes.csv");
     write_schemes(&schemes_path, &plc.schemes, &stats, &ids)?;
     report.files.push(schemes_path);
@@ -563,6 +434,218 @@ pub fn generate_with(opts: &GenOptions, surface: &GenSurface) -> Result<GenRepor
         *report.schemes_by_typology.entry(m.typ.code().to_string()).or_default() += 1;
     }
     Ok(report)
+}
+
+/// Builds a placed scheme's transactions, in global ids, into the days they fall on.
+fn schedule(p: &Placed, env: &Env, pending: &mut BTreeMap<u32, Vec<Tx>>) -> Result<()> {
+    let inst = instantiate(&p.plan, env);
+    if inst.txs.len() != p.n_txs {
+        return Err(Error::Internal(format!("scheme plan {} rebuilt with a different size", p.plan.key)));
+    }
+    for mut t in inst.txs {
+        t.src = global(t.src, p.acct_base);
+        t.dst = global(t.dst, p.acct_base);
+        for l in t.labels.iter_mut().filter(|l| **l != NONE) {
+            *l += p.scheme_base;
+        }
+        let day = ((t.ts - env.start_epoch).div_euclid(DAY)) as u32;
+        pending.entry(day).or_default().push(t);
+    }
+    Ok(())
+}
+
+/// Where generated transactions are written: the transactions file in the chosen layout,
+/// `labels.csv`, AMLSim's `alert_transactions.csv`, and each scheme's figures.
+struct TxOut<'a> {
+    layout: GenLayout,
+    style: GenStyle,
+    seed: u64,
+    fx: &'a Fx,
+    ids: &'a Ids,
+    schemes: &'a [SchemeMeta],
+    /// The ledger's home currency (USD unless one replaces it).
+    home_code: &'a str,
+    has_home: bool,
+    scale: Option<Scale>,
+    tx_path: PathBuf,
+    sink: Box<dyn TxSink>,
+    labels_path: PathBuf,
+    labels: CsvFile,
+    alerts_path: PathBuf,
+    alert_txs: Option<CsvFile>,
+    stats: Vec<SchemeStats>,
+    tx_no: u64,
+    labelled: u64,
+    tx_id: String,
+    memo: String,
+    memo_varied: String,
+    alert_id: String,
+    amount_text: Vec<u8>,
+}
+
+impl<'a> TxOut<'a> {
+    fn open(
+        opts: &GenOptions,
+        surface: &GenSurface,
+        fx: &'a Fx,
+        ids: &'a Ids,
+        schemes: &'a [SchemeMeta],
+        scale: Option<Scale>,
+    ) -> Result<Self> {
+        let tx_path = opts.out.join(match opts.format {
+            GenFormat::Csv => "transactions.csv",
+            GenFormat::Parquet => "transactions.parquet",
+        });
+        let sink: Box<dyn TxSink> = match (surface.layout, opts.format) {
+            (GenLayout::AmlWorld, _) => Box::new(AmlWorldSink::create(&tx_path)?),
+            (GenLayout::AmlSim, _) => Box::new(AmlSimSink::create(&tx_path)?),
+            (_, GenFormat::Csv) => Box::new(CsvSink::create(&tx_path)?),
+            (_, GenFormat::Parquet) => Box::new(ParquetSink::create(&tx_path)?),
+        };
+        let labels_path = opts.out.join("labels.csv");
+        let labels = CsvFile::create(&labels_path, &["tx_id", "scheme_id", "typology", "variant", "leg"])?;
+        let alerts_path = opts.out.join("alert_transactions.csv");
+        let alert_txs = match surface.layout {
+            GenLayout::AmlSim => Some(CsvFile::create(
+                &alerts_path,
+                &[
+                    "alert_id",
+                    "alert_type",
+                    "is_sar",
+                    "tran_id",
+                    "orig_acct",
+                    "bene_acct",
+                    "tx_type",
+                    "base_amt",
+                    "tran_timestamp",
+                ],
+            )?),
+            _ => None,
+        };
+        Ok(TxOut {
+            layout: surface.layout,
+            style: surface.style,
+            seed: opts.seed,
+            fx,
+            ids,
+            schemes,
+            home_code: fx.home_code().unwrap_or("USD"),
+            has_home: fx.home_code().is_some(),
+            scale,
+            tx_path,
+            sink,
+            labels_path,
+            labels,
+            alerts_path,
+            alert_txs,
+            stats: (0..schemes.len()).map(|_| SchemeStats::default()).collect(),
+            tx_no: 0,
+            labelled: 0,
+            tx_id: String::with_capacity(16),
+            memo: String::with_capacity(64),
+            memo_varied: String::with_capacity(64),
+            alert_id: String::with_capacity(12),
+            amount_text: Vec::with_capacity(40),
+        })
+    }
+
+    /// The written amount, its currency and decimals: AMLSim has one currency; a home
+    /// currency replaces USD; `--amount-scale` scales every amount.
+    fn amount(&self, t: &Tx) -> (i128, &'a str, u32) {
+        let fx = self.fx;
+        let (amount, currency, decimals) = if self.layout == GenLayout::AmlSim && t.cur != Cur::Usd {
+            let usd = fx.usd_cents(t.amount, t.cur, t.ts);
+            (fx.home_for_usd(usd, fx.day_of(t.ts)), self.home_code, 2)
+        } else if t.cur == Cur::Usd && self.has_home {
+            let usd = (t.amount / model::cents(1)) as i64;
+            (fx.home_for_usd(usd, fx.day_of(t.ts)), self.home_code, 2)
+        } else {
+            (t.amount, t.cur.code(), t.cur.decimals())
+        };
+        match self.scale {
+            Some(sc) => (scaled(amount, sc, decimals), currency, decimals),
+            None => (amount, currency, decimals),
+        }
+    }
+
+    /// Writes one transaction with its labels.
+    fn write(&mut self, t: &Tx) -> Result<()> {
+        self.tx_no += 1;
+        let tx_no = self.tx_no;
+        self.tx_id.clear();
+        match self.layout {
+            GenLayout::Contract => write!(self.tx_id, "T{tx_no:010}"),
+            GenLayout::AmlWorld => write!(self.tx_id, "aw-{}", tx_no + 1), // line number, header = 1
+            GenLayout::AmlSim => write!(self.tx_id, "{tx_no}"),
+        }
+        .map_err(|_| Error::Internal("formatting a transaction id".into()))?;
+        self.memo.clear();
+        t.memo.render(&mut self.memo);
+        if self.style == GenStyle::Varied {
+            vary::memo(self.seed, tx_no, (t.src, t.dst), t.ts, &self.memo, &mut self.memo_varied);
+            std::mem::swap(&mut self.memo, &mut self.memo_varied);
+        }
+        let ids = self.ids;
+        let name = |r: u32| if r == NONE { "" } else { ids.get(r) };
+        let (amount, currency, _) = self.amount(t);
+        let first_label = t.labels.iter().copied().find(|l| *l != NONE);
+        self.alert_id.clear();
+        let _ = match first_label {
+            Some(l) => write!(self.alert_id, "{}", l + 1),
+            None => write!(self.alert_id, "-1"),
+        };
+        let row = Row {
+            tx_id: &self.tx_id,
+            ts: t.ts,
+            src: name(t.src),
+            dst: name(t.dst),
+            amount,
+            currency,
+            channel: t.channel.as_str(),
+            location: t.location,
+            memo: &self.memo,
+            laundering: first_label.is_some(),
+            alert_id: &self.alert_id,
+        };
+        self.sink.write(&row)?;
+        for &l in t.labels.iter().filter(|l| **l != NONE) {
+            let m = &self.schemes[l as usize];
+            self.labels.row(&[&self.tx_id, &m.id, m.typ.code(), m.variant, mirror_leg(m.typ, m.variant, t)])?;
+            if let Some(a) = self.alert_txs.as_mut() {
+                self.amount_text.clear();
+                sink::push_amount(&mut self.amount_text, amount);
+                a.row(&[
+                    &(l + 1).to_string(),
+                    m.typ.code(),
+                    "True",
+                    &self.tx_id,
+                    name(t.src),
+                    name(t.dst),
+                    sink::amlsim_type(t.channel.as_str()),
+                    std::str::from_utf8(&self.amount_text).unwrap_or("0"),
+                    &sink::rfc3339(t.ts),
+                ])?;
+            }
+            self.stats[l as usize].add(t);
+        }
+        self.labelled += first_label.is_some() as u64;
+        Ok(())
+    }
+
+    /// Closes every file (listing them in `report`); returns each scheme's figures.
+    fn finish(self, report: &mut GenReport) -> Result<Vec<SchemeStats>> {
+        self.sink.finish()?;
+        report.files.push(self.tx_path);
+        self.labels.finish()?;
+        report.files.push(self.labels_path);
+        if let Some(a) = self.alert_txs {
+            a.finish()?;
+            report.files.push(self.alerts_path);
+        }
+        report.transactions = self.tx_no;
+        report.labelled_transactions = self.labelled;
+        Ok(self.stats)
+    }
 }
 
 /// What a scheme turned out to be, for `schemes.csv`.

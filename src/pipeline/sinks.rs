@@ -1,0 +1,275 @@
+//! Stage 4, sinks: where a run's results go, and the summary that reconciles them.
+//!
+//! Owns: `Sinks`: `alerts.jsonl` (sorted at the end of a replay; appended in arrival
+//! order live, with earlier live runs' files kept aside and their alerts not written
+//! again), `quarantine.jsonl`, the alert store (through `store_writer`), the metrics of
+//! what was read, accepted, refused and alerted, the progress counters, and
+//! `summary.json`.
+//! Must not: judge rows or alerts; it writes what the stages before it sent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc;
+
+use crate::alerts::JsonlAlertSink;
+use crate::error::{Error, Result};
+use crate::ingest::Rejected;
+use crate::ingest::quarantine::QuarantineSink;
+use crate::ingest::values::format_ts;
+use crate::store::RetryPolicy;
+
+use super::detect::ToSink;
+use super::progress::Progress;
+use super::store_writer::StoreWriter;
+use super::summary::{self, Summary};
+
+/// How a run treats its output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// A replay recomputes its outputs and overwrites them; `alerts.jsonl` is sorted at
+    /// the end, so it does not depend on the order detectors raised alerts in.
+    Recompute,
+    /// A live job restarted (a crash, a deploy, `restart: unless-stopped`) must not erase
+    /// what the previous run wrote: its `alerts.jsonl`, `quarantine.jsonl` and
+    /// `summary.json` are renamed with the time they were last written
+    /// (`alerts.20260130T101500Z.jsonl`), so each run's files stay whole and reconcile on
+    /// their own. The new run cuts a torn last line off the kept alert files and does not
+    /// write again the alerts they hold; alerts are appended as they come.
+    Append,
+}
+
+/// Where results go (see the module docs).
+pub struct Sinks {
+    /// The command, as the metrics' `command` label and the summary's.
+    label: String,
+    mode: OutputMode,
+    out_dir: PathBuf,
+    alerts: JsonlAlertSink,
+    kept_files: Vec<PathBuf>,
+    kept: crate::alerts::KeptAlerts,
+    quarantine: QuarantineSink,
+    store: Option<StoreWriter>,
+    progress: Arc<Progress>,
+    summary: Summary,
+    first_ts: i64,
+    last_ts: i64,
+}
+
+impl Sinks {
+    /// Opens every output in `out_dir` (and the store at `store`, if any); the side
+    /// tables' refused rows go to quarantine first, counted apart.
+    pub async fn open(
+        label: &str,
+        mode: OutputMode,
+        out_dir: &Path,
+        store: Option<(&str, RetryPolicy)>,
+        side_rejected: &[Rejected],
+        progress: Arc<Progress>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+        if mode == OutputMode::Append {
+            keep_previous_outputs(out_dir)?;
+        }
+        let mut alerts = JsonlAlertSink::create(&out_dir.join("alerts.jsonl"))?;
+        let kept_files = match mode {
+            OutputMode::Append => kept_alert_files(out_dir)?,
+            OutputMode::Recompute => Vec::new(),
+        };
+        let kept = alerts.skip_kept(&kept_files)?;
+        // the alert store is written on its own thread, one transaction per batch
+        let store = match store {
+            Some((url, retry)) => Some(StoreWriter::start(url, retry, out_dir).await?),
+            None => None,
+        };
+        let mut quarantine = QuarantineSink::create(&out_dir.join("quarantine.jsonl"))?;
+        quarantine.write_all(side_rejected)?;
+        let summary = Summary {
+            mirrorflow_version: env!("CARGO_PKG_VERSION").into(),
+            command: label.to_string(),
+            side_table_rows_quarantined: quarantine.total,
+            ..Default::default()
+        };
+        quarantine.by_reason.clear();
+        quarantine.total = 0;
+        Ok(Sinks {
+            label: label.to_string(),
+            mode,
+            out_dir: out_dir.to_path_buf(),
+            alerts,
+            kept_files,
+            kept,
+            quarantine,
+            store,
+            progress,
+            summary,
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+        })
+    }
+
+    /// The summary being filled (inputs and side-table counts are set by the pipeline).
+    pub fn summary_mut(&mut self) -> &mut Summary {
+        &mut self.summary
+    }
+
+    /// Takes what the detect stage sends until it ends.
+    pub async fn run(&mut self, mut input: mpsc::Receiver<ToSink>) -> Result<()> {
+        while let Some(msg) = input.recv().await {
+            match msg {
+                ToSink::Meta { read, rejected, outside } => self.counts(read, &rejected, outside)?,
+                ToSink::Processed { rows, first_ts, last_ts, unknown_channels } => {
+                    self.processed(rows, first_ts, last_ts, unknown_channels)
+                }
+                ToSink::Alerts(alerts) => self.alerts(alerts)?,
+                ToSink::End { window_rows, window_max, missing_fx, notes } => {
+                    crate::metrics::metrics().window_transactions.set(window_rows as i64);
+                    let s = &mut self.summary;
+                    s.detector_notes = notes;
+                    s.window_rows_at_end = window_rows;
+                    s.window_rows_max = window_max;
+                    s.rows_without_fx_rate = missing_fx;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn counts(&mut self, read: u64, rejected: &[Rejected], outside: u64) -> Result<()> {
+        let m = crate::metrics::metrics();
+        m.rows_read.with_label_values(&[&self.label]).inc_by(read);
+        m.rows_outside_range.with_label_values(&[&self.label]).inc_by(outside);
+        for r in rejected {
+            m.rows_quarantined.with_label_values(&[self.label.as_str(), r.reason.as_str()]).inc();
+        }
+        self.summary.rows_read += read;
+        self.summary.rows_outside_range += outside;
+        self.quarantine.write_all(rejected)
+    }
+
+    fn processed(&mut self, rows: u64, first: i64, last: i64, unknown_channels: BTreeMap<String, u64>) {
+        let m = crate::metrics::metrics();
+        let now = chrono::Utc::now().timestamp_micros();
+        m.rows_accepted.with_label_values(&[&self.label]).inc_by(rows);
+        m.watermark_seconds.set(last as f64 / 1e6);
+        m.last_batch_seconds.set(now as f64 / 1e6);
+        m.event_time_lag_seconds.set(now.saturating_sub(last) as f64 / 1e6);
+        self.summary.rows_accepted += rows;
+        self.first_ts = self.first_ts.min(first);
+        self.last_ts = self.last_ts.max(last);
+        self.progress.processed.fetch_add(rows, Ordering::Relaxed);
+        self.progress.event_time.store(last, Ordering::Relaxed);
+        let seen = &mut self.summary.unknown_channels;
+        for (k, v) in unknown_channels {
+            if seen.len() < 100 || seen.contains_key(&k) {
+                *seen.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    fn alerts(&mut self, alerts: Vec<crate::alerts::Alert>) -> Result<()> {
+        let mut fresh = Vec::new();
+        let m = crate::metrics::metrics();
+        for a in alerts {
+            if self.alerts.write(&a)? {
+                m.alerts.with_label_values(&[&a.rule_id, &a.typology, a.severity.as_str()]).inc();
+                let usd: f64 = a.amount_usd.parse().unwrap_or(0.0);
+                if usd.is_finite() && usd > 0.0 {
+                    m.alert_value_usd.with_label_values(&[&a.typology]).inc_by(usd);
+                }
+                fresh.push(a);
+            }
+        }
+        // every batch reaches the file whole before the next is taken
+        self.alerts.flush()?;
+        if let Some(st) = &self.store
+            && !fresh.is_empty()
+        {
+            st.send(fresh);
+        }
+        self.progress.alerts.store(self.alerts.written, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Closes the outputs: the alert file (sorted in a replay) and quarantine, then the
+    /// store. Returns the store's error, if it failed, to be raised after the summary.
+    pub fn close(&mut self) -> Result<Option<Error>> {
+        match self.mode {
+            OutputMode::Recompute => self.alerts.finish_sorted()?,
+            OutputMode::Append => self.alerts.flush()?,
+        }
+        self.quarantine.flush()?;
+        let (store_summary, store_err) = match self.store.take().map(StoreWriter::finish) {
+            Some((sum, err)) => (Some(sum), err),
+            None => (None, None),
+        };
+        self.summary.store = store_summary;
+        Ok(store_err)
+    }
+
+    /// Completes the summary, writes `summary.json` and returns it.
+    pub fn write_summary(mut self, seconds: f64) -> Result<Summary> {
+        let s = &mut self.summary;
+        s.rows_quarantined = self.quarantine.total;
+        s.quarantined_by_reason = self.quarantine.by_reason.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        s.alerts_written = self.alerts.written;
+        s.alerts_by_rule = self.alerts.by_rule.clone();
+        s.alerts_by_typology = self.alerts.by_typology.clone();
+        if !self.kept_files.is_empty() {
+            s.kept_alerts = Some(summary::KeptAlertsSummary {
+                files: self.kept_files.len() as u64,
+                alert_ids: self.kept.ids,
+                not_written_again: self.alerts.skipped_kept,
+                torn_lines_cut: self.kept.torn_lines_cut,
+            });
+        }
+        if self.first_ts != i64::MAX {
+            s.first_event_time = Some(format_ts(self.first_ts));
+            s.last_event_time = Some(format_ts(self.last_ts));
+        }
+        s.timings.total_seconds = seconds;
+        s.timings.rows_per_second = s.rows_accepted as f64 / seconds.max(1e-9);
+        s.reconcile();
+        let path = self.out_dir.join("summary.json");
+        let text = serde_json::to_string_pretty(&s).map_err(|e| Error::io(&path, e.into()))?;
+        std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+        Ok(self.summary)
+    }
+}
+
+/// Renames the previous live run's outputs (see [`OutputMode::Append`]).
+fn keep_previous_outputs(dir: &Path) -> Result<()> {
+    for name in ["alerts.jsonl", "quarantine.jsonl", "summary.json"] {
+        let path = dir.join(name);
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let when: chrono::DateTime<chrono::Utc> =
+            meta.modified().map(Into::into).unwrap_or_else(|_| chrono::Utc::now());
+        let (stem, ext) = name.split_once('.').expect("names have an extension");
+        let mut kept = dir.join(format!("{stem}.{}.{ext}", when.format("%Y%m%dT%H%M%SZ")));
+        let mut n = 1;
+        while kept.exists() {
+            kept = dir.join(format!("{stem}.{}-{n}.{ext}", when.format("%Y%m%dT%H%M%SZ")));
+            n += 1;
+        }
+        std::fs::rename(&path, &kept).map_err(|e| Error::io(&path, e))?;
+        tracing::info!(from = %path.display(), to = %kept.display(), "kept the previous run's output");
+    }
+    Ok(())
+}
+
+/// The alert files earlier live runs left in `dir` (`alerts.<time>.jsonl`), in name order.
+fn kept_alert_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with("alerts.") && n.ends_with(".jsonl") && n != "alerts.jsonl" && n.matches('.').count() == 2
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}

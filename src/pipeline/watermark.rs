@@ -1,0 +1,262 @@
+//! Watermarks and the reorder buffer: out-of-order records within the allowed lateness
+//! are put back in event-time order; records later than that are refused.
+//!
+//! Owns: `Orderer`, a pure function of the batches pushed into it. The watermark is
+//! `max event time seen - allowed lateness`; a row is released once its time is below
+//! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
+//! the watermark when it arrives is late. So a live stream and a replay of the same data
+//! (with disorder within the lateness) release the same rows in the same order.
+//! The caller also gives a limit in event time (the wall clock plus `pipeline.max-future-lead`):
+//! a row dated after it is refused as future and never moves the watermark, so one
+//! mistyped year cannot make every later row late.
+//! Must not: do I/O or read the clock (the caller passes the limit).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cmp::{gt_eq, lt};
+use arrow::compute::{SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+
+use crate::error::{Error, Result};
+use crate::schema::{self, tx};
+
+pub use mirrorflow_core::schema::ts_column;
+
+/// Sorts a transactions batch by `(ts, seq)`.
+pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
+    let cols = [tx::TS, tx::SEQ]
+        .map(|c| SortColumn { values: batch.column_by_name(c).expect("transactions column").clone(), options: None });
+    let idx = lexsort_to_indices(&cols, None).map_err(|e| Error::arrow("sorting by event time", e))?;
+    take_record_batch(batch, &idx).map_err(|e| Error::arrow("sorting by event time", e))
+}
+
+fn ts_scalar(v: i64) -> arrow::array::Scalar<ArrayRef> {
+    let a: ArrayRef = Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"));
+    arrow::array::Scalar::new(a)
+}
+
+/// The reorder buffer.
+pub struct Orderer {
+    lateness_us: i64,
+    max_ts: i64,
+    watermark: i64,
+    pending: Vec<RecordBatch>,
+    pending_min: i64,
+}
+
+/// What one push gives back.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Rows now below the watermark, in `(ts, seq)` order.
+    pub ordered: Option<RecordBatch>,
+    /// Rows that arrived below the watermark (to quarantine).
+    pub late: Option<RecordBatch>,
+    /// Rows dated after the limit given to [`Orderer::push_limited`] (to quarantine).
+    pub future: Option<RecordBatch>,
+}
+
+impl Orderer {
+    /// A buffer with the given allowed lateness (microseconds).
+    pub fn new(lateness_us: i64) -> Self {
+        Orderer { lateness_us, max_ts: i64::MIN, watermark: i64::MIN, pending: Vec::new(), pending_min: i64::MAX }
+    }
+
+    /// Continues after a checkpoint whose newest event time was `max_ts`: rows more than
+    /// the allowed lateness before it are late.
+    pub fn resume_at(&mut self, max_ts: i64) {
+        self.max_ts = self.max_ts.max(max_ts);
+        self.watermark = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
+    }
+
+    /// The current watermark (`i64::MIN` before any row).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Rows buffered, not yet released.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Takes a batch (any order); releases what the advanced watermark allows.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<Released> {
+        self.push_limited(batch, i64::MAX)
+    }
+
+    /// [`Orderer::push`], refusing rows dated after `future_limit` (µs) as future: they
+    /// are neither buffered nor counted in the watermark.
+    pub fn push_limited(&mut self, batch: RecordBatch, future_limit: i64) -> Result<Released> {
+        let mut out = Released::default();
+        if batch.num_rows() == 0 {
+            return Ok(out);
+        }
+        let fail = |e| Error::arrow("ordering by event time", e);
+        // Row by row in arrival order, so lateness does not depend on how rows were
+        // batched: a row is late when it is below the watermark as of its arrival.
+        let ts = ts_column(&batch);
+        let mut max_ts = self.max_ts;
+        let mut late = Vec::new();
+        let mut future = Vec::new();
+        for (i, &t) in ts.values().iter().enumerate() {
+            let wm = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
+            if t > future_limit {
+                future.push(i);
+            } else if max_ts != i64::MIN && t < wm {
+                late.push(i);
+            } else {
+                max_ts = max_ts.max(t);
+            }
+        }
+        let mut batch = batch;
+        if !late.is_empty() || !future.is_empty() {
+            let mask = |rows: &[usize]| {
+                let mut m = vec![false; batch.num_rows()];
+                for &i in rows {
+                    m[i] = true;
+                }
+                BooleanArray::from(m)
+            };
+            let (late_mask, future_mask) = (mask(&late), mask(&future));
+            if !late.is_empty() {
+                out.late = Some(filter_record_batch(&batch, &late_mask).map_err(fail)?);
+            }
+            if !future.is_empty() {
+                out.future = Some(filter_record_batch(&batch, &future_mask).map_err(fail)?);
+            }
+            let refused = arrow::compute::or(&late_mask, &future_mask).map_err(fail)?;
+            let keep = arrow::compute::not(&refused).map_err(fail)?;
+            batch = filter_record_batch(&batch, &keep).map_err(fail)?;
+        }
+        if batch.num_rows() > 0 {
+            let ts = ts_column(&batch);
+            let (min, max) = (arrow::compute::min(ts).unwrap_or(i64::MAX), arrow::compute::max(ts).unwrap_or(i64::MIN));
+            self.pending_min = self.pending_min.min(min);
+            self.max_ts = self.max_ts.max(max);
+            self.pending.push(batch);
+        }
+        let wm = self.max_ts.saturating_sub(self.lateness_us);
+        if wm > self.watermark {
+            self.watermark = wm;
+        }
+        if self.pending_min < self.watermark {
+            out.ordered = self.release_below(self.watermark)?;
+        }
+        Ok(out)
+    }
+
+    /// The input has been silent (a live run's `idle-advance`): the watermark moves up to
+    /// the newest event time seen and every buffered row is released. A row that then
+    /// arrives older than that time is late; one at that very time is still taken.
+    pub fn advance_idle(&mut self) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() || self.max_ts == i64::MIN {
+            return Ok(None);
+        }
+        self.watermark = self.watermark.max(self.max_ts);
+        self.release_below(self.max_ts.saturating_add(1))
+    }
+
+    /// Releases every buffered row (end of input).
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        if self.max_ts != i64::MIN {
+            self.watermark = self.watermark.max(self.max_ts.saturating_add(1));
+        }
+        self.release_below(i64::MAX)
+    }
+
+    fn release_below(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let fail = |e| Error::arrow("ordering by event time", e);
+        let all = concat_batches(&schema::transactions_schema(), &self.pending).map_err(fail)?;
+        self.pending.clear();
+        let ts = ts_column(&all);
+        let release: BooleanArray = if wm == i64::MAX {
+            BooleanArray::from(vec![true; all.num_rows()])
+        } else {
+            lt(ts, &ts_scalar(wm)).map_err(fail)?
+        };
+        let keep = if wm == i64::MAX { None } else { Some(gt_eq(ts, &ts_scalar(wm)).map_err(fail)?) };
+        let out = filter_record_batch(&all, &release).map_err(fail)?;
+        self.pending_min = i64::MAX;
+        if let Some(keep) = keep {
+            let rest = filter_record_batch(&all, &keep).map_err(fail)?;
+            if rest.num_rows() > 0 {
+                self.pending_min = arrow::compute::min(ts_column(&rest)).unwrap_or(i64::MAX);
+                self.pending.push(rest);
+            }
+        }
+        if out.num_rows() == 0 {
+            return Ok(None);
+        }
+        // Already sorted input (replays) skips the sort.
+        let t = ts_column(&out);
+        let sorted = t.values().windows(2).all(|w| w[0] <= w[1]) && !t.is_empty();
+        if sorted {
+            let seq = out.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
+            let v = t.values();
+            let s = seq.values();
+            if (1..v.len()).all(|i| v[i - 1] < v[i] || s[i - 1] <= s[i]) {
+                return Ok(Some(out));
+            }
+        }
+        sort_by_time(&out).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestState, test_batch as batch};
+
+    fn ids(b: &RecordBatch) -> Vec<String> {
+        b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn reorders_within_lateness_and_refuses_later() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(10 * 1_000_000);
+        let r = o.push(batch(&[("a", 100), ("c", 105), ("b", 103)], &mut st)).unwrap();
+        assert!(r.ordered.is_none()); // watermark 95: nothing below it yet
+        let r = o.push(batch(&[("x", 99), ("d", 120)], &mut st)).unwrap();
+        // watermark 110: a, x, b, c released in time order
+        assert_eq!(ids(r.ordered.as_ref().unwrap()), ["x", "a", "b", "c"]);
+        assert!(r.late.is_none());
+        let r = o.push(batch(&[("late", 104), ("e", 121)], &mut st)).unwrap();
+        assert_eq!(ids(r.late.as_ref().unwrap()), ["late"]);
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["d", "e"]);
+    }
+
+    #[test]
+    fn rows_after_the_future_limit_are_refused_and_do_not_move_the_watermark() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(10 * 1_000_000);
+        let r = o.push_limited(batch(&[("a", 100), ("far", 100_000), ("b", 101)], &mut st), 1_000_000_000).unwrap();
+        assert_eq!(ids(r.future.as_ref().unwrap()), ["far"]);
+        assert_eq!(o.watermark(), 91 * 1_000_000);
+        let r = o.push_limited(batch(&[("c", 102)], &mut st), 1_000_000_000).unwrap();
+        assert!(r.late.is_none() && r.future.is_none());
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn an_idle_advance_releases_what_is_buffered() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(3_600 * 1_000_000);
+        assert!(o.push(batch(&[("a", 100), ("b", 50)], &mut st)).unwrap().ordered.is_none());
+        assert_eq!(ids(&o.advance_idle().unwrap().unwrap()), ["b", "a"]);
+        assert!(o.advance_idle().unwrap().is_none());
+        let r = o.push(batch(&[("old", 99), ("same", 100)], &mut st)).unwrap();
+        assert_eq!(ids(r.late.as_ref().unwrap()), ["old"]);
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["same"]);
+    }
+
+    #[test]
+    fn ties_keep_arrival_order() {
+        let mut st = IngestState::default();
+        let mut o = Orderer::new(0);
+        o.push(batch(&[("b", 5), ("a", 5)], &mut st)).unwrap();
+        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["b", "a"]);
+    }
+}
