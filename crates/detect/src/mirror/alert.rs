@@ -247,8 +247,8 @@ fn swap_narrative(s: &Swap, f: &SwapFacts, ctx: &DetectCtx) -> String {
     format!(
         "Suspected mirror transfer by a Chinese money-laundering network ({KEY_TERM}). Who: US account(s) {} \
          (party {}){}. What: USD {} in cash was deposited in {} deposit(s){}, and {}. When: from {} to {}. \
-         Where: cash in {}; legs in {}. Why: {}{}{}. How: a mirror swap settles value between the United States, \
-         China and Mexico by offsetting balances, with no cross-border transfer between the legs.",
+         Where: cash in {}; legs in {}. Why: {}{} (score {score:.2}). How: a mirror swap settles value between \
+         the United States, China and Mexico by offsetting balances, with no cross-border transfer between the legs.",
         f.us_accounts.join(", "),
         p.party,
         if f.prior > 0 { format!(", seen in {} earlier swap(s)", f.prior) } else { String::new() },
@@ -262,7 +262,6 @@ fn swap_narrative(s: &Swap, f: &SwapFacts, ctx: &DetectCtx) -> String {
         jurisdictions(&f.all_accounts, ctx).join(", "),
         swap_why(s, &f.links),
         if f.stack.is_empty() { String::new() } else { format!("; the deposits also show {}", f.stack.join(", ")) },
-        format!(" (score {score:.2})"),
     )
 }
 

@@ -20,6 +20,10 @@ use mirrorflow_core::detect::DetectCtx;
 /// Structured placements a combined match looks at, at most (the earliest first).
 const MAX_COMBINED_CANDIDATES: usize = 64;
 
+/// How a candidate leg ranks (the least first): unlinked, then by value and time distance
+/// (time first when unlinked), then sequence.
+type Rank = (bool, i128, i128, u64);
+
 /// A placement a combined match may take: (first deposit, party, open (else spare)).
 type Candidate = (i64, Arc<str>, bool);
 
@@ -37,7 +41,7 @@ impl MirrorDetector {
     ) -> Option<(u64, bool)> {
         let (min, max) = band_range(usd, band);
         let parties = self.parties();
-        let mut best: Option<((bool, i128, i128, u64), u64, bool)> = None;
+        let mut best: Option<(Rank, u64, bool)> = None;
         for (&(_, v, seq), _) in self.by_value.range((kind, min, 0)..=(kind, max, u64::MAX)) {
             let Some(l) = self.legs.get(&seq) else { continue };
             if l.used || l.tx.ts < lo || l.tx.ts > hi {

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{DaySums, Leg, MirrorDetector, Placement, Tx, network};
 
+/// One party's netting days in a checkpoint.
+type SavedDays = (Arc<str>, Vec<(i64, DaySums)>);
+
 /// What a checkpoint carries (everything still open, in a stable order).
 #[derive(Serialize, Deserialize)]
 pub(super) struct Saved {
@@ -18,7 +21,7 @@ pub(super) struct Saved {
     due: Vec<(i64, Arc<str>)>,
     legs: Vec<Leg>,
     on_ramps: Vec<(Arc<str>, Vec<Tx>)>,
-    days: Vec<(Arc<str>, Vec<(i64, DaySums)>)>,
+    days: Vec<SavedDays>,
     matched: Vec<u64>,
     netted_through: Vec<(Arc<str>, i64)>,
     judged_day: Option<i64>,
@@ -40,7 +43,7 @@ impl MirrorDetector {
         open.sort_by(|a, b| a.party.cmp(&b.party));
         let mut legs: Vec<&Leg> = self.legs.values().collect();
         legs.sort_by_key(|l| l.tx.seq);
-        let mut days: Vec<(Arc<str>, Vec<(i64, DaySums)>)> = self
+        let mut days: Vec<SavedDays> = self
             .days
             .iter()
             .map(|(p, m)| {
