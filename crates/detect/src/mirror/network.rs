@@ -46,11 +46,14 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Date32Type, Decimal128Type};
 use serde::{Deserialize, Serialize};
 
-use super::subset::best_subset;
-use super::{
-    DAY, KEY_TERM, LegKind, MirrorDetector, RULE_VERSION, Tx, at_branches, band_range, cash_states, deviation_pct,
-    hours, jurisdictions, rate_of, severity, subjects, tx_json, usd_text,
+use super::alert::{
+    at_branches, band_pct, cash_states, day_text, jurisdictions, pct2, round_score, severity, subjects, tx_json,
 };
+use super::legs::{LegKind, rate_of};
+use super::placements::{Tx, band_range};
+use super::subset::best_subset;
+use super::{DAY, KEY_TERM, MirrorDetector, RULE_VERSION};
+use mirrorflow_core::alert::build::{deviation_pct, hours, usd_text};
 use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::DetectCtx;
 use mirrorflow_core::schema::{USD_ONE, acct};
@@ -195,6 +198,78 @@ struct Found {
     gave_up: bool,
 }
 
+/// The cash of a pick of tied groups: its accounts, deposits (in time order) and total.
+struct Cash {
+    accounts: Vec<Arc<str>>,
+    deposits: Vec<Tx>,
+    total: i128,
+}
+
+/// A network search's nodes so far, and whether `network-search-budget` stopped it.
+struct Budget {
+    nodes: u64,
+    gave_up: bool,
+}
+
+/// What the network alert says of its match.
+struct NetFacts<'a> {
+    /// The matched legs: kind, transaction, broker account.
+    legs: Vec<(LegKind, &'a Tx, &'a Arc<str>)>,
+    /// The CNY and MXN sides' sums (USD micro-dollars).
+    cny: i128,
+    mxn: i128,
+    states: BTreeSet<&'a str>,
+    /// Deposits in the structuring band, and the days with cash.
+    banded: usize,
+    days: usize,
+    profiles: Vec<(Arc<str>, String)>,
+    tied_by: String,
+    ties_words: Vec<String>,
+    /// The deposits and legs in time order, once each.
+    evidence: Vec<&'a Tx>,
+    /// The placement accounts and the legs' senders and receivers.
+    all: Vec<&'a str>,
+    name: String,
+    score: f64,
+}
+
+/// The strength of a network's evidence: both sides, how the accounts were tied,
+/// behavioural ties and nominee profiles, a funnel over three states or more.
+fn network_score(both_sides: bool, tied_by: &str, behaviour_ties: usize, profiles: bool, states: usize) -> f64 {
+    let mut score: f64 = 0.55;
+    if both_sides {
+        score += 0.1;
+    }
+    if tied_by == "kyc" {
+        score += 0.15;
+    } else if tied_by != "amount and time only" {
+        score += 0.05;
+    }
+    score += 0.05 * (behaviour_ties.min(2) as f64) + if profiles { 0.05 } else { 0.0 };
+    if states >= 3 {
+        score += 0.05;
+    }
+    round_score(score)
+}
+
+/// Each leg in words: who paid what to whom, its USD value and rate.
+fn network_leg_words(legs: &[(LegKind, &Tx, &Arc<str>)], ctx: &DetectCtx) -> Vec<String> {
+    legs.iter()
+        .map(|(kind, t, _)| {
+            let what = match kind {
+                LegKind::Cny => format!("{} paid CNY {} into Chinese account {}", t.src, t.amount, t.dst),
+                _ => format!("Mexican account {} paid MXN {} to {}", t.src, t.amount, t.dst),
+            };
+            format!(
+                "on {} {what} (USD {} at {} USD per unit)",
+                format_ts(t.ts),
+                usd_text(t.usd),
+                rate_of(ctx, t).unwrap_or_else(|| "an unknown rate".into())
+            )
+        })
+        .collect()
+}
+
 impl MirrorDetector {
     /// A US cash deposit (every amount): kept for the span, and in the account's shape.
     pub(super) fn net_deposit(&mut self, t: &Tx) {
@@ -313,6 +388,92 @@ impl MirrorDetector {
     fn find_network(&mut self, start: i64, end: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Option<Found> {
         let (t0, t1) = (start * DAY, (end + 1) * DAY);
         let w = self.cfg.leg_window_us;
+        let (accounts, mut by_acct) = self.placement_accounts(start, end, n, ctx)?;
+        let ties = self.ties(&accounts, t1, t1 + w, n, ctx);
+        let units = units(&accounts, &ties, &mut by_acct);
+        let pool = self.leg_pool(t0, t1, ctx);
+        if pool.is_empty() {
+            return None;
+        }
+        let mut budget = Budget { nodes: 0, gave_up: false };
+        let nu = units.len();
+        'search: for size in (1..=nu).rev() {
+            for pick in combinations(nu, size) {
+                if budget.nodes >= n.search_budget {
+                    budget.gave_up = true;
+                    break 'search;
+                }
+                budget.nodes += 1;
+                let accts: Vec<Arc<str>> = pick.iter().flat_map(|&i| units[i].accounts.iter().cloned()).collect();
+                // several parties: one party's accounts are the placements' and netting's
+                // (judged over the party's own days), not a network's
+                let parties: BTreeSet<String> = accts.iter().map(|a| self.parties().name(a)).collect();
+                if parties.len() < n.min_accounts {
+                    continue;
+                }
+                let mut deposits: Vec<Tx> = pick.iter().flat_map(|&i| units[i].deposits.iter().cloned()).collect();
+                deposits.sort();
+                let cash = Cash { total: deposits.iter().map(|t| t.usd).sum(), deposits, accounts: accts };
+                let sides: Vec<(Vec<u64>, usize)> =
+                    [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)]
+                        .into_iter()
+                        .map(|side| self.match_side(side, &cash, &pool, n, &mut budget))
+                        .collect();
+                let (cny, mxn) = (sides[0].0.clone(), sides[1].0.clone());
+                // both sides, always: a one-sided match of a party's own broker account is
+                // the one-to-one and netted matches' (judged over the party's own days)
+                if !cny.is_empty() && !mxn.is_empty() {
+                    if budget.gave_up {
+                        self.stats.network_bound_hits += 1;
+                    }
+                    let parties = self.parties();
+                    let broker_linked = cny
+                        .iter()
+                        .chain(&mxn)
+                        .filter_map(|s| self.legs.get(s))
+                        .any(|l| cash.accounts.iter().any(|a| parties.same(a, &l.broker)));
+                    let set: BTreeSet<&str> = cash.accounts.iter().map(|a| &**a).collect();
+                    let ties = ties.iter().filter(|t| set.contains(&*t.a) && set.contains(&*t.b)).cloned().collect();
+                    let Cash { mut accounts, deposits, total } = cash;
+                    accounts.sort();
+                    return Some(Found {
+                        start,
+                        end,
+                        accounts,
+                        deposits,
+                        total,
+                        cny,
+                        mxn,
+                        ties,
+                        broker_linked,
+                        candidates: (sides[0].1, sides[1].1),
+                        nodes: budget.nodes,
+                        gave_up: budget.gave_up,
+                    });
+                }
+                if budget.gave_up {
+                    break 'search;
+                }
+            }
+        }
+        if budget.gave_up {
+            self.stats.network_bound_hits += 1;
+        }
+        None
+    }
+
+    /// The placement accounts of days `start..=end` (structured, or a burst new to them;
+    /// the most cash first when `network-max-accounts` cuts), sorted, and the unmatched US
+    /// cash in the span by account; none when no candidate's cash falls on the last day.
+    #[allow(clippy::type_complexity)]
+    fn placement_accounts(
+        &mut self,
+        start: i64,
+        end: i64,
+        n: &NetworkConfig,
+        ctx: &DetectCtx,
+    ) -> Option<(Vec<Arc<str>>, BTreeMap<Arc<str>, Vec<Tx>>)> {
+        let (t0, t1) = (start * DAY, (end + 1) * DAY);
         // unmatched US cash in the span, by account
         let mut by_acct: BTreeMap<Arc<str>, Vec<Tx>> = BTreeMap::new();
         for t in self.net.cash.iter().filter(|t| t.ts >= t0 && t.ts < t1 && !self.matched.contains(&t.seq)) {
@@ -351,9 +512,13 @@ impl MirrorDetector {
         }
         let mut accounts: Vec<Arc<str>> = cands.into_iter().map(|c| c.1).collect();
         accounts.sort();
-        let ties = self.ties(&accounts, t1, t1 + w, n, ctx);
-        let units = units(&accounts, &ties, &mut by_acct);
-        // the unused legs that could belong to the span
+        Some((accounts, by_acct))
+    }
+
+    /// The unused legs that could belong to the span `[t0, t1)` (within `leg-window` of
+    /// it; no exchange payouts; no CNY paid from the US), by sequence number.
+    fn leg_pool(&self, t0: i64, t1: i64, ctx: &DetectCtx) -> Vec<(LegKind, u64)> {
+        let w = self.cfg.leg_window_us;
         let mut pool: Vec<(LegKind, u64)> = self
             .legs
             .values()
@@ -363,111 +528,58 @@ impl MirrorDetector {
             .map(|l| (l.kind, l.tx.seq))
             .collect();
         pool.sort_by_key(|p| p.1);
-        if pool.is_empty() {
-            return None;
+        pool
+    }
+
+    /// One side (`kind` within `band`) of a network's match: the legs of the pool within
+    /// `leg-window` of the cash (the closest in time first, at most
+    /// `network-max-candidates`) whose subset-sum falls in the band, closest to its
+    /// middle; and how many candidates there were. Spends `budget`.
+    fn match_side(
+        &mut self,
+        (kind, band): (LegKind, (i128, i128)),
+        cash: &Cash,
+        pool: &[(LegKind, u64)],
+        n: &NetworkConfig,
+        budget: &mut Budget,
+    ) -> (Vec<u64>, usize) {
+        let w = self.cfg.leg_window_us;
+        let total = cash.total;
+        let (first, last) = (cash.deposits[0].ts, cash.deposits[cash.deposits.len() - 1].ts);
+        let (lo, hi) = band_range(total, band);
+        let target = total * (20_000 + band.0 + band.1) / 20_000;
+        let least = total * n.min_leg_share_bp / 10_000;
+        let parties = self.parties();
+        let mut legs: Vec<(i64, u64, i128)> = pool
+            .iter()
+            .filter(|p| p.0 == kind)
+            .filter_map(|p| self.legs.get(&p.1))
+            .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && l.tx.usd >= least && l.tx.usd <= hi)
+            .filter(|l| {
+                // a broker whose party holds US accounts settles with them: its legs
+                // match others' cash only through a link
+                !parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b))
+                    || cash.accounts.iter().any(|a| parties.same(a, &l.broker))
+            })
+            .map(|l| {
+                let gap = if l.tx.ts < first { first - l.tx.ts } else { (l.tx.ts - last).max(0) };
+                (gap, l.tx.seq, l.tx.usd)
+            })
+            .collect();
+        legs.sort();
+        let seen = legs.len();
+        if legs.len() > n.max_candidates {
+            legs.truncate(n.max_candidates);
+            self.stats.network_capped += 1;
         }
-        let mut nodes = 0u64;
-        let mut gave_up = false;
-        let nu = units.len();
-        for size in (1..=nu).rev() {
-            for pick in combinations(nu, size) {
-                if nodes >= n.search_budget {
-                    gave_up = true;
-                    break;
-                }
-                nodes += 1;
-                let accts: Vec<Arc<str>> = pick.iter().flat_map(|&i| units[i].accounts.iter().cloned()).collect();
-                // several parties: one party's accounts are the placements' and netting's
-                // (judged over the party's own days), not a network's
-                let parties: BTreeSet<String> = accts.iter().map(|a| self.parties().name(a)).collect();
-                if parties.len() < n.min_accounts {
-                    continue;
-                }
-                let mut deposits: Vec<Tx> = pick.iter().flat_map(|&i| units[i].deposits.iter().cloned()).collect();
-                deposits.sort();
-                let total: i128 = deposits.iter().map(|t| t.usd).sum();
-                let (first, last) = (deposits[0].ts, deposits[deposits.len() - 1].ts);
-                let mut sides: Vec<(Vec<u64>, usize)> = Vec::new();
-                for (kind, band) in [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)] {
-                    let (lo, hi) = band_range(total, band);
-                    let target = total * (20_000 + band.0 + band.1) / 20_000;
-                    let least = total * n.min_leg_share_bp / 10_000;
-                    let parties = self.parties();
-                    let mut legs: Vec<(i64, u64, i128)> = pool
-                        .iter()
-                        .filter(|p| p.0 == kind)
-                        .filter_map(|p| self.legs.get(&p.1))
-                        .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && l.tx.usd >= least && l.tx.usd <= hi)
-                        .filter(|l| {
-                            // a broker whose party holds US accounts settles with them: its legs
-                            // match others' cash only through a link
-                            !parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b))
-                                || accts.iter().any(|a| parties.same(a, &l.broker))
-                        })
-                        .map(|l| {
-                            let gap = if l.tx.ts < first { first - l.tx.ts } else { (l.tx.ts - last).max(0) };
-                            (gap, l.tx.seq, l.tx.usd)
-                        })
-                        .collect();
-                    legs.sort();
-                    let seen = legs.len();
-                    if legs.len() > n.max_candidates {
-                        legs.truncate(n.max_candidates);
-                        self.stats.network_capped += 1;
-                    }
-                    let values: Vec<i128> = legs.iter().map(|l| l.2).collect();
-                    let left = n.search_budget.saturating_sub(nodes);
-                    let s = best_subset(&values, lo, hi, target, n.max_legs, left);
-                    nodes += s.nodes;
-                    if s.gave_up {
-                        gave_up = true;
-                    }
-                    sides.push((s.pick.map(|p| p.iter().map(|&i| legs[i].1).collect()).unwrap_or_default(), seen));
-                }
-                let (cny, mxn) = (sides[0].0.clone(), sides[1].0.clone());
-                let parties = self.parties();
-                let broker_linked = cny
-                    .iter()
-                    .chain(&mxn)
-                    .filter_map(|s| self.legs.get(s))
-                    .any(|l| accts.iter().any(|a| parties.same(a, &l.broker)));
-                // both sides, always: a one-sided match of a party's own broker account is
-                // the one-to-one and netted matches' (judged over the party's own days)
-                if !cny.is_empty() && !mxn.is_empty() {
-                    if gave_up {
-                        self.stats.network_bound_hits += 1;
-                    }
-                    let set: BTreeSet<&str> = accts.iter().map(|a| &**a).collect();
-                    let ties = ties.into_iter().filter(|t| set.contains(&*t.a) && set.contains(&*t.b)).collect();
-                    let mut accounts = accts;
-                    accounts.sort();
-                    return Some(Found {
-                        start,
-                        end,
-                        accounts,
-                        deposits,
-                        total,
-                        cny,
-                        mxn,
-                        ties,
-                        broker_linked,
-                        candidates: (sides[0].1, sides[1].1),
-                        nodes,
-                        gave_up,
-                    });
-                }
-                if gave_up {
-                    break;
-                }
-            }
-            if gave_up {
-                break;
-            }
+        let values: Vec<i128> = legs.iter().map(|l| l.2).collect();
+        let left = n.search_budget.saturating_sub(budget.nodes);
+        let s = best_subset(&values, lo, hi, target, n.max_legs, left);
+        budget.nodes += s.nodes;
+        if s.gave_up {
+            budget.gave_up = true;
         }
-        if gave_up {
-            self.stats.network_bound_hits += 1;
-        }
-        None
+        (s.pick.map(|p| p.iter().map(|&i| legs[i].1).collect()).unwrap_or_default(), seen)
     }
 
     /// The ties among placement accounts: one party, opened together, a shared payee
@@ -504,12 +616,11 @@ impl MirrorDetector {
                     && (x - y).abs() <= n.cohort_days
                     && end_day - x.min(y) <= n.new_account_days
                 {
-                    let day = |d: i32| format_ts(i64::from(d) * DAY)[..10].to_string();
                     out.push(Tie {
                         a: a.clone(),
                         b: b.clone(),
                         reason: "cohort".into(),
-                        value: format!("{} and {}", day(x), day(y)),
+                        value: format!("{} and {}", day_text(i64::from(x)), day_text(i64::from(y))),
                     });
                 }
                 if let Some(p) =
@@ -533,33 +644,83 @@ impl MirrorDetector {
     }
 
     fn network_alert(&self, f: &Found, n: &NetworkConfig, ctx: &DetectCtx) -> Alert {
-        let parties = self.parties();
+        let nf = self.network_facts(f, n, ctx);
+        let tx_ids: Vec<String> = nf.evidence.iter().map(|t| t.tx_id.to_string()).collect();
+        Alert {
+            alert_id: alert_id(NETWORK_RULE_ID, RULE_VERSION, &tx_ids),
+            rule_id: NETWORK_RULE_ID.into(),
+            rule_version: RULE_VERSION.into(),
+            typology: "T6".into(),
+            severity: severity(nf.score),
+            score: nf.score,
+            subjects: subjects(&nf.all, ctx),
+            tx_ids,
+            first_ts: format_ts(nf.evidence.first().map_or(0, |t| t.ts)),
+            last_ts: format_ts(nf.evidence.last().map_or(0, |t| t.ts)),
+            amount_usd: usd_text(f.total),
+            jurisdictions: jurisdictions(&nf.all, ctx),
+            details: self.network_details(f, &nf, n, ctx),
+            narrative: self.network_narrative(f, &nf, ctx),
+            status: Status::Open,
+        }
+    }
+
+    /// The legs, sums, ties, profiles and score of a matched network.
+    fn network_facts<'a>(&'a self, f: &'a Found, n: &NetworkConfig, ctx: &DetectCtx) -> NetFacts<'a> {
         let legs: Vec<(LegKind, &Tx, &Arc<str>)> =
             f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).map(|l| (l.kind, &l.tx, &l.broker)).collect();
         let sum = |k: LegKind| legs.iter().filter(|l| l.0 == k).map(|l| l.1.usd).sum::<i128>();
         let (cny, mxn) = (sum(LegKind::Cny), sum(LegKind::Mxn));
-        let first = f.deposits.first().map_or(0, |t| t.ts);
-        let last = f.deposits.last().map_or(0, |t| t.ts);
         let states: BTreeSet<&str> = f.deposits.iter().filter_map(|t| t.location.as_deref()).collect();
         let band = self.cfg.band;
         let banded = f.deposits.iter().filter(|t| t.usd >= band.0 && t.usd < band.1).count();
         let days: BTreeSet<i64> = f.deposits.iter().map(|t| t.ts.div_euclid(DAY)).collect();
         // how the accounts were tied
-        let kyc_ties: Vec<&Tie> = f.ties.iter().filter(|t| t.reason.starts_with("kyc")).collect();
-        let behaviour_ties: Vec<&Tie> = f.ties.iter().filter(|t| !t.reason.starts_with("kyc")).collect();
+        let kyc_ties = f.ties.iter().filter(|t| t.reason.starts_with("kyc")).count();
+        let behaviour_ties = f.ties.iter().filter(|t| !t.reason.starts_with("kyc")).count();
         let profiles = self.profiles(f, n, ctx);
-        let behaviour = format!(
-            "behaviour: co-timed structured cash across {} accounts in {} state(s)",
-            f.accounts.len(),
-            states.len().max(1)
-        );
-        let tied_by = if !kyc_ties.is_empty() || f.broker_linked {
+        let tied_by = if kyc_ties > 0 || f.broker_linked {
             "kyc".to_string()
-        } else if f.accounts.len() >= 3 || states.len() >= 2 || !behaviour_ties.is_empty() || !profiles.is_empty() {
-            behaviour.clone()
+        } else if f.accounts.len() >= 3 || states.len() >= 2 || behaviour_ties > 0 || !profiles.is_empty() {
+            format!(
+                "behaviour: co-timed structured cash across {} accounts in {} state(s)",
+                f.accounts.len(),
+                states.len().max(1)
+            )
         } else {
             "amount and time only".to_string()
         };
+        let ties_words = self.ties_words(f, &legs);
+        let score = network_score(cny > 0 && mxn > 0, &tied_by, behaviour_ties, !profiles.is_empty(), states.len());
+        let mut evidence: Vec<&Tx> = f.deposits.iter().chain(legs.iter().map(|l| l.1)).collect();
+        evidence.sort();
+        evidence.dedup();
+        let mut all: Vec<&str> = f.accounts.iter().map(|a| &**a).collect();
+        for (_, t, _) in &legs {
+            all.extend([&*t.src, &*t.dst]);
+        }
+        let name = network_name(&f.accounts);
+        NetFacts {
+            legs,
+            cny,
+            mxn,
+            states,
+            banded,
+            days: days.len(),
+            profiles,
+            tied_by,
+            ties_words,
+            evidence,
+            all,
+            name,
+            score,
+        }
+    }
+
+    /// The ties in words (cohorts, shared beneficiaries, one party), and the broker
+    /// accounts that are one party with a placement account; sorted, once each.
+    fn ties_words(&self, f: &Found, legs: &[(LegKind, &Tx, &Arc<str>)]) -> Vec<String> {
+        let parties = self.parties();
         let mut ties_words: Vec<String> = Vec::new();
         for t in &f.ties {
             ties_words.push(match t.reason.as_str() {
@@ -568,40 +729,28 @@ impl MirrorDetector {
                 r => format!("{} and {} are one party ({} {})", t.a, t.b, r.trim_start_matches("kyc:"), t.value),
             });
         }
-        for l in &legs {
+        for l in legs {
             if let Some(a) = f.accounts.iter().find(|a| parties.same(a, l.2)) {
                 ties_words.push(format!("broker account {} is one party with {}", l.2, a));
             }
         }
         ties_words.sort();
         ties_words.dedup();
-        // score: the strength of the evidence
-        let mut score: f64 = 0.55;
-        if cny > 0 && mxn > 0 {
-            score += 0.1;
-        }
-        if tied_by == "kyc" {
-            score += 0.15;
-        } else if tied_by != "amount and time only" {
-            score += 0.05;
-        }
-        score += 0.05 * (behaviour_ties.len().min(2) as f64) + if profiles.is_empty() { 0.0 } else { 0.05 };
-        if states.len() >= 3 {
-            score += 0.05;
-        }
-        let score = (score.min(1.0) * 100.0).round() / 100.0;
+        ties_words
+    }
 
-        let mut evidence: Vec<&Tx> = f.deposits.iter().chain(legs.iter().map(|l| l.1)).collect();
-        evidence.sort();
-        evidence.dedup();
-        let tx_ids: Vec<String> = evidence.iter().map(|t| t.tx_id.to_string()).collect();
-        let mut all: Vec<&str> = f.accounts.iter().map(|a| &**a).collect();
-        for (_, t, _) in &legs {
-            all.extend([&*t.src, &*t.dst]);
-        }
-        let name = network_name(&f.accounts);
-        let leg_json: Vec<serde_json::Value> = legs
-            .iter()
+    /// Each leg as evidence: its transaction, broker, rate, share of the cash, time gap
+    /// to the span's cash and whether its broker is linked to a placement account.
+    fn network_legs_json(
+        &self,
+        f: &Found,
+        legs: &[(LegKind, &Tx, &Arc<str>)],
+        ctx: &DetectCtx,
+    ) -> Vec<serde_json::Value> {
+        let parties = self.parties();
+        let first = f.deposits.first().map_or(0, |t| t.ts);
+        let last = f.deposits.last().map_or(0, |t| t.ts);
+        legs.iter()
             .map(|(kind, t, broker)| {
                 let gap = if t.ts < first { first - t.ts } else { (t.ts - last).max(0) };
                 serde_json::json!({
@@ -614,22 +763,12 @@ impl MirrorDetector {
                     "linked_to_us_accounts": f.accounts.iter().any(|a| parties.same(a, broker)),
                 })
             })
-            .collect();
-        let leg_words: Vec<String> = legs
-            .iter()
-            .map(|(kind, t, _)| {
-                let what = match kind {
-                    LegKind::Cny => format!("{} paid CNY {} into Chinese account {}", t.src, t.amount, t.dst),
-                    _ => format!("Mexican account {} paid MXN {} to {}", t.src, t.amount, t.dst),
-                };
-                format!(
-                    "on {} {what} (USD {} at {} USD per unit)",
-                    format_ts(t.ts),
-                    usd_text(t.usd),
-                    rate_of(ctx, t).unwrap_or_else(|| "an unknown rate".into())
-                )
-            })
-            .collect();
+            .collect()
+    }
+
+    /// The SAR narrative: who, what, when, where, why, how.
+    fn network_narrative(&self, f: &Found, nf: &NetFacts, ctx: &DetectCtx) -> String {
+        let band = self.cfg.band;
         let side = |name: &str, v: i128, k: usize| {
             if k == 0 {
                 String::new()
@@ -637,10 +776,10 @@ impl MirrorDetector {
                 format!("; {k} {name} worth USD {} ({:+.1}% of the cash)", usd_text(v), deviation_pct(v, f.total))
             }
         };
-        let n_cny = legs.iter().filter(|l| l.0 == LegKind::Cny).count();
-        let n_mxn = legs.len() - n_cny;
-        let day = |d: i64| format_ts(d * DAY)[..10].to_string();
-        let narrative = format!(
+        let n_cny = nf.legs.iter().filter(|l| l.0 == LegKind::Cny).count();
+        let n_mxn = nf.legs.len() - n_cny;
+        let score = nf.score;
+        format!(
             "Suspected mirror transfers by a Chinese money-laundering network ({KEY_TERM}), placed through several \
              accounts. Who: US accounts {} ({}). What: USD {} in cash was deposited in {} deposit(s) ({} of them between \
              USD {} and USD {}, just under the Currency Transaction Report threshold) over {} day(s) from {} to {}{}{}{}; \
@@ -648,79 +787,71 @@ impl MirrorDetector {
              cash within the FX bands, with no transaction between the legs. How: value moves between the United States, \
              China and Mexico by offsetting balances, with no cross-border transfer (score {score:.2}).",
             f.accounts.iter().map(|a| &**a).collect::<Vec<_>>().join(", "),
-            name,
+            nf.name,
             usd_text(f.total),
             f.deposits.len(),
-            banded,
+            nf.banded,
             usd_text(band.0),
             usd_text(band.1),
-            days.len(),
-            day(f.start),
-            day(f.end),
-            at_branches(&states),
-            side("CNY credit(s) into Chinese broker accounts", cny, n_cny),
-            side("MXN payout(s) from Mexican accounts", mxn, n_mxn),
-            leg_words.join("; "),
-            cash_states(&states),
-            jurisdictions(&all, ctx).join(", "),
-            tied_by,
-            if ties_words.is_empty() { String::new() } else { format!(" ({})", ties_words.join("; ")) },
-            if profiles.is_empty() {
+            nf.days,
+            day_text(f.start),
+            day_text(f.end),
+            at_branches(&nf.states),
+            side("CNY credit(s) into Chinese broker accounts", nf.cny, n_cny),
+            side("MXN payout(s) from Mexican accounts", nf.mxn, n_mxn),
+            network_leg_words(&nf.legs, ctx).join("; "),
+            cash_states(&nf.states),
+            jurisdictions(&nf.all, ctx).join(", "),
+            nf.tied_by,
+            if nf.ties_words.is_empty() { String::new() } else { format!(" ({})", nf.ties_words.join("; ")) },
+            if nf.profiles.is_empty() {
                 String::new()
             } else {
-                format!("; nominee profiles: {}", profiles.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; "))
+                format!(
+                    "; nominee profiles: {}",
+                    nf.profiles.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; ")
+                )
             },
-        );
-        Alert {
-            alert_id: alert_id(NETWORK_RULE_ID, RULE_VERSION, &tx_ids),
-            rule_id: NETWORK_RULE_ID.into(),
-            rule_version: RULE_VERSION.into(),
-            typology: "T6".into(),
-            severity: severity(score),
-            score,
-            subjects: subjects(&all, ctx),
-            tx_ids,
-            first_ts: format_ts(evidence.first().map_or(0, |t| t.ts)),
-            last_ts: format_ts(evidence.last().map_or(0, |t| t.ts)),
-            amount_usd: usd_text(f.total),
-            jurisdictions: jurisdictions(&all, ctx),
-            details: serde_json::json!({
-                "match": "network",
-                "party": name,
-                "tied_by": tied_by,
-                "ties": f.ties.iter().map(|t| serde_json::json!({"a": &*t.a, "b": &*t.b, "reason": t.reason, "value": t.value})).collect::<Vec<_>>(),
-                "broker_linked": f.broker_linked,
-                "nominee_profiles": profiles.iter().map(|p| serde_json::json!({"account": &*p.0, "why": p.1})).collect::<Vec<_>>(),
-                "days": [day(f.start), day(f.end)],
-                "us_cash": {
-                    "accounts": f.accounts.iter().map(|a| &**a).collect::<Vec<_>>(),
-                    "total_usd": usd_text(f.total),
-                    "structured_deposits": banded,
-                    "deposits": f.deposits.iter().map(tx_json).collect::<Vec<_>>(),
-                    "states": states,
-                },
-                "cny_in_usd": usd_text(cny),
-                "mxn_out_usd": usd_text(mxn),
-                "cny_vs_us_pct": (cny > 0).then(|| (deviation_pct(cny, f.total) * 100.0).round() / 100.0),
-                "mxn_vs_us_pct": (mxn > 0).then(|| (deviation_pct(mxn, f.total) * 100.0).round() / 100.0),
-                "legs": leg_json,
-                "search": {
-                    "candidate_cny_legs": f.candidates.0,
-                    "candidate_mxn_legs": f.candidates.1,
-                    "nodes": f.nodes,
-                    "gave_up": f.gave_up,
-                },
-                "params": {
-                    "structuring_band_usd": [usd_text(band.0), usd_text(band.1)],
-                    "cny_band_pct": [self.cfg.cny_band_bp.0 as f64 / 100.0, self.cfg.cny_band_bp.1 as f64 / 100.0],
-                    "mxn_band_pct": [self.cfg.mxn_band_bp.0 as f64 / 100.0, self.cfg.mxn_band_bp.1 as f64 / 100.0],
-                    "leg_window_hours": hours(self.cfg.leg_window_us),
-                    "network_days": n.max_days,
-                },
-            }),
-            narrative,
-            status: Status::Open,
-        }
+        )
+    }
+
+    fn network_details(&self, f: &Found, nf: &NetFacts, n: &NetworkConfig, ctx: &DetectCtx) -> serde_json::Value {
+        let band = self.cfg.band;
+        let (cny, mxn) = (nf.cny, nf.mxn);
+        serde_json::json!({
+            "match": "network",
+            "party": nf.name,
+            "tied_by": nf.tied_by,
+            "ties": f.ties.iter().map(|t| serde_json::json!({"a": &*t.a, "b": &*t.b, "reason": t.reason, "value": t.value})).collect::<Vec<_>>(),
+            "broker_linked": f.broker_linked,
+            "nominee_profiles": nf.profiles.iter().map(|p| serde_json::json!({"account": &*p.0, "why": p.1})).collect::<Vec<_>>(),
+            "days": [day_text(f.start), day_text(f.end)],
+            "us_cash": {
+                "accounts": f.accounts.iter().map(|a| &**a).collect::<Vec<_>>(),
+                "total_usd": usd_text(f.total),
+                "structured_deposits": nf.banded,
+                "deposits": f.deposits.iter().map(tx_json).collect::<Vec<_>>(),
+                "states": nf.states,
+            },
+            "cny_in_usd": usd_text(cny),
+            "mxn_out_usd": usd_text(mxn),
+            "cny_vs_us_pct": (cny > 0).then(|| pct2(deviation_pct(cny, f.total))),
+            "mxn_vs_us_pct": (mxn > 0).then(|| pct2(deviation_pct(mxn, f.total))),
+            "legs": self.network_legs_json(f, &nf.legs, ctx),
+            "search": {
+                "candidate_cny_legs": f.candidates.0,
+                "candidate_mxn_legs": f.candidates.1,
+                "nodes": f.nodes,
+                "gave_up": f.gave_up,
+            },
+            "params": {
+                "structuring_band_usd": [usd_text(band.0), usd_text(band.1)],
+                "cny_band_pct": band_pct(self.cfg.cny_band_bp),
+                "mxn_band_pct": band_pct(self.cfg.mxn_band_bp),
+                "leg_window_hours": hours(self.cfg.leg_window_us),
+                "network_days": n.max_days,
+            },
+        })
     }
 
     /// What KYC says of the placement accounts: new, cash beyond the declared income, a

@@ -1,0 +1,219 @@
+//! Network matches: several unlinked nominees' cash against the sums of several legs, and
+//! the look-alikes (no foreign legs, out of band, a cash business, a cross-border wire).
+
+use super::*;
+
+/// Four nominees with nothing in common in KYC, in three states; two CNY brokers fed by
+/// three clients; one Mexican broker paying out in two parts; clients and recipients.
+fn network_accounts() -> AccountsTable {
+    accounts(&network_rows())
+}
+
+fn network_rows() -> Vec<Acct> {
+    vec![
+        Acct("N1", "C01", "US", "US-CA", "personal", OPENED_RECENTLY, "student"),
+        Acct("N2", "C02", "US", "US-TX", "personal", Some(20_482), ""),
+        Acct("N3", "C03", "US", "US-NY", "personal", None, "cashier"),
+        Acct("N4", "C04", "US", "US-NY", "personal", None, ""),
+        Acct("B1", "C11", "CN", "", "personal", None, ""),
+        Acct("B2", "C12", "CN", "", "business", None, ""),
+        Acct("K1", "C21", "CN", "", "personal", None, ""),
+        Acct("K2", "C22", "CN", "", "personal", None, ""),
+        Acct("K3", "C23", "CN", "", "personal", None, ""),
+        Acct("M1", "C31", "MX", "", "business", None, ""),
+        Acct("R1", "C41", "MX", "", "personal", None, ""),
+        Acct("R2", "C42", "MX", "", "personal", None, ""),
+    ]
+}
+
+/// 180,000 USD of structured cash by four nominees over two days in three states.
+fn network_cash() -> Vec<Row> {
+    nominee_cash(&[9_500, 9_200, 8_800, 8_600, 8_900], 3) // 45,000 a nominee
+}
+
+/// Each of the four nominees deposits `amounts`, the first `day0` of them on the first
+/// day (from 09:00, 1.5 hours apart) and the rest on the second (from 10:00).
+fn nominee_cash(amounts: &[u32], day0: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (n, (acct, state)) in
+        [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
+    {
+        for (k, usd) in amounts.iter().enumerate() {
+            let (day, hour) = if k < day0 { (0, 9.0 + 1.5 * k as f64) } else { (1, 10.0 + 1.5 * (k - day0) as f64) };
+            rows.push(cash(&format!("D{n}{k}"), at(day, hour + 0.3 * n as f64), acct, *usd, state));
+        }
+    }
+    rows
+}
+
+/// Three CNY credits into two brokers (63,000 + 56,000 + 65,800 = 184,800 USD at 0.14: +2.7%),
+/// and the MXN in two parts (99,000 + 77,000 = 176,000 USD at 0.055: -2.2%).
+fn network_legs() -> Vec<Row> {
+    vec![
+        wire("L1", at(0, 15.0), "K1", "B1", 450_000, "CNY"),
+        wire("L2", at(1, 11.0), "K2", "B1", 400_000, "CNY"),
+        wire("L3", at(1, 13.0), "K3", "B2", 470_000, "CNY"),
+        wire("L4", at(1, 16.0), "M1", "R1", 1_800_000, "MXN"),
+        wire("L5", at(1, 19.0), "M1", "R2", 1_400_000, "MXN"),
+    ]
+}
+
+#[test]
+fn a_network_of_unlinked_nominees_is_one_alert_with_every_leg() {
+    let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), 1000);
+    let t6 = t6(&alerts);
+    assert_eq!(t6.len(), 1, "{t6:#?}");
+    let a = t6[0];
+    assert_eq!(a.rule_id, NETWORK_RULE_ID);
+    assert_eq!(a.amount_usd, "180000");
+    // all 20 deposits and all 5 legs, in time order
+    assert_eq!(a.tx_ids.len(), 25, "{:?}", a.tx_ids);
+    for id in ["L1", "L2", "L3", "L4", "L5", "D00", "D34"] {
+        assert!(a.tx_ids.iter().any(|t| t == id), "{id} missing: {:?}", a.tx_ids);
+    }
+    let d = &a.details;
+    assert_eq!(d["match"], "network");
+    assert_eq!(d["tied_by"], "behaviour: co-timed structured cash across 4 accounts in 3 state(s)");
+    assert_eq!(d["us_cash"]["accounts"].as_array().unwrap().len(), 4);
+    assert_eq!(d["cny_in_usd"], "184800");
+    assert_eq!(d["mxn_out_usd"], "176000");
+    assert_eq!(d["legs"].as_array().unwrap().len(), 5);
+    assert!(d["legs"].as_array().unwrap().iter().all(|l| l["fx_rate_usd_per_unit"].is_string()));
+    // N1 and N2 were opened five days apart, both new: a cohort
+    assert!(d["ties"].as_array().unwrap().iter().any(|t| t["reason"] == "cohort"), "{d:#}");
+    assert!(a.narrative.contains(KEY_TERM) && a.narrative.contains("co-timed structured cash"), "{}", a.narrative);
+    assert!(a.jurisdictions.contains(&"CN".to_string()) && a.jurisdictions.contains(&"MX".to_string()));
+    assert_eq!((stats.network, stats.network_bound_hits), (1, 0));
+    // the same alert whatever the batch size
+    for chunk in [1, 3, 7] {
+        let (again, _) = run(MirrorConfig::default(), rows.clone(), network_accounts(), chunk);
+        let ids: Vec<&str> = again.iter().map(|a| a.alert_id.as_str()).collect();
+        assert_eq!(ids, [a.alert_id.as_str()], "batches of {chunk}");
+    }
+}
+
+#[test]
+fn a_network_without_foreign_legs_is_not_a_mirror_swap() {
+    let (alerts, stats) = run(MirrorConfig::default(), network_cash(), network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+    // nor with only one side: the CNY credits match, no MXN leaves
+    let rows: Vec<Row> = network_cash().into_iter().chain(network_legs().into_iter().take(3)).collect();
+    let (alerts, _) = run(MirrorConfig::default(), rows, network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn unrelated_cash_depositors_near_a_leg_but_outside_the_band_are_not_a_network() {
+    // three unrelated depositors, two structured deposits each on one day: 54,000 USD
+    let mut rows = Vec::new();
+    for (n, acct) in ["N1", "N2", "N3"].into_iter().enumerate() {
+        for k in 0..2 {
+            rows.push(cash(&format!("D{n}{k}"), at(0, 9.0 + n as f64 + 3.0 * k as f64), acct, 9_000, "US-CA"));
+        }
+    }
+    // a CNY credit of 58,800 USD (+8.9%) and an MXN payout of 50,600 USD (-6.3%): each just
+    // outside its band
+    rows.push(wire("L1", at(0, 14.0), "K1", "B1", 420_000, "CNY"));
+    rows.push(wire("L2", at(0, 15.0), "M1", "R1", 920_000, "MXN"));
+    let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+    // the same amounts within the bands do match (the test above is about the band)
+    rows.truncate(6);
+    rows.push(wire("L1", at(0, 14.0), "K1", "B1", 400_000, "CNY")); // 56,000: +3.7%
+    rows.push(wire("L2", at(0, 15.0), "M1", "R1", 960_000, "MXN")); // 52,800: -2.2%
+    let (alerts, _) = run(MirrorConfig::default(), rows, network_accounts(), 1000);
+    assert_eq!(t6(&alerts).len(), 1, "{alerts:#?}");
+}
+
+#[test]
+fn a_cash_business_whose_nights_sometimes_land_in_the_band_is_not_a_nominee() {
+    // a month of nightly takings spread over every amount; two nights in the band on the
+    // last day's span, and legs that would match them
+    let mut rows = Vec::new();
+    let spread = [1_200, 2_900, 4_100, 650, 3_300, 5_800, 2_200, 7_100, 1_900, 3_800];
+    for night in 0..28 {
+        for (acct, off) in [("N1", 0), ("N2", 3)] {
+            let usd = spread[(night + off) % spread.len()];
+            rows.push(cash(&format!("{acct}-{night}"), at(night as i64 - 28, 22.0), acct, usd as u32, "US-CA"));
+        }
+    }
+    for (n, acct) in ["N1", "N2"].into_iter().enumerate() {
+        for k in 0..2 {
+            rows.push(cash(&format!("X{n}{k}"), at(0, 10.0 + 4.0 * k as f64 + n as f64), acct, 9_000, "US-CA"));
+        }
+    }
+    rows.push(wire("L1", at(0, 14.0), "K1", "B1", 260_000, "CNY")); // 36,400 of 36,000
+    rows.push(wire("L2", at(0, 15.0), "M1", "R1", 640_000, "MXN")); // 35,200
+    let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!((stats.network, stats.swaps), (0, 0));
+    // it is the accounts' own history that clears them: without it they would match
+    let mut cfg = MirrorConfig::default();
+    cfg.network.as_mut().unwrap().min_band_share_bp = 0;
+    let (alerts, _) = run(cfg, rows, network_accounts(), 1000);
+    assert_eq!(t6(&alerts).len(), 1, "{alerts:#?}");
+}
+
+/// The network's 180,000 USD placed below the structuring band: nine deposits a nominee
+/// of 3,000-7,000 over two days.
+fn network_cash_below_band() -> Vec<Row> {
+    nominee_cash(&[3_000, 7_000, 4_500, 6_500, 5_000, 3_500, 6_000, 4_000, 5_500], 5) // 45,000
+}
+
+#[test]
+fn nominees_fed_cash_below_the_band_for_one_event_are_a_network() {
+    let rows: Vec<Row> = network_cash_below_band().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule_id, NETWORK_RULE_ID);
+    assert_eq!(found[0].amount_usd, "180000");
+    assert_eq!(found[0].tx_ids.len(), 36 + 5);
+    assert_eq!(stats.network, 1);
+    // a few small deposits each (2,400 USD a nominee, under mirror.min-amount-usd) are
+    // no nominee's share of a pickup
+    // (legs of 9,800 USD of CNY and 9,350 of MXN would match their 9,600 together)
+    let mut small = nominee_cash(&[300, 700, 450, 650, 300], 3);
+    small.push(wire("S1", at(1, 15.0), "K1", "B1", 70_000, "CNY"));
+    small.push(wire("S2", at(1, 16.0), "M1", "R1", 170_000, "MXN"));
+    let (alerts, _) = run(MirrorConfig::default(), small, network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    // the same deposits into accounts that took cash every night of the month before are
+    // a business's takings, not a burst: no network
+    let mut with_history = rows;
+    for night in 1..28 {
+        for acct in ["N1", "N2", "N3", "N4"] {
+            with_history.push(cash(&format!("{acct}-{night}"), at(-night, 21.0), acct, 2_400, "US-CA"));
+        }
+    }
+    let (alerts, stats) = run(MirrorConfig::default(), with_history, network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
+
+#[test]
+fn an_mxn_wire_to_a_foreign_account_is_not_a_mirror_leg() {
+    // the second MXN part goes to a US account: a cross-border wire, which no mirror leg
+    // is; without it the MXN side is 99,000 of 180,000 and nothing matches
+    let mut rows = network_rows();
+    let r2 = rows.iter_mut().find(|a| a.0 == "R2").unwrap();
+    (r2.2, r2.3) = ("US", "US-TX");
+    let accts = accounts(&rows);
+    let ledger: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
+    let (alerts, stats) = run(MirrorConfig::default(), ledger, accts, 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
+
+#[test]
+fn a_search_stopped_by_its_budget_is_counted() {
+    let rows: Vec<Row> = network_cash().into_iter().chain(network_legs()).collect();
+    let mut cfg = MirrorConfig::default();
+    cfg.network.as_mut().unwrap().search_budget = 3;
+    let (alerts, stats) = run(cfg, rows, network_accounts(), 1000);
+    assert!(stats.network_bound_hits >= 1, "{stats:?}");
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+}
