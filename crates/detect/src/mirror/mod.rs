@@ -35,6 +35,8 @@
 //!
 //! Each swap is one alert (legs, FX rates, time gaps, party links and why, stacked
 //! typologies, score, a SAR narrative citing `CMLN-2025-A003`); repeated swaps of one
+//! party carry the count of its earlier ones (the network view).
+//!
 //! Owns: `MirrorDetector`, `MirrorConfig`, `MirrorStats`, the event-time clock (`advance`)
 //! and the `Detector` seam; the concepts in submodules: `rows` (an enriched row read as a
 //! deposit, a leg, an on-ramp or a payment), `placements`, `legs`, `matching` (the
