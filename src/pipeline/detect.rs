@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
@@ -53,6 +53,8 @@ pub enum ToSink {
         window_max: u64,
         missing_fx: BTreeMap<String, u64>,
         notes: Vec<summary::DetectorNote>,
+        /// Busy seconds of this stage's parts (`summary::Timings::stages`).
+        busy: BTreeMap<String, f64>,
     },
 }
 
@@ -71,6 +73,10 @@ pub struct DetectStage {
     max_ts: i64,
     window_max: u64,
     seen_ids: Vec<u128>,
+    /// Busy time: enrich (with micro-batching), window, and each detector's (in order).
+    busy_enrich: Duration,
+    busy_window: Duration,
+    busy_detectors: Vec<Duration>,
 }
 
 /// Whether the stage goes on: `Stop` when the sinks are gone (the run is stopping).
@@ -91,6 +97,7 @@ impl DetectStage {
         resume: Option<Checkpoint>,
     ) -> Result<Self> {
         let enricher = Enricher::new(ctx.fx.clone(), ctx.accounts.clone());
+        let n_detectors = detectors.len();
         let mut window = EventWindow::new(window_us);
         let (mut next_seq, mut max_ts) = (0, i64::MIN);
         if let Some(mut c) = resume {
@@ -115,6 +122,9 @@ impl DetectStage {
             max_ts,
             window_max: 0,
             seen_ids: Vec::new(),
+            busy_enrich: Duration::ZERO,
+            busy_window: Duration::ZERO,
+            busy_detectors: vec![Duration::ZERO; n_detectors],
         })
     }
 
@@ -181,8 +191,10 @@ impl DetectStage {
         if parts.len() == 1 {
             return Ok(parts.pop());
         }
+        let t = Instant::now();
         let joined = arrow::compute::concat_batches(&parts[0].schema(), &parts)
             .map_err(|e| Error::arrow("joining batches", e))?;
+        self.busy_enrich += t.elapsed();
         Ok(Some(joined))
     }
 
@@ -190,7 +202,9 @@ impl DetectStage {
     fn process(&mut self, b: RecordBatch, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
         let seqs = b.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
         self.next_seq = self.next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
+        let t = Instant::now();
         let (enriched, out_of_range) = self.enricher.enrich(&b, &self.source_name)?;
+        self.busy_enrich += t.elapsed();
         if !out_of_range.is_empty() {
             // refused here, after ingest: counted as quarantined (read already counted
             // them), so read = accepted + quarantined holds
@@ -204,11 +218,13 @@ impl DetectStage {
         if let Some(w) = self.ordered_out.as_mut() {
             w.write(&enriched)?;
         }
+        let t = Instant::now();
         self.window.push(enriched.clone());
+        self.busy_window += t.elapsed();
         self.window_max = self.window_max.max(self.window.rows() as u64);
         crate::metrics::metrics().window_transactions.set(self.window.rows() as i64);
         self.max_ts = self.max_ts.max(self.window.now());
-        let alerts = run_detectors(&mut self.detectors, &enriched, &self.window, &self.ctx)?;
+        let alerts = run_detectors(&mut self.detectors, &enriched, &self.window, &self.ctx, &mut self.busy_detectors)?;
         let ts = ts_column(&enriched);
         let processed = ToSink::Processed {
             rows: enriched.num_rows() as u64,
@@ -245,8 +261,10 @@ impl DetectStage {
                 checkpoint::save(dir, &state, &self.window, &self.seen_ids)?;
             }
             None => {
-                for d in self.detectors.iter_mut() {
+                for (d, busy) in self.detectors.iter_mut().zip(self.busy_detectors.iter_mut()) {
+                    let t = Instant::now();
                     alerts.extend(d.on_finish(&self.window, &self.ctx)?);
+                    *busy += t.elapsed();
                 }
             }
         }
@@ -257,6 +275,12 @@ impl DetectStage {
         for n in &notes {
             n.log();
         }
+        let mut busy = BTreeMap::new();
+        busy.insert("enrich".to_string(), self.busy_enrich.as_secs_f64());
+        busy.insert("window".to_string(), self.busy_window.as_secs_f64());
+        for (d, t) in self.detectors.iter().zip(&self.busy_detectors) {
+            *busy.entry(format!("detect:{}", d.id())).or_default() += t.as_secs_f64();
+        }
         let _ = send(
             out,
             ToSink::End {
@@ -264,6 +288,7 @@ impl DetectStage {
                 window_max: self.window_max,
                 missing_fx: self.enricher.missing_rate.clone(),
                 notes,
+                busy,
             },
         );
         Ok(())
@@ -290,24 +315,28 @@ fn unknown_channels(batch: &RecordBatch) -> BTreeMap<String, u64> {
 /// Runs every detector on one batch, side by side (each on its own scoped thread: they
 /// share nothing but the read-only batch, window and context); the alerts in detector
 /// order, so the output does not depend on which finished first. Each detector's time goes
-/// to its stage histogram.
+/// to its stage histogram and is added to its `busy` entry.
 fn run_detectors(
     detectors: &mut [Box<dyn Detector>],
     batch: &RecordBatch,
     window: &EventWindow,
     ctx: &DetectCtx,
+    busy: &mut [Duration],
 ) -> Result<Vec<Alert>> {
-    let timed = |d: &mut Box<dyn Detector>| {
+    let timed = |d: &mut Box<dyn Detector>, busy: &mut Duration| {
         let t = Instant::now();
         let r = d.on_batch(batch, window, ctx);
-        crate::metrics::metrics().stage_seconds.with_label_values(&[d.id()]).observe(t.elapsed().as_secs_f64());
+        let took = t.elapsed();
+        *busy += took;
+        crate::metrics::metrics().stage_seconds.with_label_values(&[d.id()]).observe(took.as_secs_f64());
         r
     };
     if detectors.len() == 1 {
-        return timed(&mut detectors[0]);
+        return timed(&mut detectors[0], &mut busy[0]);
     }
     let results: Vec<Result<Vec<Alert>>> = std::thread::scope(|sc| {
-        let running: Vec<_> = detectors.iter_mut().map(|d| sc.spawn(|| timed(d))).collect();
+        let running: Vec<_> =
+            detectors.iter_mut().zip(busy.iter_mut()).map(|(d, b)| sc.spawn(|| timed(d, b))).collect();
         running
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a detector panicked".into()))))

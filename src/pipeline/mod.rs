@@ -210,7 +210,11 @@ impl Pipeline {
         let (src_tx, src_rx) = mpsc::channel::<Chunk>(cap);
         let (ord_tx, ord_rx) = mpsc::channel(cap);
         let (sink_tx, sink_rx) = mpsc::channel(cap);
-        let source_task = tokio::spawn(run_source(source, src_tx, progress.clone()));
+        let progress_for_source = progress.clone();
+        let source_task = tokio::spawn(async move {
+            let t = Instant::now();
+            run_source(source, src_tx, progress_for_source).await.map(|()| t.elapsed().as_secs_f64())
+        });
         let order_task = tokio::spawn(order.run(src_rx, ord_tx));
         let detect_task = tokio::task::spawn_blocking(move || detect.run(ord_rx, sink_tx));
         sinks.run(sink_rx).await?;
@@ -222,8 +226,9 @@ impl Pipeline {
         let detect_res = detect_task.await.map_err(|e| joined("detect", e))?;
         drop(ticker);
         let store_err = sinks.close()?;
-        source_res?;
-        order_res?;
+        let stages = &mut sinks.summary_mut().timings.stages;
+        stages.insert("source".into(), source_res?);
+        stages.insert("order".into(), order_res?);
         detect_res?;
         if is_dir_source {
             let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);

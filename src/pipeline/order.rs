@@ -57,8 +57,10 @@ pub struct OrderStage {
 
 impl OrderStage {
     /// Takes chunks from the source until it ends (or the next stage is gone), then
-    /// flushes what the watermark still holds.
-    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Ordered>) -> Result<()> {
+    /// flushes what the watermark still holds. Returns its busy seconds (waiting on
+    /// either channel left out).
+    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Ordered>) -> Result<f64> {
+        let mut busy = Duration::ZERO;
         let mut orderer = Orderer::new(self.lateness_us);
         if let Some(ts) = self.resume_ts {
             orderer.resume_at(ts);
@@ -71,7 +73,10 @@ impl OrderStage {
                     Ok(c) => c,
                     Err(_) => {
                         // live and silent: what is held goes on to the detectors
-                        if let Some(b) = orderer.advance_idle()?
+                        let t = Instant::now();
+                        let held = orderer.advance_idle()?;
+                        busy += t.elapsed();
+                        if let Some(b) = held
                             && !pacer.send(b, &out).await
                         {
                             break;
@@ -81,7 +86,9 @@ impl OrderStage {
                 },
             };
             let Some(chunk) = chunk else { break };
+            let t = Instant::now();
             let (meta, ordered) = self.admit(chunk, &mut orderer)?;
+            busy += t.elapsed();
             if out.send(meta).await.is_err() {
                 break;
             }
@@ -91,13 +98,16 @@ impl OrderStage {
                 break;
             }
         }
-        if let Some(b) = orderer.flush()? {
+        let t = Instant::now();
+        let held = orderer.flush()?;
+        busy += t.elapsed();
+        if let Some(b) = held {
             pacer.send(b, &out).await;
         }
         if let Some(ids) = self.processed_ids {
             let _ = out.send(Ordered::Ids(ids)).await;
         }
-        Ok(())
+        Ok(busy.as_secs_f64())
     }
 
     /// One chunk through numbering, the range and the watermark: its counts and refused

@@ -117,23 +117,28 @@ impl Sinks {
 
     /// Takes what the detect stage sends until it ends.
     pub async fn run(&mut self, mut input: mpsc::Receiver<ToSink>) -> Result<()> {
+        let mut busy = std::time::Duration::ZERO;
         while let Some(msg) = input.recv().await {
+            let t = std::time::Instant::now();
             match msg {
                 ToSink::Meta { read, rejected, outside } => self.counts(read, &rejected, outside)?,
                 ToSink::Processed { rows, first_ts, last_ts, unknown_channels } => {
                     self.processed(rows, first_ts, last_ts, unknown_channels)
                 }
                 ToSink::Alerts(alerts) => self.alerts(alerts)?,
-                ToSink::End { window_rows, window_max, missing_fx, notes } => {
+                ToSink::End { window_rows, window_max, missing_fx, notes, busy: parts } => {
                     crate::metrics::metrics().window_transactions.set(window_rows as i64);
                     let s = &mut self.summary;
                     s.detector_notes = notes;
                     s.window_rows_at_end = window_rows;
                     s.window_rows_max = window_max;
                     s.rows_without_fx_rate = missing_fx;
+                    s.timings.stages.extend(parts);
                 }
             }
+            busy += t.elapsed();
         }
+        self.summary.timings.stages.insert("sinks".into(), busy.as_secs_f64());
         Ok(())
     }
 

@@ -124,6 +124,13 @@ pub struct Timings {
     pub total_seconds: f64,
     /// Accepted rows per wall-clock second.
     pub rows_per_second: f64,
+    /// Busy seconds by stage: `source` (the source's task from start to the end of its
+    /// input: reading, parsing and a replay's sort, overlapping the stages after it),
+    /// `order`, `enrich` (micro-batching included), `window`, `detect:<detector id>` (its
+    /// `on_batch` and `on_finish`; detectors run side by side, so these add up to more
+    /// than their share of the wall time) and `sinks`. `mirrorflow-bench pipeline` reports
+    /// them per million rows.
+    pub stages: BTreeMap<String, f64>,
 }
 
 impl Summary {
