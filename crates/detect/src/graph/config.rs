@@ -40,6 +40,9 @@ pub struct RawGraph {
     /// A quiet account made at most this many transactions in the window before its
     /// cycle payment.
     pub quiet_max_tx: usize,
+    /// How long a cycle may take, first transaction to last ("5d"; "": the pipeline's
+    /// window, capped at it).
+    pub cycle_window: String,
     /// How far back an account's transactions count towards quiet ("30d"; capped at the
     /// window).
     pub quiet_window: String,
@@ -161,6 +164,10 @@ impl RawGraph {
         let hop_gap_us = graph_duration("peel-hop-gap", &g.peel_hop_gap);
         let ramp_window_us = graph_duration("on-ramp-window", &g.on_ramp_window);
         let quiet_window_us = graph_duration("quiet-window", &g.quiet_window);
+        let cycle_window_us = match g.cycle_window.trim() {
+            "" => None,
+            text => Some(graph_duration("cycle-window", text)),
+        };
         let warmup_us = match parse_duration(&g.warmup) {
             Ok(d) => d.as_micros() as i64,
             Err(e) => {
@@ -238,6 +245,7 @@ impl RawGraph {
                 off_band_max_known: g.off_band_cycle_known_edges,
                 warmup_us,
                 quiet_window_us,
+                cycle_window_us,
             },
             cycles: g.cycles,
             flows,

@@ -39,8 +39,11 @@ pub struct CycleConfig {
     pub max_hop_gain_bp: i128,
     /// Transactions below this (USD micro-dollars) are not edges of the cycle graph.
     pub min_usd: i128,
-    /// How long a cycle may take, first edge to last (µs).
+    /// How long the graph keeps an edge (µs): the pipeline's window. Also how long a
+    /// cycle may take, first edge to last, unless `cycle_window_us` is shorter.
     pub window_us: i64,
+    /// How long a cycle may take, first edge to last (µs; `None`: `window_us`).
+    pub cycle_window_us: Option<i64>,
     /// Account kinds left out of the graph (hubs whose cycles are business as usual).
     pub skip_kinds: Vec<String>,
     /// Shortest cycle, in edges (at least 2).
@@ -108,6 +111,7 @@ impl Default for CycleConfig {
             off_band_max_known: 0,
             warmup_us: 0,
             quiet_window_us: 30 * 86_400_000_000,
+            cycle_window_us: None,
         }
     }
 }
@@ -342,7 +346,8 @@ impl CycleFinder {
         let (u, v) = g.edge_endpoints(c).expect("an edge of the window");
         let closing = *g[v].ins.back().expect("the newest edge");
         debug_assert_eq!(closing.edge, c);
-        let lo = (closing.when.0.saturating_sub(self.cfg.window_us), 0);
+        let span = self.cfg.cycle_window_us.map_or(self.cfg.window_us, |c| c.min(self.cfg.window_us));
+        let lo = (closing.when.0.saturating_sub(span), 0);
         // nothing can close without an earlier edge into `u` and out of `v`
         if g[u].ins_between(lo, closing.when).next().is_none() || g[v].outs_between(lo, closing.when).next().is_none() {
             return;

@@ -67,6 +67,26 @@ fn ties_in_time_follow_arrival_order() {
 }
 
 #[test]
+fn a_cycle_window_shorter_than_the_window_bounds_the_cycle_not_the_graph() {
+    // spans 5 days to the microsecond, then one more: the second is out with a 5-day
+    // cycle window, both are in with the whole (30-day) window
+    let rows = |last: i64| {
+        [("t1", "A", "B", DAY, 10_000), ("t2", "B", "C", 3 * DAY, 9_500), ("t3", "C", "A", DAY + last, 9_000)]
+    };
+    let five = CycleConfig { cycle_window_us: Some(5 * DAY), ..CycleConfig::default() };
+    assert_eq!(ids(&run(&rows(5 * DAY), five.clone())), [vec!["t1", "t2", "t3"]]);
+    assert!(run(&rows(5 * DAY + 1), five.clone()).is_empty());
+    assert_eq!(run(&rows(5 * DAY + 1), CycleConfig::default()).len(), 1);
+    // the graph still keeps the whole window's edges (flows read them)
+    let mut f = CycleFinder::new(five);
+    for k in 0..20i64 {
+        let e = Edge { tx_id: format!("t{k}").into(), ts: k * DAY, seq: k as u64, usd: 5_000_000_000 };
+        f.push(&format!("N{k}"), &format!("N{}", k + 1), e);
+    }
+    assert_eq!(f.graph.size().0, 20);
+}
+
+#[test]
 fn old_edges_leave_the_graph() {
     let mut f = CycleFinder::new(CycleConfig { window_us: 10 * DAY, ..CycleConfig::default() });
     for k in 0..100i64 {
