@@ -925,6 +925,16 @@ pub struct GraphBenchReport {
 
 /// Runs the graph benchmark and returns the report to print.
 pub fn run_graph_bench(opts: &GraphBenchOptions) -> Result<String> {
+    let report = measure_graph_bench(opts)?;
+    if let Some(path) = &opts.json_out {
+        write_json(path, &report)?;
+    }
+    Ok(format_graph_report(&report))
+}
+
+/// Runs the graph benchmark and returns what it measured (`mirrorflow-bench pipeline --peers`
+/// takes its headline rows).
+pub fn measure_graph_bench(opts: &GraphBenchOptions) -> Result<GraphBenchReport> {
     opts.validate()?;
     let load_average = std::fs::read_to_string("/proc/loadavg").ok().as_deref().and_then(load_average);
     let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
@@ -1041,10 +1051,7 @@ pub fn run_graph_bench(opts: &GraphBenchOptions) -> Result<String> {
         results,
         notes,
     };
-    if let Some(path) = &opts.json_out {
-        write_json(path, &report)?;
-    }
-    Ok(format_graph_report(&report))
+    Ok(report)
 }
 
 /// The 1-minute load of a `/proc/loadavg` text.

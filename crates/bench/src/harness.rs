@@ -367,14 +367,27 @@ pub(crate) fn ledger_is_current(dir: &Path, rows: u64, seed: u64, format: &str, 
 /// Deletes `dir` if it exists, then fills it with `mirrorflow gen --rows rows --seed seed
 /// --format format` (the caller writes the marker once the ledger is complete).
 pub(crate) fn generate_ledger(exe: &Path, dir: &Path, rows: u64, seed: u64, format: &str) -> Result<()> {
+    generate_ledger_with(exe, dir, rows, seed, format, &[])
+}
+
+/// [`generate_ledger`] with more options for `mirrorflow gen` (`--currency SEK`, `--layout
+/// amlworld`, ...).
+pub(crate) fn generate_ledger_with(
+    exe: &Path,
+    dir: &Path,
+    rows: u64,
+    seed: u64,
+    format: &str,
+    extra: &[&str],
+) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    tracing::info!("bench: generating {rows} rows ({format}) into `{}` (once)", dir.display());
+    tracing::info!("bench: generating {rows} rows ({format} {}) into `{}` (once)", extra.join(" "), dir.display());
     let mut gen_cmd = Command::new(exe);
     gen_cmd.arg("gen").arg("--out").arg(dir).arg("--seed").arg(seed.to_string());
-    gen_cmd.arg("--rows").arg(rows.to_string()).args(["--format", format]);
+    gen_cmd.arg("--rows").arg(rows.to_string()).args(["--format", format]).args(extra);
     run_child(&mut gen_cmd, "mirrorflow gen", dir, Stdio::inherit())?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod graph_bench;
 mod harness;
 mod mirror_bench;
+mod pipeline_bench;
 mod rules_bench;
 
 #[derive(Parser)]
@@ -115,6 +116,30 @@ enum Command {
         #[command(flatten)]
         common: BenchCommon,
     },
+    /// Whole replays of generated ledgers of several shapes (default, no KYC, small SEK
+    /// amounts, dense, hubs, 30-day flow windows, 5-day cycles, AMLworld, AMLSim), side by
+    /// side in one run: rows/s, each stage's ms per million rows, peak memory, the aims; a
+    /// plain Rust window join as the floor for leg matching; with --peers, DuckDB and snapml.
+    /// `--repeats` defaults to 1 here; `--config` goes under every shape's own settings.
+    Pipeline {
+        /// Sizes of the default ledger, comma-separated; the other shapes use the first
+        /// [default: 1000000,10000000].
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<u64>,
+        /// Shapes, comma-separated: default, no-kyc, small-sek, dense, hubs, flow-30d,
+        /// cycles-5d, dense-small-30d, amlworld, amlsim [default: all].
+        #[arg(long, value_delimiter = ',')]
+        shapes: Vec<String>,
+        /// The AMLSim ledger [default: fixtures/external/amlsim12k of the workspace].
+        #[arg(long)]
+        amlsim: Option<PathBuf>,
+        /// Also run the peers at the same sizes: DuckDB on the rule SQL (`rules`) and snapml
+        /// at a 5-day window (`graph`); needs their Python packages.
+        #[arg(long)]
+        peers: bool,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
     /// One mirrorflow measurement of `mirrorflow-bench graph`: streams an edge list (`edge_id,src,dst,ts`,
     /// ts in seconds, in time order) through the cycle finder and prints JSON.
     #[command(name = "graph-run", hide = true)]
@@ -194,6 +219,23 @@ fn run(cli: &Cli) -> mirrorflow::Result<ExitCode> {
                 json_out: c.json.clone(),
             };
             print!("{}", crate::mirror_bench::run_mirror_bench(&opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pipeline { rows, shapes, amlsim, peers, common: c } => {
+            let d = crate::pipeline_bench::PipelineBenchOptions::default();
+            let opts = crate::pipeline_bench::PipelineBenchOptions {
+                rows: if rows.is_empty() { d.rows } else { rows.clone() },
+                shapes: if shapes.is_empty() { d.shapes } else { shapes.clone() },
+                data_dir: c.data_dir.clone().unwrap_or(d.data_dir),
+                seed: c.seed.unwrap_or(d.seed),
+                repeats: c.repeats.unwrap_or(d.repeats),
+                json_out: c.json.clone(),
+                config: cli.config.clone(),
+                amlsim: amlsim.clone(),
+                peers: *peers,
+                python: c.python.clone().or_else(|| std::env::var("MIRRORFLOW_PYTHON").ok()).unwrap_or(d.python),
+            };
+            print!("{}", crate::pipeline_bench::run_pipeline_bench(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::GraphRun { file, window_s, max_len, out } => {

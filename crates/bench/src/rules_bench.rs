@@ -901,6 +901,16 @@ fn run_duckdb_rules(
 
 /// Runs the rules benchmark and returns the report to print.
 pub fn run_rules_bench(opts: &RulesBenchOptions) -> Result<String> {
+    let report = measure_rules_bench(opts)?;
+    if let Some(path) = &opts.json_out {
+        write_json(path, &report)?;
+    }
+    Ok(format_rules_report(&report))
+}
+
+/// Runs the rules benchmark and returns what it measured (`mirrorflow-bench pipeline --peers`
+/// takes its headline rows).
+pub fn measure_rules_bench(opts: &RulesBenchOptions) -> Result<RulesBenchReport> {
     let errors = check_sizes(&opts.rows, opts.repeats);
     if !errors.is_empty() {
         return Err(Error::Usage(errors.join("; ")));
@@ -1018,10 +1028,7 @@ pub fn run_rules_bench(opts: &RulesBenchOptions) -> Result<String> {
         results,
         duckdb_note,
     };
-    if let Some(path) = &opts.json_out {
-        write_json(path, &report)?;
-    }
-    Ok(format_rules_report(&report))
+    Ok(report)
 }
 
 /// DuckDB's evidence for each rule that ran, from the result rows it wrote to `dir`.
