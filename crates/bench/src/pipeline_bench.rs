@@ -535,7 +535,7 @@ fn shape_ledger(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64)
             let note = stats.map(|s| {
                 let per: Vec<String> = s.per_hub.iter().map(|&n| thousands(n)).collect();
                 format!(
-                    "hubs: {} of {} transfer rows moved onto {} hubs ({} each)",
+                    "{} of {} transfer rows moved onto {} hubs ({} each)",
                     thousands(s.per_hub.iter().sum()),
                     thousands(s.transfers),
                     HUB_IDS.len(),
@@ -621,6 +621,11 @@ pub struct ShapeResult {
     pub note: Option<String>,
 }
 
+/// A planned size in words (`amlsim` is planned at 0: its own size).
+fn size_words(rows: u64) -> String {
+    if rows == 0 { "its own size".into() } else { format!("{} rows", thousands(rows)) }
+}
+
 /// Milliseconds per million of `rows` for `seconds` of busy time.
 pub fn ms_per_million(seconds: f64, rows: u64) -> f64 {
     if rows == 0 { 0.0 } else { seconds * 1e9 / rows as f64 }
@@ -643,7 +648,7 @@ fn run_shape(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64, us
     let mut runs = Vec::new();
     let mut fastest: Option<(f64, PipelineSummary)> = None;
     for i in 0..opts.repeats {
-        tracing::info!("bench pipeline: {shape} ({}) run {} of {}", thousands(rows), i + 1, opts.repeats);
+        tracing::info!("bench pipeline: {shape} ({}) run {} of {}", size_words(rows), i + 1, opts.repeats);
         if out.exists() {
             std::fs::remove_dir_all(&out).map_err(io_err(&out))?;
         }
@@ -664,7 +669,7 @@ fn run_shape(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64, us
         if fastest.as_ref().is_none_or(|(t, _)| m.seconds < *t) {
             fastest = Some((m.seconds, s));
         }
-        eprintln!("bench pipeline: {shape} {}: {:.2} s", thousands(rows), m.seconds);
+        eprintln!("bench pipeline: {shape} ({}): {:.2} s", size_words(rows), m.seconds);
     }
     let best = best_of(&runs).ok_or_else(|| Error::Internal("no replay".into()))?;
     let (_, s) = fastest.ok_or_else(|| Error::Internal("no replay".into()))?;
@@ -1082,7 +1087,7 @@ pub fn run_pipeline_bench(opts: &PipelineBenchOptions) -> Result<String> {
             Ok(r) => shapes.push(r),
             Err(e) => {
                 tracing::warn!("bench pipeline: {shape}: {e}");
-                notes.push(format!("{shape} ({}): failed: {e}", thousands(rows)));
+                notes.push(format!("{shape} ({}): failed: {e}", size_words(rows)));
             }
         }
     }
