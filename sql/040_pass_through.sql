@@ -104,33 +104,55 @@ public_payees AS (
     GROUP BY p.payee, p.day
     HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
 ),
-batch_payees AS (
-    -- the payees this batch pays that were not yet ones the public pays when its first
-    -- day began: only they can become one during the batch
-    SELECT n.dst_account AS payee
-    FROM new_tx n
-    LEFT JOIN window_tx w ON w.dst_account = n.dst_account AND w.src_account IS NOT NULL
-         AND w.ts < date_trunc('day', n.ts) AND w.ts >= date_trunc('day', n.ts) - INTERVAL '{{history_days}} days'
-    WHERE n.dst_account IS NOT NULL AND n.amount_usd >= {{min_outflow_usd}}
-      AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
-      AND (n.src_account IS NULL OR n.src_account <> n.dst_account)
-    GROUP BY n.dst_account, date_trunc('day', n.ts)
+batch_days AS (
+    -- the days this batch pays each business (or unknown) payee at least min_outflow_usd,
+    -- and whether one of those payments is from another account
+    SELECT dst_account AS payee, date_trunc('day', ts) AS day,
+           bool_or(src_account IS NULL OR src_account <> dst_account) AS other_payer
+    FROM new_tx
+    WHERE dst_account IS NOT NULL AND amount_usd >= {{min_outflow_usd}}
+      AND (dst_kind IS NULL OR dst_kind = 'business')
+    GROUP BY dst_account, date_trunc('day', ts)
+),
+open_days AS (
+    -- those days on which the payee was not yet one the public pays when the day began
+    -- (different payers in the history_days before it counted once per payee and day,
+    -- not once per payment)
+    SELECT d.payee, d.day, d.other_payer
+    FROM batch_days d
+    LEFT JOIN window_tx w ON w.dst_account = d.payee AND w.src_account IS NOT NULL
+         AND w.ts < d.day AND w.ts >= d.day - INTERVAL '{{history_days}} days'
+    GROUP BY d.payee, d.day, d.other_payer
     HAVING count(DISTINCT w.src_account) < {{public_payee_min_payers}}
 ),
+batch_payees AS (
+    -- only the payees paid by another account on such a day can become one the public pays
+    SELECT DISTINCT payee FROM open_days WHERE other_payer
+),
+first_payments AS (
+    -- each payer's first payment to such a payee from history_days before the day up to
+    -- the day's end, in (ts, seq) order
+    SELECT payee, day, ts, seq,
+           row_number() OVER (PARTITION BY payee, day ORDER BY ts, seq) AS nth_payer
+    FROM (SELECT b.payee, b.day, w.ts, w.seq,
+                 row_number() OVER (PARTITION BY b.payee, b.day, w.src_account ORDER BY w.ts, w.seq) AS nth
+          FROM open_days b
+          JOIN batch_payees bp ON bp.payee = b.payee
+          JOIN window_tx w ON w.dst_account = b.payee AND w.src_account IS NOT NULL
+          WHERE w.ts >= b.day - INTERVAL '{{history_days}} days' AND w.ts < b.day + INTERVAL '1 day') p
+    WHERE nth = 1
+),
 crossings AS (
-    -- a payment at or after which, on its day, the payee is one the public pays
-    -- (counting payers up to it), though it was not when the day began
+    -- a payment at or after which, on its day, the payee is one the public pays (counting
+    -- payers up to it), though it was not when the day began: the day's payments from
+    -- the one that brings the public_payee_min_payers-th payer on
     SELECT n.dst_account AS payee, n.ts, n.seq
     FROM new_tx n
-    JOIN (SELECT DISTINCT payee FROM batch_payees) b ON b.payee = n.dst_account
-    JOIN window_tx w ON w.dst_account = n.dst_account AND w.src_account IS NOT NULL
+    JOIN first_payments f ON f.payee = n.dst_account AND f.day = date_trunc('day', n.ts)
+         AND f.nth_payer = {{public_payee_min_payers}}
     WHERE n.amount_usd >= {{min_outflow_usd}}
       AND (n.dst_kind IS NULL OR n.dst_kind = 'business')
-      AND (w.ts < n.ts OR (w.ts = n.ts AND w.seq <= n.seq))
-      AND w.ts >= date_trunc('day', n.ts) - INTERVAL '{{history_days}} days'
-    GROUP BY n.dst_account, n.ts, n.seq
-    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
-       AND count(DISTINCT w.src_account) FILTER (WHERE w.ts < date_trunc('day', n.ts)) < {{public_payee_min_payers}}
+      AND (n.ts > f.ts OR (n.ts = f.ts AND n.seq >= f.seq))
 ),
 anchors AS (
     SELECT o.subject, o.anchor_ts, o.anchor_seq

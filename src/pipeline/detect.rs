@@ -280,6 +280,9 @@ impl DetectStage {
         busy.insert("window".to_string(), self.busy_window.as_secs_f64());
         for (d, t) in self.detectors.iter().zip(&self.busy_detectors) {
             *busy.entry(format!("detect:{}", d.id())).or_default() += t.as_secs_f64();
+            for (part, secs) in d.part_timings() {
+                *busy.entry(format!("detect:{}/{part}", d.id())).or_default() += secs;
+            }
         }
         let _ = send(
             out,

@@ -128,7 +128,8 @@ pub struct Timings {
     /// input: reading, parsing and a replay's sort, overlapping the stages after it),
     /// `order`, `enrich` (micro-batching included), `window`, `detect:<detector id>` (its
     /// `on_batch` and `on_finish`; detectors run side by side, so these add up to more
-    /// than their share of the wall time) and `sinks`. `mirrorflow-bench pipeline` reports
+    /// than their share of the wall time), `detect:<id>/<part>` (a detector's own parts:
+    /// each SQL rule, which also run side by side) and `sinks`. `mirrorflow-bench pipeline` reports
     /// them per million rows.
     pub stages: BTreeMap<String, f64>,
 }

@@ -42,6 +42,13 @@ pub trait Detector: Send {
         Ok(serde_json::Value::Null)
     }
 
+    /// Busy seconds of the detector's own parts (e.g. each SQL rule), for
+    /// `summary.json` `timings.stages` as `<detector id>/<part>`: asked once at the end of
+    /// a run. Default: none.
+    fn part_timings(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
     /// What the detector could not judge, for `summary.json` and the log (no account or
     /// customer ids): asked once at the end of a run. Default: nothing to say.
     fn notes(&self) -> Vec<DetectorNote> {

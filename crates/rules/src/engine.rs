@@ -427,6 +427,10 @@ impl Detector for SqlRules {
             .collect()
     }
 
+    fn part_timings(&self) -> Vec<(String, f64)> {
+        self.timings.iter().map(|t| (t.rule_id.clone(), (t.plan_ms + t.run_ms) / 1e3)).collect()
+    }
+
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
         for t in &self.timings {
             tracing::debug!(

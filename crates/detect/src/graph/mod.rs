@@ -23,6 +23,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use petgraph::visit::{EdgeIndexable, NodeIndexable};
+
+/// Fewest evicted edges worth a rebuild of the graph (see `TemporalGraph::dead_edges`).
+const COMPACT_MIN_DEAD: usize = 1 << 16;
 
 /// The graph stage's settings (config `[graph]`).
 #[derive(Debug, Clone)]
@@ -110,6 +114,13 @@ pub struct TemporalGraph {
     nodes: HashMap<Arc<str>, NodeIndex, foldhash::fast::RandomState>,
     /// Edges in arrival (= time) order, for eviction.
     order: VecDeque<(i64, EdgeIndex)>,
+    /// Edges that left the window but are still in `graph`. petgraph unlinks an edge by
+    /// walking its endpoints' edge lists from the newest, so taking out the oldest edge of
+    /// a hub one at a time costs the hub's degree each time; evicted edges are instead
+    /// left in place (every search reads the nodes' own time-ordered lists, which drop
+    /// them at once) and the graph is rebuilt from the live ones when they outnumber them
+    /// (`compact`): amortized constant work per edge.
+    dead_edges: usize,
     /// Which account pairs dealt with each other, and when last (by hashed ids), for as
     /// long as `pair_memory_us` (`None`: not kept, no edge is a first contact).
     pub pairs: Pairs,
@@ -413,8 +424,8 @@ impl TemporalGraph {
         n
     }
 
-    /// Drops edges older than `cutoff` (and nodes left without edges). Edges leave in the
-    /// order they came, so each is the oldest of its endpoints' lists.
+    /// Drops edges older than `cutoff` (and nodes left without edges) from the window.
+    /// Edges leave in the order they came, so each is the oldest of its endpoints' lists.
     pub fn evict_before(&mut self, cutoff: i64) {
         while let Some(&(ts, e)) = self.order.front() {
             if ts >= cutoff {
@@ -422,20 +433,53 @@ impl TemporalGraph {
             }
             self.order.pop_front();
             let Some((a, b)) = self.graph.edge_endpoints(e) else { continue };
-            self.graph.remove_edge(e);
             let out = self.graph[a].outs.pop_front();
             let inn = self.graph[b].ins.pop_front();
             debug_assert!(out.is_some_and(|h| h.edge == e) && inn.is_some_and(|h| h.edge == e));
+            self.dead_edges += 1;
             for n in [a, b] {
                 let node = &self.graph[n];
-                if node.ins.is_empty()
-                    && node.outs.is_empty()
-                    && let Some(gone) = self.graph.remove_node(n)
-                {
-                    self.nodes.remove(&gone.id);
+                if node.ins.is_empty() && node.outs.is_empty() && self.nodes.get(&node.id) == Some(&n) {
+                    self.nodes.remove(&node.id);
                 }
             }
         }
+        if self.dead_edges >= COMPACT_MIN_DEAD && self.dead_edges > self.order.len() {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds `graph` from the window's live nodes (in index order) and edges (in
+    /// arrival order), renumbering them; the nodes' lists, `order` and `nodes` follow.
+    fn compact(&mut self) {
+        let mut old = std::mem::take(&mut self.graph);
+        let mut g = StableDiGraph::with_capacity(self.nodes.len(), self.order.len());
+        let mut node_map: Vec<NodeIndex> = vec![NodeIndex::end(); old.node_bound()];
+        let live: Vec<NodeIndex> = old.node_indices().filter(|&n| self.nodes.get(&old[n].id) == Some(&n)).collect();
+        for n in live {
+            let w = &mut old[n];
+            let node = Node { id: w.id.clone(), ins: std::mem::take(&mut w.ins), outs: std::mem::take(&mut w.outs) };
+            node_map[n.index()] = g.add_node(node);
+        }
+        let mut edge_map: Vec<EdgeIndex> = vec![EdgeIndex::end(); old.edge_bound()];
+        for (_, e) in self.order.iter_mut() {
+            let (a, b) = old.edge_endpoints(*e).expect("a live edge");
+            let ne = g.add_edge(node_map[a.index()], node_map[b.index()], old[*e].clone());
+            edge_map[e.index()] = ne;
+            *e = ne;
+        }
+        for n in g.node_indices().collect::<Vec<_>>() {
+            let node = &mut g[n];
+            for h in node.ins.iter_mut().chain(node.outs.iter_mut()) {
+                h.other = node_map[h.other.index()];
+                h.edge = edge_map[h.edge.index()];
+            }
+        }
+        for n in self.nodes.values_mut() {
+            *n = node_map[n.index()];
+        }
+        self.graph = g;
+        self.dead_edges = 0;
     }
 
     /// The window's edges in arrival order, as `(src, dst, edge, first contact)` (for
@@ -453,6 +497,6 @@ impl TemporalGraph {
 
     /// Edges and nodes in the window.
     pub fn size(&self) -> (usize, usize) {
-        (self.graph.edge_count(), self.graph.node_count())
+        (self.order.len(), self.nodes.len())
     }
 }
