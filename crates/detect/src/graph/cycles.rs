@@ -150,7 +150,7 @@ const EAGER_BUDGET: u64 = 2_048;
 /// cycles closed by one edge: a pathologically dense neighbourhood (a few accounts
 /// paying each other thousands of times) must not stall the stream. Such edges are
 /// counted in `CycleStats::truncated` and logged.
-const MAX_VISITS: u64 = 2_000_000;
+pub const MAX_VISITS: u64 = 200_000;
 pub const MAX_CYCLES: usize = 100;
 
 /// Finds the cycles closed by each arriving edge.
@@ -366,6 +366,9 @@ impl CycleFinder {
             off_band_known: self.cfg.off_band_max_known,
             known_in_path: usize::from(!closing.first),
             off_band_in_path: 0,
+            quiet_max: self.cfg.quiet_max_tx,
+            max_busy: max_busy(self.cfg.max_len, self.cfg.quiet_share_bp),
+            busy_in_path: usize::from(closing.src_activity as usize > self.cfg.quiet_max_tx),
             max_len: self.cfg.max_len,
             keep: 10_000 - self.cfg.max_hop_loss_bp,
             grow: 10_000 + self.cfg.max_hop_gain_bp,
@@ -450,6 +453,18 @@ fn reach_from(
     }
 }
 
+/// The most edges from busy accounts a cycle of at most `max_len` edges may hold and still
+/// have `quiet_bp` of its accounts quiet (`usize::MAX` when quiet is not asked). The share
+/// of quiet accounts of a path with `b` busy ones can only reach `(L - b) / L` at best,
+/// which grows with the final length `L`: a path over this bound can close no cycle that
+/// `cycles_of` keeps, so the search does not follow it (the same cycles, found sooner).
+fn max_busy(max_len: usize, quiet_bp: i128) -> usize {
+    if quiet_bp <= 0 {
+        return usize::MAX;
+    }
+    (0..=max_len).rev().find(|&b| (max_len - b) as i128 * 10_000 >= max_len as i128 * quiet_bp).unwrap_or(0)
+}
+
 /// One backward search from the closing edge's source.
 struct Search<'a> {
     g: &'a StableDiGraph<Node, Edge>,
@@ -468,6 +483,12 @@ struct Search<'a> {
     off_band_ok: bool,
     /// Most transactions of an off-band path between accounts that had dealt before.
     off_band_known: usize,
+    /// An account is quiet with at most this many transactions before its payment.
+    quiet_max: usize,
+    /// Most edges from busy accounts a kept cycle can hold (`max_busy`), and how many the
+    /// path holds.
+    max_busy: usize,
+    busy_in_path: usize,
     known_in_path: usize,
     off_band_in_path: usize,
     /// In-edges left to look at.
@@ -501,6 +522,10 @@ impl Search<'_> {
             {
                 continue;
             }
+            let busy = usize::from(h.src_activity as usize > self.quiet_max);
+            if self.busy_in_path + busy > self.max_busy {
+                continue;
+            }
             let s = h.other;
             if s == self.v {
                 path.push(*h);
@@ -529,10 +554,12 @@ impl Search<'_> {
             self.known_left -= known;
             self.known_in_path += known;
             self.off_band_in_path += off;
+            self.busy_in_path += busy;
             self.back(s, path, found);
             self.known_left += known;
             self.known_in_path -= known;
             self.off_band_in_path -= off;
+            self.busy_in_path -= busy;
             path.pop();
             if self.aborted {
                 return;

@@ -257,7 +257,28 @@ impl Detector for GraphDetector {
         };
         n.rows_seen = Some(seen);
         n.rows_eligible = Some(edges);
-        vec![n]
+        let mut notes = vec![n];
+        // every bound that gave up on a search, counted (never silent)
+        let cycles_cut = f.stats.truncated;
+        let flows_cut = self.flows.as_ref().map_or(0, |f| f.truncated);
+        if cycles_cut + flows_cut > 0 {
+            notes.push(DetectorNote::warn(
+                "graph",
+                format!(
+                    "graph: searches cut short by their bounds on dense neighbourhoods: {} of {} arriving edges' cycle \
+                     searches (at most {} cycles or {} in-edges each; {} searches needed reachability bounds) and {} \
+                     flow searches (at most {} edges each): patterns through those edges may be missed",
+                    thousands(cycles_cut),
+                    thousands(f.stats.edges),
+                    super::cycles::MAX_CYCLES,
+                    thousands(super::cycles::MAX_VISITS),
+                    thousands(f.stats.bounded_searches),
+                    thousands(flows_cut),
+                    thousands(self.flows.as_ref().map_or(0, |f| f.cfg.budget)),
+                ),
+            ));
+        }
+        notes
     }
 
     fn on_finish(&mut self, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
@@ -270,7 +291,7 @@ impl Detector for GraphDetector {
                 truncated = s.truncated,
                 "cycle searches cut short on dense neighbourhoods (at most {} cycles or {} edges per arriving edge)",
                 super::cycles::MAX_CYCLES,
-                "2,000,000"
+                mirrorflow_core::detect::thousands(super::cycles::MAX_VISITS)
             );
         }
         tracing::debug!(

@@ -121,6 +121,8 @@ pub struct TemporalGraph {
     /// them at once) and the graph is rebuilt from the live ones when they outnumber them
     /// (`compact`): amortized constant work per edge.
     dead_edges: usize,
+    /// Fewest evicted edges worth a rebuild (`None`: `COMPACT_MIN_DEAD`; tests set it low).
+    pub compact_min_dead: Option<usize>,
     /// Which account pairs dealt with each other, and when last (by hashed ids), for as
     /// long as `pair_memory_us` (`None`: not kept, no edge is a first contact).
     pub pairs: Pairs,
@@ -444,7 +446,7 @@ impl TemporalGraph {
                 }
             }
         }
-        if self.dead_edges >= COMPACT_MIN_DEAD && self.dead_edges > self.order.len() {
+        if self.dead_edges >= self.compact_min_dead.unwrap_or(COMPACT_MIN_DEAD) && self.dead_edges > self.order.len() {
             self.compact();
         }
     }

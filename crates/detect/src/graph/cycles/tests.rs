@@ -87,6 +87,33 @@ fn a_cycle_window_shorter_than_the_window_bounds_the_cycle_not_the_graph() {
 }
 
 #[test]
+fn rebuilding_the_graph_as_edges_leave_changes_no_cycle() {
+    // a long stream through 40 accounts with a 3-day window: edges leave all the time;
+    // one graph is rebuilt whenever 8 evicted edges outnumber the live ones, the other never
+    let run_with = |compact: usize| {
+        let cfg =
+            CycleConfig { window_us: 3 * DAY, max_hop_loss_bp: 10_000, max_hop_gain_bp: 100_000, ..Default::default() };
+        let mut f = CycleFinder::new(cfg);
+        f.graph.compact_min_dead = Some(compact);
+        let mut out = Vec::new();
+        let mut x = 7u64;
+        for k in 0..4_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let (a, b) = ((x >> 33) % 40, (x >> 13) % 40);
+            let e = Edge { tx_id: format!("t{k}").into(), ts: k as i64 * 3_600_000_000, seq: k, usd: 5_000_000_000 };
+            out.extend(f.push(&format!("N{a}"), &format!("N{b}"), e).into_iter().map(|c| c.tx_ids));
+        }
+        (out, f.graph.size())
+    };
+    let (never, size_never) = run_with(usize::MAX);
+    let (often, size_often) = run_with(8);
+    assert!(never.len() > 100, "{} cycles", never.len());
+    assert_eq!(never, often);
+    assert_eq!(size_never, size_often);
+    assert!(size_often.0 > 60 && size_often.0 <= 73, "about three days of hourly edges: {size_often:?}");
+}
+
+#[test]
 fn old_edges_leave_the_graph() {
     let mut f = CycleFinder::new(CycleConfig { window_us: 10 * DAY, ..CycleConfig::default() });
     for k in 0..100i64 {
@@ -227,4 +254,24 @@ fn known_partners_and_busy_accounts_can_be_left_out() {
     assert_eq!(run(&rows, quiet(2)).len(), 2);
     assert_eq!(run(&rows, CycleConfig::default()).len(), 2);
     assert_eq!(run(&rows, CycleConfig { min_len: 4, ..CycleConfig::default() }).len(), 0);
+}
+
+#[test]
+fn a_path_with_more_busy_accounts_than_a_kept_cycle_can_hold_is_not_followed() {
+    // half quiet: 8 edges hold at most 4 busy; 3 edges at most 1; all quiet: none busy
+    assert_eq!(max_busy(8, 5_000), 4);
+    assert_eq!(max_busy(3, 5_000), 1);
+    assert_eq!(max_busy(4, 10_000), 0);
+    assert_eq!(max_busy(8, 0), usize::MAX);
+    // the bound is the best case of every length up to max_len: (L - b) / L grows with L
+    for max_len in 2..=12usize {
+        for bp in [2_500i128, 5_000, 7_500] {
+            let b = max_busy(max_len, bp);
+            for len in 1..=max_len {
+                let best = |busy: usize| len >= busy && ((len - busy) as i128) * 10_000 >= len as i128 * bp;
+                assert!(!best(b + 1), "max_len {max_len}, {bp} bp, length {len}: {} busy could pass", b + 1);
+            }
+            assert!(((max_len - b) as i128) * 10_000 >= max_len as i128 * bp);
+        }
+    }
 }
