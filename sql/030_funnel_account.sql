@@ -53,16 +53,38 @@ cash AS (
       AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
 ),
 first_cash AS (
-    SELECT subject, anchor_ts, anchor_seq, min(ts) AS since FROM cash GROUP BY subject, anchor_ts, anchor_seq
+    SELECT subject, anchor_ts, anchor_seq, min(ts) AS since, max(ts) AS last_cash_ts
+    FROM cash GROUP BY subject, anchor_ts, anchor_seq
+),
+out_flows AS (
+    -- each outflow of an anchored subject in the window, with the time of its newest cash
+    -- deposit at or before it (once per subject, not once per anchor and cash deposit)
+    SELECT subject, tx_id, ts, seq, amount_usd, last_cash_ts
+    FROM (SELECT x.subject, x.tx_id, x.ts, x.seq, x.amount_usd, x.is_cash,
+                 max(CASE WHEN x.is_cash THEN x.ts END) OVER (PARTITION BY x.subject ORDER BY x.ts
+                     RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_cash_ts
+          FROM (SELECT w.src_account AS subject, w.tx_id, w.ts, w.seq, w.amount_usd, false AS is_cash
+                FROM window_tx w JOIN (SELECT DISTINCT subject FROM first_cash) s ON w.src_account = s.subject
+                WHERE w.dst_account IS NULL OR w.dst_account <> w.src_account
+                UNION ALL
+                SELECT w.dst_account AS subject, w.tx_id, w.ts, w.seq, w.amount_usd, true AS is_cash
+                FROM window_tx w JOIN (SELECT DISTINCT subject FROM first_cash) s ON w.dst_account = s.subject
+                WHERE w.channel = 'cash_deposit' AND w.location IS NOT NULL) x) y
+    WHERE NOT is_cash
 ),
 outs AS (
-    SELECT DISTINCT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
-    FROM window_tx w
-    JOIN first_cash f ON w.src_account = f.subject
-    JOIN cash c ON c.subject = f.subject AND c.anchor_ts = f.anchor_ts AND c.anchor_seq = f.anchor_seq
-    WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)
-      AND w.ts >= c.ts AND w.ts <= c.ts + INTERVAL '{{outflow_hours}} hours'
-      AND (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
+    -- an outflow up to the anchor within outflow_hours after one of the anchor's cash
+    -- deposits: before the anchor's time, the newest cash at or before it is such a
+    -- deposit exactly when it is inside the anchor's lookback and at most outflow_hours
+    -- before it; at the anchor's own time, when the anchor's newest cash deposit is
+    SELECT f.subject, f.anchor_ts, f.anchor_seq, o.tx_id, o.ts, o.seq, o.amount_usd
+    FROM out_flows o
+    JOIN first_cash f ON o.subject = f.subject
+    WHERE o.ts > f.anchor_ts - INTERVAL '{{lookback_days}} days' AND o.ts <= f.anchor_ts
+      AND ((o.ts < f.anchor_ts AND o.last_cash_ts > f.anchor_ts - INTERVAL '{{lookback_days}} days'
+            AND o.ts <= o.last_cash_ts + INTERVAL '{{outflow_hours}} hours')
+        OR (o.ts = f.anchor_ts AND o.seq <= f.anchor_seq
+            AND f.anchor_ts <= f.last_cash_ts + INTERVAL '{{outflow_hours}} hours'))
 ),
 cash_totals AS (
     SELECT subject, anchor_ts, anchor_seq, home_region,
