@@ -564,9 +564,12 @@ fn sorted(mut eps: Vec<Episode>) -> Vec<Episode> {
     eps
 }
 
+/// An episode's accounts by role: sources, intermediaries, sinks.
+pub type Roles = (Vec<Arc<str>>, Vec<Arc<str>>, Vec<Arc<str>>);
+
 /// Account ids in an episode by role: who only sends, who sends and receives, who only
 /// receives (in the order they first appear).
-pub fn roles(ep: &Episode) -> (Vec<Arc<str>>, Vec<Arc<str>>, Vec<Arc<str>>) {
+pub fn roles(ep: &Episode) -> Roles {
     let senders: BTreeSet<&str> = ep.edges.iter().map(|e| e.src.as_str()).collect();
     let receivers: BTreeSet<&str> = ep.edges.iter().map(|e| e.dst.as_str()).collect();
     let mut seen = BTreeSet::new();

@@ -80,13 +80,13 @@ fn drop_pg_database(base: &str, url: &str) {
 fn writes_are_idempotent_and_richer_evidence_updates_with_history() {
     each_backend(|s| {
         let a = alert("mirror_swap", &["US1", "CN1"], &["t1", "t2"], "1000.50");
-        assert_eq!(s.put(&[a.clone()]).unwrap(), Written { inserted: 1, updated: 0, unchanged: 0 });
+        assert_eq!(s.put(std::slice::from_ref(&a)).unwrap(), Written { inserted: 1, updated: 0, unchanged: 0 });
         // a replay or a restart stores it again: nothing changes
         assert_eq!(s.put(&[a.clone(), a.clone()]).unwrap(), Written { inserted: 0, updated: 0, unchanged: 2 });
         // re-detected with one more transaction: the first alert, version 2, history kept
         let richer = alert("mirror_swap", &["US1", "CN1", "MX1"], &["t1", "t2", "t3"], "1500.00");
-        assert_eq!(s.put(&[richer.clone()]).unwrap(), Written { inserted: 0, updated: 1, unchanged: 0 });
-        assert_eq!(s.put(&[richer.clone()]).unwrap().unchanged, 1);
+        assert_eq!(s.put(std::slice::from_ref(&richer)).unwrap(), Written { inserted: 0, updated: 1, unchanged: 0 });
+        assert_eq!(s.put(std::slice::from_ref(&richer)).unwrap().unchanged, 1);
         let got = s.get(&a.alert_id).unwrap().unwrap();
         assert_eq!(got.version, 2);
         assert_eq!(got.alert.tx_ids, ["t1", "t2", "t3"]);
@@ -105,7 +105,7 @@ fn writes_are_idempotent_and_richer_evidence_updates_with_history() {
 fn the_workflow_records_every_decision_and_dismissal_needs_a_reason() {
     each_backend(|s| {
         let a = alert("mirror_swap", &["US1"], &["t1"], "9000.00");
-        s.put(&[a.clone()]).unwrap();
+        s.put(std::slice::from_ref(&a)).unwrap();
         let id = a.alert_id.as_str();
         assert!(matches!(s.decide(id, "dismissed", "ana", None), Err(Error::Usage(_))));
         assert!(matches!(s.decide(id, "reported", "ana", None), Err(Error::Usage(_))), "open cannot be reported");
@@ -136,7 +136,7 @@ fn the_workflow_records_every_decision_and_dismissal_needs_a_reason() {
 fn the_audit_trail_cannot_be_edited() {
     each_backend(|s| {
         let a = alert("mirror_swap", &["US1"], &["t1"], "9000.00");
-        s.put(&[a.clone()]).unwrap();
+        s.put(std::slice::from_ref(&a)).unwrap();
         let e = s.raw("UPDATE audit SET actor = 'someone else'").unwrap_err().to_string();
         assert!(e.contains("cannot be edited"), "{e}");
         let e = s.raw("DELETE FROM audit").unwrap_err().to_string();
@@ -177,7 +177,7 @@ fn alerts_on_shared_parties_form_a_case_and_filters_narrow_the_queue() {
 fn exports_carry_the_evidence_and_the_sar_draft_its_key_terms() {
     each_backend(|s| {
         let a = alert("mirror_swap", &["US1"], &["t1", "t2"], "9000.00");
-        s.put(&[a.clone()]).unwrap();
+        s.put(std::slice::from_ref(&a)).unwrap();
         s.decide(&a.alert_id, "escalated", "ana", None).unwrap();
         let got = vec![s.get(&a.alert_id).unwrap().unwrap()];
         let csv = export::export(&got, "csv").unwrap();
@@ -228,7 +228,7 @@ fn review_stats_give_the_oldest_pending_alert_and_decisions_by_status() {
         let b = alert("mirror_swap", &["US2"], &["t2"], "200.00");
         let mut c = alert("mirror_swap", &["US3"], &["t3"], "300.00");
         c.severity = Severity::Critical;
-        s.put(&[a.clone()]).unwrap();
+        s.put(std::slice::from_ref(&a)).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
         s.put(&[b.clone(), c.clone()]).unwrap();
         s.decide(&a.alert_id, "escalated", "ana", None).unwrap();
