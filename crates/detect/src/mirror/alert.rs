@@ -53,24 +53,10 @@ struct SwapFacts<'a> {
 impl MirrorDetector {
     pub(super) fn swap_alert(&self, s: &Swap, ctx: &DetectCtx) -> Alert {
         let f = self.swap_facts(s, ctx);
-        let tx_ids: Vec<String> = f.evidence.iter().map(|t| t.tx_id.to_string()).collect();
-        Alert {
-            alert_id: alert_id(SWAP_RULE_ID, RULE_VERSION, &tx_ids),
-            rule_id: SWAP_RULE_ID.into(),
-            rule_version: RULE_VERSION.into(),
-            typology: "T6".into(),
-            severity: severity(f.score),
-            score: f.score,
-            subjects: subjects(&f.all_accounts, ctx),
-            tx_ids,
-            first_ts: format_ts(f.evidence.first().map_or(0, |t| t.ts)),
-            last_ts: format_ts(f.evidence.last().map_or(0, |t| t.ts)),
-            amount_usd: usd_text(s.p.total),
-            jurisdictions: jurisdictions(&f.all_accounts, ctx),
-            details: self.swap_details(s, &f, ctx),
-            narrative: swap_narrative(s, &f, ctx),
-            status: Status::Open,
-        }
+        let mut a = t6_alert(SWAP_RULE_ID, &f.evidence, &f.all_accounts, f.score, s.p.total, ctx);
+        a.details = self.swap_details(s, &f, ctx);
+        a.narrative = swap_narrative(s, &f, ctx);
+        a
     }
 
     fn swap_facts<'a>(&self, s: &Swap<'a>, ctx: &DetectCtx) -> SwapFacts<'a> {
@@ -263,6 +249,37 @@ fn swap_narrative(s: &Swap, f: &SwapFacts, ctx: &DetectCtx) -> String {
         swap_why(s, &f.links),
         if f.stack.is_empty() { String::new() } else { format!("; the deposits also show {}", f.stack.join(", ")) },
     )
+}
+
+/// A T6 alert of `rule_id` (swap, netted, network) without its details and narrative:
+/// the evidence, in time order, gives its id, transactions and times; the accounts its
+/// subjects and jurisdictions; `total_usd` (micro-dollars) its amount.
+pub(super) fn t6_alert(
+    rule_id: &str,
+    evidence: &[&Tx],
+    accounts: &[&str],
+    score: f64,
+    total_usd: i128,
+    ctx: &DetectCtx,
+) -> Alert {
+    let tx_ids: Vec<String> = evidence.iter().map(|t| t.tx_id.to_string()).collect();
+    Alert {
+        alert_id: alert_id(rule_id, RULE_VERSION, &tx_ids),
+        rule_id: rule_id.into(),
+        rule_version: RULE_VERSION.into(),
+        typology: "T6".into(),
+        severity: severity(score),
+        score,
+        subjects: subjects(accounts, ctx),
+        tx_ids,
+        first_ts: format_ts(evidence.first().map_or(0, |t| t.ts)),
+        last_ts: format_ts(evidence.last().map_or(0, |t| t.ts)),
+        amount_usd: usd_text(total_usd),
+        jurisdictions: jurisdictions(accounts, ctx),
+        details: serde_json::Value::Null,
+        narrative: String::new(),
+        status: Status::Open,
+    }
 }
 
 pub(super) fn severity(score: f64) -> Severity {

@@ -10,15 +10,14 @@
 
 use std::sync::Arc;
 
-use super::alert::{day_text, jurisdictions, link_words, links_json, pct2, round_score, severity, subjects, tx_json};
+use super::alert::{day_text, jurisdictions, link_words, links_json, pct2, round_score, t6_alert, tx_json};
 use super::legs::rate_of;
 use super::placements::{Tx, stacked};
-use super::{KEY_TERM, MirrorDetector, NETTED_RULE_ID, RULE_VERSION};
+use super::{KEY_TERM, MirrorDetector, NETTED_RULE_ID};
 use crate::party::Link;
+use mirrorflow_core::alert::Alert;
 use mirrorflow_core::alert::build::{deviation_pct, usd_text};
-use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::DetectCtx;
-use mirrorflow_core::time::format_ts;
 
 /// A party's netting window that balanced: its days and the balanced sides.
 struct Books<'a> {
@@ -122,24 +121,10 @@ impl MirrorDetector {
         let f = self.netted_facts(b, ctx);
         let mut evidence: Vec<&Tx> = b.us.iter().chain(&b.cn).chain(&b.mx).collect();
         evidence.sort();
-        let tx_ids: Vec<String> = evidence.iter().map(|t| t.tx_id.to_string()).collect();
-        Alert {
-            alert_id: alert_id(NETTED_RULE_ID, RULE_VERSION, &tx_ids),
-            rule_id: NETTED_RULE_ID.into(),
-            rule_version: RULE_VERSION.into(),
-            typology: "T6".into(),
-            severity: severity(f.score),
-            score: f.score,
-            subjects: subjects(&f.all, ctx),
-            tx_ids,
-            first_ts: format_ts(evidence.first().map_or(0, |t| t.ts)),
-            last_ts: format_ts(evidence.last().map_or(0, |t| t.ts)),
-            amount_usd: usd_text(f.u),
-            jurisdictions: jurisdictions(&f.all, ctx),
-            details: self.netted_details(b, &f, ctx),
-            narrative: self.netted_narrative(b, &f, ctx),
-            status: Status::Open,
-        }
+        let mut a = t6_alert(NETTED_RULE_ID, &evidence, &f.all, f.score, f.u, ctx);
+        a.details = self.netted_details(b, &f, ctx);
+        a.narrative = self.netted_narrative(b, &f, ctx);
+        a
     }
 
     /// The sums, accounts, links, stacked typologies and score of netted books.

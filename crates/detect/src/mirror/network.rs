@@ -46,15 +46,13 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Date32Type, Decimal128Type};
 use serde::{Deserialize, Serialize};
 
-use super::alert::{
-    at_branches, band_pct, cash_states, day_text, jurisdictions, pct2, round_score, severity, subjects, tx_json,
-};
+use super::alert::{at_branches, band_pct, cash_states, day_text, jurisdictions, pct2, round_score, t6_alert, tx_json};
 use super::legs::{LegKind, rate_of};
 use super::placements::{Tx, band_range};
 use super::subset::best_subset;
-use super::{DAY, KEY_TERM, MirrorDetector, RULE_VERSION};
+use super::{DAY, KEY_TERM, MirrorDetector};
+use mirrorflow_core::alert::Alert;
 use mirrorflow_core::alert::build::{deviation_pct, hours, usd_text};
-use mirrorflow_core::alert::{Alert, Status, alert_id};
 use mirrorflow_core::detect::DetectCtx;
 use mirrorflow_core::schema::{USD_ONE, acct};
 use mirrorflow_core::time::format_ts;
@@ -645,24 +643,10 @@ impl MirrorDetector {
 
     fn network_alert(&self, f: &Found, n: &NetworkConfig, ctx: &DetectCtx) -> Alert {
         let nf = self.network_facts(f, n, ctx);
-        let tx_ids: Vec<String> = nf.evidence.iter().map(|t| t.tx_id.to_string()).collect();
-        Alert {
-            alert_id: alert_id(NETWORK_RULE_ID, RULE_VERSION, &tx_ids),
-            rule_id: NETWORK_RULE_ID.into(),
-            rule_version: RULE_VERSION.into(),
-            typology: "T6".into(),
-            severity: severity(nf.score),
-            score: nf.score,
-            subjects: subjects(&nf.all, ctx),
-            tx_ids,
-            first_ts: format_ts(nf.evidence.first().map_or(0, |t| t.ts)),
-            last_ts: format_ts(nf.evidence.last().map_or(0, |t| t.ts)),
-            amount_usd: usd_text(f.total),
-            jurisdictions: jurisdictions(&nf.all, ctx),
-            details: self.network_details(f, &nf, n, ctx),
-            narrative: self.network_narrative(f, &nf, ctx),
-            status: Status::Open,
-        }
+        let mut a = t6_alert(NETWORK_RULE_ID, &nf.evidence, &nf.all, nf.score, f.total, ctx);
+        a.details = self.network_details(f, &nf, n, ctx);
+        a.narrative = self.network_narrative(f, &nf, ctx);
+        a
     }
 
     /// The legs, sums, ties, profiles and score of a matched network.
