@@ -716,25 +716,10 @@ pub struct LegEvent {
     pub kind: LegKind,
 }
 
-/// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SS[.f][Z]` (UTC), or None.
+/// Whole seconds since 1970 of a timestamp as the product reads it (RFC 3339, or a bare
+/// `YYYY-MM-DD` at midnight UTC), or None.
 pub fn parse_ts(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
-    Some(days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    mirrorflow::ingest::values::parse_ts(s.as_bytes(), &Default::default()).ok().map(|us| us.div_euclid(1_000_000))
 }
 
 /// Daily USD rates: currency -> (day -> usd_per_unit).
@@ -755,7 +740,7 @@ impl FxTable {
             let content = split_terminator(&buf).0;
             let spans = field_spans(content);
             let get = |c: usize| spans.get(c).map_or(Cow::Borrowed(""), |&(a, b)| field_value(&content[a..b]));
-            let day = parse_ts(&format!("{}T00:00:00Z", get(dc))).map(|s| s.div_euclid(86_400));
+            let day = parse_ts(&get(dc)).map(|s| s.div_euclid(86_400));
             if let (Some(day), Ok(rate)) = (day, get(rc).parse::<f64>()) {
                 t.0.entry(get(cc).to_string()).or_default().insert(day, rate);
             }
