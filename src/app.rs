@@ -17,7 +17,7 @@ use crate::ingest::ledger::{Ledger, discover};
 use crate::ingest::quarantine::QuarantineSink;
 use crate::ingest::tables::{AccountsTable, FxTable};
 use crate::ingest::values::{TsOptions, parse_ts};
-use crate::ingest::{IngestState, Rejected, open_transactions};
+use crate::ingest::{IngestState, open_transactions};
 use crate::pipeline::sort::SortOptions;
 use crate::pipeline::{
     DetectCtx, DirSource, Pipeline, PipelineBuilder, ReplaySource, Settings, SideCounts, StdinSource, Summary,
@@ -48,9 +48,7 @@ pub fn parse_time_flag(flag: &str, v: &str) -> Result<i64> {
 pub struct SideTables {
     pub accounts: AccountsTable,
     pub fx: FxTable,
-    pub accounts_rows: u64,
-    pub fx_rows: u64,
-    pub rejected: Vec<Rejected>,
+    pub counts: SideCounts,
 }
 
 /// Reads accounts and FX rates (bundled rates when no file is given).
@@ -60,11 +58,11 @@ pub fn load_side_tables(accounts: Option<&Path>, fx: Option<&Path>, cfg: &Config
         Some(p) => crate::ingest::tables::read_accounts(p, &cfg.input, &mut rejected)?,
         None => (AccountsTable::empty(), 0),
     };
-    let (fx, fx_rows) = match fx {
+    let (fx, fx_rate_rows) = match fx {
         Some(p) => crate::ingest::tables::read_fx(p, &cfg.input, &mut rejected)?,
         None => (FxTable::bundled(), 0),
     };
-    Ok(SideTables { accounts, fx, accounts_rows, fx_rows, rejected })
+    Ok(SideTables { accounts, fx, counts: SideCounts { accounts_rows, fx_rate_rows, rejected } })
 }
 
 /// The pipeline's tunables from the config.
@@ -89,8 +87,7 @@ fn settings(cfg: &Config) -> Settings {
 async fn pipeline(label: &str, cfg: &Config, side: SideTables) -> Result<PipelineBuilder> {
     let ctx = DetectCtx { accounts: Arc::new(side.accounts), fx: Arc::new(side.fx) };
     let detectors = build_detectors(cfg, &ctx).await?;
-    let counts = SideCounts { accounts_rows: side.accounts_rows, fx_rate_rows: side.fx_rows, rejected: side.rejected };
-    Ok(Pipeline::builder(label, ctx, settings(cfg), cfg.out_dir.clone()).side_tables(counts).detectors(detectors))
+    Ok(Pipeline::builder(label, ctx, settings(cfg), cfg.out_dir.clone()).side_tables(side.counts).detectors(detectors))
 }
 
 /// Replays the ledger at `path` in event-time order through the pipeline.

@@ -47,7 +47,7 @@ pub struct Calibration {
 pub fn measure(cfg: &Config, path: &Path) -> Result<Calibration> {
     let ledger = discover(path)?;
     let side = crate::app::load_side_tables(ledger.accounts.as_deref(), ledger.fx_rates.as_deref(), cfg)?;
-    let mut c = Calibration { accounts_rows: side.accounts_rows, ..Default::default() };
+    let mut c = Calibration { accounts_rows: side.counts.accounts_rows, ..Default::default() };
     let mut rate_days: BTreeMap<String, i32> = BTreeMap::new();
     let mut state = IngestState::default();
     for f in &ledger.transactions {
