@@ -56,6 +56,9 @@ first_cash AS (
     SELECT subject, anchor_ts, anchor_seq, min(ts) AS since, max(ts) AS last_cash_ts
     FROM cash GROUP BY subject, anchor_ts, anchor_seq
 ),
+cash_subjects AS (
+    SELECT DISTINCT subject FROM first_cash
+),
 out_flows AS (
     -- each outflow of an anchored subject in the window, with the time of its newest cash
     -- deposit at or before it (once per subject, not once per anchor and cash deposit)
@@ -64,11 +67,11 @@ out_flows AS (
                  max(CASE WHEN x.is_cash THEN x.ts END) OVER (PARTITION BY x.subject ORDER BY x.ts
                      RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_cash_ts
           FROM (SELECT w.src_account AS subject, w.tx_id, w.ts, w.seq, w.amount_usd, false AS is_cash
-                FROM window_tx w JOIN (SELECT DISTINCT subject FROM first_cash) s ON w.src_account = s.subject
+                FROM window_tx w JOIN cash_subjects s ON w.src_account = s.subject
                 WHERE w.dst_account IS NULL OR w.dst_account <> w.src_account
                 UNION ALL
                 SELECT w.dst_account AS subject, w.tx_id, w.ts, w.seq, w.amount_usd, true AS is_cash
-                FROM window_tx w JOIN (SELECT DISTINCT subject FROM first_cash) s ON w.dst_account = s.subject
+                FROM window_tx w JOIN cash_subjects s ON w.dst_account = s.subject
                 WHERE w.channel = 'cash_deposit' AND w.location IS NOT NULL) x) y
     WHERE NOT is_cash
 ),
