@@ -274,16 +274,28 @@ judged AS (
                               AND p.day = date_trunc('day', f.anchor_ts)
     LEFT JOIN peers_kind k ON (k.kind IS NOT DISTINCT FROM s.kind) AND k.day = date_trunc('day', f.anchor_ts)
 ),
+credits AS (
+    -- every credit of the fans' hubs (every channel: card takings too) with running
+    -- totals in (ts, seq) order: up to and including the row, and before its time
+    SELECT w.dst_account AS hub, w.ts, w.seq,
+           sum(w.amount_usd) OVER (PARTITION BY w.dst_account ORDER BY w.ts, w.seq
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto_usd,
+           coalesce(sum(w.amount_usd) OVER (PARTITION BY w.dst_account ORDER BY w.ts
+                                            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 0)
+             - coalesce(sum(w.amount_usd) OVER (PARTITION BY w.dst_account, w.ts), 0) AS before_usd
+    FROM window_tx w
+    JOIN (SELECT DISTINCT hub FROM fans) h ON w.dst_account = h.hub
+),
 inflow AS (
-    -- everything the hub took in over the fan's own span (its first leg to the anchor),
-    -- every channel (card takings too)
-    SELECT f.hub, f.anchor_seq, sum(w.amount_usd) AS inflow_usd
+    -- everything the hub took in over the fan's own span (its first leg to the anchor):
+    -- the running total at the anchor less the total before the first leg's time, so a
+    -- hub's many anchors cost its credits once, not once each
+    SELECT f.hub, f.anchor_seq, a.upto_usd - b.before_usd AS inflow_usd
     FROM fans f
     JOIN sliced s ON s.hub = f.hub AND s.seq = f.anchor_seq
-    JOIN window_tx w ON w.dst_account = f.hub
-    WHERE (w.ts < f.anchor_ts OR (w.ts = f.anchor_ts AND w.seq <= f.anchor_seq))
-      AND w.ts >= array_element(s.times, s.first_i)
-    GROUP BY f.hub, f.anchor_seq
+    JOIN credits a ON a.hub = f.hub AND a.seq = f.anchor_seq
+    JOIN (SELECT DISTINCT hub, ts, before_usd FROM credits) b
+      ON b.hub = f.hub AND b.ts = array_element(s.times, s.first_i)
 ),
 recurring AS (
     SELECT hub, segment, threshold, first_new_ts, tx_id, ts, seq, amount_usd, prev_id,

@@ -167,7 +167,7 @@ async fn build_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn cr
     // Planning runs DataFusion on its own runtime: off the async threads.
     let rules = tokio::task::spawn_blocking(move || -> Result<SqlRules> {
         let set = RuleSet::load(&rules_cfg)?;
-        SqlRules::try_new(&set, accounts, &fx)
+        Ok(SqlRules::try_new(&set, accounts, &fx)?.with_step_rows(rules_cfg.step_rows))
     })
     .await
     .map_err(|e| Error::Internal(format!("rule planning: {e}")))??;

@@ -20,6 +20,8 @@ pub struct RawRules {
     pub dir: String,
     /// Rule ids turned off.
     pub disabled: Vec<String>,
+    /// Most new rows the rules judge in one step.
+    pub step_rows: i64,
     /// Per rule id, parameter overrides.
     #[serde(default)]
     pub params: BTreeMap<String, BTreeMap<String, toml::Value>>,
@@ -47,7 +49,11 @@ impl RawRules {
             }
             params.insert(rule.clone(), m);
         }
+        if self.step_rows < 1024 {
+            errs.push(format!("`rules.step-rows` = {}: must be at least 1024", self.step_rows));
+        }
         RulesConfig {
+            step_rows: self.step_rows.max(1024) as usize,
             dir: (!self.dir.is_empty()).then(|| self.dir.clone().into()),
             disabled: self.disabled.clone(),
             params,

@@ -39,8 +39,9 @@ use mirrorflow_core::tables::{AccountsTable, FxTable};
 use mirrorflow_core::time::format_ts;
 use mirrorflow_core::window::EventWindow;
 
-/// Most new rows the rules judge in one step (see `on_batch`): bounds the memory a rule's
-/// per-anchor work takes however large the detect stage's batches are.
+/// Most new rows the rules judge in one step by default (`rules.step-rows`; see
+/// `on_batch`): bounds the memory a rule's per-anchor work takes however large the detect
+/// stage's batches are.
 pub const RULE_STEP_ROWS: usize = 65_536;
 
 /// Columns every rule must return.
@@ -66,6 +67,8 @@ pub struct SqlRules {
     timings: Vec<RuleTiming>,
     /// Rules left out for want of KYC columns: (rule id, the columns without a value).
     stepped_aside: Vec<(String, Vec<String>)>,
+    /// Most new rows judged in one step.
+    step_rows: usize,
 }
 
 /// What the rules carry from one run to the next (a checkpoint): open episodes and the
@@ -151,6 +154,7 @@ impl SqlRules {
         let mut ctxs = Vec::new();
         for _ in &set.rules {
             let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+            ctx.add_optimizer_rule(crate::utc_days::rule());
             ctx.register_table("accounts", accounts_table.clone()).map_err(df_err("table `accounts`".into()))?;
             ctx.register_table("fx_rates", fx_table.clone()).map_err(df_err("table `fx_rates`".into()))?;
             ctxs.push(ctx);
@@ -170,6 +174,7 @@ impl SqlRules {
             episodes: Episodes::default(),
             episode_gap_us,
             stepped_aside,
+            step_rows: RULE_STEP_ROWS,
         };
         let empty = RecordBatch::new_empty(schema::enriched_schema());
         let mut errors = Vec::new();
@@ -184,6 +189,14 @@ impl SqlRules {
             return Err(Error::Config(errors));
         }
         Ok(me)
+    }
+
+    /// Judges at most `rows` new rows in one step (at least 1,024): a larger step re-reads
+    /// the rules' look-back fewer times, and takes more memory for its anchors' work.
+    /// Alerts do not depend on it.
+    pub fn with_step_rows(mut self, rows: usize) -> Self {
+        self.step_rows = rows.max(1024);
+        self
     }
 
     /// Runs every rule over `batch` and `window` (whose newest event time is `now`);
@@ -337,13 +350,13 @@ impl Detector for SqlRules {
         let mut parts: Vec<RecordBatch> = window.batches().cloned().collect();
         let rows = batch.num_rows();
         // The window ends with this batch (pushed before the detectors run). A large batch
-        // is judged in steps of at most RULE_STEP_ROWS new rows, each against the window up
+        // is judged in steps of at most `step_rows` new rows, each against the window up
         // to its last row, as a live run of smaller batches would be: the same alerts, and
         // a rule's working memory bounded by the step, not by the batch.
         let ends_with_batch = parts.last().is_some_and(|l| {
             l.num_rows() == rows && l.columns().iter().zip(batch.columns()).all(|(a, b)| Arc::ptr_eq(a, b))
         });
-        if rows <= RULE_STEP_ROWS || !ends_with_batch {
+        if rows <= self.step_rows || !ends_with_batch {
             return self.evaluate(batch, &parts, window.now());
         }
         parts.pop();
@@ -351,7 +364,7 @@ impl Detector for SqlRules {
         let mut out = Vec::new();
         let mut start = 0;
         while start < rows {
-            let end = (start + RULE_STEP_ROWS).min(rows);
+            let end = (start + self.step_rows).min(rows);
             let mut upto = parts.clone();
             upto.push(batch.slice(0, end));
             out.extend(self.evaluate(&batch.slice(start, end - start), &upto, ts.value(end - 1))?);
@@ -477,6 +490,29 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
 type Match = (Alert, bool, (i64, u64));
 
 /// Turns one result batch of `rule` into matches.
+/// `text` with every `{name}` that names a value replaced by it, in one pass (a value is
+/// never read again for placeholders); other braces are kept as written.
+fn fill(text: &str, values: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| values.get(&after[..close]).map(|v| (close, v))) {
+            Some((close, v)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<Match>> {
     let col = |name: &str| {
         b.column_by_name(name)
@@ -503,6 +539,8 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         })
         .map(|(f, c)| (f.name().clone(), c.clone()))
         .collect();
+    let formatters: Vec<Option<ArrayFormatter>> =
+        extra.iter().map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).ok()).collect();
     let score_col = b.column_by_name("score").and_then(|c| cast(c, &DataType::Float64).ok());
     let matched_col = b.column_by_name("matched").and_then(|c| cast(c, &DataType::Boolean).ok());
     // When the match happened: the anchoring row's (ts, seq) if the rule returns them,
@@ -526,12 +564,43 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
             continue;
         }
         let (first_ts, last_ts) = (format_ts(first.value(r)), format_ts(last.value(r)));
+        let matched = matched_col.as_ref().is_none_or(|m| {
+            let m = m.as_boolean();
+            !m.is_null(r) && m.value(r)
+        });
+        let when = (
+            anchor_ts.as_ref().map(|a| a.as_primitive::<TimestampMicrosecondType>().value(r)).unwrap_or(last.value(r)),
+            anchor_seq.as_ref().map(|a| a.as_primitive::<arrow::datatypes::UInt64Type>().value(r)).unwrap_or(u64::MAX),
+        );
+        if !matched {
+            // a clearing row: only its subject, evidence and time are read (it drops an
+            // open episode sharing its evidence), so no details or narrative are built
+            let alert = Alert {
+                alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
+                rule_id: rule.id.clone(),
+                rule_version: rule.version.clone(),
+                typology: rule.typology.clone(),
+                severity: rule.severity,
+                score: rule.score,
+                subjects: vec![subject],
+                tx_ids,
+                first_ts,
+                last_ts,
+                amount_usd: String::new(),
+                jurisdictions: Vec::new(),
+                details: serde_json::Value::Null,
+                narrative: String::new(),
+                status: Status::Open,
+            };
+            out.push((alert, false, when));
+            continue;
+        }
         let amount_usd = if usd.is_null(r) { "0".to_string() } else { usd_text(usd.value(r)) };
         let mut details = serde_json::Map::new();
         let mut jurisdictions: Vec<String> = account_country(&subject).into_iter().collect();
         let mut values: HashMap<String, String> = HashMap::new();
-        for (name, c) in &extra {
-            let v = ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| f.value(r).to_string()).unwrap_or_default();
+        for ((name, c), f) in extra.iter().zip(&formatters) {
+            let v = f.as_ref().map(|f| f.value(r).to_string()).unwrap_or_default();
             let json = match c.data_type() {
                 DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt64 => {
                     v.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(v.clone()))
@@ -556,10 +625,7 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         for (k, v) in &rule.params {
             values.entry(k.clone()).or_insert_with(|| v.display());
         }
-        let mut narrative = rule.narrative.clone();
-        for (k, v) in &values {
-            narrative = narrative.replace(&format!("{{{k}}}"), v);
-        }
+        let narrative = fill(&rule.narrative, &values);
         let mut subjects_out = vec![subject.clone()];
         if let Some(c) = account_field(&subject, acct::CUSTOMER_ID) {
             subjects_out.push(c);
@@ -571,14 +637,6 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
                 (!f.is_null(r)).then(|| f.value(r).clamp(0.0, 1.0))
             })
             .unwrap_or(rule.score);
-        let matched = matched_col.as_ref().is_none_or(|m| {
-            let m = m.as_boolean();
-            !m.is_null(r) && m.value(r)
-        });
-        let when = (
-            anchor_ts.as_ref().map(|a| a.as_primitive::<TimestampMicrosecondType>().value(r)).unwrap_or(last.value(r)),
-            anchor_seq.as_ref().map(|a| a.as_primitive::<arrow::datatypes::UInt64Type>().value(r)).unwrap_or(u64::MAX),
-        );
         out.push((
             Alert {
                 alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
@@ -602,4 +660,21 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    #[test]
+    fn fill_replaces_named_placeholders_once() {
+        let values: HashMap<String, String> =
+            [("subject", "US1"), ("amount_usd", "{subject}"), ("n", "3")].map(|(k, v)| (k.into(), v.into())).into();
+        assert_eq!(
+            super::fill("{subject} took {n} ({amount_usd}) {unknown} {", &values),
+            "US1 took 3 ({subject}) {unknown} {"
+        );
+        assert_eq!(super::fill("no braces", &values), "no braces");
+        assert_eq!(super::fill("{n}{n}}", &values), "33}");
+    }
 }

@@ -20,6 +20,7 @@ mod config;
 pub mod engine;
 pub mod export;
 pub mod steps;
+pub mod utc_days;
 
 pub use config::RawRules;
 
@@ -268,7 +269,7 @@ fn placeholders(t: &str) -> Vec<String> {
 }
 
 /// Rule settings from the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RulesConfig {
     /// Directory of rule files; `None`: the built-in pack.
     pub dir: Option<PathBuf>,
@@ -276,6 +277,14 @@ pub struct RulesConfig {
     pub disabled: Vec<String>,
     /// Per rule id, parameter overrides (TOML values as text).
     pub params: BTreeMap<String, BTreeMap<String, ParamValue>>,
+    /// Most new rows the rules judge in one step (`rules.step-rows`).
+    pub step_rows: usize,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig { dir: None, disabled: Vec::new(), params: BTreeMap::new(), step_rows: engine::RULE_STEP_ROWS }
+    }
 }
 
 /// The enabled rules.
