@@ -313,6 +313,10 @@ struct State {
     now: i64,
     /// The day of the last sweep of stale pairs.
     swept_day: i64,
+    /// No open episode is due before this event time (a lower bound: `i64::MIN` until
+    /// the episodes are next looked over), so a row looks over them only when one may be.
+    #[serde(skip)]
+    next_due: i64,
 }
 
 fn pair_key(src: u32, dst: u32) -> u64 {
@@ -362,7 +366,7 @@ pub struct NoveltyDetector {
 
 impl NoveltyDetector {
     pub fn new(cfg: NoveltyConfig) -> Self {
-        NoveltyDetector { cfg, st: State::default() }
+        NoveltyDetector { cfg, st: State { next_due: i64::MIN, ..State::default() } }
     }
 
     fn intern(&mut self, name: &str) -> u32 {
@@ -446,14 +450,15 @@ impl NoveltyDetector {
             }
             self.confirm(src, dst, first_ts, ev, t);
         }
-        // most rows find no open episode: no scan, no list
-        if !self.st.episodes.is_empty() {
+        // most rows find no episode due: no scan, no list
+        if !self.st.episodes.is_empty() && self.st.next_due < t {
             let gap = self.cfg.episode_gap_us;
             let due: Vec<(u32, Side)> =
                 self.st.episodes.iter().filter(|(_, j)| j.grew + gap < t).map(|(k, _)| *k).collect();
             for key in due {
                 self.close(key, ctx, out);
             }
+            self.st.next_due = self.st.episodes.values().map(|j| j.grew + gap).min().unwrap_or(i64::MAX);
         }
         let day = t.div_euclid(DAY_US);
         if day > self.st.swept_day {
@@ -534,6 +539,7 @@ impl NoveltyDetector {
             return;
         }
         let evidence: Vec<OneOff> = prof.open.iter().cloned().collect();
+        self.st.next_due = self.st.next_due.min(now.saturating_add(self.cfg.episode_gap_us));
         self.st.episodes.insert(
             (acct, side),
             Judged {
@@ -738,6 +744,7 @@ impl Detector for NoveltyDetector {
         };
         let mut st: State = serde_json::from_value(state).map_err(bad)?;
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        st.next_due = i64::MIN;
         self.st = st;
         for (ev, src, dst) in pending {
             self.queue(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst);

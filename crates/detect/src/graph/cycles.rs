@@ -140,6 +140,9 @@ pub struct CycleStats {
     pub cycles: u64,
     /// Closing edges whose search was cut short (`MAX_VISITS`, `MAX_CYCLES`).
     pub truncated: u64,
+    /// Closing edges whose search, at some node, followed only that node's
+    /// `MAX_STEP_INS` most recent in-edges before the hop (a hub).
+    pub hub_capped: u64,
 }
 
 /// In-edges a search may look at before it stops and first computes how early each node
@@ -152,6 +155,12 @@ const EAGER_BUDGET: u64 = 2_048;
 /// counted in `CycleStats::truncated` and logged.
 pub const MAX_VISITS: u64 = 200_000;
 pub const MAX_CYCLES: usize = 100;
+/// One step of a search looks at most at this many in-edges of a node, the most recent
+/// before the hop: a hub paid by thousands in the window would otherwise multiply every
+/// search through it by its degree (and end it at `MAX_VISITS` having looked at one
+/// corner). Money that goes round comes back within days, so the hub's recent credits
+/// are where its cycle hop is; searches that meet the cap are counted (`hub_capped`).
+pub const MAX_STEP_INS: usize = 256;
 
 /// Finds the cycles closed by each arriving edge.
 #[derive(Debug, Default)]
@@ -377,17 +386,21 @@ impl CycleFinder {
             aborted: false,
             found: 0,
             truncated: false,
+            capped: false,
         };
         let mut path = vec![closing];
         search.back(u, &mut path, found);
         self.stats.visits += EAGER_BUDGET - search.budget;
         if search.truncated {
             self.stats.truncated += 1;
+            self.stats.hub_capped += u64::from(search.capped);
             return;
         }
         if !search.aborted {
+            self.stats.hub_capped += u64::from(search.capped);
             return;
         }
+        search.capped = false;
         // a dense neighbourhood: bound the search by how early each node can be reached
         // from `v` (time-respecting, within the window, in at most max_len - 1 hops)
         found.restart();
@@ -406,6 +419,7 @@ impl CycleFinder {
         if search.aborted || search.truncated {
             self.stats.truncated += 1;
         }
+        self.stats.hub_capped += u64::from(search.capped);
     }
 }
 
@@ -497,13 +511,19 @@ struct Search<'a> {
     /// Cycles found so far; at `MAX_CYCLES` the search stops (`truncated`).
     found: usize,
     truncated: bool,
+    /// A step met `MAX_STEP_INS`.
+    capped: bool,
 }
 
 impl Search<'_> {
     /// Extends `path` (ending at `x`, earliest edge last) backwards by one edge.
     fn back(&mut self, x: NodeIndex, path: &mut Vec<Half>, found: &mut impl Found) {
         let next = *path.last().expect("path");
-        for h in self.g[x].ins_between(self.lo, next.when).rev() {
+        let ins = self.g[x].ins_between(self.lo, next.when);
+        if ins.len() > MAX_STEP_INS {
+            self.capped = true;
+        }
+        for h in ins.rev().take(MAX_STEP_INS) {
             if self.budget == 0 {
                 self.aborted = true;
                 return;

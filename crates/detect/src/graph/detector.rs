@@ -278,6 +278,19 @@ impl Detector for GraphDetector {
                 ),
             ));
         }
+        if f.stats.hub_capped > 0 {
+            notes.push(DetectorNote::warn(
+                "graph",
+                format!(
+                    "graph: {} of {} arriving edges' cycle searches met a hub and followed only its {} most recent \
+                     in-edges before the hop (graph::cycles::MAX_STEP_INS): cycles through an older credit of a hub \
+                     may be missed",
+                    thousands(f.stats.hub_capped),
+                    thousands(f.stats.edges),
+                    super::cycles::MAX_STEP_INS,
+                ),
+            ));
+        }
         notes
     }
 
@@ -300,6 +313,7 @@ impl Detector for GraphDetector {
             visits = s.visits,
             cycles = s.cycles,
             truncated = s.truncated,
+            hub_capped = s.hub_capped,
             flow_searches_cut = self.flows.as_ref().map_or(0, |f| f.truncated),
             "graph stage"
         );

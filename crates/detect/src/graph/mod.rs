@@ -91,17 +91,29 @@ pub struct Node {
 
 impl Node {
     /// In-edges with `lo <= when < hi`, oldest first.
-    pub fn ins_between(&self, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+    pub fn ins_between(
+        &self,
+        lo: (i64, u64),
+        hi: (i64, u64),
+    ) -> impl DoubleEndedIterator<Item = &Half> + ExactSizeIterator {
         between(&self.ins, lo, hi)
     }
 
     /// Out-edges with `lo <= when < hi`, oldest first.
-    pub fn outs_between(&self, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+    pub fn outs_between(
+        &self,
+        lo: (i64, u64),
+        hi: (i64, u64),
+    ) -> impl DoubleEndedIterator<Item = &Half> + ExactSizeIterator {
         between(&self.outs, lo, hi)
     }
 }
 
-fn between(edges: &VecDeque<Half>, lo: (i64, u64), hi: (i64, u64)) -> impl DoubleEndedIterator<Item = &Half> {
+fn between(
+    edges: &VecDeque<Half>,
+    lo: (i64, u64),
+    hi: (i64, u64),
+) -> impl DoubleEndedIterator<Item = &Half> + ExactSizeIterator {
     let a = edges.partition_point(|h| h.when < lo);
     let b = edges.partition_point(|h| h.when < hi).max(a);
     edges.range(a..b)

@@ -57,7 +57,11 @@ impl MirrorDetector {
         if kind != LegKind::MxnExchange {
             let party = self.party(&broker);
             let day = t.ts.div_euclid(DAY);
-            let sums = self.days.entry(party).or_default().entry(day).or_default();
+            let by_day = self.days.entry(party.clone()).or_default();
+            if !by_day.contains_key(&day) {
+                self.days_expiry.note(day, &party);
+            }
+            let sums = by_day.entry(day).or_default();
             match kind {
                 LegKind::Cny => sums.cny.push(t.clone()),
                 _ => sums.mxn.push(t.clone()),

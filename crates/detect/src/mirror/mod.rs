@@ -62,6 +62,7 @@ use mirrorflow_core::window::EventWindow;
 
 mod alert;
 mod config;
+mod expiry;
 mod legs;
 mod matching;
 mod netting;
@@ -153,8 +154,11 @@ pub struct MirrorDetector {
     by_value: BTreeMap<(LegKind, i128, u64), ()>,
     /// Cash sent to an exchange, by party: (ts, tx).
     on_ramps: HashMap<Arc<str>, VecDeque<Tx>>,
+    on_ramps_expiry: expiry::Expiry,
     /// Netted: by party, by day (days since 1970), what was not matched one to one.
     days: HashMap<Arc<str>, BTreeMap<i64, DaySums>>,
+    /// The order the (party, day) entries of `days` age out in (in days).
+    days_expiry: expiry::Expiry,
     /// Deposits and legs matched one to one (left out of netting).
     matched: BTreeSet<u64>,
     /// Netted: the last day each party was alerted through.
@@ -215,7 +219,9 @@ impl MirrorDetector {
             leg_order: VecDeque::new(),
             by_value: BTreeMap::new(),
             on_ramps: HashMap::new(),
+            on_ramps_expiry: expiry::Expiry::default(),
             days: HashMap::new(),
+            days_expiry: expiry::Expiry::default(),
             matched: BTreeSet::new(),
             netted_through: HashMap::new(),
             judged_day: None,
@@ -292,11 +298,16 @@ impl MirrorDetector {
         self.net_sweep(now);
         self.forget_on_ramps(now - self.cfg.on_ramp_window_us - self.cfg.leg_window_us);
         let keep_days = today - i64::from(self.cfg.netting_days.1) - 2;
-        self.days.retain(|_, m| {
-            while m.first_key_value().is_some_and(|(d, _)| *d < keep_days) {
-                m.pop_first();
+        let days = &mut self.days;
+        self.days_expiry.expire(keep_days, |p| {
+            if let Some(m) = days.get_mut(p) {
+                while m.first_key_value().is_some_and(|(d, _)| *d < keep_days) {
+                    m.pop_first();
+                }
+                if m.is_empty() {
+                    days.remove(p);
+                }
             }
-            !m.is_empty()
         });
     }
 

@@ -47,6 +47,7 @@ use arrow::datatypes::{Date32Type, Decimal128Type};
 use serde::{Deserialize, Serialize};
 
 use super::alert::{at_branches, band_pct, cash_states, day_text, jurisdictions, pct2, round_score, t6_alert, tx_json};
+use super::expiry::{Expiry, drop_before};
 use super::legs::{LegKind, rate_of};
 use super::placements::{Tx, band_range};
 use super::subset::best_subset;
@@ -121,6 +122,9 @@ pub(super) struct NetState {
     shape: HashMap<Arc<str>, VecDeque<(i64, bool)>>,
     /// Per account with structured cash: whom it paid over the history (ts, payee).
     payees: HashMap<Arc<str>, VecDeque<(i64, Arc<str>)>>,
+    /// The order `shape` and `payees` entries age out in.
+    shape_expiry: Expiry,
+    payees_expiry: Expiry,
     /// The last UTC day whose spans were judged.
     judged_day: Option<i64>,
 }
@@ -149,10 +153,15 @@ impl NetState {
     }
 
     pub(super) fn restore(s: SavedNet) -> Self {
+        let shape: HashMap<Arc<str>, VecDeque<(i64, bool)>> = s.shape.into_iter().map(|(a, v)| (a, v.into())).collect();
+        let payees: HashMap<Arc<str>, VecDeque<(i64, Arc<str>)>> =
+            s.payees.into_iter().map(|(a, v)| (a, v.into())).collect();
         NetState {
             cash: s.cash.into(),
-            shape: s.shape.into_iter().map(|(a, v)| (a, v.into())).collect(),
-            payees: s.payees.into_iter().map(|(a, v)| (a, v.into())).collect(),
+            shape_expiry: Expiry::rebuild(shape.iter().flat_map(|(a, v)| v.iter().map(move |(ts, _)| (*ts, a)))),
+            payees_expiry: Expiry::rebuild(payees.iter().flat_map(|(a, v)| v.iter().map(move |(ts, _)| (*ts, a)))),
+            shape,
+            payees,
             judged_day: s.judged_day,
         }
     }
@@ -278,6 +287,7 @@ impl MirrorDetector {
         let in_band = t.usd >= band.0 && t.usd < band.1;
         self.net.cash.push_back(t.clone());
         self.net.shape.entry(t.dst.clone()).or_default().push_back((t.ts, in_band));
+        self.net.shape_expiry.note(t.ts, &t.dst);
     }
 
     /// Whether an account's cash in a span (`deps`, from `t0`) is a burst new to it: at
@@ -316,6 +326,7 @@ impl MirrorDetector {
 
     /// A payment out of an account that had structured cash.
     pub(super) fn net_payment(&mut self, src: Arc<str>, dst: Arc<str>, ts: i64) {
+        self.net.payees_expiry.note(ts, &src);
         self.net.payees.entry(src).or_default().push_back((ts, dst));
     }
 
@@ -332,18 +343,9 @@ impl MirrorDetector {
             self.net.cash.pop_front();
         }
         let keep = now - n.history_us - span;
-        self.net.shape.retain(|_, v| {
-            while v.front().is_some_and(|(ts, _)| *ts < keep) {
-                v.pop_front();
-            }
-            !v.is_empty()
-        });
-        self.net.payees.retain(|_, v| {
-            while v.front().is_some_and(|(ts, _)| *ts < keep) {
-                v.pop_front();
-            }
-            !v.is_empty()
-        });
+        let net = &mut self.net;
+        net.shape_expiry.expire(keep, |a| drop_before(&mut net.shape, a, keep, |(ts, _)| *ts));
+        net.payees_expiry.expire(keep, |a| drop_before(&mut net.payees, a, keep, |(ts, _)| *ts));
     }
 
     /// Judges the network spans of every day now complete: a day's spans once its legs

@@ -56,7 +56,11 @@ impl MirrorDetector {
         self.net_deposit(&t);
         let party = self.party(&t.dst);
         let day = t.ts.div_euclid(DAY);
-        self.days.entry(party.clone()).or_default().entry(day).or_default().us.push(t.clone());
+        let by_day = self.days.entry(party.clone()).or_default();
+        if !by_day.contains_key(&day) {
+            self.days_expiry.note(day, &party);
+        }
+        by_day.entry(day).or_default().us.push(t.clone());
         let window = self.cfg.leg_window_us;
         let p = self.open.entry(party.clone()).or_insert_with(|| Placement {
             party: party.clone(),
@@ -74,17 +78,14 @@ impl MirrorDetector {
     /// US cash sent to an exchange, kept by the sender's party (crypto settlement).
     pub(super) fn add_on_ramp(&mut self, t: Tx) {
         let party = self.party(&t.src);
+        self.on_ramps_expiry.note(t.ts, &party);
         self.on_ramps.entry(party).or_default().push_back(t);
     }
 
     /// Forgets on-ramps before `keep` (µs).
     pub(super) fn forget_on_ramps(&mut self, keep: i64) {
-        self.on_ramps.retain(|_, v| {
-            while v.front().is_some_and(|t| t.ts < keep) {
-                v.pop_front();
-            }
-            !v.is_empty()
-        });
+        let ramps = &mut self.on_ramps;
+        self.on_ramps_expiry.expire(keep, |p| super::expiry::drop_before(ramps, p, keep, |t| t.ts));
     }
 }
 

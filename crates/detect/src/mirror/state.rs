@@ -85,7 +85,11 @@ impl MirrorDetector {
             self.legs.insert(l.tx.seq, l);
         }
         self.on_ramps = s.on_ramps.into_iter().map(|(p, v)| (p, v.into())).collect();
+        self.on_ramps_expiry =
+            super::expiry::Expiry::rebuild(self.on_ramps.iter().flat_map(|(p, v)| v.iter().map(move |t| (t.ts, p))));
         self.days = s.days.into_iter().map(|(p, v)| (p, v.into_iter().collect())).collect();
+        self.days_expiry =
+            super::expiry::Expiry::rebuild(self.days.iter().flat_map(|(p, m)| m.keys().map(move |d| (*d, p))));
         self.matched = s.matched.into_iter().collect();
         self.netted_through = s.netted_through.into_iter().collect();
         self.judged_day = s.judged_day;

@@ -275,3 +275,45 @@ fn a_path_with_more_busy_accounts_than_a_kept_cycle_can_hold_is_not_followed() {
         }
     }
 }
+
+/// A -> H -> B -> A, with `fillers` other accounts paying the hub H between A's credit
+/// (at `a_day`) and H's payment on: the search follows only the hub's most recent
+/// `MAX_STEP_INS` credits before the hop, and counts the search that met the cap.
+fn hub_cycle(fillers: usize, a_day: i64) -> (Vec<Cycle>, CycleStats) {
+    let mut rows: Vec<(String, String, String, i64)> = vec![("a".into(), "A".into(), "H".into(), a_day * DAY)];
+    for i in 0..fillers {
+        rows.push((format!("x{i}"), format!("X{i}"), "H".into(), 2 * DAY + i as i64 * 1_000_000));
+    }
+    rows.sort_by_key(|r| r.3);
+    rows.push(("h".into(), "H".into(), "B".into(), 5 * DAY));
+    rows.push(("b".into(), "B".into(), "A".into(), 6 * DAY));
+    let mut f = CycleFinder::new(CycleConfig::default());
+    let mut out = Vec::new();
+    for (seq, (id, s, d, ts)) in rows.iter().enumerate() {
+        let usd = if id == "h" {
+            9_800
+        } else if id == "b" {
+            9_700
+        } else {
+            10_000
+        };
+        out.extend(f.push(s, d, Edge { tx_id: id.as_str().into(), ts: *ts, seq: seq as u64, usd: usd * 1_000_000 }));
+    }
+    (out, f.stats)
+}
+
+#[test]
+fn a_search_step_follows_a_hubs_most_recent_credits_only_and_says_so() {
+    // under the cap: the old credit is followed
+    let (c, stats) = hub_cycle(MAX_STEP_INS - 1, 1);
+    assert_eq!(ids(&c), [vec!["a", "h", "b"]]);
+    assert_eq!(stats.hub_capped, 0);
+    // over it: a credit older than the hub's MAX_STEP_INS most recent is not followed,
+    // and the search is counted
+    let (c, stats) = hub_cycle(MAX_STEP_INS + 44, 1);
+    assert!(c.is_empty());
+    assert_eq!(stats.hub_capped, 1);
+    // a recent credit is found however many older ones the hub has
+    let (c, _) = hub_cycle(MAX_STEP_INS + 44, 4);
+    assert_eq!(ids(&c), [vec!["a", "h", "b"]]);
+}
