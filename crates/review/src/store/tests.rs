@@ -155,19 +155,18 @@ fn alerts_on_shared_parties_form_a_case_and_filters_narrow_the_queue() {
         let c = alert("mirror_swap", &["US9"], &["t9"], "500.00");
         s.put(&[a.clone(), b.clone(), c.clone()]).unwrap();
         let got = s.get(&b.alert_id).unwrap().unwrap();
-        assert_eq!(got.related, [a.alert_id.clone()]);
+        assert_eq!(got.related, std::slice::from_ref(&a.alert_id));
         assert_eq!(s.case(&got.case_id).unwrap().len(), 2);
         assert_ne!(s.get(&c.alert_id).unwrap().unwrap().case_id, got.case_id);
         let mut q = |f: Filter| s.list(&f).unwrap().into_iter().map(|r| r.alert_id).collect::<Vec<_>>();
         assert_eq!(q(Filter { typology: Some("T1".into()), ..Filter::default() }), [b.alert_id.clone()]);
         assert_eq!(q(Filter { min_usd: Some(10_000.0), ..Filter::default() }).len(), 2);
-        assert_eq!(q(Filter { max_usd: Some(600.0), ..Filter::default() }), [c.alert_id.clone()]);
+        assert_eq!(q(Filter { max_usd: Some(600.0), ..Filter::default() }), std::slice::from_ref(&c.alert_id));
         assert_eq!(q(Filter { severity: Some("medium".into()), ..Filter::default() }), [b.alert_id.clone()]);
         // most severe first
         assert_eq!(q(Filter::default()).last().unwrap(), &b.alert_id);
         assert_eq!(q(Filter { from: Some("2026-01-06".into()), ..Filter::default() }).len(), 0);
         assert_eq!(q(Filter { to: Some("2026-01-06".into()), ..Filter::default() }).len(), 3);
-        drop(q);
         let counts = s.counts().unwrap();
         assert_eq!(counts[&("open".to_string(), "high".to_string())], 2);
     });
