@@ -246,6 +246,7 @@ impl RawGraph {
                 warmup_us,
                 quiet_window_us,
                 cycle_window_us,
+                max_step_ins: super::cycles::MAX_STEP_INS,
             },
             cycles: g.cycles,
             flows,

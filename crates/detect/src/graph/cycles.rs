@@ -75,6 +75,10 @@ pub struct CycleConfig {
     pub warmup_us: i64,
     /// How far back an account's transactions count towards quiet (µs).
     pub quiet_window_us: i64,
+    /// One step of a search follows at most this many of a node's most recent in-edges
+    /// before the hop (`MAX_STEP_INS` in the product; `usize::MAX`: all, as the exact
+    /// enumeration the benchmarks compare with snapml does).
+    pub max_step_ins: usize,
 }
 
 impl CycleConfig {
@@ -88,6 +92,7 @@ impl CycleConfig {
             min_usd: i128::MIN,
             window_us,
             skip_kinds: Vec::new(),
+            max_step_ins: usize::MAX,
             ..CycleConfig::default()
         }
     }
@@ -112,6 +117,7 @@ impl Default for CycleConfig {
             warmup_us: 0,
             quiet_window_us: 30 * 86_400_000_000,
             cycle_window_us: None,
+            max_step_ins: MAX_STEP_INS,
         }
     }
 }
@@ -387,6 +393,7 @@ impl CycleFinder {
             found: 0,
             truncated: false,
             capped: false,
+            max_step_ins: self.cfg.max_step_ins,
         };
         let mut path = vec![closing];
         search.back(u, &mut path, found);
@@ -511,8 +518,9 @@ struct Search<'a> {
     /// Cycles found so far; at `MAX_CYCLES` the search stops (`truncated`).
     found: usize,
     truncated: bool,
-    /// A step met `MAX_STEP_INS`.
+    /// A step met `max_step_ins`.
     capped: bool,
+    max_step_ins: usize,
 }
 
 impl Search<'_> {
@@ -520,10 +528,10 @@ impl Search<'_> {
     fn back(&mut self, x: NodeIndex, path: &mut Vec<Half>, found: &mut impl Found) {
         let next = *path.last().expect("path");
         let ins = self.g[x].ins_between(self.lo, next.when);
-        if ins.len() > MAX_STEP_INS {
+        if ins.len() > self.max_step_ins {
             self.capped = true;
         }
-        for h in ins.rev().take(MAX_STEP_INS) {
+        for h in ins.rev().take(self.max_step_ins) {
             if self.budget == 0 {
                 self.aborted = true;
                 return;
