@@ -489,7 +489,6 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
 /// episode not yet alerted), and when it happened (anchor time and `seq`).
 type Match = (Alert, bool, (i64, u64));
 
-/// Turns one result batch of `rule` into matches.
 /// `text` with every `{name}` that names a value replaced by it, in one pass (a value is
 /// never read again for placeholders); other braces are kept as written.
 fn fill(text: &str, values: &HashMap<String, String>) -> String {
@@ -513,6 +512,7 @@ fn fill(text: &str, values: &HashMap<String, String>) -> String {
     out
 }
 
+/// Turns one result batch of `rule` into matches.
 fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<Vec<Match>> {
     let col = |name: &str| {
         b.column_by_name(name)
@@ -572,26 +572,26 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
             anchor_ts.as_ref().map(|a| a.as_primitive::<TimestampMicrosecondType>().value(r)).unwrap_or(last.value(r)),
             anchor_seq.as_ref().map(|a| a.as_primitive::<arrow::datatypes::UInt64Type>().value(r)).unwrap_or(u64::MAX),
         );
+        let mut alert = Alert {
+            alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
+            rule_id: rule.id.clone(),
+            rule_version: rule.version.clone(),
+            typology: rule.typology.clone(),
+            severity: rule.severity,
+            score: rule.score,
+            subjects: vec![subject.clone()],
+            tx_ids,
+            first_ts,
+            last_ts,
+            amount_usd: String::new(),
+            jurisdictions: Vec::new(),
+            details: serde_json::Value::Null,
+            narrative: String::new(),
+            status: Status::Open,
+        };
         if !matched {
             // a clearing row: only its subject, evidence and time are read (it drops an
             // open episode sharing its evidence), so no details or narrative are built
-            let alert = Alert {
-                alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
-                rule_id: rule.id.clone(),
-                rule_version: rule.version.clone(),
-                typology: rule.typology.clone(),
-                severity: rule.severity,
-                score: rule.score,
-                subjects: vec![subject],
-                tx_ids,
-                first_ts,
-                last_ts,
-                amount_usd: String::new(),
-                jurisdictions: Vec::new(),
-                details: serde_json::Value::Null,
-                narrative: String::new(),
-                status: Status::Open,
-            };
             out.push((alert, false, when));
             continue;
         }
@@ -620,44 +620,26 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
         details.insert("params".into(), serde_json::Value::Object(params));
         values.insert("subject".into(), subject.clone());
         values.insert("amount_usd".into(), amount_usd.clone());
-        values.insert("first_ts".into(), first_ts.clone());
-        values.insert("last_ts".into(), last_ts.clone());
+        values.insert("first_ts".into(), alert.first_ts.clone());
+        values.insert("last_ts".into(), alert.last_ts.clone());
         for (k, v) in &rule.params {
             values.entry(k.clone()).or_insert_with(|| v.display());
         }
-        let narrative = fill(&rule.narrative, &values);
-        let mut subjects_out = vec![subject.clone()];
+        alert.narrative = fill(&rule.narrative, &values);
         if let Some(c) = account_field(&subject, acct::CUSTOMER_ID) {
-            subjects_out.push(c);
+            alert.subjects.push(c);
         }
-        let score = score_col
+        alert.score = score_col
             .as_ref()
             .and_then(|s| {
                 let f = s.as_primitive::<arrow::datatypes::Float64Type>();
                 (!f.is_null(r)).then(|| f.value(r).clamp(0.0, 1.0))
             })
             .unwrap_or(rule.score);
-        out.push((
-            Alert {
-                alert_id: alert_id(&rule.id, &rule.version, &tx_ids),
-                rule_id: rule.id.clone(),
-                rule_version: rule.version.clone(),
-                typology: rule.typology.clone(),
-                severity: rule.severity,
-                score,
-                subjects: subjects_out,
-                tx_ids,
-                first_ts,
-                last_ts,
-                amount_usd,
-                jurisdictions,
-                details: serde_json::Value::Object(details),
-                narrative,
-                status: Status::Open,
-            },
-            matched,
-            when,
-        ));
+        alert.amount_usd = amount_usd;
+        alert.jurisdictions = jurisdictions;
+        alert.details = serde_json::Value::Object(details);
+        out.push((alert, true, when));
     }
     Ok(out)
 }

@@ -147,7 +147,7 @@ pub struct CycleStats {
     /// Closing edges whose search was cut short (`MAX_VISITS`, `MAX_CYCLES`).
     pub truncated: u64,
     /// Closing edges whose search, at some node, followed only that node's
-    /// `MAX_STEP_INS` most recent in-edges before the hop (a hub).
+    /// `max_step_ins` most recent in-edges before the hop (a hub).
     pub hub_capped: u64,
 }
 

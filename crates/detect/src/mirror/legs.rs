@@ -57,11 +57,7 @@ impl MirrorDetector {
         if kind != LegKind::MxnExchange {
             let party = self.party(&broker);
             let day = t.ts.div_euclid(DAY);
-            let by_day = self.days.entry(party.clone()).or_default();
-            if !by_day.contains_key(&day) {
-                self.days_expiry.note(day, &party);
-            }
-            let sums = by_day.entry(day).or_default();
+            let sums = self.day_sums(party, day);
             match kind {
                 LegKind::Cny => sums.cny.push(t.clone()),
                 _ => sums.mxn.push(t.clone()),

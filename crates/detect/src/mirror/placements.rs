@@ -56,11 +56,7 @@ impl MirrorDetector {
         self.net_deposit(&t);
         let party = self.party(&t.dst);
         let day = t.ts.div_euclid(DAY);
-        let by_day = self.days.entry(party.clone()).or_default();
-        if !by_day.contains_key(&day) {
-            self.days_expiry.note(day, &party);
-        }
-        by_day.entry(day).or_default().us.push(t.clone());
+        self.day_sums(party.clone(), day).us.push(t.clone());
         let window = self.cfg.leg_window_us;
         let p = self.open.entry(party.clone()).or_insert_with(|| Placement {
             party: party.clone(),
@@ -73,6 +69,16 @@ impl MirrorDetector {
         }
         p.total += t.usd;
         p.deposits.push(t);
+    }
+
+    /// The party's sums for `day` (days since 1970), opened (and their ageing out noted)
+    /// on first use.
+    pub(super) fn day_sums(&mut self, party: Arc<str>, day: i64) -> &mut DaySums {
+        let by_day = self.days.entry(party.clone()).or_default();
+        if !by_day.contains_key(&day) {
+            self.days_expiry.note(day, &party);
+        }
+        by_day.entry(day).or_default()
     }
 
     /// US cash sent to an exchange, kept by the sender's party (crypto settlement).
