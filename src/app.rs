@@ -141,9 +141,55 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
         LiveSource::Dir(d) => {
             Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?)
         }
+        LiveSource::Kafka => return run_kafka(cfg, side).await,
     };
+    if let Some(dir) = &cfg.checkpoint_dir {
+        return Err(Error::Usage(format!(
+            "`live.checkpoint-dir` `{}`: periodic checkpoints need the Kafka source (`run --kafka`); \
+             `replay --checkpoint` checkpoints a ledger",
+            dir.display()
+        )));
+    }
     let p = pipeline("run", cfg, side).await?;
     p.live(cfg.idle_advance).build().run(source).await
+}
+
+/// `run --kafka`: a consumer group member on `kafka.topic`, with periodic checkpoints when
+/// `live.checkpoint-dir` is set (resumed from the one there, if any).
+async fn run_kafka(cfg: &Config, side: SideTables) -> Result<Summary> {
+    use crate::pipeline::checkpoint;
+    use crate::pipeline::kafka::KafkaSource;
+    let resume = match &cfg.checkpoint_dir {
+        Some(dir) if checkpoint::exists(dir) => {
+            let c = checkpoint::load(dir)?;
+            if c.state.source.is_none() {
+                return Err(Error::input(
+                    dir,
+                    "this checkpoint was written by `replay`, not by a Kafka run: give `run` its own directory",
+                ));
+            }
+            Some(c)
+        }
+        Some(dir) => {
+            checkpoint::check_target(dir)?;
+            None
+        }
+        None => None,
+    };
+    let mut source = KafkaSource::connect(&cfg.kafka, &cfg.input)?.idle_exit(cfg.idle_exit);
+    if let Some(c) = &resume {
+        tracing::info!(checkpoint = %c.dir.display(), "resuming from the checkpoint");
+        source = source.resume_from(c.state.source.clone().unwrap_or_default(), &c.seen_ids);
+    }
+    if cfg.checkpoint_dir.is_some() {
+        source = source.barriers(cfg.checkpoint_interval);
+    }
+    let p = pipeline("run", cfg, side).await?;
+    let mut b = p.live(cfg.idle_advance).resume(resume);
+    if let Some(dir) = &cfg.checkpoint_dir {
+        b = b.barrier_checkpoints(dir.clone());
+    }
+    b.build().run(Box::new(source)).await
 }
 
 /// Every detector the config turns on: the graph, peel, mirror and novelty detectors and

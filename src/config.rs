@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub pipeline: RawPipeline,
     pub replay: RawReplay,
     pub live: RawLive,
+    pub kafka: RawKafka,
     pub rules: crate::rules::RawRules,
     pub graph: crate::graph::config::RawGraph,
     pub mirror: crate::mirror::RawMirror,
@@ -78,6 +79,29 @@ pub struct RawLive {
     pub idle_exit: String,
     /// Silence after which a live run's watermark moves up to the newest event time; 0 = never.
     pub idle_advance: String,
+    /// Directory of the live run's periodic checkpoints; empty = none.
+    pub checkpoint_dir: String,
+    /// Processing time between two checkpoints.
+    pub checkpoint_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawKafka {
+    /// Bootstrap servers (`host:port,...`).
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    /// `json` (one contract object per message) or `csv` (one record per message).
+    pub format: String,
+    /// Column names of CSV messages; empty = the contract's columns in its order.
+    pub csv_header: Vec<String>,
+    /// A partition with no message for this long stops holding the watermark back.
+    pub partition_idle: String,
+    /// Most messages gathered into one batch.
+    pub batch_messages: usize,
+    /// Extra librdkafka properties (e.g. `security.protocol`).
+    pub client: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +132,20 @@ pub use mirrorflow_ingest::config::{ColumnRef, Dialect, Format, InputConfig, MAP
 pub enum LiveSource {
     Stdin,
     Dir(PathBuf),
+    Kafka,
+}
+
+/// The Kafka source's settings (`[kafka]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    pub csv: bool,
+    pub csv_header: Vec<String>,
+    pub partition_idle: Duration,
+    pub batch_messages: usize,
+    pub client: std::collections::BTreeMap<String, String>,
 }
 
 /// How progress is shown.
@@ -141,6 +179,10 @@ pub struct Config {
     pub max_future_lead: Option<Duration>,
     /// `live.idle-advance`: `None` when off.
     pub idle_advance: Option<Duration>,
+    /// `live.checkpoint-dir`: `None` when off.
+    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    pub kafka: KafkaConfig,
     pub out_dir: PathBuf,
     pub progress: ProgressMode,
     pub write_ordered: bool,
@@ -228,6 +270,8 @@ impl RawConfig {
         let store_retry_backoff = dur("output.store-retry-backoff", &self.output.store_retry_backoff);
         let max_future_lead = dur("pipeline.max-future-lead", &self.pipeline.max_future_lead);
         let idle_advance = dur("live.idle-advance", &self.live.idle_advance);
+        let checkpoint_interval = dur("live.checkpoint-interval", &self.live.checkpoint_interval);
+        let partition_idle = dur("kafka.partition-idle", &self.kafka.partition_idle);
         if self.output.store_write_attempts == 0 {
             errs.push("`output.store-write-attempts` must be at least 1".into());
         }
@@ -258,11 +302,29 @@ impl RawConfig {
                 errs.push("`live.dir` must be set when `live.source` = \"dir\"".into());
                 LiveSource::Stdin
             }
+            "kafka" => LiveSource::Kafka,
             other => {
-                errs.push(format!("`live.source` = \"{other}\": expected stdin or dir"));
+                errs.push(format!("`live.source` = \"{other}\": expected stdin, dir or kafka"));
                 LiveSource::Stdin
             }
         };
+        let csv = match self.kafka.format.as_str() {
+            "json" => false,
+            "csv" => true,
+            other => {
+                errs.push(format!("`kafka.format` = \"{other}\": expected json or csv"));
+                false
+            }
+        };
+        if self.kafka.batch_messages == 0 {
+            errs.push("`kafka.batch-messages` must be at least 1".into());
+        }
+        if self.kafka.group.is_empty() {
+            errs.push("`kafka.group` must not be empty (offsets are committed for it)".into());
+        }
+        if checkpoint_interval.is_zero() {
+            errs.push("`live.checkpoint-interval` must be longer than 0s".into());
+        }
         if self.live.stdin_batch_rows == 0 {
             errs.push("`live.stdin-batch-rows` must be at least 1".into());
         }
@@ -307,6 +369,18 @@ impl RawConfig {
             idle_exit: (!idle_exit.is_zero()).then_some(idle_exit),
             max_future_lead: (!max_future_lead.is_zero()).then_some(max_future_lead),
             idle_advance: (!idle_advance.is_zero()).then_some(idle_advance),
+            checkpoint_dir: opt_path(&self.live.checkpoint_dir),
+            checkpoint_interval,
+            kafka: KafkaConfig {
+                brokers: self.kafka.brokers.clone(),
+                topic: self.kafka.topic.clone(),
+                group: self.kafka.group.clone(),
+                csv,
+                csv_header: self.kafka.csv_header.clone(),
+                partition_idle,
+                batch_messages: self.kafka.batch_messages,
+                client: self.kafka.client.clone(),
+            },
             out_dir: PathBuf::from(&self.output.dir),
             progress,
             write_ordered: self.output.write_ordered,

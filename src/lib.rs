@@ -24,5 +24,6 @@ pub mod calibrate;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod produce;
 
 pub use error::{Error, Result};

@@ -53,6 +53,66 @@ impl JsonlAlertSink {
 
     /// Writes `alert` unless an alert with the same id was written already; returns
     /// whether it was written.
+    /// Continues `path` from a checkpoint: the file is cut back to `len` bytes (what was
+    /// written when the checkpoint was taken; alerts after it are raised again by the
+    /// resumed run), and the alerts it holds count as written.
+    pub fn resume(path: &Path, len: u64) -> Result<Self> {
+        let have = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if have < len {
+            return Err(Error::input(
+                path,
+                format!(
+                    "holds {have} bytes but the checkpoint was taken after {len}: the output directory is not \
+                     the one this checkpoint wrote to (or the file was cut); give both a new place to start over"
+                ),
+            ));
+        }
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
+        let file = file.map_err(|e| Error::io(path, e))?;
+        file.set_len(len).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))?;
+        let mut sink = Self::create_from(path, file)?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        #[derive(Deserialize)]
+        struct Head {
+            alert_id: String,
+            rule_id: String,
+            typology: String,
+        }
+        for (i, l) in text.lines().enumerate() {
+            let h: Head = serde_json::from_str(l)
+                .map_err(|e| Error::input(path, format!("line {}: not an alert: {e}", i + 1)))?;
+            *sink.by_rule.entry(h.rule_id).or_default() += 1;
+            *sink.by_typology.entry(h.typology).or_default() += 1;
+            sink.seen.insert(h.alert_id);
+            sink.written += 1;
+        }
+        Ok(sink)
+    }
+
+    fn create_from(path: &Path, file: std::fs::File) -> Result<Self> {
+        use std::io::Seek;
+        let mut file = file;
+        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(file),
+            seen: Default::default(),
+            kept: Default::default(),
+            skipped_kept: 0,
+            by_rule: Default::default(),
+            by_typology: Default::default(),
+            written: 0,
+        })
+    }
+
+    /// Flushes and syncs the file; its length (for a checkpoint).
+    pub fn sync(&mut self) -> Result<u64> {
+        self.flush()?;
+        let f = self.out.get_ref();
+        f.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        Ok(f.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+    }
+
     pub fn write(&mut self, alert: &Alert) -> Result<bool> {
         if self.kept.contains(&alert.alert_id) {
             self.skipped_kept += 1;

@@ -13,6 +13,7 @@ mod config;
 mod eval;
 mod r#gen;
 mod ingest;
+mod produce;
 mod replay;
 mod rules;
 mod run;
@@ -40,8 +41,12 @@ pub struct Cli {
 pub enum Command {
     /// Replay a historical ledger (a directory or one transactions file) in event time.
     Replay(replay::ReplayCmd),
-    /// Run live: NDJSON on stdin, or follow a directory where ledger files land.
+    /// Run live: NDJSON on stdin, a directory where ledger files land, or a Kafka topic
+    /// (with periodic checkpoints and exactly-once alerts through restarts).
     Run(run::RunCmd),
+    /// Replay a ledger onto a Kafka topic (keyed by source account), as fast as the
+    /// broker takes it or at N x real time, optionally with bounded disorder.
+    Produce(produce::ProduceCmd),
     /// Derive amount floors from a ledger's own distribution (no labels read) and write
     /// them as a config (TOML, the default config's keys), each with its reason
     Calibrate(calibrate::CalibrateCmd),
@@ -72,6 +77,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Replay(c) => c.run(config),
         Command::Run(c) => c.run(config),
+        Command::Produce(c) => c.run(),
         Command::Calibrate(c) => c.run(config),
         Command::Ingest(c) => c.run(config),
         Command::Gen(c) => c.run(),

@@ -1,4 +1,4 @@
-//! `mirrorflow run`: run live on stdin or a followed directory.
+//! `mirrorflow run`: run live on stdin, a followed directory or a Kafka topic.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +16,26 @@ pub struct RunCmd {
     #[arg(long, conflicts_with = "dir")]
     stdin: bool,
     /// Follow this directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kafka")]
     dir: Option<PathBuf>,
+    /// Consume a Kafka topic from these brokers (host:port,...), as a member of `--group`.
+    #[arg(long, conflicts_with = "stdin", requires = "topic")]
+    kafka: Option<String>,
+    /// The Kafka topic to consume.
+    #[arg(long)]
+    topic: Option<String>,
+    /// The Kafka consumer group [default: kafka.group, "mirrorflow"].
+    #[arg(long)]
+    group: Option<String>,
+    /// Kafka message payloads: json (data-contract objects) or csv (one record each).
+    #[arg(long)]
+    format: Option<String>,
+    /// Take periodic checkpoints in this directory, and resume from the one there.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Processing time between checkpoints (e.g. 10s) [default: live.checkpoint-interval].
+    #[arg(long)]
+    checkpoint_interval: Option<String>,
     #[arg(long)]
     out: Option<PathBuf>,
     /// Stop after this long without new data (e.g. 30s); default: run until Ctrl-C.
@@ -35,7 +53,21 @@ pub struct RunCmd {
 
 impl RunCmd {
     pub fn run(&self, config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
-        let Self { stdin, dir, out, idle_exit, progress, store, metrics_addr } = self;
+        let Self {
+            stdin,
+            dir,
+            kafka,
+            topic,
+            group,
+            format,
+            checkpoint,
+            checkpoint_interval,
+            out,
+            idle_exit,
+            progress,
+            store,
+            metrics_addr,
+        } = self;
         let cfg = load_config(config, |c| {
             if let Some(o) = out {
                 set_out_dir(c, o);
@@ -45,6 +77,32 @@ impl RunCmd {
             }
             if let Some(d) = dir {
                 c.live_source = LiveSource::Dir(d.clone());
+            }
+            if let Some(b) = kafka {
+                c.live_source = LiveSource::Kafka;
+                c.kafka.brokers = b.clone();
+            }
+            if let Some(t) = topic {
+                c.kafka.topic = t.clone();
+            }
+            if let Some(g) = group {
+                c.kafka.group = g.clone();
+            }
+            if let Some(f) = format {
+                c.kafka.csv = match f.as_str() {
+                    "json" => false,
+                    "csv" => true,
+                    other => anyhow::bail!("--format `{other}`: expected json or csv"),
+                };
+            }
+            if let Some(d) = checkpoint {
+                c.checkpoint_dir = Some(d.clone());
+            }
+            if let Some(i) = checkpoint_interval {
+                let d = mirrorflow::config::parse_duration(i)
+                    .map_err(|e| anyhow::anyhow!("--checkpoint-interval `{i}`: {e}"))?;
+                anyhow::ensure!(!d.is_zero(), "--checkpoint-interval must be longer than 0s");
+                c.checkpoint_interval = d;
             }
             if let Some(i) = idle_exit {
                 let d = mirrorflow::config::parse_duration(i).map_err(|e| anyhow::anyhow!("--idle-exit `{i}`: {e}"))?;

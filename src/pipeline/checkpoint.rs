@@ -28,6 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ingest::parquet::ParquetOut;
+use crate::pipeline::detect::Snapshot;
+use crate::pipeline::order::OrderState;
+use crate::pipeline::sinks::SinkState;
+use crate::pipeline::source::SourcePosition;
 use crate::pipeline::window::EventWindow;
 use crate::schema;
 
@@ -39,6 +43,7 @@ const WINDOW: &str = "window.parquet";
 const SEEN: &str = "seen_ids.bin";
 const STATE: &str = "state.json";
 const MANIFEST: &str = "manifest.json";
+const HELD: &str = "held.parquet";
 
 /// `state.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -51,6 +56,14 @@ pub struct CheckpointState {
     pub window_rows: u64,
     /// Per detector id, its own state.
     pub detectors: BTreeMap<String, serde_json::Value>,
+    /// A checkpoint taken at a source barrier (`run`): where the source was, where the
+    /// ordering stood (the rows it held are in `held.parquet`), and the outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourcePosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinks: Option<SinkState>,
 }
 
 /// `manifest.json`: every other file of the checkpoint, with its size and checksum.
@@ -78,6 +91,8 @@ pub struct Checkpoint {
     pub window: Vec<RecordBatch>,
     /// Fingerprints of every tx_id processed up to the checkpoint, sorted.
     pub seen_ids: Vec<u128>,
+    /// Rows read but held for reordering (barrier checkpoints only).
+    pub held: Vec<RecordBatch>,
 }
 
 fn sibling(dir: &Path, tag: &str) -> Result<PathBuf> {
@@ -139,6 +154,37 @@ pub fn check_target(dir: &Path) -> Result<()> {
 /// Writes a checkpoint of `window`, `state` and the processed ids `seen_ids` to `dir`,
 /// replacing the checkpoint there (if any) atomically.
 pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids: &[u128]) -> Result<()> {
+    let batches: Vec<RecordBatch> = window.batches().cloned().collect();
+    write(dir, state, &batches, None, seen_ids)
+}
+
+/// Writes the checkpoint of a source barrier (`ToSink::Checkpoint`) with the sinks' part.
+pub fn save_snapshot(dir: &Path, snap: &Snapshot, sinks: SinkState) -> Result<()> {
+    let mut state = snap.state.clone();
+    state.source = Some(snap.order.position.clone());
+    state.order = Some(snap.order.state);
+    state.sinks = Some(sinks);
+    write(dir, &state, &snap.window, Some(&snap.order.held), &snap.order.ids)
+}
+
+fn write_parquet(path: &Path, schema: arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<FileSum> {
+    let mut w = ParquetOut::create(path, schema)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(path, e))?;
+    Ok(sum_of(&bytes))
+}
+
+fn write(
+    dir: &Path,
+    state: &CheckpointState,
+    window: &[RecordBatch],
+    held: Option<&[RecordBatch]>,
+    seen_ids: &[u128],
+) -> Result<()> {
     check_target(dir)?;
     let parent = parent_of(dir);
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
@@ -150,16 +196,10 @@ pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids:
     std::fs::create_dir(&new).map_err(|e| Error::io(&new, e))?;
 
     let mut manifest = Manifest { format: FORMAT, files: BTreeMap::new() };
-    let wpath = new.join(WINDOW);
-    let mut w = ParquetOut::create(&wpath, schema::enriched_schema())?;
-    for b in window.batches() {
-        w.write(b)?;
+    manifest.files.insert(WINDOW.into(), write_parquet(&new.join(WINDOW), schema::enriched_schema(), window)?);
+    if let Some(held) = held {
+        manifest.files.insert(HELD.into(), write_parquet(&new.join(HELD), schema::transactions_schema(), held)?);
     }
-    w.close()?;
-    let wbytes = std::fs::read(&wpath).map_err(|e| Error::io(&wpath, e))?;
-    File::open(&wpath).and_then(|f| f.sync_all()).map_err(|e| Error::io(&wpath, e))?;
-    manifest.files.insert(WINDOW.into(), sum_of(&wbytes));
-    drop(wbytes);
 
     let mut ids = seen_ids.to_vec();
     ids.sort_unstable();
@@ -195,6 +235,13 @@ pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids:
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+/// Whether `dir` holds a checkpoint (or the whole previous one a kill left beside it).
+pub fn exists(dir: &Path) -> bool {
+    dir.join(MANIFEST).exists()
+        || dir.join(STATE).exists()
+        || leftovers(dir, "old").iter().any(|p| p.join(MANIFEST).exists())
 }
 
 /// Reads the checkpoint in `dir`, verifying every file against its manifest.
@@ -268,27 +315,41 @@ fn load_verified(from: &Path, named: &Path) -> Result<Checkpoint> {
     let seen_ids: Vec<u128> =
         seen.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
 
-    let wpath = from.join(WINDOW);
     drop(contents);
-    // verified above; read through the file (the reader wants a seekable source)
-    let file = File::open(&wpath).map_err(|e| Error::io(&wpath, e))?;
+    let window = read_parquet(&from.join(WINDOW), schema::enriched_schema())?;
+    let held = match manifest.files.get(HELD) {
+        None => Vec::new(),
+        Some(want) => {
+            let path = from.join(HELD);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            if &sum_of(&bytes) != want {
+                return Err(bad(format!(
+                    "checksum of `{HELD}` does not match `{MANIFEST}`: the checkpoint is torn or was changed"
+                )));
+            }
+            read_parquet(&path, schema::transactions_schema())?
+        }
+    };
+    Ok(Checkpoint { dir: named.to_path_buf(), state, window, seen_ids, held })
+}
+
+/// Reads a checkpoint's Parquet file (verified before) as batches of `schema`.
+fn read_parquet(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Vec<RecordBatch>> {
+    // read through the file (the reader wants a seekable source)
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(65_536).build())
-        .map_err(|e| Error::Parquet { path: wpath.clone(), source: e })?;
-    let mut window = Vec::new();
+        .map_err(|e| Error::Parquet { path: path.to_path_buf(), source: e })?;
+    let mut out = Vec::new();
     for b in reader {
-        let b = b.map_err(|e| Error::arrow(format!("reading {}", wpath.display()), e))?;
-        if b.schema().fields() != schema::enriched_schema().fields() {
-            return Err(Error::input(
-                &wpath,
-                "the window's columns are not this mirrorflow's (made by another version?)",
-            ));
+        let b = b.map_err(|e| Error::arrow(format!("reading {}", path.display()), e))?;
+        if b.schema().fields() != schema.fields() {
+            return Err(Error::input(path, "the columns are not this mirrorflow's (made by another version?)"));
         }
         // Same schema object as the live batches (metadata and all).
-        window.push(
-            RecordBatch::try_new(schema::enriched_schema(), b.columns().to_vec())
-                .map_err(|e| Error::arrow("checkpoint window", e))?,
+        out.push(
+            RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| Error::arrow("checkpoint", e))?,
         );
     }
-    Ok(Checkpoint { dir: named.to_path_buf(), state, window, seen_ids })
+    Ok(out)
 }

@@ -27,7 +27,7 @@ use crate::schema::{KNOWN_CHANNELS, tx};
 
 use super::checkpoint::{self, Checkpoint};
 use super::enrich::Enricher;
-use super::order::Ordered;
+use super::order::{OrderSnapshot, Ordered};
 use super::summary;
 use super::watermark::ts_column;
 use super::window::EventWindow;
@@ -48,6 +48,9 @@ pub enum ToSink {
         unknown_channels: BTreeMap<String, u64>,
     },
     Alerts(Vec<Alert>),
+    /// A checkpoint taken at a source barrier: written by the sinks once everything sent
+    /// before it is written.
+    Checkpoint(Box<Snapshot>),
     End {
         window_rows: u64,
         window_max: u64,
@@ -56,6 +59,14 @@ pub enum ToSink {
         /// Busy seconds of this stage's parts (`summary::Timings::stages`).
         busy: BTreeMap<String, f64>,
     },
+}
+
+/// Everything a run holds at a source barrier, but the sinks' part (see
+/// `checkpoint::save_snapshot`).
+pub struct Snapshot {
+    pub order: OrderSnapshot,
+    pub window: Vec<RecordBatch>,
+    pub state: checkpoint::CheckpointState,
 }
 
 /// The detect stage (see the module docs).
@@ -73,6 +84,11 @@ pub struct DetectStage {
     max_ts: i64,
     window_max: u64,
     seen_ids: Vec<u128>,
+    /// A barrier met while batches were taken together: handled after them.
+    barrier: Option<Box<OrderSnapshot>>,
+    /// Checkpoints are taken at barriers: a run stopped by a signal keeps its episodes
+    /// open in the last one instead of closing them.
+    barrier_checkpoints: bool,
     /// Busy time: enrich (with micro-batching), window, and each detector's (in order).
     busy_enrich: Duration,
     busy_window: Duration,
@@ -122,6 +138,8 @@ impl DetectStage {
             max_ts,
             window_max: 0,
             seen_ids: Vec::new(),
+            barrier: None,
+            barrier_checkpoints: false,
             busy_enrich: Duration::ZERO,
             busy_window: Duration::ZERO,
             busy_detectors: vec![Duration::ZERO; n_detectors],
@@ -140,10 +158,16 @@ impl DetectStage {
         self
     }
 
+    /// Checkpoints are taken at source barriers (and written by the sinks).
+    pub fn barrier_checkpoints(mut self) -> Self {
+        self.barrier_checkpoints = true;
+        self
+    }
+
     /// Runs to the end of the ordered stream (blocking: call it off the async threads).
     pub fn run(mut self, mut input: mpsc::Receiver<Ordered>, out: mpsc::Sender<ToSink>) -> Result<()> {
         while let Some(msg) = input.blocking_recv() {
-            let flow = match msg {
+            let mut flow = match msg {
                 Ordered::Batch(first) => match self.take_waiting(first, &mut input, &out)? {
                     Some(b) => self.process(b, &out)?,
                     None => Flow::Stop,
@@ -153,7 +177,16 @@ impl DetectStage {
                     self.seen_ids = ids;
                     Flow::Go
                 }
+                Ordered::Barrier(b) => {
+                    self.barrier = Some(b);
+                    Flow::Go
+                }
             };
+            if flow == Flow::Go
+                && let Some(b) = self.barrier.take()
+            {
+                flow = self.snapshot(*b, &out)?;
+            }
             if flow == Flow::Stop {
                 return Ok(());
             }
@@ -185,6 +218,11 @@ impl DetectStage {
                     }
                 }
                 Ok(Ordered::Ids(ids)) => self.seen_ids = ids,
+                Ok(Ordered::Barrier(b)) => {
+                    // the rows before the barrier are judged first, then it is taken
+                    self.barrier = Some(b);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -238,6 +276,23 @@ impl DetectStage {
         Ok(if alerts.is_empty() { Flow::Go } else { send(out, ToSink::Alerts(alerts)) })
     }
 
+    /// A source barrier: the window and every detector's state, sent to the sinks (which
+    /// write the checkpoint once what came before it is written).
+    fn snapshot(&mut self, order: OrderSnapshot, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+        let mut state = checkpoint::CheckpointState {
+            format: checkpoint::FORMAT,
+            next_seq: self.next_seq.max(order.state.next_seq),
+            max_ts: self.max_ts,
+            window_rows: self.window.rows() as u64,
+            ..Default::default()
+        };
+        for d in self.detectors.iter() {
+            state.detectors.insert(d.id().to_string(), d.save_state()?);
+        }
+        let window = self.window.batches().cloned().collect();
+        Ok(send(out, ToSink::Checkpoint(Box::new(Snapshot { order, window, state }))))
+    }
+
     /// The end of input: open episodes closed (their alerts sent), or kept in the
     /// checkpoint; the detectors' notes and the window's figures sent last.
     fn finish(mut self, out: &mpsc::Sender<ToSink>) -> Result<()> {
@@ -260,6 +315,8 @@ impl DetectStage {
                 }
                 checkpoint::save(dir, &state, &self.window, &self.seen_ids)?;
             }
+            // stopped by a signal: the last checkpoint keeps the episodes open
+            None if self.barrier_checkpoints && super::source::STOPPING.load(std::sync::atomic::Ordering::Relaxed) => {}
             None => {
                 for (d, busy) in self.detectors.iter_mut().zip(self.busy_detectors.iter_mut()) {
                     let t = Instant::now();

@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod detect;
 pub mod enrich;
+pub mod kafka;
 pub mod order;
 pub mod progress;
 pub mod sinks;
@@ -33,8 +34,8 @@ use tokio::sync::mpsc;
 
 use crate::config::ProgressMode;
 use crate::error::{Error, Result};
+use crate::ingest::Rejected;
 use crate::ingest::parquet::ParquetOut;
-use crate::ingest::{Chunk, Rejected};
 
 pub use detect::{DetectCtx, DetectStage, Detector};
 pub use order::OrderStage;
@@ -88,6 +89,8 @@ pub struct Pipeline {
     idle_advance: Option<Duration>,
     resume: Option<checkpoint::Checkpoint>,
     checkpoint: Option<PathBuf>,
+    /// `run --checkpoint`: checkpoints at the source's barriers, written here.
+    barrier_checkpoint: Option<PathBuf>,
 }
 
 /// Puts a [`Pipeline`] together. Defaults: a replay's outputs (recomputed), the whole
@@ -111,6 +114,7 @@ impl Pipeline {
             idle_advance: None,
             resume: None,
             checkpoint: None,
+            barrier_checkpoint: None,
         })
     }
 }
@@ -153,6 +157,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// Checkpoints taken at the source's barriers (a live run's periodic checkpoints),
+    /// written to `dir` by the sinks; the outputs belong to them
+    /// (`OutputMode::Checkpointed`). Resume with [`PipelineBuilder::resume`].
+    pub fn barrier_checkpoints(mut self, dir: PathBuf) -> Self {
+        self.0.barrier_checkpoint = Some(dir);
+        self.0.mode = OutputMode::Checkpointed;
+        self
+    }
+
     pub fn build(self) -> Pipeline {
         self.0
     }
@@ -167,7 +180,13 @@ impl Pipeline {
         let Pipeline { label, ctx, detectors, settings, out_dir, mode, side, .. } = self;
         let progress = Arc::new(Progress::default());
         let store = settings.store.as_deref().map(|url| (url, settings.store_retry));
-        let mut sinks = Sinks::open(&label, mode, &out_dir, store, &side.rejected, progress.clone()).await?;
+        let mut resume = self.resume;
+        let targets = self.barrier_checkpoint.clone().map(|dir| sinks::CheckpointTarget {
+            dir,
+            committer: source.committer(),
+            resumed: resume.as_ref().and_then(|c| c.state.sinks.clone()),
+        });
+        let mut sinks = Sinks::open(&label, mode, &out_dir, store, &side.rejected, progress.clone(), targets).await?;
         let ticker = Ticker::start(progress.clone(), settings.progress);
         let inputs = source.inputs();
         let source_name = inputs.join(", ");
@@ -179,7 +198,9 @@ impl Pipeline {
         }
         let is_dir_source = source.is_dir();
         let cap = settings.channel_capacity;
-        let seq_offset = self.resume.as_ref().map_or(0, |c| c.state.next_seq);
+        let seq_offset = resume.as_ref().map_or(0, |c| c.state.next_seq);
+        let resume_order = resume.as_mut().and_then(|c| c.state.order.map(|o| (o, std::mem::take(&mut c.held))));
+        let keep_ids = self.checkpoint.is_some() || self.barrier_checkpoint.is_some();
         let order = OrderStage {
             source_name: source_name.clone(),
             lateness_us: settings.lateness_us,
@@ -189,16 +210,18 @@ impl Pipeline {
             future_lead_us: settings.future_lead_us,
             idle_advance: self.idle_advance,
             seq_offset,
-            resume_ts: self.resume.as_ref().map(|c| c.state.max_ts),
+            resume_ts: resume.as_ref().map(|c| c.state.max_ts),
             // a checkpoint carries the ids processed (the resumed ones and this run's rows
             // in range), so a resumed run refuses the rows it overlaps as duplicates
-            processed_ids: self
-                .checkpoint
-                .is_some()
-                .then(|| self.resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default()),
+            processed_ids: keep_ids.then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default()),
+            resume_order,
+            last_seq: None,
         };
         let mut detect =
-            DetectStage::new(ctx, detectors, settings.window_us, settings.detect_rows, source_name, self.resume)?;
+            DetectStage::new(ctx, detectors, settings.window_us, settings.detect_rows, source_name, resume)?;
+        if self.barrier_checkpoint.is_some() {
+            detect = detect.barrier_checkpoints();
+        }
         if settings.write_ordered {
             let path = out_dir.join("ordered.parquet");
             detect = detect.write_ordered(ParquetOut::create(&path, crate::schema::enriched_schema())?);
@@ -207,7 +230,8 @@ impl Pipeline {
             detect = detect.checkpoint_to(dir);
         }
 
-        let (src_tx, src_rx) = mpsc::channel::<Chunk>(cap);
+        let (src_tx, src_rx) = mpsc::channel::<source::FromSource>(cap);
+        let src_tx = source::SourceTx(src_tx);
         let (ord_tx, ord_rx) = mpsc::channel(cap);
         let (sink_tx, sink_rx) = mpsc::channel(cap);
         let progress_for_source = progress.clone();
@@ -262,7 +286,10 @@ impl Pipeline {
 }
 
 /// Stage 1: the source, until its input ends or Ctrl-C (then what was read is flushed).
-async fn run_source(source: Box<dyn Source>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> Result<()> {
+async fn run_source(source: Box<dyn Source>, out: source::SourceTx, progress: Arc<Progress>) -> Result<()> {
+    if source.handles_shutdown() {
+        return source.run(out, progress).await;
+    }
     tokio::select! {
         r = source.run(out, progress) => r,
         _ = crate::shutdown_signal() => {

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::ingest::quarantine::render_row;
 use crate::ingest::values::format_ts;
 use crate::ingest::{Chunk, Reason, Rejected};
+use crate::pipeline::source::{FromSource, SourcePosition};
 use crate::schema::tx;
 
 use super::watermark::{Orderer, ts_column};
@@ -31,6 +32,27 @@ pub enum Ordered {
     Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
     /// At the end, for a checkpoint: fingerprints of every tx_id processed (in range).
     Ids(Vec<u128>),
+    /// A source barrier, with this stage's part of the checkpoint.
+    Barrier(Box<OrderSnapshot>),
+}
+
+/// The order stage's part of a checkpoint taken at a source barrier.
+pub struct OrderSnapshot {
+    pub position: SourcePosition,
+    /// Rows read but held for reordering.
+    pub held: Vec<RecordBatch>,
+    pub state: OrderState,
+    /// Fingerprints of every tx_id processed so far (in range), when the run keeps them.
+    pub ids: Vec<u128>,
+}
+
+/// Where the ordering stood at a checkpoint.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct OrderState {
+    pub max_ts: i64,
+    pub watermark: i64,
+    /// The next arrival number.
+    pub next_seq: u64,
 }
 
 /// The order stage's settings (see the module docs).
@@ -53,16 +75,25 @@ pub struct OrderStage {
     /// `Some` when the run ends in a checkpoint: the ids processed so far (a resumed
     /// run's), to which this run's rows in range are added.
     pub processed_ids: Option<Vec<u128>>,
+    /// A run resumed from a barrier checkpoint: the ordering and the rows it held.
+    pub resume_order: Option<(OrderState, Vec<RecordBatch>)>,
+    /// The highest arrival number admitted so far.
+    pub last_seq: Option<u64>,
 }
 
 impl OrderStage {
     /// Takes chunks from the source until it ends (or the next stage is gone), then
     /// flushes what the watermark still holds. Returns its busy seconds (waiting on
     /// either channel left out).
-    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Ordered>) -> Result<f64> {
+    pub async fn run(mut self, mut input: mpsc::Receiver<FromSource>, out: mpsc::Sender<Ordered>) -> Result<f64> {
         let mut busy = Duration::ZERO;
         let mut orderer = Orderer::new(self.lateness_us);
-        if let Some(ts) = self.resume_ts {
+        let mut next_seq = self.seq_offset;
+        if let Some((st, held)) = self.resume_order.take() {
+            orderer.resume_exact(st.max_ts, st.watermark);
+            orderer.restore_held(held);
+            next_seq = next_seq.max(st.next_seq);
+        } else if let Some(ts) = self.resume_ts {
             orderer.resume_at(ts);
         }
         let mut pacer = Pacer::new(self.speed);
@@ -85,9 +116,37 @@ impl OrderStage {
                     }
                 },
             };
-            let Some(chunk) = chunk else { break };
+            let chunk = match chunk {
+                None => break,
+                Some(FromSource::Chunk(c)) => c,
+                Some(FromSource::Bound(cap)) => {
+                    let t = Instant::now();
+                    let released = orderer.set_cap(cap)?;
+                    busy += t.elapsed();
+                    if let Some(b) = released
+                        && !pacer.send(b, &out).await
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                Some(FromSource::Barrier(position)) => {
+                    let (held, max_ts) = orderer.held();
+                    let snap = OrderSnapshot {
+                        position,
+                        held,
+                        state: OrderState { max_ts, watermark: orderer.watermark(), next_seq },
+                        ids: self.processed_ids.clone().unwrap_or_default(),
+                    };
+                    if out.send(Ordered::Barrier(Box::new(snap))).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let t = Instant::now();
             let (meta, ordered) = self.admit(chunk, &mut orderer)?;
+            next_seq = next_seq.max(self.last_seq.map_or(0, |s| s + 1));
             busy += t.elapsed();
             if out.send(meta).await.is_err() {
                 break;
@@ -115,6 +174,11 @@ impl OrderStage {
     fn admit(&mut self, chunk: Chunk, orderer: &mut Orderer) -> Result<(Ordered, Option<RecordBatch>)> {
         let Chunk { batch, mut rejected, rows_read } = chunk;
         let batch = offset_seq(batch, self.seq_offset)?;
+        if batch.num_rows() > 0 {
+            let seq = batch.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
+            let top = arrow::compute::max(seq);
+            self.last_seq = self.last_seq.max(top);
+        }
         let (batch, outside) = filter_range(batch, self.from_us, self.to_us)?;
         if let Some(ids) = self.processed_ids.as_mut() {
             let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();

@@ -39,6 +39,36 @@ pub enum OutputMode {
     /// their own. The new run cuts a torn last line off the kept alert files and does not
     /// write again the alerts they hold; alerts are appended as they come.
     Append,
+    /// A live run that takes checkpoints (`run --checkpoint`): its outputs belong to the
+    /// checkpoint. Resumed, `alerts.jsonl` and `quarantine.jsonl` are cut back to their
+    /// length at the checkpoint and continued (what came after it is raised again by the
+    /// resumed run, so nothing is written twice and nothing lost), and the counts go on
+    /// from the checkpoint's; started without one, they start empty.
+    Checkpointed,
+}
+
+/// The sinks' part of a checkpoint: the outputs' lengths and the run's counts so far.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct SinkState {
+    pub alerts_bytes: u64,
+    pub quarantine_bytes: u64,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_outside_range: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    pub side_table_rows_quarantined: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// Checkpoints taken by the job so far (this one included).
+    pub checkpoints: u64,
+}
+
+/// Where a run's barrier checkpoints go, and how the source position is committed.
+pub struct CheckpointTarget {
+    pub dir: PathBuf,
+    pub committer: Option<super::source::Committer>,
+    /// The state a resumed run starts from.
+    pub resumed: Option<SinkState>,
 }
 
 /// Where results go (see the module docs).
@@ -56,6 +86,8 @@ pub struct Sinks {
     summary: Summary,
     first_ts: i64,
     last_ts: i64,
+    checkpoints: Option<CheckpointTarget>,
+    checkpoints_taken: u64,
 }
 
 impl Sinks {
@@ -68,15 +100,20 @@ impl Sinks {
         store: Option<(&str, RetryPolicy)>,
         side_rejected: &[Rejected],
         progress: Arc<Progress>,
+        checkpoints: Option<CheckpointTarget>,
     ) -> Result<Self> {
         std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
         if mode == OutputMode::Append {
             keep_previous_outputs(out_dir)?;
         }
+        let resumed = checkpoints.as_ref().and_then(|c| c.resumed.clone());
+        if let Some(st) = resumed {
+            return Self::resume(label, out_dir, store, progress, checkpoints, st).await;
+        }
         let mut alerts = JsonlAlertSink::create(&out_dir.join("alerts.jsonl"))?;
         let kept_files = match mode {
             OutputMode::Append => kept_alert_files(out_dir)?,
-            OutputMode::Recompute => Vec::new(),
+            OutputMode::Recompute | OutputMode::Checkpointed => Vec::new(),
         };
         let kept = alerts.skip_kept(&kept_files)?;
         // the alert store is written on its own thread, one transaction per batch
@@ -107,7 +144,114 @@ impl Sinks {
             summary,
             first_ts: i64::MAX,
             last_ts: i64::MIN,
+            checkpoints,
+            checkpoints_taken: 0,
         })
+    }
+
+    /// Continues the outputs of a checkpoint (see [`OutputMode::Checkpointed`]).
+    async fn resume(
+        label: &str,
+        out_dir: &Path,
+        store: Option<(&str, RetryPolicy)>,
+        progress: Arc<Progress>,
+        checkpoints: Option<CheckpointTarget>,
+        st: SinkState,
+    ) -> Result<Self> {
+        let alerts = JsonlAlertSink::resume(&out_dir.join("alerts.jsonl"), st.alerts_bytes)?;
+        let mut by_reason = BTreeMap::new();
+        for (k, v) in &st.quarantined_by_reason {
+            let r = crate::ingest::Reason::ALL.into_iter().find(|r| r.as_str() == k).ok_or_else(|| {
+                Error::Internal(format!("checkpoint: unknown quarantine reason `{k}` (made by another version?)"))
+            })?;
+            by_reason.insert(r, *v);
+        }
+        let quarantine = QuarantineSink::resume(&out_dir.join("quarantine.jsonl"), st.quarantine_bytes, by_reason)?;
+        let store = match store {
+            Some((url, retry)) => Some(StoreWriter::start(url, retry, out_dir).await?),
+            None => None,
+        };
+        progress.alerts.store(alerts.written, Ordering::Relaxed);
+        progress.processed.store(st.rows_accepted, Ordering::Relaxed);
+        tracing::info!(
+            alerts = alerts.written,
+            rows_read = st.rows_read,
+            "resumed the outputs of checkpoint {}",
+            st.checkpoints
+        );
+        let summary = Summary {
+            mirrorflow_version: env!("CARGO_PKG_VERSION").into(),
+            command: label.to_string(),
+            side_table_rows_quarantined: st.side_table_rows_quarantined,
+            rows_read: st.rows_read,
+            rows_accepted: st.rows_accepted,
+            rows_outside_range: st.rows_outside_range,
+            ..Default::default()
+        };
+        Ok(Sinks {
+            label: label.to_string(),
+            mode: OutputMode::Checkpointed,
+            out_dir: out_dir.to_path_buf(),
+            alerts,
+            kept_files: Vec::new(),
+            kept: Default::default(),
+            quarantine,
+            store,
+            progress,
+            summary,
+            first_ts: st.first_ts,
+            last_ts: st.last_ts,
+            checkpoints,
+            checkpoints_taken: st.checkpoints,
+        })
+    }
+
+    /// A barrier's checkpoint: every output written before it is flushed and synced (the
+    /// store's batches stored), then the checkpoint is written with the outputs' lengths
+    /// and counts, then the source position committed.
+    async fn checkpoint(&mut self, snap: Box<super::detect::Snapshot>) -> Result<()> {
+        let Some(target) = self.checkpoints.as_ref() else { return Ok(()) };
+        let started = std::time::Instant::now();
+        let alerts_bytes = self.alerts.sync()?;
+        let quarantine_bytes = self.quarantine.sync()?;
+        if let Some(st) = &self.store {
+            st.sync().await;
+        }
+        self.checkpoints_taken += 1;
+        let state = SinkState {
+            alerts_bytes,
+            quarantine_bytes,
+            rows_read: self.summary.rows_read,
+            rows_accepted: self.summary.rows_accepted,
+            rows_outside_range: self.summary.rows_outside_range,
+            quarantined_by_reason: self
+                .quarantine
+                .by_reason
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), *v))
+                .collect(),
+            side_table_rows_quarantined: self.summary.side_table_rows_quarantined,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            checkpoints: self.checkpoints_taken,
+        };
+        let dir = target.dir.clone();
+        let position = snap.order.position.clone();
+        tokio::task::spawn_blocking(move || super::checkpoint::save_snapshot(&dir, &snap, state))
+            .await
+            .map_err(|e| Error::Internal(format!("checkpoint writer: {e}")))??;
+        if let Some(commit) = &target.committer
+            && let Err(e) = commit(&position)
+        {
+            // the checkpoint holds the position: a restart reads on from it all the same
+            tracing::warn!("the checkpoint is written but committing the source position failed: {e}");
+        }
+        let took = started.elapsed().as_secs_f64();
+        let m = crate::metrics::metrics();
+        m.checkpoints.inc();
+        m.checkpoint_seconds.observe(took);
+        tracing::debug!(seconds = took, n = self.checkpoints_taken, "checkpoint written");
+        Ok(())
     }
 
     /// The summary being filled (inputs and side-table counts are set by the pipeline).
@@ -126,6 +270,7 @@ impl Sinks {
                     self.processed(rows, first_ts, last_ts, unknown_channels)
                 }
                 ToSink::Alerts(alerts) => self.alerts(alerts)?,
+                ToSink::Checkpoint(snap) => self.checkpoint(snap).await?,
                 ToSink::End { window_rows, window_max, missing_fx, notes, busy: parts } => {
                     crate::metrics::metrics().window_transactions.set(window_rows as i64);
                     let s = &mut self.summary;
@@ -203,7 +348,7 @@ impl Sinks {
     pub fn close(&mut self) -> Result<Option<Error>> {
         match self.mode {
             OutputMode::Recompute => self.alerts.finish_sorted()?,
-            OutputMode::Append => self.alerts.flush()?,
+            OutputMode::Append | OutputMode::Checkpointed => self.alerts.flush()?,
         }
         self.quarantine.flush()?;
         let (store_summary, store_err) = match self.store.take().map(StoreWriter::finish) {

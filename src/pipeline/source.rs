@@ -34,11 +34,68 @@ pub trait Source: Send + 'static {
     /// Runs until the input ends (or forever, for live sources), sending chunks on
     /// `out`. Row-level problems travel inside chunks; an `Err` means the input could
     /// not be read at all.
-    fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>>;
+    fn run(self: Box<Self>, out: SourceTx, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>>;
 
     /// A followed directory (its file counts go into the summary).
     fn is_dir(&self) -> bool {
         false
+    }
+
+    /// The source ends itself on Ctrl-C / SIGTERM (after a last `Barrier`, so the run can
+    /// end in a checkpoint), instead of being dropped by the pipeline.
+    fn handles_shutdown(&self) -> bool {
+        false
+    }
+
+    /// Commits a checkpoint's source position back to where the input came from (Kafka:
+    /// the consumer group's offsets), called only once the checkpoint is on disk.
+    fn committer(&self) -> Option<Committer> {
+        None
+    }
+}
+
+/// Where a source is (Kafka: the next offset of each partition, by `topic/partition`),
+/// kept in a checkpoint so a restarted run reads on from there.
+pub type SourcePosition = BTreeMap<String, i64>;
+
+/// Commits a source position once the checkpoint holding it is on disk.
+pub type Committer = Arc<dyn Fn(&SourcePosition) -> Result<()> + Send + Sync>;
+
+/// What a source sends on.
+pub enum FromSource {
+    Chunk(Chunk),
+    /// The source's own event-time bound (µs): the least of the newest event times of
+    /// its active partitions. The watermark never passes it less the allowed lateness,
+    /// so a partition read behind the others does not see its rows refused as late.
+    Bound(i64),
+    /// Everything sent before this is covered by `SourcePosition`: the stages after it
+    /// take a checkpoint when it reaches them.
+    Barrier(SourcePosition),
+}
+
+/// The sending side of a source's channel.
+#[derive(Clone)]
+pub struct SourceTx(pub(crate) mpsc::Sender<FromSource>);
+
+/// The pipeline behind the source is gone (it is stopping).
+#[derive(Debug)]
+pub struct Closed;
+
+impl SourceTx {
+    pub async fn send(&self, c: Chunk) -> std::result::Result<(), Closed> {
+        self.0.send(FromSource::Chunk(c)).await.map_err(|_| Closed)
+    }
+
+    pub fn blocking_send(&self, c: Chunk) -> std::result::Result<(), Closed> {
+        self.0.blocking_send(FromSource::Chunk(c)).map_err(|_| Closed)
+    }
+
+    pub async fn send_msg(&self, m: FromSource) -> std::result::Result<(), Closed> {
+        self.0.send(m).await.map_err(|_| Closed)
+    }
+
+    pub fn blocking_send_msg(&self, m: FromSource) -> std::result::Result<(), Closed> {
+        self.0.blocking_send(m).map_err(|_| Closed)
     }
 }
 
@@ -86,7 +143,7 @@ impl Source for ReplaySource {
         self.readers.iter().map(|r| r.name().to_string()).collect()
     }
 
-    fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
+    fn run(self: Box<Self>, out: SourceTx, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
             let (to_sort, sort_input) = mpsc::channel::<RecordBatch>(4);
             let side = out.clone();
@@ -174,7 +231,7 @@ impl Source for StdinSource {
         vec!["<stdin>".into()]
     }
 
-    fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
+    fn run(self: Box<Self>, out: SourceTx, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
             // A plain thread reads lines (stdin blocks); the batching loop releases a
             // batch when it is full or when the input pauses.
@@ -455,7 +512,7 @@ impl Source for DirSource {
         true
     }
 
-    fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
+    fn run(self: Box<Self>, out: SourceTx, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
             let mut files: BTreeMap<String, Tracked> = BTreeMap::new();
             let mut dangling: HashSet<String> = HashSet::new();

@@ -29,8 +29,15 @@ pub const SPOOL_FILE: &str = "store-spool.jsonl";
 
 /// Feeds the alert store from the pipeline (see the module docs).
 pub(crate) struct StoreWriter {
-    tx: std::sync::mpsc::Sender<Vec<Alert>>,
+    tx: std::sync::mpsc::Sender<ToStore>,
     thread: std::thread::JoinHandle<(StoreSummary, Option<Error>)>,
+}
+
+/// What the writer thread takes: a batch, or a request to say when every batch before
+/// it is stored (or spooled).
+enum ToStore {
+    Alerts(Vec<Alert>),
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The writer thread's state.
@@ -48,7 +55,7 @@ impl StoreWriter {
     /// Opens the store at `url` on the writer's thread (tried like a write), stores a
     /// spool left in `out_dir` by an earlier run, and starts taking batches.
     pub(crate) async fn start(url: &str, retry: RetryPolicy, out_dir: &Path) -> Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<Alert>>();
+        let (tx, rx) = std::sync::mpsc::channel::<ToStore>();
         let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<Result<()>>();
         let mut w = Writer {
             url: url.to_string(),
@@ -67,8 +74,13 @@ impl StoreWriter {
                 }
                 let _ = opened_tx.send(Ok(()));
                 w.replay_spool();
-                for batch in rx {
-                    w.write(batch);
+                for msg in rx {
+                    match msg {
+                        ToStore::Alerts(batch) => w.write(batch),
+                        ToStore::Sync(done) => {
+                            let _ = done.send(());
+                        }
+                    }
                 }
                 // the store is dropped here, on its own thread
                 w.store = None;
@@ -91,7 +103,15 @@ impl StoreWriter {
     /// Queues a batch (never blocks the pipeline).
     pub(crate) fn send(&self, alerts: Vec<Alert>) {
         // the thread only ends when this sender is dropped (or it panicked: `finish` says so)
-        let _ = self.tx.send(alerts);
+        let _ = self.tx.send(ToStore::Alerts(alerts));
+    }
+
+    /// Waits until every batch queued before is stored (or kept in the spool).
+    pub(crate) async fn sync(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(ToStore::Sync(done)).is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Waits for every queued batch; what the store took, and the failure that kept

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
+use source::SourceTx;
 
 use super::*;
 use crate::alerts::Alert;
@@ -29,7 +29,7 @@ impl Source for VecSource {
         vec!["<test>".into()]
     }
 
-    fn run(self: Box<Self>, out: mpsc::Sender<Chunk>, _progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
+    fn run(self: Box<Self>, out: SourceTx, _progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
             for c in self.0 {
                 if out.send(c).await.is_err() {

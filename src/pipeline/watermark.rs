@@ -42,6 +42,9 @@ pub struct Orderer {
     watermark: i64,
     pending: Vec<RecordBatch>,
     pending_min: i64,
+    /// The source's event-time bound (`FromSource::Bound`): the watermark is taken from
+    /// the lesser of it and the newest event time. `i64::MAX`: none.
+    cap: i64,
 }
 
 /// What one push gives back.
@@ -58,7 +61,14 @@ pub struct Released {
 impl Orderer {
     /// A buffer with the given allowed lateness (microseconds).
     pub fn new(lateness_us: i64) -> Self {
-        Orderer { lateness_us, max_ts: i64::MIN, watermark: i64::MIN, pending: Vec::new(), pending_min: i64::MAX }
+        Orderer {
+            lateness_us,
+            max_ts: i64::MIN,
+            watermark: i64::MIN,
+            pending: Vec::new(),
+            pending_min: i64::MAX,
+            cap: i64::MAX,
+        }
     }
 
     /// Continues after a checkpoint whose newest event time was `max_ts`: rows more than
@@ -69,6 +79,12 @@ impl Orderer {
     }
 
     /// The current watermark (`i64::MIN` before any row).
+    /// Continues a checkpoint's ordering exactly: its newest event time and watermark.
+    pub fn resume_exact(&mut self, max_ts: i64, watermark: i64) {
+        self.max_ts = self.max_ts.max(max_ts);
+        self.watermark = self.watermark.max(watermark);
+    }
+
     pub fn watermark(&self) -> i64 {
         self.watermark
     }
@@ -98,7 +114,7 @@ impl Orderer {
         let mut late = Vec::new();
         let mut future = Vec::new();
         for (i, &t) in ts.values().iter().enumerate() {
-            let wm = self.watermark.max(max_ts.saturating_sub(self.lateness_us));
+            let wm = self.watermark.max(max_ts.min(self.cap).saturating_sub(self.lateness_us));
             if t > future_limit {
                 future.push(i);
             } else if max_ts != i64::MIN && t < wm {
@@ -134,14 +150,44 @@ impl Orderer {
             self.max_ts = self.max_ts.max(max);
             self.pending.push(batch);
         }
-        let wm = self.max_ts.saturating_sub(self.lateness_us);
+        out.ordered = self.raise()?;
+        Ok(out)
+    }
+
+    /// Moves the watermark up to the newest event time (held to the cap) less the
+    /// allowed lateness, releasing what falls below it.
+    fn raise(&mut self) -> Result<Option<RecordBatch>> {
+        if self.max_ts == i64::MIN {
+            return Ok(None);
+        }
+        let wm = self.max_ts.min(self.cap).saturating_sub(self.lateness_us);
         if wm > self.watermark {
             self.watermark = wm;
         }
         if self.pending_min < self.watermark {
-            out.ordered = self.release_below(self.watermark)?;
+            return self.release_below(self.watermark);
         }
-        Ok(out)
+        Ok(None)
+    }
+
+    /// The source's new event-time bound (see `FromSource::Bound`); what it lets through.
+    pub fn set_cap(&mut self, cap: i64) -> Result<Option<RecordBatch>> {
+        self.cap = cap;
+        self.raise()
+    }
+
+    /// The rows held for reordering (for a checkpoint), and the newest event time.
+    pub fn held(&self) -> (Vec<RecordBatch>, i64) {
+        (self.pending.clone(), self.max_ts)
+    }
+
+    /// Takes back rows a checkpoint held (after `resume_at`).
+    pub fn restore_held(&mut self, held: Vec<RecordBatch>) {
+        for b in held.into_iter().filter(|b| b.num_rows() > 0) {
+            let ts = ts_column(&b);
+            self.pending_min = self.pending_min.min(arrow::compute::min(ts).unwrap_or(i64::MAX));
+            self.pending.push(b);
+        }
     }
 
     /// The input has been silent (a live run's `idle-advance`): the watermark moves up to

@@ -38,6 +38,9 @@ pub mod names {
     pub const GRAPH_EDGES: &str = "mirrorflow_graph_edges";
     pub const BUILD_INFO: &str = "mirrorflow_build_info";
     pub const UP: &str = "mirrorflow_up";
+    pub const CHECKPOINTS: &str = "mirrorflow_checkpoints_total";
+    pub const CHECKPOINT_SECONDS: &str = "mirrorflow_checkpoint_duration_seconds";
+    pub const KAFKA_LAG: &str = "mirrorflow_kafka_consumer_lag_messages";
 
     /// What `mirrorflow serve` exposes (the review queue; the pipeline's metrics belong to
     /// the job).
@@ -92,6 +95,12 @@ pub struct Metrics {
     /// scrape: a count of an append-only table is a counter).
     pub review_decisions: IntGaugeVec,
     pub up: IntGauge,
+    /// Checkpoints a live run wrote (`run --checkpoint`).
+    pub checkpoints: IntCounter,
+    /// Time from a barrier reaching the sinks to its checkpoint being on disk.
+    pub checkpoint_seconds: prometheus::Histogram,
+    /// Messages behind the partition's end, by `topic` and `partition` (never ids).
+    pub kafka_lag: IntGaugeVec,
 }
 
 /// Registers `c` with `registry` and hands it back.
@@ -151,7 +160,25 @@ fn build() -> prometheus::Result<Metrics> {
     build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     let store_write_errors =
         registered(&registry, IntCounter::new(names::STORE_WRITE_ERRORS, "Alert store write batches that failed")?)?;
+    let checkpoints = registered(&registry, IntCounter::new(names::CHECKPOINTS, "Checkpoints written by a live run")?)?;
+    let checkpoint_seconds = registered(
+        &registry,
+        prometheus::Histogram::with_opts(
+            HistogramOpts::new(names::CHECKPOINT_SECONDS, "Time to write one checkpoint")
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )?,
+    )?;
+    let kafka_lag = registered(
+        &registry,
+        IntGaugeVec::new(
+            Opts::new(names::KAFKA_LAG, "Messages between the consumer and the end of its partition"),
+            &["topic", "partition"],
+        )?,
+    )?;
     Ok(Metrics {
+        checkpoints,
+        checkpoint_seconds,
+        kafka_lag,
         rows_read: counter_vec(names::ROWS_READ, "Transaction rows read", &["source"])?,
         rows_accepted: counter_vec(names::ROWS_ACCEPTED, "Transaction rows accepted", &["source"])?,
         rows_quarantined: counter_vec(

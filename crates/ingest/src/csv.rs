@@ -502,6 +502,70 @@ fn spawn_parsers(input: Box<dyn BufRead + Send>, first_line: u64, plan: Arc<CsvP
     done_rx
 }
 
+/// Parses CSV records one at a time against a header given up front: the core of the
+/// Kafka source's CSV payloads (one record per message, no header in the stream). The
+/// mapping is the file readers' (`[input.columns]`, or the dialect sniffed from the header).
+pub struct CsvLineParser {
+    name: String,
+    header_len: usize,
+    mapping: TxMapping,
+    resolved: Vec<Resolved>,
+    delim: u8,
+    max_record: usize,
+    builder: TxBuilder,
+}
+
+impl CsvLineParser {
+    /// A parser whose messages name `name`; `header` are the records' column names.
+    /// `Err`: the header does not map to the contract (which columns are missing).
+    pub fn new(name: String, header: &[String], input: &InputConfig) -> std::result::Result<Self, String> {
+        let mapping = mapping_for_header(input, header);
+        let resolved = mapping.resolve(header)?;
+        Ok(CsvLineParser {
+            name,
+            header_len: header.len(),
+            mapping,
+            resolved,
+            delim: input.csv_delimiter,
+            max_record: input.max_record_bytes,
+            builder: TxBuilder::new(),
+        })
+    }
+
+    /// Parses one record (`line` is its position, e.g. a message offset); the refusal if
+    /// it is refused. A trailing line break is ignored.
+    pub fn push_line(&mut self, line: u64, rec: &[u8]) -> Option<Rejected> {
+        let mut end = rec.len();
+        while end > 0 && matches!(rec[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        let rec = &rec[..end];
+        if rec.len() > self.max_record {
+            return Some(Rejected::too_long(&self.name, line, self.max_record, rec.len() as u64, rec));
+        }
+        let mut fields = Vec::with_capacity(self.header_len);
+        split_record(rec, self.delim, &mut fields);
+        if fields.len() != self.header_len {
+            return Some(Rejected::new(
+                &self.name,
+                line,
+                "record",
+                Reason::WrongColumnCount,
+                &format!("{} fields where the header has {}", fields.len(), self.header_len),
+                rec,
+            ));
+        }
+        let ctx = RowCtx { file: &self.name, line, raw: rec };
+        let slots = slot_fields(&self.resolved, &fields, line);
+        self.builder.push(&ctx, &slots, &self.mapping).err()
+    }
+
+    /// The accepted rows as a batch, and the rows refused as duplicates.
+    pub fn finish(&mut self, state: &mut IngestState) -> (arrow::record_batch::RecordBatch, Vec<Rejected>) {
+        self.builder.finish(state)
+    }
+}
+
 /// Streams a CSV transactions file as canonical chunks: one thread reads and cuts
 /// records, two parse and validate, and this reader checks duplicates and numbers rows
 /// in file order.

@@ -31,6 +31,37 @@ impl QuarantineSink {
         Ok(Self { path: path.to_path_buf(), out: std::io::BufWriter::new(file), by_reason: BTreeMap::new(), total: 0 })
     }
 
+    /// Continues `path` from a checkpoint: cut back to `len` bytes (the records after it
+    /// are refused again by the resumed run), with the counts the checkpoint kept.
+    pub fn resume(path: &Path, len: u64, by_reason: BTreeMap<Reason, u64>) -> Result<Self> {
+        use std::io::Seek;
+        let have = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if have < len {
+            return Err(Error::input(
+                path,
+                format!("holds {have} bytes but the checkpoint was taken after {len}: not this checkpoint's output"),
+            ));
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        file.set_len(len).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))?;
+        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        let total = by_reason.values().sum();
+        Ok(Self { path: path.to_path_buf(), out: std::io::BufWriter::new(file), by_reason, total })
+    }
+
+    /// Flushes and syncs the file; its length (for a checkpoint).
+    pub fn sync(&mut self) -> Result<u64> {
+        self.flush()?;
+        let f = self.out.get_ref();
+        f.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        Ok(f.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+    }
+
     /// Appends records.
     pub fn write_all(&mut self, records: &[Rejected]) -> Result<()> {
         for r in records {
