@@ -98,6 +98,8 @@ pub struct RawKafka {
     pub csv_header: Vec<String>,
     /// A partition with no message for this long stops holding the watermark back.
     pub partition_idle: String,
+    /// A partition this far (event time) ahead of the slowest is paused until it catches up.
+    pub max_skew: String,
     /// Most messages gathered into one batch.
     pub batch_messages: usize,
     /// Extra librdkafka properties (e.g. `security.protocol`).
@@ -144,6 +146,7 @@ pub struct KafkaConfig {
     pub csv: bool,
     pub csv_header: Vec<String>,
     pub partition_idle: Duration,
+    pub max_skew: Duration,
     pub batch_messages: usize,
     pub client: std::collections::BTreeMap<String, String>,
 }
@@ -272,6 +275,7 @@ impl RawConfig {
         let idle_advance = dur("live.idle-advance", &self.live.idle_advance);
         let checkpoint_interval = dur("live.checkpoint-interval", &self.live.checkpoint_interval);
         let partition_idle = dur("kafka.partition-idle", &self.kafka.partition_idle);
+        let max_skew = dur("kafka.max-skew", &self.kafka.max_skew);
         if self.output.store_write_attempts == 0 {
             errs.push("`output.store-write-attempts` must be at least 1".into());
         }
@@ -378,6 +382,7 @@ impl RawConfig {
                 csv,
                 csv_header: self.kafka.csv_header.clone(),
                 partition_idle,
+                max_skew,
                 batch_messages: self.kafka.batch_messages,
                 client: self.kafka.client.clone(),
             },

@@ -211,7 +211,8 @@ fn write(
     write_synced(&new.join(SEEN), &bytes)?;
     manifest.files.insert(SEEN.into(), sum_of(&bytes));
 
-    let text = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))?;
+    // compact: detectors' state runs to tens of MB
+    let text = serde_json::to_vec(state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))?;
     write_synced(&new.join(STATE), &text)?;
     manifest.files.insert(STATE.into(), sum_of(&text));
 

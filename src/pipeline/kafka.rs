@@ -75,8 +75,10 @@ struct Part {
     rejected: Vec<Rejected>,
     /// Newest event time accepted (µs).
     max_ts: i64,
-    /// When the last message came (or the partition was assigned).
+    /// When the last message came (or the partition was assigned, paused or resumed).
     last_message: Instant,
+    /// Paused by watermark alignment.
+    paused: bool,
 }
 
 enum Parser {
@@ -245,7 +247,7 @@ impl KafkaSource {
         } else {
             Parser::Json(JsonLineParser::new(name, &self.input))
         };
-        Part { parser, read: 0, rejected: Vec::new(), max_ts: i64::MIN, last_message: Instant::now() }
+        Part { parser, read: 0, rejected: Vec::new(), max_ts: i64::MIN, last_message: Instant::now(), paused: false }
     }
 
     /// The blocking consumer loop (see the module docs).
@@ -261,6 +263,7 @@ impl KafkaSource {
         let mut last_lag = Instant::now();
         let mut skipped = 0u64;
         let mut last_bound = None;
+        let mut lags: HashMap<i32, i64> = HashMap::new();
         self.assign(&position)?;
         for &p in &self.partitions {
             let fresh = self.new_part(p);
@@ -329,23 +332,29 @@ impl KafkaSource {
             }
             let quiet = last_any.elapsed() >= PAUSE;
             if pending >= self.cfg.batch_messages || (pending > 0 && (quiet || stopping)) {
+                let t = Instant::now();
                 if !self.flush(&mut parts, &mut state, out)? {
                     return Ok(());
                 }
                 pending = 0;
+                // time spent held back by the pipeline is not silence
+                shift(&mut parts, &mut last_any, t.elapsed());
             }
             if pending == 0 && !parts.is_empty() {
-                let b = self.bound(&parts);
+                let b = self.bound(&parts, &lags);
+                self.align(&mut parts, b);
                 if last_bound != Some(b) {
                     last_bound = Some(b);
+                    let t = Instant::now();
                     if out.blocking_send_msg(FromSource::Bound(b)).is_err() {
                         return Ok(());
                     }
+                    shift(&mut parts, &mut last_any, t.elapsed());
                 }
             }
             if last_lag.elapsed() >= LAG_EVERY {
                 last_lag = Instant::now();
-                self.lag(&parts, &position);
+                lags = self.lag(&parts, &position);
             }
             let idle_out = self.idle_exit.is_some_and(|d| last_any.elapsed() >= d);
             let barrier_due = self.barrier_every.is_some_and(|d| last_barrier.elapsed() >= d);
@@ -354,6 +363,7 @@ impl KafkaSource {
                 if out.blocking_send_msg(FromSource::Barrier(position.clone())).is_err() {
                     return Ok(());
                 }
+                shift(&mut parts, &mut last_any, last_barrier.elapsed());
             }
             if pending == 0 && (stopping || idle_out) {
                 if skipped > 0 {
@@ -402,24 +412,68 @@ impl KafkaSource {
     }
 
     /// The least newest event time over the partitions still sending; a partition heard
-    /// from not at all counts as holding everything back until it is idle.
-    fn bound(&self, parts: &BTreeMap<i32, Part>) -> i64 {
+    /// from not at all counts as holding everything back until it is idle. A partition is
+    /// idle when no message came from it for `kafka.partition-idle` (time the pipeline
+    /// held the source back not counted) and, when its lag is known, it has none left.
+    fn bound(&self, parts: &BTreeMap<i32, Part>, lags: &HashMap<i32, i64>) -> i64 {
         let idle = self.cfg.partition_idle;
-        parts.values().filter(|p| p.last_message.elapsed() < idle).map(|p| p.max_ts).min().unwrap_or(i64::MAX)
+        parts
+            .iter()
+            .filter(|(p, part)| {
+                part.paused || part.last_message.elapsed() < idle || lags.get(p).is_some_and(|&l| l > 0)
+            })
+            .map(|(_, part)| part.max_ts)
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
-    /// Consumer lag per assigned partition (high watermark less the next offset).
-    fn lag(&self, parts: &BTreeMap<i32, Part>, position: &SourcePosition) {
+    /// Watermark alignment: a partition more than `kafka.max-skew` of event time ahead of
+    /// the bound is paused until the others catch up, so the rows held for reordering
+    /// stay bounded however unevenly the broker serves the partitions.
+    fn align(&self, parts: &mut BTreeMap<i32, Part>, bound: i64) {
+        let skew = self.cfg.max_skew.as_micros() as i64;
+        for (&p, part) in parts.iter_mut() {
+            let ahead = bound != i64::MAX && part.max_ts != i64::MIN && part.max_ts > bound.saturating_add(skew);
+            if ahead == part.paused {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.cfg.topic, p);
+            let r = if ahead { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
+            match r {
+                Ok(()) => {
+                    part.paused = ahead;
+                    part.last_message = Instant::now();
+                }
+                Err(e) => tracing::warn!("kafka: pausing or resuming partition {p}: {e}"),
+            }
+        }
+    }
+
+    /// Consumer lag per partition (high watermark less the next offset), also set as a
+    /// metric.
+    fn lag(&self, parts: &BTreeMap<i32, Part>, position: &SourcePosition) -> HashMap<i32, i64> {
         let m = crate::metrics::metrics();
         let mut lags: HashMap<i32, i64> = HashMap::new();
         for &p in parts.keys() {
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.cfg.topic, p, Duration::from_secs(2)) {
-                let next = position.get(&key(&self.cfg.topic, p)).copied().unwrap_or(0);
-                lags.insert(p, (high - next).max(0));
+            if let Ok((low, high)) = self.consumer.fetch_watermarks(&self.cfg.topic, p, Duration::from_secs(2)) {
+                let next = position.get(&key(&self.cfg.topic, p)).copied().unwrap_or(low);
+                let lag = (high - next).max(0);
+                lags.insert(p, lag);
+                m.kafka_lag.with_label_values(&[self.cfg.topic.as_str(), &p.to_string()]).set(lag);
             }
         }
-        for (p, lag) in lags {
-            m.kafka_lag.with_label_values(&[self.cfg.topic.as_str(), &p.to_string()]).set(lag);
-        }
+        lags
+    }
+}
+
+/// Moves every silence clock on by `d` (time the source was held back by the pipeline).
+fn shift(parts: &mut BTreeMap<i32, Part>, last_any: &mut Instant, d: Duration) {
+    if d < Duration::from_millis(1) {
+        return;
+    }
+    *last_any += d;
+    for part in parts.values_mut() {
+        part.last_message += d;
     }
 }
