@@ -185,7 +185,9 @@ async fn run_kafka(cfg: &Config, side: SideTables) -> Result<Summary> {
         source = source.barriers(cfg.checkpoint_interval);
     }
     let p = pipeline("run", cfg, side).await?;
-    let mut b = p.live(cfg.idle_advance).resume(resume);
+    // no idle advance in the order stage: the source says when every partition is idle
+    // (a restart's slow start, or a checkpoint's pause, is not silence)
+    let mut b = p.live(None).resume(resume);
     if let Some(dir) = &cfg.checkpoint_dir {
         b = b.barrier_checkpoints(dir.clone());
     }

@@ -6,7 +6,10 @@
 //! bytes each little-endian, so a resumed run refuses rows it has already processed as
 //! `duplicate_tx_id`), `state.json` (format, next `seq`, newest event time, and each
 //! detector's own state, e.g. the SQL rules' open episodes and already-alerted evidence)
-//! and `manifest.json` (the size and xxh3-128 checksum of every other file).
+//! and `manifest.json` (the size and xxh3-128 checksum of every other file). A live run's
+//! checkpoint taken at a source barrier (`save_snapshot`) also holds `held.parquet` (rows
+//! read but held for reordering) and, in `state.json`, the source position (Kafka offsets),
+//! the ordering (`OrderState`) and the outputs' lengths and counts (`SinkState`).
 //!
 //! A checkpoint is written whole into a new sibling directory (`.<name>.new-<pid>`), every
 //! file and the directory fsynced, then renamed into place: an old checkpoint is first
@@ -49,7 +52,7 @@ const HELD: &str = "held.parquet";
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CheckpointState {
     pub format: u32,
-    /// The next run numbers its rows from here (ties in time stay in arrival order).
+    /// The next run numbers its rows from here (rows are numbered in `(ts, tx_id)` order).
     pub next_seq: u64,
     /// Newest event time processed (µs): the resumed run's watermark starts from it.
     pub max_ts: i64,

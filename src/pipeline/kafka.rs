@@ -262,12 +262,16 @@ impl KafkaSource {
         let mut last_barrier = Instant::now();
         let mut last_lag = Instant::now();
         let mut skipped = 0u64;
-        let mut last_bound = None;
         let mut lags: HashMap<i32, i64> = HashMap::new();
         self.assign(&position)?;
         for &p in &self.partitions {
             let fresh = self.new_part(p);
             parts.insert(p, fresh);
+        }
+        // before any row: nothing is released until every partition has spoken or idled
+        let mut last_bound = Some(i64::MIN);
+        if out.blocking_send_msg(FromSource::Bound(i64::MIN)).is_err() {
+            return Ok(());
         }
         let mut partitions = self.partitions.clone();
         let mut last_meta = Instant::now();

@@ -215,7 +215,6 @@ impl Pipeline {
             // in range), so a resumed run refuses the rows it overlaps as duplicates
             processed_ids: keep_ids.then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default()),
             resume_order,
-            last_seq: None,
         };
         let mut detect =
             DetectStage::new(ctx, detectors, settings.window_us, settings.detect_rows, source_name, resume)?;

@@ -26,7 +26,7 @@ use super::watermark::{Orderer, ts_column};
 
 /// What the order stage sends on.
 pub enum Ordered {
-    /// Rows in `(ts, seq)` order, below the watermark.
+    /// Rows in `(ts, tx_id)` order (numbered so in `seq`), below the watermark.
     Batch(RecordBatch),
     /// A source chunk's counts and the rows refused for it (including this stage's).
     Meta { read: u64, rejected: Vec<Rejected>, outside: u64 },
@@ -51,7 +51,7 @@ pub struct OrderSnapshot {
 pub struct OrderState {
     pub max_ts: i64,
     pub watermark: i64,
-    /// The next arrival number.
+    /// The `seq` of the next row released (rows are numbered in event-time order).
     pub next_seq: u64,
 }
 
@@ -77,8 +77,6 @@ pub struct OrderStage {
     pub processed_ids: Option<Vec<u128>>,
     /// A run resumed from a barrier checkpoint: the ordering and the rows it held.
     pub resume_order: Option<(OrderState, Vec<RecordBatch>)>,
-    /// The highest arrival number admitted so far.
-    pub last_seq: Option<u64>,
 }
 
 impl OrderStage {
@@ -88,11 +86,10 @@ impl OrderStage {
     pub async fn run(mut self, mut input: mpsc::Receiver<FromSource>, out: mpsc::Sender<Ordered>) -> Result<f64> {
         let mut busy = Duration::ZERO;
         let mut orderer = Orderer::new(self.lateness_us);
-        let mut next_seq = self.seq_offset;
+        orderer.number_from(self.seq_offset);
         if let Some((st, held)) = self.resume_order.take() {
             orderer.resume_exact(st.max_ts, st.watermark);
             orderer.restore_held(held);
-            next_seq = next_seq.max(st.next_seq);
         } else if let Some(ts) = self.resume_ts {
             orderer.resume_at(ts);
         }
@@ -121,7 +118,14 @@ impl OrderStage {
                 Some(FromSource::Chunk(c)) => c,
                 Some(FromSource::Bound(cap)) => {
                     let t = Instant::now();
-                    let released = orderer.set_cap(cap)?;
+                    // every partition idle: nothing older can come, as after a live
+                    // source's silence (`advance_idle`)
+                    let released = if cap == i64::MAX {
+                        orderer.set_cap(cap)?;
+                        orderer.advance_idle()?
+                    } else {
+                        orderer.set_cap(cap)?
+                    };
                     busy += t.elapsed();
                     if let Some(b) = released
                         && !pacer.send(b, &out).await
@@ -135,7 +139,7 @@ impl OrderStage {
                     let snap = OrderSnapshot {
                         position,
                         held,
-                        state: OrderState { max_ts, watermark: orderer.watermark(), next_seq },
+                        state: OrderState { max_ts, watermark: orderer.watermark(), next_seq: orderer.next_seq() },
                         ids: self.processed_ids.clone().unwrap_or_default(),
                     };
                     if out.send(Ordered::Barrier(Box::new(snap))).await.is_err() {
@@ -146,7 +150,6 @@ impl OrderStage {
             };
             let t = Instant::now();
             let (meta, ordered) = self.admit(chunk, &mut orderer)?;
-            next_seq = next_seq.max(self.last_seq.map_or(0, |s| s + 1));
             busy += t.elapsed();
             if out.send(meta).await.is_err() {
                 break;
@@ -174,11 +177,7 @@ impl OrderStage {
     fn admit(&mut self, chunk: Chunk, orderer: &mut Orderer) -> Result<(Ordered, Option<RecordBatch>)> {
         let Chunk { batch, mut rejected, rows_read } = chunk;
         let batch = offset_seq(batch, self.seq_offset)?;
-        if batch.num_rows() > 0 {
-            let seq = batch.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
-            let top = arrow::compute::max(seq);
-            self.last_seq = self.last_seq.max(top);
-        }
+
         let (batch, outside) = filter_range(batch, self.from_us, self.to_us)?;
         if let Some(ids) = self.processed_ids.as_mut() {
             let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();

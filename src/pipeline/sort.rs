@@ -3,7 +3,7 @@
 //!
 //! Owns: the one place outside the rules crate that uses DataFusion: a `StreamingTable` whose
 //! single partition is fed by the ingest thread, sorted by `(ts, seq)`. `seq` is the
-//! arrival order, so ties in time keep file order and the result is deterministic.
+//! arrival order here; the order stage then puts ties in time in `tx_id` order.
 //! Must not: validate, filter or detect; pacing and watermarks live in the pipeline.
 
 use std::path::PathBuf;

@@ -67,6 +67,8 @@ pub enum FromSource {
     /// The source's own event-time bound (µs): the least of the newest event times of
     /// its active partitions. The watermark never passes it less the allowed lateness,
     /// so a partition read behind the others does not see its rows refused as late.
+    /// `i64::MAX`: every partition is idle, so what is held is released (as after a live
+    /// source's silence).
     Bound(i64),
     /// Everything sent before this is covered by `SourcePosition`: the stages after it
     /// take a checkpoint when it reaches them.

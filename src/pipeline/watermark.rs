@@ -3,8 +3,9 @@
 //!
 //! Owns: `Orderer`, a pure function of the batches pushed into it. The watermark is
 //! `max event time seen - allowed lateness`; a row is released once its time is below
-//! the watermark, and released rows are sorted by `(ts, seq)`. A row whose time is below
-//! the watermark when it arrives is late. So a live stream and a replay of the same data
+//! the watermark, and released rows are sorted by `(ts, tx_id)` and numbered (`seq`) in
+//! that order, so rows at the same event time meet the detectors in the same order however
+//! they arrived. A row whose time is below the watermark when it arrives is late. So a live stream and a replay of the same data
 //! (with disorder within the lateness) release the same rows in the same order.
 //! The caller also gives a limit in event time (the wall clock plus `pipeline.max-future-lead`):
 //! a row dated after it is refused as future and never moves the watermark, so one
@@ -22,12 +23,30 @@ use crate::schema::{self, tx};
 
 pub use mirrorflow_core::schema::ts_column;
 
-/// Sorts a transactions batch by `(ts, seq)`.
+/// Sorts a transactions batch by `(ts, tx_id)`: rows at the same event time in the order
+/// of their ids, whatever order they arrived in (a topic's partitions interleave at
+/// random; a file's order is one producer's choice).
 pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
-    let cols = [tx::TS, tx::SEQ]
+    let cols = [tx::TS, tx::TX_ID]
         .map(|c| SortColumn { values: batch.column_by_name(c).expect("transactions column").clone(), options: None });
     let idx = lexsort_to_indices(&cols, None).map_err(|e| Error::arrow("sorting by event time", e))?;
     take_record_batch(batch, &idx).map_err(|e| Error::arrow("sorting by event time", e))
+}
+
+/// Whether a batch is in `(ts, tx_id)` order already (a replay's sorted input mostly is).
+fn in_time_order(batch: &RecordBatch) -> bool {
+    let t = ts_column(batch).values();
+    let ids = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+    (1..t.len()).all(|i| t[i - 1] < t[i] || (t[i - 1] == t[i] && ids.value(i - 1) <= ids.value(i)))
+}
+
+/// Numbers the rows of a batch `from, from + 1, ...` in its order (the `seq` the
+/// detectors see: the row's place in event-time order).
+fn renumber(batch: RecordBatch, from: u64) -> Result<RecordBatch> {
+    let i = batch.schema().index_of(tx::SEQ).map_err(|e| Error::arrow("seq column", e))?;
+    let mut cols = batch.columns().to_vec();
+    cols[i] = Arc::new(arrow::array::UInt64Array::from_iter_values(from..from + batch.num_rows() as u64));
+    RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::arrow("numbering rows in event-time order", e))
 }
 
 fn ts_scalar(v: i64) -> arrow::array::Scalar<ArrayRef> {
@@ -45,12 +64,14 @@ pub struct Orderer {
     /// The source's event-time bound (`FromSource::Bound`): the watermark is taken from
     /// the lesser of it and the newest event time. `i64::MAX`: none.
     cap: i64,
+    /// The `seq` of the next row released.
+    next_seq: u64,
 }
 
 /// What one push gives back.
 #[derive(Debug, Default)]
 pub struct Released {
-    /// Rows now below the watermark, in `(ts, seq)` order.
+    /// Rows now below the watermark, in `(ts, tx_id)` order, numbered so in `seq`.
     pub ordered: Option<RecordBatch>,
     /// Rows that arrived below the watermark (to quarantine).
     pub late: Option<RecordBatch>,
@@ -68,6 +89,7 @@ impl Orderer {
             pending: Vec::new(),
             pending_min: i64::MAX,
             cap: i64::MAX,
+            next_seq: 0,
         }
     }
 
@@ -83,6 +105,16 @@ impl Orderer {
     pub fn resume_exact(&mut self, max_ts: i64, watermark: i64) {
         self.max_ts = self.max_ts.max(max_ts);
         self.watermark = self.watermark.max(watermark);
+    }
+
+    /// Released rows are numbered from `n` on (a resumed run: its checkpoint's next `seq`).
+    pub fn number_from(&mut self, n: u64) {
+        self.next_seq = n;
+    }
+
+    /// The `seq` the next released row gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     pub fn watermark(&self) -> i64 {
@@ -235,18 +267,12 @@ impl Orderer {
         if out.num_rows() == 0 {
             return Ok(None);
         }
-        // Already sorted input (replays) skips the sort.
-        let t = ts_column(&out);
-        let sorted = t.values().windows(2).all(|w| w[0] <= w[1]) && !t.is_empty();
-        if sorted {
-            let seq = out.column_by_name(tx::SEQ).expect("seq").as_primitive::<arrow::datatypes::UInt64Type>();
-            let v = t.values();
-            let s = seq.values();
-            if (1..v.len()).all(|i| v[i - 1] < v[i] || s[i - 1] <= s[i]) {
-                return Ok(Some(out));
-            }
-        }
-        sort_by_time(&out).map(Some)
+        // Already sorted input (replays, mostly) skips the sort.
+        let out = if in_time_order(&out) { out } else { sort_by_time(&out)? };
+        let n = out.num_rows() as u64;
+        let out = renumber(out, self.next_seq)?;
+        self.next_seq += n;
+        Ok(Some(out))
     }
 }
 
@@ -298,11 +324,20 @@ mod tests {
         assert_eq!(ids(&o.flush().unwrap().unwrap()), ["same"]);
     }
 
+    /// Rows at the same event time go in id order whatever order they arrived in (a
+    /// topic's partitions interleave at random), and are numbered in that order.
     #[test]
-    fn ties_keep_arrival_order() {
-        let mut st = IngestState::default();
-        let mut o = Orderer::new(0);
-        o.push(batch(&[("b", 5), ("a", 5)], &mut st)).unwrap();
-        assert_eq!(ids(&o.flush().unwrap().unwrap()), ["b", "a"]);
+    fn ties_go_in_id_order_and_are_numbered_so() {
+        for rows in [[("b", 5), ("a", 5), ("c", 4)], [("a", 5), ("c", 4), ("b", 5)]] {
+            let mut st = IngestState::default();
+            let mut o = Orderer::new(10 * 1_000_000);
+            o.number_from(10);
+            o.push(batch(&rows, &mut st)).unwrap();
+            let out = o.flush().unwrap().unwrap();
+            assert_eq!(ids(&out), ["c", "a", "b"]);
+            let seq = out.column_by_name(tx::SEQ).unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
+            assert_eq!(seq.values().to_vec(), [10, 11, 12]);
+            assert_eq!(o.next_seq(), 13);
+        }
     }
 }

@@ -11,6 +11,7 @@ mod graph;
 mod hardening_live;
 mod hostile_input;
 mod ingest;
+mod kafka;
 mod layout;
 mod live;
 mod mirror;
