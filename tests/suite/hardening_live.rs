@@ -65,7 +65,7 @@ fn a_torn_or_changed_checkpoint_is_refused_naming_the_file() {
     std::fs::write(ck.join("window.parquet"), &window).unwrap();
     // one byte of the state changed
     let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
-    std::fs::write(ck.join("state.json"), state.replacen("\"next_seq\": 2500", "\"next_seq\": 2400", 1)).unwrap();
+    std::fs::write(ck.join("state.json"), state.replacen("\"next_seq\":2500", "\"next_seq\":2400", 1)).unwrap();
     refused("state.json");
     std::fs::write(ck.join("state.json"), &state).unwrap();
     ok(&replay(&demo(), &dir.path().join("o5"), &["--resume", ck.to_str().unwrap()]));
@@ -81,10 +81,10 @@ fn a_checkpoint_written_over_an_old_one_is_wholly_old_or_wholly_new() {
     let ck = dir.path().join("ck");
     ok(&replay(&early, &dir.path().join("o1"), &["--checkpoint", ck.to_str().unwrap()]));
     let old_state = std::fs::read_to_string(ck.join("state.json")).unwrap();
-    assert!(old_state.contains("\"next_seq\": 1000"), "{}", &old_state[..200]);
+    assert!(old_state.contains("\"next_seq\":1000"), "{}", &old_state[..200]);
     ok(&replay(&late, &dir.path().join("o2"), &["--checkpoint", ck.to_str().unwrap()]));
     let new_state = std::fs::read_to_string(ck.join("state.json")).unwrap();
-    assert!(new_state.contains("\"next_seq\": 2500"), "{}", &new_state[..200]);
+    assert!(new_state.contains("\"next_seq\":2500"), "{}", &new_state[..200]);
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     names.sort();

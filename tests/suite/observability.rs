@@ -136,7 +136,7 @@ fn the_compose_file_is_valid_and_everything_it_mounts_exists() {
     let start = json.find('{').unwrap();
     let c: serde_json::Value = serde_json::from_str(&json[start..]).unwrap();
     let services = c["services"].as_object().unwrap();
-    for want in ["mirrorflow", "review", "prometheus", "grafana", "postgres"] {
+    for want in ["mirrorflow", "review", "prometheus", "grafana", "postgres", "kafka"] {
         assert!(services.contains_key(want), "service {want} missing");
     }
     let mut host_ports = BTreeSet::new();
