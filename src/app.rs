@@ -80,6 +80,10 @@ fn settings(cfg: &Config) -> Settings {
         // rows dated after the run's own time are refused in replays too (a historical
         // ledger has none, so its results do not depend on when it is replayed)
         future_lead_us: cfg.max_future_lead.map(|d| d.as_micros() as i64),
+        kafka_sinks: (!cfg.kafka.alerts_topic.is_empty() || !cfg.kafka.quarantine_topic.is_empty()).then(|| {
+            let topic = |t: &str| (!t.is_empty()).then(|| t.to_string());
+            (cfg.kafka.brokers.clone(), topic(&cfg.kafka.alerts_topic), topic(&cfg.kafka.quarantine_topic))
+        }),
     }
 }
 

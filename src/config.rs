@@ -104,6 +104,9 @@ pub struct RawKafka {
     pub batch_messages: usize,
     /// Extra librdkafka properties (e.g. `security.protocol`).
     pub client: std::collections::BTreeMap<String, String>,
+    /// Publish alerts / quarantined records to these topics; empty = off.
+    pub alerts_topic: String,
+    pub quarantine_topic: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +152,8 @@ pub struct KafkaConfig {
     pub max_skew: Duration,
     pub batch_messages: usize,
     pub client: std::collections::BTreeMap<String, String>,
+    pub alerts_topic: String,
+    pub quarantine_topic: String,
 }
 
 /// How progress is shown.
@@ -385,6 +390,8 @@ impl RawConfig {
                 max_skew,
                 batch_messages: self.kafka.batch_messages,
                 client: self.kafka.client.clone(),
+                alerts_topic: self.kafka.alerts_topic.clone(),
+                quarantine_topic: self.kafka.quarantine_topic.clone(),
             },
             out_dir: PathBuf::from(&self.output.dir),
             progress,

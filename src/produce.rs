@@ -176,7 +176,7 @@ impl ProducerContext for Deliveries {
 }
 
 /// Creates `topic` with `partitions` partitions unless it exists.
-async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<()> {
+pub(crate) async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()

@@ -36,6 +36,12 @@ pub struct RunCmd {
     /// Processing time between checkpoints (e.g. 10s) [default: live.checkpoint-interval].
     #[arg(long)]
     checkpoint_interval: Option<String>,
+    /// Also publish every alert to this Kafka topic (exactly once with --checkpoint).
+    #[arg(long)]
+    alerts_topic: Option<String>,
+    /// Also publish every quarantined record to this Kafka topic.
+    #[arg(long)]
+    quarantine_topic: Option<String>,
     #[arg(long)]
     out: Option<PathBuf>,
     /// Stop after this long without new data (e.g. 30s); default: run until Ctrl-C.
@@ -62,6 +68,8 @@ impl RunCmd {
             format,
             checkpoint,
             checkpoint_interval,
+            alerts_topic,
+            quarantine_topic,
             out,
             idle_exit,
             progress,
@@ -94,6 +102,12 @@ impl RunCmd {
                     "csv" => true,
                     other => anyhow::bail!("--format `{other}`: expected json or csv"),
                 };
+            }
+            if let Some(t) = alerts_topic {
+                c.kafka.alerts_topic = t.clone();
+            }
+            if let Some(t) = quarantine_topic {
+                c.kafka.quarantine_topic = t.clone();
             }
             if let Some(d) = checkpoint {
                 c.checkpoint_dir = Some(d.clone());

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod detect;
 pub mod enrich;
 pub mod kafka;
+pub mod kafka_sink;
 pub mod order;
 pub mod progress;
 pub mod sinks;
@@ -65,6 +66,8 @@ pub struct Settings {
     /// Rows dated more than this after the wall clock are refused as `future_timestamp`
     /// (µs; `None`: no check).
     pub future_lead_us: Option<i64>,
+    /// Kafka sinks: brokers, the alerts topic and the quarantine topic (`None`: off).
+    pub kafka_sinks: Option<(String, Option<String>, Option<String>)>,
 }
 
 /// The side tables' counts and refused rows, for the summary and quarantine.
@@ -187,6 +190,9 @@ impl Pipeline {
             resumed: resume.as_ref().and_then(|c| c.state.sinks.clone()),
         });
         let mut sinks = Sinks::open(&label, mode, &out_dir, store, &side.rejected, progress.clone(), targets).await?;
+        if let Some((brokers, alerts, quarantine)) = settings.kafka_sinks.clone() {
+            sinks = sinks.with_kafka(&brokers, alerts, quarantine).await?;
+        }
         let ticker = Ticker::start(progress.clone(), settings.progress);
         let inputs = source.inputs();
         let source_name = inputs.join(", ");

@@ -61,6 +61,12 @@ pub struct SinkState {
     pub last_ts: i64,
     /// Checkpoints taken by the job so far (this one included).
     pub checkpoints: u64,
+    /// The Kafka sink topics' end offsets (`topic/partition`), everything before delivered.
+    #[serde(default)]
+    pub kafka_sinks: BTreeMap<String, i64>,
+    /// What a resumed run found published ahead of its checkpoint and has not raised again.
+    #[serde(default)]
+    pub kafka_ahead: Vec<String>,
 }
 
 /// Where a run's barrier checkpoints go, and how the source position is committed.
@@ -88,9 +94,39 @@ pub struct Sinks {
     last_ts: i64,
     checkpoints: Option<CheckpointTarget>,
     checkpoints_taken: u64,
+    kafka: Option<super::kafka_sink::KafkaSinks>,
+    /// A resumed run's Kafka sink offsets, read back when the sinks open.
+    resumed_kafka: Option<(BTreeMap<String, i64>, Vec<String>)>,
 }
 
 impl Sinks {
+    /// Also publishes alerts and quarantined records to Kafka topics (see
+    /// `pipeline::kafka_sink`); a resumed run reads them back from its checkpoint first.
+    pub async fn with_kafka(
+        mut self,
+        brokers: &str,
+        alerts: Option<String>,
+        quarantine: Option<String>,
+    ) -> Result<Self> {
+        if brokers.is_empty() {
+            return Err(Error::Usage(
+                "`kafka.alerts-topic` / `kafka.quarantine-topic` need `kafka.brokers` (or `--kafka`)".into(),
+            ));
+        }
+        for t in alerts.iter().chain(quarantine.iter()) {
+            crate::produce::ensure_topic(brokers, t, 4).await?;
+        }
+        let resume = self.resumed_kafka.take();
+        let b = brokers.to_string();
+        let k = tokio::task::spawn_blocking(move || {
+            super::kafka_sink::KafkaSinks::open(&b, alerts, quarantine, resume.as_ref().map(|(o, a)| (o, a.as_slice())))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("kafka sinks: {e}")))??;
+        self.kafka = Some(k);
+        Ok(self)
+    }
+
     /// Opens every output in `out_dir` (and the store at `store`, if any); the side
     /// tables' refused rows go to quarantine first, counted apart.
     pub async fn open(
@@ -146,6 +182,8 @@ impl Sinks {
             last_ts: i64::MIN,
             checkpoints,
             checkpoints_taken: 0,
+            kafka: None,
+            resumed_kafka: None,
         })
     }
 
@@ -203,6 +241,8 @@ impl Sinks {
             last_ts: st.last_ts,
             checkpoints,
             checkpoints_taken: st.checkpoints,
+            kafka: None,
+            resumed_kafka: Some((st.kafka_sinks.clone(), st.kafka_ahead.clone())),
         })
     }
 
@@ -217,6 +257,10 @@ impl Sinks {
         if let Some(st) = &self.store {
             st.sync().await;
         }
+        let (kafka_sinks, kafka_ahead) = match self.kafka.as_mut() {
+            Some(k) => (tokio::task::block_in_place(|| k.sync())?, k.ahead()),
+            None => (BTreeMap::new(), Vec::new()),
+        };
         self.checkpoints_taken += 1;
         let state = SinkState {
             alerts_bytes,
@@ -234,6 +278,8 @@ impl Sinks {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             checkpoints: self.checkpoints_taken,
+            kafka_sinks,
+            kafka_ahead,
         };
         let dir = target.dir.clone();
         let position = snap.order.position.clone();
@@ -296,6 +342,9 @@ impl Sinks {
         }
         self.summary.rows_read += read;
         self.summary.rows_outside_range += outside;
+        if let Some(k) = self.kafka.as_mut() {
+            k.quarantine(rejected)?;
+        }
         self.quarantine.write_all(rejected)
     }
 
@@ -334,6 +383,9 @@ impl Sinks {
         }
         // every batch reaches the file whole before the next is taken
         self.alerts.flush()?;
+        if let Some(k) = self.kafka.as_mut() {
+            k.alerts(&fresh)?;
+        }
         if let Some(st) = &self.store
             && !fresh.is_empty()
         {
@@ -351,6 +403,10 @@ impl Sinks {
             OutputMode::Append | OutputMode::Checkpointed => self.alerts.flush()?,
         }
         self.quarantine.flush()?;
+        if let Some(k) = self.kafka.as_mut() {
+            k.sync()?;
+            tracing::info!(published = k.sent, already_published = k.skipped, "kafka sinks");
+        }
         let (store_summary, store_err) = match self.store.take().map(StoreWriter::finish) {
             Some((sum, err)) => (Some(sum), err),
             None => (None, None),

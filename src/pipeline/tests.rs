@@ -77,6 +77,7 @@ fn run(chunks: Vec<Chunk>, from_us: Option<i64>, to_us: Option<i64>, detect_rows
         store: None,
         store_retry: crate::store::RetryPolicy::default(),
         future_lead_us: None,
+        kafka_sinks: None,
     };
     let ctx = DetectCtx { accounts: Arc::new(AccountsTable::empty()), fx: Arc::new(FxTable::bundled()) };
     let p = Pipeline::builder("replay", ctx, settings, out.path().to_path_buf())

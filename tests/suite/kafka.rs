@@ -162,6 +162,7 @@ fn kafka_run_killed_ten_times_gives_the_replays_alerts_exactly_once() {
                 .map(String::from),
         );
         a.extend(["--out", out.to_str().unwrap(), "--progress", "off"].map(String::from));
+        a.extend(["--alerts-topic", "alerts", "--quarantine-topic", "quarantine"].map(String::from));
         if let Some(i) = idle_exit {
             a.extend(["--idle-exit".to_string(), i.to_string()]);
         }
@@ -218,5 +219,48 @@ fn kafka_run_killed_ten_times_gives_the_replays_alerts_exactly_once() {
     assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
     assert_eq!(got, want, "the same evidence for every alert");
     assert_eq!(store_ids(&out.join("alerts.db")), store_ids(&reference.join("alerts.db")));
+    // the alert topic holds every alert once; the quarantine topic every refused record once
+    let published = read_topic(&broker.addr, "alerts");
+    let mut ids: Vec<String> = published.iter().map(|a| a["alert_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(n, ids.len(), "an alert published twice");
+    assert_eq!(ids, want.keys().cloned().collect::<Vec<_>>(), "the alert topic holds the replay's alerts");
+    let records = read_topic(&broker.addr, "quarantine");
+    let mut keys: Vec<String> =
+        records.iter().map(|r| format!("{}:{}:{}", r["file"], r["line"], r["reason"])).collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(n, keys.len(), "a quarantined record published twice");
+    assert_eq!(n as u64, reasons(&reference).values().sum::<u64>(), "every refused record published");
     drop(broker);
+}
+
+/// Every message of `topic` (all partitions, from the start, until it has been quiet for
+/// 5 s: end offsets are not trusted, some brokers report them late), as JSON.
+fn read_topic(addr: &str, topic: &str) -> Vec<serde_json::Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "test-read")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(5) {
+        let Some(m) = c.poll(Duration::from_millis(200)) else { continue };
+        last = Instant::now();
+        out.push(serde_json::from_slice(m.unwrap().payload().unwrap()).unwrap());
+    }
+    out
 }
