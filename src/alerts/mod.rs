@@ -39,7 +39,12 @@ impl JsonlAlertSink {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self {
+        Ok(Self::over(path, file))
+    }
+
+    /// A sink writing to `file` (at its position) with nothing written yet.
+    fn over(path: &Path, file: std::fs::File) -> Self {
+        Self {
             path: path.to_path_buf(),
             out: std::io::BufWriter::new(file),
             seen: Default::default(),
@@ -48,7 +53,7 @@ impl JsonlAlertSink {
             by_rule: Default::default(),
             by_typology: Default::default(),
             written: 0,
-        })
+        }
     }
 
     /// Writes `alert` unless an alert with the same id was written already; returns
@@ -93,16 +98,7 @@ impl JsonlAlertSink {
         use std::io::Seek;
         let mut file = file;
         file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            out: std::io::BufWriter::new(file),
-            seen: Default::default(),
-            kept: Default::default(),
-            skipped_kept: 0,
-            by_rule: Default::default(),
-            by_typology: Default::default(),
-            written: 0,
-        })
+        Ok(Self::over(path, file))
     }
 
     /// Flushes and syncs the file; its length (for a checkpoint).
