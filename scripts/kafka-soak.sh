@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Soak: a generated ledger produced onto a local broker at a sustained rate while
+# `mirrorflow run --kafka --checkpoint` consumes it; samples the job's RSS and consumer lag
+# every 10 s and prints the figures. Bounded in time; never part of `cargo test`.
+#
+#   scripts/kafka-soak.sh [MINUTES=30] [ROWS_PER_SECOND=4000]
+#
+# Needs a release build (`cargo build --release`); installs the broker like the tests do
+# (scripts/kafka-deps.sh). Leaves everything in target/soak/ (samples.csv, logs, outputs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes="${1:-30}"
+rate="${2:-4000}"
+bin="$PWD/target/release/mirrorflow"
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+tansu="$(scripts/kafka-deps.sh | sed -n 's/^tansu=//p')"
+dir="$PWD/target/soak"
+rm -rf "$dir" && mkdir -p "$dir"
+port=$((20000 + RANDOM % 20000))
+addr="127.0.0.1:$port"
+"$tansu" broker --listener-url "tcp://$addr" --advertised-listener-url "tcp://$addr" \
+    --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1 &
+broker=$!
+trap 'kill $broker ${producer:-} ${job:-} 2>/dev/null || true' EXIT
+rows=$((minutes * 60 * rate * 11 / 10))
+echo "generating $rows rows" >&2
+"$bin" gen --seed 7 --rows "$rows" --out "$dir/ledger" >/dev/null
+first=$(sed -n 2p "$dir/ledger/transactions.csv" | cut -d, -f2)
+last=$(tail -1 "$dir/ledger/transactions.csv" | cut -d, -f2)
+span=$(( $(date -d "$last" +%s) - $(date -d "$first" +%s) ))
+speed=$(python3 -c "print(round($rate * $span / $rows, 3))")
+echo "event time $first .. $last: --speed $speed gives about $rate rows/s" >&2
+printf '[live]\naccounts = "%s"\nfx-rates = "%s"\n' "$dir/ledger/accounts.csv" "$dir/ledger/fx_rates.csv" >"$dir/live.toml"
+"$bin" produce "$dir/ledger" --kafka "$addr" --topic soak --partitions 4 --disorder 10m --speed "$speed" \
+    >"$dir/produce.json" 2>"$dir/produce.log" &
+producer=$!
+# the producer reads the whole ledger, then creates the topic
+for _ in $(seq 600); do grep -q "created the topic" "$dir/produce.log" 2>/dev/null && break; sleep 1; done
+"$bin" --config "$dir/live.toml" run --kafka "$addr" --topic soak --checkpoint "$dir/checkpoint" \
+    --out "$dir/out" --progress off --metrics-addr 127.0.0.1:$((port + 1)) >"$dir/job.log" 2>&1 &
+job=$!
+echo "t_s,rss_mb,lag_messages,rows_accepted,checkpoints" >"$dir/samples.csv"
+start=$(date +%s)
+while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
+    sleep 10
+    kill -0 $job 2>/dev/null || { echo "the job stopped: see $dir/job.log" >&2; exit 1; }
+    rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$job/status)
+    m=$(curl -s "127.0.0.1:$((port + 1))/metrics" || true)
+    lag=$(echo "$m" | awk '/^mirrorflow_kafka_consumer_lag_messages/ {s+=$2} END {print s+0}')
+    acc=$(echo "$m" | awk '/^mirrorflow_rows_accepted_total/ {s+=$2} END {print s+0}')
+    ck=$(echo "$m" | awk '/^mirrorflow_checkpoints_total/ {print $2+0}')
+    echo "$(( $(date +%s) - start )),$rss,$lag,$acc,${ck:-0}" >>"$dir/samples.csv"
+done
+python3 - "$dir/samples.csv" "$minutes" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+warm = [r for r in rows if int(r["t_s"]) >= 300] or rows
+rss = [int(r["rss_mb"]) for r in warm]
+lag = [int(float(r["lag_messages"])) for r in rows]
+acc = [float(r["rows_accepted"]) for r in rows]
+secs = int(rows[-1]["t_s"]) - int(rows[0]["t_s"])
+print(f"soak {sys.argv[2]} min: {acc[-1]:,.0f} rows accepted, {(acc[-1] - acc[0]) / max(secs, 1):,.0f} rows/s sustained")
+print(f"RSS after 5 min warm-up: first {rss[0]} MB, last {rss[-1]} MB, max {max(rss)} MB")
+print(f"consumer lag: max {max(lag):,} messages, last {lag[-1]:,}; checkpoints {rows[-1]['checkpoints']}")
+EOF
