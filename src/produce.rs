@@ -157,8 +157,40 @@ fn disorder(recs: &mut [Rec], disorder: Duration, seed: u64) {
 }
 
 /// Counts messages the broker did not take (after librdkafka's retries).
+/// A producer context counting the messages the broker did not take (after librdkafka's
+/// retries), with the first error: `produce` and the Kafka sinks check it after a flush.
 #[derive(Default)]
-struct Deliveries(std::sync::atomic::AtomicU64, std::sync::Mutex<Option<String>>);
+pub(crate) struct Deliveries(std::sync::atomic::AtomicU64, std::sync::Mutex<Option<String>>);
+
+impl Deliveries {
+    /// `Err` naming `what` when any message was not delivered.
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        let failed = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        if failed == 0 {
+            return Ok(());
+        }
+        let first = self.1.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
+        Err(Error::Internal(format!("{failed} message(s) not delivered to {what} (first: {first})")))
+    }
+}
+
+/// Sends one message, waiting while librdkafka's queue is full.
+pub(crate) fn send_retrying(
+    producer: &ThreadedProducer<Deliveries>,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+) -> Result<()> {
+    loop {
+        match producer.send(BaseRecord::to(topic).key(key).payload(payload)) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err((e, _)) => return Err(Error::Internal(format!("kafka produce to `{topic}`: {e}"))),
+        }
+    }
+}
 
 impl ClientContext for Deliveries {}
 
@@ -232,30 +264,14 @@ pub async fn produce(path: &Path, opts: &ProduceOptions) -> Result<ProduceReport
                     std::thread::sleep(wait);
                 }
             }
-            loop {
-                let rec = BaseRecord::to(&topic).key(&r.key).payload(&r.payload);
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
-                    Err((e, _)) => return Err(Error::Internal(format!("kafka produce to `{topic}`: {e}"))),
-                }
-            }
+            send_retrying(&producer, &topic, &r.key, &r.payload)?;
         }
         producer.flush(Duration::from_secs(120)).map_err(|e| Error::Internal(format!("kafka flush: {e}")))?;
         Ok(producer)
     })
     .await
     .map_err(|e| Error::Internal(format!("producer thread: {e}")))??;
-    let failed = producer.context().0.load(std::sync::atomic::Ordering::Relaxed);
-    if failed > 0 {
-        let first = producer.context().1.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
-        return Err(Error::Internal(format!(
-            "{failed} of {n} messages were not delivered to `{}` (first: {first})",
-            opts.topic
-        )));
-    }
+    producer.context().check(&format!("`{}` (of {n})", opts.topic))?;
     drop(producer);
     let seconds = started.elapsed().as_secs_f64();
     Ok(ProduceReport {

@@ -62,20 +62,7 @@ impl JsonlAlertSink {
     /// written when the checkpoint was taken; alerts after it are raised again by the
     /// resumed run), and the alerts it holds count as written.
     pub fn resume(path: &Path, len: u64) -> Result<Self> {
-        let have = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if have < len {
-            return Err(Error::input(
-                path,
-                format!(
-                    "holds {have} bytes but the checkpoint was taken after {len}: the output directory is not \
-                     the one this checkpoint wrote to (or the file was cut); give both a new place to start over"
-                ),
-            ));
-        }
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
-        let file = file.map_err(|e| Error::io(path, e))?;
-        file.set_len(len).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))?;
-        let mut sink = Self::create_from(path, file)?;
+        let mut sink = Self::over(path, crate::ingest::quarantine::reopen_cut(path, len)?);
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         #[derive(Deserialize)]
         struct Head {
@@ -94,19 +81,9 @@ impl JsonlAlertSink {
         Ok(sink)
     }
 
-    fn create_from(path: &Path, file: std::fs::File) -> Result<Self> {
-        use std::io::Seek;
-        let mut file = file;
-        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
-        Ok(Self::over(path, file))
-    }
-
     /// Flushes and syncs the file; its length (for a checkpoint).
     pub fn sync(&mut self) -> Result<u64> {
-        self.flush()?;
-        let f = self.out.get_ref();
-        f.sync_data().map_err(|e| Error::io(&self.path, e))?;
-        Ok(f.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+        crate::ingest::quarantine::sync_len(&mut self.out, &self.path)
     }
 
     pub fn write(&mut self, alert: &Alert) -> Result<bool> {

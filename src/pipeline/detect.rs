@@ -276,12 +276,11 @@ impl DetectStage {
         Ok(if alerts.is_empty() { Flow::Go } else { send(out, ToSink::Alerts(alerts)) })
     }
 
-    /// A source barrier: the window and every detector's state, sent to the sinks (which
-    /// write the checkpoint once what came before it is written).
-    fn snapshot(&mut self, order: OrderSnapshot, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+    /// This stage's part of a checkpoint: numbering, newest event time, every detector's state.
+    fn checkpoint_state(&self) -> Result<checkpoint::CheckpointState> {
         let mut state = checkpoint::CheckpointState {
             format: checkpoint::FORMAT,
-            next_seq: self.next_seq.max(order.state.next_seq),
+            next_seq: self.next_seq,
             max_ts: self.max_ts,
             window_rows: self.window.rows() as u64,
             ..Default::default()
@@ -289,6 +288,14 @@ impl DetectStage {
         for d in self.detectors.iter() {
             state.detectors.insert(d.id().to_string(), d.save_state()?);
         }
+        Ok(state)
+    }
+
+    /// A source barrier: the window and every detector's state, sent to the sinks (which
+    /// write the checkpoint once what came before it is written).
+    fn snapshot(&mut self, order: OrderSnapshot, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+        let mut state = self.checkpoint_state()?;
+        state.next_seq = state.next_seq.max(order.state.next_seq);
         let window = self.window.batches().cloned().collect();
         Ok(send(out, ToSink::Checkpoint(Box::new(Snapshot { order, window, state }))))
     }
@@ -302,19 +309,7 @@ impl DetectStage {
         let mut alerts = Vec::new();
         match &self.checkpoint {
             // Open episodes stay open: the next run resumes them.
-            Some(dir) => {
-                let mut state = checkpoint::CheckpointState {
-                    format: checkpoint::FORMAT,
-                    next_seq: self.next_seq,
-                    max_ts: self.max_ts,
-                    window_rows: self.window.rows() as u64,
-                    ..Default::default()
-                };
-                for d in self.detectors.iter() {
-                    state.detectors.insert(d.id().to_string(), d.save_state()?);
-                }
-                checkpoint::save(dir, &state, &self.window, &self.seen_ids)?;
-            }
+            Some(dir) => checkpoint::save(dir, &self.checkpoint_state()?, &self.window, &self.seen_ids)?,
             // stopped by a signal: the last checkpoint keeps the episodes open
             None if self.barrier_checkpoints && super::source::STOPPING.load(std::sync::atomic::Ordering::Relaxed) => {}
             None => {

@@ -132,7 +132,7 @@ impl KafkaSource {
         let consumer: KConsumer = consumer_config(cfg)
             .create()
             .map_err(|e| Error::Usage(format!("kafka consumer for `{}`: {e}", cfg.brokers)))?;
-        let partitions = topic_partitions(&consumer, &cfg.topic).map_err(|e| {
+        let partitions = topic_partitions(consumer.client(), &cfg.topic).map_err(|e| {
             Error::Usage(format!("kafka `{}`: cannot read the metadata of `{}`: {e}", cfg.brokers, cfg.topic))
         })?;
         if partitions.is_empty() {
@@ -174,9 +174,12 @@ impl KafkaSource {
     }
 }
 
-/// The partition ids of `topic`, sorted.
-fn topic_partitions(consumer: &KConsumer, topic: &str) -> std::result::Result<Vec<i32>, rdkafka::error::KafkaError> {
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+/// The partition ids of `topic`, sorted (through a consumer's or a producer's client).
+pub(crate) fn topic_partitions<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> std::result::Result<Vec<i32>, rdkafka::error::KafkaError> {
+    let md = client.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut ids: Vec<i32> =
         md.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     ids.sort_unstable();
@@ -191,8 +194,23 @@ fn csv_header(cfg: &KafkaConfig) -> Vec<String> {
     }
 }
 
-fn key(topic: &str, partition: i32) -> String {
+/// A partition's key in a `SourcePosition` (and the sinks' offsets): `topic/partition`.
+pub(crate) fn key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
+}
+
+/// Offsets by `topic/partition` key as a partition list (each at its offset).
+pub(crate) fn offsets_list(pos: &SourcePosition) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (k, &offset) in pos {
+        let (topic, p) = k
+            .rsplit_once('/')
+            .and_then(|(t, p)| Some((t, p.parse::<i32>().ok()?)))
+            .ok_or_else(|| Error::Internal(format!("checkpoint position `{k}` is not `topic/partition`")))?;
+        tpl.add_partition_offset(topic, p, Offset::Offset(offset))
+            .map_err(|e| Error::Internal(format!("offset {k}: {e}")))?;
+    }
+    Ok(tpl)
 }
 
 impl Source for KafkaSource {
@@ -207,13 +225,7 @@ impl Source for KafkaSource {
     fn committer(&self) -> Option<Committer> {
         let consumer = self.consumer.clone();
         Some(Arc::new(move |pos: &SourcePosition| -> Result<()> {
-            let mut tpl = TopicPartitionList::new();
-            for (k, &next) in pos {
-                let Some((topic, p)) = k.rsplit_once('/') else { continue };
-                let p: i32 = p.parse().map_err(|_| Error::Internal(format!("checkpoint position `{k}`")))?;
-                tpl.add_partition_offset(topic, p, Offset::Offset(next))
-                    .map_err(|e| Error::Internal(format!("offset {k}: {e}")))?;
-            }
+            let tpl = offsets_list(pos)?;
             if tpl.count() == 0 {
                 return Ok(());
             }
@@ -279,7 +291,7 @@ impl KafkaSource {
             if last_meta.elapsed() >= METADATA_EVERY {
                 // partitions added to the topic are read from their start
                 last_meta = Instant::now();
-                if let Ok(now) = topic_partitions(&self.consumer, &topic)
+                if let Ok(now) = topic_partitions(self.consumer.client(), &topic)
                     && now.len() > partitions.len()
                 {
                     tracing::info!(from = partitions.len(), to = now.len(), "kafka: the topic has new partitions");

@@ -11,42 +11,25 @@
 //! Must not: decide what is published; the sinks hand it what they wrote.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{Producer, ThreadedProducer};
 
 use crate::alerts::Alert;
 use crate::error::{Error, Result};
 use crate::ingest::Rejected;
+use crate::produce::Deliveries;
+
+use super::kafka::{key, offsets_list, topic_partitions};
 
 /// End offset per `topic/partition` of the sink topics at a checkpoint.
 pub type SinkOffsets = BTreeMap<String, i64>;
 
 /// A resumed run reads the sink topics back until they have been quiet this long.
 const READ_BACK_QUIET: Duration = Duration::from_secs(3);
-
-/// Delivery failures (after librdkafka's retries).
-#[derive(Default)]
-struct Deliveries(AtomicU64, std::sync::Mutex<Option<String>>);
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut first) = self.1.lock() {
-                first.get_or_insert_with(|| e.to_string());
-            }
-        }
-    }
-}
 
 /// The alert and quarantine topics of a run (see the module docs).
 pub struct KafkaSinks {
@@ -119,13 +102,7 @@ impl KafkaSinks {
             .set("enable.auto.commit", "false")
             .create()
             .map_err(|e| Error::Usage(format!("kafka consumer for `{}`: {e}", self.brokers)))?;
-        let mut tpl = TopicPartitionList::new();
-        for (k, &from) in offsets {
-            let Some((topic, p)) = k.rsplit_once('/') else { continue };
-            let Ok(p) = p.parse::<i32>() else { continue };
-            tpl.add_partition_offset(topic, p, Offset::Offset(from))
-                .map_err(|e| Error::Internal(format!("kafka sink read-back {k}: {e}")))?;
-        }
+        let tpl = offsets_list(offsets)?;
         if tpl.count() == 0 {
             return Ok(());
         }
@@ -153,19 +130,9 @@ impl KafkaSinks {
     }
 
     fn send(&mut self, topic: &str, key: &[u8], payload: &[u8]) -> Result<()> {
-        loop {
-            match self.producer.send(BaseRecord::to(topic).key(key).payload(payload)) {
-                Ok(()) => {
-                    self.sent += 1;
-                    return Ok(());
-                }
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                    _,
-                )) => std::thread::sleep(Duration::from_millis(5)),
-                Err((e, _)) => return Err(Error::Internal(format!("kafka sink `{topic}`: {e}"))),
-            }
-        }
+        crate::produce::send_retrying(&self.producer, topic, key, payload)?;
+        self.sent += 1;
+        Ok(())
     }
 
     /// Publishes alerts (those not already published after the resumed checkpoint).
@@ -208,24 +175,17 @@ impl KafkaSinks {
     /// Waits until everything sent is delivered; the topics' end offsets (for a checkpoint).
     pub fn sync(&mut self) -> Result<SinkOffsets> {
         self.producer.flush(Duration::from_secs(60)).map_err(|e| Error::Internal(format!("kafka sink flush: {e}")))?;
-        let failed = self.producer.context().0.load(Ordering::Relaxed);
-        if failed > 0 {
-            let first = self.producer.context().1.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
-            return Err(Error::Internal(format!("kafka sinks: {failed} message(s) not delivered (first: {first})")));
-        }
+        self.producer.context().check("the kafka sinks")?;
         let mut out = SinkOffsets::new();
         let client = self.producer.client();
         for topic in self.topics() {
-            let md = client
-                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            let parts = topic_partitions(client, &topic)
                 .map_err(|e| Error::Internal(format!("kafka sink `{topic}` metadata: {e}")))?;
-            for t in md.topics().iter().filter(|t| t.name() == topic) {
-                for p in t.partitions() {
-                    let (_, high) = client
-                        .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
-                        .map_err(|e| Error::Internal(format!("kafka sink `{topic}` offsets: {e}")))?;
-                    out.insert(format!("{topic}/{}", p.id()), high);
-                }
+            for p in parts {
+                let (_, high) = client
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .map_err(|e| Error::Internal(format!("kafka sink `{topic}` offsets: {e}")))?;
+                out.insert(key(&topic, p), high);
             }
         }
         Ok(out)

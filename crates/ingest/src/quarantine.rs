@@ -3,7 +3,8 @@
 //!
 //! Owns: `Reason` (the closed set of rejection causes, also the summary's keys),
 //! `Rejected` (one record with file, line, field, reason and the raw text) and
-//! `QuarantineSink`. Nothing a reader refuses is dropped silently: it comes here.
+//! `QuarantineSink`, and `reopen_cut` / `sync_len` for the outputs a checkpointed run
+//! continues. Nothing a reader refuses is dropped silently: it comes here.
 //! Must not: decide validity; the readers do.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,40 @@ pub struct QuarantineSink {
     pub total: u64,
 }
 
+/// Opens an output file of a checkpointed run cut back to `len` bytes (its length when the
+/// checkpoint was taken), positioned at its end; a file shorter than that is refused.
+pub fn reopen_cut(path: &Path, len: u64) -> Result<std::fs::File> {
+    use std::io::Seek;
+    let have = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if have < len {
+        return Err(Error::input(
+            path,
+            format!(
+                "holds {have} bytes but the checkpoint was taken after {len}: the output directory is not \
+                 the one this checkpoint wrote to (or the file was cut); give both a new place to start over"
+            ),
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.set_len(len).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))?;
+    file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+    Ok(file)
+}
+
+/// Flushes `out` and syncs its file to disk; the file's length (for a checkpoint).
+pub fn sync_len(out: &mut std::io::BufWriter<std::fs::File>, path: &Path) -> Result<u64> {
+    out.flush().map_err(|e| Error::io(path, e))?;
+    let f = out.get_ref();
+    f.sync_data().map_err(|e| Error::io(path, e))?;
+    Ok(f.metadata().map_err(|e| Error::io(path, e))?.len())
+}
+
 impl QuarantineSink {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path) -> Result<Self> {
@@ -34,32 +69,14 @@ impl QuarantineSink {
     /// Continues `path` from a checkpoint: cut back to `len` bytes (the records after it
     /// are refused again by the resumed run), with the counts the checkpoint kept.
     pub fn resume(path: &Path, len: u64, by_reason: BTreeMap<Reason, u64>) -> Result<Self> {
-        use std::io::Seek;
-        let have = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if have < len {
-            return Err(Error::input(
-                path,
-                format!("holds {have} bytes but the checkpoint was taken after {len}: not this checkpoint's output"),
-            ));
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        file.set_len(len).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))?;
-        file.seek(std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        let file = reopen_cut(path, len)?;
         let total = by_reason.values().sum();
         Ok(Self { path: path.to_path_buf(), out: std::io::BufWriter::new(file), by_reason, total })
     }
 
     /// Flushes and syncs the file; its length (for a checkpoint).
     pub fn sync(&mut self) -> Result<u64> {
-        self.flush()?;
-        let f = self.out.get_ref();
-        f.sync_data().map_err(|e| Error::io(&self.path, e))?;
-        Ok(f.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+        sync_len(&mut self.out, &self.path)
     }
 
     /// Appends records.
