@@ -3,7 +3,11 @@
 # `mirrorflow run --kafka --checkpoint` consumes it; samples the job's RSS and consumer lag
 # every 10 s and prints the figures. Bounded in time; never part of `cargo test`.
 #
-#   scripts/kafka-soak.sh [MINUTES=30] [ROWS_PER_SECOND=4000]
+#   scripts/kafka-soak.sh [MINUTES=30] [ROWS_PER_SECOND=4000] [DAYS=180]
+#
+# The ledger spans DAYS of event time, several times the 35-day window, so the window
+# fills in the first part of the soak and then slides: memory must stay flat from then on
+# (a ledger shorter than the window would keep every row in it, and grow to the end).
 #
 # Needs a release build (`cargo build --release`); installs the broker like the tests do
 # (scripts/kafka-deps.sh). Leaves everything in target/soak/ (samples.csv, logs, outputs).
@@ -11,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-30}"
 rate="${2:-4000}"
+days="${3:-180}"
 bin="$PWD/target/release/mirrorflow"
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 tansu="$(scripts/kafka-deps.sh | sed -n 's/^tansu=//p')"
@@ -23,8 +28,8 @@ addr="127.0.0.1:$port"
 broker=$!
 trap 'kill $broker ${producer:-} ${job:-} 2>/dev/null || true' EXIT
 rows=$((minutes * 60 * rate * 11 / 10))
-echo "generating $rows rows" >&2
-"$bin" gen --seed 7 --rows "$rows" --out "$dir/ledger" >/dev/null
+echo "generating $rows rows over $days days" >&2
+"$bin" gen --seed 7 --rows "$rows" --days "$days" --out "$dir/ledger" >/dev/null
 first=$(sed -n 2p "$dir/ledger/transactions.csv" | cut -d, -f2)
 last=$(tail -1 "$dir/ledger/transactions.csv" | cut -d, -f2)
 span=$(( $(date -d "$last" +%s) - $(date -d "$first" +%s) ))
@@ -51,15 +56,27 @@ while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
     ck=$(echo "$m" | awk '/^mirrorflow_checkpoints_total/ {print $2+0}')
     echo "$(( $(date +%s) - start )),$rss,$lag,$acc,${ck:-0}" >>"$dir/samples.csv"
 done
-python3 - "$dir/samples.csv" "$minutes" <<'EOF'
+python3 - "$dir/samples.csv" "$minutes" "$days" <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-warm = [r for r in rows if int(r["t_s"]) >= 300] or rows
+minutes, days = int(sys.argv[2]), float(sys.argv[3])
+# the window (35 days of event time) is full once that share of the ledger is read
+warm_s = int(minutes * 60 * 35 / days) + 60
+warm = [r for r in rows if int(r["t_s"]) >= warm_s] or rows
 rss = [int(r["rss_mb"]) for r in warm]
 lag = [int(float(r["lag_messages"])) for r in rows]
 acc = [float(r["rows_accepted"]) for r in rows]
 secs = int(rows[-1]["t_s"]) - int(rows[0]["t_s"])
-print(f"soak {sys.argv[2]} min: {acc[-1]:,.0f} rows accepted, {(acc[-1] - acc[0]) / max(secs, 1):,.0f} rows/s sustained")
-print(f"RSS after 5 min warm-up: first {rss[0]} MB, last {rss[-1]} MB, max {max(rss)} MB")
+print(f"soak {minutes} min: {acc[-1]:,.0f} rows accepted, {(acc[-1] - acc[0]) / max(secs, 1):,.0f} rows/s sustained")
+print(f"RSS after the {warm_s} s warm-up (window full): first {rss[0]} MB, last {rss[-1]} MB, min {min(rss)} MB, max {max(rss)} MB")
+half = warm[len(warm) // 2:]
+if len(half) >= 2:
+    t0, t1 = int(half[0]["t_s"]), int(half[-1]["t_s"])
+    slope = (int(half[-1]["rss_mb"]) - int(half[0]["rss_mb"])) / max((t1 - t0) / 60, 1e-9)
+    print(f"RSS over the last half after warm-up: {slope:+.1f} MB/min")
+for mark in range(5, minutes + 1, 5):
+    r = [x for x in rows if int(x["t_s"]) <= mark * 60]
+    if r:
+        print(f"  at {mark:>2} min: RSS {r[-1]['rss_mb']} MB, lag {int(float(r[-1]['lag_messages'])):,}, rows {float(r[-1]['rows_accepted']):,.0f}")
 print(f"consumer lag: max {max(lag):,} messages, last {lag[-1]:,}; checkpoints {rows[-1]['checkpoints']}")
 EOF

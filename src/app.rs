@@ -90,8 +90,38 @@ fn settings(cfg: &Config) -> Settings {
 /// A pipeline labelled `label` with the side tables and every detector the config turns on.
 async fn pipeline(label: &str, cfg: &Config, side: SideTables) -> Result<PipelineBuilder> {
     let ctx = DetectCtx { accounts: Arc::new(side.accounts), fx: Arc::new(side.fx) };
+    pipeline_with(label, cfg, ctx, side.counts).await
+}
+
+async fn pipeline_with(label: &str, cfg: &Config, ctx: DetectCtx, counts: SideCounts) -> Result<PipelineBuilder> {
     let detectors = build_detectors(cfg, &ctx).await?;
-    Ok(Pipeline::builder(label, ctx, settings(cfg), cfg.out_dir.clone()).side_tables(side.counts).detectors(detectors))
+    Ok(Pipeline::builder(label, ctx, settings(cfg), cfg.out_dir.clone()).side_tables(counts).detectors(detectors))
+}
+
+/// A live run's side tables (`live.accounts`, `live.fx-rates`: files, directories or
+/// compacted topics), read once; and a pipeline that takes them again whenever they
+/// change (every `live.side-refresh`).
+async fn live_pipeline(cfg: &Config) -> Result<PipelineBuilder> {
+    use crate::pipeline::side::{SideSource, SideWatcher};
+    let src = |p: &Option<PathBuf>| p.as_deref().map(|p| SideSource::parse(p, &cfg.kafka.brokers)).transpose();
+    let (accounts, fx) = (src(&cfg.live_accounts)?, src(&cfg.live_fx_rates)?);
+    let (input, every) = (cfg.input.clone(), cfg.side_refresh);
+    let (watcher, first) = tokio::task::spawn_blocking(move || SideWatcher::load(accounts, fx, &input, every))
+        .await
+        .map_err(|e| Error::Internal(format!("side tables: {e}")))??;
+    let (accounts, accounts_rows) = first.accounts.unwrap_or_else(|| (Arc::new(AccountsTable::empty()), 0));
+    let (fx, fx_rate_rows) = first.fx.unwrap_or_else(|| (Arc::new(FxTable::bundled()), 0));
+    let counts = SideCounts { accounts_rows, fx_rate_rows, rejected: first.rejected };
+    let p = pipeline_with("run", cfg, DetectCtx { accounts, fx }, counts).await?;
+    if !watcher.watches() {
+        return Ok(p);
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("side-tables".into())
+        .spawn(move || watcher.run(tx))
+        .map_err(|e| Error::Internal(format!("cannot start the side-table watcher: {e}")))?;
+    Ok(p.side_updates(rx))
 }
 
 /// Replays the ledger at `path` in event-time order through the pipeline.
@@ -139,13 +169,15 @@ pub async fn replay_with(
 
 /// Runs the live pipeline on the configured source (stdin or a followed directory).
 pub async fn run_live(cfg: &Config) -> Result<Summary> {
-    let side = load_side_tables(cfg.live_accounts.as_deref(), cfg.live_fx_rates.as_deref(), cfg)?;
     let source: Box<dyn crate::pipeline::Source> = match &cfg.live_source {
-        LiveSource::Stdin => Box::new(StdinSource::new(cfg.input.clone(), cfg.stdin_batch_rows)),
-        LiveSource::Dir(d) => {
-            Box::new(DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?)
+        LiveSource::Stdin => {
+            Box::new(StdinSource::new(cfg.input.clone(), cfg.stdin_batch_rows).dedupe_horizon(cfg.dedupe_horizon_us))
         }
-        LiveSource::Kafka => return run_kafka(cfg, side).await,
+        LiveSource::Dir(d) => Box::new(
+            DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?
+                .dedupe_horizon(cfg.dedupe_horizon_us),
+        ),
+        LiveSource::Kafka => return run_kafka(cfg).await,
     };
     if let Some(dir) = &cfg.checkpoint_dir {
         return Err(Error::Usage(format!(
@@ -154,13 +186,13 @@ pub async fn run_live(cfg: &Config) -> Result<Summary> {
             dir.display()
         )));
     }
-    let p = pipeline("run", cfg, side).await?;
+    let p = live_pipeline(cfg).await?;
     p.live(cfg.idle_advance).build().run(source).await
 }
 
 /// `run --kafka`: a consumer group member on `kafka.topic`, with periodic checkpoints when
 /// `live.checkpoint-dir` is set (resumed from the one there, if any).
-async fn run_kafka(cfg: &Config, side: SideTables) -> Result<Summary> {
+async fn run_kafka(cfg: &Config) -> Result<Summary> {
     use crate::pipeline::checkpoint;
     use crate::pipeline::kafka::KafkaSource;
     let resume = match &cfg.checkpoint_dir {
@@ -180,7 +212,8 @@ async fn run_kafka(cfg: &Config, side: SideTables) -> Result<Summary> {
         }
         None => None,
     };
-    let mut source = KafkaSource::connect(&cfg.kafka, &cfg.input)?.idle_exit(cfg.idle_exit);
+    let mut source =
+        KafkaSource::connect(&cfg.kafka, &cfg.input)?.idle_exit(cfg.idle_exit).dedupe_horizon(cfg.dedupe_horizon_us);
     if let Some(c) = &resume {
         tracing::info!(checkpoint = %c.dir.display(), "resuming from the checkpoint");
         source = source.resume_from(c.state.source.clone().unwrap_or_default(), &c.seen_ids);
@@ -188,10 +221,10 @@ async fn run_kafka(cfg: &Config, side: SideTables) -> Result<Summary> {
     if cfg.checkpoint_dir.is_some() {
         source = source.barriers(cfg.checkpoint_interval);
     }
-    let p = pipeline("run", cfg, side).await?;
+    let p = live_pipeline(cfg).await?;
     // no idle advance in the order stage: the source says when every partition is idle
     // (a restart's slow start, or a checkpoint's pause, is not silence)
-    let mut b = p.live(None).resume(resume);
+    let mut b = p.live(None).dedupe_horizon(cfg.dedupe_horizon_us).resume(resume);
     if let Some(dir) = &cfg.checkpoint_dir {
         b = b.barrier_checkpoints(dir.clone());
     }

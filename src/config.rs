@@ -83,6 +83,10 @@ pub struct RawLive {
     pub checkpoint_dir: String,
     /// Processing time between two checkpoints.
     pub checkpoint_interval: String,
+    /// Event time a live run remembers a tx_id for (duplicates); 0 = the whole run.
+    pub dedupe_horizon: String,
+    /// How often a live run looks for changed side tables; 0 = read once.
+    pub side_refresh: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +194,10 @@ pub struct Config {
     /// `live.checkpoint-dir`: `None` when off.
     pub checkpoint_dir: Option<PathBuf>,
     pub checkpoint_interval: Duration,
+    /// `live.dedupe-horizon` (µs): `None` keeps every id of a live run.
+    pub dedupe_horizon_us: Option<i64>,
+    /// `live.side-refresh` (zero: the side tables are read once).
+    pub side_refresh: Duration,
     pub kafka: KafkaConfig,
     pub out_dir: PathBuf,
     pub progress: ProgressMode,
@@ -279,6 +287,8 @@ impl RawConfig {
         let max_future_lead = dur("pipeline.max-future-lead", &self.pipeline.max_future_lead);
         let idle_advance = dur("live.idle-advance", &self.live.idle_advance);
         let checkpoint_interval = dur("live.checkpoint-interval", &self.live.checkpoint_interval);
+        let dedupe_horizon = dur("live.dedupe-horizon", &self.live.dedupe_horizon);
+        let side_refresh = dur("live.side-refresh", &self.live.side_refresh);
         let partition_idle = dur("kafka.partition-idle", &self.kafka.partition_idle);
         let max_skew = dur("kafka.max-skew", &self.kafka.max_skew);
         if self.output.store_write_attempts == 0 {
@@ -380,6 +390,8 @@ impl RawConfig {
             idle_advance: (!idle_advance.is_zero()).then_some(idle_advance),
             checkpoint_dir: opt_path(&self.live.checkpoint_dir),
             checkpoint_interval,
+            dedupe_horizon_us: (!dedupe_horizon.is_zero()).then(|| dedupe_horizon.as_micros() as i64),
+            side_refresh,
             kafka: KafkaConfig {
                 brokers: self.kafka.brokers.clone(),
                 topic: self.kafka.topic.clone(),

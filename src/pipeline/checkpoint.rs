@@ -39,8 +39,9 @@ use crate::pipeline::window::EventWindow;
 use crate::schema;
 
 /// Bumped when the layout changes; a checkpoint of another format is refused.
-/// 2: `manifest.json` and `seen_ids.bin`.
-pub const FORMAT: u32 = 2;
+/// 2: `manifest.json` and `seen_ids.bin`. 3: each detector's state written as its own JSON
+/// text (novelty's as `{st, pending_first_contacts}`).
+pub const FORMAT: u32 = 3;
 
 const WINDOW: &str = "window.parquet";
 const SEEN: &str = "seen_ids.bin";
@@ -57,8 +58,8 @@ pub struct CheckpointState {
     /// Newest event time processed (µs): the resumed run's watermark starts from it.
     pub max_ts: i64,
     pub window_rows: u64,
-    /// Per detector id, its own state.
-    pub detectors: BTreeMap<String, serde_json::Value>,
+    /// Per detector id, its own state (its JSON text, as the detector wrote it).
+    pub detectors: BTreeMap<String, mirrorflow_core::detect::SavedState>,
     /// A checkpoint taken at a source barrier (`run`): where the source was, where the
     /// ordering stood (the rows it held are in `held.parquet`), and the outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]

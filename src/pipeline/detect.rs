@@ -48,6 +48,13 @@ pub enum ToSink {
         unknown_channels: BTreeMap<String, u64>,
     },
     Alerts(Vec<Alert>),
+    /// Side tables read again and now in use: their rows, and the rows they refused
+    /// (quarantined, counted apart from transactions).
+    SideTables {
+        accounts_rows: Option<u64>,
+        fx_rate_rows: Option<u64>,
+        rejected: Vec<Rejected>,
+    },
     /// A checkpoint taken at a source barrier: written by the sinks once everything sent
     /// before it is written.
     Checkpoint(Box<Snapshot>),
@@ -93,6 +100,8 @@ pub struct DetectStage {
     busy_enrich: Duration,
     busy_window: Duration,
     busy_detectors: Vec<Duration>,
+    /// New side tables from a live run's watcher, swapped in between batches.
+    side_updates: Option<mpsc::UnboundedReceiver<super::side::SideUpdate>>,
 }
 
 /// Whether the stage goes on: `Stop` when the sinks are gone (the run is stopping).
@@ -122,7 +131,9 @@ impl DetectStage {
             }
             (next_seq, max_ts) = (c.state.next_seq, c.state.max_ts);
             for d in detectors.iter_mut() {
-                d.load_state(c.state.detectors.remove(d.id()).unwrap_or(serde_json::Value::Null))?;
+                if let Some(state) = c.state.detectors.remove(d.id()) {
+                    d.load_state(&state)?;
+                }
             }
         }
         Ok(DetectStage {
@@ -143,6 +154,7 @@ impl DetectStage {
             busy_enrich: Duration::ZERO,
             busy_window: Duration::ZERO,
             busy_detectors: vec![Duration::ZERO; n_detectors],
+            side_updates: None,
         })
     }
 
@@ -156,6 +168,49 @@ impl DetectStage {
     pub fn checkpoint_to(mut self, dir: PathBuf) -> Self {
         self.checkpoint = Some(dir);
         self
+    }
+
+    /// Side tables read again while the run goes on arrive here.
+    pub fn side_updates(mut self, rx: mpsc::UnboundedReceiver<super::side::SideUpdate>) -> Self {
+        self.side_updates = Some(rx);
+        self
+    }
+
+    /// Swaps in side tables that were read again (before the next batch is enriched):
+    /// the enricher and every detector take them; the sinks count them.
+    fn apply_side_updates(&mut self, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+        let Some(rx) = self.side_updates.as_mut() else { return Ok(Flow::Go) };
+        let mut flow = Flow::Go;
+        while let Ok(u) = rx.try_recv() {
+            let m = crate::metrics::metrics();
+            let (mut accounts_rows, mut fx_rate_rows) = (None, None);
+            if let Some((t, n)) = u.accounts {
+                self.ctx.accounts = t;
+                accounts_rows = Some(n);
+                m.side_table_refreshes.with_label_values(&["accounts"]).inc();
+                m.side_table_rows.with_label_values(&["accounts"]).set(n as i64);
+                tracing::info!(
+                    rows = n,
+                    refused = u.rejected.len(),
+                    "side table `accounts` read again: in use from the next batch"
+                );
+            }
+            if let Some((t, n)) = u.fx {
+                self.ctx.fx = t;
+                fx_rate_rows = Some(n);
+                m.side_table_refreshes.with_label_values(&["fx_rates"]).inc();
+                m.side_table_rows.with_label_values(&["fx_rates"]).set(n as i64);
+                tracing::info!(rows = n, "side table `fx_rates` read again: in use from the next batch");
+            }
+            self.enricher = Enricher::new(self.ctx.fx.clone(), self.ctx.accounts.clone());
+            for d in self.detectors.iter_mut() {
+                d.side_tables_changed(&self.ctx)?;
+            }
+            if send(out, ToSink::SideTables { accounts_rows, fx_rate_rows, rejected: u.rejected }) == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        Ok(flow)
     }
 
     /// Checkpoints are taken at source barriers (and written by the sinks).
@@ -238,6 +293,9 @@ impl DetectStage {
 
     /// One micro-batch: enriched, into the window, through the detectors.
     fn process(&mut self, b: RecordBatch, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
+        if self.apply_side_updates(out)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
         let seqs = b.column_by_name(tx::SEQ).expect("seq").as_primitive::<UInt64Type>();
         self.next_seq = self.next_seq.max(arrow::compute::max(seqs).map_or(0, |m| m + 1));
         let t = Instant::now();
@@ -286,7 +344,9 @@ impl DetectStage {
             ..Default::default()
         };
         for d in self.detectors.iter() {
-            state.detectors.insert(d.id().to_string(), d.save_state()?);
+            if let Some(saved) = d.save_state()? {
+                state.detectors.insert(d.id().to_string(), saved);
+            }
         }
         Ok(state)
     }

@@ -115,6 +115,11 @@ pub struct KafkaSource {
     /// Processing time between barriers (`None`: no checkpoints).
     barrier_every: Option<Duration>,
     idle_exit: Option<Duration>,
+    /// Checkpoints written (counted by the committer): a barrier is sent only when the
+    /// last one's checkpoint is on disk, so at most one is in flight however slow
+    /// writing is.
+    written: Arc<std::sync::atomic::AtomicU64>,
+    dedupe_horizon_us: Option<i64>,
 }
 
 impl KafkaSource {
@@ -151,7 +156,15 @@ impl KafkaSource {
             seen: Vec::new(),
             barrier_every: None,
             idle_exit: None,
+            written: Default::default(),
+            dedupe_horizon_us: None,
         })
+    }
+
+    /// Remembers tx_ids for this much event time (`IngestState::with_horizon`).
+    pub fn dedupe_horizon(mut self, horizon_us: Option<i64>) -> Self {
+        self.dedupe_horizon_us = horizon_us;
+        self
     }
 
     /// Continues from a checkpoint: its offsets and the ids it processed.
@@ -224,7 +237,9 @@ impl Source for KafkaSource {
 
     fn committer(&self) -> Option<Committer> {
         let consumer = self.consumer.clone();
+        let written = self.written.clone();
         Some(Arc::new(move |pos: &SourcePosition| -> Result<()> {
+            written.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             let tpl = offsets_list(pos)?;
             if tpl.count() == 0 {
                 return Ok(());
@@ -265,13 +280,14 @@ impl KafkaSource {
     /// The blocking consumer loop (see the module docs).
     fn poll_loop(self, out: &SourceTx, progress: &Progress) -> Result<()> {
         let topic = self.cfg.topic.clone();
-        let mut state = IngestState::with_seen(&self.seen);
+        let mut state = IngestState::with_seen(&self.seen).with_horizon(self.dedupe_horizon_us);
         let mut parts: BTreeMap<i32, Part> = BTreeMap::new();
         // next offset per partition key, carried by every barrier
         let mut position: SourcePosition = self.resume.clone();
         let mut pending = 0usize;
         let mut last_any = Instant::now();
         let mut last_barrier = Instant::now();
+        let mut barriers_sent = 0u64;
         let mut last_lag = Instant::now();
         let mut skipped = 0u64;
         let mut lags: HashMap<i32, i64> = HashMap::new();
@@ -373,9 +389,11 @@ impl KafkaSource {
                 lags = self.lag(&parts, &position);
             }
             let idle_out = self.idle_exit.is_some_and(|d| last_any.elapsed() >= d);
-            let barrier_due = self.barrier_every.is_some_and(|d| last_barrier.elapsed() >= d);
+            let in_flight = barriers_sent > self.written.load(std::sync::atomic::Ordering::Acquire);
+            let barrier_due = !in_flight && self.barrier_every.is_some_and(|d| last_barrier.elapsed() >= d);
             if pending == 0 && (barrier_due || ((stopping || idle_out) && self.barrier_every.is_some())) {
                 last_barrier = Instant::now();
+                barriers_sent += 1;
                 if out.blocking_send_msg(FromSource::Barrier(position.clone())).is_err() {
                     return Ok(());
                 }
@@ -471,7 +489,13 @@ impl KafkaSource {
     fn lag(&self, parts: &BTreeMap<i32, Part>, position: &SourcePosition) -> HashMap<i32, i64> {
         let m = crate::metrics::metrics();
         let mut lags: HashMap<i32, i64> = HashMap::new();
-        for &p in parts.keys() {
+        let now = chrono::Utc::now().timestamp_micros();
+        for (&p, part) in parts {
+            if part.max_ts > i64::MIN {
+                m.kafka_event_time_lag
+                    .with_label_values(&[self.cfg.topic.as_str(), &p.to_string()])
+                    .set(now.saturating_sub(part.max_ts) as f64 / 1e6);
+            }
             if let Ok((low, high)) = self.consumer.fetch_watermarks(&self.cfg.topic, p, Duration::from_secs(2)) {
                 let next = position.get(&key(&self.cfg.topic, p)).copied().unwrap_or(low);
                 let lag = (high - next).max(0);

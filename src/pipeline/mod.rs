@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod kafka_sink;
 pub mod order;
 pub mod progress;
+pub mod side;
 pub mod sinks;
 pub mod sort;
 pub mod source;
@@ -39,7 +40,7 @@ use crate::ingest::Rejected;
 use crate::ingest::parquet::ParquetOut;
 
 pub use detect::{DetectCtx, DetectStage, Detector};
-pub use order::OrderStage;
+pub use order::{OrderStage, ProcessedIds};
 pub use sinks::{OutputMode, Sinks};
 pub use source::{DirSource, ReplaySource, Source, StdinSource};
 pub use summary::Summary;
@@ -94,6 +95,10 @@ pub struct Pipeline {
     checkpoint: Option<PathBuf>,
     /// `run --checkpoint`: checkpoints at the source's barriers, written here.
     barrier_checkpoint: Option<PathBuf>,
+    /// A live run's checkpoints carry the ids of this much event time (`None`: all).
+    dedupe_horizon_us: Option<i64>,
+    /// Side tables read again while a live run goes on.
+    side_updates: Option<tokio::sync::mpsc::UnboundedReceiver<side::SideUpdate>>,
 }
 
 /// Puts a [`Pipeline`] together. Defaults: a replay's outputs (recomputed), the whole
@@ -118,6 +123,8 @@ impl Pipeline {
             resume: None,
             checkpoint: None,
             barrier_checkpoint: None,
+            dedupe_horizon_us: None,
+            side_updates: None,
         })
     }
 }
@@ -137,6 +144,20 @@ impl PipelineBuilder {
     /// Only events in `[from, to)` (µs); the rest are counted as outside the range.
     pub fn range(mut self, from_us: Option<i64>, to_us: Option<i64>) -> Self {
         (self.0.from_us, self.0.to_us) = (from_us, to_us);
+        self
+    }
+
+    /// The ids a checkpoint carries (for the resumed run's duplicate check) cover at least
+    /// this much event time, at most twice that (`live.dedupe-horizon`; `None`: all).
+    pub fn dedupe_horizon(mut self, horizon_us: Option<i64>) -> Self {
+        self.0.dedupe_horizon_us = horizon_us;
+        self
+    }
+
+    /// Side tables read again while the run goes on (`side::SideWatcher`) are swapped in
+    /// as they arrive.
+    pub fn side_updates(mut self, rx: tokio::sync::mpsc::UnboundedReceiver<side::SideUpdate>) -> Self {
+        self.0.side_updates = Some(rx);
         self
     }
 
@@ -219,13 +240,21 @@ impl Pipeline {
             resume_ts: resume.as_ref().map(|c| c.state.max_ts),
             // a checkpoint carries the ids processed (the resumed ones and this run's rows
             // in range), so a resumed run refuses the rows it overlaps as duplicates
-            processed_ids: keep_ids.then(|| resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default()),
+            processed_ids: keep_ids.then(|| {
+                ProcessedIds::new(
+                    resume.as_ref().map(|c| c.seen_ids.clone()).unwrap_or_default(),
+                    self.dedupe_horizon_us,
+                )
+            }),
             resume_order,
         };
         let mut detect =
             DetectStage::new(ctx, detectors, settings.window_us, settings.detect_rows, source_name, resume)?;
         if self.barrier_checkpoint.is_some() {
             detect = detect.barrier_checkpoints();
+        }
+        if let Some(rx) = self.side_updates {
+            detect = detect.side_updates(rx);
         }
         if settings.write_ordered {
             let path = out_dir.join("ordered.parquet");

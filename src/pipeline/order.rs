@@ -74,7 +74,7 @@ pub struct OrderStage {
     pub resume_ts: Option<i64>,
     /// `Some` when the run ends in a checkpoint: the ids processed so far (a resumed
     /// run's), to which this run's rows in range are added.
-    pub processed_ids: Option<Vec<u128>>,
+    pub processed_ids: Option<ProcessedIds>,
     /// A run resumed from a barrier checkpoint: the ordering and the rows it held.
     pub resume_order: Option<(OrderState, Vec<RecordBatch>)>,
 }
@@ -140,7 +140,7 @@ impl OrderStage {
                         position,
                         held,
                         state: OrderState { max_ts, watermark: orderer.watermark(), next_seq: orderer.next_seq() },
-                        ids: self.processed_ids.clone().unwrap_or_default(),
+                        ids: self.processed_ids.as_ref().map(ProcessedIds::all).unwrap_or_default(),
                     };
                     if out.send(Ordered::Barrier(Box::new(snap))).await.is_err() {
                         break;
@@ -167,7 +167,7 @@ impl OrderStage {
             pacer.send(b, &out).await;
         }
         if let Some(ids) = self.processed_ids {
-            let _ = out.send(Ordered::Ids(ids)).await;
+            let _ = out.send(Ordered::Ids(ids.all())).await;
         }
         Ok(busy.as_secs_f64())
     }
@@ -180,8 +180,7 @@ impl OrderStage {
 
         let (batch, outside) = filter_range(batch, self.from_us, self.to_us)?;
         if let Some(ids) = self.processed_ids.as_mut() {
-            let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
-            ids.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
+            ids.add(&batch);
         }
         let future_limit =
             self.future_lead_us.map_or(i64::MAX, |lead| chrono::Utc::now().timestamp_micros().saturating_add(lead));
@@ -193,6 +192,52 @@ impl OrderStage {
             rejected.extend(future_records(future, &self.source_name, future_limit, lead));
         }
         Ok((Ordered::Meta { read: rows_read, rejected, outside }, released.ordered))
+    }
+}
+
+/// The fingerprints of the tx_ids processed, for a checkpoint (a resumed run refuses them
+/// as duplicates). A replay keeps every one; a live run with a dedupe horizon keeps two
+/// generations, as the source's duplicate check does (`IngestState::with_horizon`), so its
+/// checkpoints stay bounded however long it runs.
+pub struct ProcessedIds {
+    current: Vec<u128>,
+    older: Vec<u128>,
+    horizon_us: Option<i64>,
+    generation_start: Option<i64>,
+}
+
+impl ProcessedIds {
+    /// Starting from a checkpoint's ids (`resumed`).
+    pub fn new(resumed: Vec<u128>, horizon_us: Option<i64>) -> Self {
+        ProcessedIds {
+            current: resumed,
+            older: Vec::new(),
+            horizon_us: horizon_us.filter(|h| *h > 0),
+            generation_start: None,
+        }
+    }
+
+    fn add(&mut self, batch: &RecordBatch) {
+        let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
+        self.current.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
+        let Some(h) = self.horizon_us else { return };
+        let Some(newest) = ts_column(batch).iter().flatten().max() else { return };
+        match self.generation_start {
+            None => self.generation_start = Some(newest),
+            Some(start) if newest >= start.saturating_add(h) => {
+                self.older = std::mem::take(&mut self.current);
+                self.generation_start = Some(newest);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Every id kept.
+    pub fn all(&self) -> Vec<u128> {
+        let mut v = Vec::with_capacity(self.older.len() + self.current.len());
+        v.extend_from_slice(&self.older);
+        v.extend_from_slice(&self.current);
+        v
     }
 }
 

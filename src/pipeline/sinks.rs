@@ -316,6 +316,9 @@ impl Sinks {
                     self.processed(rows, first_ts, last_ts, unknown_channels)
                 }
                 ToSink::Alerts(alerts) => self.alerts(alerts)?,
+                ToSink::SideTables { accounts_rows, fx_rate_rows, rejected } => {
+                    self.side_tables(accounts_rows, fx_rate_rows, &rejected)?
+                }
                 ToSink::Checkpoint(snap) => self.checkpoint(snap).await?,
                 ToSink::End { window_rows, window_max, missing_fx, notes, busy: parts } => {
                     crate::metrics::metrics().window_transactions.set(window_rows as i64);
@@ -346,6 +349,33 @@ impl Sinks {
             k.quarantine(rejected)?;
         }
         self.quarantine.write_all(rejected)
+    }
+
+    /// Side tables read again: their refused rows are quarantined and counted apart
+    /// from transactions (as at the start of the run), so read = accepted + quarantined
+    /// still holds for transactions.
+    fn side_tables(
+        &mut self,
+        accounts_rows: Option<u64>,
+        fx_rate_rows: Option<u64>,
+        rejected: &[Rejected],
+    ) -> Result<()> {
+        let (total, by_reason) = (self.quarantine.total, self.quarantine.by_reason.clone());
+        self.quarantine.write_all(rejected)?;
+        (self.quarantine.total, self.quarantine.by_reason) = (total, by_reason);
+        if let Some(k) = self.kafka.as_mut() {
+            k.quarantine(rejected)?;
+        }
+        let s = &mut self.summary;
+        s.side_table_rows_quarantined += rejected.len() as u64;
+        s.side_table_refreshes += 1;
+        if let Some(n) = accounts_rows {
+            s.accounts_rows = n;
+        }
+        if let Some(n) = fx_rate_rows {
+            s.fx_rate_rows = n;
+        }
+        Ok(())
     }
 
     fn processed(&mut self, rows: u64, first: i64, last: i64, unknown_channels: BTreeMap<String, u64>) {

@@ -220,11 +220,18 @@ pub struct StdinSource {
     batch_rows: usize,
     /// A batch is released when no line came for this long.
     pause: Duration,
+    dedupe_horizon_us: Option<i64>,
 }
 
 impl StdinSource {
     pub fn new(input: InputConfig, batch_rows: usize) -> Self {
-        StdinSource { input, batch_rows, pause: Duration::from_millis(200) }
+        StdinSource { input, batch_rows, pause: Duration::from_millis(200), dedupe_horizon_us: None }
+    }
+
+    /// Remembers tx_ids for this much event time (`IngestState::with_horizon`).
+    pub fn dedupe_horizon(mut self, horizon_us: Option<i64>) -> Self {
+        self.dedupe_horizon_us = horizon_us;
+        self
     }
 }
 
@@ -280,9 +287,10 @@ impl Source for StdinSource {
                 })
                 .map_err(|e| Error::Internal(format!("cannot start the stdin reader: {e}")))?;
             let (batch_rows, pause, input) = (self.batch_rows, self.pause, self.input);
+            let horizon = self.dedupe_horizon_us;
             tokio::task::spawn_blocking(move || -> Result<()> {
                 let mut parser = JsonLineParser::new("<stdin>".into(), &input);
-                let mut state = IngestState::default();
+                let mut state = IngestState::default().with_horizon(horizon);
                 let mut line = 0u64;
                 // bytes of the lines in `pending` (0 again once it is flushed)
                 let mut pending_bytes = 0usize;
@@ -394,6 +402,7 @@ pub struct DirSource {
     poll: Duration,
     settle: Duration,
     idle_exit: Option<Duration>,
+    dedupe_horizon_us: Option<i64>,
 }
 
 impl DirSource {
@@ -407,7 +416,13 @@ impl DirSource {
         if !dir.is_dir() {
             return Err(Error::input(&dir, "not a directory (set `live.dir` to the directory to follow)"));
         }
-        Ok(DirSource { dir, input, poll, settle, idle_exit })
+        Ok(DirSource { dir, input, poll, settle, idle_exit, dedupe_horizon_us: None })
+    }
+
+    /// Remembers tx_ids for this much event time (`IngestState::with_horizon`).
+    pub fn dedupe_horizon(mut self, horizon_us: Option<i64>) -> Self {
+        self.dedupe_horizon_us = horizon_us;
+        self
     }
 }
 
@@ -518,7 +533,7 @@ impl Source for DirSource {
         Box::pin(async move {
             let mut files: BTreeMap<String, Tracked> = BTreeMap::new();
             let mut dangling: HashSet<String> = HashSet::new();
-            let mut state = Some(IngestState::default());
+            let mut state = Some(IngestState::default().with_horizon(self.dedupe_horizon_us));
             let mut last_activity = Instant::now();
             loop {
                 let mut ready = Vec::new();

@@ -34,6 +34,10 @@ pub struct Summary {
     pub accounts_rows: u64,
     pub fx_rate_rows: u64,
     pub side_table_rows_quarantined: u64,
+    /// Side tables read again while a live run went on (`live.side-refresh`); the row
+    /// counts above are those of the tables in use at the end.
+    #[serde(default)]
+    pub side_table_refreshes: u64,
     /// Channel values outside the contract's list, with counts (kept, not refused).
     pub unknown_channels: BTreeMap<String, u64>,
     /// Rows with no FX rate for their currency (`amount_usd` null), by currency.

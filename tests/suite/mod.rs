@@ -21,5 +21,6 @@ mod replay;
 mod rules;
 mod serve;
 mod serve_hardening;
+mod side_refresh;
 mod store_cli;
 mod synth;

@@ -37,9 +37,10 @@ pub trait Detector: Send {
     }
 
     /// What the detector must carry into the next run (a checkpoint): whatever it holds
-    /// beyond the window (open episodes, evidence already alerted). Default: nothing.
-    fn save_state(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::Value::Null)
+    /// beyond the window (open episodes, evidence already alerted), as JSON text written
+    /// straight from the detector's own structures (`save_json`). Default: nothing.
+    fn save_state(&self) -> Result<Option<SavedState>> {
+        Ok(None)
     }
 
     /// Busy seconds of the detector's own parts (e.g. each SQL rule), for
@@ -55,10 +56,38 @@ pub trait Detector: Send {
         Vec::new()
     }
 
-    /// Takes back what `save_state` gave, before the first batch of a resumed run.
-    fn load_state(&mut self, _state: serde_json::Value) -> Result<()> {
+    /// A live run's side tables were read again (`live.side-refresh`): `ctx` holds the new
+    /// ones, and every later call gets it. A detector that keeps something derived from
+    /// them (planned tables, resolved parties) renews it here. Default: nothing kept.
+    fn side_tables_changed(&mut self, _ctx: &DetectCtx) -> Result<()> {
         Ok(())
     }
+
+    /// Takes back what `save_state` gave, before the first batch of a resumed run (not
+    /// called when the checkpoint holds nothing for the detector).
+    fn load_state(&mut self, _state: &RawValue) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub use serde_json::value::RawValue;
+
+/// A detector's state in a checkpoint: its JSON text, serialized once from the detector's
+/// own structures (never through a `serde_json::Value` tree, which costs several times the
+/// text's size at every checkpoint).
+pub type SavedState = Box<RawValue>;
+
+/// `value` as a detector's saved state (`who` names it in the error).
+pub fn save_json<T: serde::Serialize + ?Sized>(who: &str, value: &T) -> Result<Option<SavedState>> {
+    serde_json::value::to_raw_value(value)
+        .map(Some)
+        .map_err(|e| crate::error::Error::Internal(format!("{who} state: {e}")))
+}
+
+/// A detector's saved state read back (`who` names it in the error).
+pub fn load_json<T: serde::de::DeserializeOwned>(who: &str, state: &RawValue) -> Result<T> {
+    serde_json::from_str(state.get())
+        .map_err(|e| crate::error::Error::Config(vec![format!("checkpoint: the {who} state does not read: {e}")]))
 }
 
 /// Column `name` of a batch, or an internal error naming `detector` and the column.

@@ -41,6 +41,9 @@ pub mod names {
     pub const CHECKPOINTS: &str = "mirrorflow_checkpoints_total";
     pub const CHECKPOINT_SECONDS: &str = "mirrorflow_checkpoint_duration_seconds";
     pub const KAFKA_LAG: &str = "mirrorflow_kafka_consumer_lag_messages";
+    pub const KAFKA_EVENT_TIME_LAG: &str = "mirrorflow_kafka_partition_event_time_lag_seconds";
+    pub const SIDE_TABLE_REFRESHES: &str = "mirrorflow_side_table_refreshes_total";
+    pub const SIDE_TABLE_ROWS: &str = "mirrorflow_side_table_rows";
 
     /// What `mirrorflow serve` exposes (the review queue; the pipeline's metrics belong to
     /// the job).
@@ -101,6 +104,13 @@ pub struct Metrics {
     pub checkpoint_seconds: prometheus::Histogram,
     /// Messages behind the partition's end, by `topic` and `partition` (never ids).
     pub kafka_lag: IntGaugeVec,
+    /// Wall clock minus the newest event time read from each partition (the event-time
+    /// lag per source), by `topic` and `partition`.
+    pub kafka_event_time_lag: prometheus::GaugeVec,
+    /// Side tables read again while a live run went on, by `table` (accounts, fx_rates).
+    pub side_table_refreshes: IntCounterVec,
+    /// Rows of each side table in use, by `table`.
+    pub side_table_rows: IntGaugeVec,
 }
 
 /// Registers `c` with `registry` and hands it back.
@@ -175,10 +185,27 @@ fn build() -> prometheus::Result<Metrics> {
             &["topic", "partition"],
         )?,
     )?;
+    let kafka_event_time_lag = registered(
+        &registry,
+        prometheus::GaugeVec::new(
+            Opts::new(names::KAFKA_EVENT_TIME_LAG, "Wall clock minus the newest event time read from the partition"),
+            &["topic", "partition"],
+        )?,
+    )?;
     Ok(Metrics {
         checkpoints,
         checkpoint_seconds,
         kafka_lag,
+        kafka_event_time_lag,
+        side_table_refreshes: counter_vec(
+            names::SIDE_TABLE_REFRESHES,
+            "Side tables read again while a live run went on",
+            &["table"],
+        )?,
+        side_table_rows: {
+            let g = IntGaugeVec::new(Opts::new(names::SIDE_TABLE_ROWS, "Rows of the side table in use"), &["table"])?;
+            registered(&registry, g)?
+        },
         rows_read: counter_vec(names::ROWS_READ, "Transaction rows read", &["source"])?,
         rows_accepted: counter_vec(names::ROWS_ACCEPTED, "Transaction rows accepted", &["source"])?,
         rows_quarantined: counter_vec(

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector};
-use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::error::Result;
 use mirrorflow_core::schema::acct;
 use mirrorflow_core::time::format_ts;
 use mirrorflow_core::window::EventWindow;
@@ -317,6 +317,20 @@ struct State {
     /// the episodes are next looked over), so a row looks over them only when one may be.
     #[serde(skip)]
     next_due: i64,
+}
+
+/// The state as a checkpoint writes it: `State`, and the first contacts awaiting
+/// confirmation.
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    st: &'a State,
+    pending_first_contacts: Vec<(Ev, u32, u32)>,
+}
+
+#[derive(Deserialize)]
+struct Loaded {
+    st: State,
+    pending_first_contacts: Vec<(Ev, u32, u32)>,
 }
 
 fn pair_key(src: u32, dst: u32) -> u64 {
@@ -722,31 +736,17 @@ impl Detector for NoveltyDetector {
         Ok(alerts)
     }
 
-    fn save_state(&self) -> Result<serde_json::Value> {
-        let err = |e: serde_json::Error| Error::Internal(format!("{DETECTOR_ID} state: {e}"));
-        let mut v = serde_json::to_value(&self.st).map_err(err)?;
+    fn save_state(&self) -> Result<Option<SavedState>> {
         let pending: Vec<(Ev, u32, u32)> = self.st.pending.iter().map(|p| (self.ev(p), p.src, p.dst)).collect();
-        v["pending_first_contacts"] = serde_json::to_value(pending).map_err(err)?;
-        Ok(v)
+        save_json(DETECTOR_ID, &SavedRef { st: &self.st, pending_first_contacts: pending })
     }
 
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        let bad = |e: serde_json::Error| {
-            Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")])
-        };
-        let mut state = state;
-        let pending: Vec<(Ev, u32, u32)> = match state.get_mut("pending_first_contacts") {
-            Some(v) => serde_json::from_value(v.take()).map_err(bad)?,
-            None => Vec::new(),
-        };
-        let mut st: State = serde_json::from_value(state).map_err(bad)?;
+    fn load_state(&mut self, state: &RawValue) -> Result<()> {
+        let Loaded { mut st, pending_first_contacts } = load_json(DETECTOR_ID, state)?;
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         st.next_due = i64::MIN;
         self.st = st;
-        for (ev, src, dst) in pending {
+        for (ev, src, dst) in pending_first_contacts {
             self.queue(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst);
         }
         Ok(())

@@ -53,8 +53,8 @@ use serde::{Deserialize, Serialize};
 
 use mirrorflow_core::alert::build::{hours, jurisdictions, share_pct, subjects_in_order, usd_text};
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector};
-use mirrorflow_core::error::{Error, Result};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::error::Result;
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::{self, acct, tx};
 use mirrorflow_core::time::format_ts;
@@ -568,16 +568,12 @@ impl Detector for PeelDetector {
     }
 
     /// Open candidates, timers, hops and recent cash deposits.
-    fn save_state(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(&self.st).map_err(|e| Error::Internal(format!("{DETECTOR_ID} state: {e}")))
+    fn save_state(&self) -> Result<Option<SavedState>> {
+        save_json(DETECTOR_ID, &self.st)
     }
 
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        self.st = serde_json::from_value(state)
-            .map_err(|e| Error::Config(vec![format!("checkpoint: the {DETECTOR_ID} state does not read: {e}")]))?;
+    fn load_state(&mut self, state: &RawValue) -> Result<()> {
+        self.st = load_json(DETECTOR_ID, state)?;
         Ok(())
     }
 }

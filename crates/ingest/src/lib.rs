@@ -51,9 +51,21 @@ pub struct Chunk {
 
 /// State shared by all readers of one run: the tx_ids seen (duplicates are refused
 /// across files) and the next arrival sequence number.
+///
+/// A replay keeps every id of its ledger. A live run may bound them by event time
+/// (`with_horizon`): ids are kept in two generations, the current one and the one before,
+/// and the older is dropped once the newest event time is a horizon past the current
+/// one's start, so an id is remembered for at least a horizon (at most two) of event time
+/// and a job that runs for months holds a bounded set.
 #[derive(Default)]
 pub struct IngestState {
     seen: FingerprintSet,
+    /// The previous generation (bounded runs only).
+    older: Option<FingerprintSet>,
+    /// Event-time horizon of a generation (µs); `None`: every id is kept.
+    horizon_us: Option<i64>,
+    /// Newest event time seen when the current generation began.
+    generation_start: Option<i64>,
     /// Sequence number for the next accepted row.
     pub next_seq: u64,
 }
@@ -70,15 +82,44 @@ impl IngestState {
         s
     }
 
+    /// Remembers ids for at least `horizon_us` of event time, at most twice that
+    /// (`None` or <= 0: for the whole run).
+    pub fn with_horizon(mut self, horizon_us: Option<i64>) -> Self {
+        self.horizon_us = horizon_us.filter(|h| *h > 0);
+        self
+    }
+
     /// Records `tx_id`; false if it was seen before.
     pub fn first_sighting(&mut self, tx_id: &[u8]) -> bool {
-        self.seen.insert(fingerprint(tx_id))
+        let fp = fingerprint(tx_id);
+        let fresh = self.seen.insert(fp);
+        fresh && !self.older.as_ref().is_some_and(|o| o.contains(fp))
     }
 
     /// Records many ids at once (in order): `out[i]` is whether `fps[i]` is new. Faster
     /// than one by one: the table's memory is fetched a group at a time.
     pub fn first_sightings(&mut self, fps: &[u128], out: &mut Vec<bool>) {
-        self.seen.insert_many(fps, out)
+        self.seen.insert_many(fps, out);
+        if let Some(o) = &self.older {
+            for (fresh, &fp) in out.iter_mut().zip(fps) {
+                *fresh = *fresh && !o.contains(fp);
+            }
+        }
+    }
+
+    /// The newest event time of rows just checked: a bounded run starts a new generation
+    /// (and forgets the one before the current) once it is a horizon past the current
+    /// generation's start.
+    pub fn saw_until(&mut self, ts_us: i64) {
+        let Some(h) = self.horizon_us else { return };
+        match self.generation_start {
+            None => self.generation_start = Some(ts_us),
+            Some(start) if ts_us >= start.saturating_add(h) => {
+                self.older = Some(std::mem::take(&mut self.seen));
+                self.generation_start = Some(ts_us);
+            }
+            Some(_) => {}
+        }
     }
 
     /// Makes room for `n` more ids without regrowing.
@@ -86,9 +127,10 @@ impl IngestState {
         self.seen.reserve(n)
     }
 
-    /// Number of distinct tx_ids accepted so far.
+    /// Number of distinct tx_ids remembered (all accepted so far, in a run that keeps
+    /// every id).
     pub fn distinct_ids(&self) -> usize {
-        self.seen.len
+        self.seen.len + self.older.as_ref().map_or(0, |o| o.len)
     }
 }
 
@@ -134,6 +176,21 @@ impl FingerprintSet {
                 return false;
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    fn contains(&self, fp: u128) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (fp as usize) & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if s == fp => return true,
+                _ => i = (i + 1) & mask,
+            }
         }
     }
 
@@ -559,6 +616,11 @@ impl PendingRows {
         let RowMeta { fps, lines, raw, raw_ends, files } = meta;
         let mut fresh = Vec::new();
         state.first_sightings(&fps, &mut fresh);
+        if let Some(newest) =
+            cols[1].as_primitive::<arrow::datatypes::TimestampMicrosecondType>().iter().flatten().max()
+        {
+            state.saw_until(newest);
+        }
         let mut rejected = Vec::new();
         let dups = fresh.iter().filter(|f| !**f).count();
         let (label, scheme) = if dups == 0 {
@@ -666,6 +728,40 @@ mod tests {
             }
         }
         assert_eq!(st.distinct_ids(), reference.len());
+    }
+
+    #[test]
+    fn a_bounded_run_remembers_ids_for_one_to_two_horizons_of_event_time() {
+        const DAY: i64 = 86_400_000_000;
+        let mut st = IngestState::default().with_horizon(Some(10 * DAY));
+        let fp = |d: i64| fingerprint(format!("day{d}").as_bytes());
+        // one id a day, each seen again the next day and 15 days later
+        let mut again_15 = Vec::new();
+        for d in 0..60 {
+            let mut out = Vec::new();
+            st.first_sightings(&[fp(d)], &mut out);
+            assert!(out[0], "day {d} is new");
+            if d >= 1 {
+                st.first_sightings(&[fp(d - 1)], &mut out);
+                assert!(!out[0], "day {}'s id seen a day later is a duplicate", d - 1);
+            }
+            if d >= 15 {
+                st.first_sightings(&[fp(d - 15)], &mut out);
+                again_15.push(!out[0]);
+            }
+            st.saw_until(d * DAY);
+            // never more than two horizons of ids (at most two sightings a day)
+            assert!(st.distinct_ids() <= 2 * 21, "day {d}: {} ids", st.distinct_ids());
+        }
+        // 15 days is past one horizon: remembered only while its generation lasts
+        assert!(again_15.iter().any(|d| *d) && again_15.iter().any(|d| !*d), "{again_15:?}");
+        // without a horizon every id stays
+        let mut all = IngestState::default();
+        for d in 0..60 {
+            assert!(all.first_sighting(format!("day{d}").as_bytes()));
+            all.saw_until(d * DAY);
+        }
+        assert_eq!(all.distinct_ids(), 60);
     }
 
     #[test]

@@ -513,6 +513,10 @@ impl Plan {
             let rows: Vec<usize> = (0..n).filter(|&i| errs.errs[i].is_none()).collect();
             let mut new = Vec::new();
             state.first_sightings(&fps, &mut new);
+            let ts = columns[1].as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            if let Some(newest) = rows.iter().filter(|&&i| ts.is_valid(i)).map(|&i| ts.value(i)).max() {
+                state.saw_until(newest);
+            }
             for (&i, fresh) in rows.iter().zip(new) {
                 if !fresh {
                     errs.set(i, Slot::TxId, Reason::DuplicateTxId, format!("tx_id `{}` was seen before", ids.value(i)));

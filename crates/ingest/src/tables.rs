@@ -248,10 +248,18 @@ pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Reject
     let schema = schema::accounts_schema();
     let wanted: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let t = read_text_table(path, input, &wanted, rejected)?;
-    let col = |n: &str| t.header.iter().position(|h| h == n);
-    let Some(id_col) = col(acct::ACCOUNT_ID) else {
+    if !t.header.iter().any(|h| h == acct::ACCOUNT_ID) {
         return Err(Error::input(path, "the header has no column `account_id`"));
-    };
+    }
+    let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
+    Ok((accounts_from_text(&name, t, rejected)?, rows_read))
+}
+
+/// The accounts of a text table that has an `account_id` column.
+fn accounts_from_text(name: &str, t: TextTable, rejected: &mut Vec<Rejected>) -> Result<AccountsTable> {
+    let schema = schema::accounts_schema();
+    let col = |n: &str| t.header.iter().position(|h| h == n);
+    let id_col = col(acct::ACCOUNT_ID).expect("checked by the caller");
     let text_cols: Vec<(usize, Option<usize>)> =
         schema.fields().iter().enumerate().map(|(i, f)| (i, col(f.name()))).collect();
     let mut strings: Vec<StringBuilder> = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
@@ -260,10 +268,9 @@ pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Reject
         .with_precision_and_scale(schema::DECIMAL_PRECISION, schema::USD_SCALE)
         .expect("valid decimal");
     let mut index = AccountIndex::default();
-    let rows_read = t.rows.len() as u64 + rejected.iter().filter(|r| r.file == name).count() as u64;
     for (line, raw, f) in &t.rows {
         let get = |c: Option<usize>| c.and_then(|c| f[c].as_deref());
-        let rej = |field: &str, reason, what: String| Rejected::new(&name, *line, field, reason, &what, raw.as_bytes());
+        let rej = |field: &str, reason, what: String| Rejected::new(name, *line, field, reason, &what, raw.as_bytes());
         let Some(id) = f[id_col].as_deref() else {
             rejected.push(rej(acct::ACCOUNT_ID, Reason::MissingField, "account_id is missing".into()));
             continue;
@@ -320,12 +327,115 @@ pub fn read_accounts(path: &Path, input: &InputConfig, rejected: &mut Vec<Reject
         })
         .collect();
     let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::arrow("building accounts", e))?;
-    Ok((AccountsTable { batch, index }, rows_read))
+    Ok(AccountsTable { batch, index })
+}
+
+/// One accounts table from several read in order (a directory's files, oldest first):
+/// an account in a later table replaces its row from an earlier one, and keeps its place.
+pub fn merge_accounts(tables: Vec<AccountsTable>) -> Result<AccountsTable> {
+    if tables.len() == 1 {
+        return Ok(tables.into_iter().next().expect("one"));
+    }
+    let mut index = AccountIndex::default();
+    let mut picks: Vec<(usize, usize)> = Vec::new();
+    for (t, table) in tables.iter().enumerate() {
+        let mut rows: Vec<(&String, &usize)> = table.index.iter().collect();
+        rows.sort_by_key(|(_, r)| **r);
+        for (id, &row) in rows {
+            match index.get(id) {
+                Some(&at) => picks[at] = (t, row),
+                None => {
+                    index.insert(id.clone(), picks.len());
+                    picks.push((t, row));
+                }
+            }
+        }
+    }
+    let schema = schema::accounts_schema();
+    let cols = (0..schema.fields().len())
+        .map(|c| {
+            let arrays: Vec<&dyn arrow::array::Array> = tables.iter().map(|t| t.batch.column(c).as_ref()).collect();
+            arrow::compute::interleave(&arrays, &picks)
+        })
+        .collect::<std::result::Result<Vec<ArrayRef>, _>>()
+        .map_err(|e| Error::arrow("merging accounts", e))?;
+    let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::arrow("merging accounts", e))?;
+    Ok(AccountsTable { batch, index })
+}
+
+/// The accounts carried by JSON objects (the latest value of each key of a compacted
+/// topic: `(offset, text)`), in the data contract's fields; a value that is not a JSON
+/// object, or a bad field, is refused with `name` and the offset as its provenance.
+pub fn accounts_from_json(
+    name: &str,
+    records: &[(u64, String)],
+    rejected: &mut Vec<Rejected>,
+) -> Result<AccountsTable> {
+    let schema = schema::accounts_schema();
+    let wanted: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let t = text_table_from_json(name, records, &wanted, rejected);
+    accounts_from_text(name, t, rejected)
+}
+
+/// The FX rates carried by JSON objects (as [`accounts_from_json`]), without the bundled
+/// rates under them.
+pub fn fx_from_json(name: &str, records: &[(u64, String)], rejected: &mut Vec<Rejected>) -> FxTable {
+    let t = text_table_from_json(name, records, &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT], rejected);
+    fx_from_text(t, name, rejected).0
+}
+
+fn text_table_from_json(
+    name: &str,
+    records: &[(u64, String)],
+    wanted: &[&str],
+    rejected: &mut Vec<Rejected>,
+) -> TextTable {
+    let header: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+    let mut rows = Vec::with_capacity(records.len());
+    for (offset, text) in records {
+        let obj = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(o)) => o,
+            _ => {
+                rejected.push(Rejected::new(
+                    name,
+                    *offset,
+                    "record",
+                    Reason::BadJson,
+                    "the message is not a JSON object",
+                    text.as_bytes(),
+                ));
+                continue;
+            }
+        };
+        let vals: Vec<Option<String>> = wanted
+            .iter()
+            .map(|w| match obj.get(*w) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+                Some(v) => Some(v.to_string()),
+            })
+            .collect();
+        if let Some(r) = nul_in(name, *offset, &header, &vals, text.as_bytes()) {
+            rejected.push(r);
+            continue;
+        }
+        rows.push((*offset, side_raw(text.as_bytes()), vals));
+    }
+    TextTable { header, rows }
 }
 
 /// Reads `path` over the bundled defaults (the file's rates win on the same day);
 /// bad rows go to `rejected`. Returns the table and rows read.
 pub fn read_fx(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(FxTable, u64)> {
+    let (file, n) = read_fx_file(path, input, rejected)?;
+    let mut merged = FxTable::bundled();
+    merged.overlay(file);
+    Ok((merged, n))
+}
+
+/// The rates of one FX file alone (no bundled rates under them), for overlaying several
+/// files in order; bad rows go to `rejected`. Returns the table and rows read.
+pub fn read_fx_file(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -> Result<(FxTable, u64)> {
     let name = path.display().to_string();
     let before = rejected.len();
     let t = read_text_table(path, input, &[fx::DATE, fx::CURRENCY, fx::USD_PER_UNIT], rejected)?;
@@ -335,10 +445,7 @@ pub fn read_fx(path: &Path, input: &InputConfig, rejected: &mut Vec<Rejected>) -
         }
     }
     let n = t.rows.len() as u64 + (rejected.len() - before) as u64;
-    let (file, _) = fx_from_text(t, &name, rejected);
-    let mut merged = FxTable::bundled();
-    merged.overlay(file);
-    Ok((merged, n))
+    Ok((fx_from_text(t, &name, rejected).0, n))
 }
 
 fn fx_from_text(t: TextTable, name: &str, rejected: &mut Vec<Rejected>) -> (FxTable, u64) {

@@ -30,7 +30,7 @@ use crate::steps::{Step, split};
 use crate::{Rule, RuleSet};
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
 use mirrorflow_core::episode::{Episode, Episodes};
 use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::schema::ts_column;
@@ -54,7 +54,9 @@ pub struct SqlRules {
     ctxs: Vec<SessionContext>,
     /// Per rule, its SQL as steps (CTEs read more than once are materialized).
     steps: Vec<Vec<Step>>,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (`Drop` shuts it down without blocking, so a stage
+    /// that fails while being built inside the pipeline's runtime does not panic).
+    runtime: Option<tokio::runtime::Runtime>,
     accounts: Arc<AccountsTable>,
     /// Per (rule, subject): the open episode and the evidence already alerted (the one
     /// episode state machine, `mirrorflow_core::episode`).
@@ -93,7 +95,19 @@ fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) ->
     move |e| Error::datafusion(context, e)
 }
 
+impl Drop for SqlRules {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl SqlRules {
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the rule runtime lives as long as the rules")
+    }
+
     /// Registers the side tables and plans every rule against empty stream tables; every
     /// rule that fails to plan (or lacks a required column) is reported at once.
     pub fn try_new(set: &RuleSet, accounts: Arc<AccountsTable>, fx: &FxTable) -> Result<Self> {
@@ -143,22 +157,13 @@ impl SqlRules {
             .thread_name("rules")
             .build()
             .map_err(|e| Error::Internal(format!("rule runtime: {e}")))?;
-        let accounts_table = Arc::new(
-            MemTable::try_new(accounts.batch.schema(), vec![vec![accounts.batch.clone()]])
-                .map_err(df_err("table `accounts`".into()))?,
-        );
-        let fx_batch = fx.to_batch();
-        let fx_table = Arc::new(
-            MemTable::try_new(fx_batch.schema(), vec![vec![fx_batch]]).map_err(df_err("table `fx_rates`".into()))?,
-        );
         let mut ctxs = Vec::new();
         for _ in &set.rules {
             let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
             ctx.add_optimizer_rule(crate::utc_days::rule());
-            ctx.register_table("accounts", accounts_table.clone()).map_err(df_err("table `accounts`".into()))?;
-            ctx.register_table("fx_rates", fx_table.clone()).map_err(df_err("table `fx_rates`".into()))?;
             ctxs.push(ctx);
         }
+        register_side_tables(&ctxs, &accounts, fx)?;
         let lookback_us =
             set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
         let timings = set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
@@ -169,7 +174,7 @@ impl SqlRules {
             lookback_us,
             rules: set.rules.clone(),
             ctxs,
-            runtime,
+            runtime: Some(runtime),
             accounts,
             episodes: Episodes::default(),
             episode_gap_us,
@@ -181,7 +186,7 @@ impl SqlRules {
         for (k, (rule, ctx)) in me.rules.iter().zip(&me.ctxs).enumerate() {
             register(ctx, "new_tx", vec![empty.clone()])?;
             register(ctx, "window_tx", vec![])?;
-            if let Err(e) = me.runtime.block_on(plan_check(ctx, rule, &me.steps[k])) {
+            if let Err(e) = me.rt().block_on(plan_check(ctx, rule, &me.steps[k])) {
                 errors.push(format!("rule `{}` ({}) failed to plan: {e}", rule.id, rule.source));
             }
         }
@@ -218,16 +223,16 @@ impl SqlRules {
             register(&ctx, "window_tx", parts)?;
             let steps = self.steps[i].clone();
             if std::env::var("MIRRORFLOW_EXPLAIN").is_ok_and(|v| v == self.rules[i].id) {
-                explain(&ctx, &self.runtime, &self.rules[i].id, &self.rules[i].sql());
+                explain(&ctx, self.rt(), &self.rules[i].id, &self.rules[i].sql());
             }
-            tasks.push(self.runtime.spawn(async move {
+            tasks.push(self.rt().spawn(async move {
                 let mut plan = std::time::Duration::ZERO;
                 let mut run = std::time::Duration::ZERO;
                 let out = run_steps(&ctx, &steps, &mut plan, &mut run).await;
                 (out, plan, run)
             }));
         }
-        let results = self.runtime.block_on(futures::future::join_all(tasks));
+        let results = self.rt().block_on(futures::future::join_all(tasks));
         let mut matches = Vec::new();
         for (i, joined) in results.into_iter().enumerate() {
             let id = &self.rules[i].id;
@@ -285,6 +290,26 @@ fn register(ctx: &SessionContext, name: &str, parts: Vec<RecordBatch>) -> Result
 
 /// `MIRRORFLOW_EXPLAIN=<rule id>`: DataFusion's EXPLAIN ANALYZE of every run of that rule
 /// on stderr (for rule authors tuning a rule; runs the rule twice).
+/// Registers (or replaces) the `accounts` and `fx_rates` tables in every rule's session.
+fn register_side_tables(ctxs: &[SessionContext], accounts: &AccountsTable, fx: &FxTable) -> Result<()> {
+    let accounts_table = Arc::new(
+        MemTable::try_new(accounts.batch.schema(), vec![vec![accounts.batch.clone()]])
+            .map_err(df_err("table `accounts`".into()))?,
+    );
+    let fx_batch = fx.to_batch();
+    let fx_table = Arc::new(
+        MemTable::try_new(fx_batch.schema(), vec![vec![fx_batch]]).map_err(df_err("table `fx_rates`".into()))?,
+    );
+    for ctx in ctxs {
+        for name in ["accounts", "fx_rates"] {
+            ctx.deregister_table(name).map_err(df_err(format!("table `{name}`")))?;
+        }
+        ctx.register_table("accounts", accounts_table.clone()).map_err(df_err("table `accounts`".into()))?;
+        ctx.register_table("fx_rates", fx_table.clone()).map_err(df_err("table `fx_rates`".into()))?;
+    }
+    Ok(())
+}
+
 fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, sql: &str) {
     let text = runtime.block_on(async {
         let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?;
@@ -346,6 +371,14 @@ impl Detector for SqlRules {
         "rules"
     }
 
+    /// The rules read the new tables from the next step on (a rule that stepped aside
+    /// for want of a KYC column stays aside until the job restarts).
+    fn side_tables_changed(&mut self, ctx: &DetectCtx) -> Result<()> {
+        register_side_tables(&self.ctxs, &ctx.accounts, &ctx.fx)?;
+        self.accounts = ctx.accounts.clone();
+        Ok(())
+    }
+
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
         let mut parts: Vec<RecordBatch> = window.batches().cloned().collect();
         let rows = batch.num_rows();
@@ -373,7 +406,7 @@ impl Detector for SqlRules {
         Ok(out)
     }
 
-    fn save_state(&self) -> Result<serde_json::Value> {
+    fn save_state(&self) -> Result<Option<SavedState>> {
         let id = |i: usize| self.rules[i].id.clone();
         let state = RulesState {
             open: self
@@ -399,15 +432,11 @@ impl Detector for SqlRules {
                 .into_iter()
                 .collect(),
         };
-        serde_json::to_value(state).map_err(|e| Error::Internal(format!("rules state: {e}")))
+        save_json("rules'", &state)
     }
 
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        let state: RulesState = serde_json::from_value(state)
-            .map_err(|e| Error::Config(vec![format!("checkpoint: the rules' state does not read: {e}")]))?;
+    fn load_state(&mut self, state: &RawValue) -> Result<()> {
+        let state: RulesState = load_json("rules'", state)?;
         let index = |rule: &str| {
             self.rules.iter().position(|r| r.id == rule).ok_or_else(|| {
                 Error::Config(vec![format!(

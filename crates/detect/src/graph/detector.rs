@@ -16,7 +16,7 @@ use super::flows::{Episode, Episodes, EvEdge, FlowFinder, FlowMatch, Pattern, ro
 use super::{Edge, GraphConfig};
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
 use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::{self, acct, tx};
@@ -130,6 +130,12 @@ impl GraphDetector {
 impl Detector for GraphDetector {
     fn id(&self) -> &str {
         "graph"
+    }
+
+    /// New accounts: the parties (party view) are resolved again on the next batch.
+    fn side_tables_changed(&mut self, _ctx: &DetectCtx) -> Result<()> {
+        self.parties = None;
+        Ok(())
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
@@ -322,7 +328,7 @@ impl Detector for GraphDetector {
 
     /// The window's graph and the open episodes: a resumed run must close cycles and
     /// patterns begun before the checkpoint.
-    fn save_state(&self) -> Result<serde_json::Value> {
+    fn save_state(&self) -> Result<Option<SavedState>> {
         let edges = self
             .finder
             .graph
@@ -335,24 +341,14 @@ impl Detector for GraphDetector {
         let scale_p99 = self.finder.scale.p99.map(|p| p.to_string());
         let src_activity = self.finder.graph.src_activity_in_order();
         let started = self.finder.started;
-        serde_json::to_value(Saved {
-            edges,
-            pairs,
-            episodes: self.episodes.clone(),
-            scale,
-            scale_p99,
-            src_activity,
-            started,
-        })
-        .map_err(|e| Error::Internal(format!("graph state: {e}")))
+        save_json(
+            "graph's",
+            &Saved { edges, pairs, episodes: self.episodes.clone(), scale, scale_p99, src_activity, started },
+        )
     }
 
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        let saved: Saved = serde_json::from_value(state)
-            .map_err(|e| Error::Config(vec![format!("checkpoint: the graph's state does not read: {e}")]))?;
+    fn load_state(&mut self, state: &RawValue) -> Result<()> {
+        let saved: Saved = load_json("graph's", state)?;
         for (k, (s, d, id, ts, seq, usd, first)) in saved.edges.into_iter().enumerate() {
             let usd: i128 =
                 usd.parse().map_err(|_| Error::Config(vec![format!("checkpoint: edge {id}: bad amount {usd}")]))?;

@@ -54,7 +54,7 @@ use serde::Serialize;
 
 use crate::party::{Parties, PartyConfig};
 use mirrorflow_core::alert::Alert;
-use mirrorflow_core::detect::{DetectCtx, Detector};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
 use mirrorflow_core::error::Result;
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::acct;
@@ -380,6 +380,13 @@ impl Detector for MirrorDetector {
         vec![n]
     }
 
+    /// New accounts: the parties are resolved again on the next batch (open placements
+    /// and legs keep the party names they were filed under).
+    fn side_tables_changed(&mut self, _ctx: &DetectCtx) -> Result<()> {
+        self.parties = None;
+        Ok(())
+    }
+
     fn on_batch(&mut self, batch: &RecordBatch, _window: &EventWindow, ctx: &DetectCtx) -> Result<Vec<Alert>> {
         if self.parties.is_none() {
             self.resolve_parties(ctx);
@@ -429,20 +436,12 @@ impl Detector for MirrorDetector {
 
     /// Open placements, live legs, netting days and what was matched: a resumed run must
     /// match legs across the cut.
-    fn save_state(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self.saved())
-            .map_err(|e| mirrorflow_core::error::Error::Internal(format!("mirror state: {e}")))
+    fn save_state(&self) -> Result<Option<SavedState>> {
+        save_json("mirror stage's", &self.saved())
     }
 
-    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            return Ok(());
-        }
-        let saved: Saved = serde_json::from_value(state).map_err(|e| {
-            mirrorflow_core::error::Error::Config(vec![format!(
-                "checkpoint: the mirror stage's state does not read: {e}"
-            )])
-        })?;
+    fn load_state(&mut self, state: &RawValue) -> Result<()> {
+        let saved: Saved = load_json("mirror stage's", state)?;
         self.restore(saved);
         Ok(())
     }
