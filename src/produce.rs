@@ -40,6 +40,10 @@ pub struct ProduceOptions {
     pub csv: bool,
     /// Extra librdkafka producer properties.
     pub client: Vec<(String, String)>,
+    /// A side table of the ledger instead of its transactions: `accounts` (keyed by
+    /// `account_id`) or `fx_rates` (keyed by `date/currency`), onto a compacted topic,
+    /// for `live.accounts = "kafka:TOPIC"`.
+    pub table: Option<String>,
 }
 
 /// What `produce` did.
@@ -60,8 +64,9 @@ struct Rec {
     ts: Option<i64>,
 }
 
-/// Reads every record of `files` (CSV with a header, or NDJSON).
-fn read_records(files: &[PathBuf], csv_out: bool) -> Result<Vec<Rec>> {
+/// Reads every record of `files` (CSV with a header, or NDJSON), keyed by the values of
+/// `key_cols` joined with `/`.
+fn read_records(files: &[PathBuf], csv_out: bool, key_cols: &[&str]) -> Result<Vec<Rec>> {
     let ts_opts = TsOptions::default();
     let mut out = Vec::new();
     for path in files {
@@ -83,6 +88,16 @@ fn read_records(files: &[PathBuf], csv_out: bool) -> Result<Vec<Rec>> {
             }
             let text = std::io::read_to_string(open_maybe_gz(path)?).map_err(|e| Error::io(path, e))?;
             for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                if key_cols != ["src_account"] {
+                    let key = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(l)
+                        .map(|o| {
+                            let part = |c: &&str| o.get(*c).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                            key_cols.iter().map(part).collect::<Vec<_>>().join("/").into_bytes()
+                        })
+                        .unwrap_or_default();
+                    out.push(Rec { key, payload: l.as_bytes().to_vec(), ts: None });
+                    continue;
+                }
                 let (ts, key) = match serde_json::from_str::<Head>(l) {
                     Ok(h) => (
                         h.ts.and_then(|t| parse_ts(t.as_bytes(), &ts_opts).ok()),
@@ -97,14 +112,20 @@ fn read_records(files: &[PathBuf], csv_out: bool) -> Result<Vec<Rec>> {
         let mut reader = RecordReader::new(open_maybe_gz(path)?, b',', 1 << 20);
         let header = read_header(&mut reader, path, b',')?;
         let col = |name: &str| header.iter().position(|h| h == name);
-        let (ts_i, key_i) = (col("ts"), col("src_account"));
+        let ts_i = col("ts");
+        let key_is: Vec<Option<usize>> = key_cols.iter().map(|c| col(c)).collect();
         while reader.next_record().map_err(|e| Error::io(path, e))? {
             let rec = reader.buf.as_slice();
             let mut fields = Vec::with_capacity(header.len());
             split_record(rec, b',', &mut fields);
             let field = |i: Option<usize>| i.and_then(|i| fields.get(i));
             let ts = field(ts_i).and_then(|t| parse_ts(t, &ts_opts).ok());
-            let key = field(key_i).map(|k| k.to_vec()).unwrap_or_default();
+            let key = key_is
+                .iter()
+                .map(|&i| field(i).map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("/")
+                .into_bytes();
             let payload = if csv_out {
                 rec.to_vec()
             } else {
@@ -209,11 +230,19 @@ impl ProducerContext for Deliveries {
 
 /// Creates `topic` with `partitions` partitions unless it exists.
 pub(crate) async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<()> {
+    ensure_topic_with(brokers, topic, partitions, false).await
+}
+
+/// [`ensure_topic`], compacted (`cleanup.policy=compact`) when `compacted`.
+async fn ensure_topic_with(brokers: &str, topic: &str, partitions: i32, compacted: bool) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .map_err(|e| Error::Usage(format!("kafka `{brokers}`: {e}")))?;
-    let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    if compacted {
+        t = t.set("cleanup.policy", "compact");
+    }
     let res = admin
         .create_topics(&[t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
         .await
@@ -231,13 +260,22 @@ pub(crate) async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) ->
 /// Produces every transactions record of the ledger at `path` onto the topic.
 pub async fn produce(path: &Path, opts: &ProduceOptions) -> Result<ProduceReport> {
     let ledger = crate::ingest::ledger::discover(path)?;
-    let files = ledger.transactions.clone();
+    let (files, key_cols): (Vec<PathBuf>, &[&str]) = match opts.table.as_deref() {
+        None => (ledger.transactions.clone(), &["src_account"]),
+        Some("accounts") => (ledger.accounts.iter().cloned().collect(), &["account_id"]),
+        Some("fx_rates") => (ledger.fx_rates.iter().cloned().collect(), &["date", "currency"]),
+        Some(other) => return Err(Error::Usage(format!("--table `{other}`: expected accounts or fx_rates"))),
+    };
+    if files.is_empty() {
+        return Err(Error::input(path, format!("the ledger has no `{}` table", opts.table.as_deref().unwrap_or(""))));
+    }
     let csv = opts.csv;
-    let mut recs = tokio::task::spawn_blocking(move || read_records(&files, csv))
+    let report_files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let mut recs = tokio::task::spawn_blocking(move || read_records(&files, csv, key_cols))
         .await
         .map_err(|e| Error::Internal(format!("reading the ledger: {e}")))??;
     disorder(&mut recs, opts.disorder, opts.seed);
-    ensure_topic(&opts.brokers, &opts.topic, opts.partitions).await?;
+    ensure_topic_with(&opts.brokers, &opts.topic, opts.partitions, opts.table.is_some()).await?;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &opts.brokers)
         .set("linger.ms", "20")
@@ -276,7 +314,7 @@ pub async fn produce(path: &Path, opts: &ProduceOptions) -> Result<ProduceReport
     let seconds = started.elapsed().as_secs_f64();
     Ok(ProduceReport {
         topic: opts.topic.clone(),
-        files: ledger.transactions.iter().map(|p| p.display().to_string()).collect(),
+        files: report_files,
         messages: n,
         seconds,
         messages_per_second: n as f64 / seconds.max(1e-9),

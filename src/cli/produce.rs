@@ -30,6 +30,11 @@ pub struct ProduceCmd {
     /// json (data-contract objects) or csv (the ledger's CSV records).
     #[arg(long, default_value = "json")]
     format: String,
+    /// Produce a side table of the ledger instead of its transactions: accounts (keyed
+    /// by account_id) or fx_rates (keyed by date/currency), onto a compacted topic that
+    /// `live.accounts = "kafka:TOPIC"` (or `live.fx-rates`) reads.
+    #[arg(long)]
+    table: Option<String>,
 }
 
 impl ProduceCmd {
@@ -54,6 +59,7 @@ impl ProduceCmd {
             seed: self.seed,
             csv,
             client: Vec::new(),
+            table: self.table.clone(),
         };
         let report = runtime()?.block_on(mirrorflow::produce::produce(&self.ledger, &opts))?;
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -264,3 +264,52 @@ fn read_topic(addr: &str, topic: &str) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// The side tables from compacted topics (`live.accounts = "kafka:TOPIC"`, written by
+/// `produce --table`): a run on the topic of transactions judges with them as a replay
+/// judges with the ledger's own files, so its alerts are the replay's.
+#[test]
+fn side_tables_from_compacted_topics_judge_as_the_ledgers_files_do() {
+    let broker = Broker::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let led = tmp.path().join("ledger");
+    run_ok(&["gen", "--seed", "5", "--rows", "20000", "--out", led.to_str().unwrap()]);
+    let l = led.to_str().unwrap();
+    run_ok(&["produce", l, "--kafka", &broker.addr, "--topic", "tx", "--partitions", "2"]);
+    let acct =
+        run_ok(&["produce", l, "--kafka", &broker.addr, "--topic", "acct", "--partitions", "2", "--table", "accounts"]);
+    run_ok(&["produce", l, "--kafka", &broker.addr, "--topic", "fx", "--partitions", "1", "--table", "fx_rates"]);
+    let acct: serde_json::Value = serde_json::from_str(&acct).unwrap();
+    let accounts_rows = std::fs::read_to_string(led.join("accounts.csv")).unwrap().lines().count() as u64 - 1;
+    assert_eq!(acct["messages"].as_u64(), Some(accounts_rows), "{acct}");
+
+    let reference = tmp.path().join("replay");
+    run_ok(&["replay", l, "--out", reference.to_str().unwrap(), "--store", "off", "--progress", "off"]);
+    let cfg = tmp.path().join("side.toml");
+    std::fs::write(&cfg, "[live]\naccounts = \"kafka:acct\"\nfx-rates = \"kafka:fx\"\n").unwrap();
+    let out = tmp.path().join("run");
+    run_ok(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "run",
+        "--kafka",
+        &broker.addr,
+        "--topic",
+        "tx",
+        "--idle-exit",
+        "5s",
+        "--out",
+        out.to_str().unwrap(),
+        "--store",
+        "off",
+        "--progress",
+        "off",
+    ]);
+    let s = summary(&out);
+    assert_eq!(s["accounts_rows"].as_u64(), Some(accounts_rows), "{s}");
+    assert_eq!(s["side_table_rows_quarantined"], 0, "{s}");
+    assert_eq!(s["rows_accepted"], summary(&reference)["rows_accepted"]);
+    let (got, want) = (alert_set(&out.join("alerts.jsonl")), alert_set(&reference.join("alerts.jsonl")));
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "the run with topic side tables raised other alerts than the replay");
+}
