@@ -33,10 +33,24 @@ fn enriched(out: &std::path::Path) -> Vec<(String, Option<String>, Option<String
     rows
 }
 
-/// Time for the job to read a dropped file or a changed table (several poll and refresh
-/// intervals).
-fn settle() {
-    std::thread::sleep(Duration::from_millis(1500));
+/// Waits (up to a minute) until the job's `/metrics` at `addr` shows `metric` at `at_least`.
+fn wait_metric(addr: &str, metric: &str, at_least: f64) {
+    let started = std::time::Instant::now();
+    loop {
+        let value: f64 = std::net::TcpStream::connect(addr)
+            .ok()
+            .map(|_| super::serve::http(addr, "GET", "/metrics", None, None).1)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(metric))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if value >= at_least {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{metric} stayed below {at_least}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -56,14 +70,16 @@ fn a_live_job_enriches_later_rows_with_side_tables_changed_while_it_runs() {
         &cfg_path,
         format!(
             "[live]\nsource = \"dir\"\ndir = \"{}\"\naccounts = \"{}\"\nfx-rates = \"{}\"\npoll-interval = \"100ms\"\n\
-             settle = \"200ms\"\nidle-exit = \"6s\"\nidle-advance = \"300ms\"\nside-refresh = \"200ms\"\n[output]\nwrite-ordered = true\nprogress = \"off\"\n",
+             settle = \"200ms\"\nidle-exit = \"10s\"\nidle-advance = \"300ms\"\nside-refresh = \"200ms\"\n[output]\nwrite-ordered = true\nprogress = \"off\"\n",
             inbox.display(),
             accounts.display(),
             rates.display()
         ),
     )
     .unwrap();
-    let (inbox2, accounts2, rates2) = (inbox.clone(), accounts.clone(), rates.clone());
+    let metrics =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let (inbox2, accounts2, rates2, metrics2) = (inbox.clone(), accounts.clone(), rates.clone(), metrics.clone());
     let drop_file = move |name: &str, rows: &str| {
         let tmp = inbox2.join(format!(".{name}"));
         std::fs::write(&tmp, format!("{HEADER}\n{rows}")).unwrap();
@@ -72,7 +88,8 @@ fn a_live_job_enriches_later_rows_with_side_tables_changed_while_it_runs() {
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(800));
         drop_file("1.csv", "t1,2026-03-02T08:00:00Z,US-1,MX-1,10,XTS,wire,,\n");
-        settle();
+        // t1 went through the detectors with the first tables
+        wait_metric(&metrics2, "mirrorflow_rows_accepted_total", 1.0);
         // MX-1 becomes known (and one bad row is refused); XTS gets a new rate from a new file
         let tmp = accounts2.with_extension("tmp");
         std::fs::write(
@@ -82,10 +99,15 @@ fn a_live_job_enriches_later_rows_with_side_tables_changed_while_it_runs() {
         .unwrap();
         std::fs::rename(&tmp, &accounts2).unwrap();
         std::fs::write(rates2.join("2026-03-02.csv"), "date,currency,usd_per_unit\n2026-03-02,XTS,3\n").unwrap();
-        settle();
+        // ten refresh intervals: the watcher has read both again (they are swapped in
+        // before the next batch)
+        std::thread::sleep(Duration::from_secs(2));
         drop_file("2.csv", "t2,2026-03-02T09:00:00Z,US-1,MX-1,10,XTS,wire,,\n");
     });
-    let o = mirrorflow(&["--config", cfg_path.to_str().unwrap(), "run", "--out", out.to_str().unwrap()], None);
+    let o = mirrorflow(
+        &["--config", cfg_path.to_str().unwrap(), "run", "--out", out.to_str().unwrap(), "--metrics-addr", &metrics],
+        None,
+    );
     writer.join().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = enriched(&out);
