@@ -29,7 +29,9 @@ broker=$!
 trap 'kill $broker ${producer:-} ${job:-} 2>/dev/null || true' EXIT
 rows=$((minutes * 60 * rate * 11 / 10))
 echo "generating $rows rows over $days days" >&2
-"$bin" gen --seed 7 --rows "$rows" --days "$days" --out "$dir/ledger" >/dev/null
+# the ledger ends before today: rows dated after the clock would be refused (future_timestamp)
+start=$(date -u -d "-$((days + 2)) days" +%F)
+"$bin" gen --seed 7 --rows "$rows" --days "$days" --start "$start" --out "$dir/ledger" >/dev/null
 first=$(sed -n 2p "$dir/ledger/transactions.csv" | cut -d, -f2)
 last=$(tail -1 "$dir/ledger/transactions.csv" | cut -d, -f2)
 span=$(( $(date -d "$last" +%s) - $(date -d "$first" +%s) ))

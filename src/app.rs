@@ -169,49 +169,67 @@ pub async fn replay_with(
 
 /// Runs the live pipeline on the configured source (stdin or a followed directory).
 pub async fn run_live(cfg: &Config) -> Result<Summary> {
+    let resume = live_checkpoint(cfg)?;
     let source: Box<dyn crate::pipeline::Source> = match &cfg.live_source {
         LiveSource::Stdin => {
+            if let Some(dir) = &cfg.checkpoint_dir {
+                return Err(Error::Usage(format!(
+                    "`live.checkpoint-dir` `{}`: standard input cannot be read again after a restart; checkpoint \
+                     a followed directory (`run --dir`) or a Kafka topic (`run --kafka`) instead",
+                    dir.display()
+                )));
+            }
             Box::new(StdinSource::new(cfg.input.clone(), cfg.stdin_batch_rows).dedupe_horizon(cfg.dedupe_horizon_us))
         }
-        LiveSource::Dir(d) => Box::new(
-            DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?
-                .dedupe_horizon(cfg.dedupe_horizon_us),
-        ),
-        LiveSource::Kafka => return run_kafka(cfg).await,
+        LiveSource::Dir(d) => {
+            let mut s = DirSource::new(d.clone(), cfg.input.clone(), cfg.poll_interval, cfg.settle, cfg.idle_exit)?
+                .dedupe_horizon(cfg.dedupe_horizon_us);
+            if let Some(c) = &resume {
+                tracing::info!(checkpoint = %c.dir.display(), "resuming from the checkpoint");
+                s = s.resume_from(c.state.source.clone().unwrap_or_default(), &c.seen_ids);
+            }
+            if cfg.checkpoint_dir.is_some() {
+                s = s.barriers(cfg.checkpoint_interval);
+            }
+            Box::new(s)
+        }
+        LiveSource::Kafka => return run_kafka(cfg, resume).await,
     };
-    if let Some(dir) = &cfg.checkpoint_dir {
-        return Err(Error::Usage(format!(
-            "`live.checkpoint-dir` `{}`: periodic checkpoints need the Kafka source (`run --kafka`); \
-             `replay --checkpoint` checkpoints a ledger",
-            dir.display()
-        )));
-    }
     let p = live_pipeline(cfg).await?;
-    p.live(cfg.idle_advance).build().run(source).await
+    let mut b = p.live(cfg.idle_advance).dedupe_horizon(cfg.dedupe_horizon_us).resume(resume);
+    if let Some(dir) = &cfg.checkpoint_dir {
+        b = b.barrier_checkpoints(dir.clone());
+    }
+    b.build().run(source).await
 }
 
-/// `run --kafka`: a consumer group member on `kafka.topic`, with periodic checkpoints when
-/// `live.checkpoint-dir` is set (resumed from the one there, if any).
-async fn run_kafka(cfg: &Config) -> Result<Summary> {
+/// The checkpoint a live run resumes from (`live.checkpoint-dir` holding one written by
+/// `run`), or `None`; a directory that cannot take one is refused before the run starts.
+fn live_checkpoint(cfg: &Config) -> Result<Option<crate::pipeline::checkpoint::Checkpoint>> {
     use crate::pipeline::checkpoint;
-    use crate::pipeline::kafka::KafkaSource;
-    let resume = match &cfg.checkpoint_dir {
+    match &cfg.checkpoint_dir {
         Some(dir) if checkpoint::exists(dir) => {
             let c = checkpoint::load(dir)?;
             if c.state.source.is_none() {
                 return Err(Error::input(
                     dir,
-                    "this checkpoint was written by `replay`, not by a Kafka run: give `run` its own directory",
+                    "this checkpoint was written by `replay`, not by a live run: give `run` its own directory",
                 ));
             }
-            Some(c)
+            Ok(Some(c))
         }
         Some(dir) => {
             checkpoint::check_target(dir)?;
-            None
+            Ok(None)
         }
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+/// `run --kafka`: a consumer group member on `kafka.topic`, with periodic checkpoints when
+/// `live.checkpoint-dir` is set (resumed from the one there, if any).
+async fn run_kafka(cfg: &Config, resume: Option<crate::pipeline::checkpoint::Checkpoint>) -> Result<Summary> {
+    use crate::pipeline::kafka::KafkaSource;
     let mut source =
         KafkaSource::connect(&cfg.kafka, &cfg.input)?.idle_exit(cfg.idle_exit).dedupe_horizon(cfg.dedupe_horizon_us);
     if let Some(c) = &resume {

@@ -4,9 +4,11 @@
 //! Owns: the checkpoint directory: `window.parquet` (the event-time window, enriched rows),
 //! `seen_ids.bin` (the 128-bit fingerprints of every tx_id the run processed, sorted, 16
 //! bytes each little-endian, so a resumed run refuses rows it has already processed as
-//! `duplicate_tx_id`), `state.json` (format, next `seq`, newest event time, and each
-//! detector's own state, e.g. the SQL rules' open episodes and already-alerted evidence)
-//! and `manifest.json` (the size and xxh3-128 checksum of every other file). A live run's
+//! `duplicate_tx_id`), `detector-<n>.json` (each detector's own state, e.g. the SQL rules'
+//! open episodes and already-alerted evidence, streamed by the detector into its file
+//! before the rest is written: `stage_states`, in `.<name>.states-<pid>`), `state.json`
+//! (format, next `seq`, newest event time, which file holds which detector's state) and
+//! `manifest.json` (the size and xxh3-128 checksum of every other file). A live run's
 //! checkpoint taken at a source barrier (`save_snapshot`) also holds `held.parquet` (rows
 //! read but held for reordering) and, in `state.json`, the source position (Kafka offsets),
 //! the ordering (`OrderState`) and the outputs' lengths and counts (`SinkState`).
@@ -40,8 +42,9 @@ use crate::schema;
 
 /// Bumped when the layout changes; a checkpoint of another format is refused.
 /// 2: `manifest.json` and `seen_ids.bin`. 3: each detector's state written as its own JSON
-/// text (novelty's as `{st, pending_first_contacts}`).
-pub const FORMAT: u32 = 3;
+/// text (novelty's as `{st, pending_first_contacts}`). 4: each detector's state in its own
+/// file (`detector-<n>.json`, named in `state.json` `detector_files`).
+pub const FORMAT: u32 = 4;
 
 const WINDOW: &str = "window.parquet";
 const SEEN: &str = "seen_ids.bin";
@@ -58,8 +61,13 @@ pub struct CheckpointState {
     /// Newest event time processed (µs): the resumed run's watermark starts from it.
     pub max_ts: i64,
     pub window_rows: u64,
-    /// Per detector id, its own state (its JSON text, as the detector wrote it).
+    /// Per detector id, its own state (its JSON text, as the detector wrote it), read back
+    /// from its file (`detector_files`).
+    #[serde(skip)]
     pub detectors: BTreeMap<String, mirrorflow_core::detect::SavedState>,
+    /// Per detector id, the checkpoint file holding its state.
+    #[serde(default)]
+    pub detector_files: BTreeMap<String, String>,
     /// A checkpoint taken at a source barrier (`run`): where the source was, where the
     /// ordering stood (the rows it held are in `held.parquet`), and the outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,20 +163,102 @@ pub fn check_target(dir: &Path) -> Result<()> {
     sibling(dir, "new").map(|_| ())
 }
 
-/// Writes a checkpoint of `window`, `state` and the processed ids `seen_ids` to `dir`,
-/// replacing the checkpoint there (if any) atomically.
-pub fn save(dir: &Path, state: &CheckpointState, window: &EventWindow, seen_ids: &[u128]) -> Result<()> {
+/// Writes a checkpoint of `window`, `state`, the detectors' staged states and the
+/// processed ids `seen_ids` to `dir`, replacing the checkpoint there (if any) atomically.
+pub fn save(
+    dir: &Path,
+    state: CheckpointState,
+    window: &EventWindow,
+    seen_ids: &[u128],
+    states: StagedStates,
+) -> Result<()> {
     let batches: Vec<RecordBatch> = window.batches().cloned().collect();
-    write(dir, state, &batches, None, seen_ids)
+    write(dir, state, &batches, None, seen_ids, states)
 }
 
 /// Writes the checkpoint of a source barrier (`ToSink::Checkpoint`) with the sinks' part.
-pub fn save_snapshot(dir: &Path, snap: &Snapshot, sinks: SinkState) -> Result<()> {
-    let mut state = snap.state.clone();
-    state.source = Some(snap.order.position.clone());
-    state.order = Some(snap.order.state);
+pub fn save_snapshot(dir: &Path, snap: Snapshot, sinks: SinkState) -> Result<()> {
+    let Snapshot { order, window, mut state, states } = snap;
+    state.source = Some(order.position);
+    state.order = Some(order.state);
     state.sinks = Some(sinks);
-    write(dir, &state, &snap.window, Some(&snap.order.held), &snap.order.ids)
+    write(dir, state, &window, Some(&order.held), &order.ids, states)
+}
+
+/// The detectors' states of a checkpoint, written before the rest of it (by the detect
+/// stage, each streamed from the detector's own structures into its file: a long run's
+/// state runs to hundreds of MB, never held as a copy) into a staging directory beside
+/// the checkpoint, and moved into it when the checkpoint is written.
+pub struct StagedStates {
+    dir: PathBuf,
+    /// Per detector id: its file's name and sum.
+    files: BTreeMap<String, (String, FileSum)>,
+}
+
+/// Writes every detector's state into a staging directory beside `dir` (one file each,
+/// numbered: an id may hold any character; `state.json` maps ids to files).
+pub fn stage_states(dir: &Path, detectors: &[Box<dyn mirrorflow_core::detect::Detector>]) -> Result<StagedStates> {
+    let parent = parent_of(dir);
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    // a stage left by a run killed before its checkpoint was written (this process's own
+    // may still be on their way into a checkpoint: a last barrier can follow one in flight)
+    let own = format!("-{}", std::process::id());
+    for old in leftovers(dir, "states") {
+        if !old.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&own)) {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+    }
+    static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = sibling(dir, &format!("states-{n}"))?;
+    std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    let mut files = BTreeMap::new();
+    for (k, d) in detectors.iter().enumerate() {
+        let name = format!("detector-{k}.json");
+        let path = staging.join(&name);
+        if let Some(sum) = write_summed(&path, |w| d.save_state(w))? {
+            files.insert(d.id().to_string(), (name, sum));
+        }
+    }
+    Ok(StagedStates { dir: staging, files })
+}
+
+/// A writer that counts and hashes what goes through it (a file's manifest entry,
+/// without holding the file's bytes).
+struct Summed<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `path` through `fill` (synced), counting and hashing as it goes; `None` (and
+/// no file) when `fill` had nothing to write.
+fn write_summed(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<bool>) -> Result<Option<FileSum>> {
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = Summed { inner: std::io::BufWriter::with_capacity(1 << 20, f), hasher: Default::default(), bytes: 0 };
+    if !fill(&mut w)? {
+        drop(w);
+        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        return Ok(None);
+    }
+    w.flush().map_err(|e| Error::io(path, e))?;
+    let sum = FileSum { bytes: w.bytes, xxh3_128: format!("{:032x}", w.hasher.digest128()) };
+    let f = w.inner.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+    f.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(Some(sum))
 }
 
 fn write_parquet(path: &Path, schema: arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<FileSum> {
@@ -184,10 +274,11 @@ fn write_parquet(path: &Path, schema: arrow::datatypes::SchemaRef, batches: &[Re
 
 fn write(
     dir: &Path,
-    state: &CheckpointState,
+    mut state: CheckpointState,
     window: &[RecordBatch],
     held: Option<&[RecordBatch]>,
     seen_ids: &[u128],
+    states: StagedStates,
 ) -> Result<()> {
     check_target(dir)?;
     let parent = parent_of(dir);
@@ -215,10 +306,21 @@ fn write(
     write_synced(&new.join(SEEN), &bytes)?;
     manifest.files.insert(SEEN.into(), sum_of(&bytes));
 
-    // compact: detectors' state runs to tens of MB
-    let text = serde_json::to_vec(state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))?;
-    write_synced(&new.join(STATE), &text)?;
-    manifest.files.insert(STATE.into(), sum_of(&text));
+    // the detectors' states, staged: moved in
+    for (id, (name, sum)) in states.files {
+        let to = new.join(&name);
+        std::fs::rename(states.dir.join(&name), &to).map_err(|e| Error::io(&to, e))?;
+        manifest.files.insert(name.clone(), sum);
+        state.detector_files.insert(id, name);
+    }
+    let _ = std::fs::remove_dir_all(&states.dir);
+
+    let spath = new.join(STATE);
+    let sum = write_summed(&spath, |w| {
+        serde_json::to_writer(w, &state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))?;
+        Ok(true)
+    })?;
+    manifest.files.insert(STATE.into(), sum.expect("the state is written"));
 
     let text =
         serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
@@ -286,8 +388,8 @@ fn load_verified(from: &Path, named: &Path) -> Result<Checkpoint> {
     if manifest.format != FORMAT {
         return Err(bad(format!("checkpoint format {} (this mirrorflow reads {FORMAT})", manifest.format)));
     }
-    let mut contents: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    for name in [WINDOW, SEEN, STATE] {
+    // a file of the manifest, read and checked against its sum
+    let checked = |name: &str| -> Result<Vec<u8>> {
         let Some(want) = manifest.files.get(name) else {
             return Err(bad(format!("`{name}` is not in `{MANIFEST}`")));
         };
@@ -305,13 +407,26 @@ fn load_verified(from: &Path, named: &Path) -> Result<Checkpoint> {
                 got.bytes, got.xxh3_128, want.bytes, want.xxh3_128
             )));
         }
-        contents.insert(name, bytes);
+        Ok(bytes)
+    };
+    let mut contents: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for name in [WINDOW, SEEN, STATE] {
+        contents.insert(name, checked(name)?);
     }
     let spath = from.join(STATE);
     let state: CheckpointState = serde_json::from_slice(&contents[STATE])
         .map_err(|e| Error::input(&spath, format!("not a mirrorflow checkpoint: {e}")))?;
     if state.format != FORMAT {
         return Err(bad(format!("checkpoint format {} (this mirrorflow reads {FORMAT})", state.format)));
+    }
+    let mut state = state;
+    for (id, name) in std::mem::take(&mut state.detector_files) {
+        let path = from.join(&name);
+        let bytes = checked(&name)?;
+        let text = String::from_utf8(bytes).map_err(|_| bad(format!("`{name}` is not UTF-8 text")))?;
+        let raw = mirrorflow_core::detect::RawValue::from_string(text)
+            .map_err(|e| Error::input(&path, format!("not a detector's state: {e}")))?;
+        state.detectors.insert(id, raw);
     }
     let seen = &contents[SEEN];
     if !seen.len().is_multiple_of(16) {

@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub order: OrderSnapshot,
     pub window: Vec<RecordBatch>,
     pub state: checkpoint::CheckpointState,
+    /// Every detector's state, already in its file beside the checkpoint.
+    pub states: checkpoint::StagedStates,
 }
 
 /// The detect stage (see the module docs).
@@ -95,7 +97,7 @@ pub struct DetectStage {
     barrier: Option<Box<OrderSnapshot>>,
     /// Checkpoints are taken at barriers: a run stopped by a signal keeps its episodes
     /// open in the last one instead of closing them.
-    barrier_checkpoints: bool,
+    barrier_checkpoints: Option<PathBuf>,
     /// Busy time: enrich (with micro-batching), window, and each detector's (in order).
     busy_enrich: Duration,
     busy_window: Duration,
@@ -150,7 +152,7 @@ impl DetectStage {
             window_max: 0,
             seen_ids: Vec::new(),
             barrier: None,
-            barrier_checkpoints: false,
+            barrier_checkpoints: None,
             busy_enrich: Duration::ZERO,
             busy_window: Duration::ZERO,
             busy_detectors: vec![Duration::ZERO; n_detectors],
@@ -214,8 +216,8 @@ impl DetectStage {
     }
 
     /// Checkpoints are taken at source barriers (and written by the sinks).
-    pub fn barrier_checkpoints(mut self) -> Self {
-        self.barrier_checkpoints = true;
+    pub fn barrier_checkpoints(mut self, dir: PathBuf) -> Self {
+        self.barrier_checkpoints = Some(dir);
         self
     }
 
@@ -334,30 +336,28 @@ impl DetectStage {
         Ok(if alerts.is_empty() { Flow::Go } else { send(out, ToSink::Alerts(alerts)) })
     }
 
-    /// This stage's part of a checkpoint: numbering, newest event time, every detector's state.
-    fn checkpoint_state(&self) -> Result<checkpoint::CheckpointState> {
-        let mut state = checkpoint::CheckpointState {
+    /// This stage's part of a checkpoint: numbering and newest event time (the detectors'
+    /// states are written to their files: `checkpoint::stage_states`).
+    fn checkpoint_state(&self) -> checkpoint::CheckpointState {
+        checkpoint::CheckpointState {
             format: checkpoint::FORMAT,
             next_seq: self.next_seq,
             max_ts: self.max_ts,
             window_rows: self.window.rows() as u64,
             ..Default::default()
-        };
-        for d in self.detectors.iter() {
-            if let Some(saved) = d.save_state()? {
-                state.detectors.insert(d.id().to_string(), saved);
-            }
         }
-        Ok(state)
     }
 
-    /// A source barrier: the window and every detector's state, sent to the sinks (which
-    /// write the checkpoint once what came before it is written).
+    /// A source barrier: the window and every detector's state (written beside the
+    /// checkpoint), sent to the sinks (which write the checkpoint once what came before it
+    /// is written).
     fn snapshot(&mut self, order: OrderSnapshot, out: &mpsc::Sender<ToSink>) -> Result<Flow> {
-        let mut state = self.checkpoint_state()?;
+        let dir = self.barrier_checkpoints.as_ref().expect("barriers reach the stage only with checkpoints");
+        let states = checkpoint::stage_states(dir, &self.detectors)?;
+        let mut state = self.checkpoint_state();
         state.next_seq = state.next_seq.max(order.state.next_seq);
         let window = self.window.batches().cloned().collect();
-        Ok(send(out, ToSink::Checkpoint(Box::new(Snapshot { order, window, state }))))
+        Ok(send(out, ToSink::Checkpoint(Box::new(Snapshot { order, window, state, states }))))
     }
 
     /// The end of input: open episodes closed (their alerts sent), or kept in the
@@ -369,9 +369,13 @@ impl DetectStage {
         let mut alerts = Vec::new();
         match &self.checkpoint {
             // Open episodes stay open: the next run resumes them.
-            Some(dir) => checkpoint::save(dir, &self.checkpoint_state()?, &self.window, &self.seen_ids)?,
+            Some(dir) => {
+                let states = checkpoint::stage_states(dir, &self.detectors)?;
+                checkpoint::save(dir, self.checkpoint_state(), &self.window, &self.seen_ids, states)?
+            }
             // stopped by a signal: the last checkpoint keeps the episodes open
-            None if self.barrier_checkpoints && super::source::STOPPING.load(std::sync::atomic::Ordering::Relaxed) => {}
+            None if self.barrier_checkpoints.is_some()
+                && super::source::STOPPING.load(std::sync::atomic::Ordering::Relaxed) => {}
             None => {
                 for (d, busy) in self.detectors.iter_mut().zip(self.busy_detectors.iter_mut()) {
                     let t = Instant::now();

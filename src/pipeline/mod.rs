@@ -250,8 +250,8 @@ impl Pipeline {
         };
         let mut detect =
             DetectStage::new(ctx, detectors, settings.window_us, settings.detect_rows, source_name, resume)?;
-        if self.barrier_checkpoint.is_some() {
-            detect = detect.barrier_checkpoints();
+        if let Some(dir) = &self.barrier_checkpoint {
+            detect = detect.barrier_checkpoints(dir.clone());
         }
         if let Some(rx) = self.side_updates {
             detect = detect.side_updates(rx);

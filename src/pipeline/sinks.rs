@@ -283,7 +283,7 @@ impl Sinks {
         };
         let dir = target.dir.clone();
         let position = snap.order.position.clone();
-        tokio::task::spawn_blocking(move || super::checkpoint::save_snapshot(&dir, &snap, state))
+        tokio::task::spawn_blocking(move || super::checkpoint::save_snapshot(&dir, *snap, state))
             .await
             .map_err(|e| Error::Internal(format!("checkpoint writer: {e}")))??;
         if let Some(commit) = &target.committer

@@ -403,6 +403,23 @@ pub struct DirSource {
     settle: Duration,
     idle_exit: Option<Duration>,
     dedupe_horizon_us: Option<i64>,
+    /// Processing time between barriers (`None`: no checkpoints).
+    barrier_every: Option<Duration>,
+    /// A resumed checkpoint's file positions (`dir_position`) and the ids it processed.
+    resume: SourcePosition,
+    seen: Vec<u128>,
+    /// Checkpoints written (counted by the committer): at most one in flight.
+    written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A followed directory's position in a checkpoint: per file read, keyed by
+/// `<name>@<device>:<inode>` (a file replaced under its name is another file), the bytes
+/// read from its start.
+fn dir_key(name: &str, id: Option<(u64, u64)>) -> String {
+    match id {
+        Some((dev, ino)) => format!("{name}@{dev}:{ino}"),
+        None => format!("{name}@"),
+    }
 }
 
 impl DirSource {
@@ -416,7 +433,33 @@ impl DirSource {
         if !dir.is_dir() {
             return Err(Error::input(&dir, "not a directory (set `live.dir` to the directory to follow)"));
         }
-        Ok(DirSource { dir, input, poll, settle, idle_exit, dedupe_horizon_us: None })
+        Ok(DirSource {
+            dir,
+            input,
+            poll,
+            settle,
+            idle_exit,
+            dedupe_horizon_us: None,
+            barrier_every: None,
+            resume: SourcePosition::new(),
+            seen: Vec::new(),
+            written: Default::default(),
+        })
+    }
+
+    /// Sends a barrier (a checkpoint of every file's position) every `every` of processing
+    /// time, between files, and when the run stops.
+    pub fn barriers(mut self, every: Duration) -> Self {
+        self.barrier_every = Some(every);
+        self
+    }
+
+    /// Continues from a checkpoint: files it had read are read on from where it stopped
+    /// (only what was appended since), and the ids it processed are duplicates.
+    pub fn resume_from(mut self, position: SourcePosition, seen: &[u128]) -> Self {
+        self.resume = position;
+        self.seen = seen.to_vec();
+        self
     }
 
     /// Remembers tx_ids for this much event time (`IngestState::with_horizon`).
@@ -529,13 +572,55 @@ impl Source for DirSource {
         true
     }
 
+    fn handles_shutdown(&self) -> bool {
+        self.barrier_every.is_some()
+    }
+
+    fn committer(&self) -> Option<Committer> {
+        let written = self.written.clone();
+        self.barrier_every.map(|_| -> Committer {
+            Arc::new(move |_: &SourcePosition| -> Result<()> {
+                written.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            })
+        })
+    }
+
     fn run(self: Box<Self>, out: SourceTx, progress: Arc<Progress>) -> BoxFuture<'static, Result<()>> {
         Box::pin(async move {
             let mut files: BTreeMap<String, Tracked> = BTreeMap::new();
             let mut dangling: HashSet<String> = HashSet::new();
-            let mut state = Some(IngestState::default().with_horizon(self.dedupe_horizon_us));
+            let mut state = Some(IngestState::with_seen(&self.seen).with_horizon(self.dedupe_horizon_us));
             let mut last_activity = Instant::now();
-            loop {
+            // checkpoints: Ctrl-C / SIGTERM ends the loop after a last barrier
+            let stop = self.barrier_every.map(|_| {
+                tokio::spawn(async {
+                    crate::shutdown_signal().await;
+                    tracing::warn!("interrupted: the directory source takes a last checkpoint and stops");
+                    STOPPING.store(true, Ordering::Relaxed);
+                })
+            });
+            let mut last_barrier = Instant::now();
+            let mut barriers_sent = 0u64;
+            let position = |files: &BTreeMap<String, Tracked>| -> SourcePosition {
+                files.iter().filter_map(|(n, t)| Some((dir_key(n, t.id), t.read_to? as i64))).collect()
+            };
+            let result = loop {
+                let stopping = STOPPING.load(Ordering::Relaxed);
+                let barrier_due = self.barrier_every.is_some_and(|d| {
+                    let in_flight = barriers_sent > self.written.load(Ordering::Acquire);
+                    (!in_flight && last_barrier.elapsed() >= d) || stopping
+                });
+                if barrier_due {
+                    last_barrier = Instant::now();
+                    barriers_sent += 1;
+                    if out.send_msg(FromSource::Barrier(position(&files))).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                if stopping {
+                    break Ok(());
+                }
                 let mut ready = Vec::new();
                 let mut busy = false;
                 let mut listed: HashSet<String> = HashSet::new();
@@ -567,7 +652,9 @@ impl Source for DirSource {
                     }
                     let t = files.entry(name.clone()).or_insert_with(|| {
                         last_activity = Instant::now();
-                        Tracked { size, since: Instant::now(), read_to: None, reported_at: None, id }
+                        // a file the resumed checkpoint had read: on from where it was
+                        let read_to = self.resume.get(&dir_key(&name, id)).map(|&b| b as u64);
+                        Tracked { size, since: Instant::now(), read_to, reported_at: None, id }
                     });
                     if t.size != size {
                         (t.size, t.since) = (size, Instant::now());
@@ -651,15 +738,32 @@ impl Source for DirSource {
                         // A file that cannot be read at all stops the run, naming it.
                         Err(e) => return Err(e),
                     }
+                    // between files: a barrier when one is due
+                    let in_flight = barriers_sent > self.written.load(Ordering::Acquire);
+                    if !in_flight && self.barrier_every.is_some_and(|d| last_barrier.elapsed() >= d) {
+                        last_barrier = Instant::now();
+                        barriers_sent += 1;
+                        if out.send_msg(FromSource::Barrier(position(&files))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
                 if let Some(idle) = self.idle_exit
                     && !busy
                     && last_activity.elapsed() >= idle
                 {
-                    return Ok(());
+                    // the run ends as a replay's does, after a last checkpoint
+                    if self.barrier_every.is_some() {
+                        let _ = out.send_msg(FromSource::Barrier(position(&files))).await;
+                    }
+                    break Ok(());
                 }
                 tokio::time::sleep(self.poll).await;
+            };
+            if let Some(s) = stop {
+                s.abort();
             }
+            result
         })
     }
 }

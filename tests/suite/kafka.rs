@@ -266,10 +266,12 @@ fn read_topic(addr: &str, topic: &str) -> Vec<serde_json::Value> {
 }
 
 /// The side tables from compacted topics (`live.accounts = "kafka:TOPIC"`, written by
-/// `produce --table`): a run on the topic of transactions judges with them as a replay
-/// judges with the ledger's own files, so its alerts are the replay's.
+/// `produce --table`): a run on the topic of transactions, checkpointing into a directory
+/// and storing its alerts in PostgreSQL, judges with them as a replay judges with the
+/// ledger's own files, so its alerts (file and store) are the replay's.
 #[test]
 fn side_tables_from_compacted_topics_judge_as_the_ledgers_files_do() {
+    let pg = super::store_cli::PgDb::new();
     let broker = Broker::start();
     let tmp = tempfile::tempdir().unwrap();
     let led = tmp.path().join("ledger");
@@ -288,6 +290,7 @@ fn side_tables_from_compacted_topics_judge_as_the_ledgers_files_do() {
     let cfg = tmp.path().join("side.toml");
     std::fs::write(&cfg, "[live]\naccounts = \"kafka:acct\"\nfx-rates = \"kafka:fx\"\n").unwrap();
     let out = tmp.path().join("run");
+    let ck = tmp.path().join("ck");
     run_ok(&[
         "--config",
         cfg.to_str().unwrap(),
@@ -296,12 +299,16 @@ fn side_tables_from_compacted_topics_judge_as_the_ledgers_files_do() {
         &broker.addr,
         "--topic",
         "tx",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--checkpoint-interval",
+        "1s",
         "--idle-exit",
         "5s",
         "--out",
         out.to_str().unwrap(),
         "--store",
-        "off",
+        &pg.url,
         "--progress",
         "off",
     ]);
@@ -312,4 +319,12 @@ fn side_tables_from_compacted_topics_judge_as_the_ledgers_files_do() {
     let (got, want) = (alert_set(&out.join("alerts.jsonl")), alert_set(&reference.join("alerts.jsonl")));
     assert!(!want.is_empty());
     assert_eq!(got, want, "the run with topic side tables raised other alerts than the replay");
+    let stored: BTreeSet<String> =
+        super::store_cli::listed(&pg.url).iter().map(|a| a["alert_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        stored,
+        want.keys().cloned().collect::<BTreeSet<_>>(),
+        "PostgreSQL holds the replay's alerts, each once"
+    );
+    assert!(ck.join("state.json").exists(), "the run wrote its checkpoint");
 }

@@ -6,6 +6,7 @@ mod behaviour;
 mod calibrate;
 mod cli;
 pub mod common;
+mod dir_checkpoint;
 mod fuzz_corpus;
 mod graph;
 mod hardening_live;

@@ -14,15 +14,15 @@ use std::process::{Command, Stdio};
 use super::common::*;
 
 /// A fresh PostgreSQL database, dropped with this.
-struct PgDb {
+pub(super) struct PgDb {
     base: String,
-    url: String,
+    pub(super) url: String,
 }
 
 static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl PgDb {
-    fn new() -> PgDb {
+    pub(super) fn new() -> PgDb {
         let base = match std::env::var("MIRRORFLOW_TEST_PG") {
             Ok(u) if !u.is_empty() && u != "skip" => u,
             _ => {
@@ -65,7 +65,7 @@ fn ok(o: &std::process::Output) -> String {
 }
 
 /// Every alert in the store, as `alerts list --json` shows it.
-fn listed(store: &str) -> Vec<serde_json::Value> {
+pub(super) fn listed(store: &str) -> Vec<serde_json::Value> {
     let out = ok(&mirrorflow(&["alerts", "--store", store, "list", "--json", "--limit", "10000"], None));
     serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
 }

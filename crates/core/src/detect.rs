@@ -37,10 +37,12 @@ pub trait Detector: Send {
     }
 
     /// What the detector must carry into the next run (a checkpoint): whatever it holds
-    /// beyond the window (open episodes, evidence already alerted), as JSON text written
-    /// straight from the detector's own structures (`save_json`). Default: nothing.
-    fn save_state(&self) -> Result<Option<SavedState>> {
-        Ok(None)
+    /// beyond the window (open episodes, evidence already alerted), written as JSON
+    /// straight from its own structures into `out` (`save_json`: a checkpoint file, never
+    /// a copy in memory). Returns false when it has nothing to carry (then it writes
+    /// nothing). Default: nothing.
+    fn save_state(&self, _out: &mut dyn std::io::Write) -> Result<bool> {
+        Ok(false)
     }
 
     /// Busy seconds of the detector's own parts (e.g. each SQL rule), for
@@ -72,16 +74,13 @@ pub trait Detector: Send {
 
 pub use serde_json::value::RawValue;
 
-/// A detector's state in a checkpoint: its JSON text, serialized once from the detector's
-/// own structures (never through a `serde_json::Value` tree, which costs several times the
-/// text's size at every checkpoint).
+/// A detector's state read back from a checkpoint: its JSON text.
 pub type SavedState = Box<RawValue>;
 
-/// `value` as a detector's saved state (`who` names it in the error).
-pub fn save_json<T: serde::Serialize + ?Sized>(who: &str, value: &T) -> Result<Option<SavedState>> {
-    serde_json::value::to_raw_value(value)
-        .map(Some)
-        .map_err(|e| crate::error::Error::Internal(format!("{who} state: {e}")))
+/// Writes `value` as a detector's saved state into `out` (`who` names it in the error).
+pub fn save_json<T: serde::Serialize + ?Sized>(who: &str, out: &mut dyn std::io::Write, value: &T) -> Result<bool> {
+    serde_json::to_writer(out, value).map_err(|e| crate::error::Error::Internal(format!("{who} state: {e}")))?;
+    Ok(true)
 }
 
 /// A detector's saved state read back (`who` names it in the error).

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, load_json, save_json};
 use mirrorflow_core::error::Result;
 use mirrorflow_core::schema::acct;
 use mirrorflow_core::time::format_ts;
@@ -324,7 +324,17 @@ struct State {
 #[derive(Serialize)]
 struct SavedRef<'a> {
     st: &'a State,
-    pending_first_contacts: Vec<(Ev, u32, u32)>,
+    pending_first_contacts: PendingRef<'a>,
+}
+
+/// The first contacts awaiting confirmation, written one by one (a long run holds
+/// millions: never copied whole).
+struct PendingRef<'a>(&'a NoveltyDetector);
+
+impl Serialize for PendingRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.st.pending.iter().map(|p| (self.0.ev(p), p.src, p.dst)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -736,9 +746,8 @@ impl Detector for NoveltyDetector {
         Ok(alerts)
     }
 
-    fn save_state(&self) -> Result<Option<SavedState>> {
-        let pending: Vec<(Ev, u32, u32)> = self.st.pending.iter().map(|p| (self.ev(p), p.src, p.dst)).collect();
-        save_json(DETECTOR_ID, &SavedRef { st: &self.st, pending_first_contacts: pending })
+    fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
+        save_json(DETECTOR_ID, out, &SavedRef { st: &self.st, pending_first_contacts: PendingRef(self) })
     }
 
     fn load_state(&mut self, state: &RawValue) -> Result<()> {

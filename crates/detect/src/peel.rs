@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use mirrorflow_core::alert::build::{hours, jurisdictions, share_pct, subjects_in_order, usd_text};
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, load_json, save_json};
 use mirrorflow_core::error::Result;
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::{self, acct, tx};
@@ -568,8 +568,8 @@ impl Detector for PeelDetector {
     }
 
     /// Open candidates, timers, hops and recent cash deposits.
-    fn save_state(&self) -> Result<Option<SavedState>> {
-        save_json(DETECTOR_ID, &self.st)
+    fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
+        save_json(DETECTOR_ID, out, &self.st)
     }
 
     fn load_state(&mut self, state: &RawValue) -> Result<()> {

@@ -30,7 +30,7 @@ use crate::steps::{Step, split};
 use crate::{Rule, RuleSet};
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, load_json, save_json};
 use mirrorflow_core::episode::{Episode, Episodes};
 use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::schema::ts_column;
@@ -406,7 +406,7 @@ impl Detector for SqlRules {
         Ok(out)
     }
 
-    fn save_state(&self) -> Result<Option<SavedState>> {
+    fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
         let id = |i: usize| self.rules[i].id.clone();
         let state = RulesState {
             open: self
@@ -432,7 +432,7 @@ impl Detector for SqlRules {
                 .into_iter()
                 .collect(),
         };
-        save_json("rules'", &state)
+        save_json("rules'", out, &state)
     }
 
     fn load_state(&mut self, state: &RawValue) -> Result<()> {

@@ -16,7 +16,7 @@ use super::flows::{Episode, Episodes, EvEdge, FlowFinder, FlowMatch, Pattern, ro
 use super::{Edge, GraphConfig};
 use mirrorflow_core::alert::build::usd_text;
 use mirrorflow_core::alert::{Alert, Severity, Status, alert_id};
-use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, load_json, save_json};
 use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::{self, acct, tx};
@@ -328,7 +328,7 @@ impl Detector for GraphDetector {
 
     /// The window's graph and the open episodes: a resumed run must close cycles and
     /// patterns begun before the checkpoint.
-    fn save_state(&self) -> Result<Option<SavedState>> {
+    fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
         let edges = self
             .finder
             .graph
@@ -343,6 +343,7 @@ impl Detector for GraphDetector {
         let started = self.finder.started;
         save_json(
             "graph's",
+            out,
             &Saved { edges, pairs, episodes: self.episodes.clone(), scale, scale_p99, src_activity, started },
         )
     }

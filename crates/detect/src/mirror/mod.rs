@@ -54,7 +54,7 @@ use serde::Serialize;
 
 use crate::party::{Parties, PartyConfig};
 use mirrorflow_core::alert::Alert;
-use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, SavedState, load_json, save_json};
+use mirrorflow_core::detect::{DetectCtx, Detector, RawValue, load_json, save_json};
 use mirrorflow_core::error::Result;
 use mirrorflow_core::money::format_decimal;
 use mirrorflow_core::schema::acct;
@@ -436,8 +436,8 @@ impl Detector for MirrorDetector {
 
     /// Open placements, live legs, netting days and what was matched: a resumed run must
     /// match legs across the cut.
-    fn save_state(&self) -> Result<Option<SavedState>> {
-        save_json("mirror stage's", &self.saved())
+    fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
+        save_json("mirror stage's", out, &self.saved())
     }
 
     fn load_state(&mut self, state: &RawValue) -> Result<()> {
