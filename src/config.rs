@@ -390,7 +390,7 @@ impl RawConfig {
             idle_advance: (!idle_advance.is_zero()).then_some(idle_advance),
             checkpoint_dir: opt_path(&self.live.checkpoint_dir),
             checkpoint_interval,
-            dedupe_horizon_us: (!dedupe_horizon.is_zero()).then(|| dedupe_horizon.as_micros() as i64),
+            dedupe_horizon_us: (!dedupe_horizon.is_zero()).then_some(dedupe_horizon.as_micros() as i64),
             side_refresh,
             kafka: KafkaConfig {
                 brokers: self.kafka.brokers.clone(),
