@@ -202,33 +202,22 @@ impl OrderStage {
 pub struct ProcessedIds {
     current: Vec<u128>,
     older: Vec<u128>,
-    horizon_us: Option<i64>,
-    generation_start: Option<i64>,
+    generations: crate::ingest::Generations,
 }
 
 impl ProcessedIds {
     /// Starting from a checkpoint's ids (`resumed`).
     pub fn new(resumed: Vec<u128>, horizon_us: Option<i64>) -> Self {
-        ProcessedIds {
-            current: resumed,
-            older: Vec::new(),
-            horizon_us: horizon_us.filter(|h| *h > 0),
-            generation_start: None,
-        }
+        ProcessedIds { current: resumed, older: Vec::new(), generations: crate::ingest::Generations::new(horizon_us) }
     }
 
     fn add(&mut self, batch: &RecordBatch) {
         let col = batch.column_by_name(tx::TX_ID).expect("tx_id").as_string::<i32>();
         self.current.extend(col.iter().map(|v| crate::ingest::fingerprint(v.unwrap_or("").as_bytes())));
-        let Some(h) = self.horizon_us else { return };
-        let Some(newest) = ts_column(batch).iter().flatten().max() else { return };
-        match self.generation_start {
-            None => self.generation_start = Some(newest),
-            Some(start) if newest >= start.saturating_add(h) => {
-                self.older = std::mem::take(&mut self.current);
-                self.generation_start = Some(newest);
-            }
-            Some(_) => {}
+        if let Some(newest) = ts_column(batch).iter().flatten().max()
+            && self.generations.turns_at(newest)
+        {
+            self.older = std::mem::take(&mut self.current);
         }
     }
 

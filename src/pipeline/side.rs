@@ -250,14 +250,7 @@ fn table_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file())
-        .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-            let partial = name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part");
-            let table = [".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet"]
-                .iter()
-                .any(|e| name.ends_with(e));
-            table && !partial
-        })
+        .filter(|p| p.file_name().is_some_and(|n| super::source::table_file(&n.to_string_lossy())))
         .collect();
     files.sort();
     Ok(files)

@@ -471,12 +471,19 @@ impl DirSource {
 
 fn eligible(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    let partial = lower.starts_with('.') || lower.ends_with(".tmp") || lower.ends_with(".part");
     let side_table = lower.starts_with("accounts.") || lower.starts_with("fx_rates.");
-    let ledger_file = [".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet"]
+    table_file(name) && !side_table
+}
+
+/// A whole table file by its name: a known extension, and not hidden or partial
+/// (dot-files, `.tmp`, `.part`: still being written).
+pub(crate) fn table_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let partial = lower.starts_with('.') || lower.ends_with(".tmp") || lower.ends_with(".part");
+    let known = [".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet"]
         .iter()
         .any(|e| lower.ends_with(e));
-    ledger_file && !partial && !side_table
+    known && !partial
 }
 
 /// What the directory source knows of one file.

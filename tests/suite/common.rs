@@ -181,3 +181,15 @@ pub fn generate_replay_evaluate(gen_args: &[&str]) -> (tempfile::TempDir, mirror
     .unwrap();
     (dir, r)
 }
+
+/// Alert id -> sorted evidence, from an `alerts.jsonl`; panics on an id written twice.
+pub fn alert_set(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in jsonl(path) {
+        let id = a["alert_id"].as_str().unwrap().to_string();
+        let mut ev: Vec<String> = a["tx_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
+        ev.sort();
+        assert!(out.insert(id.clone(), ev).is_none(), "{}: alert {id} written twice", path.display());
+    }
+    out
+}

@@ -10,17 +10,6 @@ use std::time::{Duration, Instant};
 
 use super::common::*;
 
-/// Alert id -> sorted evidence; panics on an id written twice.
-fn alert_set(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut out = std::collections::BTreeMap::new();
-    for a in jsonl(path) {
-        let mut ids: Vec<String> = a["tx_ids"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().into()).collect();
-        ids.sort();
-        assert!(out.insert(a["alert_id"].as_str().unwrap().to_string(), ids).is_none(), "alert written twice: {a}");
-    }
-    out
-}
-
 fn start(cfg: &Path, out: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mirrorflow"))
         .args(["--config", cfg.to_str().unwrap(), "run", "--out", out.to_str().unwrap()])

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::{jsonl, root, summary};
+use super::common::{alert_set, jsonl, root, summary};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mirrorflow")
@@ -72,18 +72,6 @@ fn run_ok(args: &[&str]) -> String {
     let o = Command::new(bin()).args(args).env("MIRRORFLOW_LOG", "warn").output().unwrap();
     assert!(o.status.success(), "mirrorflow {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-/// Alert id -> sorted evidence, from an `alerts.jsonl`; panics on an id written twice.
-fn alert_set(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for a in jsonl(path) {
-        let id = a["alert_id"].as_str().unwrap().to_string();
-        let mut ev: Vec<String> = a["tx_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
-        ev.sort();
-        assert!(out.insert(id.clone(), ev).is_none(), "{}: alert {id} written twice", path.display());
-    }
-    out
 }
 
 /// Alert ids in a store (`alerts list`), checked to be unique.

@@ -62,10 +62,7 @@ pub struct IngestState {
     seen: FingerprintSet,
     /// The previous generation (bounded runs only).
     older: Option<FingerprintSet>,
-    /// Event-time horizon of a generation (µs); `None`: every id is kept.
-    horizon_us: Option<i64>,
-    /// Newest event time seen when the current generation began.
-    generation_start: Option<i64>,
+    generations: Generations,
     /// Sequence number for the next accepted row.
     pub next_seq: u64,
 }
@@ -85,7 +82,7 @@ impl IngestState {
     /// Remembers ids for at least `horizon_us` of event time, at most twice that
     /// (`None` or <= 0: for the whole run).
     pub fn with_horizon(mut self, horizon_us: Option<i64>) -> Self {
-        self.horizon_us = horizon_us.filter(|h| *h > 0);
+        self.generations = Generations::new(horizon_us);
         self
     }
 
@@ -111,14 +108,8 @@ impl IngestState {
     /// (and forgets the one before the current) once it is a horizon past the current
     /// generation's start.
     pub fn saw_until(&mut self, ts_us: i64) {
-        let Some(h) = self.horizon_us else { return };
-        match self.generation_start {
-            None => self.generation_start = Some(ts_us),
-            Some(start) if ts_us >= start.saturating_add(h) => {
-                self.older = Some(std::mem::take(&mut self.seen));
-                self.generation_start = Some(ts_us);
-            }
-            Some(_) => {}
+        if self.generations.turns_at(ts_us) {
+            self.older = Some(std::mem::take(&mut self.seen));
         }
     }
 
@@ -131,6 +122,42 @@ impl IngestState {
     /// every id).
     pub fn distinct_ids(&self) -> usize {
         self.seen.len + self.older.as_ref().map_or(0, |o| o.len)
+    }
+}
+
+/// When a set kept in two generations by event time (the current one and the one before)
+/// starts a new one: once the newest event time is a horizon past the current one's
+/// start, so what it holds is remembered for one to two horizons. `IngestState`'s
+/// duplicate check and a live run's checkpointed ids both turn by it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Generations {
+    /// Event time of a generation (µs); `None`: one generation for ever.
+    horizon_us: Option<i64>,
+    /// Newest event time seen when the current generation began.
+    start: Option<i64>,
+}
+
+impl Generations {
+    /// `None` or <= 0: never turns.
+    pub fn new(horizon_us: Option<i64>) -> Self {
+        Generations { horizon_us: horizon_us.filter(|h| *h > 0), start: None }
+    }
+
+    /// Notes the newest event time seen; true when a new generation starts here (the
+    /// caller drops the older one and sets the current one aside as older).
+    pub fn turns_at(&mut self, newest_us: i64) -> bool {
+        let Some(h) = self.horizon_us else { return false };
+        match self.start {
+            None => {
+                self.start = Some(newest_us);
+                false
+            }
+            Some(start) if newest_us >= start.saturating_add(h) => {
+                self.start = Some(newest_us);
+                true
+            }
+            Some(_) => false,
+        }
     }
 }
 
