@@ -47,7 +47,7 @@ for _ in $(seq 600); do grep -q "created the topic" "$dir/produce.log" 2>/dev/nu
 "$bin" --config "$dir/live.toml" run --kafka "$addr" --topic soak --checkpoint "$dir/checkpoint" \
     --out "$dir/out" --progress off --metrics-addr 127.0.0.1:$((port + 1)) >"$dir/job.log" 2>&1 &
 job=$!
-echo "t_s,rss_mb,lag_messages,rows_accepted,checkpoints" >"$dir/samples.csv"
+echo "t_s,rss_mb,heap_mb,lag_messages,rows_accepted,checkpoints" >"$dir/samples.csv"
 start=$(date +%s)
 while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
     sleep 10
@@ -57,7 +57,8 @@ while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
     lag=$(echo "$m" | awk '/^mirrorflow_kafka_consumer_lag_messages/ {s+=$2} END {print s+0}')
     acc=$(echo "$m" | awk '/^mirrorflow_rows_accepted_total/ {s+=$2} END {print s+0}')
     ck=$(echo "$m" | awk '/^mirrorflow_checkpoints_total/ {print $2+0}')
-    echo "$(( $(date +%s) - start )),$rss,$lag,$acc,${ck:-0}" >>"$dir/samples.csv"
+    heap=$(echo "$m" | awk '/^mirrorflow_heap_allocated_bytes/ {print int($2/1048576)}')
+    echo "$(( $(date +%s) - start )),$rss,${heap:-0},$lag,$acc,${ck:-0}" >>"$dir/samples.csv"
 done
 python3 - "$dir/samples.csv" "$minutes" "$days" <<'EOF'
 import csv, sys
@@ -77,13 +78,21 @@ secs = int(rows[-1]["t_s"]) - int(rows[0]["t_s"])
 print(f"soak {minutes} min: {acc[-1]:,.0f} rows accepted, {(acc[-1] - acc[0]) / max(secs, 1):,.0f} rows/s sustained")
 print(f"RSS after the {warm_s} s warm-up (history full): first {rss[0]} MB, last {rss[-1]} MB, min {min(rss)} MB, max {max(rss)} MB")
 half = warm[len(warm) // 2:]
+
+
+def slope(col):
+    # least squares over the samples (MB per minute): one sample's checkpoint spike does not swing it
+    xs = [int(r["t_s"]) / 60 for r in half]
+    ys = [int(r[col]) for r in half]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / max(sum((x - mx) ** 2 for x in xs), 1e-9)
+
+
 if len(half) >= 2:
-    t0, t1 = int(half[0]["t_s"]), int(half[-1]["t_s"])
-    slope = (int(half[-1]["rss_mb"]) - int(half[0]["rss_mb"])) / max((t1 - t0) / 60, 1e-9)
-    print(f"RSS over the last half after warm-up: {slope:+.1f} MB/min")
+    print(f"over the last half after warm-up: RSS {slope('rss_mb'):+.1f} MB/min, heap allocated {slope('heap_mb'):+.1f} MB/min")
 for mark in range(5, minutes + 1, 5):
     r = [x for x in rows if int(x["t_s"]) <= mark * 60]
     if r:
-        print(f"  at {mark:>2} min: RSS {r[-1]['rss_mb']} MB, lag {int(float(r[-1]['lag_messages'])):,}, rows {float(r[-1]['rows_accepted']):,.0f}")
+        print(f"  at {mark:>2} min: RSS {r[-1]['rss_mb']} MB, heap {r[-1]['heap_mb']} MB, lag {int(float(r[-1]['lag_messages'])):,}, rows {float(r[-1]['rows_accepted']):,.0f}")
 print(f"consumer lag: max {max(lag):,} messages, last {lag[-1]:,}; checkpoints {rows[-1]['checkpoints']}")
 EOF

@@ -367,6 +367,10 @@ fn usd_values_beyond_the_bound_are_quarantined_not_fatal() {
     assert_eq!(metric("mirrorflow_rows_accepted_total", ""), 2.0, "{scrape}");
     assert_eq!(metric("mirrorflow_rows_quarantined_total", "reason=\"usd_out_of_range\""), 3.0, "{scrape}");
     assert_eq!(metric("mirrorflow_rows_quarantined_total", ""), 3.0, "{scrape}");
+    // the allocator's own figures: what the job holds, and what it keeps resident
+    let (allocated, resident) =
+        (metric("mirrorflow_heap_allocated_bytes", ""), metric("mirrorflow_heap_resident_bytes", ""));
+    assert!(allocated > 1e6 && resident >= allocated, "heap {allocated} of {resident} resident:\n{scrape}");
     let q = jsonl(&out.join("quarantine.jsonl"));
     let reasons: Vec<(&str, &str)> =
         q.iter().map(|r| (r["reason"].as_str().unwrap(), r["field"].as_str().unwrap())).collect();

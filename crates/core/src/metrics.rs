@@ -44,6 +44,8 @@ pub mod names {
     pub const KAFKA_EVENT_TIME_LAG: &str = "mirrorflow_kafka_partition_event_time_lag_seconds";
     pub const SIDE_TABLE_REFRESHES: &str = "mirrorflow_side_table_refreshes_total";
     pub const SIDE_TABLE_ROWS: &str = "mirrorflow_side_table_rows";
+    pub const HEAP_ALLOCATED: &str = "mirrorflow_heap_allocated_bytes";
+    pub const HEAP_RESIDENT: &str = "mirrorflow_heap_resident_bytes";
 
     /// What `mirrorflow serve` exposes (the review queue; the pipeline's metrics belong to
     /// the job).
@@ -111,6 +113,9 @@ pub struct Metrics {
     pub side_table_refreshes: IntCounterVec,
     /// Rows of each side table in use, by `table`.
     pub side_table_rows: IntGaugeVec,
+    /// The allocator's figures (`HEAP_PROBE`), set at each exposition.
+    pub heap_allocated: IntGauge,
+    pub heap_resident: IntGauge,
 }
 
 /// Registers `c` with `registry` and hands it back.
@@ -202,6 +207,14 @@ fn build() -> prometheus::Result<Metrics> {
             "Side tables read again while a live run went on",
             &["table"],
         )?,
+        heap_allocated: gauge(
+            names::HEAP_ALLOCATED,
+            "Bytes the process has allocated and not freed (the allocator's count)",
+        )?,
+        heap_resident: gauge(
+            names::HEAP_RESIDENT,
+            "Bytes of the allocator's pages resident in memory (allocated, plus what it holds for reuse)",
+        )?,
         side_table_rows: {
             let g = IntGaugeVec::new(Opts::new(names::SIDE_TABLE_ROWS, "Rows of the side table in use"), &["table"])?;
             registered(&registry, g)?
@@ -281,16 +294,30 @@ pub fn metrics() -> &'static Metrics {
 pub fn encode(who: Exposer) -> String {
     let m = metrics();
     m.up.set(1);
+    let heap = HEAP_PROBE.get().and_then(|probe| probe());
+    if let Some((allocated, resident)) = heap {
+        m.heap_allocated.set(i64::try_from(allocated).unwrap_or(i64::MAX));
+        m.heap_resident.set(i64::try_from(resident).unwrap_or(i64::MAX));
+    }
     let mut fams = m.registry.gather();
-    let common = [names::BUILD_INFO, names::UP];
+    let common = [names::BUILD_INFO, names::UP, names::HEAP_ALLOCATED, names::HEAP_RESIDENT];
     fams.retain(|f| {
         let n = f.name();
+        if n == names::HEAP_ALLOCATED || n == names::HEAP_RESIDENT {
+            // without the binary's allocator there is no figure to show (not a zero)
+            return heap.is_some();
+        }
         common.contains(&n) || (who == Exposer::Review) == names::REVIEW.contains(&n)
     });
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&fams, &mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
+
+/// The allocator's figures, (allocated, resident) bytes, read at every exposition; set by
+/// the binary, which owns the global allocator (library tests run without it and expose
+/// no heap figures).
+pub static HEAP_PROBE: std::sync::OnceLock<fn() -> Option<(u64, u64)>> = std::sync::OnceLock::new();
 
 /// Whether the job has started processing (`/ready`).
 pub static READY: AtomicBool = AtomicBool::new(false);

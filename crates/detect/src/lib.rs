@@ -13,3 +13,30 @@ pub mod mirror;
 pub mod novelty;
 pub mod party;
 pub mod peel;
+
+/// Gives back most of a queue's buffer once it holds under a quarter of it. A queue's
+/// buffer only grows (to the most it ever held), so across a live run's hundreds of
+/// thousands of per-account queues the high-water marks ratchet memory up long after
+/// what they hold has levelled off; halving at a quarter keeps the cost amortized.
+pub(crate) fn shrink_idle<T>(q: &mut std::collections::VecDeque<T>) {
+    if q.capacity() > 16 && q.len() < q.capacity() / 4 {
+        q.shrink_to(q.len() * 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_queue_that_emptied_gives_its_buffer_back_and_one_in_use_keeps_it() {
+        let mut q: std::collections::VecDeque<u64> = (0..1000).collect();
+        let full = q.capacity();
+        q.drain(..900);
+        super::shrink_idle(&mut q);
+        assert!(q.capacity() <= 200 && q.capacity() >= 100, "{} of {full}", q.capacity());
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), (900..1000).collect::<Vec<_>>());
+        let cap = q.capacity();
+        q.drain(..20);
+        super::shrink_idle(&mut q);
+        assert_eq!(q.capacity(), cap, "still over a quarter full: kept");
+    }
+}

@@ -489,6 +489,9 @@ impl NoveltyDetector {
             self.st.swept_day = day;
             let horizon = self.cfg.horizon_us;
             self.st.pairs.retain(|_, p| p.pending || p.last_ts + horizon >= t);
+            if self.st.pairs.capacity() > 1 << 16 && self.st.pairs.len() < self.st.pairs.capacity() / 4 {
+                self.st.pairs.shrink_to(self.st.pairs.len() * 2);
+            }
         }
     }
 
@@ -510,6 +513,8 @@ impl NoveltyDetector {
             while prof.open.front().is_some_and(|o| o.ev.ts + span < first_ts) {
                 prof.open.pop_front();
             }
+            crate::shrink_idle(&mut prof.firsts);
+            crate::shrink_idle(&mut prof.open);
             let peer = self.st.peers.entry((side, band(prof.firsts.len()))).or_default();
             peer.0 += 1;
             peer.1 += u64::from(one_off);
@@ -558,6 +563,7 @@ impl NoveltyDetector {
                 self.st.cleared += 1;
                 if let Some(prof) = self.st.profiles.get_mut(&(acct, side)) {
                     prof.open.clear();
+                    crate::shrink_idle(&mut prof.open);
                 }
             }
             return;
@@ -586,6 +592,7 @@ impl NoveltyDetector {
         if let Some(prof) = self.st.profiles.get_mut(&key) {
             let used: std::collections::HashSet<&str> = j.evidence.iter().map(|e| e.ev.tx_id.as_str()).collect();
             prof.open.retain(|o| !used.contains(o.ev.tx_id.as_str()));
+            crate::shrink_idle(&mut prof.open);
         }
         out.push(self.alert(key.0, key.1, &j, ctx));
     }

@@ -286,6 +286,8 @@ impl Activity {
                 q.pop_front();
                 if q.is_empty() {
                     self.accounts.remove(&id);
+                } else {
+                    crate::shrink_idle(q);
                 }
             }
         }
