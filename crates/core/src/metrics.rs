@@ -317,7 +317,10 @@ pub fn encode(who: Exposer) -> String {
 /// The allocator's figures, (allocated, resident) bytes, read at every exposition; set by
 /// the binary, which owns the global allocator (library tests run without it and expose
 /// no heap figures).
-pub static HEAP_PROBE: std::sync::OnceLock<fn() -> Option<(u64, u64)>> = std::sync::OnceLock::new();
+pub static HEAP_PROBE: std::sync::OnceLock<HeapProbe> = std::sync::OnceLock::new();
+
+/// Reads the allocator's (allocated, resident) bytes; `None` when it cannot say.
+pub type HeapProbe = fn() -> Option<(u64, u64)>;
 
 /// Whether the job has started processing (`/ready`).
 pub static READY: AtomicBool = AtomicBool::new(false);
