@@ -300,11 +300,12 @@ pub fn encode(who: Exposer) -> String {
         m.heap_resident.set(i64::try_from(resident).unwrap_or(i64::MAX));
     }
     let mut fams = m.registry.gather();
-    let common = [names::BUILD_INFO, names::UP, names::HEAP_ALLOCATED, names::HEAP_RESIDENT];
+    let common = [names::BUILD_INFO, names::UP];
     fams.retain(|f| {
         let n = f.name();
         if n == names::HEAP_ALLOCATED || n == names::HEAP_RESIDENT {
-            // without the binary's allocator there is no figure to show (not a zero)
+            // both processes show them; without the binary's allocator there is no figure
+            // to show (not a zero)
             return heap.is_some();
         }
         common.contains(&n) || (who == Exposer::Review) == names::REVIEW.contains(&n)
