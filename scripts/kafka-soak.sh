@@ -12,6 +12,11 @@
 #
 # Needs a release build (`cargo build --release`); installs the broker like the tests do
 # (scripts/kafka-deps.sh). Leaves everything in target/soak/ (samples.csv, logs, outputs).
+#
+# SOAK_HEAP_PROFILE=1 (with `cargo build --release --features jemalloc-prof`) also runs
+# jemalloc's heap profiler in the job and ends with what the heap gained between the
+# first dump after warm-up and the last, by call stack (`jeprof --base`), in
+# target/soak/heap-growth.txt: what grows, not only what is live.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-30}"
@@ -44,9 +49,14 @@ printf '[live]\naccounts = "%s"\nfx-rates = "%s"\n' "$dir/ledger/accounts.csv" "
 producer=$!
 # the producer reads the whole ledger, then creates the topic
 for _ in $(seq 600); do grep -q "created the topic" "$dir/produce.log" 2>/dev/null && break; sleep 1; done
+if [ "${SOAK_HEAP_PROFILE:-0}" = 1 ]; then
+    mkdir -p "$dir/prof"
+    export _RJEM_MALLOC_CONF="prof:true,lg_prof_interval:32,prof_prefix:$dir/prof/jeprof"
+fi
 "$bin" --config "$dir/live.toml" run --kafka "$addr" --topic soak --checkpoint "$dir/checkpoint" \
     --out "$dir/out" --progress off --metrics-addr 127.0.0.1:$((port + 1)) >"$dir/job.log" 2>&1 &
 job=$!
+unset _RJEM_MALLOC_CONF
 echo "t_s,rss_mb,heap_mb,lag_messages,rows_accepted,checkpoints" >"$dir/samples.csv"
 start=$(date +%s)
 while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
@@ -96,3 +106,20 @@ for mark in range(5, minutes + 1, 5):
         print(f"  at {mark:>2} min: RSS {r[-1]['rss_mb']} MB, heap {r[-1]['heap_mb']} MB, lag {int(float(r[-1]['lag_messages'])):,}, rows {float(r[-1]['rows_accepted']):,.0f}")
 print(f"consumer lag: max {max(lag):,} messages, last {lag[-1]:,}; checkpoints {rows[-1]['checkpoints']}")
 EOF
+if [ "${SOAK_HEAP_PROFILE:-0}" = 1 ]; then
+    kill $job 2>/dev/null || true
+    wait $job 2>/dev/null || true
+    ls "$dir"/prof/jeprof.$job.*.heap >/dev/null 2>&1 \
+        || { echo "no heap dumps: build with cargo build --release --features jemalloc-prof" >&2; exit 1; }
+    # jeprof ships with jemalloc's source (in cargo's registry); keep Rust's type paths in names
+    src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/tikv-jemalloc-sys-*/jemalloc/bin/jeprof.in | head -1)
+    sed -e 's/@jemalloc_version@/5.3.0/' -e 's|^  while (\$function =~ s/<\[^<>\]\*>//g)  { }.*$||' \
+        -e 's|^  \$function =~ s/^\.\*\\s+(\\w+::)/\$1/;.*$||' "$src" >"$dir/jeprof"
+    chmod +x "$dir/jeprof"
+    warm_s=$(( minutes * 60 * (days < 485 ? days : 485) / days + 60 ))
+    first=$(find "$dir/prof" -name "jeprof.$job.*.heap" -newermt "@$(( start + warm_s ))" -printf '%T@ %p\n' | sort -n | head -1 | cut -d' ' -f2)
+    last=$(find "$dir/prof" -name "jeprof.$job.*.heap" -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+    "$dir/jeprof" --text --cum --base="$first" "$bin" "$last" 2>/dev/null >"$dir/heap-growth.txt" || true
+    echo "heap growth after warm-up by call stack ($(basename "$first") to $(basename "$last")): $dir/heap-growth.txt"
+    head -1 "$dir/heap-growth.txt"
+fi

@@ -24,6 +24,22 @@ pub(crate) fn shrink_idle<T>(q: &mut std::collections::VecDeque<T>) {
     }
 }
 
+/// Trims a long-lived queue's spare room to about an eighth of what it holds (none when
+/// empty). For queues whose length holds steady while entries turn over: each time one
+/// reaches a new high it doubles its buffer, and `shrink_idle` never gives that back
+/// while the queue is over a quarter full, so across many small queues the buffers creep
+/// toward twice their highest length. Called from periodic sweeps, not on every change.
+pub(crate) fn trim_slack<T>(q: &mut std::collections::VecDeque<T>) {
+    let want = q.len() + q.len() / 8 + 1;
+    if q.is_empty() {
+        if q.capacity() > 0 {
+            *q = std::collections::VecDeque::new();
+        }
+    } else if q.capacity() > want + want / 4 + 1 {
+        q.shrink_to(want);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -38,5 +54,20 @@ mod tests {
         q.drain(..20);
         super::shrink_idle(&mut q);
         assert_eq!(q.capacity(), cap, "still over a quarter full: kept");
+    }
+
+    #[test]
+    fn a_steady_queue_keeps_a_little_room_and_an_empty_one_none() {
+        let mut q: std::collections::VecDeque<u64> = std::collections::VecDeque::with_capacity(64);
+        q.extend(0..33);
+        super::trim_slack(&mut q);
+        assert!(q.capacity() >= 33 && q.capacity() <= 40, "{}", q.capacity());
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), (0..33).collect::<Vec<_>>());
+        let cap = q.capacity();
+        super::trim_slack(&mut q);
+        assert_eq!(q.capacity(), cap, "already tight: no reallocation");
+        q.clear();
+        super::trim_slack(&mut q);
+        assert_eq!(q.capacity(), 0);
     }
 }

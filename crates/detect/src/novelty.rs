@@ -486,12 +486,39 @@ impl NoveltyDetector {
         }
         let day = t.div_euclid(DAY_US);
         if day > self.st.swept_day {
+            if day.div_euclid(7) > self.st.swept_day.div_euclid(7) {
+                self.prune_profiles();
+            }
             self.st.swept_day = day;
             let horizon = self.cfg.horizon_us;
             self.st.pairs.retain(|_, p| p.pending || p.last_ts + horizon >= t);
             if self.st.pairs.capacity() > 1 << 16 && self.st.pairs.len() < self.st.pairs.capacity() / 4 {
                 self.st.pairs.shrink_to(self.st.pairs.len() * 2);
             }
+        }
+    }
+
+    /// Weekly (in event time): drops from every side's lists what no later confirmation
+    /// can read, and trims the lists' spare room. A confirmation drops a side's entries
+    /// more than a span before the first contact it confirms, but only on that side: a
+    /// side that stops making first contacts (a closed account, a mule used once) would
+    /// keep its lists for the rest of the run, and each list's buffer, grown by doubling,
+    /// would stay at the most it ever held. Every first contact still to be confirmed is
+    /// at or after the oldest awaiting confirmation (they wait in time order) and not
+    /// before the newest row, so entries a span before the older of the two are dropped
+    /// exactly as that confirmation would have: results do not change.
+    fn prune_profiles(&mut self) {
+        let from = self.st.pending.front().map_or(self.st.now, |p| p.ts.min(self.st.now));
+        let cutoff = from.saturating_sub(self.cfg.span_us);
+        for prof in self.st.profiles.values_mut() {
+            while prof.firsts.front().is_some_and(|f| f.0 < cutoff) {
+                prof.firsts.pop_front();
+            }
+            while prof.open.front().is_some_and(|o| o.ev.ts < cutoff) {
+                prof.open.pop_front();
+            }
+            crate::trim_slack(&mut prof.firsts);
+            crate::trim_slack(&mut prof.open);
         }
     }
 

@@ -162,3 +162,33 @@ fn bad_settings_are_named() {
     assert_eq!(p.len(), 2, "{p:?}");
     assert!(p[0].contains("min-counterparties"));
 }
+
+#[test]
+fn a_side_gone_quiet_gives_back_its_lists_and_the_alerts_do_not_change() {
+    // a hub with a burst of one-off payers early on, then silent for the rest of the run
+    let mut rows = recurring_book(1200);
+    for d in (0..1200).step_by(30) {
+        rows.push((d, "P1".into(), "GONE".into()));
+    }
+    rows.extend(one_off_payers("GONE", 6, 30));
+    rows.retain(|r| r.2 != "GONE" || r.0 < 200);
+    let mut det = NoveltyDetector::new(NoveltyConfig::default());
+    let alerts = run(&mut det, rows.clone());
+    let fans = rule_alerts(&alerts, FAN_IN_RULE);
+    assert_eq!(fans.len(), 1, "the burst is still judged and alerted");
+    assert_eq!(fans[0].subjects[0], "GONE");
+    let gone = det.st.index["GONE"];
+    let prof = &det.st.profiles[&(gone, Side::In)];
+    assert!(prof.firsts.is_empty() && prof.open.is_empty(), "a thousand days on, nothing of it can be read");
+    assert_eq!((prof.firsts.capacity(), prof.open.capacity()), (0, 0), "its buffers are given back");
+    assert_eq!(prof.total_firsts, 7, "its all-time counts stay");
+    // the sweep drops only what no confirmation would read: without the sweeps (a run
+    // that never reaches a new day; this book's pairs all recur within the horizon), the
+    // same rows give the same alerts
+    let mut fresh = NoveltyDetector::new(NoveltyConfig::default());
+    fresh.st.swept_day = i64::MAX;
+    let unswept = run(&mut fresh, rows);
+    let ids = |a: &[Alert]| a.iter().map(|a| a.alert_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&alerts), ids(&unswept));
+    assert!(!fresh.st.profiles[&(gone, Side::In)].firsts.is_empty(), "unswept, the quiet side keeps its list");
+}
