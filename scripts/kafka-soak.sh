@@ -70,16 +70,16 @@ while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
     heap=$(echo "$m" | awk '/^mirrorflow_heap_allocated_bytes/ {print int($2/1048576)}')
     echo "$(( $(date +%s) - start )),$rss,${heap:-0},$lag,$acc,${ck:-0}" >>"$dir/samples.csv"
 done
-python3 - "$dir/samples.csv" "$minutes" "$days" <<'EOF'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-minutes, days = int(sys.argv[2]), float(sys.argv[3])
 # warm once the longest history a default detector keeps is full: novelty's 365-day span
 # plus its 120-day recurrence horizon (the 35-day window fills long before)
-history_days = 365 + 120
+history_days=$((365 + 120))
+warm_s=$(( minutes * 60 * (days < history_days ? days : history_days) / days + 60 ))
+python3 - "$dir/samples.csv" "$minutes" "$days" "$history_days" "$warm_s" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+minutes, days, history_days, warm_s = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 if days <= history_days:
     print(f"note: {days:g} days of event time never fill the detectors' {history_days}-day history: state grows to the end")
-warm_s = int(minutes * 60 * min(history_days, days) / days) + 60
 warm = [r for r in rows if int(r["t_s"]) >= warm_s] or rows
 rss = [int(r["rss_mb"]) for r in warm]
 lag = [int(float(r["lag_messages"])) for r in rows]
@@ -116,10 +116,9 @@ if [ "${SOAK_HEAP_PROFILE:-0}" = 1 ]; then
     sed -e 's/@jemalloc_version@/5.3.0/' -e 's|^  while (\$function =~ s/<\[^<>\]\*>//g)  { }.*$||' \
         -e 's|^  \$function =~ s/^\.\*\\s+(\\w+::)/\$1/;.*$||' "$src" >"$dir/jeprof"
     chmod +x "$dir/jeprof"
-    warm_s=$(( minutes * 60 * (days < 485 ? days : 485) / days + 60 ))
     first=$(find "$dir/prof" -name "jeprof.$job.*.heap" -newermt "@$(( start + warm_s ))" -printf '%T@ %p\n' | sort -n | head -1 | cut -d' ' -f2)
     last=$(find "$dir/prof" -name "jeprof.$job.*.heap" -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
-    "$dir/jeprof" --text --cum --base="$first" "$bin" "$last" 2>/dev/null >"$dir/heap-growth.txt" || true
+    "$dir/jeprof" --text --cum --base="$first" "$bin" "$last" >"$dir/heap-growth.txt" 2>"$dir/jeprof.log"
     echo "heap growth after warm-up by call stack ($(basename "$first") to $(basename "$last")): $dir/heap-growth.txt"
     head -1 "$dir/heap-growth.txt"
 fi

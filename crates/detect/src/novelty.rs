@@ -264,6 +264,18 @@ struct Profile {
     total_oneoffs: u32,
 }
 
+impl Profile {
+    /// Drops the first contacts and one-offs before `cutoff` (both lists are in time order).
+    fn forget_before(&mut self, cutoff: i64) {
+        while self.firsts.front().is_some_and(|f| f.0 < cutoff) {
+            self.firsts.pop_front();
+        }
+        while self.open.front().is_some_and(|o| o.ev.ts < cutoff) {
+            self.open.pop_front();
+        }
+    }
+}
+
 /// What an episode was judged on, when it last grew.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Judged {
@@ -511,12 +523,7 @@ impl NoveltyDetector {
         let from = self.st.pending.front().map_or(self.st.now, |p| p.ts.min(self.st.now));
         let cutoff = from.saturating_sub(self.cfg.span_us);
         for prof in self.st.profiles.values_mut() {
-            while prof.firsts.front().is_some_and(|f| f.0 < cutoff) {
-                prof.firsts.pop_front();
-            }
-            while prof.open.front().is_some_and(|o| o.ev.ts < cutoff) {
-                prof.open.pop_front();
-            }
+            prof.forget_before(cutoff);
             crate::trim_slack(&mut prof.firsts);
             crate::trim_slack(&mut prof.open);
         }
@@ -534,12 +541,7 @@ impl NoveltyDetector {
             prof.firsts.push_back((first_ts, prof.total_oneoffs, one_off));
             prof.total_firsts += 1;
             prof.total_oneoffs += u32::from(one_off);
-            while prof.firsts.front().is_some_and(|f| f.0 + span < first_ts) {
-                prof.firsts.pop_front();
-            }
-            while prof.open.front().is_some_and(|o| o.ev.ts + span < first_ts) {
-                prof.open.pop_front();
-            }
+            prof.forget_before(first_ts.saturating_sub(span));
             crate::shrink_idle(&mut prof.firsts);
             crate::shrink_idle(&mut prof.open);
             let peer = self.st.peers.entry((side, band(prof.firsts.len()))).or_default();
