@@ -268,8 +268,23 @@ async fn build_detectors(cfg: &Config, ctx: &DetectCtx) -> Result<Vec<Box<dyn cr
     let Some(rules_cfg) = cfg.rules.clone() else { return Ok(out) };
     let (accounts, fx) = (ctx.accounts.clone(), ctx.fx.clone());
     // Planning runs DataFusion on its own runtime: off the async threads.
+    let window = cfg.window;
     let rules = tokio::task::spawn_blocking(move || -> Result<SqlRules> {
         let set = RuleSet::load(&rules_cfg)?;
+        for r in &set.rules {
+            if let Ok(Some(back)) = r.lookback_duration()
+                && back > window
+            {
+                tracing::warn!(
+                    rule = %r.id,
+                    "rule {} looks back {} days but pipeline.window keeps {} days (and the rest of its oldest \
+                     day): it reads only what the window keeps",
+                    r.id,
+                    back.as_secs() / 86_400,
+                    window.as_secs() / 86_400
+                );
+            }
+        }
         Ok(SqlRules::try_new(&set, accounts, &fx)?.with_step_rows(rules_cfg.step_rows))
     })
     .await

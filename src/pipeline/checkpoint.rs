@@ -43,8 +43,9 @@ use crate::schema;
 /// Bumped when the layout changes; a checkpoint of another format is refused.
 /// 2: `manifest.json` and `seen_ids.bin`. 3: each detector's state written as its own JSON
 /// text (novelty's as `{st, pending_first_contacts}`). 4: each detector's state in its own
-/// file (`detector-<n>.json`, named in `state.json` `detector_files`).
-pub const FORMAT: u32 = 4;
+/// file (`detector-<n>.json`, named in `state.json` `detector_files`). 5: novelty holds
+/// each one-off once (`one_offs` from `one_offs_base`; sides and episodes hold numbers).
+pub const FORMAT: u32 = 5;
 
 const WINDOW: &str = "window.parquet";
 const SEEN: &str = "seen_ids.bin";

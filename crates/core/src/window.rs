@@ -1,9 +1,12 @@
 //! The event-time sliding window of recent transactions that detectors read.
 //!
 //! Owns: `EventWindow`, the last `pipeline.window` of event time (30 days by default) as
-//! a queue of enriched, time-ordered batches; rows more than `window` older than the
-//! newest batch's first row are evicted as time advances, so memory follows the window
-//! (plus one batch), not the history.
+//! a queue of enriched, time-ordered batches; rows from before the UTC day that began
+//! `window` before the newest batch's first row are evicted as time advances, so memory
+//! follows the window (plus one batch and at most a day), not the history. Whole days:
+//! the SQL rules read the window from the start of the UTC day their lookback reaches
+//! (rules that count whole days, a payee's payers over the 35 days before a payment's
+//! day), and a cut inside that day would depend on where a batch happened to begin.
 //! Must not: detect anything, or reorder rows (they arrive in order).
 
 use std::collections::VecDeque;
@@ -47,8 +50,9 @@ impl EventWindow {
         self.now = self.now.max(ts.value(ts.len() - 1));
         // Every row of the batch sees a full window behind it: keep what is within the
         // span of the batch's *first* row (a large batch must not push out rows its
-        // early rows still look back over).
-        let cutoff = ts.value(0).saturating_sub(self.span_us);
+        // early rows still look back over), from the start of that UTC day.
+        const DAY_US: i64 = 86_400_000_000;
+        let cutoff = ts.value(0).saturating_sub(self.span_us).div_euclid(DAY_US) * DAY_US;
         self.rows += batch.num_rows();
         self.batches.push_back(batch);
         self.evict(cutoff);

@@ -21,7 +21,8 @@
 //!   contacts in that span at the held rate (`sigmas` standard deviations).
 //!
 //! Owns: `NoveltyDetector` and its state (the pairs within the horizon, the first contacts
-//! awaiting confirmation, each account's confirmed ones within the span, open episodes).
+//! awaiting confirmation, each account's confirmed ones within the span, the one-offs
+//! still read (held once, compact; sides and episodes hold their numbers), open episodes).
 //! Must not: depend on batching (rows one by one in `(ts, seq)` order; confirmation and
 //! episodes close on event time), key on anything but who paid whom and when.
 
@@ -196,9 +197,10 @@ struct Pair {
     pending: bool,
 }
 
-/// A first contact awaiting confirmation, compact: its tx id lives in `TxIds`.
+/// A payment held compact (56 bytes): a first contact awaiting confirmation, or a
+/// confirmed one-off. Its tx id lives in a `TxIds` buffer.
 #[derive(Debug, Clone)]
-struct Pending {
+struct Held {
     ts: i64,
     seq: u64,
     /// Micro-dollars as two halves (keeps the entry 8-aligned); `has_usd` false without
@@ -212,7 +214,34 @@ struct Pending {
     has_usd: bool,
 }
 
-/// The pending first contacts' tx ids, first in first out, in one buffer.
+impl Held {
+    fn new(ev: Payment<'_>, src: u32, dst: u32, ids: &mut TxIds) -> Held {
+        let (id_at, id_len) = ids.push(ev.tx_id);
+        let usd = ev.usd.unwrap_or(0);
+        Held {
+            ts: ev.ts,
+            seq: ev.seq,
+            usd_hi: (usd >> 64) as i64,
+            usd_lo: usd as u64,
+            id_at,
+            src,
+            dst,
+            id_len,
+            has_usd: ev.usd.is_some(),
+        }
+    }
+
+    fn usd(&self) -> Option<i128> {
+        self.has_usd.then_some(((self.usd_hi as i128) << 64) | self.usd_lo as i128)
+    }
+
+    /// As evidence (`ids` holds its tx id).
+    fn ev(&self, ids: &TxIds) -> Ev {
+        Ev { tx_id: ids.get(self.id_at, self.id_len).to_string(), ts: self.ts, seq: self.seq, usd: self.usd() }
+    }
+}
+
+/// Tx ids of held payments, first in first out, in one buffer.
 #[derive(Debug, Default)]
 struct TxIds {
     text: String,
@@ -244,21 +273,15 @@ impl TxIds {
     }
 }
 
-/// A confirmed one-off on one account's side.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct OneOff {
-    ev: Ev,
-    other: u32,
-}
-
 /// An account side's confirmed first contacts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Profile {
     /// (first contact ts, one-offs confirmed on this side before it, one-off) within the
     /// span of the newest, in time order.
     firsts: VecDeque<(i64, u32, bool)>,
-    /// One-offs within the span not yet alerted.
-    open: VecDeque<OneOff>,
+    /// One-offs within the span not yet alerted: their numbers in `State::one_offs`, in
+    /// time order.
+    open: VecDeque<u64>,
     /// All time: confirmed first contacts and one-offs.
     total_firsts: u32,
     total_oneoffs: u32,
@@ -266,20 +289,61 @@ struct Profile {
 
 impl Profile {
     /// Drops the first contacts and one-offs before `cutoff` (both lists are in time order).
-    fn forget_before(&mut self, cutoff: i64) {
+    fn forget_before(&mut self, cutoff: i64, one_offs: &OneOffs) {
         while self.firsts.front().is_some_and(|f| f.0 < cutoff) {
             self.firsts.pop_front();
         }
-        while self.open.front().is_some_and(|o| o.ev.ts < cutoff) {
+        while self.open.front().is_some_and(|&o| one_offs.get(o).ts < cutoff) {
             self.open.pop_front();
         }
+    }
+}
+
+/// The confirmed one-offs that a side's open list or an episode may still read, held once
+/// for both sides, in confirmation (time) order and numbered from 0 over the run: a side
+/// keeps 8-byte numbers, not copies. Dropped from the front by the weekly sweep, once
+/// nothing reads them.
+#[derive(Debug, Default)]
+struct OneOffs {
+    held: VecDeque<Held>,
+    ids: TxIds,
+    /// The number of `held`'s front entry.
+    base: u64,
+}
+
+impl OneOffs {
+    fn push(&mut self, h: &Held, tx_id: &str) -> u64 {
+        let (id_at, id_len) = self.ids.push(tx_id);
+        self.held.push_back(Held { id_at, id_len, ..h.clone() });
+        self.base + self.held.len() as u64 - 1
+    }
+
+    fn get(&self, n: u64) -> &Held {
+        &self.held[(n - self.base) as usize]
+    }
+
+    fn tx_id(&self, n: u64) -> &str {
+        let h = self.get(n);
+        self.ids.get(h.id_at, h.id_len)
+    }
+
+    /// Drops the one-offs numbered before `n`.
+    fn release_to(&mut self, n: u64) {
+        while self.base < n
+            && let Some(h) = self.held.pop_front()
+        {
+            self.base += 1;
+            self.ids.release_to(h.id_at + u64::from(h.id_len));
+        }
+        crate::trim_slack(&mut self.held);
     }
 }
 
 /// What an episode was judged on, when it last grew.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Judged {
-    evidence: Vec<OneOff>,
+    /// The one-offs' numbers in `State::one_offs`.
+    evidence: Vec<u64>,
     /// First contacts of the side within the evidence's span.
     firsts_in_span: u32,
     expected: f64,
@@ -304,9 +368,13 @@ struct State {
     /// First contacts awaiting confirmation, oldest first (checkpoints carry them as
     /// `pending_first_contacts`).
     #[serde(skip)]
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Held>,
     #[serde(skip)]
     ids: TxIds,
+    /// Confirmed one-offs still read (checkpoints carry them as `one_offs`, from number
+    /// `one_offs_base`).
+    #[serde(skip)]
+    one_offs: OneOffs,
     #[serde(with = "map_as_list")]
     profiles: BTreeMap<(u32, Side), Profile>,
     #[serde(with = "map_as_list")]
@@ -331,12 +399,14 @@ struct State {
     next_due: i64,
 }
 
-/// The state as a checkpoint writes it: `State`, and the first contacts awaiting
-/// confirmation.
+/// The state as a checkpoint writes it: `State`, the first contacts awaiting
+/// confirmation and the one-offs still read.
 #[derive(Serialize)]
 struct SavedRef<'a> {
     st: &'a State,
     pending_first_contacts: PendingRef<'a>,
+    one_offs_base: u64,
+    one_offs: OneOffsRef<'a>,
 }
 
 /// The first contacts awaiting confirmation, written one by one (a long run holds
@@ -345,7 +415,16 @@ struct PendingRef<'a>(&'a NoveltyDetector);
 
 impl Serialize for PendingRef<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.st.pending.iter().map(|p| (self.0.ev(p), p.src, p.dst)))
+        s.collect_seq(self.0.st.pending.iter().map(|p| (p.ev(&self.0.st.ids), p.src, p.dst)))
+    }
+}
+
+/// The one-offs still read, written one by one.
+struct OneOffsRef<'a>(&'a OneOffs);
+
+impl Serialize for OneOffsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.held.iter().map(|h| (h.ev(&self.0.ids), h.src, h.dst)))
     }
 }
 
@@ -353,6 +432,8 @@ impl Serialize for PendingRef<'_> {
 struct Loaded {
     st: State,
     pending_first_contacts: Vec<(Ev, u32, u32)>,
+    one_offs_base: u64,
+    one_offs: Vec<(Ev, u32, u32)>,
 }
 
 fn pair_key(src: u32, dst: u32) -> u64 {
@@ -441,29 +522,8 @@ impl NoveltyDetector {
     }
 
     fn queue(&mut self, ev: Payment<'_>, src: u32, dst: u32) {
-        let (id_at, id_len) = self.st.ids.push(ev.tx_id);
-        let usd = ev.usd.unwrap_or(0);
-        self.st.pending.push_back(Pending {
-            ts: ev.ts,
-            seq: ev.seq,
-            usd_hi: (usd >> 64) as i64,
-            usd_lo: usd as u64,
-            id_at,
-            src,
-            dst,
-            id_len,
-            has_usd: ev.usd.is_some(),
-        });
-    }
-
-    /// The pending entry as evidence.
-    fn ev(&self, p: &Pending) -> Ev {
-        Ev {
-            tx_id: self.st.ids.get(p.id_at, p.id_len).to_string(),
-            ts: p.ts,
-            seq: p.seq,
-            usd: p.has_usd.then_some(((p.usd_hi as i128) << 64) | p.usd_lo as i128),
-        }
+        let held = Held::new(ev, src, dst, &mut self.st.ids);
+        self.st.pending.push_back(held);
     }
 
     /// Event time reached `t`: confirms the first contacts whose horizon has passed,
@@ -476,15 +536,15 @@ impl NoveltyDetector {
             }
             let (src, dst, first_ts) = (p.src, p.dst, p.ts);
             let one_off = self.st.pairs.get(&pair_key(src, dst)).is_none_or(|p| p.count <= 1);
-            // only a one-off's tx id is needed again
-            let ev = one_off.then(|| self.ev(p));
+            // only a one-off is needed again
+            let n = one_off.then(|| self.st.one_offs.push(p, self.st.ids.get(p.id_at, p.id_len)));
             let end = p.id_at + u64::from(p.id_len);
             self.st.pending.pop_front();
             self.st.ids.release_to(end);
             if let Some(pair) = self.st.pairs.get_mut(&pair_key(src, dst)) {
                 pair.pending = false;
             }
-            self.confirm(src, dst, first_ts, ev, t);
+            self.confirm(src, dst, first_ts, n, t);
         }
         // most rows find no episode due: no scan, no list
         if !self.st.episodes.is_empty() && self.st.next_due < t {
@@ -518,37 +578,44 @@ impl NoveltyDetector {
     /// would stay at the most it ever held. Every first contact still to be confirmed is
     /// at or after the oldest awaiting confirmation (they wait in time order) and not
     /// before the newest row, so entries a span before the older of the two are dropped
-    /// exactly as that confirmation would have: results do not change.
+    /// exactly as that confirmation would have: results do not change. Then the one-offs
+    /// before the oldest that a side or an open episode still reads are dropped.
     fn prune_profiles(&mut self) {
         let from = self.st.pending.front().map_or(self.st.now, |p| p.ts.min(self.st.now));
         let cutoff = from.saturating_sub(self.cfg.span_us);
+        let mut oldest = self.st.one_offs.base + self.st.one_offs.held.len() as u64;
         for prof in self.st.profiles.values_mut() {
-            prof.forget_before(cutoff);
+            prof.forget_before(cutoff, &self.st.one_offs);
             crate::trim_slack(&mut prof.firsts);
             crate::trim_slack(&mut prof.open);
+            oldest = prof.open.front().map_or(oldest, |&n| n.min(oldest));
         }
+        for j in self.st.episodes.values() {
+            oldest = j.evidence.iter().fold(oldest, |m, &n| m.min(n));
+        }
+        self.st.one_offs.release_to(oldest);
     }
 
     /// The pair's first contact (at `first_ts`) has had its horizon: one-off (`ev`, the
     /// evidence) or recurring (`None`).
-    fn confirm(&mut self, src: u32, dst: u32, first_ts: i64, ev: Option<Ev>, now: i64) {
-        let one_off = ev.is_some();
+    fn confirm(&mut self, src: u32, dst: u32, first_ts: i64, one_off_n: Option<u64>, now: i64) {
+        let one_off = one_off_n.is_some();
         self.st.ledger_firsts += 1;
         self.st.ledger_oneoffs += u64::from(one_off);
         let span = self.cfg.span_us;
-        for (acct, side, other) in [(dst, Side::In, src), (src, Side::Out, dst)] {
+        for (acct, side) in [(dst, Side::In), (src, Side::Out)] {
             let prof = self.st.profiles.entry((acct, side)).or_default();
             prof.firsts.push_back((first_ts, prof.total_oneoffs, one_off));
             prof.total_firsts += 1;
             prof.total_oneoffs += u32::from(one_off);
-            prof.forget_before(first_ts.saturating_sub(span));
+            prof.forget_before(first_ts.saturating_sub(span), &self.st.one_offs);
             crate::shrink_idle(&mut prof.firsts);
             crate::shrink_idle(&mut prof.open);
             let peer = self.st.peers.entry((side, band(prof.firsts.len()))).or_default();
             peer.0 += 1;
             peer.1 += u64::from(one_off);
-            if let Some(ev) = &ev {
-                prof.open.push_back(OneOff { ev: ev.clone(), other });
+            if let Some(n) = one_off_n {
+                prof.open.push_back(n);
                 self.judge(acct, side, now);
             }
         }
@@ -563,7 +630,7 @@ impl NoveltyDetector {
         if k < self.cfg.min_counterparties {
             return;
         }
-        let (from, to) = (prof.open[0].ev.ts, prof.open[k - 1].ev.ts);
+        let (from, to) = (self.st.one_offs.get(prof.open[0]).ts, self.st.one_offs.get(prof.open[k - 1]).ts);
         // first contacts are confirmed in time order: the span is a slice of them
         let (lo, hi) = (prof.firsts.partition_point(|f| f.0 < from), prof.firsts.partition_point(|f| f.0 <= to));
         if hi <= lo {
@@ -597,7 +664,7 @@ impl NoveltyDetector {
             }
             return;
         }
-        let evidence: Vec<OneOff> = prof.open.iter().cloned().collect();
+        let evidence: Vec<u64> = prof.open.iter().copied().collect();
         self.st.next_due = self.st.next_due.min(now.saturating_add(self.cfg.episode_gap_us));
         self.st.episodes.insert(
             (acct, side),
@@ -619,8 +686,8 @@ impl NoveltyDetector {
     fn close(&mut self, key: (u32, Side), ctx: &DetectCtx, out: &mut Vec<Alert>) {
         let Some(j) = self.st.episodes.remove(&key) else { return };
         if let Some(prof) = self.st.profiles.get_mut(&key) {
-            let used: std::collections::HashSet<&str> = j.evidence.iter().map(|e| e.ev.tx_id.as_str()).collect();
-            prof.open.retain(|o| !used.contains(o.ev.tx_id.as_str()));
+            let used: std::collections::HashSet<u64> = j.evidence.iter().copied().collect();
+            prof.open.retain(|o| !used.contains(o));
             crate::shrink_idle(&mut prof.open);
         }
         out.push(self.alert(key.0, key.1, &j, ctx));
@@ -628,12 +695,15 @@ impl NoveltyDetector {
 
     fn alert(&self, acct: u32, side: Side, j: &Judged, ctx: &DetectCtx) -> Alert {
         let name = &self.st.names[acct as usize];
-        let mut ev: Vec<&OneOff> = j.evidence.iter().collect();
-        ev.sort_by_key(|o| (o.ev.ts, o.ev.seq));
-        let tx_ids: Vec<String> = ev.iter().map(|o| o.ev.tx_id.clone()).collect();
-        let others: Vec<&str> = ev.iter().map(|o| self.st.names[o.other as usize].as_str()).collect();
-        let total: i128 = ev.iter().filter_map(|o| o.ev.usd).sum();
-        let (first, last) = (ev[0].ev.ts, ev[ev.len() - 1].ev.ts);
+        let one_offs = &self.st.one_offs;
+        let mut ns = j.evidence.clone();
+        ns.sort_by_key(|&n| (one_offs.get(n).ts, one_offs.get(n).seq));
+        let ev: Vec<&Held> = ns.iter().map(|&n| one_offs.get(n)).collect();
+        let tx_ids: Vec<String> = ns.iter().map(|&n| one_offs.tx_id(n).to_string()).collect();
+        let other = |h: &Held| if side == Side::In { h.src } else { h.dst };
+        let others: Vec<&str> = ev.iter().map(|h| self.st.names[other(h) as usize].as_str()).collect();
+        let total: i128 = ev.iter().filter_map(|h| h.usd()).sum();
+        let (first, last) = (ev[0].ts, ev[ev.len() - 1].ts);
         let k = ev.len();
         let days = (last - first) as f64 / DAY_US as f64;
         let horizon_days = self.cfg.horizon_us / DAY_US;
@@ -677,10 +747,11 @@ impl NoveltyDetector {
         let legs: Vec<serde_json::Value> = ev
             .iter()
             .zip(&others)
-            .map(|(o, other)| {
+            .zip(&tx_ids)
+            .map(|((h, other), tx_id)| {
                 serde_json::json!({
-                    "tx_id": o.ev.tx_id, "ts": format_ts(o.ev.ts), "counterparty": other,
-                    "amount_usd": o.ev.usd.map(usd_text),
+                    "tx_id": tx_id, "ts": format_ts(h.ts), "counterparty": other,
+                    "amount_usd": h.usd().map(usd_text),
                 })
             })
             .collect();
@@ -783,13 +854,25 @@ impl Detector for NoveltyDetector {
     }
 
     fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
-        save_json(DETECTOR_ID, out, &SavedRef { st: &self.st, pending_first_contacts: PendingRef(self) })
+        let saved = SavedRef {
+            st: &self.st,
+            pending_first_contacts: PendingRef(self),
+            one_offs_base: self.st.one_offs.base,
+            one_offs: OneOffsRef(&self.st.one_offs),
+        };
+        save_json(DETECTOR_ID, out, &saved)
     }
 
     fn load_state(&mut self, state: &RawValue) -> Result<()> {
-        let Loaded { mut st, pending_first_contacts } = load_json(DETECTOR_ID, state)?;
+        let Loaded { mut st, pending_first_contacts, one_offs_base, one_offs } = load_json(DETECTOR_ID, state)?;
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         st.next_due = i64::MIN;
+        st.one_offs.base = one_offs_base;
+        for (ev, src, dst) in one_offs {
+            let p = Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd };
+            let held = Held::new(p, src, dst, &mut st.one_offs.ids);
+            st.one_offs.held.push_back(held);
+        }
         self.st = st;
         for (ev, src, dst) in pending_first_contacts {
             self.queue(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst);

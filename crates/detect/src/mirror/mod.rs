@@ -294,7 +294,11 @@ impl MirrorDetector {
         if self.swept_hour == Some(hour) {
             return;
         }
+        let new_day = self.swept_hour.is_none_or(|h| h.div_euclid(24) != hour.div_euclid(24));
         self.swept_hour = Some(hour);
+        if new_day {
+            self.forget_unread();
+        }
         self.net_sweep(now);
         self.forget_on_ramps(now - self.cfg.on_ramp_window_us - self.cfg.leg_window_us);
         let keep_days = today - i64::from(self.cfg.netting_days.1) - 2;
@@ -309,6 +313,24 @@ impl MirrorDetector {
                 }
             }
         });
+    }
+
+    /// Once a day (event time): what only a past long gone would read. The interned names
+    /// nothing holds any more (a party, a broker or an account last seen before every
+    /// window), and the one-to-one matches older than every deposit and leg still held
+    /// (netting and network matching ask of those only). Both would otherwise grow with
+    /// every account and match of the run.
+    fn forget_unread(&mut self) {
+        self.names.retain(|_, a| Arc::strong_count(a) > 1);
+        if self.names.capacity() > 1 << 12 && self.names.len() < self.names.capacity() / 4 {
+            self.names.shrink_to(self.names.len() * 2);
+        }
+        let held = self.days.values().flat_map(|m| m.values()).flat_map(|s| s.us.iter().chain(&s.cny).chain(&s.mxn));
+        let oldest = held.chain(&self.net.cash).chain(self.legs.values().map(|l| &l.tx)).map(|t| t.seq).min();
+        match oldest {
+            Some(seq) => self.matched = self.matched.split_off(&seq),
+            None => self.matched.clear(),
+        }
     }
 
     /// Resolves the parties (on the first batch) and the parties that span the US and

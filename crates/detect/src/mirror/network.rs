@@ -117,7 +117,7 @@ impl Default for NetworkConfig {
 #[derive(Default)]
 pub(super) struct NetState {
     /// US cash deposits of the last few days, oldest first.
-    cash: VecDeque<Tx>,
+    pub(super) cash: VecDeque<Tx>,
     /// Per US account: its cash deposits over the history (ts, in the band).
     shape: HashMap<Arc<str>, VecDeque<(i64, bool)>>,
     /// Per account with structured cash: whom it paid over the history (ts, payee).
