@@ -27,12 +27,22 @@ bin="$PWD/target/release/mirrorflow"
 tansu="$(scripts/kafka-deps.sh | sed -n 's/^tansu=//p')"
 dir="$PWD/target/soak"
 rm -rf "$dir" && mkdir -p "$dir"
-port=$((20000 + RANDOM % 20000))
+# two ports the kernel says are free (the broker's, the job's metrics), not a guess
+read -r port metrics_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
 addr="127.0.0.1:$port"
 "$tansu" broker --listener-url "tcp://$addr" --advertised-listener-url "tcp://$addr" \
     --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1 &
 broker=$!
 trap 'kill $broker ${producer:-} ${job:-} 2>/dev/null || true' EXIT
+for _ in $(seq 60); do
+    kill -0 $broker 2>/dev/null || { echo "the broker stopped: see $dir/broker.log" >&2; tail -3 "$dir/broker.log" >&2; exit 1; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.5
+done
 rows=$((minutes * 60 * rate * 11 / 10))
 echo "generating $rows rows over $days days" >&2
 # the ledger ends before today: rows dated after the clock would be refused (future_timestamp)
@@ -48,13 +58,17 @@ printf '[live]\naccounts = "%s"\nfx-rates = "%s"\n' "$dir/ledger/accounts.csv" "
     >"$dir/produce.json" 2>"$dir/produce.log" &
 producer=$!
 # the producer reads the whole ledger, then creates the topic
-for _ in $(seq 600); do grep -q "created the topic" "$dir/produce.log" 2>/dev/null && break; sleep 1; done
+for _ in $(seq 600); do
+    grep -q "created the topic" "$dir/produce.log" 2>/dev/null && break
+    kill -0 $producer 2>/dev/null || { echo "the producer stopped: see $dir/produce.log" >&2; tail -3 "$dir/produce.log" >&2; exit 1; }
+    sleep 1
+done
 if [ "${SOAK_HEAP_PROFILE:-0}" = 1 ]; then
     mkdir -p "$dir/prof"
     export _RJEM_MALLOC_CONF="prof:true,lg_prof_interval:32,prof_prefix:$dir/prof/jeprof"
 fi
 "$bin" --config "$dir/live.toml" run --kafka "$addr" --topic soak --checkpoint "$dir/checkpoint" \
-    --out "$dir/out" --progress off --metrics-addr 127.0.0.1:$((port + 1)) >"$dir/job.log" 2>&1 &
+    --out "$dir/out" --progress off --metrics-addr 127.0.0.1:$metrics_port >"$dir/job.log" 2>&1 &
 job=$!
 unset _RJEM_MALLOC_CONF
 echo "t_s,rss_mb,heap_mb,lag_messages,rows_accepted,checkpoints" >"$dir/samples.csv"
@@ -63,7 +77,7 @@ while [ $(( $(date +%s) - start )) -lt $((minutes * 60)) ]; do
     sleep 10
     kill -0 $job 2>/dev/null || { echo "the job stopped: see $dir/job.log" >&2; exit 1; }
     rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$job/status)
-    m=$(curl -s "127.0.0.1:$((port + 1))/metrics" || true)
+    m=$(curl -s "127.0.0.1:$metrics_port/metrics" || true)
     lag=$(echo "$m" | awk '/^mirrorflow_kafka_consumer_lag_messages/ {s+=$2} END {print s+0}')
     acc=$(echo "$m" | awk '/^mirrorflow_rows_accepted_total/ {s+=$2} END {print s+0}')
     ck=$(echo "$m" | awk '/^mirrorflow_checkpoints_total/ {print $2+0}')
