@@ -238,19 +238,38 @@ impl AmountScale {
 pub struct Activity {
     /// Whether rows are fed (`note`); when not, callers fall back to the graph's edges.
     pub enabled: bool,
-    accounts: HashMap<Arc<str>, VecDeque<Act>, foldhash::fast::RandomState>,
+    accounts: HashMap<Arc<str>, Acts, foldhash::fast::RandomState>,
     /// Rows in arrival order, for eviction: (ts, account).
     order: VecDeque<(i64, Arc<str>)>,
 }
 
-/// One row as an account saw it: when, and what it had received in all up to and with it.
+/// One row as an account saw it: when, and what it had received and sent before it (48
+/// bytes; a window holds every row twice, once per side).
 #[derive(Debug, Clone, Copy)]
 struct Act {
     when: (i64, u64),
+    received_before: i128,
+    sent_before: i128,
+}
+
+/// An account's rows in the window, and what it received and sent over all of them.
+#[derive(Debug, Default)]
+struct Acts {
+    q: VecDeque<Act>,
     received: i128,
-    cum_received: i128,
     sent: i128,
-    cum_sent: i128,
+}
+
+impl Acts {
+    /// The rows in `[lo, hi)`: from index `a` up to `b`, and the running totals at `b`.
+    fn span(&self, lo: (i64, u64), hi: (i64, u64)) -> Option<(usize, (i128, i128))> {
+        let (a, b) = (self.q.partition_point(|x| x.when < lo), self.q.partition_point(|x| x.when < hi));
+        if b <= a {
+            return None;
+        }
+        let at_b = self.q.get(b).map_or((self.received, self.sent), |x| (x.received_before, x.sent_before));
+        Some((a, at_b))
+    }
 }
 
 impl Activity {
@@ -267,10 +286,10 @@ impl Activity {
                 Some((k, _)) => k.clone(),
                 None => Arc::from(id),
             };
-            let q = self.accounts.entry(key.clone()).or_default();
-            let cum_received = q.back().map_or(0, |a| a.cum_received) + received;
-            let cum_sent = q.back().map_or(0, |a| a.cum_sent) + sent;
-            q.push_back(Act { when, received, cum_received, sent, cum_sent });
+            let acts = self.accounts.entry(key.clone()).or_default();
+            acts.q.push_back(Act { when, received_before: acts.received, sent_before: acts.sent });
+            acts.received += received;
+            acts.sent += sent;
             self.order.push_back((when.0, key));
         }
     }
@@ -282,12 +301,12 @@ impl Activity {
                 break;
             }
             let (_, id) = self.order.pop_front().expect("front");
-            if let Some(q) = self.accounts.get_mut(&id) {
-                q.pop_front();
-                if q.is_empty() {
+            if let Some(acts) = self.accounts.get_mut(&id) {
+                acts.q.pop_front();
+                if acts.q.is_empty() {
                     self.accounts.remove(&id);
                 } else {
-                    crate::shrink_idle(q);
+                    crate::shrink_idle(&mut acts.q);
                 }
             }
         }
@@ -295,28 +314,19 @@ impl Activity {
 
     /// Rows of `id` in the window before `when`.
     pub fn count_before(&self, id: &str, when: (i64, u64)) -> usize {
-        self.accounts.get(id).map_or(0, |q| q.partition_point(|a| a.when < when))
+        self.accounts.get(id).map_or(0, |acts| acts.q.partition_point(|a| a.when < when))
     }
 
     /// What `id` sent in `[lo, hi)` (USD micro-dollars).
     pub fn sent(&self, id: &str, lo: (i64, u64), hi: (i64, u64)) -> i128 {
-        let Some(q) = self.accounts.get(id) else { return 0 };
-        let (a, b) = (q.partition_point(|x| x.when < lo), q.partition_point(|x| x.when < hi));
-        if b <= a {
-            return 0;
-        }
-        q[b - 1].cum_sent - (q[a].cum_sent - q[a].sent)
+        let Some(acts) = self.accounts.get(id) else { return 0 };
+        acts.span(lo, hi).map_or(0, |(a, (_, sent))| sent - acts.q[a].sent_before)
     }
 
     /// What `id` received in `[lo, hi)` (USD micro-dollars).
     pub fn received(&self, id: &str, lo: (i64, u64), hi: (i64, u64)) -> i128 {
-        let Some(q) = self.accounts.get(id) else { return 0 };
-        let (a, b) = (q.partition_point(|x| x.when < lo), q.partition_point(|x| x.when < hi));
-        if b <= a {
-            return 0;
-        }
-        let before = q[a].cum_received - q[a].received;
-        q[b - 1].cum_received - before
+        let Some(acts) = self.accounts.get(id) else { return 0 };
+        acts.span(lo, hi).map_or(0, |(a, (received, _))| received - acts.q[a].received_before)
     }
 }
 
@@ -514,5 +524,47 @@ impl TemporalGraph {
     /// Edges and nodes in the window.
     pub fn size(&self) -> (usize, usize) {
         (self.order.len(), self.nodes.len())
+    }
+}
+
+#[cfg(test)]
+mod activity_tests {
+    use super::Activity;
+
+    /// What an account received and sent between two times equals the sum of its rows
+    /// there, before and after the oldest rows leave (rows kept as running totals).
+    #[test]
+    fn received_and_sent_over_a_span_are_the_rows_sums_through_eviction() {
+        let mut act = Activity::default();
+        // (ts, src, dst, usd): a and b pay each other, c pays a, a pays itself
+        let mut rows = Vec::new();
+        for i in 0..60i64 {
+            let (src, dst) = match i % 4 {
+                0 => ("a", "b"),
+                1 => ("b", "a"),
+                2 => ("c", "a"),
+                _ => ("a", "a"),
+            };
+            rows.push((i * 10, src, dst, i128::from(100 + i * 7)));
+        }
+        for (seq, &(ts, s, d, usd)) in rows.iter().enumerate() {
+            act.note(Some(s), Some(d), (ts, seq as u64), usd);
+        }
+        let sums = |from: i64, lo: i64, hi: i64| {
+            let (mut rec, mut sent) = (0i128, 0i128);
+            for &(_, s, d, usd) in rows.iter().filter(|r| r.0 >= from.max(lo) && r.0 < hi) {
+                // a self-transfer is one row of activity, a credit
+                rec += if d == "a" { usd } else { 0 };
+                sent += if s == "a" && s != d { usd } else { 0 };
+            }
+            (rec, sent)
+        };
+        for from in [0, 205] {
+            act.evict_before(from);
+            for (lo, hi) in [(0, 600), (15, 300), (200, 201), (210, 590), (300, 300), (590, 700)] {
+                let got = (act.received("a", (lo, 0), (hi, 0)), act.sent("a", (lo, 0), (hi, 0)));
+                assert_eq!(got, sums(from, lo, hi), "[{lo}, {hi}) with rows from {from}");
+            }
+        }
     }
 }
