@@ -200,6 +200,13 @@ pub fn parse_bool(text: &[u8]) -> Option<bool> {
     }
 }
 
+/// The start of the UTC day of `us` (µs). The window keeps, and the SQL rules read, whole
+/// days from here: both must cut at the same instant.
+pub fn day_start(us: i64) -> i64 {
+    const DAY_US: i64 = 86_400_000_000;
+    us.div_euclid(DAY_US) * DAY_US
+}
+
 /// Formats UTC microseconds as RFC 3339 (`2026-03-01T14:05:09Z`, fraction only when set).
 pub fn format_ts(us: i64) -> String {
     match DateTime::from_timestamp_micros(us) {

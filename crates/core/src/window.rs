@@ -51,8 +51,7 @@ impl EventWindow {
         // Every row of the batch sees a full window behind it: keep what is within the
         // span of the batch's *first* row (a large batch must not push out rows its
         // early rows still look back over), from the start of that UTC day.
-        const DAY_US: i64 = 86_400_000_000;
-        let cutoff = ts.value(0).saturating_sub(self.span_us).div_euclid(DAY_US) * DAY_US;
+        let cutoff = crate::time::day_start(ts.value(0).saturating_sub(self.span_us));
         self.rows += batch.num_rows();
         self.batches.push_back(batch);
         self.evict(cutoff);

@@ -404,27 +404,27 @@ struct State {
 #[derive(Serialize)]
 struct SavedRef<'a> {
     st: &'a State,
-    pending_first_contacts: PendingRef<'a>,
+    pending_first_contacts: HeldRef<'a>,
     one_offs_base: u64,
-    one_offs: OneOffsRef<'a>,
+    one_offs: HeldRef<'a>,
 }
 
-/// The first contacts awaiting confirmation, written one by one (a long run holds
-/// millions: never copied whole).
-struct PendingRef<'a>(&'a NoveltyDetector);
+/// Held payments (the first contacts awaiting confirmation, the one-offs still read), as
+/// `(evidence, src, dst)` written one by one (a long run holds millions: never copied
+/// whole).
+struct HeldRef<'a>(&'a VecDeque<Held>, &'a TxIds);
 
-impl Serialize for PendingRef<'_> {
+impl Serialize for HeldRef<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.st.pending.iter().map(|p| (p.ev(&self.0.st.ids), p.src, p.dst)))
+        s.collect_seq(self.0.iter().map(|h| (h.ev(self.1), h.src, h.dst)))
     }
 }
 
-/// The one-offs still read, written one by one.
-struct OneOffsRef<'a>(&'a OneOffs);
-
-impl Serialize for OneOffsRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.held.iter().map(|h| (h.ev(&self.0.ids), h.src, h.dst)))
+/// Held payments read back from a checkpoint (as `HeldRef` wrote them), appended to `q`
+/// with their tx ids in `ids`.
+fn load_held(saved: Vec<(Ev, u32, u32)>, q: &mut VecDeque<Held>, ids: &mut TxIds) {
+    for (ev, src, dst) in saved {
+        q.push_back(Held::new(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst, ids));
     }
 }
 
@@ -856,9 +856,9 @@ impl Detector for NoveltyDetector {
     fn save_state(&self, out: &mut dyn std::io::Write) -> Result<bool> {
         let saved = SavedRef {
             st: &self.st,
-            pending_first_contacts: PendingRef(self),
+            pending_first_contacts: HeldRef(&self.st.pending, &self.st.ids),
             one_offs_base: self.st.one_offs.base,
-            one_offs: OneOffsRef(&self.st.one_offs),
+            one_offs: HeldRef(&self.st.one_offs.held, &self.st.one_offs.ids),
         };
         save_json(DETECTOR_ID, out, &saved)
     }
@@ -868,15 +868,9 @@ impl Detector for NoveltyDetector {
         st.index = st.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         st.next_due = i64::MIN;
         st.one_offs.base = one_offs_base;
-        for (ev, src, dst) in one_offs {
-            let p = Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd };
-            let held = Held::new(p, src, dst, &mut st.one_offs.ids);
-            st.one_offs.held.push_back(held);
-        }
+        load_held(one_offs, &mut st.one_offs.held, &mut st.one_offs.ids);
+        load_held(pending_first_contacts, &mut st.pending, &mut st.ids);
         self.st = st;
-        for (ev, src, dst) in pending_first_contacts {
-            self.queue(Payment { tx_id: &ev.tx_id, ts: ev.ts, seq: ev.seq, usd: ev.usd }, src, dst);
-        }
         Ok(())
     }
 

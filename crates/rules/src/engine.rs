@@ -36,7 +36,7 @@ use mirrorflow_core::error::{Error, Result};
 use mirrorflow_core::schema::ts_column;
 use mirrorflow_core::schema::{self, acct};
 use mirrorflow_core::tables::{AccountsTable, FxTable};
-use mirrorflow_core::time::format_ts;
+use mirrorflow_core::time::{day_start, format_ts};
 use mirrorflow_core::window::EventWindow;
 
 /// Most new rows the rules judge in one step by default (`rules.step-rows`; see
@@ -489,12 +489,6 @@ impl Detector for SqlRules {
 }
 
 /// The rows of time-ordered `batches` at or after `from` (slices, no copy).
-/// The start of the UTC day of `us` (µs).
-fn day_start(us: i64) -> i64 {
-    const DAY_US: i64 = 86_400_000_000;
-    us.div_euclid(DAY_US) * DAY_US
-}
-
 fn since(batches: &[RecordBatch], from: i64) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     for b in batches {

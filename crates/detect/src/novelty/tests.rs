@@ -53,14 +53,20 @@ fn rule_alerts<'a>(alerts: &'a [Alert], rule: &str) -> Vec<&'a Alert> {
     alerts.iter().filter(|a| a.rule_id == rule).collect()
 }
 
+/// `recurring_book(days)`, a hub that `P1` pays every 30 days (its own recurring
+/// relation), and six one-off payers of the hub from `one_offs_from`.
+fn hub_book(days: i64, hub: &str, one_offs_from: i64) -> Vec<(i64, String, String)> {
+    let mut rows = recurring_book(days);
+    for d in (0..days).step_by(30) {
+        rows.push((d, "P1".into(), hub.into()));
+    }
+    rows.extend(one_off_payers(hub, 6, one_offs_from));
+    rows
+}
+
 #[test]
 fn a_hub_collecting_one_off_payers_over_months_is_one_fan_in_alert() {
-    let mut rows = recurring_book(540);
-    // the hub also has its own recurring relations
-    for d in (0..540).step_by(30) {
-        rows.push((d, "P1".into(), "HUB".into()));
-    }
-    rows.extend(one_off_payers("HUB", 6, 150));
+    let rows = hub_book(540, "HUB", 150);
     let mut det = NoveltyDetector::new(NoveltyConfig::default());
     let alerts = run(&mut det, rows);
     let fans = rule_alerts(&alerts, FAN_IN_RULE);
@@ -165,11 +171,7 @@ fn bad_settings_are_named() {
 #[test]
 fn a_side_gone_quiet_gives_back_its_lists_and_the_alerts_do_not_change() {
     // a hub with a burst of one-off payers early on, then silent for the rest of the run
-    let mut rows = recurring_book(1200);
-    for d in (0..1200).step_by(30) {
-        rows.push((d, "P1".into(), "GONE".into()));
-    }
-    rows.extend(one_off_payers("GONE", 6, 30));
+    let mut rows = hub_book(1200, "GONE", 30);
     rows.retain(|r| r.2 != "GONE" || r.0 < 200);
     let mut det = NoveltyDetector::new(NoveltyConfig::default());
     let alerts = run(&mut det, rows.clone());
