@@ -223,7 +223,7 @@ impl SqlRules {
             register(&ctx, "window_tx", parts)?;
             let steps = self.steps[i].clone();
             if std::env::var("MIRRORFLOW_EXPLAIN").is_ok_and(|v| v == self.rules[i].id) {
-                explain(&ctx, self.rt(), &self.rules[i].id, &self.rules[i].sql());
+                explain(&ctx, self.rt(), &self.rules[i].id, &steps);
             }
             tasks.push(self.rt().spawn(async move {
                 let mut plan = std::time::Duration::ZERO;
@@ -288,8 +288,6 @@ fn register(ctx: &SessionContext, name: &str, parts: Vec<RecordBatch>) -> Result
     Ok(())
 }
 
-/// `MIRRORFLOW_EXPLAIN=<rule id>`: DataFusion's EXPLAIN ANALYZE of every run of that rule
-/// on stderr (for rule authors tuning a rule; runs the rule twice).
 /// Registers (or replaces) the `accounts` and `fx_rates` tables in every rule's session.
 fn register_side_tables(ctxs: &[SessionContext], accounts: &AccountsTable, fx: &FxTable) -> Result<()> {
     let accounts_table = Arc::new(
@@ -310,17 +308,30 @@ fn register_side_tables(ctxs: &[SessionContext], accounts: &AccountsTable, fx: &
     Ok(())
 }
 
-fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, sql: &str) {
-    let text = runtime.block_on(async {
-        let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?;
-        let batches = df.collect().await?;
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .map(|t| t.to_string())
-            .map_err(datafusion::error::DataFusionError::from)
-    });
-    match text {
-        Ok(t) => eprintln!("EXPLAIN ANALYZE {id}\n{t}"),
-        Err(e) => eprintln!("EXPLAIN ANALYZE {id} failed: {}", e),
+/// `MIRRORFLOW_EXPLAIN=<rule id>`: DataFusion's EXPLAIN ANALYZE of every step of every run
+/// of that rule on stderr, each materialized CTE a step of its own as the run takes it (for
+/// rule authors tuning a rule; runs the rule twice).
+fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, steps: &[Step]) {
+    for (k, step) in steps.iter().enumerate() {
+        let name = step.table.as_deref().unwrap_or("result");
+        let text = runtime.block_on(async {
+            let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {}", step.sql)).await?;
+            let batches = df.collect().await?;
+            // A materialized step is registered for the steps after it, as the run does.
+            if let Some(table) = &step.table {
+                let physical = ctx.sql(&step.sql).await?.create_physical_plan().await?;
+                let rows = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
+                let _ = ctx.deregister_table(table.as_str());
+                ctx.register_table(table.as_str(), Arc::new(MemTable::try_new(physical.schema(), vec![rows])?))?;
+            }
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .map(|t| t.to_string())
+                .map_err(datafusion::error::DataFusionError::from)
+        });
+        match text {
+            Ok(t) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name})\n{t}"),
+            Err(e) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name}) failed: {e}"),
+        }
     }
 }
 

@@ -527,11 +527,17 @@ impl Search<'_> {
     /// Extends `path` (ending at `x`, earliest edge last) backwards by one edge.
     fn back(&mut self, x: NodeIndex, path: &mut Vec<Half>, found: &mut impl Found) {
         let next = *path.last().expect("path");
-        let ins = self.g[x].ins_between(self.lo, next.when);
-        if ins.len() > self.max_step_ins {
+        // newest first, from the hop back to `lo`: the list before the hop is found once and
+        // read backwards, without a second search for `lo` (a hub's step reads at most
+        // `max_step_ins` of it)
+        let g = self.g;
+        let ins = &g[x].ins;
+        let b = super::before(ins, next.when);
+        let lo = self.lo;
+        if b > self.max_step_ins && ins[b - self.max_step_ins - 1].when >= lo {
             self.capped = true;
         }
-        for h in ins.rev().take(self.max_step_ins) {
+        for h in ins.range(..b).rev().take_while(|h| h.when >= lo).take(self.max_step_ins) {
             if self.budget == 0 {
                 self.aborted = true;
                 return;

@@ -114,9 +114,38 @@ fn between(
     lo: (i64, u64),
     hi: (i64, u64),
 ) -> impl DoubleEndedIterator<Item = &Half> + ExactSizeIterator {
-    let a = edges.partition_point(|h| h.when < lo);
-    let b = edges.partition_point(|h| h.when < hi).max(a);
+    let b = before(edges, hi);
+    let a = before(edges, lo).min(b);
     edges.range(a..b)
+}
+
+/// How many of the time-ordered `edges` came before `at`. The searches ask about recent
+/// times (a hop's time, a span's start), near the end of a hub's long list, so the search
+/// gallops back from the newest (1, 2, 4, .. back) and then bisects what it stepped over:
+/// log of the distance from the end, over entries still in cache, not log of the list.
+pub(crate) fn before(edges: &VecDeque<Half>, at: (i64, u64)) -> usize {
+    // every entry from `hi` on is at or after `at`
+    let mut hi = edges.len();
+    let mut step = 1;
+    while hi > 0 {
+        let probe = hi.saturating_sub(step);
+        if edges[probe].when < at {
+            // the answer is in (probe, hi]
+            let (mut l, mut r) = (probe + 1, hi);
+            while l < r {
+                let m = l + (r - l) / 2;
+                if edges[m].when < at {
+                    l = m + 1;
+                } else {
+                    r = m;
+                }
+            }
+            return l;
+        }
+        hi = probe;
+        step *= 2;
+    }
+    0
 }
 
 /// The window's multigraph.
@@ -566,5 +595,54 @@ mod activity_tests {
                 assert_eq!(got, sums(from, lo, hi), "[{lo}, {hi}) with rows from {from}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::{Half, before, between};
+    use petgraph::graph::{EdgeIndex, NodeIndex};
+    use std::collections::VecDeque;
+
+    fn half(ts: i64, seq: u64) -> Half {
+        Half {
+            when: (ts, seq),
+            usd: 1,
+            first: false,
+            src_activity: 0,
+            other: NodeIndex::new(0),
+            edge: EdgeIndex::new(0),
+        }
+    }
+
+    /// The galloping search finds what a binary search over the whole list finds, for
+    /// every time before, inside and after the list, with ties in time, and on a list
+    /// whose buffer wraps around (old edges taken off the front, new ones pushed).
+    #[test]
+    fn before_and_between_agree_with_a_plain_binary_search() {
+        let mut edges: VecDeque<Half> = VecDeque::with_capacity(64);
+        let (mut seq, mut ts) = (0u64, 0i64);
+        // ties in time and gaps of various lengths
+        for i in 0..200usize {
+            if edges.len() == 60 {
+                edges.pop_front();
+            }
+            ts += [0, 0, 1, 5, 0, 13][i % 6];
+            edges.push_back(half(ts, seq));
+            seq += 1;
+            let (first, last) = (edges.front().unwrap().when.0, edges.back().unwrap().when.0);
+            for t in first - 3..=last + 3 {
+                for s in [0, seq / 2, seq, u64::MAX] {
+                    let at = (t, s);
+                    assert_eq!(before(&edges, at), edges.partition_point(|h| h.when < at), "before {at:?}");
+                    for lo in [(first - 1, 0), (t - 9, 0), (t, s), (last + 1, 0)] {
+                        let want: Vec<_> = edges.iter().filter(|h| h.when >= lo && h.when < at).collect();
+                        let got: Vec<_> = between(&edges, lo, at).collect();
+                        assert_eq!(got, want, "[{lo:?}, {at:?})");
+                    }
+                }
+            }
+        }
+        assert_eq!(before(&VecDeque::new(), (0, 0)), 0);
     }
 }
