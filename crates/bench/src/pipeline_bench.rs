@@ -557,6 +557,12 @@ pub fn shape_config(shape: &str) -> Option<&'static str> {
     }
 }
 
+/// What every replay of the bench runs with, under the user's and the shape's config:
+/// generated ledgers are dated from 2026-01-01, so a 10M-row ledger's year would run past
+/// the day the bench runs and its last weeks be quarantined as `future_timestamp`; the
+/// figures would then depend on the date. The guard is for live data, not for these.
+pub const REPLAY_BASE_TOML: &str = "[pipeline]\nmax-future-lead = \"0\"\n";
+
 /// `user` (TOML) with `shape`'s tables merged over it, key by key.
 pub fn merge_config(user: &str, shape: &str) -> std::result::Result<String, String> {
     let mut base: toml::Table = toml::from_str(user).map_err(|e| e.to_string())?;
@@ -636,10 +642,9 @@ fn run_shape(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64, us
     let runs_dir = opts.data_dir.join("pipeline-runs");
     std::fs::create_dir_all(&runs_dir).map_err(io_err(&runs_dir))?;
     let slug = format!("{shape}-{rows}");
-    let config = match (shape_config(shape), user_toml.trim().is_empty()) {
-        (None, true) => None,
-        (s, _) => Some(merge_config(user_toml, s.unwrap_or_default()).map_err(|e| Error::Config(vec![e]))?),
-    };
+    let user = merge_config(REPLAY_BASE_TOML, user_toml).map_err(|e| Error::Config(vec![e]))?;
+    let config =
+        Some(merge_config(&user, shape_config(shape).unwrap_or_default()).map_err(|e| Error::Config(vec![e]))?);
     let config_path = runs_dir.join(format!("{slug}.toml"));
     if let Some(text) = &config {
         std::fs::write(&config_path, text).map_err(io_err(&config_path))?;
@@ -1218,9 +1223,11 @@ pub fn format_pipeline_report(r: &PipelineBenchReport) -> String {
     let _ = writeln!(out, "- {}", machine_line(m));
     let _ = writeln!(
         out,
-        "- mirrorflow {} ({}): `mirrorflow replay LEDGER --out OUT --store off --progress off [--config C]` in a \
+        "- mirrorflow {} ({}): `mirrorflow replay LEDGER --out OUT --store off --progress off --config C` in a \
          child process per run, best of {} run(s): the fastest run's wall time (spawn to exit), the highest peak \
-         RSS (VmHWM); rows/s = accepted rows / wall s; seed {}{}",
+         RSS (VmHWM); rows/s = accepted rows / wall s; seed {}; every config C sets `pipeline.max-future-lead = \
+         \"0\"` (generated ledgers are dated from 2026-01-01, so a 10M-row year would otherwise run past today and \
+         lose its last weeks to quarantine){}",
         m.mirrorflow_version,
         build_note(m),
         r.repeats,
@@ -1520,6 +1527,20 @@ T5,2026-01-06T05:00:00Z,US08152732,,100,USD,cash_withdrawal,US-NY,\"say \"\"hi\"
         for key in ["flow-window", "bipartite-window", "gather-scatter-window", "cycle-window"] {
             assert!(d["graph"].get(key).is_some(), "config/default.toml has no graph.{key}");
         }
+    }
+
+    /// Every replay turns the future-date guard off (the generated dates are synthetic),
+    /// unless the user's config sets it; the product reads the value as off.
+    #[test]
+    fn replays_keep_rows_dated_after_today_unless_the_user_says_otherwise() {
+        let m = merge_config(REPLAY_BASE_TOML, "[graph]\ncycles = false\n").unwrap();
+        let cfg = mirrorflow::config::Config::from_toml_str(&m).unwrap();
+        assert_eq!(cfg.max_future_lead, None);
+        let t: toml::Table = toml::from_str(&m).unwrap();
+        assert_eq!(t["graph"]["cycles"].as_bool(), Some(false));
+        let user = merge_config(REPLAY_BASE_TOML, "[pipeline]\nmax-future-lead = \"2d\"\n").unwrap();
+        let t: toml::Table = toml::from_str(&user).unwrap();
+        assert_eq!(t["pipeline"]["max-future-lead"].as_str(), Some("2d"));
     }
 
     #[test]

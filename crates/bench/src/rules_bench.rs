@@ -928,11 +928,14 @@ pub fn measure_rules_bench(opts: &RulesBenchOptions) -> Result<RulesBenchReport>
     let exe = crate::harness::product_exe()?;
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::io(&opts.data_dir, e))?;
 
-    // The reference replay's config: the user's, plus write-ordered.
+    // The reference replay's config: the user's over the bench's base (no future-date
+    // guard: `pipeline_bench::REPLAY_BASE_TOML`), plus write-ordered.
     let user_toml = match &opts.config {
         Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         None => String::new(),
     };
+    let user_toml = crate::pipeline_bench::merge_config(crate::pipeline_bench::REPLAY_BASE_TOML, &user_toml)
+        .map_err(|e| Error::Config(vec![e]))?;
     let ordered_config = opts.data_dir.join("bench-rules-ordered.toml");
     let text = with_write_ordered(&user_toml).map_err(|e| Error::Config(vec![e]))?;
     std::fs::write(&ordered_config, text).map_err(|e| Error::io(&ordered_config, e))?;
