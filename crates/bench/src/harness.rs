@@ -912,6 +912,27 @@ pub fn format_report(r: &BenchReport) -> String {
     out
 }
 
+/// What every replay of the bench runs with, under the user's and the shape's config:
+/// generated ledgers are dated from 2026-01-01, so a 10M-row ledger's year would run past
+/// the day the bench runs and its last weeks be quarantined as `future_timestamp`; the
+/// figures would then depend on the date. The guard is for live data, not for these.
+pub const REPLAY_BASE_TOML: &str = "[pipeline]\nmax-future-lead = \"0\"\n";
+
+/// `user` (TOML) with `shape`'s tables merged over it, key by key.
+pub fn merge_config(user: &str, shape: &str) -> std::result::Result<String, String> {
+    let mut base: toml::Table = toml::from_str(user).map_err(|e| e.to_string())?;
+    let over: toml::Table = toml::from_str(shape).map_err(|e| e.to_string())?;
+    for (section, value) in over {
+        match (base.get_mut(&section), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => b.extend(o),
+            (_, v) => {
+                base.insert(section, v);
+            }
+        }
+    }
+    toml::to_string(&base).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

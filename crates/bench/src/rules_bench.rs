@@ -929,12 +929,12 @@ pub fn measure_rules_bench(opts: &RulesBenchOptions) -> Result<RulesBenchReport>
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::io(&opts.data_dir, e))?;
 
     // The reference replay's config: the user's over the bench's base (no future-date
-    // guard: `pipeline_bench::REPLAY_BASE_TOML`), plus write-ordered.
+    // guard: `harness::REPLAY_BASE_TOML`), plus write-ordered.
     let user_toml = match &opts.config {
         Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         None => String::new(),
     };
-    let user_toml = crate::pipeline_bench::merge_config(crate::pipeline_bench::REPLAY_BASE_TOML, &user_toml)
+    let user_toml = crate::harness::merge_config(crate::harness::REPLAY_BASE_TOML, &user_toml)
         .map_err(|e| Error::Config(vec![e]))?;
     let ordered_config = opts.data_dir.join("bench-rules-ordered.toml");
     let text = with_write_ordered(&user_toml).map_err(|e| Error::Config(vec![e]))?;
