@@ -586,8 +586,9 @@ pub struct ShapeResult {
     /// The size asked for (`amlsim`: its rows read).
     pub rows: u64,
     pub ledger: PathBuf,
-    /// The config the replays ran with (the shape's merged over the user's), if any.
-    pub config: Option<String>,
+    /// The config the replays ran with: the shape's merged over the user's, over
+    /// `REPLAY_BASE_TOML`.
+    pub config: String,
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub reconciled: bool,
@@ -622,12 +623,9 @@ fn run_shape(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64, us
     std::fs::create_dir_all(&runs_dir).map_err(io_err(&runs_dir))?;
     let slug = format!("{shape}-{rows}");
     let user = merge_config(REPLAY_BASE_TOML, user_toml).map_err(|e| Error::Config(vec![e]))?;
-    let config =
-        Some(merge_config(&user, shape_config(shape).unwrap_or_default()).map_err(|e| Error::Config(vec![e]))?);
+    let config = merge_config(&user, shape_config(shape).unwrap_or_default()).map_err(|e| Error::Config(vec![e]))?;
     let config_path = runs_dir.join(format!("{slug}.toml"));
-    if let Some(text) = &config {
-        std::fs::write(&config_path, text).map_err(io_err(&config_path))?;
-    }
+    std::fs::write(&config_path, &config).map_err(io_err(&config_path))?;
     let out = runs_dir.join(&slug);
     let mut runs = Vec::new();
     let mut fastest: Option<(f64, PipelineSummary)> = None;
@@ -637,9 +635,7 @@ fn run_shape(exe: &Path, opts: &PipelineBenchOptions, shape: &str, rows: u64, us
             std::fs::remove_dir_all(&out).map_err(io_err(&out))?;
         }
         let mut cmd = Command::new(exe);
-        if config.is_some() {
-            cmd.arg("--config").arg(&config_path);
-        }
+        cmd.arg("--config").arg(&config_path);
         cmd.arg("replay").arg(&ledger.dir).arg("--out").arg(&out).args(["--store", "off", "--progress", "off"]);
         let m = run_measured(&mut cmd).map_err(|e| Error::io(exe, e))?;
         if !m.status.success() {
@@ -1568,7 +1564,7 @@ X1,2026-01-02T12:00:00Z,US00000001,US00000003,1000.00,USD,ach,,\n";
             shape: name.into(),
             rows,
             ledger: format!("bench-data/pipeline-{name}-{rows}").into(),
-            config: None,
+            config: String::new(),
             rows_read: rows,
             rows_accepted: rows,
             reconciled: true,

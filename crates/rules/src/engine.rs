@@ -222,13 +222,13 @@ impl SqlRules {
             register(&ctx, "new_tx", vec![batch.clone()])?;
             register(&ctx, "window_tx", parts)?;
             let steps = self.steps[i].clone();
-            if std::env::var("MIRRORFLOW_EXPLAIN").is_ok_and(|v| v == self.rules[i].id) {
-                explain(&ctx, self.rt(), &self.rules[i].id, &steps);
-            }
+            let explain = std::env::var("MIRRORFLOW_EXPLAIN")
+                .is_ok_and(|v| v == self.rules[i].id)
+                .then(|| self.rules[i].id.clone());
             tasks.push(self.rt().spawn(async move {
                 let mut plan = std::time::Duration::ZERO;
                 let mut run = std::time::Duration::ZERO;
-                let out = run_steps(&ctx, &steps, &mut plan, &mut run).await;
+                let out = run_steps(&ctx, &steps, &mut plan, &mut run, explain.as_deref()).await;
                 (out, plan, run)
             }));
         }
@@ -308,43 +308,23 @@ fn register_side_tables(ctxs: &[SessionContext], accounts: &AccountsTable, fx: &
     Ok(())
 }
 
-/// `MIRRORFLOW_EXPLAIN=<rule id>`: DataFusion's EXPLAIN ANALYZE of every step of every run
-/// of that rule on stderr, each materialized CTE a step of its own as the run takes it (for
-/// rule authors tuning a rule; runs the rule twice).
-fn explain(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, id: &str, steps: &[Step]) {
-    for (k, step) in steps.iter().enumerate() {
-        let name = step.table.as_deref().unwrap_or("result");
-        let text = runtime.block_on(async {
-            let df: datafusion::dataframe::DataFrame = ctx.sql(&format!("EXPLAIN ANALYZE {}", step.sql)).await?;
-            let batches = df.collect().await?;
-            // A materialized step is registered for the steps after it, as the run does.
-            if let Some(table) = &step.table {
-                let physical = ctx.sql(&step.sql).await?.create_physical_plan().await?;
-                let rows = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
-                let _ = ctx.deregister_table(table.as_str());
-                ctx.register_table(table.as_str(), Arc::new(MemTable::try_new(physical.schema(), vec![rows])?))?;
-            }
-            arrow::util::pretty::pretty_format_batches(&batches)
-                .map(|t| t.to_string())
-                .map_err(datafusion::error::DataFusionError::from)
-        });
-        match text {
-            Ok(t) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name})\n{t}"),
-            Err(e) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name}) failed: {e}"),
-        }
-    }
-}
-
 /// Runs a rule's steps in `ctx`: each materialized CTE is collected and registered as a
 /// table for the steps after it; returns the last step's result.
+/// `explain` (`MIRRORFLOW_EXPLAIN=<rule id>`, for rule authors tuning a rule): DataFusion's
+/// EXPLAIN ANALYZE of each step on stderr before the step runs, so every step is run twice
+/// and its time is not counted.
 async fn run_steps(
     ctx: &SessionContext,
     steps: &[Step],
     plan: &mut std::time::Duration,
     run: &mut std::time::Duration,
+    explain: Option<&str>,
 ) -> datafusion::error::Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
-    for step in steps {
+    for (k, step) in steps.iter().enumerate() {
+        if let Some(id) = explain {
+            explain_step(ctx, id, k, step).await;
+        }
         let t0 = std::time::Instant::now();
         let physical = ctx.sql(&step.sql).await?.create_physical_plan().await?;
         let t1 = std::time::Instant::now();
@@ -363,6 +343,21 @@ async fn run_steps(
     Ok(out)
 }
 
+/// Prints EXPLAIN ANALYZE of step `k` of rule `id` (a materialized CTE, or the result).
+async fn explain_step(ctx: &SessionContext, id: &str, k: usize, step: &Step) {
+    let name = step.table.as_deref().unwrap_or("result");
+    let text = async {
+        let batches = ctx.sql(&format!("EXPLAIN ANALYZE {}", step.sql)).await?.collect().await?;
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .map(|t| t.to_string())
+            .map_err(datafusion::error::DataFusionError::from)
+    };
+    match text.await {
+        Ok(t) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name})\n{t}"),
+        Err(e) => eprintln!("EXPLAIN ANALYZE {id} step {k} ({name}) failed: {e}"),
+    }
+}
+
 async fn plan_check(ctx: &SessionContext, rule: &Rule, steps: &[Step]) -> std::result::Result<(), String> {
     // The whole query first: its errors name the rule's own SQL.
     let df = ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
@@ -373,7 +368,7 @@ async fn plan_check(ctx: &SessionContext, rule: &Rule, steps: &[Step]) -> std::r
         return Err(format!("the result has no column {}", missing.join(", ")));
     }
     let (mut p, mut r) = Default::default();
-    run_steps(ctx, steps, &mut p, &mut r).await.map_err(|e| e.to_string())?;
+    run_steps(ctx, steps, &mut p, &mut r, None).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
