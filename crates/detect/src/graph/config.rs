@@ -247,6 +247,7 @@ impl RawGraph {
                 quiet_window_us,
                 cycle_window_us,
                 max_step_ins: super::cycles::MAX_STEP_INS,
+                max_visits: super::cycles::MAX_VISITS,
             },
             cycles: g.cycles,
             flows,

@@ -272,12 +272,14 @@ impl Detector for GraphDetector {
                 "graph",
                 format!(
                     "graph: searches cut short by their bounds on dense neighbourhoods: {} of {} arriving edges' cycle \
-                     searches (at most {} cycles or {} in-edges each; {} searches needed reachability bounds) and {} \
-                     flow searches (at most {} edges each): patterns through those edges may be missed",
+                     searches (at most {} cycles, or {} steps each past the first {}: the reachability pass's edges \
+                     and the search's in-edges; {} searches needed reachability bounds) and {} flow searches (at \
+                     most {} edges each): patterns through those edges may be missed",
                     thousands(cycles_cut),
                     thousands(f.stats.edges),
                     super::cycles::MAX_CYCLES,
-                    thousands(super::cycles::MAX_VISITS),
+                    thousands(f.cfg.max_visits),
+                    thousands(super::cycles::EAGER_BUDGET),
                     thousands(f.stats.bounded_searches),
                     thousands(flows_cut),
                     thousands(self.flows.as_ref().map_or(0, |f| f.cfg.budget)),
@@ -308,9 +310,11 @@ impl Detector for GraphDetector {
         if s.truncated > 0 {
             tracing::warn!(
                 truncated = s.truncated,
-                "cycle searches cut short on dense neighbourhoods (at most {} cycles or {} edges per arriving edge)",
+                "cycle searches cut short on dense neighbourhoods (at most {} cycles, or {} steps past the first {} \
+                 per arriving edge)",
                 super::cycles::MAX_CYCLES,
-                mirrorflow_core::detect::thousands(super::cycles::MAX_VISITS)
+                mirrorflow_core::detect::thousands(self.finder.cfg.max_visits),
+                mirrorflow_core::detect::thousands(super::cycles::EAGER_BUDGET)
             );
         }
         tracing::debug!(

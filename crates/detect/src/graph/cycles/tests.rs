@@ -317,3 +317,70 @@ fn a_search_step_follows_a_hubs_most_recent_credits_only_and_says_so() {
     let (c, _) = hub_cycle(MAX_STEP_INS + 44, 4);
     assert_eq!(ids(&c), [vec!["a", "h", "b"]]);
 }
+
+/// A cycle `V -> A -> U -> V` closed by its last edge, beside `fillers` accounts each
+/// paying every later one (twice round; no cycle among them) and then `U`: the search
+/// from `U` outgrows the eager budget. With `v_into_clique`, `V` paid every filler first, so the
+/// reachability pass from `V` has to walk the whole clique.
+fn clique_cycle(fillers: usize, v_into_clique: bool, max_visits: u64) -> (Vec<Cycle>, CycleStats) {
+    let mut rows: Vec<(String, String, String, i64, i128)> = Vec::new();
+    let f = |i: usize| format!("F{i}");
+    if v_into_clique {
+        for i in 0..fillers {
+            rows.push((format!("v{i}"), "V".into(), f(i), i as i64, 10_000));
+        }
+    }
+    let mut t = DAY;
+    for round in 0..2 {
+        for i in 0..fillers {
+            for j in i + 1..fillers {
+                rows.push((format!("c{round}.{i}.{j}"), f(i), f(j), t, 10_000));
+                t += 1_000_000;
+            }
+        }
+    }
+    for i in 0..fillers {
+        rows.push((format!("u{i}"), f(i), "U".into(), 3 * DAY + i as i64, 10_000));
+    }
+    rows.push(("a".into(), "V".into(), "A".into(), 4 * DAY, 10_000));
+    rows.push(("b".into(), "A".into(), "U".into(), 4 * DAY + DAY / 2, 9_900));
+    rows.push(("c".into(), "U".into(), "V".into(), 5 * DAY, 9_800));
+    let mut finder = CycleFinder::new(CycleConfig { max_visits, ..CycleConfig::default() });
+    let (mut out, mut before) = (Vec::new(), CycleStats::default());
+    for (seq, (id, s, d, ts, usd)) in rows.iter().enumerate() {
+        let edge = Edge { tx_id: id.as_str().into(), ts: *ts, seq: seq as u64, usd: usd * 1_000_000 };
+        before = finder.stats;
+        out = finder.push(s, d, edge);
+    }
+    // what the last edge's search did
+    let s = finder.stats;
+    let last = CycleStats {
+        bounded_searches: s.bounded_searches - before.bounded_searches,
+        truncated: s.truncated - before.truncated,
+        visits: s.visits - before.visits,
+        ..CycleStats::default()
+    };
+    (out, last)
+}
+
+#[test]
+fn a_dense_search_costs_at_most_its_budget_reachability_pass_included_and_says_so() {
+    // the clique is not reachable from V: the reachability pass is a few edges, and the
+    // bounded search finds the cycle well inside a small budget
+    let (c, s) = clique_cycle(40, false, 1_000);
+    assert_eq!(ids(&c), [vec!["a", "b", "c"]]);
+    assert_eq!((s.bounded_searches, s.truncated), (1, 0));
+    // V reaches the whole clique: the pass alone needs more than the budget, so the
+    // search stops there and is counted
+    let (c, s) = clique_cycle(40, true, 1_000);
+    assert!(c.is_empty());
+    assert_eq!((s.bounded_searches, s.truncated), (1, 1));
+    assert!(s.visits <= EAGER_BUDGET + 1_000, "{s:?}");
+    // the product's budget pays for the pass and then finds the cycle (and those that
+    // now run from V through the fillers), within the budget
+    let (c, s) = clique_cycle(40, true, MAX_VISITS);
+    assert!(ids(&c).contains(&vec!["a", "b", "c"]));
+    assert!(c.len() > 1 && c.len() <= MAX_CYCLES && c.iter().all(|c| c.accounts[0] == "V"));
+    assert_eq!(s.bounded_searches, 1);
+    assert!(s.visits <= EAGER_BUDGET + MAX_VISITS, "{s:?}");
+}
