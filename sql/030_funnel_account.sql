@@ -2,7 +2,7 @@
 -- version: 2
 -- typology: T3
 -- severity: high
--- episode_gap: 7d
+-- episode_gap: {{gap_days}}d
 -- lookback: {{lookback_days}}d
 -- score: 0.7
 -- description: Cash deposited into one account at branches in several states, most of it leaving within two days
@@ -12,6 +12,7 @@
 -- param: outflow_hours = 48
 -- param: min_cash_usd = 3000
 -- param: exempt_kinds = 'msb,exchange'
+-- param: gap_days = 7
 -- narrative: Account {subject} (home {home_region}) took USD {cash_usd} of cash deposits in {states} states ({state_list}) between {first_ts} and {last_ts}, and USD {out_usd} ({out_share} of it) left within {outflow_hours} hours of a deposit: the pattern of a funnel account collecting cash across states for quick transfer elsewhere.
 --
 -- Each new outflow or cash deposit anchors a look at the account's cash deposits in the
@@ -20,13 +21,29 @@
 -- Gate: only accounts whose cash deposits in the part of the window this batch can look
 -- back over already span min_states states and min_cash_usd are examined anchor by
 -- anchor (a necessary condition, so no match is lost; most accounts stop here).
-WITH gate AS (
-    SELECT dst_account AS subject
+-- Cost follows the account's rows, not anchors times rows, so a busy account (a business
+-- taking cash in several states every day) costs its rows:
+-- - an anchor's outflows are a contiguous run of the account's outflows that came within
+--   outflow_hours of a deposit (the newest deposit before an outflow only moves forward in
+--   time), so their total is the difference of two running totals, each read as of the
+--   anchor (`upto`, `since`) instead of a join of every anchor with every outflow;
+-- - only anchors that match list evidence, and one that follows an earlier match of the
+--   same account within the episode gap (gap_days, the episode_gap above) lists only what
+--   that match could not see: its rows from the earlier anchor's time on, and the newest
+--   deposit before it, which both share. Everything older in its lookback is evidence of
+--   the earlier match already, so the episode, its evidence and the alert are the same as
+--   if every match listed its whole lookback.
+WITH deposits AS (
+    SELECT dst_account AS subject, tx_id, ts, seq, amount_usd,
+           split_part(location, '-', 1) || '-' || split_part(location, '-', 2) AS state
     FROM window_tx
     WHERE channel = 'cash_deposit' AND location IS NOT NULL AND dst_account IS NOT NULL
-    GROUP BY dst_account
-    HAVING count(DISTINCT split_part(location, '-', 1) || '-' || split_part(location, '-', 2)) >= {{min_states}}
-       AND sum(amount_usd) >= {{min_cash_usd}}
+),
+gate AS (
+    SELECT subject
+    FROM deposits
+    GROUP BY subject
+    HAVING count(DISTINCT state) >= {{min_states}} AND sum(amount_usd) >= {{min_cash_usd}}
 ),
 moves AS (
     -- outflows, and cash deposits (the state that completes the pattern may come last)
@@ -36,7 +53,7 @@ moves AS (
     WHERE channel = 'cash_deposit' AND dst_account IS NOT NULL
 ),
 anchors AS (
-    SELECT n.subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
+    SELECT DISTINCT n.subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
            coalesce(a.region, 'unknown') AS home_region
     FROM moves n
     JOIN gate g ON n.subject = g.subject
@@ -44,20 +61,21 @@ anchors AS (
     WHERE NOT array_has(string_to_array('{{exempt_kinds}}', ','), coalesce(n.kind, ''))
 ),
 cash AS (
-    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, w.tx_id, w.ts, w.seq, w.amount_usd,
-           split_part(w.location, '-', 1) || '-' || split_part(w.location, '-', 2) AS state
-    FROM window_tx w
-    JOIN anchors a ON w.dst_account = a.subject
-    WHERE w.channel = 'cash_deposit' AND w.location IS NOT NULL
-      AND (w.ts < a.anchor_ts OR (w.ts = a.anchor_ts AND w.seq <= a.anchor_seq))
-      AND w.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
+    SELECT a.subject, a.anchor_ts, a.anchor_seq, a.home_region, d.tx_id, d.ts, d.seq, d.amount_usd, d.state
+    FROM deposits d
+    JOIN anchors a ON d.subject = a.subject
+    WHERE (d.ts < a.anchor_ts OR (d.ts = a.anchor_ts AND d.seq <= a.anchor_seq))
+      AND d.ts > a.anchor_ts - INTERVAL '{{lookback_days}} days'
 ),
-first_cash AS (
-    SELECT subject, anchor_ts, anchor_seq, min(ts) AS since, max(ts) AS last_cash_ts
-    FROM cash GROUP BY subject, anchor_ts, anchor_seq
+cash_totals AS (
+    SELECT subject, anchor_ts, anchor_seq, home_region,
+           sum(amount_usd) AS cash_usd, count(DISTINCT state) AS states,
+           array_to_string(array_sort(array_agg(DISTINCT state)), ', ') AS state_list,
+           min(ts) AS first_ts, max(ts) AS last_cash_ts
+    FROM cash GROUP BY subject, anchor_ts, anchor_seq, home_region
 ),
 cash_subjects AS (
-    SELECT DISTINCT subject FROM first_cash
+    SELECT DISTINCT subject FROM cash_totals
 ),
 out_flows AS (
     -- each outflow of an anchored subject in the window, with the time of its newest cash
@@ -70,52 +88,119 @@ out_flows AS (
                 FROM window_tx w JOIN cash_subjects s ON w.src_account = s.subject
                 WHERE w.dst_account IS NULL OR w.dst_account <> w.src_account
                 UNION ALL
-                SELECT w.dst_account AS subject, w.tx_id, w.ts, w.seq, w.amount_usd, true AS is_cash
-                FROM window_tx w JOIN cash_subjects s ON w.dst_account = s.subject
-                WHERE w.channel = 'cash_deposit' AND w.location IS NOT NULL) x) y
+                SELECT d.subject, d.tx_id, d.ts, d.seq, d.amount_usd, true AS is_cash
+                FROM deposits d JOIN cash_subjects s ON d.subject = s.subject) x) y
     WHERE NOT is_cash
 ),
-outs AS (
-    -- an outflow up to the anchor within outflow_hours after one of the anchor's cash
-    -- deposits: before the anchor's time, the newest cash at or before it is such a
-    -- deposit exactly when it is inside the anchor's lookback and at most outflow_hours
-    -- before it; at the anchor's own time, when the anchor's newest cash deposit is
-    SELECT f.subject, f.anchor_ts, f.anchor_seq, o.tx_id, o.ts, o.seq, o.amount_usd
-    FROM out_flows o
-    JOIN first_cash f ON o.subject = f.subject
-    WHERE o.ts > f.anchor_ts - INTERVAL '{{lookback_days}} days' AND o.ts <= f.anchor_ts
-      AND ((o.ts < f.anchor_ts AND o.last_cash_ts > f.anchor_ts - INTERVAL '{{lookback_days}} days'
-            AND o.ts <= o.last_cash_ts + INTERVAL '{{outflow_hours}} hours')
-        OR (o.ts = f.anchor_ts AND o.seq <= f.anchor_seq
-            AND f.anchor_ts <= f.last_cash_ts + INTERVAL '{{outflow_hours}} hours'))
+quick AS (
+    -- the outflows that left within outflow_hours of the newest deposit before them
+    SELECT subject, ts, seq, amount_usd, last_cash_ts
+    FROM out_flows
+    WHERE last_cash_ts IS NOT NULL AND ts <= last_cash_ts + INTERVAL '{{outflow_hours}} hours'
 ),
-cash_totals AS (
-    SELECT subject, anchor_ts, anchor_seq, home_region,
-           sum(amount_usd) AS cash_usd, count(DISTINCT state) AS states,
-           array_to_string(array_sort(array_agg(DISTINCT state)), ', ') AS state_list,
-           min(ts) AS first_ts, max(ts) AS last_cash_ts
-    FROM cash GROUP BY subject, anchor_ts, anchor_seq, home_region
+upto AS (
+    -- per anchor: the quick outflows strictly before its time (running totals read as of
+    -- the anchor: at a tie in time the anchor comes first)
+    SELECT subject, anchor_ts, anchor_seq, n, total, newest
+    FROM (SELECT subject, anchor_ts, anchor_seq, is_anchor,
+                 sum(1 - is_anchor) OVER w AS n,
+                 sum(amount_usd) OVER w AS total,
+                 max(CASE WHEN is_anchor = 0 THEN ts END) OVER w AS newest
+          FROM (SELECT subject, anchor_ts AS ts, 0 AS ord, anchor_seq AS seq, anchor_ts, anchor_seq, 1 AS is_anchor,
+                       CAST(0 AS DECIMAL(38, 6)) AS amount_usd
+                FROM cash_totals
+                UNION ALL
+                SELECT subject, ts, 1 AS ord, seq, ts AS anchor_ts, seq AS anchor_seq, 0 AS is_anchor, amount_usd
+                FROM quick) u
+          WINDOW w AS (PARTITION BY subject ORDER BY ts, ord, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) r
+    WHERE is_anchor = 1
+),
+since AS (
+    -- per anchor: the quick outflows whose newest deposit is at or before the start of its
+    -- lookback (all of them before the anchor's time: its own lookback holds a deposit)
+    SELECT subject, anchor_ts, anchor_seq, n, total
+    FROM (SELECT subject, anchor_ts, anchor_seq, is_anchor,
+                 sum(1 - is_anchor) OVER w AS n,
+                 sum(amount_usd) OVER w AS total
+          FROM (SELECT subject, anchor_ts - INTERVAL '{{lookback_days}} days' AS k, 1 AS ord, anchor_seq AS seq,
+                       anchor_ts, anchor_seq, 1 AS is_anchor, CAST(0 AS DECIMAL(38, 6)) AS amount_usd
+                FROM cash_totals
+                UNION ALL
+                SELECT subject, last_cash_ts AS k, 0 AS ord, seq, ts AS anchor_ts, seq AS anchor_seq, 0 AS is_anchor,
+                       amount_usd
+                FROM quick) u
+          WINDOW w AS (PARTITION BY subject ORDER BY k, ord, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) r
+    WHERE is_anchor = 1
+),
+same_time AS (
+    -- outflows at the anchor's own time, up to it, when the anchor is within
+    -- outflow_hours of its newest deposit
+    SELECT c.subject, c.anchor_ts, c.anchor_seq, count(*) AS n, sum(o.amount_usd) AS total
+    FROM cash_totals c
+    JOIN out_flows o ON o.subject = c.subject AND o.ts = c.anchor_ts AND o.seq <= c.anchor_seq
+    WHERE c.anchor_ts <= c.last_cash_ts + INTERVAL '{{outflow_hours}} hours'
+    GROUP BY c.subject, c.anchor_ts, c.anchor_seq
+),
+judged AS (
+    SELECT c.subject, c.anchor_ts, c.anchor_seq, c.home_region, c.cash_usd, c.states, c.state_list,
+           c.first_ts, c.last_cash_ts,
+           u.total - s.total + coalesce(e.total, CAST(0 AS DECIMAL(38, 6))) AS out_usd,
+           CASE WHEN e.n > 0 THEN c.anchor_ts WHEN u.n - s.n > 0 THEN u.newest END AS last_out_ts
+    FROM cash_totals c
+    JOIN upto u ON u.subject = c.subject AND u.anchor_ts = c.anchor_ts AND u.anchor_seq = c.anchor_seq
+    JOIN since s ON s.subject = c.subject AND s.anchor_ts = c.anchor_ts AND s.anchor_seq = c.anchor_seq
+    LEFT JOIN same_time e ON e.subject = c.subject AND e.anchor_ts = c.anchor_ts AND e.anchor_seq = c.anchor_seq
+    WHERE c.states >= {{min_states}} AND c.cash_usd >= {{min_cash_usd}}
+      AND u.n - s.n + coalesce(e.n, 0) > 0
+),
+matched AS (
+    SELECT *, greatest(last_cash_ts, last_out_ts) AS last_ts,
+           lag(anchor_ts) OVER (PARTITION BY subject ORDER BY anchor_ts, anchor_seq) AS prev_ts,
+           lag(greatest(last_cash_ts, last_out_ts)) OVER (PARTITION BY subject ORDER BY anchor_ts, anchor_seq) AS prev_last_ts
+    FROM judged
+    WHERE out_usd >= cash_usd * {{outflow_share}}
+),
+shared AS (
+    -- the newest deposit in a match's lookback before the previous match's time (evidence
+    -- of both), where the previous match is within the gap
+    SELECT m.subject, m.anchor_ts, m.anchor_seq, max(c.ts) AS shared_ts
+    FROM matched m
+    JOIN cash c ON c.subject = m.subject AND c.anchor_ts = m.anchor_ts AND c.anchor_seq = m.anchor_seq
+    WHERE m.prev_ts IS NOT NULL AND m.anchor_ts <= m.prev_last_ts + INTERVAL '{{gap_days}} days'
+      AND c.ts < m.prev_ts
+    GROUP BY m.subject, m.anchor_ts, m.anchor_seq
+),
+listed AS (
+    -- from when each match lists its evidence (NULL: its whole lookback)
+    SELECT m.*, CASE WHEN s.shared_ts IS NOT NULL THEN m.prev_ts END AS list_from, s.shared_ts
+    FROM matched m
+    LEFT JOIN shared s ON s.subject = m.subject AND s.anchor_ts = m.anchor_ts AND s.anchor_seq = m.anchor_seq
+),
+legs AS (
+    SELECT l.subject, l.anchor_ts, l.anchor_seq, c.tx_id, c.ts, c.seq
+    FROM listed l
+    JOIN cash c ON c.subject = l.subject AND c.anchor_ts = l.anchor_ts AND c.anchor_seq = l.anchor_seq
+    WHERE l.list_from IS NULL OR c.ts >= l.list_from OR c.ts = l.shared_ts
+    UNION ALL
+    SELECT l.subject, l.anchor_ts, l.anchor_seq, o.tx_id, o.ts, o.seq
+    FROM listed l
+    JOIN out_flows o ON o.subject = l.subject
+    WHERE (l.list_from IS NULL OR o.ts >= l.list_from)
+      AND o.ts > l.anchor_ts - INTERVAL '{{lookback_days}} days' AND o.ts <= l.anchor_ts
+      AND ((o.ts < l.anchor_ts AND o.last_cash_ts > l.anchor_ts - INTERVAL '{{lookback_days}} days'
+            AND o.ts <= o.last_cash_ts + INTERVAL '{{outflow_hours}} hours')
+        OR (o.ts = l.anchor_ts AND o.seq <= l.anchor_seq
+            AND l.anchor_ts <= l.last_cash_ts + INTERVAL '{{outflow_hours}} hours'))
 ),
 ids AS (
     SELECT subject, anchor_ts, anchor_seq, array_agg(tx_id ORDER BY ts, seq) AS tx_ids
-    FROM (SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq FROM cash
-          UNION ALL
-          SELECT subject, anchor_ts, anchor_seq, tx_id, ts, seq FROM outs) legs
-    GROUP BY subject, anchor_ts, anchor_seq
-),
-out_totals AS (
-    SELECT subject, anchor_ts, anchor_seq, sum(amount_usd) AS out_usd, max(ts) AS last_out_ts
-    FROM outs GROUP BY subject, anchor_ts, anchor_seq
+    FROM legs GROUP BY subject, anchor_ts, anchor_seq
 )
-SELECT c.subject, c.anchor_ts, c.anchor_seq,
+SELECT l.subject, l.anchor_ts, l.anchor_seq,
        i.tx_ids,
-       c.first_ts, greatest(c.last_cash_ts, o.last_out_ts) AS last_ts,
-       c.cash_usd + o.out_usd AS amount_usd,
-       c.cash_usd, o.out_usd, c.states, c.state_list, c.home_region,
-       round(CAST(o.out_usd AS DOUBLE) / CAST(c.cash_usd AS DOUBLE), 3) AS out_share
-FROM cash_totals c
-JOIN out_totals o ON c.subject = o.subject AND c.anchor_ts = o.anchor_ts AND c.anchor_seq = o.anchor_seq
-JOIN ids i ON c.subject = i.subject AND c.anchor_ts = i.anchor_ts AND c.anchor_seq = i.anchor_seq
-WHERE c.states >= {{min_states}}
-  AND c.cash_usd >= {{min_cash_usd}}
-  AND o.out_usd >= c.cash_usd * {{outflow_share}}
+       l.first_ts, l.last_ts,
+       l.cash_usd + l.out_usd AS amount_usd,
+       l.cash_usd, l.out_usd, l.states, l.state_list, l.home_region,
+       round(CAST(l.out_usd AS DOUBLE) / CAST(l.cash_usd AS DOUBLE), 3) AS out_share
+FROM listed l
+JOIN ids i ON l.subject = i.subject AND l.anchor_ts = i.anchor_ts AND l.anchor_seq = i.anchor_seq

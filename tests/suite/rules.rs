@@ -166,3 +166,38 @@ fn a_replay_resumed_from_a_checkpoint_gives_the_same_alerts() {
     assert!(before_cut > 0 && resumed.len() > before_cut, "alerts on both sides of the cut");
     assert_eq!(resumed, expected);
 }
+
+/// A busy funnel account matches at every outflow and deposit for weeks: each match after
+/// the first lists only what the one before it could not see (`030_funnel_account`), yet
+/// the alert is one episode holding every deposit and outflow, with the last match's
+/// figures, whatever the batching.
+#[test]
+fn a_busy_funnel_account_is_one_alert_with_all_its_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = ["US-TX", "US-OK", "US-NM"];
+    let mut rows = vec!["tx_id,ts,src_account,dst_account,amount,currency,channel,location,memo".to_string()];
+    let mut all = Vec::new();
+    for d in 1..=20 {
+        let (dep, out) = (format!("dep-{d:02}"), format!("out-{d:02}"));
+        rows.push(format!("{dep},2026-03-{d:02}T10:00:00Z,,B1,3000.00,USD,cash_deposit,{}-X,", states[d % 3]));
+        rows.push(format!("{out},2026-03-{d:02}T20:00:00Z,B1,P{d:02},2800.00,USD,wire,,"));
+        all.extend([dep, out]);
+    }
+    std::fs::write(dir.path().join("transactions.csv"), rows.join("\n") + "\n").unwrap();
+    let accounts =
+        "account_id,customer_id,country,region,kind,occupation,industry\nB1,C-B1,US,US-TX,personal,student,\n";
+    std::fs::write(dir.path().join("accounts.csv"), accounts).unwrap();
+    let one = alerts_of(dir.path(), "030_funnel_account", "");
+    assert_eq!(one.len(), 1, "{one:?}");
+    let a = &one[0];
+    assert_eq!(tx_ids(a), all, "every deposit and outflow, in time order");
+    assert_eq!(a["details"]["states"], 3);
+    assert_eq!(a["details"]["cash_usd"], "60000.000000");
+    assert_eq!(a["details"]["out_usd"], "56000.000000");
+    assert_eq!(a["first_ts"], "2026-03-01T10:00:00Z");
+    assert_eq!(a["last_ts"], "2026-03-20T20:00:00Z");
+    // the same alert when every batch holds a few rows (matches split across steps)
+    let small =
+        alerts_of(dir.path(), "030_funnel_account", "[input]\nbatch-rows = 3\n[pipeline]\ndetect-batch-rows = 3\n");
+    assert_eq!(small, one);
+}
