@@ -228,8 +228,23 @@ def rewrite_first_value_aggregate(sql):
     return sql, done
 
 
+def rewrite_to_unixtime(sql):
+    """`to_unixtime(ts)` (DataFusion: whole seconds since the epoch, a BIGINT) ->
+    `(epoch_us(ts) // 1000000)`; DuckDB has no to_unixtime."""
+    starts = find_calls(sql, "to_unixtime")
+    for start in reversed(starts):
+        paren = sql.index("(", start)
+        close, args = call_args(sql, paren)
+        if len(args) != 1:
+            raise ValueError("to_unixtime takes one argument")
+        sql = sql[:start] + "(epoch_us(" + args[0] + ") // 1000000)" + sql[close + 1 :]
+    return sql, bool(starts)
+
+
 # (name shown in the report, rewrite)
 REWRITES = [
+    ("to_unixtime(ts) -> (epoch_us(ts) // 1000000)", rewrite_to_unixtime),
+    ("make_array -> list_value", renamer("make_array", "list_value")),
     ("regexp_match(s, p)[n] -> nullif(regexp_extract(s, p, n), '')", rewrite_regexp_match),
     ("regexp_like -> regexp_matches", renamer("regexp_like", "regexp_matches")),
     ("array_element -> list_element", renamer("array_element", "list_element")),
@@ -271,6 +286,9 @@ def self_test():
          "SELECT first(ids) AS a, first(x ORDER BY t) AS b FROM g GROUP BY k"),
         ("first_value(x) OVER (PARTITION BY k ORDER BY t)", "first_value(x) OVER (PARTITION BY k ORDER BY t)"),
         ("SELECT array_has(string_to_array('a,b', ','), x)", "SELECT array_has(string_to_array('a,b', ','), x)"),
+        ("(to_unixtime(ts) - greatest(to_unixtime(min(ts) OVER (PARTITION BY hub)), 1))",
+         "((epoch_us(ts) // 1000000) - greatest((epoch_us(min(ts) OVER (PARTITION BY hub)) // 1000000), 1))"),
+        ("make_array(w.tx_id) AS tx_ids", "list_value(w.tx_id) AS tx_ids"),
     ]
     failures = []
     for given, expected in cases:
