@@ -26,7 +26,7 @@
 -- - an anchor's outflows are a contiguous run of the account's outflows that came within
 --   outflow_hours of a deposit (the newest deposit before an outflow only moves forward in
 --   time), so their total is the difference of two running totals, each read as of the
---   anchor (`upto`, `since`) instead of a join of every anchor with every outflow;
+--   anchor (`asof`) instead of a join of every anchor with every outflow;
 -- - only anchors that match list evidence, and one that follows an earlier match of the
 --   same account within the episode gap (gap_days, the episode_gap above) lists only what
 --   that match could not see: its rows from the earlier anchor's time on, and the newest
@@ -98,38 +98,31 @@ quick AS (
     FROM out_flows
     WHERE last_cash_ts IS NOT NULL AND ts <= last_cash_ts + INTERVAL '{{outflow_hours}} hours'
 ),
-upto AS (
-    -- per anchor: the quick outflows strictly before its time (running totals read as of
-    -- the anchor: at a tie in time the anchor comes first)
-    SELECT subject, anchor_ts, anchor_seq, n, total, newest
+asof AS (
+    -- per anchor, two running totals of the quick outflows read as of it: those strictly
+    -- before its time (`upto`: at a tie in time the anchor comes first), and those whose
+    -- newest deposit is at or before the start of its lookback (`since`: all of them
+    -- before the anchor's time, since its own lookback holds a deposit); the anchor's
+    -- quick outflows are the first less the second
+    SELECT subject, anchor_ts, anchor_seq, up_n - since_n AS n, up_total - since_total AS total, newest
     FROM (SELECT subject, anchor_ts, anchor_seq, is_anchor,
-                 sum(1 - is_anchor) OVER w AS n,
-                 sum(amount_usd) OVER w AS total,
-                 max(CASE WHEN is_anchor = 0 THEN ts END) OVER w AS newest
-          FROM (SELECT subject, anchor_ts AS ts, 0 AS ord, anchor_seq AS seq, anchor_ts, anchor_seq, 1 AS is_anchor,
+                 sum(1 - is_anchor) OVER upto AS up_n,
+                 sum(amount_usd) OVER upto AS up_total,
+                 max(CASE WHEN is_anchor = 0 THEN ts END) OVER upto AS newest,
+                 sum(1 - is_anchor) OVER since AS since_n,
+                 sum(amount_usd) OVER since AS since_total
+          FROM (SELECT subject, anchor_ts AS ts, 0 AS up_ord, anchor_ts - INTERVAL '{{lookback_days}} days' AS k,
+                       1 AS since_ord, anchor_seq AS seq, anchor_ts, anchor_seq, 1 AS is_anchor,
                        CAST(0 AS DECIMAL(38, 6)) AS amount_usd
                 FROM cash_totals
                 UNION ALL
-                SELECT subject, ts, 1 AS ord, seq, ts AS anchor_ts, seq AS anchor_seq, 0 AS is_anchor, amount_usd
+                SELECT subject, ts, 1 AS up_ord, last_cash_ts AS k, 0 AS since_ord, seq, ts AS anchor_ts,
+                       seq AS anchor_seq, 0 AS is_anchor, amount_usd
                 FROM quick) u
-          WINDOW w AS (PARTITION BY subject ORDER BY ts, ord, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) r
-    WHERE is_anchor = 1
-),
-since AS (
-    -- per anchor: the quick outflows whose newest deposit is at or before the start of its
-    -- lookback (all of them before the anchor's time: its own lookback holds a deposit)
-    SELECT subject, anchor_ts, anchor_seq, n, total
-    FROM (SELECT subject, anchor_ts, anchor_seq, is_anchor,
-                 sum(1 - is_anchor) OVER w AS n,
-                 sum(amount_usd) OVER w AS total
-          FROM (SELECT subject, anchor_ts - INTERVAL '{{lookback_days}} days' AS k, 1 AS ord, anchor_seq AS seq,
-                       anchor_ts, anchor_seq, 1 AS is_anchor, CAST(0 AS DECIMAL(38, 6)) AS amount_usd
-                FROM cash_totals
-                UNION ALL
-                SELECT subject, last_cash_ts AS k, 0 AS ord, seq, ts AS anchor_ts, seq AS anchor_seq, 0 AS is_anchor,
-                       amount_usd
-                FROM quick) u
-          WINDOW w AS (PARTITION BY subject ORDER BY k, ord, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) r
+          WINDOW upto AS (PARTITION BY subject ORDER BY ts, up_ord, seq
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                 since AS (PARTITION BY subject ORDER BY k, since_ord, seq
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) r
     WHERE is_anchor = 1
 ),
 same_time AS (
@@ -144,21 +137,19 @@ same_time AS (
 judged AS (
     SELECT c.subject, c.anchor_ts, c.anchor_seq, c.home_region, c.cash_usd, c.states, c.state_list,
            c.first_ts, c.last_cash_ts,
-           u.total - s.total + coalesce(e.total, CAST(0 AS DECIMAL(38, 6))) AS out_usd,
-           CASE WHEN e.n > 0 THEN c.anchor_ts WHEN u.n - s.n > 0 THEN u.newest END AS last_out_ts
+           q.total + coalesce(e.total, CAST(0 AS DECIMAL(38, 6))) AS out_usd,
+           CASE WHEN e.n > 0 THEN c.anchor_ts WHEN q.n > 0 THEN q.newest END AS last_out_ts
     FROM cash_totals c
-    JOIN upto u ON u.subject = c.subject AND u.anchor_ts = c.anchor_ts AND u.anchor_seq = c.anchor_seq
-    JOIN since s ON s.subject = c.subject AND s.anchor_ts = c.anchor_ts AND s.anchor_seq = c.anchor_seq
+    JOIN asof q ON q.subject = c.subject AND q.anchor_ts = c.anchor_ts AND q.anchor_seq = c.anchor_seq
     LEFT JOIN same_time e ON e.subject = c.subject AND e.anchor_ts = c.anchor_ts AND e.anchor_seq = c.anchor_seq
     WHERE c.states >= {{min_states}} AND c.cash_usd >= {{min_cash_usd}}
-      AND u.n - s.n + coalesce(e.n, 0) > 0
+      AND q.n + coalesce(e.n, 0) > 0
 ),
 matched AS (
-    SELECT *, greatest(last_cash_ts, last_out_ts) AS last_ts,
-           lag(anchor_ts) OVER (PARTITION BY subject ORDER BY anchor_ts, anchor_seq) AS prev_ts,
-           lag(greatest(last_cash_ts, last_out_ts)) OVER (PARTITION BY subject ORDER BY anchor_ts, anchor_seq) AS prev_last_ts
-    FROM judged
-    WHERE out_usd >= cash_usd * {{outflow_share}}
+    SELECT *, lag(anchor_ts) OVER w AS prev_ts, lag(last_ts) OVER w AS prev_last_ts
+    FROM (SELECT *, greatest(last_cash_ts, last_out_ts) AS last_ts
+          FROM judged WHERE out_usd >= cash_usd * {{outflow_share}}) j
+    WINDOW w AS (PARTITION BY subject ORDER BY anchor_ts, anchor_seq)
 ),
 shared AS (
     -- the newest deposit in a match's lookback before the previous match's time (evidence
