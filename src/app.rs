@@ -153,6 +153,7 @@ pub async fn replay_with(
         memory_bytes: cfg.sort_memory_bytes,
         spill_dir: cfg.spill_dir.clone(),
         batch_rows: cfg.input.batch_rows,
+        unsorted_within_us: cfg.allowed_lateness.as_micros() as i64,
     };
     if let Some(dir) = &args.checkpoint {
         crate::pipeline::checkpoint::check_target(dir)?;

@@ -83,6 +83,10 @@ pub struct DetectStage {
     ctx: DetectCtx,
     detectors: Vec<Box<dyn Detector>>,
     detect_rows: usize,
+    /// Wait for `detect_rows` rows before judging (a replay as fast as it goes: no one
+    /// waits for its alerts, and larger steps cost the rules less); a live run takes what
+    /// is waiting.
+    fill: bool,
     source_name: String,
     enricher: Enricher,
     window: EventWindow,
@@ -142,6 +146,7 @@ impl DetectStage {
             ctx,
             detectors,
             detect_rows,
+            fill: false,
             source_name,
             enricher,
             window,
@@ -163,6 +168,14 @@ impl DetectStage {
     /// Also writes the enriched stream to this Parquet file.
     pub fn write_ordered(mut self, out: ParquetOut) -> Self {
         self.ordered_out = Some(out);
+        self
+    }
+
+    /// Judges in steps of `detect_rows` rows (fewer at the end of input or at a barrier),
+    /// waiting for the input to fill them: for replays, whose alerts do not depend on the
+    /// steps.
+    pub fn fill_batches(mut self) -> Self {
+        self.fill = true;
         self
     }
 
@@ -253,7 +266,8 @@ impl DetectStage {
 
     /// Adaptive micro-batches: batches already waiting are taken together (up to
     /// `detect_rows`), so a replay or a stream that ran ahead is judged in fewer, larger
-    /// steps, while a live stream that keeps up is not delayed. Counts met on the way go
+    /// steps, while a live stream that keeps up is not delayed; with `fill` (replays) the
+    /// step waits for `detect_rows` rows. Counts met on the way go
     /// on to the sinks at once. `None`: the sinks are gone.
     fn take_waiting(
         &mut self,
@@ -264,7 +278,12 @@ impl DetectStage {
         let mut rows = first.num_rows();
         let mut parts = vec![first];
         while rows < self.detect_rows {
-            match input.try_recv() {
+            let next = if self.fill {
+                input.blocking_recv().ok_or(mpsc::error::TryRecvError::Disconnected)
+            } else {
+                input.try_recv()
+            };
+            match next {
                 Ok(Ordered::Batch(b)) => {
                     rows += b.num_rows();
                     parts.push(b);

@@ -253,6 +253,11 @@ impl Pipeline {
         if let Some(dir) = &self.barrier_checkpoint {
             detect = detect.barrier_checkpoints(dir.clone());
         }
+        // a replay as fast as it goes judges in full steps, however its rows arrive (a
+        // ledger read in file order comes a chunk at a time); a paced or live run does not wait
+        if mode == OutputMode::Recompute && self.idle_advance.is_none() && settings.speed == 0.0 {
+            detect = detect.fill_batches();
+        }
         if let Some(rx) = self.side_updates {
             detect = detect.side_updates(rx);
         }
@@ -288,6 +293,7 @@ impl Pipeline {
         stages.insert("source".into(), source_res?);
         stages.insert("order".into(), order_res?);
         detect_res?;
+        sinks.summary_mut().replay_order = progress.replay_order.get().cloned();
         if is_dir_source {
             let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             sinks.summary_mut().dir_files = Some(summary::DirFiles {

@@ -31,6 +31,8 @@ pub struct Progress {
     pub files_empty: AtomicU64,
     pub files_grown: AtomicU64,
     pub files_changed_unread: AtomicU64,
+    /// A replay: how it put its ledger in event-time order (set once, by the source).
+    pub replay_order: std::sync::OnceLock<super::summary::ReplayOrder>,
     started: Instant,
 }
 
@@ -45,6 +47,7 @@ impl Default for Progress {
             files_empty: AtomicU64::new(0),
             files_grown: AtomicU64::new(0),
             files_changed_unread: AtomicU64::new(0),
+            replay_order: std::sync::OnceLock::new(),
             started: Instant::now(),
         }
     }

@@ -59,6 +59,10 @@ pub struct SortOptions {
     pub spill_dir: Option<PathBuf>,
     /// Rows per output batch.
     pub batch_rows: usize,
+    /// The order stage's allowed lateness (µs): a ledger whose rows, in file order, never
+    /// step back in event time by more than this is put in order by the order stage's
+    /// reorder buffer alone, with the same result, and is not sorted.
+    pub unsorted_within_us: i64,
 }
 
 /// Sorts the transactions batches sent on `input` by `(ts, seq)`; the returned stream

@@ -109,10 +109,9 @@ fn rejected_only(c: Chunk) -> (Chunk, RecordBatch) {
 /// A historical ledger replayed in event-time order.
 pub struct ReplaySource {
     readers: Vec<Box<dyn TxReader>>,
+    files: Vec<PathBuf>,
+    input: InputConfig,
     sort: SortOptions,
-    /// The input is known to be in event-time order already (Parquet files whose `ts`
-    /// never decreases): no sort, and ingest overlaps detection.
-    presorted: bool,
     /// Ids processed before (a checkpoint's): refused as duplicates.
     seen: Vec<u128>,
 }
@@ -122,14 +121,7 @@ impl ReplaySource {
     /// before anything is processed.
     pub fn open(files: &[PathBuf], input: &InputConfig, sort: SortOptions) -> Result<Self> {
         let readers = files.iter().map(|f| open_transactions(f, input)).collect::<Result<_>>()?;
-        let parquet = files
-            .iter()
-            .all(|f| crate::ingest::format_of(f, input.format).is_ok_and(|x| x == crate::config::Format::Parquet));
-        let presorted = parquet && crate::ingest::parquet::ts_already_sorted(files);
-        if presorted {
-            tracing::info!("the ledger is already in event-time order: replaying without a sort");
-        }
-        Ok(ReplaySource { readers, sort, presorted, seen: Vec::new() })
+        Ok(ReplaySource { readers, files: files.to_vec(), input: input.clone(), sort, seen: Vec::new() })
     }
 
     /// Refuses rows whose tx_id fingerprint is in `fps` (a checkpoint's processed ids) as
@@ -137,6 +129,38 @@ impl ReplaySource {
     pub fn with_seen_ids(mut self, fps: &[u128]) -> Self {
         self.seen = fps.to_vec();
         self
+    }
+
+    /// Reads the ledger once through the same readers (`ingest::order_scan`): if its kept
+    /// rows never step back in event time by more than the allowed lateness, the order
+    /// stage's reorder buffer alone puts them in `(ts, tx_id)` order, as the sort would, so
+    /// the replay reads them in file order instead (ingest overlapping detection, no sort),
+    /// refusing the duplicates the scan found by where they are (no id set held during
+    /// the run). `None`: sort.
+    fn scan(&self, progress: &Progress) -> Option<crate::ingest::order_scan::ReplayScan> {
+        let started = std::time::Instant::now();
+        let limit = self.sort.unsorted_within_us;
+        let scan = crate::ingest::order_scan::scan_replay(&self.files, &self.input, &self.seen, limit);
+        let _ = progress.replay_order.set(super::summary::ReplayOrder {
+            method: if scan.is_some() { "file order" } else { "sorted" }.into(),
+            largest_step_back_s: scan.as_ref().map(|s| s.step_back_us as f64 / 1e6),
+            scan_s: started.elapsed().as_secs_f64(),
+        });
+        match &scan {
+            Some(s) => tracing::info!(
+                largest_step_back_s = s.step_back_us as f64 / 1e6,
+                rows = s.rows_read,
+                duplicates = s.duplicates.len(),
+                scan_s = started.elapsed().as_secs_f64(),
+                "the ledger is in event-time order within `pipeline.allowed-lateness`: replaying it in file order, \
+                 without a sort"
+            ),
+            None => tracing::info!(
+                scan_s = started.elapsed().as_secs_f64(),
+                "the ledger steps back in event time by more than `pipeline.allowed-lateness`: sorting it"
+            ),
+        }
+        scan
     }
 }
 
@@ -149,13 +173,18 @@ impl Source for ReplaySource {
         Box::pin(async move {
             let (to_sort, sort_input) = mpsc::channel::<RecordBatch>(4);
             let side = out.clone();
-            let mut readers = self.readers;
-            let seen = self.seen;
-            if self.presorted {
-                // File order is event-time order: chunks go straight on.
-                drop((to_sort, sort_input));
+            let this = *self;
+            let p = progress.clone();
+            let (scanned, this) = tokio::task::spawn_blocking(move || (this.scan(&p), this))
+                .await
+                .map_err(|e| Error::Internal(format!("ledger scan thread: {e}")))?;
+            let ReplaySource { mut readers, seen, sort, .. } = this;
+            if let Some(scan) = scanned {
+                // File order is event-time order within the allowed lateness: chunks go
+                // straight on, and the order stage's reorder buffer does the rest.
+                drop((to_sort, sort_input, seen));
                 let reading = tokio::task::spawn_blocking(move || -> Result<()> {
-                    let mut state = IngestState::with_seen(&seen);
+                    let mut state = IngestState::with_known_duplicates(scan.duplicates);
                     for r in readers.iter_mut() {
                         while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
                             progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
@@ -184,7 +213,7 @@ impl Source for ReplaySource {
                 }
                 Ok(())
             });
-            let mut sorted = sort_by_event_time(sort_input, &self.sort).await?;
+            let mut sorted = sort_by_event_time(sort_input, &sort).await?;
             let mut failure = None;
             while let Some(b) = sorted.next().await {
                 match b {

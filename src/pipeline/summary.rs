@@ -59,6 +59,10 @@ pub struct Summary {
     /// A followed directory's files (absent for other sources).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir_files: Option<DirFiles>,
+    /// A replay: whether its ledger was sorted or read in file order (absent for other
+    /// commands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_order: Option<ReplayOrder>,
     /// What the alert store took (absent when it is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSummary>,
@@ -82,6 +86,21 @@ pub struct KeptAlertsSummary {
     pub not_written_again: u64,
     /// Kept files whose torn last line (a crash mid-write) was cut off.
     pub torn_lines_cut: Vec<String>,
+}
+
+/// How a replay put its ledger in event-time order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplayOrder {
+    /// `file order` (its rows never step back in event time by more than
+    /// `pipeline.allowed-lateness`, so the reorder buffer alone orders them) or `sorted`.
+    pub method: String,
+    /// The largest step back in event time of the kept rows in file order, in seconds
+    /// (when read in file order; a sorted ledger's first read stops at the first step
+    /// larger than the allowed lateness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub largest_step_back_s: Option<f64>,
+    /// Seconds the first read (the order and duplicate check) took.
+    pub scan_s: f64,
 }
 
 /// What `run --dir` did with the files it saw.

@@ -76,6 +76,53 @@ fn the_sort_spills_to_disk_beyond_its_memory_and_stays_exact() {
     assert!(seen == expected, "order differs after spilling");
 }
 
+/// A ledger whose rows step back in time by less than the allowed lateness (two files,
+/// ties in time, a duplicate id next to its first and one far from it, a refused row) is
+/// replayed in file order without the sort: the detectors meet the rows the sorted replay
+/// gives (with no lateness allowed, the same ledger is sorted), in `(ts, tx_id)` order,
+/// and the same rows are refused for the same reasons.
+#[test]
+fn a_ledger_nearly_in_time_order_replays_in_file_order_with_the_sorted_replays_rows() {
+    let base = 1_767_225_600i64; // 2026-01-01
+    let line = |id: &str, t: i64, amount: &str| {
+        let ts = mirrorflow::ingest::values::format_ts(t * 1_000_000);
+        format!("{id},{ts},acct{},acct{},{amount},USD,wire,,", id.len() % 7, t % 11)
+    };
+    let mut rows: Vec<(String, i64)> = (0..4_000).map(|i| (format!("tx{i:05}"), base + (i / 3) * 60)).collect();
+    for i in (0..rows.len() - 1).step_by(7) {
+        rows.swap(i, i + 1); // steps back of up to a minute
+    }
+    let mut lines: Vec<String> = rows.iter().map(|(id, t)| line(id, *t, "100.25")).collect();
+    lines[2_000] = line(&rows[2_000].0, rows[2_000].1, "many"); // refused: bad amount
+    lines.insert(2_502, lines[2_501].clone()); // the same row again, in the second file
+    lines.insert(3_000, line("tx00010", rows[2_999].1, "7.00")); // an early id, hours later
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    let write = |name: &str, part: &[String]| {
+        std::fs::write(ledger.join(name), format!("{HEADER}\n{}\n", part.join("\n"))).unwrap();
+    };
+    write("transactions-1.csv", &lines[..2_500]);
+    write("transactions-2.csv", &lines[2_500..]);
+    let (in_file_order, a, _) = replay_ids(dir.path(), "");
+    let (sorted, b, _) = replay_ids(dir.path(), "[pipeline]\nallowed-lateness = \"0s\"\n");
+    let mut expected: Vec<(i64, String)> =
+        rows.iter().filter(|(id, _)| id != &rows[2_000].0).map(|(id, t)| (*t, id.clone())).collect();
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    let method = |s: &mirrorflow::pipeline::Summary| s.replay_order.as_ref().map(|o| o.method.clone());
+    assert_eq!(method(&a).as_deref(), Some("file order"));
+    assert_eq!(a.replay_order.as_ref().unwrap().largest_step_back_s, Some(60.0));
+    assert_eq!(method(&b).as_deref(), Some("sorted"));
+    assert_eq!(in_file_order, expected);
+    assert_eq!(sorted, expected);
+    assert_eq!((a.rows_read, a.rows_accepted), (4_002, 3_999));
+    assert_eq!(a.quarantined_by_reason.get("duplicate_tx_id"), Some(&2));
+    assert_eq!(a.quarantined_by_reason.values().sum::<u64>(), 3);
+    assert_eq!(a.quarantined_by_reason, b.quarantined_by_reason);
+    assert_eq!(b.rows_accepted, 3_999);
+}
+
 #[test]
 fn results_do_not_depend_on_batch_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,7 +229,8 @@ fn speed_paces_replay_to_a_multiple_of_real_time() {
 fn a_replays_alert_file_is_the_same_bytes_for_any_batching() {
     let dir = tempfile::tempdir().unwrap();
     let demo = root().join("fixtures/demo");
-    let run = |name: &str, cfg: &str| -> Vec<u8> {
+    // the demo ledger is in time order: it is replayed in file order, without a sort
+    let run_on = |ledger: &std::path::Path, name: &str, cfg: &str, says: &str| -> Vec<u8> {
         let c = dir.path().join(format!("{name}.toml"));
         std::fs::write(&c, cfg).unwrap();
         let out = dir.path().join(name);
@@ -191,7 +239,7 @@ fn a_replays_alert_file_is_the_same_bytes_for_any_batching() {
                 "--config",
                 c.to_str().unwrap(),
                 "replay",
-                demo.to_str().unwrap(),
+                ledger.to_str().unwrap(),
                 "--store",
                 "off",
                 "--progress",
@@ -202,12 +250,29 @@ fn a_replays_alert_file_is_the_same_bytes_for_any_batching() {
             None,
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let order = &summary(&out)["replay_order"];
+        assert_eq!(order["method"], says, "{name}: {order}");
         std::fs::read(out.join("alerts.jsonl")).unwrap()
     };
+    let run = |name: &str, cfg: &str| run_on(&demo, name, cfg, "file order");
     let whole = run("whole", "[output]\nprogress = \"off\"\n");
     let small = run("small", "[input]\nbatch-rows = 101\n[pipeline]\ndetect-batch-rows = 97\n");
     assert!(whole.len() > 10_000, "the demo raises alerts");
     assert!(whole == small, "alerts.jsonl differs between batchings");
+    // the same rows shuffled are sorted first, and give the same file
+    let shuffled = dir.path().join("shuffled");
+    std::fs::create_dir_all(&shuffled).unwrap();
+    for f in ["accounts.csv", "fx_rates.csv"] {
+        std::fs::copy(demo.join(f), shuffled.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(demo.join("transactions.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    lines.reverse();
+    lines.rotate_left(1234);
+    std::fs::write(shuffled.join("transactions.csv"), format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    let sorted = run_on(&shuffled, "sorted", "[output]\nprogress = \"off\"\n", "sorted");
+    assert!(whole == sorted, "alerts.jsonl differs between the replay in file order and the sorted one");
     // and in the canonical order
     let keys: Vec<(String, String)> = String::from_utf8(whole)
         .unwrap()

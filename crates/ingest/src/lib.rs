@@ -16,6 +16,7 @@ pub mod csv;
 pub mod jsonl;
 pub mod ledger;
 pub mod mapping;
+pub mod order_scan;
 pub mod parquet;
 pub mod quarantine;
 pub mod tables;
@@ -63,8 +64,40 @@ pub struct IngestState {
     /// The previous generation (bounded runs only).
     older: Option<FingerprintSet>,
     generations: Generations,
+    /// The duplicates, found before by a pass over the same files
+    /// (`order_scan::scan_replay`): rows are refused by where they are, and no id set is
+    /// kept.
+    known: Option<KnownDuplicates>,
     /// Sequence number for the next accepted row.
     pub next_seq: u64,
+}
+
+/// Where the rows that repeat an earlier id are: per file (as readers name it), their
+/// lines (Parquet: row numbers). A replay's scan finds them with the id set, which it then
+/// drops; the replay itself refuses the same rows by position and holds no set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownDuplicates(std::collections::HashMap<String, std::collections::HashSet<u64>>);
+
+impl KnownDuplicates {
+    /// Notes the refusals among `rejected` that are duplicates.
+    pub fn note(&mut self, rejected: &[Rejected]) {
+        for r in rejected.iter().filter(|r| r.reason == Reason::DuplicateTxId) {
+            self.0.entry(r.file.clone()).or_default().insert(r.line);
+        }
+    }
+
+    /// Rows noted.
+    pub fn len(&self) -> usize {
+        self.0.values().map(|l| l.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|l| l.is_empty())
+    }
+
+    pub fn contains(&self, file: &str, line: u64) -> bool {
+        self.0.get(file).is_some_and(|l| l.contains(&line))
+    }
 }
 
 impl IngestState {
@@ -77,6 +110,12 @@ impl IngestState {
             s.seen.insert_unchecked(fp);
         }
         s
+    }
+
+    /// Refuses as duplicates exactly the rows at `known` (a scan of the same files found
+    /// them) and keeps no id set.
+    pub fn with_known_duplicates(known: KnownDuplicates) -> Self {
+        IngestState { known: Some(known), ..IngestState::default() }
     }
 
     /// Remembers ids for at least `horizon_us` of event time, at most twice that
@@ -642,7 +681,10 @@ impl PendingRows {
         let PendingRows { mut cols, label, scheme, rows, meta } = self;
         let RowMeta { fps, lines, raw, raw_ends, files } = meta;
         let mut fresh = Vec::new();
-        state.first_sightings(&fps, &mut fresh);
+        match &state.known {
+            Some(known) => fresh.extend(lines.iter().map(|&(file, line)| !known.contains(&files[file as usize], line))),
+            None => state.first_sightings(&fps, &mut fresh),
+        }
         if let Some(newest) =
             cols[1].as_primitive::<arrow::datatypes::TimestampMicrosecondType>().iter().flatten().max()
         {

@@ -592,34 +592,3 @@ impl ParquetOut {
         self.writer.close().map(|_| ()).map_err(|e| Error::Parquet { path: self.path, source: e })
     }
 }
-
-/// Whether Parquet `files`, read in this order, are already in event-time order: each
-/// has a timestamp column `ts` and its values never decrease, within and across files
-/// (nulls, which ingest refuses, are skipped). Reads only that column. A replay of such
-/// a ledger needs no sort: file order is `(ts, seq)` order. Any doubt answers `false`.
-pub fn ts_already_sorted(files: &[std::path::PathBuf]) -> bool {
-    use arrow::datatypes::TimestampMicrosecondType;
-    let mut last = i64::MIN;
-    for path in files {
-        let Ok(file) = File::open(path) else { return false };
-        let Ok(builder) = ParquetRecordBatchReaderBuilder::try_new(file) else { return false };
-        let Some(idx) = builder.schema().fields().iter().position(|f| f.name() == "ts") else { return false };
-        if !matches!(builder.schema().field(idx).data_type(), DataType::Timestamp(_, _)) {
-            return false;
-        }
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-        let Ok(reader) = builder.with_projection(mask).with_batch_size(1 << 16).build() else { return false };
-        for batch in reader {
-            let Ok(batch) = batch else { return false };
-            let target = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None);
-            let Ok(ts) = cast(batch.column(0), &target) else { return false };
-            for v in ts.as_primitive::<TimestampMicrosecondType>().iter().flatten() {
-                if v < last {
-                    return false;
-                }
-                last = v;
-            }
-        }
-    }
-    true
-}
