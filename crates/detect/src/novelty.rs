@@ -594,6 +594,19 @@ impl NoveltyDetector {
             oldest = j.evidence.iter().fold(oldest, |m, &n| m.min(n));
         }
         self.st.one_offs.release_to(oldest);
+        tracing::debug!(
+            pairs = self.st.pairs.len(),
+            pairs_capacity = self.st.pairs.capacity(),
+            pending = self.st.pending.len(),
+            pending_capacity = self.st.pending.capacity(),
+            pending_id_bytes = self.st.ids.text.len(),
+            one_offs = self.st.one_offs.held.len(),
+            one_off_id_bytes = self.st.one_offs.ids.text.len(),
+            profiles = self.st.profiles.len(),
+            accounts = self.st.names.len(),
+            episodes = self.st.episodes.len(),
+            "novelty state after the weekly sweep"
+        );
     }
 
     /// The pair's first contact (at `first_ts`) has had its horizon: one-off (`ev`, the
