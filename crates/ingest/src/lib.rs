@@ -682,6 +682,7 @@ impl PendingRows {
         let RowMeta { fps, lines, raw, raw_ends, files } = meta;
         let mut fresh = Vec::new();
         match &state.known {
+            Some(known) if known.is_empty() => fresh.resize(rows, true),
             Some(known) => fresh.extend(lines.iter().map(|&(file, line)| !known.contains(&files[file as usize], line))),
             None => state.first_sightings(&fps, &mut fresh),
         }
