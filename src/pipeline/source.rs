@@ -178,20 +178,34 @@ impl Source for ReplaySource {
             let (scanned, this) = tokio::task::spawn_blocking(move || (this.scan(&p), this))
                 .await
                 .map_err(|e| Error::Internal(format!("ledger scan thread: {e}")))?;
-            let ReplaySource { mut readers, seen, sort, .. } = this;
+            let ReplaySource { mut readers, seen, sort, files, .. } = this;
             if let Some(scan) = scanned {
                 // File order is event-time order within the allowed lateness: chunks go
                 // straight on, and the order stage's reorder buffer does the rest.
                 drop((to_sort, sort_input, seen));
                 let reading = tokio::task::spawn_blocking(move || -> Result<()> {
                     let mut state = IngestState::with_known_duplicates(scan.duplicates);
+                    let mut rows_read = 0;
                     for r in readers.iter_mut() {
                         while let Some(chunk) = crate::metrics::timed("ingest", || r.next_chunk(&mut state))? {
+                            rows_read += chunk.rows_read;
                             progress.read.fetch_add(chunk.rows_read, Ordering::Relaxed);
                             if side.blocking_send(chunk).is_err() {
                                 return Ok(()); // pipeline stopped
                             }
                         }
+                    }
+                    // the duplicates were found by position: a ledger that changed between
+                    // the two reads cannot be trusted to have been judged right
+                    if rows_read != scan.rows_read {
+                        return Err(Error::input(
+                            files.first().cloned().unwrap_or_default(),
+                            format!(
+                                "the ledger changed while it was replayed: its first read found {} records, the \
+                                 replay {rows_read}; replay it again once it is complete",
+                                scan.rows_read
+                            ),
+                        ));
                     }
                     Ok(())
                 });
