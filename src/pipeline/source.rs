@@ -817,3 +817,39 @@ impl Source for DirSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The replay in file order refuses duplicates by the positions its first read found:
+    /// if the ledger the run reads holds other records than the one first read (it changed
+    /// in between), the run fails, naming the ledger, instead of trusting those positions.
+    #[test]
+    fn a_ledger_that_changed_between_the_two_reads_fails_the_replay() {
+        let dir = std::env::temp_dir().join(format!("mf-replay-changed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let head = "tx_id,ts,src_account,dst_account,amount,currency,channel,location,memo\n";
+        let row = |i: u32| format!("t{i},2026-01-01T00:00:{:02}Z,A,B,10.00,USD,wire,US,\n", i % 60);
+        let (read, first_read) = (dir.join("transactions.csv"), dir.join("before.csv"));
+        std::fs::write(&read, format!("{head}{}{}", row(1), row(2))).unwrap();
+        std::fs::write(&first_read, format!("{head}{}", row(1))).unwrap();
+        let input = crate::ingest::config::default_input();
+        let sort = SortOptions { memory_bytes: 1 << 24, spill_dir: None, batch_rows: 1024, unsorted_within_us: 0 };
+        let mut source = ReplaySource::open(std::slice::from_ref(&read), &input, sort).unwrap();
+        source.files = vec![first_read];
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let err = rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel(16);
+            let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            let r = Box::new(source).run(SourceTx(tx), Arc::new(Progress::default())).await;
+            drain.await.unwrap();
+            r.unwrap_err().to_string()
+        });
+        assert!(
+            err.contains("changed while it was replayed") && err.contains("found 1 records, the replay 2"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
