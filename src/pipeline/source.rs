@@ -141,25 +141,26 @@ impl ReplaySource {
         let started = std::time::Instant::now();
         let limit = self.sort.unsorted_within_us;
         let scan = crate::ingest::order_scan::scan_replay(&self.files, &self.input, &self.seen, limit);
-        let _ = progress.replay_order.set(super::summary::ReplayOrder {
+        let order = super::summary::ReplayOrder {
             method: if scan.is_some() { "file order" } else { "sorted" }.into(),
             largest_step_back_s: scan.as_ref().map(|s| s.step_back_us as f64 / 1e6),
             scan_s: started.elapsed().as_secs_f64(),
-        });
+        };
         match &scan {
             Some(s) => tracing::info!(
-                largest_step_back_s = s.step_back_us as f64 / 1e6,
+                largest_step_back_s = order.largest_step_back_s,
                 rows = s.rows_read,
                 duplicates = s.duplicates.len(),
-                scan_s = started.elapsed().as_secs_f64(),
+                scan_s = order.scan_s,
                 "the ledger is in event-time order within `pipeline.allowed-lateness`: replaying it in file order, \
                  without a sort"
             ),
             None => tracing::info!(
-                scan_s = started.elapsed().as_secs_f64(),
+                scan_s = order.scan_s,
                 "the ledger steps back in event time by more than `pipeline.allowed-lateness`: sorting it"
             ),
         }
+        let _ = progress.replay_order.set(order);
         scan
     }
 }

@@ -79,7 +79,9 @@ pub struct IngestState {
 pub struct KnownDuplicates(std::collections::HashMap<String, std::collections::HashSet<u64>>);
 
 impl KnownDuplicates {
-    /// Notes the refusals among `rejected` that are duplicates.
+    /// Notes the refusals among `rejected` that are duplicates (a file has an entry only
+    /// once it has one, so a ledger without duplicates leaves the map empty, and a lookup
+    /// in an empty map returns before hashing).
     pub fn note(&mut self, rejected: &[Rejected]) {
         for r in rejected.iter().filter(|r| r.reason == Reason::DuplicateTxId) {
             self.0.entry(r.file.clone()).or_default().insert(r.line);
@@ -92,7 +94,7 @@ impl KnownDuplicates {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.values().all(|l| l.is_empty())
+        self.0.is_empty()
     }
 
     pub fn contains(&self, file: &str, line: u64) -> bool {
@@ -682,7 +684,6 @@ impl PendingRows {
         let RowMeta { fps, lines, raw, raw_ends, files } = meta;
         let mut fresh = Vec::new();
         match &state.known {
-            Some(known) if known.is_empty() => fresh.resize(rows, true),
             Some(known) => fresh.extend(lines.iter().map(|&(file, line)| !known.contains(&files[file as usize], line))),
             None => state.first_sightings(&fps, &mut fresh),
         }
