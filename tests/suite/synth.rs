@@ -147,6 +147,31 @@ fn a_varied_amlworld_ledger_replays_and_scores() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("network"), "no network mirror swaps scored:\n{table}");
+    assert!(table.contains("whole: all of them in one"), "{table}");
+    // the JSON report: every swap that is not linked is listed, with where it went
+    let mut args: Vec<&str> = ["eval", "--json", "--labels"].to_vec();
+    let (labels, alerts) = (ledger.join("labels.csv"), out.join("alerts.jsonl"));
+    args.extend([labels.to_str().unwrap(), "--alerts", alerts.to_str().unwrap()]);
+    let o = mirrorflow(&args, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = r["mirror_linkage"].as_array().unwrap().iter().find(|l| l["variant"] == "all").unwrap().clone();
+    let (swaps, linked, whole) =
+        (all["swaps"].as_u64().unwrap(), all["linked"].as_u64().unwrap(), all["whole"].as_u64().unwrap());
+    assert!(swaps > 0 && whole <= linked, "{all}");
+    let unlinked = r["unlinked_swaps"].as_array().unwrap();
+    assert_eq!(unlinked.len() as u64, swaps - linked, "{r}");
+    for u in unlinked {
+        let why = u["why"].as_str().unwrap();
+        let (c, l) = (u["cash_alerts"].as_u64().unwrap(), u["leg_alerts"].as_u64().unwrap());
+        let want = match (c > 0, l > 0) {
+            (true, true) => "split",
+            (true, false) => "cash only",
+            (false, true) => "legs only",
+            (false, false) => "not alerted",
+        };
+        assert_eq!(why, want, "{u}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -27,6 +27,12 @@
 //! - With populations: for each population other than `scheme`, the alerts whose
 //!   `subjects` include at least one of its accounts, and how many of those are not true
 //!   (the look-alike and near-miss check).
+//! - Mirror swaps (labels with a `leg` column): a swap is *linked* when one T6 alert holds
+//!   its US cash and a CN or MX leg, and *whole* when one T6 alert holds all its US cash
+//!   and all its CN / MX legs. Each swap that is not linked is listed with the number of
+//!   T6 alerts holding some of its cash and some of its legs: `split` (both, in different
+//!   alerts), `cash only`, `legs only` or `not alerted`, which tells a detector that cut
+//!   an event apart from one that never saw it.
 //! - A ratio with a zero denominator is reported as `-` (`null` in JSON).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -123,6 +129,26 @@ pub struct EvalReport {
     /// Mirror swaps whose US cash and a CN or MX leg are in one T6 alert (present when
     /// the labels carry a `leg` column with mirror legs).
     pub mirror_linkage: Option<Vec<LinkageScore>>,
+    /// The mirror swaps that are not linked, each with where its cash and legs went (in
+    /// label-file order; present with `mirror_linkage`).
+    pub unlinked_swaps: Option<Vec<UnlinkedSwap>>,
+}
+
+/// A mirror swap no T6 alert links: how many T6 alerts hold some of its US cash and how
+/// many some of its CN / MX legs, and what that says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnlinkedSwap {
+    pub scheme_id: String,
+    pub variant: String,
+    /// Its labelled US cash deposits and CN / MX legs.
+    pub us_cash: u64,
+    pub legs: u64,
+    /// T6 alerts holding at least one of its cash deposits / legs.
+    pub cash_alerts: u64,
+    pub leg_alerts: u64,
+    /// `split` (cash and legs in different T6 alerts), `cash only`, `legs only`, or
+    /// `not alerted` (no T6 alert holds any of it).
+    pub why: String,
 }
 
 /// Mirror swaps (T6 schemes) of one variant, or `all`: how many have their US cash and a
@@ -133,6 +159,10 @@ pub struct LinkageScore {
     pub swaps: u64,
     pub linked: u64,
     pub share: Option<f64>,
+    /// Swaps whose US cash and CN / MX legs are all in one T6 alert (the whole event in
+    /// one place for the analyst, not only a link).
+    pub whole: u64,
+    pub whole_share: Option<f64>,
 }
 
 /// The definitions, as printed under the table.
@@ -147,6 +177,10 @@ definitions:
   populations     alerts whose subjects include an account of the population (false = not true)
   linked          a mirror swap whose US cash and a CN or MX leg are in one T6 alert
                   (labels' `leg` column: us_cash, cn, mx)
+  whole           a mirror swap whose US cash and CN / MX legs are all in one T6 alert
+  not linked      split: its cash and its legs are in different T6 alerts; cash only /
+                  legs only: no T6 alert holds the other; not alerted: no T6 alert holds
+                  any of them
   -               no denominator (nothing to score)";
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
@@ -438,6 +472,16 @@ fn typology_key(t: &str) -> (u32, String) {
     }
 }
 
+/// Where one mirror scheme's cash and legs went in the T6 alerts.
+#[derive(Default, Clone, Copy)]
+struct SwapTouch {
+    /// T6 alerts holding some of its US cash / some of its legs.
+    cash_alerts: u64,
+    leg_alerts: u64,
+    /// One T6 alert holds all its US cash and all its legs.
+    whole: bool,
+}
+
 /// Which schemes the alerts detected and which alerts are true (see the module docs).
 struct Matched<'a> {
     /// Per scheme: one alert holds at least half of its labelled transactions.
@@ -448,6 +492,8 @@ struct Matched<'a> {
     alert_true: Vec<bool>,
     /// Per mirror scheme: one T6 alert holds both its US cash and a foreign leg.
     linked: Vec<bool>,
+    /// Per mirror scheme: where its cash and legs went in the T6 alerts.
+    touch: Vec<SwapTouch>,
     /// Every transaction in some alert.
     alerted: HashSet<&'a str>,
 }
@@ -476,7 +522,8 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         by_alert_typology: by_alert_typology(alerts, &m.alert_true),
         transactions: tx_score(labels, &m.alerted),
         populations,
-        mirror_linkage: mirror_linkage(labels, &m.linked),
+        mirror_linkage: mirror_linkage(labels, &m.linked, &m.touch),
+        unlinked_swaps: unlinked_swaps(labels, &m.linked, &m.touch),
     }
 }
 
@@ -487,6 +534,7 @@ fn match_alerts<'a>(labels: &Labels, alerts: &'a [AlertIn]) -> Matched<'a> {
     let mut detected_self = vec![false; n_schemes];
     let mut alert_true = vec![false; alerts.len()];
     let mut linked = vec![false; n_schemes];
+    let mut touch = vec![SwapTouch::default(); n_schemes];
     let mut alerted: HashSet<&str> = HashSet::new();
     for (ai, a) in alerts.iter().enumerate() {
         let ids: BTreeSet<&str> = a.tx_ids.iter().map(String::as_str).collect();
@@ -517,20 +565,25 @@ fn match_alerts<'a>(labels: &Labels, alerts: &'a [AlertIn]) -> Matched<'a> {
         }
         alert_true[ai] = counts || (!ids.is_empty() && labelled * 2 >= ids.len());
         if alert_typ == "T6" {
-            let has = |v: &[u32]| v.iter().any(|t| in_alert.contains(t));
+            let held = |v: &[u32]| v.iter().filter(|t| in_alert.contains(t)).count();
             for &s in hits.keys() {
                 let scheme = &labels.schemes[s as usize];
-                if has(&scheme.us_cash) && has(&scheme.foreign) {
+                let (cash, legs) = (held(&scheme.us_cash), held(&scheme.foreign));
+                let t = &mut touch[s as usize];
+                t.cash_alerts += u64::from(cash > 0);
+                t.leg_alerts += u64::from(legs > 0);
+                if cash > 0 && legs > 0 {
                     linked[s as usize] = true;
+                    t.whole |= cash == scheme.us_cash.len() && legs == scheme.foreign.len();
                 }
             }
         }
     }
-    Matched { detected, detected_self, alert_true, linked, alerted }
+    Matched { detected, detected_self, alert_true, linked, touch, alerted }
 }
 
 /// Mirror linkage, by variant and in all (`all` last); `None` without mirror schemes.
-fn mirror_linkage(labels: &Labels, linked: &[bool]) -> Option<Vec<LinkageScore>> {
+fn mirror_linkage(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Option<Vec<LinkageScore>> {
     let mut link_var: BTreeMap<String, LinkageScore> = BTreeMap::new();
     for (i, s) in labels.schemes.iter().enumerate() {
         if s.us_cash.is_empty() || s.foreign.is_empty() {
@@ -542,9 +595,12 @@ fn mirror_linkage(labels: &Labels, linked: &[bool]) -> Option<Vec<LinkageScore>>
                 swaps: 0,
                 linked: 0,
                 share: None,
+                whole: 0,
+                whole_share: None,
             });
             e.swaps += 1;
             e.linked += linked[i] as u64;
+            e.whole += touch[i].whole as u64;
         }
     }
     (!link_var.is_empty()).then(|| {
@@ -552,6 +608,7 @@ fn mirror_linkage(labels: &Labels, linked: &[bool]) -> Option<Vec<LinkageScore>>
             .into_values()
             .map(|mut l| {
                 l.share = ratio(l.linked, l.swaps);
+                l.whole_share = ratio(l.whole, l.swaps);
                 l
             })
             .collect();
@@ -559,6 +616,39 @@ fn mirror_linkage(labels: &Labels, linked: &[bool]) -> Option<Vec<LinkageScore>>
         v.sort_by_key(|l| l.variant == "all");
         v
     })
+}
+
+/// The mirror swaps no T6 alert links, and where their cash and legs went; `None`
+/// without mirror schemes.
+fn unlinked_swaps(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Option<Vec<UnlinkedSwap>> {
+    let mut any = false;
+    let mut out = Vec::new();
+    for (i, s) in labels.schemes.iter().enumerate() {
+        if s.us_cash.is_empty() || s.foreign.is_empty() {
+            continue;
+        }
+        any = true;
+        if linked[i] {
+            continue;
+        }
+        let t = touch[i];
+        let why = match (t.cash_alerts > 0, t.leg_alerts > 0) {
+            (true, true) => "split",
+            (true, false) => "cash only",
+            (false, true) => "legs only",
+            (false, false) => "not alerted",
+        };
+        out.push(UnlinkedSwap {
+            scheme_id: s.id.clone(),
+            variant: s.variant.clone(),
+            us_cash: s.us_cash.len() as u64,
+            legs: s.foreign.len() as u64,
+            cash_alerts: t.cash_alerts,
+            leg_alerts: t.leg_alerts,
+            why: why.to_string(),
+        });
+    }
+    any.then_some(out)
 }
 
 /// Recall by scheme typology and by variant.
@@ -787,13 +877,45 @@ impl EvalReport {
         if let Some(link) = &self.mirror_linkage {
             let rows: Vec<Vec<String>> = link
                 .iter()
-                .map(|l| vec![l.variant.clone(), l.swaps.to_string(), l.linked.to_string(), pct(l.share)])
+                .map(|l| {
+                    vec![
+                        l.variant.clone(),
+                        l.swaps.to_string(),
+                        l.linked.to_string(),
+                        pct(l.share),
+                        l.whole.to_string(),
+                        pct(l.whole_share),
+                    ]
+                })
                 .collect();
             render(
                 &mut out,
-                "mirror swaps linked (US cash and a CN or MX leg in one T6 alert)",
+                "mirror swaps linked (US cash and a CN or MX leg in one T6 alert; whole: all of them in one)",
                 1,
-                &["variant", "swaps", "linked", "share"],
+                &["variant", "swaps", "linked", "share", "whole", "share"],
+                &rows,
+            );
+        }
+        if let Some(unlinked) = self.unlinked_swaps.as_ref().filter(|u| !u.is_empty()) {
+            let rows: Vec<Vec<String>> = unlinked
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.scheme_id.clone(),
+                        u.variant.clone(),
+                        u.why.clone(),
+                        u.us_cash.to_string(),
+                        u.legs.to_string(),
+                        u.cash_alerts.to_string(),
+                        u.leg_alerts.to_string(),
+                    ]
+                })
+                .collect();
+            render(
+                &mut out,
+                "mirror swaps not linked (T6 alerts holding some of the cash / of the legs)",
+                3,
+                &["scheme", "variant", "why", "cash txs", "legs", "cash alerts", "leg alerts"],
                 &rows,
             );
         }
@@ -998,6 +1120,57 @@ t11,S3,T7,
             populations: None,
         };
         assert!(evaluate(&missing).unwrap_err().to_string().contains("labels.csv"));
+    }
+
+    #[test]
+    fn says_which_swaps_are_whole_in_one_alert_and_where_the_unlinked_ones_went() {
+        let labels = "tx_id,scheme_id,typology,variant,leg
+c1,W,T6,network,us_cash
+c2,W,T6,network,us_cash
+l1,W,T6,network,cn
+l2,W,T6,network,mx
+b1,W,T6,network,beneficiary
+c3,P,T6,none,us_cash
+l3,P,T6,none,cn
+l4,P,T6,none,mx
+c4,S,T6,network,us_cash
+l5,S,T6,network,cn
+c5,C,T6,network,us_cash
+l6,C,T6,network,mx
+c6,N,T6,phone,us_cash
+l7,N,T6,phone,cn
+";
+        let alerts = vec![
+            // W whole (its beneficiary payment is no mirror leg); P linked by one leg only
+            alert("T6", &["A"], &["c1", "c2", "l1", "l2", "c3", "l3"]),
+            // S split: cash in one T6 alert, its leg in another; C's cash alone
+            alert("T6", &["B"], &["c4", "c5"]),
+            alert("T6", &["C"], &["l5"]),
+            // N's cash only in a structuring alert: no T6 alert holds it
+            alert("T1", &["D"], &["c6"]),
+        ];
+        let r = run(labels, &alerts, None).unwrap();
+        let link = r.mirror_linkage.as_ref().unwrap();
+        let all = link.iter().find(|l| l.variant == "all").unwrap();
+        assert_eq!((all.swaps, all.linked, all.whole), (5, 2, 1));
+        assert_eq!(all.whole_share, Some(0.2));
+        let net = link.iter().find(|l| l.variant == "network").unwrap();
+        assert_eq!((net.swaps, net.linked, net.whole), (3, 1, 1));
+        let why: Vec<(&str, &str, u64, u64)> = r
+            .unlinked_swaps
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|u| (u.scheme_id.as_str(), u.why.as_str(), u.cash_alerts, u.leg_alerts))
+            .collect();
+        assert_eq!(why, [("S", "split", 1, 1), ("C", "cash only", 1, 0), ("N", "not alerted", 0, 0)]);
+        let table = r.to_table();
+        assert!(table.contains("mirror swaps not linked") && table.contains("cash only"), "{table}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["unlinked_swaps"][0]["why"], "split");
+        // no mirror legs in the labels: neither section
+        let r = run(LABELS, &[], None).unwrap();
+        assert!(r.mirror_linkage.is_none() && r.unlinked_swaps.is_none());
     }
 
     #[test]
