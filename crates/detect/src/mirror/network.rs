@@ -14,7 +14,10 @@
 //!   (a nominee's cash is all just under the threshold; a cash business's nightly takings
 //!   spread over every amount); or whose cash in the span is a burst new to them (more
 //!   deposits than that, worth at least `min-amount-usd`, several on one day, none over
-//!   the history before the span: a nominee fed a share of one pickup at any amounts).
+//!   the history before the span: a nominee fed a share of one pickup at any amounts);
+//!   or whose cash is new to them and whose KYC profile is a nominee's (opened within
+//!   `network-new-account-days`, or the cash over the declared monthly income: a nominee
+//!   taking a deposit or two of a pickup shows neither structuring nor a burst).
 //!   All their US cash in the span counts; the most cash first when
 //!   `network-max-accounts` cuts.
 //! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
@@ -308,6 +311,25 @@ impl MirrorDetector {
         !self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
     }
 
+    /// Whether an account's cash in a span (`deps`, from `t0`, the span ending on day
+    /// `end`) is new to it and its KYC profile is a nominee's: no cash deposit over the
+    /// history before the span, at least `min-amount-usd` of it, and the account opened
+    /// within `network-new-account-days` or the cash over its declared monthly income. A
+    /// nominee paid to take one or two deposits of a pickup shows neither structuring nor
+    /// a burst; what sets it apart is whose account it is.
+    pub(super) fn new_cash_nominee(&self, account: &str, deps: &[Tx], t0: i64, end: i64, ctx: &DetectCtx) -> bool {
+        let Some(n) = &self.cfg.network else { return false };
+        let cash: i128 = deps.iter().map(|t| t.usd).sum();
+        if cash < self.cfg.min_usd
+            || self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
+        {
+            return false;
+        }
+        let new = opened_day(ctx, account).is_some_and(|o| end as i32 - o <= n.new_account_days);
+        let over_income = monthly_income(ctx, account).is_some_and(|inc| inc > 0 && cash > inc);
+        new || over_income
+    }
+
     /// Whether an account's cash deposits over the history up to `until` (inclusive) fall
     /// in the structuring band at least `network-band-share` of the time: a nominee's
     /// shape, not a cash business's. True when network matching is off (nothing kept to
@@ -495,7 +517,7 @@ impl MirrorDetector {
             // the account's own history: mostly just under the threshold; or cash that is
             // new to it, several deposits a day
             let structured = banded >= n.min_band_deposits && self.nominee_shaped(a, t1 - 1);
-            if !structured && !self.burst_shaped(a, deps, t0) {
+            if !structured && !self.burst_shaped(a, deps, t0) && !self.new_cash_nominee(a, deps, t0, end, ctx) {
                 continue;
             }
             cands.push((deps.iter().map(|t| t.usd).sum(), a.clone()));

@@ -217,3 +217,47 @@ fn a_search_stopped_by_its_budget_is_counted() {
     assert!(stats.network_bound_hits >= 1, "{stats:?}");
     assert!(t6(&alerts).is_empty(), "{alerts:#?}");
 }
+
+/// Four nominees whose accounts are new, each taking one deposit of 7,500 USD a day for
+/// two days (60,000 USD): neither structured nor a burst, so only whose accounts they are
+/// sets them apart; and the legs that mirror the 60,000.
+fn new_account_nominees(opened: Option<i32>) -> (Vec<Row>, AccountsTable) {
+    let rows: Vec<Acct> = network_rows()
+        .into_iter()
+        .map(|mut a| {
+            if a.0.starts_with('N') {
+                a.5 = opened;
+            }
+            a
+        })
+        .collect();
+    let mut txs = nominee_cash(&[7_500, 7_500], 1);
+    txs.extend([
+        // 240,000 + 200,000 CNY at 0.14 = 61,600 USD (+2.7%); 600,000 + 470,000 MXN at
+        // 0.055 = 58,850 USD (-1.9%)
+        wire("L1", at(0, 15.0), "K1", "B1", 240_000, "CNY"),
+        wire("L2", at(1, 12.0), "K2", "B2", 200_000, "CNY"),
+        wire("L3", at(1, 16.0), "M1", "R1", 600_000, "MXN"),
+        wire("L4", at(1, 19.0), "M1", "R2", 470_000, "MXN"),
+    ]);
+    (txs, accounts(&rows))
+}
+
+#[test]
+fn new_accounts_taking_a_deposit_or_two_of_one_pickup_are_a_network() {
+    // opened in January, the cash in March: new accounts
+    let (rows, accts) = new_account_nominees(Some(20_470));
+    let (alerts, stats) = run(MirrorConfig::default(), rows, accts, 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule_id, NETWORK_RULE_ID);
+    assert_eq!(found[0].amount_usd, "60000");
+    assert_eq!(found[0].tx_ids.len(), 8 + 4, "{:?}", found[0].tx_ids);
+    assert!(found[0].narrative.contains("opened"), "{}", found[0].narrative);
+    assert_eq!(stats.network, 1);
+    // the same deposits into accounts held for years: ordinary customers' cash, no network
+    let (rows, accts) = new_account_nominees(Some(18_000));
+    let (alerts, stats) = run(MirrorConfig::default(), rows, accts, 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
