@@ -16,8 +16,9 @@
 //!   deposits than that, worth at least `min-amount-usd`, several on one day, none over
 //!   the history before the span: a nominee fed a share of one pickup at any amounts);
 //!   or whose cash is new to them and whose KYC profile is a nominee's (opened within
-//!   `network-new-account-days`, or the cash over the declared monthly income: a nominee
-//!   taking a deposit or two of a pickup shows neither structuring nor a burst).
+//!   `network-new-account-days`, or the cash over three months of the declared income:
+//!   a nominee taking a deposit or two of a pickup shows neither structuring nor a
+//!   burst).
 //!   All their US cash in the span counts; the most cash first when
 //!   `network-max-accounts` cuts.
 //! - **Ties**: accounts of one party (KYC), opened together (`opened_at` within
@@ -314,9 +315,9 @@ impl MirrorDetector {
     /// Whether an account's cash in a span (`deps`, from `t0`, the span ending on day
     /// `end`) is new to it and its KYC profile is a nominee's: no cash deposit over the
     /// history before the span, at least `min-amount-usd` of it, and the account opened
-    /// within `network-new-account-days` or the cash over its declared monthly income. A
-    /// nominee paid to take one or two deposits of a pickup shows neither structuring nor
-    /// a burst; what sets it apart is whose account it is.
+    /// within `network-new-account-days` or the cash over three months of its declared
+    /// income. A nominee paid to take one or two deposits of a pickup shows neither
+    /// structuring nor a burst; what sets it apart is whose account it is.
     pub(super) fn new_cash_nominee(&self, account: &str, deps: &[Tx], t0: i64, end: i64, ctx: &DetectCtx) -> bool {
         let Some(n) = &self.cfg.network else { return false };
         let cash: i128 = deps.iter().map(|t| t.usd).sum();
@@ -326,7 +327,8 @@ impl MirrorDetector {
             return false;
         }
         let new = opened_day(ctx, account).is_some_and(|o| end as i32 - o <= n.new_account_days);
-        let over_income = monthly_income(ctx, account).is_some_and(|inc| inc > 0 && cash > inc);
+        // more than a quarter's declared income in a few days
+        let over_income = monthly_income(ctx, account).is_some_and(|inc| inc > 0 && cash > 3 * inc);
         new || over_income
     }
 
