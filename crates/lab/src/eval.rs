@@ -219,6 +219,13 @@ struct Scheme {
     foreign: Vec<u32>,
 }
 
+impl Scheme {
+    /// A mirror swap: labelled US cash and CN / MX legs.
+    fn is_swap(&self) -> bool {
+        !self.us_cash.is_empty() && !self.foreign.is_empty()
+    }
+}
+
 struct Labels {
     format: LabelsFormat,
     schemes: Vec<Scheme>,
@@ -475,6 +482,8 @@ fn typology_key(t: &str) -> (u32, String) {
 /// Where one mirror scheme's cash and legs went in the T6 alerts.
 #[derive(Default, Clone, Copy)]
 struct SwapTouch {
+    /// One T6 alert holds both its US cash and a foreign leg.
+    linked: bool,
     /// T6 alerts holding some of its US cash / some of its legs.
     cash_alerts: u64,
     leg_alerts: u64,
@@ -490,8 +499,6 @@ struct Matched<'a> {
     detected_self: Vec<bool>,
     /// Per alert: it detects a scheme, or at least half its transactions are labelled.
     alert_true: Vec<bool>,
-    /// Per mirror scheme: one T6 alert holds both its US cash and a foreign leg.
-    linked: Vec<bool>,
     /// Per mirror scheme: where its cash and legs went in the T6 alerts.
     touch: Vec<SwapTouch>,
     /// Every transaction in some alert.
@@ -522,8 +529,8 @@ fn score(labels: &Labels, alerts: &[AlertIn], populations: Option<&HashMap<Strin
         by_alert_typology: by_alert_typology(alerts, &m.alert_true),
         transactions: tx_score(labels, &m.alerted),
         populations,
-        mirror_linkage: mirror_linkage(labels, &m.linked, &m.touch),
-        unlinked_swaps: unlinked_swaps(labels, &m.linked, &m.touch),
+        mirror_linkage: mirror_linkage(labels, &m.touch),
+        unlinked_swaps: unlinked_swaps(labels, &m.touch),
     }
 }
 
@@ -533,7 +540,6 @@ fn match_alerts<'a>(labels: &Labels, alerts: &'a [AlertIn]) -> Matched<'a> {
     let mut detected = vec![false; n_schemes];
     let mut detected_self = vec![false; n_schemes];
     let mut alert_true = vec![false; alerts.len()];
-    let mut linked = vec![false; n_schemes];
     let mut touch = vec![SwapTouch::default(); n_schemes];
     let mut alerted: HashSet<&str> = HashSet::new();
     for (ai, a) in alerts.iter().enumerate() {
@@ -573,20 +579,20 @@ fn match_alerts<'a>(labels: &Labels, alerts: &'a [AlertIn]) -> Matched<'a> {
                 t.cash_alerts += u64::from(cash > 0);
                 t.leg_alerts += u64::from(legs > 0);
                 if cash > 0 && legs > 0 {
-                    linked[s as usize] = true;
+                    t.linked = true;
                     t.whole |= cash == scheme.us_cash.len() && legs == scheme.foreign.len();
                 }
             }
         }
     }
-    Matched { detected, detected_self, alert_true, linked, touch, alerted }
+    Matched { detected, detected_self, alert_true, touch, alerted }
 }
 
 /// Mirror linkage, by variant and in all (`all` last); `None` without mirror schemes.
-fn mirror_linkage(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Option<Vec<LinkageScore>> {
+fn mirror_linkage(labels: &Labels, touch: &[SwapTouch]) -> Option<Vec<LinkageScore>> {
     let mut link_var: BTreeMap<String, LinkageScore> = BTreeMap::new();
     for (i, s) in labels.schemes.iter().enumerate() {
-        if s.us_cash.is_empty() || s.foreign.is_empty() {
+        if !s.is_swap() {
             continue;
         }
         for v in [s.variant.as_str(), "all"] {
@@ -599,7 +605,7 @@ fn mirror_linkage(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Opti
                 whole_share: None,
             });
             e.swaps += 1;
-            e.linked += linked[i] as u64;
+            e.linked += touch[i].linked as u64;
             e.whole += touch[i].whole as u64;
         }
     }
@@ -620,18 +626,18 @@ fn mirror_linkage(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Opti
 
 /// The mirror swaps no T6 alert links, and where their cash and legs went; `None`
 /// without mirror schemes.
-fn unlinked_swaps(labels: &Labels, linked: &[bool], touch: &[SwapTouch]) -> Option<Vec<UnlinkedSwap>> {
+fn unlinked_swaps(labels: &Labels, touch: &[SwapTouch]) -> Option<Vec<UnlinkedSwap>> {
     let mut any = false;
     let mut out = Vec::new();
     for (i, s) in labels.schemes.iter().enumerate() {
-        if s.us_cash.is_empty() || s.foreign.is_empty() {
+        if !s.is_swap() {
             continue;
         }
         any = true;
-        if linked[i] {
+        let t = touch[i];
+        if t.linked {
             continue;
         }
-        let t = touch[i];
         let why = match (t.cash_alerts > 0, t.leg_alerts > 0) {
             (true, true) => "split",
             (true, false) => "cash only",

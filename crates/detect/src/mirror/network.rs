@@ -309,7 +309,12 @@ impl MirrorDetector {
         if deps.len() <= days.len() {
             return false;
         }
-        !self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
+        !self.cash_before(account, t0, n)
+    }
+
+    /// Whether `account` took a cash deposit over `network-history` before `t0`.
+    fn cash_before(&self, account: &str, t0: i64, n: &NetworkConfig) -> bool {
+        self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
     }
 
     /// Whether an account's cash in a span (`deps`, from `t0`, the span ending on day
@@ -321,9 +326,7 @@ impl MirrorDetector {
     pub(super) fn new_cash_nominee(&self, account: &str, deps: &[Tx], t0: i64, end: i64, ctx: &DetectCtx) -> bool {
         let Some(n) = &self.cfg.network else { return false };
         let cash: i128 = deps.iter().map(|t| t.usd).sum();
-        if cash < self.cfg.min_usd
-            || self.net.shape.get(account).into_iter().flatten().any(|(ts, _)| *ts < t0 && *ts >= t0 - n.history_us)
-        {
+        if cash < self.cfg.min_usd || self.cash_before(account, t0, n) {
             return false;
         }
         let new = opened_day(ctx, account).is_some_and(|o| end as i32 - o <= n.new_account_days);
