@@ -60,7 +60,11 @@
 --    are counted by a window over its own rows (the whole seconds at both ends: a
 --    credit in the same second as the anchor counts even if it came later in `seq`);
 --    only anchors with 1 to max_inflows credits and at most max_outflows payments go on
---    to the per-anchor joins, whose sizes those counts then bound.
+--    to the per-anchor joins, whose sizes those counts then bound;
+-- 3. whether a payee is one the public pays is settled first from its payers in the last
+--    max_hours - 24 hours before the day (enough of them there is enough), and only the
+--    payees that leaves open are counted over history_days: a utility or a school paid
+--    by thousands costs its last days' rows per batch, not five weeks of them.
 WITH recent AS (
     -- the part of the window the flows are judged over (the history beyond it only
     -- tells which payees the public pays)
@@ -96,14 +100,6 @@ payee_days AS (
       AND (w.dst_kind IS NULL OR w.dst_kind = 'business')
       AND w.ts > c.day - INTERVAL '{{max_hours}} hours'
 ),
-public_payees AS (
-    SELECT p.payee, p.day
-    FROM payee_days p
-    JOIN window_tx w ON w.dst_account = p.payee
-    WHERE w.ts < p.day AND w.ts >= p.day - INTERVAL '{{history_days}} days' AND w.src_account IS NOT NULL
-    GROUP BY p.payee, p.day
-    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
-),
 batch_days AS (
     -- the days this batch pays each business (or unknown) payee at least min_outflow_usd,
     -- and whether one of those payments is from another account
@@ -114,16 +110,50 @@ batch_days AS (
       AND (dst_kind IS NULL OR dst_kind = 'business')
     GROUP BY dst_account, date_trunc('day', ts)
 ),
+asked AS (
+    -- the (payee, day) pairs whose payers are counted: the subjects' business payees
+    -- and the batch's
+    SELECT payee, day FROM payee_days
+    UNION
+    SELECT payee, day FROM batch_days
+),
+busy_days AS (
+    -- a payee that public_payee_min_payers different accounts paid in the last
+    -- max_hours - 24 hours before the day (rows `recent` holds) is one the public pays
+    -- already: a sufficient test, so the busiest payees (a utility, a school) cost their
+    -- last days' rows per batch, not history_days of them
+    SELECT a.payee, a.day
+    FROM asked a
+    JOIN recent w ON w.dst_account = a.payee
+    WHERE w.src_account IS NOT NULL AND w.ts < a.day
+      AND w.ts >= a.day - INTERVAL '{{max_hours}} hours' + INTERVAL '1 day'
+      AND w.ts >= a.day - INTERVAL '{{history_days}} days'
+    GROUP BY a.payee, a.day
+    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
+),
+public_days AS (
+    -- the pairs asked about on which the payee is one the public pays:
+    -- public_payee_min_payers different payers in the history_days before the day
+    -- (complete days, so batching does not matter); only the payees busy_days did not
+    -- settle are counted over the whole history
+    SELECT payee, day FROM busy_days
+    UNION ALL
+    SELECT a.payee, a.day
+    FROM asked a
+    LEFT JOIN busy_days b ON b.payee = a.payee AND b.day = a.day
+    JOIN window_tx w ON w.dst_account = a.payee
+    WHERE b.payee IS NULL AND w.src_account IS NOT NULL
+      AND w.ts < a.day AND w.ts >= a.day - INTERVAL '{{history_days}} days'
+    GROUP BY a.payee, a.day
+    HAVING count(DISTINCT w.src_account) >= {{public_payee_min_payers}}
+),
 open_days AS (
-    -- those days on which the payee was not yet one the public pays when the day began
-    -- (different payers in the history_days before it counted once per payee and day,
-    -- not once per payment)
+    -- the batch's payee days on which the payee was not yet one the public pays when the
+    -- day began
     SELECT d.payee, d.day, d.other_payer
     FROM batch_days d
-    LEFT JOIN window_tx w ON w.dst_account = d.payee AND w.src_account IS NOT NULL
-         AND w.ts < d.day AND w.ts >= d.day - INTERVAL '{{history_days}} days'
-    GROUP BY d.payee, d.day, d.other_payer
-    HAVING count(DISTINCT w.src_account) < {{public_payee_min_payers}}
+    LEFT JOIN public_days p ON p.payee = d.payee AND p.day = d.day
+    WHERE p.payee IS NULL
 ),
 batch_payees AS (
     -- only the payees paid by another account on such a day can become one the public pays
@@ -157,7 +187,7 @@ crossings AS (
 anchors AS (
     SELECT o.subject, o.anchor_ts, o.anchor_seq
     FROM outflows o
-    LEFT JOIN public_payees p ON p.payee = o.payee AND p.day = o.day
+    LEFT JOIN public_days p ON p.payee = o.payee AND p.day = o.day
     WHERE p.payee IS NULL
 ),
 subjects AS (
@@ -208,7 +238,7 @@ established AS (
 outs AS (
     SELECT f.subject, f.anchor_ts, f.anchor_seq, w.tx_id, w.ts, w.seq, w.amount_usd
     FROM recent w JOIN first_in f ON w.src_account = f.subject
-    LEFT JOIN public_payees p ON p.payee = w.dst_account AND p.day = date_trunc('day', f.anchor_ts)
+    LEFT JOIN public_days p ON p.payee = w.dst_account AND p.day = date_trunc('day', f.anchor_ts)
     LEFT JOIN established e ON e.subject = f.subject AND e.anchor_ts = f.anchor_ts AND e.anchor_seq = f.anchor_seq
                            AND e.payee = w.dst_account
     WHERE (w.dst_account IS NULL OR w.dst_account <> w.src_account)

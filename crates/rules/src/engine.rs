@@ -24,6 +24,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::steps::{Step, split};
@@ -42,7 +43,7 @@ use mirrorflow_core::window::EventWindow;
 /// Most new rows the rules judge in one step by default (`rules.step-rows`; see
 /// `on_batch`): bounds the memory a rule's per-anchor work takes however large the detect
 /// stage's batches are.
-pub const RULE_STEP_ROWS: usize = 65_536;
+pub const RULE_STEP_ROWS: usize = 131_072;
 
 /// Columns every rule must return.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["subject", "tx_ids", "first_ts", "last_ts", "amount_usd"];
@@ -50,8 +51,8 @@ pub const REQUIRED_COLUMNS: [&str; 5] = ["subject", "tx_ids", "first_ts", "last_
 /// The SQL rules as one detector.
 pub struct SqlRules {
     rules: Vec<Rule>,
-    /// One session per rule (same order as `rules`).
-    ctxs: Vec<SessionContext>,
+    /// One session per rule (same order as `rules`), with what it keeps between runs.
+    sessions: Vec<Arc<tokio::sync::Mutex<RuleSession>>>,
     /// Per rule, its SQL as steps (CTEs read more than once are materialized).
     steps: Vec<Vec<Step>>,
     /// Always `Some` until dropped (`Drop` shuts it down without blocking, so a stage
@@ -89,6 +90,8 @@ pub struct RuleTiming {
     pub plan_ms: f64,
     pub run_ms: f64,
     pub result_rows: u64,
+    /// Per step (materialized CTEs, then the result): planning plus running, ms.
+    pub step_ms: Vec<f64>,
 }
 
 fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
@@ -164,16 +167,20 @@ impl SqlRules {
             ctxs.push(ctx);
         }
         register_side_tables(&ctxs, &accounts, fx)?;
+        let steps: Vec<Vec<Step>> = set.rules.iter().map(|r| split(&r.sql())).collect();
+        let mut sessions = Vec::new();
+        for (ctx, steps) in ctxs.into_iter().zip(&steps) {
+            sessions.push(Arc::new(tokio::sync::Mutex::new(RuleSession::new(ctx, steps.clone())?)));
+        }
         let lookback_us =
             set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
         let timings = set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
-        let steps = set.rules.iter().map(|r| split(&r.sql())).collect();
         let me = SqlRules {
             steps,
             timings,
             lookback_us,
             rules: set.rules.clone(),
-            ctxs,
+            sessions,
             runtime: Some(runtime),
             accounts,
             episodes: Episodes::default(),
@@ -181,12 +188,9 @@ impl SqlRules {
             stepped_aside,
             step_rows: RULE_STEP_ROWS,
         };
-        let empty = RecordBatch::new_empty(schema::enriched_schema());
         let mut errors = Vec::new();
-        for (k, (rule, ctx)) in me.rules.iter().zip(&me.ctxs).enumerate() {
-            register(ctx, "new_tx", vec![empty.clone()])?;
-            register(ctx, "window_tx", vec![])?;
-            if let Err(e) = me.rt().block_on(plan_check(ctx, rule, &me.steps[k])) {
+        for (rule, session) in me.rules.iter().zip(&me.sessions) {
+            if let Err(e) = me.rt().block_on(async { plan_check(&mut *session.lock().await, rule).await }) {
                 errors.push(format!("rule `{}` ({}) failed to plan: {e}", rule.id, rule.source));
             }
         }
@@ -218,30 +222,34 @@ impl SqlRules {
                 Some(back) => since(window, day_start(first_ts.saturating_sub(back))),
                 None => window.to_vec(),
             };
-            let ctx = self.ctxs[i].clone();
-            register(&ctx, "new_tx", vec![batch.clone()])?;
-            register(&ctx, "window_tx", parts)?;
-            let steps = self.steps[i].clone();
+            let session = self.sessions[i].clone();
+            let batch = batch.clone();
             let explain = std::env::var("MIRRORFLOW_EXPLAIN")
                 .is_ok_and(|v| v == self.rules[i].id)
                 .then(|| self.rules[i].id.clone());
             tasks.push(self.rt().spawn(async move {
-                let mut plan = std::time::Duration::ZERO;
-                let mut run = std::time::Duration::ZERO;
-                let out = run_steps(&ctx, &steps, &mut plan, &mut run, explain.as_deref()).await;
-                (out, plan, run)
+                let mut session = session.lock().await;
+                session.fill("new_tx", vec![batch]).await;
+                session.fill("window_tx", parts).await;
+                let mut times = StepTimes::new(session.steps.len());
+                let out = session.run(&mut times, explain.as_deref()).await;
+                (out, times)
             }));
         }
         let results = self.rt().block_on(futures::future::join_all(tasks));
         let mut matches = Vec::new();
         for (i, joined) in results.into_iter().enumerate() {
             let id = &self.rules[i].id;
-            let (batches, plan, run) = joined.map_err(|e| Error::Internal(format!("rule `{id}`: {e}")))?;
+            let (batches, times) = joined.map_err(|e| Error::Internal(format!("rule `{id}`: {e}")))?;
             let batches = batches.map_err(df_err(format!("rule `{id}`")))?;
             let t = &mut self.timings[i];
             t.runs += 1;
-            t.plan_ms += plan.as_secs_f64() * 1e3;
-            t.run_ms += run.as_secs_f64() * 1e3;
+            t.plan_ms += times.plan.as_secs_f64() * 1e3;
+            t.run_ms += times.run.as_secs_f64() * 1e3;
+            t.step_ms.resize(times.steps.len(), 0.0);
+            for (sum, d) in t.step_ms.iter_mut().zip(&times.steps) {
+                *sum += d.as_secs_f64() * 1e3;
+            }
             t.result_rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             for b in batches {
                 matches
@@ -280,12 +288,100 @@ impl SqlRules {
     }
 }
 
-/// (Re)registers stream table `name` in `ctx` over `parts` (no copy).
-fn register(ctx: &SessionContext, name: &str, parts: Vec<RecordBatch>) -> Result<()> {
-    let _ = ctx.deregister_table(name);
-    let table = MemTable::try_new(schema::enriched_schema(), vec![parts]).map_err(df_err(format!("table `{name}`")))?;
-    ctx.register_table(name, Arc::new(table)).map_err(df_err(format!("table `{name}`")))?;
-    Ok(())
+/// Time one run of a rule's steps took: planning, running, and per step both.
+struct StepTimes {
+    plan: std::time::Duration,
+    run: std::time::Duration,
+    steps: Vec<std::time::Duration>,
+}
+
+impl StepTimes {
+    fn new(steps: usize) -> Self {
+        StepTimes { plan: Default::default(), run: Default::default(), steps: vec![Default::default(); steps] }
+    }
+}
+
+/// One rule's session and what it keeps from one run to the next: its tables, registered
+/// once (`new_tx`, `window_tx` and each materialized CTE's), whose rows each run replaces,
+/// and each step's optimized logical plan. Parsing, planning and optimizing a step's SQL
+/// cost as much as running it on a small step; the plan reads the same tables every run
+/// and nothing in it depends on their rows, so it is made once. The physical plan is
+/// made again each run, from the rows' real sizes (which side of a join to build).
+struct RuleSession {
+    ctx: SessionContext,
+    steps: Vec<Step>,
+    /// Per step: its optimized logical plan, once made.
+    plans: Vec<Option<LogicalPlan>>,
+    /// The stream tables and the materialized CTEs' tables, by name.
+    tables: HashMap<String, Arc<MemTable>>,
+}
+
+impl RuleSession {
+    fn new(ctx: SessionContext, steps: Vec<Step>) -> Result<Self> {
+        let mut tables = HashMap::new();
+        for name in ["new_tx", "window_tx"] {
+            let table = Arc::new(
+                MemTable::try_new(schema::enriched_schema(), vec![vec![]])
+                    .map_err(df_err(format!("table `{name}`")))?,
+            );
+            ctx.register_table(name, table.clone()).map_err(df_err(format!("table `{name}`")))?;
+            tables.insert(name.to_string(), table);
+        }
+        Ok(RuleSession { ctx, plans: vec![None; steps.len()], steps, tables })
+    }
+
+    /// Replaces the rows of table `name` (no copy).
+    async fn fill(&self, name: &str, parts: Vec<RecordBatch>) {
+        if let Some(table) = self.tables.get(name) {
+            *table.batches[0].write().await = parts;
+        }
+    }
+
+    /// Runs the steps: each materialized CTE is collected into its table for the steps
+    /// after it; returns the last step's result.
+    /// `explain` (`MIRRORFLOW_EXPLAIN=<rule id>`, for rule authors tuning a rule): DataFusion's
+    /// EXPLAIN ANALYZE of each step on stderr before the step runs, so every step is run twice
+    /// and its time is not counted.
+    async fn run(
+        &mut self,
+        times: &mut StepTimes,
+        explain: Option<&str>,
+    ) -> datafusion::error::Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for k in 0..self.steps.len() {
+            if let Some(id) = explain {
+                explain_step(&self.ctx, id, k, &self.steps[k]).await;
+            }
+            let t0 = std::time::Instant::now();
+            let state = self.ctx.state();
+            let plan = match &self.plans[k] {
+                Some(plan) => plan.clone(),
+                None => {
+                    let plan = state.optimize(self.ctx.sql(&self.steps[k].sql).await?.logical_plan())?;
+                    self.plans[k] = Some(plan.clone());
+                    plan
+                }
+            };
+            let physical = state.query_planner().create_physical_plan(&plan, &state).await?;
+            let t1 = std::time::Instant::now();
+            times.plan += t1 - t0;
+            let batches = datafusion::physical_plan::collect(physical.clone(), self.ctx.task_ctx()).await?;
+            times.run += t1.elapsed();
+            times.steps[k] += t0.elapsed();
+            match &self.steps[k].table {
+                Some(name) => match self.tables.get(name) {
+                    Some(table) => *table.batches[0].write().await = batches,
+                    None => {
+                        let table = Arc::new(MemTable::try_new(physical.schema(), vec![batches])?);
+                        self.ctx.register_table(name.as_str(), table.clone())?;
+                        self.tables.insert(name.clone(), table);
+                    }
+                },
+                None => out = batches,
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Registers (or replaces) the `accounts` and `fx_rates` tables in every rule's session.
@@ -308,41 +404,6 @@ fn register_side_tables(ctxs: &[SessionContext], accounts: &AccountsTable, fx: &
     Ok(())
 }
 
-/// Runs a rule's steps in `ctx`: each materialized CTE is collected and registered as a
-/// table for the steps after it; returns the last step's result.
-/// `explain` (`MIRRORFLOW_EXPLAIN=<rule id>`, for rule authors tuning a rule): DataFusion's
-/// EXPLAIN ANALYZE of each step on stderr before the step runs, so every step is run twice
-/// and its time is not counted.
-async fn run_steps(
-    ctx: &SessionContext,
-    steps: &[Step],
-    plan: &mut std::time::Duration,
-    run: &mut std::time::Duration,
-    explain: Option<&str>,
-) -> datafusion::error::Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    for (k, step) in steps.iter().enumerate() {
-        if let Some(id) = explain {
-            explain_step(ctx, id, k, step).await;
-        }
-        let t0 = std::time::Instant::now();
-        let physical = ctx.sql(&step.sql).await?.create_physical_plan().await?;
-        let t1 = std::time::Instant::now();
-        *plan += t1 - t0;
-        let batches = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
-        *run += t1.elapsed();
-        match &step.table {
-            Some(name) => {
-                let _ = ctx.deregister_table(name.as_str());
-                let table = MemTable::try_new(physical.schema(), vec![batches])?;
-                ctx.register_table(name.as_str(), Arc::new(table))?;
-            }
-            None => out = batches,
-        }
-    }
-    Ok(out)
-}
-
 /// Prints EXPLAIN ANALYZE of step `k` of rule `id` (a materialized CTE, or the result).
 async fn explain_step(ctx: &SessionContext, id: &str, k: usize, step: &Step) {
     let name = step.table.as_deref().unwrap_or("result");
@@ -358,17 +419,17 @@ async fn explain_step(ctx: &SessionContext, id: &str, k: usize, step: &Step) {
     }
 }
 
-async fn plan_check(ctx: &SessionContext, rule: &Rule, steps: &[Step]) -> std::result::Result<(), String> {
+async fn plan_check(session: &mut RuleSession, rule: &Rule) -> std::result::Result<(), String> {
     // The whole query first: its errors name the rule's own SQL.
-    let df = ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
+    let df = session.ctx.sql(&rule.sql()).await.map_err(|e| e.to_string())?;
     let schema = df.schema().clone();
     let missing: Vec<&str> =
         REQUIRED_COLUMNS.iter().copied().filter(|c| schema.field_with_unqualified_name(c).is_err()).collect();
     if !missing.is_empty() {
         return Err(format!("the result has no column {}", missing.join(", ")));
     }
-    let (mut p, mut r) = Default::default();
-    run_steps(ctx, steps, &mut p, &mut r, None).await.map_err(|e| e.to_string())?;
+    let mut times = StepTimes::new(session.steps.len());
+    session.run(&mut times, None).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -380,7 +441,18 @@ impl Detector for SqlRules {
     /// The rules read the new tables from the next step on (a rule that stepped aside
     /// for want of a KYC column stays aside until the job restarts).
     fn side_tables_changed(&mut self, ctx: &DetectCtx) -> Result<()> {
-        register_side_tables(&self.ctxs, &ctx.accounts, &ctx.fx)?;
+        // The steps' plans read the tables they were made with: made again from the next step on.
+        let sessions = self.sessions.clone();
+        let ctxs = self.rt().block_on(async move {
+            let mut ctxs = Vec::new();
+            for s in &sessions {
+                let mut s = s.lock().await;
+                s.plans.fill(None);
+                ctxs.push(s.ctx.clone());
+            }
+            ctxs
+        });
+        register_side_tables(&ctxs, &ctx.accounts, &ctx.fx)?;
         self.accounts = ctx.accounts.clone();
         Ok(())
     }
@@ -480,7 +552,7 @@ impl Detector for SqlRules {
     }
 
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        for t in &self.timings {
+        for (t, steps) in self.timings.iter().zip(&self.steps) {
             tracing::debug!(
                 rule = %t.rule_id,
                 runs = t.runs,
@@ -489,6 +561,10 @@ impl Detector for SqlRules {
                 result_rows = t.result_rows,
                 "rule timing"
             );
+            for (step, ms) in steps.iter().zip(&t.step_ms) {
+                let name = step.table.as_deref().unwrap_or("result");
+                tracing::debug!(rule = %t.rule_id, step = name, ms = format!("{ms:.0}"), "rule step timing");
+            }
         }
         Ok(self.flush())
     }
@@ -676,6 +752,80 @@ fn to_alerts(rule: &Rule, b: &RecordBatch, accounts: &AccountsTable) -> Result<V
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, BooleanArray, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+        new_null_array,
+    };
+    use arrow::datatypes::DataType;
+
+    use super::SqlRules;
+    use crate::{Rule, RuleSet};
+    use mirrorflow_core::detect::{DetectCtx, Detector};
+    use mirrorflow_core::schema;
+    use mirrorflow_core::tables::{AccountsTable, FxTable};
+
+    /// One enriched row: its id, time and seq; required columns filled, the rest null.
+    fn row(id: &str, ts: i64, seq: u64) -> RecordBatch {
+        let schema = schema::enriched_schema();
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match (f.name().as_str(), f.data_type()) {
+                    ("tx_id", _) => Arc::new(StringArray::from(vec![id])),
+                    ("ts", _) => Arc::new(TimestampMicrosecondArray::from(vec![ts]).with_timezone("UTC")),
+                    ("seq", _) => Arc::new(UInt64Array::from(vec![seq])),
+                    (_, _) if f.is_nullable() => new_null_array(f.data_type(), 1),
+                    (_, DataType::Utf8) => Arc::new(StringArray::from(vec!["x"])),
+                    (_, DataType::Decimal128(p, s)) => {
+                        Arc::new(Decimal128Array::from(vec![1]).with_precision_and_scale(*p, *s).unwrap())
+                    }
+                    (_, DataType::Boolean) => Arc::new(BooleanArray::from(vec![false])),
+                    (name, t) => panic!("no test value for {name}: {t}"),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, cols).unwrap()
+    }
+
+    /// A rule's steps are planned once and read each run's rows; new side tables (a live
+    /// run's refresh) are read from the next run on, not the tables the plans were made with.
+    #[test]
+    fn kept_plans_read_each_runs_rows_and_new_side_tables() {
+        let text = "-- version: 1\n-- typology: T1\n-- severity: low\n-- description: probe\n\
+                    WITH r AS (SELECT count(*) AS n FROM fx_rates), \
+                    t AS (SELECT tx_id, ts FROM new_tx), \
+                    u AS (SELECT * FROM t UNION ALL SELECT * FROM t WHERE false) \
+                    SELECT concat('rates ', CAST(r.n AS VARCHAR), ' ', u.tx_id) AS subject, \
+                           make_array(u.tx_id) AS tx_ids, u.ts AS first_ts, u.ts AS last_ts, \
+                           CAST(1 AS DECIMAL(38, 6)) AS amount_usd, true AS matched \
+                    FROM u CROSS JOIN r";
+        let set = RuleSet { rules: vec![Rule::parse("900_probe.sql", text, "test").unwrap()], disabled: vec![] };
+        let fx = FxTable::bundled();
+        let n = fx.to_batch().num_rows();
+        let mut rules = SqlRules::try_new(&set, Arc::new(AccountsTable::empty()), &fx).unwrap();
+        let subjects = |alerts: Vec<mirrorflow_core::alert::Alert>| -> Vec<String> {
+            alerts.into_iter().map(|a| a.subjects[0].clone()).collect()
+        };
+        let hour = 3_600_000_000;
+        let (a, b) = (row("a", hour, 0), row("b", 2 * hour, 1));
+        assert!(rules.evaluate(&a, std::slice::from_ref(&a), hour).unwrap().is_empty());
+        let mut out = subjects(rules.evaluate(&b, &[a.clone(), b.clone()], 2 * hour).unwrap());
+        out.extend(subjects(rules.flush()));
+        out.sort();
+        assert_eq!(out, vec![format!("rates {n} a"), format!("rates {n} b")]);
+
+        let fewer =
+            FxTable::from_rates([("EUR".to_string(), vec![(20_000, 1_100_000_000_000_000_000)])].into_iter().collect());
+        let ctx = DetectCtx { accounts: Arc::new(AccountsTable::empty()), fx: Arc::new(fewer) };
+        rules.side_tables_changed(&ctx).unwrap();
+        let c = row("c", 3 * hour, 2);
+        let mut out = subjects(rules.evaluate(&c, &[a, b, c.clone()], 3 * hour).unwrap());
+        out.extend(subjects(rules.flush()));
+        assert_eq!(out, vec!["rates 1 c".to_string()]);
+    }
 
     #[test]
     fn fill_replaces_named_placeholders_once() {
