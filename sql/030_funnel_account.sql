@@ -26,7 +26,7 @@
 -- - an anchor's outflows are a contiguous run of the account's outflows that came within
 --   outflow_hours of a deposit (the newest deposit before an outflow only moves forward in
 --   time), so their total is the difference of two running totals, each read as of the
---   anchor (`asof`) instead of a join of every anchor with every outflow;
+--   anchor (`as_of`) instead of a join of every anchor with every outflow;
 -- - only anchors that match list evidence, and one that follows an earlier match of the
 --   same account within the episode gap (gap_days, the episode_gap above) lists only what
 --   that match could not see: its rows from the earlier anchor's time on, and the newest
@@ -98,7 +98,7 @@ quick AS (
     FROM out_flows
     WHERE last_cash_ts IS NOT NULL AND ts <= last_cash_ts + INTERVAL '{{outflow_hours}} hours'
 ),
-asof AS (
+as_of AS (
     -- per anchor, two running totals of the quick outflows read as of it: those strictly
     -- before its time (`upto`: at a tie in time the anchor comes first), and those whose
     -- newest deposit is at or before the start of its lookback (`since`: all of them
@@ -140,7 +140,7 @@ judged AS (
            q.total + coalesce(e.total, CAST(0 AS DECIMAL(38, 6))) AS out_usd,
            CASE WHEN e.n > 0 THEN c.anchor_ts WHEN q.n > 0 THEN q.newest END AS last_out_ts
     FROM cash_totals c
-    JOIN asof q ON q.subject = c.subject AND q.anchor_ts = c.anchor_ts AND q.anchor_seq = c.anchor_seq
+    JOIN as_of q ON q.subject = c.subject AND q.anchor_ts = c.anchor_ts AND q.anchor_seq = c.anchor_seq
     LEFT JOIN same_time e ON e.subject = c.subject AND e.anchor_ts = c.anchor_ts AND e.anchor_seq = c.anchor_seq
     WHERE c.states >= {{min_states}} AND c.cash_usd >= {{min_cash_usd}}
       AND q.n + coalesce(e.n, 0) > 0

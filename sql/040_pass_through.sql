@@ -278,9 +278,11 @@ WHERE inflow >= {{min_amount_usd}}
   AND last_ts - first_ts <= INTERVAL '{{max_hours}} hours'
 UNION ALL
 -- clearing rows: a new payment to a payee the account paid min_cadence_days or more
--- before; its evidence is those earlier payments
+-- before; its evidence is those earlier payments, in no set order (a clearing row is
+-- read for what it shares with a held episode, and it sorts before any match at its
+-- anchor, whose legs are all younger than its evidence)
 SELECT n.src_account AS subject, n.ts AS anchor_ts, n.seq AS anchor_seq,
-       array_agg(w.tx_id ORDER BY w.ts, w.seq) AS tx_ids,
+       array_agg(w.tx_id) AS tx_ids,
        min(w.ts) AS first_ts, n.ts AS last_ts,
        sum(w.amount_usd) AS amount_usd, CAST(NULL AS DECIMAL(38, 6)) AS inflow_usd, sum(w.amount_usd) AS outflow_usd,
        CAST(NULL AS DOUBLE) AS out_in_ratio, CAST(NULL AS DOUBLE) AS dwell_hours,
