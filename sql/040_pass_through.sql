@@ -62,7 +62,7 @@
 --    only anchors with 1 to max_inflows credits and at most max_outflows payments go on
 --    to the per-anchor joins, whose sizes those counts then bound;
 -- 3. whether a payee is one the public pays is settled first from its payers in the last
---    max_hours - 24 hours before the day (enough of them there is enough), and only the
+--    max_hours - 24 hours before the day (that many there is enough), and only the
 --    payees that leaves open are counted over history_days: a utility or a school paid
 --    by thousands costs its last days' rows per batch, not five weeks of them.
 WITH recent AS (

@@ -53,8 +53,6 @@ pub struct SqlRules {
     rules: Vec<Rule>,
     /// One session per rule (same order as `rules`), with what it keeps between runs.
     sessions: Vec<Arc<tokio::sync::Mutex<RuleSession>>>,
-    /// Per rule, its SQL as steps (CTEs read more than once are materialized).
-    steps: Vec<Vec<Step>>,
     /// Always `Some` until dropped (`Drop` shuts it down without blocking, so a stage
     /// that fails while being built inside the pipeline's runtime does not panic).
     runtime: Option<tokio::runtime::Runtime>,
@@ -90,8 +88,8 @@ pub struct RuleTiming {
     pub plan_ms: f64,
     pub run_ms: f64,
     pub result_rows: u64,
-    /// Per step (materialized CTEs, then the result): planning plus running, ms.
-    pub step_ms: Vec<f64>,
+    /// Per step (materialized CTEs by name, then `result`): planning plus running, ms.
+    pub step_ms: Vec<(String, f64)>,
 }
 
 fn df_err(context: String) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
@@ -167,16 +165,17 @@ impl SqlRules {
             ctxs.push(ctx);
         }
         register_side_tables(&ctxs, &accounts, fx)?;
-        let steps: Vec<Vec<Step>> = set.rules.iter().map(|r| split(&r.sql())).collect();
         let mut sessions = Vec::new();
-        for (ctx, steps) in ctxs.into_iter().zip(&steps) {
-            sessions.push(Arc::new(tokio::sync::Mutex::new(RuleSession::new(ctx, steps.clone())?)));
+        let mut timings = Vec::new();
+        for (ctx, rule) in ctxs.into_iter().zip(&set.rules) {
+            let steps = split(&rule.sql());
+            let step_ms = steps.iter().map(|s| (s.table.as_deref().unwrap_or("result").to_string(), 0.0)).collect();
+            timings.push(RuleTiming { rule_id: rule.id.clone(), step_ms, ..Default::default() });
+            sessions.push(Arc::new(tokio::sync::Mutex::new(RuleSession::new(ctx, steps)?)));
         }
         let lookback_us =
             set.rules.iter().map(|r| r.lookback_duration().ok().flatten().map(|d| d.as_micros() as i64)).collect();
-        let timings = set.rules.iter().map(|r| RuleTiming { rule_id: r.id.clone(), ..Default::default() }).collect();
         let me = SqlRules {
-            steps,
             timings,
             lookback_us,
             rules: set.rules.clone(),
@@ -246,8 +245,7 @@ impl SqlRules {
             t.runs += 1;
             t.plan_ms += times.plan.as_secs_f64() * 1e3;
             t.run_ms += times.run.as_secs_f64() * 1e3;
-            t.step_ms.resize(times.steps.len(), 0.0);
-            for (sum, d) in t.step_ms.iter_mut().zip(&times.steps) {
+            for ((_, sum), d) in t.step_ms.iter_mut().zip(&times.steps) {
                 *sum += d.as_secs_f64() * 1e3;
             }
             t.result_rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
@@ -552,7 +550,7 @@ impl Detector for SqlRules {
     }
 
     fn on_finish(&mut self, _window: &EventWindow, _ctx: &DetectCtx) -> Result<Vec<Alert>> {
-        for (t, steps) in self.timings.iter().zip(&self.steps) {
+        for t in &self.timings {
             tracing::debug!(
                 rule = %t.rule_id,
                 runs = t.runs,
@@ -561,9 +559,8 @@ impl Detector for SqlRules {
                 result_rows = t.result_rows,
                 "rule timing"
             );
-            for (step, ms) in steps.iter().zip(&t.step_ms) {
-                let name = step.table.as_deref().unwrap_or("result");
-                tracing::debug!(rule = %t.rule_id, step = name, ms = format!("{ms:.0}"), "rule step timing");
+            for (step, ms) in &t.step_ms {
+                tracing::debug!(rule = %t.rule_id, step = %step, ms = format!("{ms:.0}"), "rule step timing");
             }
         }
         Ok(self.flush())
