@@ -202,6 +202,9 @@ pub struct MirrorStats {
     pub network_bound_hits: u64,
     /// Candidate sets cut to `network-max-accounts` or `network-max-candidates`.
     pub network_capped: u64,
+    /// Network matches that gave way to the next day's match closer in time to a leg both
+    /// wanted.
+    pub network_deferred: u64,
 }
 
 impl MirrorDetector {
@@ -444,6 +447,7 @@ impl Detector for MirrorDetector {
             network = self.stats.network,
             network_bound_hits = self.stats.network_bound_hits,
             network_capped = self.stats.network_capped,
+            network_deferred = self.stats.network_deferred,
             max_open_legs = self.stats.max_open_legs,
             "mirror stage"
         );

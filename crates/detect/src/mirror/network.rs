@@ -5,7 +5,8 @@
 //! Real networks rarely map one deposit run to one foreign leg: the cash of one event is
 //! spread over accounts that share no KYC attribute, the CNY comes from several clients
 //! into more than one broker account, and the MXN leaves in parts. This stage judges, once
-//! a UTC day's legs have all arrived, the spans of 1..`network-days` days ending on it:
+//! a UTC day's legs and the next day's have all arrived, the spans of 1..`network-days`
+//! days ending on it:
 //!
 //! - **Placement accounts**: US accounts that received at least `network-min-band-deposits`
 //!   cash deposits in the structuring band (`[band floor, CTR)`, the band of the SQL rule
@@ -27,7 +28,11 @@
 //! - **Match**: subsets of the tied groups (largest first), each against a bounded
 //!   subset-sum of the unused CNY credits (into CN accounts, not paid from the US) and of
 //!   the unused MXN payouts within `leg-window` of the span: each side's sum within its FX
-//!   band of the cash, at each leg's own day's rate. Both sides must match, and the cash
+//!   band of the cash, at each leg's own day's rate. Where single legs match nothing, each
+//!   broker account's legs are one lot (one or two lots or legs a side; a lot's legs may
+//!   each be small): many clients paying one account for one pickup. A match that would
+//!   take a leg after its span gives way to a match of the next day's spans that wants the
+//!   same leg and whose legs lie closer in time to its cash. Both sides must match, and the cash
 //!   accounts must be of at least `network-min-accounts` parties (one party's own flows
 //!   are the one-to-one and netted matches'). Candidate sets and the search are
 //!   capped (`network-max-accounts`, `network-max-candidates`, `network-max-legs`,
@@ -68,6 +73,9 @@ pub use mirrorflow_core::money::CTR_USD;
 /// `010_structuring` (`band_floor_usd`, `ctr_threshold_usd`). The product's config passes
 /// the rule's actual band (`rules::structuring_band`), overrides included.
 pub const DEFAULT_BAND: (i128, i128) = (8_000 * USD_ONE, CTR_USD);
+
+/// Most items of one side in a match by lots (each a broker account's legs, or a leg).
+const LOT_ITEMS: usize = 2;
 
 /// Network-level matching settings (config `[mirror] network-*`).
 #[derive(Debug, Clone)]
@@ -359,13 +367,14 @@ impl MirrorDetector {
 
     /// How long legs must stay for the network spans (µs).
     pub(super) fn net_leg_horizon(&self) -> i64 {
-        self.cfg.network.as_ref().map_or(0, |n| (i64::from(n.max_days) + 2) * DAY + 2 * self.cfg.leg_window_us)
+        // spans are judged a day after their legs are in (the next day in view)
+        self.cfg.network.as_ref().map_or(0, |n| (i64::from(n.max_days) + 3) * DAY + 2 * self.cfg.leg_window_us)
     }
 
     /// Forgets what no span can use any more (called once per event-time hour).
     pub(super) fn net_sweep(&mut self, now: i64) {
         let Some(n) = &self.cfg.network else { return };
-        let span = (i64::from(n.max_days) + 2) * DAY + self.cfg.leg_window_us;
+        let span = (i64::from(n.max_days) + 3) * DAY + self.cfg.leg_window_us;
         while self.net.cash.front().is_some_and(|t| t.ts < now - span) {
             self.net.cash.pop_front();
         }
@@ -382,8 +391,10 @@ impl MirrorDetector {
             return;
         }
         let ready = (now - self.cfg.leg_window_us).div_euclid(DAY) - 1;
+        // a day is judged with the next one in view (its cash, its netting and the legs of
+        // both): a leg late for day d's spans may be early for day d + 1's
         let last = match self.judged_day {
-            Some(j) => ready.min(j),
+            Some(j) => ready.min(j) - 1,
             None => return,
         };
         match self.net.judged_day {
@@ -406,13 +417,67 @@ impl MirrorDetector {
             // several networks may place in one span: take them one by one
             for _ in 0..n.max_accounts {
                 let Some(f) = self.find_network(start, d, &n, ctx) else { break };
+                // a leg after the span may be the next day's cash's: the match closer to
+                // it in time takes it (that one first; this span is then searched again)
+                if let Some(next) = self.contender(&f, d, &n, ctx) {
+                    self.stats.network_deferred += 1;
+                    self.network_swap(next, &n, ctx, out);
+                    continue;
+                }
                 self.network_swap(f, &n, ctx, out);
             }
         }
     }
 
+    /// A match of a span ending on day `d + 1` that wants a leg of `f` (one after `f`'s
+    /// span, which a span ending on `d` could only take late) and whose legs lie closer in
+    /// time to its cash than `f`'s to `f`'s: the first such match, longest span first.
+    fn contender(&mut self, f: &Found, d: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Option<Found> {
+        let end = (d + 1) * DAY;
+        if !f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).any(|l| l.tx.ts >= end) {
+            return None;
+        }
+        let mine: BTreeSet<u64> = f.cny.iter().chain(&f.mxn).copied().collect();
+        for k in (1..=n.max_days).rev() {
+            let Some(g) = self.find_network(d + 2 - i64::from(k), d + 1, n, ctx) else { continue };
+            let shared = g.cny.iter().chain(&g.mxn).any(|s| mine.contains(s));
+            return (shared && self.closer(&g, f)).then_some(g);
+        }
+        None
+    }
+
+    /// Whether `a`'s legs lie closer to its cash than `b`'s to `b`'s: the mean time from
+    /// each leg to its match's first..last deposit (0 within).
+    fn closer(&self, a: &Found, b: &Found) -> bool {
+        let gaps = |f: &Found| -> (i128, i128) {
+            let (first, last) = (f.deposits[0].ts, f.deposits[f.deposits.len() - 1].ts);
+            let legs: Vec<i64> = f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).map(|l| l.tx.ts).collect();
+            let sum: i64 = legs.iter().map(|&ts| if ts < first { first - ts } else { (ts - last).max(0) }).sum();
+            (i128::from(sum), legs.len().max(1) as i128)
+        };
+        let ((sa, na), (sb, nb)) = (gaps(a), gaps(b));
+        sa * nb < sb * na
+    }
+
     /// The best network placing in days `start..=end` whose cash the foreign legs match.
     fn find_network(&mut self, start: i64, end: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Option<Found> {
+        // single legs first; then, where they match nothing, each broker account's legs as
+        // one lot (many clients paying one account for one pickup: more legs than
+        // `network-max-legs`)
+        if let Some(f) = self.find_network_with(start, end, n, ctx, false) {
+            return Some(f);
+        }
+        self.find_network_with(start, end, n, ctx, true)
+    }
+
+    fn find_network_with(
+        &mut self,
+        start: i64,
+        end: i64,
+        n: &NetworkConfig,
+        ctx: &DetectCtx,
+        lots: bool,
+    ) -> Option<Found> {
         let (t0, t1) = (start * DAY, (end + 1) * DAY);
         let w = self.cfg.leg_window_us;
         let (accounts, mut by_acct) = self.placement_accounts(start, end, n, ctx)?;
@@ -444,7 +509,7 @@ impl MirrorDetector {
                 let sides: Vec<(Vec<u64>, usize)> =
                     [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)]
                         .into_iter()
-                        .map(|side| self.match_side(side, &cash, &pool, n, &mut budget))
+                        .map(|side| self.match_side(side, &cash, &pool, n, lots, &mut budget))
                         .collect();
                 let (cny, mxn) = (sides[0].0.clone(), sides[1].0.clone());
                 // both sides, always: a one-sided match of a party's own broker account is
@@ -561,13 +626,32 @@ impl MirrorDetector {
     /// One side (`kind` within `band`) of a network's match: the legs of the pool within
     /// `leg-window` of the cash (the closest in time first, at most
     /// `network-max-candidates`) whose subset-sum falls in the band, closest to its
-    /// middle; and how many candidates there were. Spends `budget`.
+    /// middle; and how many candidates there were. With `lots`, where single legs match
+    /// nothing, each broker account's candidate legs are one item. Spends `budget`.
     fn match_side(
+        &mut self,
+        side: (LegKind, (i128, i128)),
+        cash: &Cash,
+        pool: &[(LegKind, u64)],
+        n: &NetworkConfig,
+        lots: bool,
+        budget: &mut Budget,
+    ) -> (Vec<u64>, usize) {
+        let found = self.match_side_with(side, cash, pool, n, false, budget);
+        if !lots || !found.0.is_empty() {
+            return found;
+        }
+        let by_lot = self.match_side_with(side, cash, pool, n, true, budget);
+        (by_lot.0, found.1)
+    }
+
+    fn match_side_with(
         &mut self,
         (kind, band): (LegKind, (i128, i128)),
         cash: &Cash,
         pool: &[(LegKind, u64)],
         n: &NetworkConfig,
+        lots: bool,
         budget: &mut Budget,
     ) -> (Vec<u64>, usize) {
         let w = self.cfg.leg_window_us;
@@ -577,11 +661,12 @@ impl MirrorDetector {
         let target = total * (20_000 + band.0 + band.1) / 20_000;
         let least = total * n.min_leg_share_bp / 10_000;
         let parties = self.parties();
-        let mut legs: Vec<(i64, u64, i128)> = pool
+        let legs: Vec<(i64, u64, i128, Arc<str>)> = pool
             .iter()
             .filter(|p| p.0 == kind)
             .filter_map(|p| self.legs.get(&p.1))
-            .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && l.tx.usd >= least && l.tx.usd <= hi)
+            // a lot is judged by its sum: its legs may each be small
+            .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && (lots || l.tx.usd >= least) && l.tx.usd <= hi)
             .filter(|l| {
                 // a broker whose party holds US accounts settles with them: its legs
                 // match others' cash only through a link
@@ -590,23 +675,46 @@ impl MirrorDetector {
             })
             .map(|l| {
                 let gap = if l.tx.ts < first { first - l.tx.ts } else { (l.tx.ts - last).max(0) };
-                (gap, l.tx.seq, l.tx.usd)
+                (gap, l.tx.seq, l.tx.usd, l.broker.clone())
             })
             .collect();
-        legs.sort();
         let seen = legs.len();
-        if legs.len() > n.max_candidates {
-            legs.truncate(n.max_candidates);
+        // the items of the subset-sum: (gap, first sequence number, USD, legs)
+        let mut items: Vec<(i64, u64, i128, Vec<u64>)> = if lots {
+            let mut by_broker: BTreeMap<Arc<str>, (i64, u64, i128, Vec<u64>)> = BTreeMap::new();
+            for (gap, seq, usd, broker) in legs {
+                let e = by_broker.entry(broker).or_insert((gap, seq, 0, Vec::new()));
+                e.0 = e.0.min(gap);
+                e.1 = e.1.min(seq);
+                e.2 += usd;
+                e.3.push(seq);
+            }
+            let lots: Vec<_> = by_broker.into_values().filter(|l| l.2 >= least).collect();
+            // no lot of two legs or more: the single legs were tried alone
+            if lots.iter().all(|l| l.3.len() < 2) {
+                return (Vec::new(), seen);
+            }
+            lots
+        } else {
+            legs.into_iter().map(|(gap, seq, usd, _)| (gap, seq, usd, vec![seq])).collect()
+        };
+        items.sort();
+        if items.len() > n.max_candidates {
+            items.truncate(n.max_candidates);
             self.stats.network_capped += 1;
         }
-        let values: Vec<i128> = legs.iter().map(|l| l.2).collect();
+        let values: Vec<i128> = items.iter().map(|l| l.2).collect();
         let left = n.search_budget.saturating_sub(budget.nodes);
-        let s = best_subset(&values, lo, hi, target, n.max_legs, left);
+        // by lots: one or two broker accounts collecting for the pickup
+        let max_items = if lots { LOT_ITEMS } else { n.max_legs };
+        let s = best_subset(&values, lo, hi, target, max_items, left);
         budget.nodes += s.nodes;
         if s.gave_up {
             budget.gave_up = true;
         }
-        (s.pick.map(|p| p.iter().map(|&i| legs[i].1).collect()).unwrap_or_default(), seen)
+        let mut pick: Vec<u64> = s.pick.into_iter().flatten().flat_map(|i| items[i].3.iter().copied()).collect();
+        pick.sort_unstable();
+        (pick, seen)
     }
 
     /// The ties among placement accounts: one party, opened together, a shared payee

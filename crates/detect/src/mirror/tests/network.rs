@@ -261,3 +261,65 @@ fn new_accounts_taking_a_deposit_or_two_of_one_pickup_are_a_network() {
     assert!(t6(&alerts).is_empty(), "{alerts:#?}");
     assert_eq!(stats.network, 0);
 }
+
+/// The network's cash (180,000 USD) and MXN, with the CNY paid by many clients into one
+/// broker account `to` (and, for `spread`, into two accounts each of the next): six
+/// credits of 200,000 CNY and two small ones of 60,000 (8,400 USD, under
+/// `network-min-leg-share` alone), 184,800 USD in all (+2.7%). No six of them reach the
+/// band: only the account's credits taken together match.
+fn one_broker_many_clients(spread: bool) -> Vec<Row> {
+    let mut rows = network_cash();
+    let to = |k: usize| if !spread { "B1" } else { ["B1", "B2", "K3", "K2"][k / 2] };
+    let from = ["K1", "K2", "K3", "K1", "K2", "K3", "K1", "K2"];
+    for (k, client) in from.into_iter().enumerate() {
+        let cny = if k < 6 { 200_000 } else { 60_000 };
+        let (src, dst) = if spread && to(k).starts_with('K') { ("K1", to(k)) } else { (client, to(k)) };
+        rows.push(wire(&format!("C{k}"), at(k as i64 / 5, 8.0 + k as f64), src, dst, cny, "CNY"));
+    }
+    rows.extend(network_legs().into_iter().filter(|r| r.5 == "MXN"));
+    rows
+}
+
+#[test]
+fn many_clients_paying_one_broker_account_are_matched_as_its_lot() {
+    let (alerts, stats) = run(MirrorConfig::default(), one_broker_many_clients(false), network_accounts(), 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule_id, NETWORK_RULE_ID);
+    assert_eq!(found[0].amount_usd, "180000");
+    // all 20 deposits, the 8 CNY credits (more than network-max-legs) and both MXN parts
+    assert_eq!(found[0].tx_ids.len(), 20 + 8 + 2, "{:?}", found[0].tx_ids);
+    assert_eq!(found[0].details["cny_in_usd"], "184800");
+    assert_eq!(stats.network, 1);
+    // the same credits spread over four accounts, two each: no one or two accounts' credits
+    // match, and no six single credits do
+    let (alerts, stats) = run(MirrorConfig::default(), one_broker_many_clients(true), network_accounts(), 1000);
+    assert!(t6(&alerts).is_empty(), "{alerts:#?}");
+    assert_eq!(stats.network, 0);
+}
+
+/// Four deposits of 4,500 USD each (a burst new to the account) from `hour` on `day`.
+fn burst(acct: &'static str, day: i64, hour: f64, state: &'static str) -> Vec<Row> {
+    (0..4).map(|k| cash(&format!("{acct}-{k}"), at(day, hour + 1.5 * k as f64), acct, 4_500, state)).collect()
+}
+
+#[test]
+fn a_leg_goes_to_the_next_days_network_when_it_lies_closer_to_that_cash() {
+    // N1 and N2 (one cohort) take 36,000 USD on day 0, N3 and N4 36,000 on day 1; the only
+    // legs come early on day 1: late for day 0's cash (13-19 hours after it), but around
+    // day 1's (2-7 hours before it)
+    let mut rows: Vec<Row> = [burst("N1", 0, 9.0, "US-CA"), burst("N2", 0, 9.5, "US-TX")].concat();
+    rows.extend([burst("N3", 1, 10.0, "US-NY"), burst("N4", 1, 10.5, "US-NY")].concat());
+    // 265,000 CNY at 0.14 = 37,100 USD (+3.1%); 640,000 MXN at 0.055 = 35,200 USD (-2.2%)
+    rows.push(wire("L1", at(1, 3.0), "K1", "B1", 265_000, "CNY"));
+    rows.push(wire("L2", at(1, 8.0), "M1", "R1", 640_000, "MXN"));
+    for chunk in [1000, 5] {
+        let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), chunk);
+        let found = t6(&alerts);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let accts = found[0].details["us_cash"]["accounts"].as_array().unwrap().clone();
+        assert_eq!(accts, ["N3", "N4"], "{:#}", found[0].details);
+        assert!(ids(found[0]).contains(&"L1") && ids(found[0]).contains(&"L2"));
+        assert_eq!((stats.network, stats.network_deferred), (1, 1), "{stats:?}");
+    }
+}
