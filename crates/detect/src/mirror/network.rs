@@ -509,7 +509,15 @@ impl MirrorDetector {
                 let sides: Vec<(Vec<u64>, usize)> =
                     [(LegKind::Cny, self.cfg.cny_band_bp), (LegKind::Mxn, self.cfg.mxn_band_bp)]
                         .into_iter()
-                        .map(|side| self.match_side(side, &cash, &pool, n, lots, &mut budget))
+                        .map(|side| {
+                            // single legs first; lots where they match nothing
+                            let single = self.match_side(side, &cash, &pool, n, false, &mut budget);
+                            if lots && single.0.is_empty() {
+                                (self.match_side(side, &cash, &pool, n, true, &mut budget).0, single.1)
+                            } else {
+                                single
+                            }
+                        })
                         .collect();
                 let (cny, mxn) = (sides[0].0.clone(), sides[1].0.clone());
                 // both sides, always: a one-sided match of a party's own broker account is
@@ -626,26 +634,10 @@ impl MirrorDetector {
     /// One side (`kind` within `band`) of a network's match: the legs of the pool within
     /// `leg-window` of the cash (the closest in time first, at most
     /// `network-max-candidates`) whose subset-sum falls in the band, closest to its
-    /// middle; and how many candidates there were. With `lots`, where single legs match
-    /// nothing, each broker account's candidate legs are one item. Spends `budget`.
+    /// middle; and how many candidates there were. With `lots`, each broker account's
+    /// candidate legs are one item (its legs each as small as they come; none when no
+    /// account has two). Spends `budget`.
     fn match_side(
-        &mut self,
-        side: (LegKind, (i128, i128)),
-        cash: &Cash,
-        pool: &[(LegKind, u64)],
-        n: &NetworkConfig,
-        lots: bool,
-        budget: &mut Budget,
-    ) -> (Vec<u64>, usize) {
-        let found = self.match_side_with(side, cash, pool, n, false, budget);
-        if !lots || !found.0.is_empty() {
-            return found;
-        }
-        let by_lot = self.match_side_with(side, cash, pool, n, true, budget);
-        (by_lot.0, found.1)
-    }
-
-    fn match_side_with(
         &mut self,
         (kind, band): (LegKind, (i128, i128)),
         cash: &Cash,
