@@ -1,5 +1,5 @@
 -- rule: 011_structuring_daily
--- version: 6
+-- version: 7
 -- typology: T1
 -- severity: high
 -- episode_gap: 14d
@@ -11,7 +11,8 @@
 -- param: min_days = 3
 -- param: lookback_days = 14
 -- param: neighbour_factor = 2
--- narrative: Account {subject} received daily cash totals of between USD {band_floor_usd} and USD {ctr_threshold_usd} on {band_days} days ({days_list}), USD {amount_usd} in all, from {first_ts} to {last_ts}: each day's cash kept just under the Currency Transaction Report threshold, consistent with structuring.
+-- param: min_day_share = 0.5
+-- narrative: Account {subject} received daily cash totals of between USD {band_floor_usd} and USD {ctr_threshold_usd} on {band_days} of its {cash_days} days with cash ({days_list}), USD {amount_usd} in all, from {first_ts} to {last_ts}: each day's cash kept just under the Currency Transaction Report threshold, consistent with structuring.
 --
 -- A new cash deposit anchors a look at the account's daily cash totals over the lookback
 -- up to it (the anchor's own day counted up to the anchor, ties by `seq`) when it can
@@ -30,6 +31,10 @@
 -- business crosses it (and files its CTRs) as often as it lands just under. The neighbour days count in the details.
 -- A day whose running total enters a neighbouring band also anchors, so a later day
 -- re-judges the shape and clears a held episode that no longer bunches.
+-- Most of its cash days, not a few of many: the days in the band are at least
+-- min_day_share (half) of the account's days with cash in the lookback. A structurer's
+-- cash days are the structuring; a restaurant depositing every night has a few nights
+-- in the band among many elsewhere, however few land beside it in two weeks.
 WITH touched AS (
     SELECT DISTINCT dst_account AS subject, date_trunc('day', ts) AS day
     FROM new_tx
@@ -93,9 +98,11 @@ SELECT subject, anchor_ts, anchor_seq,
        sum(total) FILTER (WHERE in_band) AS amount_usd,
        count(*) FILTER (WHERE in_band) AS band_days,
        count(*) FILTER (WHERE neighbour) AS neighbour_days,
+       count(*) AS cash_days,
        array_to_string(array_agg(CAST(CAST(day AS DATE) AS VARCHAR) ORDER BY day) FILTER (WHERE in_band), ', ') AS days_list,
        count(*) FILTER (WHERE in_band) >= {{min_days}}
-       AND count(*) FILTER (WHERE in_band) > {{neighbour_factor}} * count(*) FILTER (WHERE neighbour) AS matched
+       AND count(*) FILTER (WHERE in_band) > {{neighbour_factor}} * count(*) FILTER (WHERE neighbour)
+       AND count(*) FILTER (WHERE in_band) >= {{min_day_share}} * count(*) AS matched
 FROM judged
 GROUP BY subject, anchor_ts, anchor_seq
 HAVING count(*) FILTER (WHERE in_band) >= 1
