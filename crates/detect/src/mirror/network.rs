@@ -217,6 +217,18 @@ struct Found {
     gave_up: bool,
 }
 
+/// A leg of a span's pool, as a network's match reads it.
+struct PoolLeg {
+    kind: LegKind,
+    ts: i64,
+    seq: u64,
+    usd: i128,
+    broker: Arc<str>,
+    /// The broker's party holds US accounts: it settles with them, so its legs match
+    /// others' cash only through a link.
+    guarded: bool,
+}
+
 /// The cash of a pick of tied groups: its accounts, deposits (in time order) and total.
 struct Cash {
     accounts: Vec<Arc<str>>,
@@ -616,18 +628,27 @@ impl MirrorDetector {
     }
 
     /// The unused legs that could belong to the span `[t0, t1)` (within `leg-window` of
-    /// it; no exchange payouts; no CNY paid from the US), by sequence number.
-    fn leg_pool(&self, t0: i64, t1: i64, ctx: &DetectCtx) -> Vec<(LegKind, u64)> {
+    /// it; no exchange payouts; no CNY paid from the US), by broker account, then sequence
+    /// number: read once per span, not once per candidate network.
+    fn leg_pool(&self, t0: i64, t1: i64, ctx: &DetectCtx) -> Vec<PoolLeg> {
         let w = self.cfg.leg_window_us;
-        let mut pool: Vec<(LegKind, u64)> = self
+        let parties = self.parties();
+        let mut pool: Vec<PoolLeg> = self
             .legs
             .values()
             .filter(|l| !l.used && !self.matched.contains(&l.tx.seq) && l.kind != LegKind::MxnExchange)
             .filter(|l| l.tx.ts >= t0 - w && l.tx.ts < t1 + w)
             .filter(|l| l.kind != LegKind::Cny || ctx.accounts.field(&l.tx.src, acct::COUNTRY).as_deref() != Some("US"))
-            .map(|l| (l.kind, l.tx.seq))
+            .map(|l| PoolLeg {
+                kind: l.kind,
+                ts: l.tx.ts,
+                seq: l.tx.seq,
+                usd: l.tx.usd,
+                broker: l.broker.clone(),
+                guarded: parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b)),
+            })
             .collect();
-        pool.sort_by_key(|p| p.1);
+        pool.sort_by(|a, b| a.broker.cmp(&b.broker).then(a.seq.cmp(&b.seq)));
         pool
     }
 
@@ -641,7 +662,7 @@ impl MirrorDetector {
         &mut self,
         (kind, band): (LegKind, (i128, i128)),
         cash: &Cash,
-        pool: &[(LegKind, u64)],
+        pool: &[PoolLeg],
         n: &NetworkConfig,
         lots: bool,
         budget: &mut Budget,
@@ -653,42 +674,43 @@ impl MirrorDetector {
         let target = total * (20_000 + band.0 + band.1) / 20_000;
         let least = total * n.min_leg_share_bp / 10_000;
         let parties = self.parties();
-        let legs: Vec<(i64, u64, i128, Arc<str>)> = pool
+        let legs: Vec<&PoolLeg> = pool
             .iter()
-            .filter(|p| p.0 == kind)
-            .filter_map(|p| self.legs.get(&p.1))
             // a lot is judged by its sum: its legs may each be small
-            .filter(|l| l.tx.ts >= first - w && l.tx.ts <= last + w && (lots || l.tx.usd >= least) && l.tx.usd <= hi)
             .filter(|l| {
-                // a broker whose party holds US accounts settles with them: its legs
-                // match others' cash only through a link
-                !parties.of(&l.broker).is_some_and(|b| self.cross_border.contains(&b))
-                    || cash.accounts.iter().any(|a| parties.same(a, &l.broker))
+                l.kind == kind && l.ts >= first - w && l.ts <= last + w && (lots || l.usd >= least) && l.usd <= hi
             })
-            .map(|l| {
-                let gap = if l.tx.ts < first { first - l.tx.ts } else { (l.tx.ts - last).max(0) };
-                (gap, l.tx.seq, l.tx.usd, l.broker.clone())
-            })
+            // a broker whose party holds US accounts settles with them: its legs match
+            // others' cash only through a link
+            .filter(|l| !l.guarded || cash.accounts.iter().any(|a| parties.same(a, &l.broker)))
             .collect();
+        let gap = |l: &PoolLeg| if l.ts < first { first - l.ts } else { (l.ts - last).max(0) };
         let seen = legs.len();
         // the items of the subset-sum: (gap, first sequence number, USD, legs)
         let mut items: Vec<(i64, u64, i128, Vec<u64>)> = if lots {
-            let mut by_broker: BTreeMap<Arc<str>, (i64, u64, i128, Vec<u64>)> = BTreeMap::new();
-            for (gap, seq, usd, broker) in legs {
-                let e = by_broker.entry(broker).or_insert((gap, seq, 0, Vec::new()));
-                e.0 = e.0.min(gap);
-                e.1 = e.1.min(seq);
-                e.2 += usd;
-                e.3.push(seq);
+            // the pool is in broker order: each run of one broker's legs is its lot
+            let mut lots: Vec<(i64, u64, i128, Vec<u64>)> = Vec::new();
+            let mut prev: Option<&str> = None;
+            for l in legs {
+                match lots.last_mut() {
+                    Some(e) if prev == Some(&*l.broker) => {
+                        e.0 = e.0.min(gap(l));
+                        e.1 = e.1.min(l.seq);
+                        e.2 += l.usd;
+                        e.3.push(l.seq);
+                    }
+                    _ => lots.push((gap(l), l.seq, l.usd, vec![l.seq])),
+                }
+                prev = Some(&*l.broker);
             }
-            let lots: Vec<_> = by_broker.into_values().filter(|l| l.2 >= least).collect();
+            lots.retain(|l| l.2 >= least);
             // no lot of two legs or more: the single legs were tried alone
             if lots.iter().all(|l| l.3.len() < 2) {
                 return (Vec::new(), seen);
             }
             lots
         } else {
-            legs.into_iter().map(|(gap, seq, usd, _)| (gap, seq, usd, vec![seq])).collect()
+            legs.into_iter().map(|l| (gap(l), l.seq, l.usd, vec![l.seq])).collect()
         };
         items.sort();
         if items.len() > n.max_candidates {
