@@ -464,7 +464,7 @@ impl MirrorDetector {
         let gaps = |f: &Found| -> (i128, i128) {
             let (first, last) = (f.deposits[0].ts, f.deposits[f.deposits.len() - 1].ts);
             let legs: Vec<i64> = f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).map(|l| l.tx.ts).collect();
-            let sum: i64 = legs.iter().map(|&ts| if ts < first { first - ts } else { (ts - last).max(0) }).sum();
+            let sum: i64 = legs.iter().map(|&ts| time_gap(ts, first, last)).sum();
             (i128::from(sum), legs.len().max(1) as i128)
         };
         let ((sa, na), (sb, nb)) = (gaps(a), gaps(b));
@@ -473,23 +473,6 @@ impl MirrorDetector {
 
     /// The best network placing in days `start..=end` whose cash the foreign legs match.
     fn find_network(&mut self, start: i64, end: i64, n: &NetworkConfig, ctx: &DetectCtx) -> Option<Found> {
-        // single legs first; then, where they match nothing, each broker account's legs as
-        // one lot (many clients paying one account for one pickup: more legs than
-        // `network-max-legs`)
-        if let Some(f) = self.find_network_with(start, end, n, ctx, false) {
-            return Some(f);
-        }
-        self.find_network_with(start, end, n, ctx, true)
-    }
-
-    fn find_network_with(
-        &mut self,
-        start: i64,
-        end: i64,
-        n: &NetworkConfig,
-        ctx: &DetectCtx,
-        lots: bool,
-    ) -> Option<Found> {
         let (t0, t1) = (start * DAY, (end + 1) * DAY);
         let w = self.cfg.leg_window_us;
         let (accounts, mut by_acct) = self.placement_accounts(start, end, n, ctx)?;
@@ -499,6 +482,26 @@ impl MirrorDetector {
         if pool.is_empty() {
             return None;
         }
+        // single legs first; then, where they match nothing, each broker account's legs as
+        // one lot (many clients paying one account for one pickup: more legs than
+        // `network-max-legs`)
+        if let Some(f) = self.search_units((start, end), &units, &ties, &pool, n, false) {
+            return Some(f);
+        }
+        self.search_units((start, end), &units, &ties, &pool, n, true)
+    }
+
+    /// Subsets of the tied groups `units` of the span `start..=end` (largest first) against
+    /// the legs of `pool` (by lots with `lots`): the first whose both sides match.
+    fn search_units(
+        &mut self,
+        (start, end): (i64, i64),
+        units: &[Unit],
+        ties: &[Tie],
+        pool: &[PoolLeg],
+        n: &NetworkConfig,
+        lots: bool,
+    ) -> Option<Found> {
         let mut budget = Budget { nodes: 0, gave_up: false };
         let nu = units.len();
         'search: for size in (1..=nu).rev() {
@@ -523,9 +526,9 @@ impl MirrorDetector {
                         .into_iter()
                         .map(|side| {
                             // single legs first; lots where they match nothing
-                            let single = self.match_side(side, &cash, &pool, n, false, &mut budget);
+                            let single = self.match_side(side, &cash, pool, n, false, &mut budget);
                             if lots && single.0.is_empty() {
-                                (self.match_side(side, &cash, &pool, n, true, &mut budget).0, single.1)
+                                (self.match_side(side, &cash, pool, n, true, &mut budget).0, single.1)
                             } else {
                                 single
                             }
@@ -684,7 +687,7 @@ impl MirrorDetector {
             // others' cash only through a link
             .filter(|l| !l.guarded || cash.accounts.iter().any(|a| parties.same(a, &l.broker)))
             .collect();
-        let gap = |l: &PoolLeg| if l.ts < first { first - l.ts } else { (l.ts - last).max(0) };
+        let gap = |l: &PoolLeg| time_gap(l.ts, first, last);
         let seen = legs.len();
         // the items of the subset-sum: (gap, first sequence number, USD, legs)
         let mut items: Vec<(i64, u64, i128, Vec<u64>)> = if lots {
@@ -887,7 +890,7 @@ impl MirrorDetector {
         let last = f.deposits.last().map_or(0, |t| t.ts);
         legs.iter()
             .map(|(kind, t, broker)| {
-                let gap = if t.ts < first { first - t.ts } else { (t.ts - last).max(0) };
+                let gap = time_gap(t.ts, first, last);
                 serde_json::json!({
                     "leg": kind.name(),
                     "transaction": tx_json(t),
@@ -1077,6 +1080,11 @@ fn combinations(n: usize, k: usize) -> impl Iterator<Item = Vec<usize>> {
         };
         Some(out)
     })
+}
+
+/// How far `ts` lies from the span `first..=last` (µs; 0 within).
+fn time_gap(ts: i64, first: i64, last: i64) -> i64 {
+    if ts < first { first - ts } else { (ts - last).max(0) }
 }
 
 /// A stable name for a network: its first account and how many more.
