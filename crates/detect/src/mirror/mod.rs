@@ -205,6 +205,9 @@ pub struct MirrorStats {
     /// Network matches that gave way to the next day's match closer in time to a leg both
     /// wanted.
     pub network_deferred: u64,
+    /// Network matches taken into an earlier match's event (the same accounts placing
+    /// again within `NETWORK_MERGE_DAYS`): alerted as one.
+    pub network_merged: u64,
 }
 
 impl MirrorDetector {
@@ -438,6 +441,8 @@ impl Detector for MirrorDetector {
         if let Some(last) = self.last_ts {
             self.advance(last + self.cfg.leg_window_us + 3 * DAY, ctx, &mut out);
         }
+        // network events still open: nothing more can join them
+        self.close_networks(None, ctx, &mut out);
         tracing::info!(
             deposits = self.stats.deposits,
             legs = self.stats.legs,
@@ -448,6 +453,7 @@ impl Detector for MirrorDetector {
             network_bound_hits = self.stats.network_bound_hits,
             network_capped = self.stats.network_capped,
             network_deferred = self.stats.network_deferred,
+            network_merged = self.stats.network_merged,
             max_open_legs = self.stats.max_open_legs,
             "mirror stage"
         );

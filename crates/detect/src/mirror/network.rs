@@ -39,9 +39,14 @@
 //!   `network-search-budget`); every cap that cuts a set or stops a search is counted
 //!   (`MirrorStats`, the log, the alert's `details.search`).
 //!
-//! One alert per event (rule `mirror_network`), holding the cash and every leg, saying how
-//! the accounts were tied ("kyc", "behaviour: ...", "amount and time only") with the
-//! evidence.
+//! A match joins the open event of the same accounts (a placement account shared) when
+//! its cash begins at most `NETWORK_MERGE_DAYS` after the event's last cash: the same
+//! nominees working off one pickup over more days than a span. The event is alerted once
+//! no later match can join it.
+//!
+//! One alert per event (rule `mirror_network`), holding the cash and every leg of every
+//! match, saying how the accounts were tied ("kyc", "behaviour: ...", "amount and time
+//! only") with the evidence.
 //!
 //! Owns: `NetworkConfig`, the network state (recent cash, each account's cash shape and
 //! payees, bounded by the event-time window) and its judgement.
@@ -60,7 +65,7 @@ use super::expiry::{Expiry, drop_before};
 use super::legs::{LegKind, rate_of};
 use super::placements::{Tx, band_range};
 use super::subset::best_subset;
-use super::{DAY, KEY_TERM, MirrorDetector};
+use super::{DAY, KEY_TERM, Leg, MirrorDetector};
 use mirrorflow_core::alert::Alert;
 use mirrorflow_core::alert::build::{deviation_pct, hours, usd_text};
 use mirrorflow_core::detect::DetectCtx;
@@ -76,6 +81,12 @@ pub const DEFAULT_BAND: (i128, i128) = (8_000 * USD_ONE, CTR_USD);
 
 /// Most items of one side in a match by lots (each a broker account's legs, or a leg).
 const LOT_ITEMS: usize = 2;
+
+/// A network match joins the open event of the same accounts (one shared placement
+/// account) when its cash begins at most this many days after the event's last cash: the
+/// same nominees placing again the next day (or after one quiet day) are the same pickup
+/// being worked off, and an analyst reads it as one event, not one alert per day.
+pub const NETWORK_MERGE_DAYS: i64 = 2;
 
 /// Network-level matching settings (config `[mirror] network-*`).
 #[derive(Debug, Clone)]
@@ -139,6 +150,18 @@ pub(super) struct NetState {
     payees_expiry: Expiry,
     /// The last UTC day whose spans were judged.
     judged_day: Option<i64>,
+    /// Matched network events still open to the next days' matches of the same accounts.
+    open: Vec<OpenNet>,
+}
+
+/// A network event being gathered: its matches so far (as one) and their legs, kept whole
+/// (a leg may be forgotten by the stage before the event is alerted).
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct OpenNet {
+    found: Found,
+    legs: Vec<Leg>,
+    /// Matches taken into it.
+    parts: u32,
 }
 
 /// One account's cash deposits in a checkpoint: (ts, in the band).
@@ -153,6 +176,8 @@ pub(super) struct SavedNet {
     shape: Vec<SavedShape>,
     payees: Vec<SavedPayees>,
     judged_day: Option<i64>,
+    #[serde(default)]
+    open: Vec<OpenNet>,
 }
 
 impl NetState {
@@ -161,7 +186,13 @@ impl NetState {
         shape.sort();
         let mut payees: Vec<_> = self.payees.iter().map(|(a, v)| (a.clone(), v.iter().cloned().collect())).collect();
         payees.sort();
-        SavedNet { cash: self.cash.iter().cloned().collect(), shape, payees, judged_day: self.judged_day }
+        SavedNet {
+            cash: self.cash.iter().cloned().collect(),
+            shape,
+            payees,
+            judged_day: self.judged_day,
+            open: self.open.clone(),
+        }
     }
 
     pub(super) fn restore(s: SavedNet) -> Self {
@@ -175,6 +206,7 @@ impl NetState {
             shape,
             payees,
             judged_day: s.judged_day,
+            open: s.open,
         }
     }
 
@@ -186,7 +218,7 @@ impl NetState {
 }
 
 /// Why two placement accounts go together.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct Tie {
     a: Arc<str>,
     b: Arc<str>,
@@ -202,6 +234,7 @@ struct Unit {
 }
 
 /// A network matched with its foreign legs.
+#[derive(Clone, Serialize, Deserialize)]
 struct Found {
     start: i64,
     end: i64,
@@ -413,7 +446,8 @@ impl MirrorDetector {
             None => self.net.judged_day = Some(last),
             Some(j) if j < last => {
                 for d in (j + 1)..=last {
-                    self.judge_network_day(d, ctx, out);
+                    self.judge_network_day(d, ctx);
+                    self.close_networks(Some(d), ctx, out);
                 }
                 self.net.judged_day = Some(last);
             }
@@ -421,7 +455,7 @@ impl MirrorDetector {
         }
     }
 
-    fn judge_network_day(&mut self, d: i64, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+    fn judge_network_day(&mut self, d: i64, ctx: &DetectCtx) {
         let Some(n) = self.cfg.network.clone() else { return };
         // the longest span first: a multi-day placement is matched whole
         for k in (1..=n.max_days).rev() {
@@ -433,10 +467,10 @@ impl MirrorDetector {
                 // it in time takes it (that one first; this span is then searched again)
                 if let Some(next) = self.contender(&f, d, &n, ctx) {
                     self.stats.network_deferred += 1;
-                    self.network_swap(next, &n, ctx, out);
+                    self.network_swap(next);
                     continue;
                 }
-                self.network_swap(f, &n, ctx, out);
+                self.network_swap(f);
             }
         }
     }
@@ -785,18 +819,53 @@ impl MirrorDetector {
         out
     }
 
-    /// Marks a network's cash and legs used and alerts it.
-    fn network_swap(&mut self, f: Found, n: &NetworkConfig, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+    /// Marks a network's cash and legs used, and takes the match into the open event of
+    /// the same accounts (placing again within `NETWORK_MERGE_DAYS` of its last cash), or
+    /// opens one: one event is one alert, however many days and matches it took.
+    fn network_swap(&mut self, f: Found) {
         self.claim(f.cny.iter().chain(&f.mxn), &f.deposits, "network");
         self.stats.network += 1;
-        let alert = self.network_alert(&f, n, ctx);
-        let key: Arc<str> = Arc::from(network_name(&f.accounts).as_str());
-        self.history.entry(key).or_default().push(alert.alert_id.clone());
-        out.push(alert);
+        let legs: Vec<Leg> = f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).cloned().collect();
+        let first_day = f.deposits.first().map_or(f.start, |t| t.ts.div_euclid(DAY));
+        let mine: BTreeSet<&Arc<str>> = f.accounts.iter().collect();
+        let (joined, rest): (Vec<OpenNet>, Vec<OpenNet>) =
+            std::mem::take(&mut self.net.open).into_iter().partition(|e| {
+                first_day <= last_cash_day(&e.found) + NETWORK_MERGE_DAYS
+                    && e.found.accounts.iter().any(|a| mine.contains(a))
+            });
+        self.net.open = rest;
+        let mut event = OpenNet { found: f, legs, parts: 1 };
+        for e in joined {
+            self.stats.network_merged += 1;
+            event = merge_events(e, event);
+        }
+        self.net.open.push(event);
     }
 
-    fn network_alert(&self, f: &Found, n: &NetworkConfig, ctx: &DetectCtx) -> Alert {
-        let nf = self.network_facts(f, n, ctx);
+    /// Alerts the open network events no later match can join (every one with `None`: the
+    /// end of input), in the order they were opened.
+    pub(super) fn close_networks(&mut self, judged: Option<i64>, ctx: &DetectCtx, out: &mut Vec<Alert>) {
+        let Some(n) = self.cfg.network.clone() else { return };
+        // a match judged after day `d` starts on day `d + 2 - network-days` at the earliest
+        let done = |e: &OpenNet| {
+            judged.is_none_or(|d| last_cash_day(&e.found) + NETWORK_MERGE_DAYS < d + 2 - i64::from(n.max_days))
+        };
+        let (closed, open): (Vec<OpenNet>, Vec<OpenNet>) =
+            std::mem::take(&mut self.net.open).into_iter().partition(done);
+        self.net.open = open;
+        for e in closed {
+            let mut alert = self.network_alert(&e.found, &e.legs, &n, ctx);
+            if let Some(d) = alert.details.as_object_mut() {
+                d.insert("matches".into(), e.parts.into());
+            }
+            let key: Arc<str> = Arc::from(network_name(&e.found.accounts).as_str());
+            self.history.entry(key).or_default().push(alert.alert_id.clone());
+            out.push(alert);
+        }
+    }
+
+    fn network_alert(&self, f: &Found, held: &[Leg], n: &NetworkConfig, ctx: &DetectCtx) -> Alert {
+        let nf = self.network_facts(f, held, n, ctx);
         let mut a = t6_alert(NETWORK_RULE_ID, &nf.evidence, &nf.all, nf.score, f.total, ctx);
         a.details = self.network_details(f, &nf, n, ctx);
         a.narrative = self.network_narrative(f, &nf, ctx);
@@ -804,9 +873,14 @@ impl MirrorDetector {
     }
 
     /// The legs, sums, ties, profiles and score of a matched network.
-    fn network_facts<'a>(&'a self, f: &'a Found, n: &NetworkConfig, ctx: &DetectCtx) -> NetFacts<'a> {
-        let legs: Vec<(LegKind, &Tx, &Arc<str>)> =
-            f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).map(|l| (l.kind, &l.tx, &l.broker)).collect();
+    fn network_facts<'a>(&'a self, f: &'a Found, held: &'a [Leg], n: &NetworkConfig, ctx: &DetectCtx) -> NetFacts<'a> {
+        let legs: Vec<(LegKind, &Tx, &Arc<str>)> = f
+            .cny
+            .iter()
+            .chain(&f.mxn)
+            .filter_map(|s| held.iter().find(|l| l.tx.seq == *s))
+            .map(|l| (l.kind, &l.tx, &l.broker))
+            .collect();
         let sum = |k: LegKind| legs.iter().filter(|l| l.0 == k).map(|l| l.1.usd).sum::<i128>();
         let (cny, mxn) = (sum(LegKind::Cny), sum(LegKind::Mxn));
         let states: BTreeSet<&str> = f.deposits.iter().filter_map(|t| t.location.as_deref()).collect();
@@ -1088,6 +1162,41 @@ fn time_gap(ts: i64, first: i64, last: i64) -> i64 {
 }
 
 /// A stable name for a network: its first account and how many more.
+/// The UTC day of a match's last cash deposit.
+fn last_cash_day(f: &Found) -> i64 {
+    f.deposits.last().map_or(f.end, |t| t.ts.div_euclid(DAY))
+}
+
+/// Two matches of one event as one: every account, deposit, leg and tie of both; the
+/// span from the first's start to the last's end; the search figures summed.
+fn merge_events(a: OpenNet, b: OpenNet) -> OpenNet {
+    let (x, y) = (a.found, b.found);
+    let mut accounts: Vec<Arc<str>> = x.accounts.into_iter().chain(y.accounts).collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut deposits: Vec<Tx> = x.deposits.into_iter().chain(y.deposits).collect();
+    deposits.sort();
+    deposits.dedup();
+    let mut ties: Vec<Tie> = x.ties.into_iter().chain(y.ties).collect();
+    ties.sort();
+    ties.dedup();
+    let found = Found {
+        start: x.start.min(y.start),
+        end: x.end.max(y.end),
+        total: deposits.iter().map(|t| t.usd).sum(),
+        accounts,
+        deposits,
+        cny: x.cny.into_iter().chain(y.cny).collect(),
+        mxn: x.mxn.into_iter().chain(y.mxn).collect(),
+        ties,
+        broker_linked: x.broker_linked || y.broker_linked,
+        candidates: (x.candidates.0 + y.candidates.0, x.candidates.1 + y.candidates.1),
+        nodes: x.nodes + y.nodes,
+        gave_up: x.gave_up || y.gave_up,
+    };
+    OpenNet { found, legs: a.legs.into_iter().chain(b.legs).collect(), parts: a.parts + b.parts }
+}
+
 fn network_name(accounts: &[Arc<str>]) -> String {
     match accounts {
         [] => "network:".into(),

@@ -323,3 +323,52 @@ fn a_leg_goes_to_the_next_days_network_when_it_lies_closer_to_that_cash() {
         assert_eq!((stats.network, stats.network_deferred), (1, 1), "{stats:?}");
     }
 }
+
+/// `network_cash` and `network_legs` again, `days` later (ids prefixed `again-`).
+fn the_event_again(days: i64) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (n, (acct, state)) in
+        [("N1", "US-CA"), ("N2", "US-TX"), ("N3", "US-NY"), ("N4", "US-NY")].into_iter().enumerate()
+    {
+        for (k, usd) in [9_500, 9_200, 8_800, 8_600, 8_900].into_iter().enumerate() {
+            let (day, hour) =
+                if k < 3 { (days, 9.0 + 1.5 * k as f64) } else { (days + 1, 10.0 + 1.5 * (k - 3) as f64) };
+            rows.push(cash(&format!("again-D{n}{k}"), at(day, hour + 0.3 * n as f64), acct, usd, state));
+        }
+    }
+    rows.extend([
+        wire("again-L1", at(days, 15.0), "K1", "B1", 450_000, "CNY"),
+        wire("again-L2", at(days + 1, 11.0), "K2", "B1", 400_000, "CNY"),
+        wire("again-L3", at(days + 1, 13.0), "K3", "B2", 470_000, "CNY"),
+        wire("again-L4", at(days + 1, 16.0), "M1", "R1", 1_800_000, "MXN"),
+        wire("again-L5", at(days + 1, 19.0), "M1", "R2", 1_400_000, "MXN"),
+    ]);
+    rows
+}
+
+#[test]
+fn the_same_nominees_placing_again_within_two_days_are_one_event_and_one_alert() {
+    // the event of `a_network_of_unlinked_nominees_is_one_alert_with_every_leg` (days 0
+    // and 1), and the same four nominees placing as much again on days 3 and 4 with their
+    // own legs: two matches, one event
+    let rows: Vec<Row> = [network_cash(), network_legs(), the_event_again(3)].concat();
+    for chunk in [1000, 7] {
+        let (alerts, stats) = run(MirrorConfig::default(), rows.clone(), network_accounts(), chunk);
+        let found = t6(&alerts);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].rule_id, NETWORK_RULE_ID);
+        assert_eq!(found[0].amount_usd, "360000");
+        assert_eq!(found[0].tx_ids.len(), 2 * 25, "{:?}", found[0].tx_ids);
+        let d = &found[0].details;
+        assert_eq!(d["matches"], 2);
+        assert_eq!(d["cny_in_usd"], "369600");
+        assert_eq!(d["legs"].as_array().unwrap().len(), 10);
+        assert_eq!(d["days"][0], "2026-03-01", "{d:#}");
+        assert_eq!((stats.network, stats.network_merged), (2, 1), "{stats:?}");
+    }
+    // the same again after three quiet days: another event
+    let rows: Vec<Row> = [network_cash(), network_legs(), the_event_again(5)].concat();
+    let (alerts, stats) = run(MirrorConfig::default(), rows, network_accounts(), 1000);
+    assert_eq!(t6(&alerts).len(), 2, "{alerts:#?}");
+    assert_eq!((stats.network, stats.network_merged), (2, 0), "{stats:?}");
+}
