@@ -40,9 +40,10 @@
 //!   (`MirrorStats`, the log, the alert's `details.search`).
 //!
 //! A match joins the open event of the same accounts (a placement account shared) when
-//! its cash begins at most `NETWORK_MERGE_DAYS` after the event's last cash: the same
-//! nominees working off one pickup over more days than a span. The event is alerted once
-//! no later match can join it.
+//! its cash begins at most `NETWORK_MERGE_DAYS` after the event's last cash and the event's
+//! cash spans fewer than twice `network-days` days: the same nominees working off one
+//! pickup over more days than a span, not busy accounts that place every day chaining a
+//! week of events. The event is alerted once no later match can join it.
 //!
 //! One alert per event (rule `mirror_network`), holding the cash and every leg of every
 //! match, saying how the accounts were tied ("kyc", "behaviour: ...", "amount and time
@@ -828,9 +829,15 @@ impl MirrorDetector {
         let legs: Vec<Leg> = f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).cloned().collect();
         let first_day = f.deposits.first().map_or(f.start, |t| t.ts.div_euclid(DAY));
         let mine: BTreeSet<&Arc<str>> = f.accounts.iter().collect();
+        let last_day = last_cash_day(&f);
+        let max_days = self.cfg.network.as_ref().map_or(0, |n| i64::from(n.max_days));
         let (joined, rest): (Vec<OpenNet>, Vec<OpenNet>) =
             std::mem::take(&mut self.net.open).into_iter().partition(|e| {
+                // an event's cash spans at most twice `network-days`: busy accounts that
+                // place every day must not chain one week's events into one
+                let span = last_day - e.found.deposits.first().map_or(e.found.start, |t| t.ts.div_euclid(DAY));
                 first_day <= last_cash_day(&e.found) + NETWORK_MERGE_DAYS
+                    && span < 2 * max_days
                     && e.found.accounts.iter().any(|a| mine.contains(a))
             });
         self.net.open = rest;

@@ -324,7 +324,7 @@ fn a_leg_goes_to_the_next_days_network_when_it_lies_closer_to_that_cash() {
     }
 }
 
-/// `network_cash` and `network_legs` again, `days` later (ids prefixed `again-`).
+/// `network_cash` and `network_legs` again, `days` later (ids prefixed `again{days}-`).
 fn the_event_again(days: i64) -> Vec<Row> {
     let mut rows = Vec::new();
     for (n, (acct, state)) in
@@ -333,15 +333,15 @@ fn the_event_again(days: i64) -> Vec<Row> {
         for (k, usd) in [9_500, 9_200, 8_800, 8_600, 8_900].into_iter().enumerate() {
             let (day, hour) =
                 if k < 3 { (days, 9.0 + 1.5 * k as f64) } else { (days + 1, 10.0 + 1.5 * (k - 3) as f64) };
-            rows.push(cash(&format!("again-D{n}{k}"), at(day, hour + 0.3 * n as f64), acct, usd, state));
+            rows.push(cash(&format!("again{days}-D{n}{k}"), at(day, hour + 0.3 * n as f64), acct, usd, state));
         }
     }
     rows.extend([
-        wire("again-L1", at(days, 15.0), "K1", "B1", 450_000, "CNY"),
-        wire("again-L2", at(days + 1, 11.0), "K2", "B1", 400_000, "CNY"),
-        wire("again-L3", at(days + 1, 13.0), "K3", "B2", 470_000, "CNY"),
-        wire("again-L4", at(days + 1, 16.0), "M1", "R1", 1_800_000, "MXN"),
-        wire("again-L5", at(days + 1, 19.0), "M1", "R2", 1_400_000, "MXN"),
+        wire(&format!("again{days}-L1"), at(days, 15.0), "K1", "B1", 450_000, "CNY"),
+        wire(&format!("again{days}-L2"), at(days + 1, 11.0), "K2", "B1", 400_000, "CNY"),
+        wire(&format!("again{days}-L3"), at(days + 1, 13.0), "K3", "B2", 470_000, "CNY"),
+        wire(&format!("again{days}-L4"), at(days + 1, 16.0), "M1", "R1", 1_800_000, "MXN"),
+        wire(&format!("again{days}-L5"), at(days + 1, 19.0), "M1", "R2", 1_400_000, "MXN"),
     ]);
     rows
 }
@@ -371,4 +371,12 @@ fn the_same_nominees_placing_again_within_two_days_are_one_event_and_one_alert()
     let (alerts, stats) = run(MirrorConfig::default(), rows, network_accounts(), 1000);
     assert_eq!(t6(&alerts).len(), 2, "{alerts:#?}");
     assert_eq!((stats.network, stats.network_merged), (2, 0), "{stats:?}");
+    // and a third time on days 6 and 7: the event's cash would span eight days (twice
+    // `network-days` at most), so the third match is an event of its own
+    let rows: Vec<Row> = [network_cash(), network_legs(), the_event_again(3), the_event_again(6)].concat();
+    let (alerts, stats) = run(MirrorConfig::default(), rows, network_accounts(), 1000);
+    let found = t6(&alerts);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!((found[0].details["matches"].clone(), found[1].details["matches"].clone()), (2.into(), 1.into()));
+    assert_eq!((stats.network, stats.network_merged), (3, 1), "{stats:?}");
 }
