@@ -208,12 +208,64 @@ pub fn day_start(us: i64) -> i64 {
 }
 
 /// Formats UTC microseconds as RFC 3339 (`2026-03-01T14:05:09Z`, fraction only when set).
+/// Years 0-9999 are written digit by digit (the rules write two of these per result row:
+/// chrono's `format` parses its pattern on every call, about 4,000 instructions a time);
+/// other years go through chrono, as do values it cannot represent (written as the number).
 pub fn format_ts(us: i64) -> String {
-    match DateTime::from_timestamp_micros(us) {
-        Some(dt) if us % 1_000_000 == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => us.to_string(),
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&y) {
+        return match DateTime::from_timestamp_micros(us) {
+            Some(dt) if frac == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            None => us.to_string(),
+        };
     }
+    let sod = secs.rem_euclid(86_400);
+    let mut b = [0u8; 27];
+    let digits = |b: &mut [u8], at: usize, v: i64, n: usize| {
+        let mut v = v;
+        for i in (0..n).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    digits(&mut b, 0, y, 4);
+    b[4] = b'-';
+    digits(&mut b, 5, i64::from(m), 2);
+    b[7] = b'-';
+    digits(&mut b, 8, i64::from(d), 2);
+    b[10] = b'T';
+    digits(&mut b, 11, sod / 3600, 2);
+    b[13] = b':';
+    digits(&mut b, 14, sod % 3600 / 60, 2);
+    b[16] = b':';
+    digits(&mut b, 17, sod % 60, 2);
+    let end = if frac == 0 {
+        b[19] = b'Z';
+        20
+    } else {
+        b[19] = b'.';
+        digits(&mut b, 20, frac, 6);
+        b[26] = b'Z';
+        27
+    };
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// The proleptic Gregorian (year, month, day) of days since 1970-01-01 (Howard Hinnant's
+/// algorithm; the inverse of `days_from_civil`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Parses "30d", "48h", "15m", "10s", "500ms" (also "0").
@@ -254,6 +306,36 @@ mod tests {
         assert_eq!(p("2026-03-01T14:05:09.25Z"), Ok(base + 250_000));
         assert_eq!(p("2026-03-01"), Ok(base - (14 * 3600 + 5 * 60 + 9) * 1_000_000));
         assert_eq!(format_ts(base), "2026-03-01T14:05:09Z");
+    }
+
+    #[test]
+    fn formats_as_chrono_does_at_every_kind_of_instant() {
+        let chrono_text = |us: i64| match DateTime::from_timestamp_micros(us) {
+            Some(dt) if us % 1_000_000 == 0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            None => us.to_string(),
+        };
+        let mut v: Vec<i64> = vec![0, -1, 1, 1_000_000, -1_000_000, i64::MIN, i64::MAX, 951_782_400_000_000];
+        // leap days, year ends, the years 0 and 9999 and past them, before 1970
+        for (y, m, d) in [(2024, 2, 29), (2000, 2, 29), (1900, 3, 1), (1969, 12, 31), (0, 1, 1), (9999, 12, 31)] {
+            let day = days_from_civil(y, m, d) * 86_400_000_000;
+            v.extend([day, day - 1, day + 86_399_999_999, day + 86_400_000_000]);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // within +-20,000 years of 1970, whole seconds half the time
+            let us = (x % 1_262_277_040_000_000_000) as i64 - 631_138_520_000_000_000;
+            v.push(if x & 1 == 0 { us / 1_000_000 * 1_000_000 } else { us });
+        }
+        for us in v {
+            assert_eq!(format_ts(us), chrono_text(us), "{us}");
+        }
+        for (y, m, d) in [(1970, 1, 1), (2026, 3, 1), (1600, 2, 29), (-44, 3, 15)] {
+            assert_eq!(civil_from_days(days_from_civil(y, m, d)), (y, m, d));
+        }
     }
 
     #[test]
