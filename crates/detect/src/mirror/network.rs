@@ -468,10 +468,10 @@ impl MirrorDetector {
                 // it in time takes it (that one first; this span is then searched again)
                 if let Some(next) = self.contender(&f, d, &n, ctx) {
                     self.stats.network_deferred += 1;
-                    self.network_swap(next);
+                    self.network_swap(next, &n);
                     continue;
                 }
-                self.network_swap(f);
+                self.network_swap(f, &n);
             }
         }
     }
@@ -823,21 +823,18 @@ impl MirrorDetector {
     /// Marks a network's cash and legs used, and takes the match into the open event of
     /// the same accounts (placing again within `NETWORK_MERGE_DAYS` of its last cash), or
     /// opens one: one event is one alert, however many days and matches it took.
-    fn network_swap(&mut self, f: Found) {
+    fn network_swap(&mut self, f: Found, n: &NetworkConfig) {
         self.claim(f.cny.iter().chain(&f.mxn), &f.deposits, "network");
         self.stats.network += 1;
         let legs: Vec<Leg> = f.cny.iter().chain(&f.mxn).filter_map(|s| self.legs.get(s)).cloned().collect();
-        let first_day = f.deposits.first().map_or(f.start, |t| t.ts.div_euclid(DAY));
+        let (first_day, last_day) = (first_cash_day(&f), last_cash_day(&f));
         let mine: BTreeSet<&Arc<str>> = f.accounts.iter().collect();
-        let last_day = last_cash_day(&f);
-        let max_days = self.cfg.network.as_ref().map_or(0, |n| i64::from(n.max_days));
         let (joined, rest): (Vec<OpenNet>, Vec<OpenNet>) =
             std::mem::take(&mut self.net.open).into_iter().partition(|e| {
                 // an event's cash spans at most twice `network-days`: busy accounts that
                 // place every day must not chain one week's events into one
-                let span = last_day - e.found.deposits.first().map_or(e.found.start, |t| t.ts.div_euclid(DAY));
                 first_day <= last_cash_day(&e.found) + NETWORK_MERGE_DAYS
-                    && span < 2 * max_days
+                    && last_day - first_cash_day(&e.found) < 2 * i64::from(n.max_days)
                     && e.found.accounts.iter().any(|a| mine.contains(a))
             });
         self.net.open = rest;
@@ -1168,7 +1165,11 @@ fn time_gap(ts: i64, first: i64, last: i64) -> i64 {
     if ts < first { first - ts } else { (ts - last).max(0) }
 }
 
-/// A stable name for a network: its first account and how many more.
+/// The UTC day of a match's first cash deposit.
+fn first_cash_day(f: &Found) -> i64 {
+    f.deposits.first().map_or(f.start, |t| t.ts.div_euclid(DAY))
+}
+
 /// The UTC day of a match's last cash deposit.
 fn last_cash_day(f: &Found) -> i64 {
     f.deposits.last().map_or(f.end, |t| t.ts.div_euclid(DAY))
@@ -1204,6 +1205,7 @@ fn merge_events(a: OpenNet, b: OpenNet) -> OpenNet {
     OpenNet { found, legs: a.legs.into_iter().chain(b.legs).collect(), parts: a.parts + b.parts }
 }
 
+/// A stable name for a network: its first account and how many more.
 fn network_name(accounts: &[Arc<str>]) -> String {
     match accounts {
         [] => "network:".into(),
